@@ -1,0 +1,1 @@
+//! Image store, layer unpacking, overlay roots and the registry client for berth.

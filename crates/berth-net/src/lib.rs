@@ -1,0 +1,1 @@
+//! Networks for berth: bridges, veth pairs, addresses, NAT, and the tap switch.

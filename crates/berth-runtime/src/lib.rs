@@ -1,1 +1,19 @@
 //! The OCI runtime library behind berth.
+//!
+//! `container` holds one file per operation (create, start, kill, delete, …); they share
+//! `state` (the state root and locking), `spec` (config.json), `process` (the parent/init
+//! handshake), `init` (the code that runs inside the new container), `rootfs`, `security`,
+//! `tty` and `hooks`. `sys` is the only module allowed `unsafe`.
+
+pub mod container;
+pub mod hooks;
+pub mod init;
+pub mod process;
+pub mod rootfs;
+pub mod security;
+pub mod spec;
+pub mod state;
+pub mod sys;
+pub mod tty;
+
+pub use container::Error;

@@ -1,0 +1,268 @@
+//! `create`: validate the bundle, claim the ID, make the cgroup, clone the init with its
+//! namespaces, answer its handshake, and persist the state. On any failure the init is
+//! killed and the cgroup and state directory are removed.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use berth_cgroups::{Host, Manager};
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+
+use super::{errno, hooks_of, io, state_json, Error, Result};
+use crate::init::{self, InitArgs};
+use crate::process::{Channel, ToChild, ToParent};
+use crate::state::{self, ContainerDir, State, StateRoot, Status};
+use crate::sys::{self, Cloned};
+use crate::{hooks, spec};
+
+/// nix has no constant for the time namespace.
+const NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// A created container, still locked by this process.
+pub struct Created {
+    pub dir: ContainerDir,
+    pub state: State,
+    /// Pins the init: `run` waits on it.
+    pub pidfd: OwnedFd,
+}
+
+pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Created> {
+    create_with_console(root, opts, None)
+}
+
+/// `console` overrides --console-socket with an already connected socket (used by `run`
+/// in the foreground, which owns the terminal itself).
+pub(crate) fn create_with_console(
+    root: &StateRoot,
+    opts: &CreateOptions,
+    console: Option<OwnedFd>,
+) -> Result<Created> {
+    let bundle = super::bundle_path(&opts.bundle)?;
+    let spec = spec::load_bundle(&bundle)?;
+    let rootfs = spec::rootfs_path(&spec, &bundle)?;
+    let process = spec.process().as_ref().expect("validated");
+    let terminal = process.terminal().unwrap_or(false);
+    let console = match (terminal, console, &opts.console_socket) {
+        (false, _, _) => None,
+        (true, Some(fd), _) => Some(fd),
+        (true, None, Some(path)) => Some(OwnedFd::from(
+            UnixStream::connect(path).map_err(io(format!("connect console socket {}", path.display())))?,
+        )),
+        (true, None, None) => {
+            return Err(Error::Invalid(
+                "process.terminal is true: --console-socket is required to hand over the terminal".into(),
+            ))
+        }
+    };
+    let dir = root.claim(&opts.id)?;
+    let mut cgroup: Option<Box<dyn Manager>> = None;
+    let mut init: Option<(i32, OwnedFd)> = None;
+    match build(&dir, opts, spec, &bundle, &rootfs, console, &mut cgroup, &mut init) {
+        Ok(state) => {
+            let (_, pidfd) = init.expect("init cloned");
+            Ok(Created { dir, state, pidfd })
+        }
+        Err(e) => {
+            if let Some((pid, pidfd)) = init {
+                let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            }
+            if let Some(m) = cgroup {
+                let _ = m.destroy();
+            }
+            let _ = dir.remove();
+            Err(e)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    dir: &ContainerDir,
+    opts: &CreateOptions,
+    spec: Spec,
+    bundle: &Path,
+    rootfs: &Path,
+    console: Option<OwnedFd>,
+    cgroup_out: &mut Option<Box<dyn Manager>>,
+    init_out: &mut Option<(i32, OwnedFd)>,
+) -> Result<State> {
+    let linux = spec.linux().clone().unwrap_or_default();
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    let new: Vec<LinuxNamespaceType> = namespaces
+        .iter()
+        .filter(|n| n.path().is_none())
+        .map(|n| n.typ())
+        .collect();
+    if !new.contains(&LinuxNamespaceType::Mount) {
+        return Err(Error::Invalid(
+            "berth needs a new mount namespace (add {\"type\": \"mount\"} to linux.namespaces)".into(),
+        ));
+    }
+    if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
+        return Err(Error::Invalid("linux.timeOffsets is not supported yet".into()));
+    }
+
+    let manager = berth_cgroups::manager_for(&Host::default(), linux.cgroups_path().as_deref(), &opts.id)?;
+    manager.create()?;
+    let manager = cgroup_out.insert(manager);
+    if let Some(res) = linux.resources() {
+        manager.apply(res)?;
+    }
+
+    let fifo = dir.fifo_path();
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(errno(format!("mkfifo {}", fifo.display())))?;
+
+    // One clone carries every new namespace, unless something is joined by path: then the
+    // init joins first and creates the rest itself, so they belong to the right owners.
+    // The cgroup namespace always comes after joining the cgroup, inside the init.
+    // The enum's values are the CLONE_NEW* bits.
+    let flag = |t: LinuxNamespaceType| CloneFlags::from_bits_retain(t as i32);
+    let all_new = new
+        .iter()
+        .filter(|t| **t != LinuxNamespaceType::Cgroup)
+        .fold(CloneFlags::empty(), |acc, t| acc | flag(*t));
+    let joins_any = namespaces
+        .iter()
+        .any(|n| n.path().is_some() && n.typ() != LinuxNamespaceType::Pid);
+    let (clone_flags, unshare_flags) = if joins_any {
+        let pid = all_new & CloneFlags::CLONE_NEWPID;
+        (pid, all_new - pid - NEWTIME)
+    } else {
+        (all_new, CloneFlags::empty())
+    };
+    if joins_any && all_new.contains(NEWTIME) {
+        return Err(Error::Invalid(
+            "a new time namespace together with joined namespaces is not supported yet".into(),
+        ));
+    }
+    let pid_join = namespaces
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::Pid)
+        .and_then(|n| n.path().clone());
+
+    let (parent_chan, child_chan) = Channel::pair().map_err(|e| Error::Init(e.to_string()))?;
+    let has_create_hooks = spec.hooks().as_ref().is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+
+    // Joining a pid namespace only changes where children go: switch for the clone, then back.
+    let own_pidns = match &pid_join {
+        Some(path) => {
+            let own = std::fs::File::open("/proc/self/ns/pid").map_err(io("open own pid namespace"))?;
+            let target = std::fs::File::open(path).map_err(io(format!("open pid namespace {}", path.display())))?;
+            nix::sched::setns(target.as_fd(), CloneFlags::CLONE_NEWPID)
+                .map_err(errno(format!("join pid namespace {}", path.display())))?;
+            Some(own)
+        }
+        None => None,
+    };
+    let cloned = sys::clone3(clone_flags.bits() as u64, None);
+    if let Some(own) = own_pidns {
+        if let Ok(Cloned::Parent { .. }) = &cloned {
+            let _ = nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID);
+        }
+    }
+    let (pid, pidfd) = match cloned.map_err(io("clone container init"))? {
+        Cloned::Child => {
+            drop(parent_chan);
+            init::run(InitArgs {
+                spec: &spec,
+                rootfs,
+                bundle,
+                cgroup: Some(manager.paths()),
+                chan: child_chan,
+                fifo: &fifo,
+                console,
+                unshare: unshare_flags,
+                no_pivot: opts.no_pivot,
+                no_new_keyring: opts.no_new_keyring,
+                preserve_fds: opts.preserve_fds,
+                create_hooks: has_create_hooks,
+            })
+        }
+        Cloned::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_chan);
+    drop(console);
+    *init_out = Some((pid, pidfd));
+
+    let mut state = State {
+        id: opts.id.clone(),
+        pid,
+        pid_start_time: 0,
+        bundle: bundle.to_path_buf(),
+        rootfs: rootfs.to_path_buf(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: Some(manager.paths().clone()),
+        config: spec.clone(),
+    };
+    loop {
+        let msg = parent_chan
+            .recv::<ToParent>()
+            .map_err(|e| Error::Init(e.to_string()))?;
+        match msg {
+            ToParent::NamespacesReady => {
+                if new.contains(&LinuxNamespaceType::User) {
+                    write_id_maps(pid, &linux)?;
+                }
+                manager.add_process(pid)?;
+                send_continue(&parent_chan)?;
+            }
+            ToParent::RunCreateHooks => {
+                let json = state_json(&state, Status::Creating);
+                hooks::run("prestart", &hooks_of(&state, |h| h.prestart()), &json)?;
+                hooks::run("createRuntime", &hooks_of(&state, |h| h.create_runtime()), &json)?;
+                send_continue(&parent_chan)?;
+            }
+            ToParent::Ready => break,
+            ToParent::Failed(msg) => return Err(Error::Init(msg)),
+        }
+    }
+    state.pid_start_time = state::proc_stat(pid)
+        .map(|(_, start)| start)
+        .ok_or_else(|| Error::Init("exited right after setup".into()))?;
+    dir.save(&state)?;
+    if let Some(pid_file) = &opts.pid_file {
+        state::write_atomic(pid_file, pid.to_string().as_bytes())?;
+    }
+    Ok(state)
+}
+
+fn send_continue(chan: &Channel) -> Result<()> {
+    chan.send(&ToChild::Continue).map_err(|e| Error::Init(e.to_string()))
+}
+
+fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+/// Writes the init's uid/gid maps while it waits (we are root on the host, so one write
+/// each, with any number of ranges).
+fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let uid = map_text(linux.uid_mappings().as_deref().unwrap_or_default());
+    let gid = map_text(linux.gid_mappings().as_deref().unwrap_or_default());
+    let base = PathBuf::from(format!("/proc/{pid}"));
+    std::fs::write(base.join("uid_map"), uid).map_err(io("write uid_map"))?;
+    std::fs::write(base.join("gid_map"), gid).map_err(io("write gid_map"))?;
+    Ok(())
+}

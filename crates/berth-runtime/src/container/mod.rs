@@ -1,0 +1,102 @@
+//! The container lifecycle, one file per operation. Each operation takes the state root,
+//! locks the container for its whole run, and leaves nothing behind when it fails.
+
+mod create;
+mod delete;
+mod kill;
+mod query;
+mod run;
+mod start;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use create::{create, CreateOptions, Created};
+pub use delete::delete;
+pub use kill::{kill, parse_signal};
+pub use query::{list, oci_state, state_of, ListEntry};
+pub use run::{run, RunOptions};
+pub use start::start;
+
+use crate::state::{State, Status};
+
+/// Every way a lifecycle operation fails, each naming the container or the step.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Cgroup(#[from] berth_cgroups::CgroupError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error("container init: {0}")]
+    Init(String),
+    #[error("container {id} is {status}: cannot {op}")]
+    WrongStatus {
+        id: String,
+        status: Status,
+        op: &'static str,
+    },
+    #[error("{step}: {source}")]
+    Io {
+        step: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io(step: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let step = step.into();
+    move |source| Error::Io { step, source }
+}
+
+pub(crate) fn errno(step: impl Into<String>) -> impl FnOnce(nix::Error) -> Error {
+    let step = step.into();
+    move |e| Error::Io {
+        step,
+        source: std::io::Error::from(e),
+    }
+}
+
+/// A pidfd for the container's init, only if the pid still is that process.
+pub(crate) fn init_pidfd(state: &State) -> Option<OwnedFd> {
+    let fd = crate::sys::pidfd_open(state.pid).ok()?;
+    // Checked after opening: from here the pidfd pins the process, so a match now cannot
+    // turn into a recycled pid later.
+    crate::state::process_matches(state.pid, state.pid_start_time).then_some(fd)
+}
+
+/// Waits until the process behind `pidfd` has exited (a pidfd polls readable then).
+pub(crate) fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)), Ok(n) if n > 0)
+}
+
+/// The OCI state JSON for hooks and `state`.
+pub(crate) fn state_json(state: &State, status: Status) -> Vec<u8> {
+    serde_json::to_vec(&oci_state(state, status)).unwrap_or_default()
+}
+
+pub(crate) fn hooks_of(
+    state: &State,
+    pick: fn(&oci_spec::runtime::Hooks) -> &Option<Vec<oci_spec::runtime::Hook>>,
+) -> Vec<oci_spec::runtime::Hook> {
+    state
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| pick(h).clone())
+        .unwrap_or_default()
+}
+
+pub(crate) fn bundle_path(p: &std::path::Path) -> Result<PathBuf> {
+    std::fs::canonicalize(p).map_err(|e| Error::Invalid(format!("bundle {}: {e}", p.display())))
+}

@@ -1,0 +1,64 @@
+//! Read-only views: `state` and `list`.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::Result;
+use crate::state::{State, StateRoot, Status};
+
+/// The runtime-spec state document (runc's field set).
+pub fn oci_state(state: &State, status: Status) -> Value {
+    let pid = if status == Status::Stopped { 0 } else { state.pid };
+    let mut v = json!({
+        "ociVersion": state.config.version(),
+        "id": state.id,
+        "pid": pid,
+        "status": status.as_str(),
+        "bundle": state.bundle,
+        "rootfs": state.rootfs,
+        "created": state.created,
+        "owner": state.owner,
+    });
+    if !state.annotations.is_empty() {
+        v["annotations"] = json!(state.annotations);
+    }
+    v
+}
+
+/// `state ID`: the OCI state of one container.
+pub fn state_of(root: &StateRoot, id: &str) -> Result<Value> {
+    let dir = root.open(id)?;
+    let state = dir.load()?;
+    Ok(oci_state(&state, dir.status(&state)))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListEntry {
+    pub id: String,
+    pub pid: i32,
+    pub status: String,
+    pub bundle: String,
+    pub created: String,
+    pub owner: String,
+}
+
+/// Every container under the root with its current status; containers that vanish
+/// while listing are skipped.
+pub fn list(root: &StateRoot) -> Vec<ListEntry> {
+    root.ids()
+        .into_iter()
+        .filter_map(|id| {
+            let dir = root.open(&id).ok()?;
+            let state = dir.load().ok()?;
+            let status = dir.status(&state);
+            Some(ListEntry {
+                pid: if status == Status::Stopped { 0 } else { state.pid },
+                status: status.to_string(),
+                bundle: state.bundle.display().to_string(),
+                created: state.created,
+                owner: state.owner,
+                id,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,204 @@
+//! `run`: create and start in one step. In the foreground berth stays as the container's
+//! parent: it forwards signals, relays the terminal when it owns one, exits with the
+//! container's status, and deletes the container afterwards.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use super::create::create_with_console;
+use super::delete::destroy;
+use super::start::start_locked;
+use super::{io, CreateOptions, Error, Result};
+use crate::state::StateRoot;
+use crate::{sys, tty};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub create: CreateOptions,
+    pub detach: bool,
+}
+
+/// Returns the exit code berth should exit with.
+pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
+    // In the foreground without a console socket, berth itself takes the terminal.
+    let own_console = if !opts.detach && opts.create.console_socket.is_none() {
+        Some(UnixStream::pair().map_err(io("console socket pair"))?)
+    } else {
+        None
+    };
+    let (ours, theirs) = match own_console {
+        Some((a, b)) => (Some(a), Some(OwnedFd::from(b))),
+        None => (None, None),
+    };
+    let created = create_with_console(root, &opts.create, theirs)?;
+    let terminal = created
+        .state
+        .config
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let master = match (&ours, terminal) {
+        (Some(sock), true) => match tty::recv_console(sock.as_fd()) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                let _ = destroy(created.dir, &created.state);
+                return Err(io("receive the container's terminal")(e));
+            }
+        },
+        _ => None,
+    };
+    if let Err(e) = start_locked(&created.dir, &created.state) {
+        let _ = destroy(created.dir, &created.state);
+        return Err(e);
+    }
+    if opts.detach {
+        return Ok(0);
+    }
+    let id = created.state.id.clone();
+    let pid = created.state.pid;
+    let pidfd = created.pidfd;
+    // Other commands (kill, state, exec) must reach the container while it runs.
+    drop(created.dir);
+
+    let code = supervise(pid, &pidfd, master)?;
+    if let Ok(dir) = root.open(&id) {
+        if let Ok(state) = dir.load() {
+            destroy(dir, &state)?;
+        }
+    }
+    Ok(code)
+}
+
+/// Forwards signals (and the terminal) until the init exits; returns its exit code.
+fn supervise(pid: i32, pidfd: &OwnedFd, master: Option<OwnedFd>) -> Result<i32> {
+    let mut mask = SigSet::all();
+    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGCHLD] {
+        mask.remove(s);
+    }
+    mask.thread_block().map_err(super::errno("block signals"))?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(super::errno("signalfd"))?;
+
+    let stdin = std::io::stdin();
+    let raw = master.as_ref().and_then(|_| RawMode::enter(stdin.as_fd()));
+    if let (Some(m), Some(_)) = (&master, &raw) {
+        if let Ok((rows, cols)) = sys::get_winsize(stdin.as_fd()) {
+            let _ = sys::set_winsize(m.as_fd(), rows, cols);
+        }
+    }
+    let mut stdin_open = master.is_some();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let mut fds = vec![
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+        ];
+        if let Some(m) = &master {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            if stdin_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => r.map_err(super::errno("poll"))?,
+        };
+        let ready = |i: usize, fds: &[PollFd]| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (exited, sig_ready, master_ready, stdin_ready) =
+            (ready(0, &fds), ready(1, &fds), ready(2, &fds), ready(3, &fds));
+        drop(fds);
+        if sig_ready {
+            if let Ok(Some(info)) = sfd.read_signal() {
+                let signo = info.ssi_signo as i32;
+                if signo == libc::SIGWINCH {
+                    if let Some(m) = &master {
+                        if let Ok((rows, cols)) = sys::get_winsize(stdin.as_fd()) {
+                            let _ = sys::set_winsize(m.as_fd(), rows, cols);
+                        }
+                    }
+                } else {
+                    let _ = sys::pidfd_send_signal(pidfd.as_fd(), signo);
+                }
+            }
+        }
+        if master_ready {
+            if let Some(m) = &master {
+                if !copy(m.as_fd(), std::io::stdout().as_fd(), &mut buf) && exited {
+                    break;
+                }
+            }
+        }
+        if stdin_ready {
+            if let Some(m) = &master {
+                stdin_open = copy(stdin.as_fd(), m.as_fd(), &mut buf);
+            }
+        }
+        if exited && !(master_ready && master.is_some()) {
+            break;
+        }
+    }
+    drop(raw);
+    let status = waitpid(Pid::from_raw(pid), None).map_err(super::errno("wait for the container"))?;
+    Ok(match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        other => return Err(Error::Init(format!("unexpected wait status {other:?}"))),
+    })
+}
+
+/// Copies one read's worth; false at EOF or error.
+fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>, buf: &mut [u8]) -> bool {
+    match nix::unistd::read(from, buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            let mut off = 0;
+            while off < n {
+                match nix::unistd::write(to, &buf[off..n]) {
+                    Ok(w) => off += w,
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => return false,
+                }
+            }
+            true
+        }
+    }
+}
+
+/// The caller's terminal in raw mode for the relay; restored on drop, on every exit path.
+struct RawMode {
+    fd: i32,
+    saved: termios::Termios,
+}
+
+impl RawMode {
+    fn enter(fd: BorrowedFd<'_>) -> Option<RawMode> {
+        let saved = termios::tcgetattr(fd).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(fd, termios::SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode {
+            fd: fd.as_raw_fd(),
+            saved,
+        })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY-free: stdin outlives this guard; borrow it again by number.
+        let fd = std::io::stdin();
+        debug_assert_eq!(fd.as_raw_fd(), self.fd);
+        let _ = termios::tcsetattr(fd.as_fd(), termios::SetArg::TCSANOW, &self.saved);
+    }
+}

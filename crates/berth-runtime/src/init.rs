@@ -1,0 +1,278 @@
+//! What runs inside the new container between clone and execve.
+//!
+//! The init is a fork-like copy of berth (single-threaded, so allocation is safe) that
+//! joins and creates namespaces, builds the root, sets up the terminal, drops privileges,
+//! reports `Ready`, and blocks on the exec fifo until `start`. It never returns: it either
+//! becomes the container's program or sends `Failed` and exits.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::fmt::Display;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use berth_cgroups::CgroupPaths;
+use nix::fcntl::OFlag;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::process::{Channel, ToChild, ToParent};
+use crate::{rootfs, security, sys, tty};
+
+/// An error inside the init, already formatted: it crosses the handshake as text.
+#[derive(Debug)]
+pub struct InitError(pub String);
+
+impl Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Adds the failing step to any error.
+pub trait Ctx<T> {
+    fn ctx(self, step: impl FnOnce() -> String) -> Result<T, InitError>;
+}
+
+impl<T, E: Display> Ctx<T> for Result<T, E> {
+    fn ctx(self, step: impl FnOnce() -> String) -> Result<T, InitError> {
+        self.map_err(|e| InitError(format!("{}: {}", step(), e)))
+    }
+}
+
+/// Everything the init needs, prepared by the parent before the clone.
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub cgroup: Option<&'a CgroupPaths>,
+    pub chan: Channel,
+    pub fifo: &'a Path,
+    /// A connected console socket when process.terminal is set.
+    pub console: Option<OwnedFd>,
+    /// New namespaces the clone itself did not create (because some are joined by path).
+    pub unshare: CloneFlags,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// Run prestart/createRuntime hooks in the parent before entering the root.
+    pub create_hooks: bool,
+}
+
+pub fn run(args: InitArgs) -> ! {
+    let err = match setup_and_exec(&args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = args.chan.send(&ToParent::Failed(err.0));
+    sys::exit_now(1)
+}
+
+fn expect_continue(chan: &Channel) -> Result<(), InitError> {
+    match chan.recv::<ToChild>().ctx(|| "wait for berth".into())? {
+        ToChild::Continue => Ok(()),
+    }
+}
+
+fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
+    // If berth dies before the container is fully created, so does the init.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .ctx(|| "set parent-death signal".into())?;
+    let spec = a.spec;
+    let linux = spec.linux().as_ref();
+    let namespaces: Vec<_> = linux
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let new_ns = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t && n.path().is_none());
+
+    // Joined namespaces first, the user namespace before the others: what we create
+    // afterwards belongs to the joined user namespace.
+    let mut joins: Vec<_> = namespaces
+        .iter()
+        .filter(|n| n.path().is_some() && n.typ() != LinuxNamespaceType::Pid)
+        .collect();
+    joins.sort_by_key(|n| n.typ() != LinuxNamespaceType::User);
+    for ns in joins {
+        let path = ns.path().as_ref().expect("filtered on path");
+        let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .ctx(|| format!("open {} namespace {path:?}", ns.typ()))?;
+        setns(fd.as_fd(), CloneFlags::empty()).ctx(|| format!("join {} namespace {path:?}", ns.typ()))?;
+    }
+    if !a.unshare.is_empty() {
+        unshare(a.unshare).ctx(|| "create namespaces".into())?;
+    }
+    a.chan.send(&ToParent::NamespacesReady).ctx(|| "report namespaces".into())?;
+    expect_continue(&a.chan)?;
+
+    let in_userns = new_ns(LinuxNamespaceType::User);
+    if in_userns {
+        // The parent wrote the maps: become the namespace's root.
+        let root_g = nix::unistd::Gid::from_raw(0);
+        let root_u = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresgid(root_g, root_g, root_g).ctx(|| "setgid 0 in user namespace".into())?;
+        nix::unistd::setresuid(root_u, root_u, root_u).ctx(|| "setuid 0 in user namespace".into())?;
+    }
+    // Only now, inside its cgroup, may the init take a cgroup namespace rooted there.
+    if new_ns(LinuxNamespaceType::Cgroup) {
+        unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "create cgroup namespace".into())?;
+    }
+    if new_ns(LinuxNamespaceType::Uts) {
+        if let Some(h) = spec.hostname() {
+            nix::unistd::sethostname(h).ctx(|| format!("set hostname {h:?}"))?;
+        }
+        if let Some(d) = spec.domainname() {
+            set_domainname(d)?;
+        }
+    }
+
+    rootfs::prepare(spec, a.rootfs)?;
+    rootfs::mount_all(spec, a.rootfs, a.bundle, a.cgroup, in_userns)?;
+    if a.create_hooks {
+        a.chan.send(&ToParent::RunCreateHooks).ctx(|| "request hooks".into())?;
+        expect_continue(&a.chan)?;
+    }
+    // Opened read-write, the fifo never blocks here and never reads EOF later: the read
+    // waits for exactly the byte `start` writes.
+    let fifo = nix::fcntl::open(a.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx(|| "open exec fifo".into())?;
+    rootfs::enter(a.rootfs, a.no_pivot)?;
+    rootfs::finish(spec)?;
+
+    let process = spec.process().as_ref().expect("validated: process present");
+    if let Some(console) = &a.console {
+        tty::setup_console(console.as_fd(), process.console_size().as_ref())?;
+    }
+    if !a.no_new_keyring {
+        // EPERM/ENOSYS where keyrings are not allowed (e.g. a seccomp'd host): runc ignores it.
+        let _ = sys::join_session_keyring(c"_ses.berth");
+    }
+    security::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .ctx(|| format!("set oom_score_adj {adj}"))?;
+    }
+    if let Some(umask) = process.user().umask() {
+        nix::sys::stat::umask(Mode::from_bits_truncate(umask));
+    }
+    enter_cwd(process.cwd())?;
+
+    let env = environment(process.env().as_deref().unwrap_or_default(), process.user().uid());
+    let args = process.args().as_deref().unwrap_or_default();
+    let program = find_program(&args[0], &env)?;
+
+    let caps = process.capabilities().as_ref();
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let seccomp = linux
+        .and_then(|l| l.seccomp().as_ref())
+        .map(security::build_seccomp)
+        .transpose()?;
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the
+    // capabilities go. With it, load as late as possible.
+    if !nnp {
+        if let Some(f) = &seccomp {
+            f.load().ctx(|| "load seccomp filter".into())?;
+        }
+    }
+    security::drop_bounding(caps)?;
+    security::switch_user(process.user())?;
+    security::apply_caps(caps)?;
+    if nnp {
+        nix::sys::prctl::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
+    }
+
+    let argv: Vec<CString> = args.iter().map(|s| cstring(s)).collect::<Result<_, _>>()?;
+    let envp: Vec<CString> = env.iter().map(|s| cstring(s)).collect::<Result<_, _>>()?;
+
+    // From here the container belongs to `start`: berth's exit must not kill it.
+    nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear parent-death signal".into())?;
+    a.chan.send(&ToParent::Ready).ctx(|| "report ready".into())?;
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(&fifo, &mut byte) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(1) => break,
+            other => return Err(InitError(format!("wait for start: {other:?}"))),
+        }
+    }
+    drop(fifo);
+    if nnp {
+        if let Some(f) = &seccomp {
+            f.load().ctx(|| "load seccomp filter".into())?;
+        }
+    }
+    sys::cloexec_from(3 + a.preserve_fds).ctx(|| "close host fds".into())?;
+    nix::unistd::execve(&program, &argv, &envp).ctx(|| format!("exec {:?}", args[0]))?;
+    unreachable!("execve returned without an error")
+}
+
+fn set_domainname(name: &str) -> Result<(), InitError> {
+    std::fs::write("/proc/sys/kernel/domainname", name).ctx(|| format!("set domainname {name:?}"))
+}
+
+fn cstring(s: &str) -> Result<CString, InitError> {
+    CString::new(s).map_err(|_| InitError(format!("{s:?} contains a NUL byte")))
+}
+
+/// chdir into the configured cwd and prove it lies inside the root: a cwd reached through
+/// a leaked host fd (/proc/self/fd/N, CVE-2024-21626) shows as "(unreachable)".
+fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
+    if cwd.starts_with("/proc/self/fd") || cwd.starts_with("/proc/thread-self/fd") {
+        return Err(InitError(format!("cwd {cwd:?} is outside the container root")));
+    }
+    nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {cwd:?}"))?;
+    let actual = nix::unistd::getcwd().ctx(|| "getcwd".into())?;
+    if !actual.is_absolute() {
+        return Err(InitError(format!("cwd {cwd:?} is outside the container root")));
+    }
+    Ok(())
+}
+
+/// The process env, plus HOME from the container's /etc/passwd when the config has none.
+fn environment(env: &[String], uid: u32) -> Vec<String> {
+    let mut out = env.to_vec();
+    if !out.iter().any(|e| e.starts_with("HOME=")) {
+        let home = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|text| {
+                text.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+                })
+            })
+            .unwrap_or_else(|| "/".into());
+        out.push(format!("HOME={home}"));
+    }
+    out
+}
+
+/// Finds the program as execvp would, with the container's PATH, so a missing program is
+/// a create error (as runc) rather than an exit status after start.
+fn find_program(name: &str, env: &[String]) -> Result<CString, InitError> {
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        if !executable(&p) {
+            return Err(InitError(format!("exec {name:?}: no such executable file")));
+        }
+        return cstring(name);
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(name);
+        if executable(&candidate) {
+            return CString::new(candidate.as_os_str().as_bytes())
+                .map_err(|_| InitError(format!("{candidate:?} contains a NUL byte")));
+        }
+    }
+    Err(InitError(format!(
+        "exec {name:?}: executable file not found in $PATH"
+    )))
+}

@@ -1,0 +1,83 @@
+//! The parent ↔ container-init handshake: a SOCK_SEQPACKET socketpair carrying one closed
+//! enum each way, so every step of create is acknowledged and every failure inside the
+//! init reaches the parent as a message instead of a bare exit status.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// From the container init to berth.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToParent {
+    /// Namespaces are joined/created: write id maps, join the cgroup, then `Continue`.
+    NamespacesReady,
+    /// Mounts are done, the root is not yet entered: run prestart/createRuntime hooks,
+    /// then `Continue`.
+    RunCreateHooks,
+    /// Everything is set up; the init now waits for `start`.
+    Ready,
+    /// Setup failed; the init exits after sending this.
+    Failed(String),
+}
+
+/// From berth to the container init.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToChild {
+    Continue,
+}
+
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("handshake socket: {0}")]
+    Io(#[from] nix::Error),
+    #[error("handshake message: {0}")]
+    Codec(#[from] serde_json::Error),
+    #[error("the other side closed the handshake (the container init died?)")]
+    Closed,
+}
+
+impl Channel {
+    pub fn pair() -> Result<(Channel, Channel), ChannelError> {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        Ok((Channel { fd: a }, Channel { fd: b }))
+    }
+
+    pub fn send<T: Serialize>(&self, msg: &T) -> Result<(), ChannelError> {
+        let bytes = serde_json::to_vec(msg)?;
+        send(
+            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+            &bytes,
+            MsgFlags::MSG_NOSIGNAL,
+        )?;
+        Ok(())
+    }
+
+    pub fn recv<T: DeserializeOwned>(&self) -> Result<T, ChannelError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = loop {
+            match recv(std::os::fd::AsRawFd::as_raw_fd(&self.fd), &mut buf, MsgFlags::empty()) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other?,
+            }
+        };
+        if n == 0 {
+            return Err(ChannelError::Closed);
+        }
+        Ok(serde_json::from_slice(&buf[..n])?)
+    }
+
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

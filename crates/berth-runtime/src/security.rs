@@ -1,0 +1,198 @@
+//! What limits the container's program: capabilities (the five sets, in the right order
+//! around the uid switch), the uid/gid switch itself, rlimits, no_new_privs and seccomp.
+//!
+//! Runs in the container init after the root is entered and before execve.
+
+use std::collections::HashSet;
+
+use caps::{CapSet, Capability as Cap, CapsHashSet};
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use nix::sys::resource::{setrlimit, Resource};
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::{
+    Capabilities, LinuxCapabilities, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator,
+    PosixRlimit, PosixRlimitType, User,
+};
+
+use crate::init::{Ctx, InitError};
+
+/// The host kernel's capabilities, read once: names the kernel lacks are dropped from every
+/// set (runc warns and drops them too).
+fn to_caps(set: &Capabilities, supported: &CapsHashSet) -> CapsHashSet {
+    set.iter()
+        .filter_map(|c| format!("CAP_{c}").parse::<Cap>().ok())
+        .filter(|c| supported.contains(c))
+        .collect()
+}
+
+/// Step 1, while still root: shrink the bounding set.
+pub fn drop_bounding(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> {
+    let Some(caps) = caps else { return Ok(()) };
+    let supported = caps::runtime::thread_all_supported();
+    let keep = to_caps(caps.bounding().as_ref().unwrap_or(&HashSet::new()), &supported);
+    for cap in supported.iter() {
+        if !keep.contains(cap) {
+            caps::drop(None, CapSet::Bounding, *cap).ctx(|| format!("drop {cap} from bounding set"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Step 2: groups, gid, uid — keeping the permitted set across the switch so step 3 can
+/// choose what stays.
+pub fn switch_user(user: &User) -> Result<(), InitError> {
+    nix::sys::prctl::set_keepcaps(true).ctx(|| "keep capabilities".into())?;
+    let gids: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    // setgroups is refused in a user namespace whose setgroups file says "deny"; an empty
+    // list there is what the kernel already has.
+    match setgroups(&gids) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EPERM) if gids.is_empty() => {}
+        Err(e) => return Err(InitError(format!("setgroups {gids:?}: {e}"))),
+    }
+    let gid = Gid::from_raw(user.gid());
+    setresgid(gid, gid, gid).ctx(|| format!("setgid {gid}"))?;
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).ctx(|| format!("setuid {uid}"))?;
+    nix::sys::prctl::set_keepcaps(false).ctx(|| "clear keep capabilities".into())?;
+    Ok(())
+}
+
+/// Step 3: the permitted, inheritable, effective and ambient sets.
+pub fn apply_caps(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> {
+    let Some(caps) = caps else { return Ok(()) };
+    let supported = caps::runtime::thread_all_supported();
+    let empty = HashSet::new();
+    let set = |s: &Option<Capabilities>| to_caps(s.as_ref().unwrap_or(&empty), &supported);
+    let permitted = set(caps.permitted());
+    caps::set(None, CapSet::Permitted, &permitted).ctx(|| "set permitted capabilities".into())?;
+    caps::set(None, CapSet::Inheritable, &set(caps.inheritable()))
+        .ctx(|| "set inheritable capabilities".into())?;
+    caps::set(None, CapSet::Effective, &set(caps.effective()))
+        .ctx(|| "set effective capabilities".into())?;
+    caps::clear(None, CapSet::Ambient).ctx(|| "clear ambient capabilities".into())?;
+    for cap in set(caps.ambient()) {
+        caps::raise(None, CapSet::Ambient, cap).ctx(|| format!("raise ambient {cap}"))?;
+    }
+    Ok(())
+}
+
+fn resource(t: PosixRlimitType) -> Resource {
+    use PosixRlimitType as T;
+    match t {
+        T::RlimitCpu => Resource::RLIMIT_CPU,
+        T::RlimitFsize => Resource::RLIMIT_FSIZE,
+        T::RlimitData => Resource::RLIMIT_DATA,
+        T::RlimitStack => Resource::RLIMIT_STACK,
+        T::RlimitCore => Resource::RLIMIT_CORE,
+        T::RlimitRss => Resource::RLIMIT_RSS,
+        T::RlimitNproc => Resource::RLIMIT_NPROC,
+        T::RlimitNofile => Resource::RLIMIT_NOFILE,
+        T::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        T::RlimitAs => Resource::RLIMIT_AS,
+        T::RlimitLocks => Resource::RLIMIT_LOCKS,
+        T::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        T::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        T::RlimitNice => Resource::RLIMIT_NICE,
+        T::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        T::RlimitRttime => Resource::RLIMIT_RTTIME,
+    }
+}
+
+pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<(), InitError> {
+    for r in rlimits {
+        setrlimit(resource(r.typ()), r.soft(), r.hard()).ctx(|| {
+            format!(
+                "setrlimit {:?} soft {} hard {} (raising a hard limit needs CAP_SYS_RESOURCE)",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, InitError> {
+    use LinuxSeccompAction as A;
+    Ok(match a {
+        A::ScmpActKill | A::ScmpActKillThread => ScmpAction::KillThread,
+        A::ScmpActKillProcess => ScmpAction::KillProcess,
+        A::ScmpActTrap => ScmpAction::Trap,
+        A::ScmpActErrno => ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32),
+        A::ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
+        A::ScmpActLog => ScmpAction::Log,
+        A::ScmpActAllow => ScmpAction::Allow,
+        A::ScmpActNotify => {
+            return Err(InitError("seccomp action SCMP_ACT_NOTIFY is not supported yet".into()))
+        }
+    })
+}
+
+fn compare(arg: &oci_spec::runtime::LinuxSeccompArg) -> ScmpArgCompare {
+    use LinuxSeccompOperator as O;
+    let op = match arg.op() {
+        O::ScmpCmpNe => ScmpCompareOp::NotEqual,
+        O::ScmpCmpLt => ScmpCompareOp::Less,
+        O::ScmpCmpLe => ScmpCompareOp::LessOrEqual,
+        O::ScmpCmpEq => ScmpCompareOp::Equal,
+        O::ScmpCmpGe => ScmpCompareOp::GreaterEqual,
+        O::ScmpCmpGt => ScmpCompareOp::Greater,
+        O::ScmpCmpMaskedEq => ScmpCompareOp::MaskedEqual(arg.value()),
+    };
+    let datum = match arg.op() {
+        O::ScmpCmpMaskedEq => arg.value_two().unwrap_or(0),
+        _ => arg.value(),
+    };
+    ScmpArgCompare::new(arg.index() as u32, op, datum)
+}
+
+/// Compiles the config's seccomp profile (not yet loaded). Unknown syscall names are
+/// skipped, as runc does: profiles name calls that older or newer kernels lack.
+pub fn build_seccomp(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, InitError> {
+    let default = action(profile.default_action(), profile.default_errno_ret())?;
+    let mut filter = ScmpFilterContext::new(default).ctx(|| "seccomp init".into())?;
+    for arch in profile.architectures().iter().flatten() {
+        // oci-spec prints SCMP_ARCH_* names, which libseccomp parses.
+        let parsed: ScmpArch = arch
+            .to_string()
+            .parse()
+            .ctx(|| format!("seccomp architecture {arch}"))?;
+        // The native architecture is already in a new filter: adding it again is EEXIST.
+        if !filter.is_arch_present(parsed).unwrap_or(false) {
+            filter.add_arch(parsed).ctx(|| format!("seccomp architecture {arch}"))?;
+        }
+    }
+    for rule in profile.syscalls().iter().flatten() {
+        let act = action(rule.action(), rule.errno_ret())?;
+        if act == default {
+            continue;
+        }
+        let args: Vec<ScmpArgCompare> = rule.args().iter().flatten().map(compare).collect();
+        let mut indexes: Vec<usize> = rule.args().iter().flatten().map(|a| a.index()).collect();
+        indexes.sort_unstable();
+        let repeated = indexes.windows(2).any(|w| w[0] == w[1]);
+        for name in rule.names() {
+            let Ok(sc) = ScmpSyscall::from_name(name) else {
+                continue;
+            };
+            // Conditions on one argument index are alternatives (OR): one rule each.
+            let groups: Vec<Vec<ScmpArgCompare>> = if repeated {
+                args.iter().map(|a| vec![*a]).collect()
+            } else {
+                vec![args.clone()]
+            };
+            for g in groups {
+                filter
+                    .add_rule_conditional(act, sc, &g)
+                    .ctx(|| format!("seccomp rule for {name}"))?;
+            }
+        }
+    }
+    Ok(filter)
+}

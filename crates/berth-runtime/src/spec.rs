@@ -1,0 +1,139 @@
+//! Loading and validating a bundle's config.json (oci-spec types, no hand-written structs).
+//!
+//! Everything berth cannot honour is refused here, at create, with a message naming the
+//! field: nothing in a config is silently ignored.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("invalid config.json: {0}")]
+    Invalid(String),
+}
+
+/// Reads and validates `<bundle>/config.json`.
+pub fn load_bundle(bundle: &Path) -> Result<Spec, SpecError> {
+    let path = bundle.join("config.json");
+    let text = std::fs::read(&path).map_err(|source| SpecError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let spec: Spec = serde_json::from_slice(&text).map_err(|source| SpecError::Parse {
+        path: path.clone(),
+        source,
+    })?;
+    validate(&spec)?;
+    Ok(spec)
+}
+
+/// The absolute root filesystem path (root.path is relative to the bundle when relative).
+pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| SpecError::Invalid("root is missing".into()))?;
+    let path = bundle.join(root.path());
+    std::fs::canonicalize(&path).map_err(|source| SpecError::Read { path, source })
+}
+
+fn invalid(msg: impl Into<String>) -> SpecError {
+    SpecError::Invalid(msg.into())
+}
+
+/// Structural checks that serde cannot express.
+pub fn validate(spec: &Spec) -> Result<(), SpecError> {
+    if !spec.version().starts_with("1.") {
+        return Err(invalid(format!(
+            "ociVersion {:?} is not a 1.x runtime-spec version",
+            spec.version()
+        )));
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process is missing"))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(invalid("process.args must name a program"));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid(format!(
+            "process.cwd {:?} must be an absolute path",
+            process.cwd()
+        )));
+    }
+    if spec.root().is_none() {
+        return Err(invalid("root is missing"));
+    }
+    for m in spec.mounts().iter().flatten() {
+        if m.destination().as_os_str().is_empty() {
+            return Err(invalid("a mount has an empty destination"));
+        }
+    }
+    let linux = match spec.linux() {
+        Some(l) => l,
+        None => return Ok(()),
+    };
+    let mut seen = HashSet::new();
+    let mut new_userns = false;
+    for ns in linux.namespaces().iter().flatten() {
+        if !seen.insert(ns.typ()) {
+            return Err(invalid(format!(
+                "namespace {} is listed more than once",
+                ns.typ()
+            )));
+        }
+        if ns.typ() == LinuxNamespaceType::User && ns.path().is_none() {
+            new_userns = true;
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                return Err(invalid(format!(
+                    "namespace {} path {:?} must be absolute",
+                    ns.typ(),
+                    p
+                )));
+            }
+        }
+    }
+    let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if new_userns && !has_maps {
+        return Err(invalid(
+            "a new user namespace needs linux.uidMappings and linux.gidMappings",
+        ));
+    }
+    if !new_userns && has_maps {
+        return Err(invalid(
+            "linux.uidMappings/gidMappings are given but no new user namespace is requested",
+        ));
+    }
+    if let Some(sysctl) = linux.sysctl() {
+        for key in sysctl.keys() {
+            if key.contains('/') || key.contains("..") {
+                return Err(invalid(format!("sysctl key {key:?} is not a sysctl name")));
+            }
+        }
+    }
+    if let Some(prop) = linux.rootfs_propagation() {
+        if !prop.is_empty() && crate::rootfs::propagation_flag(prop).is_none() {
+            return Err(invalid(format!("rootfsPropagation {prop:?} is not a propagation mode")));
+        }
+    }
+    if linux.intel_rdt().is_some() {
+        return Err(invalid("linux.intelRdt is not supported by berth"));
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+use serde_json::json;
+
+use super::{Context, Outcome};
+
+/// Print the OCI features document: what this berth supports
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+impl Args {
+    pub fn run(self, _ctx: &Context) -> Outcome {
+        let doc = json!({
+            "ociVersionMin": "1.0.0",
+            "ociVersionMax": "1.2.0",
+            "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+            "mountOptions": [
+                "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec",
+                "mand", "noatime", "nodev", "nodiratime", "noexec", "nomand", "norelatime",
+                "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount", "ro",
+                "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave",
+                "strictatime", "suid", "sync", "unbindable"
+            ],
+            "linux": {
+                "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+                "capabilities": caps::all().iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+                "seccomp": {
+                    "enabled": true,
+                    "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                                "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                    "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
+                                  "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                    "archs": ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]
+                },
+                "apparmor": {"enabled": false},
+                "selinux": {"enabled": false}
+            },
+            "annotations": {"dev.berth.version": env!("CARGO_PKG_VERSION")}
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        Ok(0)
+    }
+}

@@ -1,0 +1,45 @@
+use super::{Context, Outcome};
+
+/// List containers under the state root
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Output format
+    #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+    /// Print only the IDs
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl Args {
+    pub fn run(self, ctx: &Context) -> Outcome {
+        let entries = berth_runtime::container::list(&ctx.root);
+        if self.quiet {
+            for e in &entries {
+                println!("{}", e.id);
+            }
+        } else if self.format == "json" {
+            println!("{}", serde_json::to_string(&entries)?);
+        } else {
+            let rows: Vec<[String; 6]> = std::iter::once(
+                ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from),
+            )
+            .chain(entries.into_iter().map(|e| {
+                [e.id, e.pid.to_string(), e.status, e.bundle, e.created, e.owner]
+            }))
+            .collect();
+            let widths: Vec<usize> = (0..6)
+                .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+                .collect();
+            for r in rows {
+                let line: Vec<String> = r
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                println!("{}", line.join("   ").trim_end());
+            }
+        }
+        Ok(0)
+    }
+}

@@ -1,0 +1,54 @@
+//! One file per subcommand; each turns its flags into a berth-runtime call.
+
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use clap::Subcommand;
+
+use crate::log::Logger;
+use berth_runtime::state::StateRoot;
+
+pub struct Context<'a> {
+    pub root: StateRoot,
+    #[allow(dead_code)]
+    pub log: &'a Logger,
+}
+
+/// What a command returns: the exit code, or an error for one line on stderr and the log.
+pub type Outcome = Result<u8, Box<dyn std::error::Error>>;
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Create(create::Args),
+    Start(start::Args),
+    State(state::Args),
+    Kill(kill::Args),
+    Delete(delete::Args),
+    Run(run::Args),
+    List(list::Args),
+    Spec(spec::Args),
+    Features(features::Args),
+}
+
+impl Command {
+    pub fn run(self, ctx: &Context) -> Outcome {
+        match self {
+            Command::Create(a) => a.run(ctx),
+            Command::Start(a) => a.run(ctx),
+            Command::State(a) => a.run(ctx),
+            Command::Kill(a) => a.run(ctx),
+            Command::Delete(a) => a.run(ctx),
+            Command::Run(a) => a.run(ctx),
+            Command::List(a) => a.run(ctx),
+            Command::Spec(a) => a.run(ctx),
+            Command::Features(a) => a.run(ctx),
+        }
+    }
+}

@@ -6,11 +6,30 @@
 //! The cgroup mount root and the mountinfo file are parameters, so unit tests run on
 //! fixture trees in a tempdir without root. It must not touch namespaces or processes
 //! beyond writing pids into cgroup files.
+//!
+//! Modules: [`layout`] (mountinfo and /proc/self/cgroup, path resolution), [`systemd`]
+//! (`slice:prefix:name` translation), `fs` (file access with error context), `manager`
+//! (the one [`Manager`] implementation), `v1` / `v2` (per-controller writes), `convert`
+//! (v1↔v2 value conversions), [`stats`] (runc-shaped statistics and OOM counters).
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
+
+mod convert;
+mod fs;
+pub mod layout;
+mod manager;
+pub mod stats;
+pub mod systemd;
+mod v1;
+mod v2;
+
+pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, memory_swap_to_v2};
+pub use layout::{layout_kind, Layout};
+pub use stats::{Event, OomWatcher, Stats};
+pub use systemd::systemd_to_cgroupfs;
 
 /// Errors name the failing step and carry the path involved.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +44,15 @@ pub enum CgroupError {
     Invalid(String),
     #[error("cgroup: {0} is not supported on this host")]
     Unsupported(String),
+    /// The cgroup still holds processes after destroy's retries ran out.
+    #[error(
+        "cgroup: remove {path}: still in use by pids {pids:?} after retrying for {waited_ms} ms"
+    )]
+    Busy {
+        path: PathBuf,
+        pids: Vec<i32>,
+        waited_ms: u64,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, CgroupError>;
@@ -52,6 +80,32 @@ pub struct CgroupPaths {
     /// Absolute directory per hierarchy: key is the controller list ("memory", "cpu,cpuacct",
     /// "name=systemd") for v1, or "" for the unified (v2) hierarchy.
     pub dirs: Vec<(String, PathBuf)>,
+    /// Per hierarchy (same keys as `dirs`), the topmost directory that did not exist when the
+    /// path was resolved: `destroy` may remove the parents of the container's directory up to
+    /// and including this one, and never anything above it. Absent for a hierarchy whose
+    /// directory already existed.
+    #[serde(default)]
+    pub created: Vec<(String, PathBuf)>,
+}
+
+impl CgroupPaths {
+    /// The container's directory in the unified (v2) hierarchy, if the host mounts one
+    /// (pure v2, or hybrid): the directory to open for `CLONE_INTO_CGROUP`.
+    pub fn unified_dir(&self) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|(k, _)| k.is_empty())
+            .map(|(_, d)| d.as_path())
+    }
+
+    /// The container's directory in the hierarchy that holds `controller` ("memory",
+    /// "freezer", ...), v1 first, then the unified hierarchy.
+    pub fn dir_for(&self, controller: &str) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|(k, _)| !k.is_empty() && k.split(',').any(|c| c == controller))
+            .map(|(_, d)| d.as_path())
+    }
 }
 
 /// One container's cgroup, in every hierarchy the host mounts.
@@ -70,6 +124,11 @@ pub trait Manager {
     /// exiting processes still hold them. Removing an already-removed cgroup is Ok.
     fn destroy(&self) -> Result<()>;
     fn paths(&self) -> &CgroupPaths;
+    /// Statistics in the shape of runc's `events --stats` data.
+    fn stats(&self) -> Result<Stats>;
+    /// How many times the kernel's OOM killer has killed a process in this cgroup
+    /// (v1: memory.oom_control `oom_kill`; v2: memory.events `oom_kill`).
+    fn oom_kill_count(&self) -> Result<u64>;
 }
 
 /// Where the host's cgroup filesystems are; a parameter for tests.
@@ -93,11 +152,13 @@ impl Default for Host {
 
 /// Resolves a container's cgroupsPath (absolute, relative, or empty for the default
 /// `<own cgroup>/<id>`) on this host and returns its manager.
-pub fn manager_for(_host: &Host, _cgroups_path: Option<&Path>, _id: &str) -> Result<Box<dyn Manager>> {
-    Err(CgroupError::Unsupported("cgroups (not yet implemented)".into()))
+pub fn manager_for(host: &Host, cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn Manager>> {
+    let layout = Layout::detect(host)?;
+    let paths = layout.resolve(host, cgroups_path, id)?;
+    Ok(Box::new(manager::FsManager::new(paths)))
 }
 
 /// Reopens the manager of an existing container from its persisted paths.
-pub fn manager_from_paths(_paths: CgroupPaths) -> Box<dyn Manager> {
-    unimplemented!("filled in by the cgroups work")
+pub fn manager_from_paths(paths: CgroupPaths) -> Box<dyn Manager> {
+    Box::new(manager::FsManager::new(paths))
 }

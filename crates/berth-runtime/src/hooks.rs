@@ -33,13 +33,10 @@ fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Ho
         reason,
     };
     let mut cmd = Command::new(hook.path());
-    match hook.args().as_deref() {
-        // args[0] is the hook's argv[0], as execv.
-        Some([argv0, rest @ ..]) => {
-            std::os::unix::process::CommandExt::arg0(&mut cmd, argv0);
-            cmd.args(rest);
-        }
-        _ => {}
+    // args[0] is the hook's argv[0], as execv.
+    if let Some([argv0, rest @ ..]) = hook.args().as_deref() {
+        std::os::unix::process::CommandExt::arg0(&mut cmd, argv0);
+        cmd.args(rest);
     }
     cmd.env_clear();
     for kv in hook.env().iter().flatten() {
@@ -66,7 +63,10 @@ fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Ho
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(fail(format!("timed out after {}s", hook.timeout().unwrap_or(0))));
+            return Err(fail(format!(
+                "timed out after {}s",
+                hook.timeout().unwrap_or(0)
+            )));
         }
         std::thread::sleep(Duration::from_millis(2));
     }

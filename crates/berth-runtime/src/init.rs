@@ -86,7 +86,11 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     let namespaces: Vec<_> = linux
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
-    let new_ns = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t && n.path().is_none());
+    let new_ns = |t: LinuxNamespaceType| {
+        namespaces
+            .iter()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
 
     // Joined namespaces first, the user namespace before the others: what we create
     // afterwards belongs to the joined user namespace.
@@ -99,12 +103,15 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         let path = ns.path().as_ref().expect("filtered on path");
         let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .ctx(|| format!("open {} namespace {path:?}", ns.typ()))?;
-        setns(fd.as_fd(), CloneFlags::empty()).ctx(|| format!("join {} namespace {path:?}", ns.typ()))?;
+        setns(fd.as_fd(), CloneFlags::empty())
+            .ctx(|| format!("join {} namespace {path:?}", ns.typ()))?;
     }
     if !a.unshare.is_empty() {
         unshare(a.unshare).ctx(|| "create namespaces".into())?;
     }
-    a.chan.send(&ToParent::NamespacesReady).ctx(|| "report namespaces".into())?;
+    a.chan
+        .send(&ToParent::NamespacesReady)
+        .ctx(|| "report namespaces".into())?;
     expect_continue(&a.chan)?;
 
     let in_userns = new_ns(LinuxNamespaceType::User);
@@ -112,8 +119,10 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         // The parent wrote the maps: become the namespace's root.
         let root_g = nix::unistd::Gid::from_raw(0);
         let root_u = nix::unistd::Uid::from_raw(0);
-        nix::unistd::setresgid(root_g, root_g, root_g).ctx(|| "setgid 0 in user namespace".into())?;
-        nix::unistd::setresuid(root_u, root_u, root_u).ctx(|| "setuid 0 in user namespace".into())?;
+        nix::unistd::setresgid(root_g, root_g, root_g)
+            .ctx(|| "setgid 0 in user namespace".into())?;
+        nix::unistd::setresuid(root_u, root_u, root_u)
+            .ctx(|| "setuid 0 in user namespace".into())?;
     }
     // Only now, inside its cgroup, may the init take a cgroup namespace rooted there.
     if new_ns(LinuxNamespaceType::Cgroup) {
@@ -131,7 +140,9 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     rootfs::prepare(spec, a.rootfs)?;
     rootfs::mount_all(spec, a.rootfs, a.bundle, a.cgroup, in_userns)?;
     if a.create_hooks {
-        a.chan.send(&ToParent::RunCreateHooks).ctx(|| "request hooks".into())?;
+        a.chan
+            .send(&ToParent::RunCreateHooks)
+            .ctx(|| "request hooks".into())?;
         expect_continue(&a.chan)?;
     }
     // Opened read-write, the fifo never blocks here and never reads EOF later: the read
@@ -159,7 +170,10 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     }
     enter_cwd(process.cwd())?;
 
-    let env = environment(process.env().as_deref().unwrap_or_default(), process.user().uid());
+    let env = environment(
+        process.env().as_deref().unwrap_or_default(),
+        process.user().uid(),
+    );
     let args = process.args().as_deref().unwrap_or_default();
     let program = find_program(&args[0], &env)?;
 
@@ -188,7 +202,9 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
 
     // From here the container belongs to `start`: berth's exit must not kill it.
     nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear parent-death signal".into())?;
-    a.chan.send(&ToParent::Ready).ctx(|| "report ready".into())?;
+    a.chan
+        .send(&ToParent::Ready)
+        .ctx(|| "report ready".into())?;
     let mut byte = [0u8; 1];
     loop {
         match nix::unistd::read(&fifo, &mut byte) {
@@ -220,12 +236,16 @@ fn cstring(s: &str) -> Result<CString, InitError> {
 /// a leaked host fd (/proc/self/fd/N, CVE-2024-21626) shows as "(unreachable)".
 fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
     if cwd.starts_with("/proc/self/fd") || cwd.starts_with("/proc/thread-self/fd") {
-        return Err(InitError(format!("cwd {cwd:?} is outside the container root")));
+        return Err(InitError(format!(
+            "cwd {cwd:?} is outside the container root"
+        )));
     }
     nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {cwd:?}"))?;
     let actual = nix::unistd::getcwd().ctx(|| "getcwd".into())?;
     if !actual.is_absolute() {
-        return Err(InitError(format!("cwd {cwd:?} is outside the container root")));
+        return Err(InitError(format!(
+            "cwd {cwd:?} is outside the container root"
+        )));
     }
     Ok(())
 }

@@ -66,7 +66,11 @@ impl Channel {
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T, ChannelError> {
         let mut buf = vec![0u8; 64 * 1024];
         let n = loop {
-            match recv(std::os::fd::AsRawFd::as_raw_fd(&self.fd), &mut buf, MsgFlags::empty()) {
+            match recv(
+                std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                &mut buf,
+                MsgFlags::empty(),
+            ) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 other => break other?,
             }

@@ -11,11 +11,11 @@ use std::path::{Component, Path, PathBuf};
 
 use berth_cgroups::CgroupPaths;
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
 use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{mkdirat, mknodat, makedev, Mode, SFlag};
+use nix::sys::stat::{makedev, mkdirat, mknodat, Mode, SFlag};
 use nix::sys::statvfs::{statvfs, FsFlags};
-use nix::fcntl::AtFlags;
 use nix::unistd::{chdir, chroot, fchdir, fchownat, pivot_root, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 
@@ -123,7 +123,10 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Res
 }
 
 fn relative(path: &Path) -> &Path {
-    path.strip_prefix("/").unwrap_or(path)
+    match path.strip_prefix("/").unwrap_or(path) {
+        p if p.as_os_str().is_empty() => Path::new("."),
+        p => p,
+    }
 }
 
 /// The /proc/self/fd path of an fd: mounting on it targets exactly the resolved file.
@@ -220,8 +223,12 @@ pub fn mount_all(
     cgroup: Option<&CgroupPaths>,
     in_userns: bool,
 ) -> Result<(), InitError> {
-    let root = nix::fcntl::open(rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| format!("open rootfs {rootfs:?}"))?;
+    let root = nix::fcntl::open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("open rootfs {rootfs:?}"))?;
     for m in spec.mounts().iter().flatten() {
         mount_one(root.as_fd(), m, bundle, cgroup)
             .map_err(|e| InitError(format!("mount {:?}: {}", m.destination(), e.0)))?;
@@ -243,9 +250,10 @@ pub fn mount_all(
 
 /// runc creates device nodes and /dev links only when the config mounts a fresh /dev.
 fn dev_is_fresh(spec: &Spec) -> bool {
-    spec.mounts().iter().flatten().any(|m| {
-        m.destination() == Path::new("/dev") && m.typ().as_deref() != Some("bind")
-    })
+    spec.mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.destination() == Path::new("/dev") && m.typ().as_deref() != Some("bind"))
 }
 
 fn mount_one(
@@ -282,18 +290,31 @@ fn mount_one(
     if is_bind {
         let src = source.ok_or_else(|| InitError("bind mount without a source".into()))?;
         let bind_flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-        mount(Some(&src), &target_path, None::<&str>, bind_flags, None::<&str>)
-            .ctx(|| format!("bind {src:?}"))?;
+        mount(
+            Some(&src),
+            &target_path,
+            None::<&str>,
+            bind_flags,
+            None::<&str>,
+        )
+        .ctx(|| format!("bind {src:?}"))?;
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         // The bind itself ignores every other flag: apply them with a remount of the new
         // mount (reopened, since the old fd points below it).
-        let mounted = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen bind target".into())?;
+        let mounted =
+            open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen bind target".into())?;
         if !extra.is_empty() {
             remount(&fd_path(&mounted), extra)?;
         }
         for p in &opts.propagation {
-            mount(None::<&str>, &fd_path(&mounted), None::<&str>, *p, None::<&str>)
-                .ctx(|| "set propagation".into())?;
+            mount(
+                None::<&str>,
+                &fd_path(&mounted),
+                None::<&str>,
+                *p,
+                None::<&str>,
+            )
+            .ctx(|| "set propagation".into())?;
         }
         return Ok(());
     }
@@ -322,8 +343,14 @@ fn mount_one(
     if !opts.propagation.is_empty() {
         let mounted = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen target".into())?;
         for p in &opts.propagation {
-            mount(None::<&str>, &fd_path(&mounted), None::<&str>, *p, None::<&str>)
-                .ctx(|| "set propagation".into())?;
+            mount(
+                None::<&str>,
+                &fd_path(&mounted),
+                None::<&str>,
+                *p,
+                None::<&str>,
+            )
+            .ctx(|| "set propagation".into())?;
         }
     }
     Ok(())
@@ -353,8 +380,14 @@ fn remount(path: &Path, flags: MsFlags) -> Result<(), InitError> {
                     locked |= ms;
                 }
             }
-            mount(None::<&str>, path, None::<&str>, base | flags | locked, None::<&str>)
-                .ctx(|| "remount".into())
+            mount(
+                None::<&str>,
+                path,
+                None::<&str>,
+                base | flags | locked,
+                None::<&str>,
+            )
+            .ctx(|| "remount".into())
         }
         Err(e) => Err(InitError(format!("remount: {e}"))),
     }
@@ -370,15 +403,27 @@ fn mount_cgroup(
     cgroup: Option<&CgroupPaths>,
 ) -> Result<(), InitError> {
     let Some(paths) = cgroup else {
-        return Err(InitError("a cgroup mount needs the container's cgroup".into()));
+        return Err(InitError(
+            "a cgroup mount needs the container's cgroup".into(),
+        ));
     };
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
     let target = mkdir_all_in_root(root, dest)?;
     if paths.layout == berth_cgroups::LayoutKind::V2 {
-        let dir = &paths.dirs.first().ok_or_else(|| InitError("no cgroup dir".into()))?.1;
-        mount(Some(dir), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .ctx(|| format!("bind {dir:?}"))?;
+        let dir = &paths
+            .dirs
+            .first()
+            .ok_or_else(|| InitError("no cgroup dir".into()))?
+            .1;
+        mount(
+            Some(dir),
+            &fd_path(&target),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ctx(|| format!("bind {dir:?}"))?;
         if ro {
             let m = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen".into())?;
             remount(&fd_path(&m), flags | MsFlags::MS_RDONLY)?;
@@ -400,8 +445,14 @@ fn mount_cgroup(
         };
         let sub = dest.join(name);
         let t = mkdir_all_in_root(root, &sub)?;
-        mount(Some(dir), &fd_path(&t), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .ctx(|| format!("bind {dir:?}"))?;
+        mount(
+            Some(dir),
+            &fd_path(&t),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ctx(|| format!("bind {dir:?}"))?;
         let m = open_in_root(root, &sub, OFlag::O_PATH).ctx(|| "reopen".into())?;
         let mut f = flags;
         if ro {
@@ -454,7 +505,11 @@ fn create_default_devices(root: BorrowedFd<'_>, in_userns: bool) -> Result<(), I
     Ok(())
 }
 
-fn create_device(root: BorrowedFd<'_>, dev: &LinuxDevice, in_userns: bool) -> Result<(), InitError> {
+fn create_device(
+    root: BorrowedFd<'_>,
+    dev: &LinuxDevice,
+    in_userns: bool,
+) -> Result<(), InitError> {
     let path = dev.path();
     let parent = mkdir_all_in_root(root, path.parent().unwrap_or(Path::new("/")))?;
     let name = path
@@ -463,8 +518,14 @@ fn create_device(root: BorrowedFd<'_>, dev: &LinuxDevice, in_userns: bool) -> Re
     if in_userns {
         // mknod is not allowed in a user namespace: bind the host's node instead.
         let target = ensure_target(root, path, false)?;
-        return mount(Some(path), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .ctx(|| format!("bind device {path:?}"));
+        return mount(
+            Some(path),
+            &fd_path(&target),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ctx(|| format!("bind device {path:?}"));
     }
     let kind = match dev.typ() {
         LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
@@ -478,16 +539,31 @@ fn create_device(root: BorrowedFd<'_>, dev: &LinuxDevice, in_userns: bool) -> Re
         Ok(()) => {}
         Err(Errno::EEXIST) => {
             // An image may ship a placeholder: replace it so the node is the one asked for.
-            nix::unistd::unlinkat(parent.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir)
-                .ctx(|| format!("replace {path:?}"))?;
+            nix::unistd::unlinkat(
+                parent.as_fd(),
+                name,
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )
+            .ctx(|| format!("replace {path:?}"))?;
             mknodat(parent.as_fd(), name, kind, mode, rdev).ctx(|| format!("mknod {path:?}"))?;
         }
         Err(e) => return Err(InitError(format!("mknod {path:?}: {e}"))),
     }
     // mknod applies the umask; the config's mode is exact.
-    nix::sys::stat::fchmodat(parent.as_fd(), name, mode, nix::sys::stat::FchmodatFlags::NoFollowSymlink)
-        .or_else(|e| if e == Errno::EOPNOTSUPP { Ok(()) } else { Err(e) })
-        .ctx(|| format!("chmod {path:?}"))?;
+    nix::sys::stat::fchmodat(
+        parent.as_fd(),
+        name,
+        mode,
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .or_else(|e| {
+        if e == Errno::EOPNOTSUPP {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
+    .ctx(|| format!("chmod {path:?}"))?;
     fchownat(
         parent.as_fd(),
         name,
@@ -503,8 +579,14 @@ fn create_device(root: BorrowedFd<'_>, dev: &LinuxDevice, in_userns: bool) -> Re
 pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), InitError> {
     if no_pivot {
         chdir(rootfs).ctx(|| format!("chdir {rootfs:?}"))?;
-        mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-            .ctx(|| "move rootfs to /".into())?;
+        mount(
+            Some(rootfs),
+            "/",
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        )
+        .ctx(|| "move rootfs to /".into())?;
         chroot(".").ctx(|| "chroot".into())?;
         return chdir("/").ctx(|| "chdir /".into());
     }
@@ -516,8 +598,14 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), InitError> {
     // The old root is now stacked under the new one: detach it without letting the
     // unmount propagate to the host.
     fchdir(old.as_fd()).ctx(|| "fchdir old root".into())?;
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .ctx(|| "make old root slave".into())?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| "make old root slave".into())?;
     umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach old root".into())?;
     chdir("/").ctx(|| "chdir /".into())
 }
@@ -526,19 +614,37 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), InitError> {
 /// the root's final propagation.
 pub fn finish(spec: &Spec) -> Result<(), InitError> {
     let linux = spec.linux().as_ref();
-    for (key, value) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (key, value) in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(&path, value).ctx(|| format!("sysctl {key}"))?;
     }
-    for path in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
-        match mount(Some(path.as_str()), path.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
+    for path in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        match mount(
+            Some(path.as_str()),
+            path.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
             Ok(()) => remount(Path::new(path), MsFlags::MS_RDONLY | MsFlags::MS_REC)
                 .map_err(|e| InitError(format!("readonly path {path}: {}", e.0)))?,
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(InitError(format!("readonly path {path}: {e}"))),
         }
     }
-    for path in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+    for path in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let res = match std::fs::metadata(path) {
             Err(_) => continue,
             Ok(md) if md.is_dir() => mount(
@@ -548,18 +654,30 @@ pub fn finish(spec: &Spec) -> Result<(), InitError> {
                 MsFlags::MS_RDONLY,
                 None::<&str>,
             ),
-            Ok(_) => mount(Some("/dev/null"), path.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>),
+            Ok(_) => mount(
+                Some("/dev/null"),
+                path.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            ),
         };
         res.ctx(|| format!("mask {path}"))?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         remount(Path::new("/"), MsFlags::MS_RDONLY)?;
     }
     if let Some(p) = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(propagation_flag)
     {
-        mount(None::<&str>, "/", None::<&str>, p, None::<&str>).ctx(|| "set root propagation".into())?;
+        mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
+            .ctx(|| "set root propagation".into())?;
     }
     Ok(())
 }
@@ -574,7 +692,13 @@ mod tests {
 
     #[test]
     fn options_split_into_flags_propagation_and_data() {
-        let o = parse_options(&s(&["nosuid", "strictatime", "mode=755", "size=65536k", "rprivate"]));
+        let o = parse_options(&s(&[
+            "nosuid",
+            "strictatime",
+            "mode=755",
+            "size=65536k",
+            "rprivate",
+        ]));
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
         assert_eq!(o.data, "mode=755,size=65536k");

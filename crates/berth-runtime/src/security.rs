@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{
@@ -29,10 +31,14 @@ fn to_caps(set: &Capabilities, supported: &CapsHashSet) -> CapsHashSet {
 pub fn drop_bounding(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> {
     let Some(caps) = caps else { return Ok(()) };
     let supported = caps::runtime::thread_all_supported();
-    let keep = to_caps(caps.bounding().as_ref().unwrap_or(&HashSet::new()), &supported);
+    let keep = to_caps(
+        caps.bounding().as_ref().unwrap_or(&HashSet::new()),
+        &supported,
+    );
     for cap in supported.iter() {
         if !keep.contains(cap) {
-            caps::drop(None, CapSet::Bounding, *cap).ctx(|| format!("drop {cap} from bounding set"))?;
+            caps::drop(None, CapSet::Bounding, *cap)
+                .ctx(|| format!("drop {cap} from bounding set"))?;
         }
     }
     Ok(())
@@ -69,12 +75,14 @@ pub fn apply_caps(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> {
     let supported = caps::runtime::thread_all_supported();
     let empty = HashSet::new();
     let set = |s: &Option<Capabilities>| to_caps(s.as_ref().unwrap_or(&empty), &supported);
-    let permitted = set(caps.permitted());
-    caps::set(None, CapSet::Permitted, &permitted).ctx(|| "set permitted capabilities".into())?;
+    // Each capset must keep effective within permitted: inheritable first (while
+    // CAP_SETPCAP is still effective), then shrink effective, then permitted.
     caps::set(None, CapSet::Inheritable, &set(caps.inheritable()))
         .ctx(|| "set inheritable capabilities".into())?;
     caps::set(None, CapSet::Effective, &set(caps.effective()))
         .ctx(|| "set effective capabilities".into())?;
+    caps::set(None, CapSet::Permitted, &set(caps.permitted()))
+        .ctx(|| "set permitted capabilities".into())?;
     caps::clear(None, CapSet::Ambient).ctx(|| "clear ambient capabilities".into())?;
     for cap in set(caps.ambient()) {
         caps::raise(None, CapSet::Ambient, cap).ctx(|| format!("raise ambient {cap}"))?;
@@ -129,7 +137,9 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, InitE
         A::ScmpActLog => ScmpAction::Log,
         A::ScmpActAllow => ScmpAction::Allow,
         A::ScmpActNotify => {
-            return Err(InitError("seccomp action SCMP_ACT_NOTIFY is not supported yet".into()))
+            return Err(InitError(
+                "seccomp action SCMP_ACT_NOTIFY is not supported yet".into(),
+            ))
         }
     })
 }
@@ -165,7 +175,9 @@ pub fn build_seccomp(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, InitEr
             .ctx(|| format!("seccomp architecture {arch}"))?;
         // The native architecture is already in a new filter: adding it again is EEXIST.
         if !filter.is_arch_present(parsed).unwrap_or(false) {
-            filter.add_arch(parsed).ctx(|| format!("seccomp architecture {arch}"))?;
+            filter
+                .add_arch(parsed)
+                .ctx(|| format!("seccomp architecture {arch}"))?;
         }
     }
     for rule in profile.syscalls().iter().flatten() {

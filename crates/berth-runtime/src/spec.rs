@@ -129,7 +129,9 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
     }
     if let Some(prop) = linux.rootfs_propagation() {
         if !prop.is_empty() && crate::rootfs::propagation_flag(prop).is_none() {
-            return Err(invalid(format!("rootfsPropagation {prop:?} is not a propagation mode")));
+            return Err(invalid(format!(
+                "rootfsPropagation {prop:?} is not a propagation mode"
+            )));
         }
     }
     if linux.intel_rdt().is_some() {

@@ -185,9 +185,8 @@ impl ContainerDir {
             }
             Err(e) => return Err(io_err("open state dir", &dir)(e)),
         };
-        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| {
-            io_err("lock state dir", &dir)(std::io::Error::from(errno))
-        })?;
+        let lock = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, errno)| io_err("lock state dir", &dir)(std::io::Error::from(errno)))?;
         // The holder before us may have deleted the container.
         if !dir.exists() {
             return Err(StateError::NotFound(id.to_string()));

@@ -107,7 +107,8 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
 pub fn join_session_keyring(name: &std::ffi::CStr) -> io::Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     // SAFETY: keyctl reads a NUL-terminated string that outlives the call.
-    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }

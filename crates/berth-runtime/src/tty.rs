@@ -59,8 +59,13 @@ pub fn recv_console(sock: BorrowedFd<'_>) -> std::io::Result<std::os::fd::OwnedF
     let mut name = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut name)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(std::io::Error::from)?;
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
     for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             if let Some(fd) = fds.first() {
@@ -68,5 +73,7 @@ pub fn recv_console(sock: BorrowedFd<'_>) -> std::io::Result<std::os::fd::OwnedF
             }
         }
     }
-    Err(std::io::Error::other("the console socket carried no file descriptor"))
+    Err(std::io::Error::other(
+        "the console socket carried no file descriptor",
+    ))
 }

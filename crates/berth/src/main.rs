@@ -37,10 +37,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Accepted for runc compatibility: berth picks rootless mode from the user namespace
-    #[arg(long, global = true, value_name = "true|false|auto", hide = true)]
+    #[arg(long, value_name = "true|false|auto", hide = true)]
     rootless: Option<String>,
     /// Accepted for runc compatibility (checkpointing is not supported)
-    #[arg(long, global = true, value_name = "PATH", hide = true)]
+    #[arg(long, value_name = "PATH", hide = true)]
     criu: Option<String>,
     #[command(subcommand)]
     command: commands::Command,
@@ -50,7 +50,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let logger = log::Logger::new(cli.log.clone(), &cli.log_format, cli.debug);
     if cli.systemd_cgroup {
-        logger.error("--systemd-cgroup is not supported yet: berth manages cgroupfs paths directly");
+        logger
+            .error("--systemd-cgroup is not supported yet: berth manages cgroupfs paths directly");
         return ExitCode::FAILURE;
     }
     let ctx = commands::Context {

@@ -55,22 +55,32 @@ pub(crate) fn create_with_console(
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
-    let console = match (terminal, console, &opts.console_socket) {
-        (false, _, _) => None,
-        (true, Some(fd), _) => Some(fd),
-        (true, None, Some(path)) => Some(OwnedFd::from(
-            UnixStream::connect(path).map_err(io(format!("connect console socket {}", path.display())))?,
-        )),
-        (true, None, None) => {
-            return Err(Error::Invalid(
-                "process.terminal is true: --console-socket is required to hand over the terminal".into(),
-            ))
-        }
-    };
+    let console =
+        match (terminal, console, &opts.console_socket) {
+            (false, _, _) => None,
+            (true, Some(fd), _) => Some(fd),
+            (true, None, Some(path)) => Some(OwnedFd::from(
+                UnixStream::connect(path)
+                    .map_err(io(format!("connect console socket {}", path.display())))?,
+            )),
+            (true, None, None) => return Err(Error::Invalid(
+                "process.terminal is true: --console-socket is required to hand over the terminal"
+                    .into(),
+            )),
+        };
     let dir = root.claim(&opts.id)?;
     let mut cgroup: Option<Box<dyn Manager>> = None;
     let mut init: Option<(i32, OwnedFd)> = None;
-    match build(&dir, opts, spec, &bundle, &rootfs, console, &mut cgroup, &mut init) {
+    match build(
+        &dir,
+        opts,
+        spec,
+        &bundle,
+        &rootfs,
+        console,
+        &mut cgroup,
+        &mut init,
+    ) {
         Ok(state) => {
             let (_, pidfd) = init.expect("init cloned");
             Ok(Created { dir, state, pidfd })
@@ -109,14 +119,18 @@ fn build(
         .collect();
     if !new.contains(&LinuxNamespaceType::Mount) {
         return Err(Error::Invalid(
-            "berth needs a new mount namespace (add {\"type\": \"mount\"} to linux.namespaces)".into(),
+            "berth needs a new mount namespace (add {\"type\": \"mount\"} to linux.namespaces)"
+                .into(),
         ));
     }
     if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
-        return Err(Error::Invalid("linux.timeOffsets is not supported yet".into()));
+        return Err(Error::Invalid(
+            "linux.timeOffsets is not supported yet".into(),
+        ));
     }
 
-    let manager = berth_cgroups::manager_for(&Host::default(), linux.cgroups_path().as_deref(), &opts.id)?;
+    let manager =
+        berth_cgroups::manager_for(&Host::default(), linux.cgroups_path().as_deref(), &opts.id)?;
     manager.create()?;
     let manager = cgroup_out.insert(manager);
     if let Some(res) = linux.resources() {
@@ -164,8 +178,10 @@ fn build(
     // Joining a pid namespace only changes where children go: switch for the clone, then back.
     let own_pidns = match &pid_join {
         Some(path) => {
-            let own = std::fs::File::open("/proc/self/ns/pid").map_err(io("open own pid namespace"))?;
-            let target = std::fs::File::open(path).map_err(io(format!("open pid namespace {}", path.display())))?;
+            let own =
+                std::fs::File::open("/proc/self/ns/pid").map_err(io("open own pid namespace"))?;
+            let target = std::fs::File::open(path)
+                .map_err(io(format!("open pid namespace {}", path.display())))?;
             nix::sched::setns(target.as_fd(), CloneFlags::CLONE_NEWPID)
                 .map_err(errno(format!("join pid namespace {}", path.display())))?;
             Some(own)
@@ -229,7 +245,11 @@ fn build(
             ToParent::RunCreateHooks => {
                 let json = state_json(&state, Status::Creating);
                 hooks::run("prestart", &hooks_of(&state, |h| h.prestart()), &json)?;
-                hooks::run("createRuntime", &hooks_of(&state, |h| h.create_runtime()), &json)?;
+                hooks::run(
+                    "createRuntime",
+                    &hooks_of(&state, |h| h.create_runtime()),
+                    &json,
+                )?;
                 send_continue(&parent_chan)?;
             }
             ToParent::Ready => break,
@@ -247,7 +267,8 @@ fn build(
 }
 
 fn send_continue(chan: &Channel) -> Result<()> {
-    chan.send(&ToChild::Continue).map_err(|e| Error::Init(e.to_string()))
+    chan.send(&ToChild::Continue)
+        .map_err(|e| Error::Init(e.to_string()))
 }
 
 fn map_text(maps: &[LinuxIdMapping]) -> String {

@@ -46,8 +46,10 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
         status: Status::Stopped,
         op: "kill",
     })?;
-    crate::sys::pidfd_send_signal(pidfd.as_fd(), signal)
-        .map_err(super::io(format!("send signal {signal} to pid {}", state.pid)))
+    crate::sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(super::io(format!(
+        "send signal {signal} to pid {}",
+        state.pid
+    )))
 }
 
 /// Signals every process in the container's cgroup; a frozen container is thawed after, so
@@ -62,7 +64,8 @@ pub(crate) fn kill_all(state: &crate::state::State, signal: i32) -> Result<()> {
         // The cgroup is already gone: nothing left to signal.
         Err(_) => return Ok(()),
     };
-    let sig = Signal::try_from(signal).map_err(|_| Error::Invalid(format!("invalid signal {signal}")))?;
+    let sig =
+        Signal::try_from(signal).map_err(|_| Error::Invalid(format!("invalid signal {signal}")))?;
     for pid in pids {
         // A process may exit between listing and signalling.
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);

@@ -8,7 +8,11 @@ use crate::state::{State, StateRoot, Status};
 
 /// The runtime-spec state document (runc's field set).
 pub fn oci_state(state: &State, status: Status) -> Value {
-    let pid = if status == Status::Stopped { 0 } else { state.pid };
+    let pid = if status == Status::Stopped {
+        0
+    } else {
+        state.pid
+    };
     let mut v = json!({
         "ociVersion": state.config.version(),
         "id": state.id,
@@ -52,7 +56,11 @@ pub fn list(root: &StateRoot) -> Vec<ListEntry> {
             let state = dir.load().ok()?;
             let status = dir.status(&state);
             Some(ListEntry {
-                pid: if status == Status::Stopped { 0 } else { state.pid },
+                pid: if status == Status::Stopped {
+                    0
+                } else {
+                    state.pid
+                },
                 status: status.to_string(),
                 bundle: state.bundle.display().to_string(),
                 created: state.created,

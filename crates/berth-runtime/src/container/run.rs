@@ -84,7 +84,8 @@ fn supervise(pid: i32, pidfd: &OwnedFd, master: Option<OwnedFd>) -> Result<i32> 
         mask.remove(s);
     }
     mask.thread_block().map_err(super::errno("block signals"))?;
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(super::errno("signalfd"))?;
+    let sfd =
+        SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(super::errno("signalfd"))?;
 
     let stdin = std::io::stdin();
     let raw = master.as_ref().and_then(|_| RawMode::enter(stdin.as_fd()));
@@ -115,8 +116,12 @@ fn supervise(pid: i32, pidfd: &OwnedFd, master: Option<OwnedFd>) -> Result<i32> 
                 .and_then(|f| f.revents())
                 .is_some_and(|r| !r.is_empty())
         };
-        let (exited, sig_ready, master_ready, stdin_ready) =
-            (ready(0, &fds), ready(1, &fds), ready(2, &fds), ready(3, &fds));
+        let (exited, sig_ready, master_ready, stdin_ready) = (
+            ready(0, &fds),
+            ready(1, &fds),
+            ready(2, &fds),
+            ready(3, &fds),
+        );
         drop(fds);
         if sig_ready {
             if let Ok(Some(info)) = sfd.read_signal() {
@@ -149,7 +154,8 @@ fn supervise(pid: i32, pidfd: &OwnedFd, master: Option<OwnedFd>) -> Result<i32> 
         }
     }
     drop(raw);
-    let status = waitpid(Pid::from_raw(pid), None).map_err(super::errno("wait for the container"))?;
+    let status =
+        waitpid(Pid::from_raw(pid), None).map_err(super::errno("wait for the container"))?;
     Ok(match status {
         WaitStatus::Exited(_, code) => code,
         WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,

@@ -25,11 +25,17 @@ pub(crate) fn start_locked(dir: &ContainerDir, state: &State) -> Result<()> {
     }
     let fifo_path = dir.fifo_path();
     // Non-blocking: with no reader (the init died) this fails at once with ENXIO.
-    let fifo = nix::fcntl::open(&fifo_path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| match e {
-            nix::errno::Errno::ENXIO => Error::Init("the container init is gone; it cannot be started".into()),
-            e => errno("open exec fifo")(e),
-        })?;
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::ENXIO => {
+            Error::Init("the container init is gone; it cannot be started".into())
+        }
+        e => errno("open exec fifo")(e),
+    })?;
     nix::unistd::write(&fifo, b"0").map_err(errno("signal the container init"))?;
     std::fs::remove_file(&fifo_path).map_err(super::io("remove exec fifo"))?;
     let hooks = hooks_of(state, |h| h.poststart());

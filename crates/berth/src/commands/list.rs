@@ -25,7 +25,14 @@ impl Args {
                 ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from),
             )
             .chain(entries.into_iter().map(|e| {
-                [e.id, e.pid.to_string(), e.status, e.bundle, e.created, e.owner]
+                [
+                    e.id,
+                    e.pid.to_string(),
+                    e.status,
+                    e.bundle,
+                    e.created,
+                    e.owner,
+                ]
             }))
             .collect();
             let widths: Vec<usize> = (0..6)

@@ -8,7 +8,7 @@
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::fmt::Display;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use berth_cgroups::CgroupPaths;
 use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Process, Spec};
 
 use crate::process::{Channel, ToChild, ToParent};
 use crate::{rootfs, security, sys, tty};
@@ -160,6 +160,60 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         // EPERM/ENOSYS where keyrings are not allowed (e.g. a seccomp'd host): runc ignores it.
         let _ = sys::join_session_keyring(c"_ses.berth");
     }
+    let seccomp = linux.and_then(|l| l.seccomp().as_ref());
+    become_process(process, seccomp, &a.chan, Some(fifo), a.preserve_fds)
+}
+
+/// The container side of `exec`: join every namespace of the running container through
+/// its init's pidfd (the pid namespace was joined by the parent before the clone).
+pub struct ExecArgs<'a> {
+    pub process: &'a Process,
+    pub seccomp: Option<&'a LinuxSeccomp>,
+    pub init_pidfd: BorrowedFd<'a>,
+    pub namespaces: CloneFlags,
+    pub chan: Channel,
+    pub console: Option<OwnedFd>,
+    pub preserve_fds: u32,
+}
+
+pub fn exec(args: ExecArgs) -> ! {
+    let err = match exec_inner(&args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = args.chan.send(&ToParent::Failed(err.0));
+    sys::exit_now(1)
+}
+
+fn exec_inner(a: &ExecArgs) -> Result<Infallible, InitError> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .ctx(|| "set parent-death signal".into())?;
+    // Until execve this process holds host state: nothing in the container may ptrace it
+    // or open its /proc files (CVE-2016-9962).
+    nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+    expect_continue(&a.chan)?;
+    setns(a.init_pidfd, a.namespaces).ctx(|| "join the container's namespaces".into())?;
+    if a.namespaces.contains(CloneFlags::CLONE_NEWUSER) {
+        let g = nix::unistd::Gid::from_raw(0);
+        let u = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresgid(g, g, g).ctx(|| "setgid 0 in user namespace".into())?;
+        nix::unistd::setresuid(u, u, u).ctx(|| "setuid 0 in user namespace".into())?;
+    }
+    if let Some(console) = &a.console {
+        tty::setup_console(console.as_fd(), a.process.console_size().as_ref())?;
+    }
+    become_process(a.process, a.seccomp, &a.chan, None, a.preserve_fds)
+}
+
+/// The common end of create and exec: limits, cwd, identity, capabilities, seccomp,
+/// `Ready`, the wait for `start` (create only), and execve.
+fn become_process(
+    process: &Process,
+    seccomp: Option<&LinuxSeccomp>,
+    chan: &Channel,
+    start_fifo: Option<OwnedFd>,
+    preserve_fds: u32,
+) -> Result<Infallible, InitError> {
     security::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
@@ -175,14 +229,14 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         process.user().uid(),
     );
     let args = process.args().as_deref().unwrap_or_default();
-    let program = find_program(&args[0], &env)?;
+    let first = args
+        .first()
+        .ok_or_else(|| InitError("process.args is empty".into()))?;
+    let program = find_program(first, &env)?;
 
     let caps = process.capabilities().as_ref();
     let nnp = process.no_new_privileges().unwrap_or(false);
-    let seccomp = linux
-        .and_then(|l| l.seccomp().as_ref())
-        .map(security::build_seccomp)
-        .transpose()?;
+    let seccomp = seccomp.map(security::build_seccomp).transpose()?;
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the
     // capabilities go. With it, load as late as possible.
     if !nnp {
@@ -200,27 +254,26 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     let argv: Vec<CString> = args.iter().map(|s| cstring(s)).collect::<Result<_, _>>()?;
     let envp: Vec<CString> = env.iter().map(|s| cstring(s)).collect::<Result<_, _>>()?;
 
-    // From here the container belongs to `start`: berth's exit must not kill it.
+    // From here the process belongs to the container: berth's exit must not kill it.
     nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear parent-death signal".into())?;
-    a.chan
-        .send(&ToParent::Ready)
-        .ctx(|| "report ready".into())?;
-    let mut byte = [0u8; 1];
-    loop {
-        match nix::unistd::read(&fifo, &mut byte) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Ok(1) => break,
-            other => return Err(InitError(format!("wait for start: {other:?}"))),
+    chan.send(&ToParent::Ready).ctx(|| "report ready".into())?;
+    if let Some(fifo) = start_fifo {
+        let mut byte = [0u8; 1];
+        loop {
+            match nix::unistd::read(&fifo, &mut byte) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Ok(1) => break,
+                other => return Err(InitError(format!("wait for start: {other:?}"))),
+            }
         }
     }
-    drop(fifo);
     if nnp {
         if let Some(f) = &seccomp {
             f.load().ctx(|| "load seccomp filter".into())?;
         }
     }
-    sys::cloexec_from(3 + a.preserve_fds).ctx(|| "close host fds".into())?;
-    nix::unistd::execve(&program, &argv, &envp).ctx(|| format!("exec {:?}", args[0]))?;
+    sys::cloexec_from(3 + preserve_fds).ctx(|| "close host fds".into())?;
+    nix::unistd::execve(&program, &argv, &envp).ctx(|| format!("exec {first:?}"))?;
     unreachable!("execve returned without an error")
 }
 

@@ -175,26 +175,15 @@ fn build(
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
     });
 
-    // Joining a pid namespace only changes where children go: switch for the clone, then back.
-    let own_pidns = match &pid_join {
-        Some(path) => {
-            let own =
-                std::fs::File::open("/proc/self/ns/pid").map_err(io("open own pid namespace"))?;
-            let target = std::fs::File::open(path)
-                .map_err(io(format!("open pid namespace {}", path.display())))?;
-            nix::sched::setns(target.as_fd(), CloneFlags::CLONE_NEWPID)
-                .map_err(errno(format!("join pid namespace {}", path.display())))?;
-            Some(own)
-        }
+    let target_pidns = match &pid_join {
+        Some(path) => Some(
+            std::fs::File::open(path)
+                .map_err(io(format!("open pid namespace {}", path.display())))?,
+        ),
         None => None,
     };
-    let cloned = sys::clone3(clone_flags.bits() as u64, None);
-    if let Some(own) = own_pidns {
-        if let Ok(Cloned::Parent { .. }) = &cloned {
-            let _ = nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID);
-        }
-    }
-    let (pid, pidfd) = match cloned.map_err(io("clone container init"))? {
+    let cloned = super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), clone_flags);
+    let (pid, pidfd) = match cloned? {
         Cloned::Child => {
             drop(parent_chan);
             init::run(InitArgs {

@@ -3,10 +3,15 @@
 
 mod create;
 mod delete;
+mod events;
+mod exec;
 mod kill;
+mod pause;
+mod ps;
 mod query;
 mod run;
 mod start;
+mod update;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -14,10 +19,15 @@ use std::time::Duration;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
+pub use events::events;
+pub use exec::{exec, ExecOptions};
 pub use kill::{kill, parse_signal};
+pub use pause::{pause, resume};
+pub use ps::pids;
 pub use query::{list, oci_state, state_of, ListEntry};
 pub use run::{run, RunOptions};
 pub use start::start;
+pub use update::update;
 
 use crate::state::{State, Status};
 
@@ -99,4 +109,30 @@ pub(crate) fn hooks_of(
 
 pub(crate) fn bundle_path(p: &std::path::Path) -> Result<PathBuf> {
     std::fs::canonicalize(p).map_err(|e| Error::Invalid(format!("bundle {}: {e}", p.display())))
+}
+
+/// Clones the container-side process; with `pidns`, into that pid namespace. Joining a pid
+/// namespace only changes where children go, so berth switches for the clone and back.
+pub(crate) fn clone_in_pid_ns(
+    pidns: Option<std::os::fd::BorrowedFd<'_>>,
+    flags: nix::sched::CloneFlags,
+) -> Result<crate::sys::Cloned> {
+    use nix::sched::{setns, CloneFlags};
+    let own = match pidns {
+        Some(target) => {
+            let own =
+                std::fs::File::open("/proc/self/ns/pid").map_err(io("open own pid namespace"))?;
+            setns(target, CloneFlags::CLONE_NEWPID).map_err(errno("join the pid namespace"))?;
+            Some(own)
+        }
+        None => None,
+    };
+    let cloned = crate::sys::clone3(flags.bits() as u64, None);
+    if let Some(own) = own {
+        if let Ok(crate::sys::Cloned::Parent { .. }) = &cloned {
+            setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
+                .map_err(errno("return to own pid namespace"))?;
+        }
+    }
+    cloned.map_err(io("clone"))
 }

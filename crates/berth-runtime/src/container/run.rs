@@ -27,16 +27,7 @@ pub struct RunOptions {
 
 /// Returns the exit code berth should exit with.
 pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
-    // In the foreground without a console socket, berth itself takes the terminal.
-    let own_console = if !opts.detach && opts.create.console_socket.is_none() {
-        Some(UnixStream::pair().map_err(io("console socket pair"))?)
-    } else {
-        None
-    };
-    let (ours, theirs) = match own_console {
-        Some((a, b)) => (Some(a), Some(OwnedFd::from(b))),
-        None => (None, None),
-    };
+    let (ours, theirs) = own_console(opts.detach, opts.create.console_socket.is_some())?;
     let created = create_with_console(root, &opts.create, theirs)?;
     let terminal = created
         .state
@@ -77,8 +68,8 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
     Ok(code)
 }
 
-/// Forwards signals (and the terminal) until the init exits; returns its exit code.
-fn supervise(pid: i32, pidfd: &OwnedFd, master: Option<OwnedFd>) -> Result<i32> {
+/// Forwards signals (and the terminal) until the process exits; returns its exit code.
+pub(crate) fn supervise(pid: i32, pidfd: &OwnedFd, master: Option<OwnedFd>) -> Result<i32> {
     let mut mask = SigSet::all();
     for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGCHLD] {
         mask.remove(s);
@@ -161,6 +152,19 @@ fn supervise(pid: i32, pidfd: &OwnedFd, master: Option<OwnedFd>) -> Result<i32> 
         WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
         other => return Err(Error::Init(format!("unexpected wait status {other:?}"))),
     })
+}
+
+/// In the foreground without a console socket, berth itself takes the terminal: a
+/// socketpair stands in for the console socket. Returns (our end, the init's end).
+pub(crate) fn own_console(
+    detach: bool,
+    has_socket: bool,
+) -> Result<(Option<UnixStream>, Option<OwnedFd>)> {
+    if detach || has_socket {
+        return Ok((None, None));
+    }
+    let (a, b) = UnixStream::pair().map_err(io("console socket pair"))?;
+    Ok((Some(a), Some(OwnedFd::from(b))))
 }
 
 /// Copies one read's worth; false at EOF or error.

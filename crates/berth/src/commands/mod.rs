@@ -2,13 +2,18 @@
 
 mod create;
 mod delete;
+mod events;
+mod exec;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use clap::Subcommand;
 
@@ -31,6 +36,12 @@ pub enum Command {
     State(state::Args),
     Kill(kill::Args),
     Delete(delete::Args),
+    Exec(exec::Args),
+    Pause(pause::PauseArgs),
+    Resume(pause::ResumeArgs),
+    Ps(ps::Args),
+    Update(update::Args),
+    Events(events::Args),
     Run(run::Args),
     List(list::Args),
     Spec(spec::Args),
@@ -45,6 +56,12 @@ impl Command {
             Command::State(a) => a.run(ctx),
             Command::Kill(a) => a.run(ctx),
             Command::Delete(a) => a.run(ctx),
+            Command::Exec(a) => a.run(ctx),
+            Command::Pause(a) => a.run(ctx),
+            Command::Resume(a) => a.run(ctx),
+            Command::Ps(a) => a.run(ctx),
+            Command::Update(a) => a.run(ctx),
+            Command::Events(a) => a.run(ctx),
             Command::Run(a) => a.run(ctx),
             Command::List(a) => a.run(ctx),
             Command::Spec(a) => a.run(ctx),

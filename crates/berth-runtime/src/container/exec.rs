@@ -1,0 +1,141 @@
+//! `exec`: run another process in a running container. It joins every namespace of the
+//! container through the init's pidfd and the container's cgroup, and goes through the same
+//! privilege-dropping path as the init (user, capabilities, no_new_privs, seccomp).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use super::run::{own_console, supervise};
+use super::{init_pidfd, io, Error, Result};
+use crate::init::{self, ExecArgs};
+use crate::process::{Channel, ToChild, ToParent};
+use crate::state::{self, StateRoot, Status};
+use crate::sys::{self, Cloned};
+use crate::tty;
+
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub id: String,
+    pub process: Process,
+    pub console_socket: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+/// Returns the exit code (0 when detached).
+pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
+    let dir = root.open(&opts.id)?;
+    let state = dir.load()?;
+    let status = dir.status(&state);
+    if !matches!(status, Status::Running | Status::Created) {
+        return Err(Error::WrongStatus {
+            id: opts.id.clone(),
+            status,
+            op: "exec",
+        });
+    }
+    let init = init_pidfd(&state).ok_or_else(|| Error::WrongStatus {
+        id: opts.id.clone(),
+        status: Status::Stopped,
+        op: "exec",
+    })?;
+    let terminal = opts.process.terminal().unwrap_or(false);
+    let (ours, theirs) = own_console(opts.detach, opts.console_socket.is_some())?;
+    let console = match (terminal, theirs, &opts.console_socket) {
+        (false, _, _) => None,
+        (true, Some(fd), _) => Some(fd),
+        (true, None, Some(path)) => Some(OwnedFd::from(
+            UnixStream::connect(path)
+                .map_err(io(format!("connect console socket {}", path.display())))?,
+        )),
+        (true, None, None) => {
+            return Err(Error::Invalid(
+                "--tty with --detach needs --console-socket".into(),
+            ))
+        }
+    };
+
+    let config_ns = state
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let has = |t: LinuxNamespaceType| config_ns.iter().any(|n| n.typ() == t);
+    let mut ns = CloneFlags::empty();
+    for t in [
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Cgroup,
+        LinuxNamespaceType::Time,
+    ] {
+        if has(t) {
+            ns |= CloneFlags::from_bits_retain(t as i32);
+        }
+    }
+    let seccomp = state
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().clone());
+    let manager = state.cgroup.clone().map(berth_cgroups::manager_from_paths);
+
+    let (parent_chan, child_chan) = Channel::pair().map_err(|e| Error::Init(e.to_string()))?;
+    let pidns = has(LinuxNamespaceType::Pid).then(|| init.as_fd());
+    let (pid, pidfd) = match super::clone_in_pid_ns(pidns, CloneFlags::empty())? {
+        Cloned::Child => {
+            drop(parent_chan);
+            init::exec(ExecArgs {
+                process: &opts.process,
+                seccomp: seccomp.as_ref(),
+                init_pidfd: init.as_fd(),
+                namespaces: ns,
+                chan: child_chan,
+                console,
+                preserve_fds: opts.preserve_fds,
+            })
+        }
+        Cloned::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_chan);
+    drop(console);
+    let fail = |e: Error| {
+        let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        e
+    };
+    if let Some(m) = &manager {
+        m.add_process(pid).map_err(|e| fail(e.into()))?;
+    }
+    parent_chan
+        .send(&ToChild::Continue)
+        .map_err(|e| fail(Error::Init(e.to_string())))?;
+    match parent_chan.recv::<ToParent>() {
+        Ok(ToParent::Ready) => {}
+        Ok(ToParent::Failed(msg)) => return Err(fail(Error::Init(msg))),
+        Ok(other) => return Err(fail(Error::Init(format!("unexpected {other:?}")))),
+        Err(e) => return Err(fail(Error::Init(e.to_string()))),
+    }
+    if let Some(pid_file) = &opts.pid_file {
+        state::write_atomic(pid_file, pid.to_string().as_bytes())?;
+    }
+    let master = match (&ours, terminal) {
+        (Some(sock), true) => {
+            Some(tty::recv_console(sock.as_fd()).map_err(|e| fail(io("receive the terminal")(e)))?)
+        }
+        _ => None,
+    };
+    drop(dir);
+    if opts.detach {
+        return Ok(0);
+    }
+    supervise(pid, &pidfd, master)
+}

@@ -1,0 +1,29 @@
+use super::{Context, Outcome};
+
+/// Freeze every process of a running container
+#[derive(clap::Args, Debug)]
+pub struct PauseArgs {
+    /// Container ID
+    pub id: String,
+}
+
+/// Thaw a paused container
+#[derive(clap::Args, Debug)]
+pub struct ResumeArgs {
+    /// Container ID
+    pub id: String,
+}
+
+impl PauseArgs {
+    pub fn run(self, ctx: &Context) -> Outcome {
+        berth_runtime::container::pause(&ctx.root, &self.id)?;
+        Ok(0)
+    }
+}
+
+impl ResumeArgs {
+    pub fn run(self, ctx: &Context) -> Outcome {
+        berth_runtime::container::resume(&ctx.root, &self.id)?;
+        Ok(0)
+    }
+}

@@ -1,0 +1,61 @@
+use std::process::Command;
+
+use super::{Context, Outcome};
+
+/// Show the processes running in a container
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// json prints the host pids; table runs ps(1) and keeps the container's lines
+    #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+    /// Container ID
+    pub id: String,
+    /// Options for ps(1) in table format (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+impl Args {
+    pub fn run(self, ctx: &Context) -> Outcome {
+        let pids = berth_runtime::container::pids(&ctx.root, &self.id)?;
+        if self.format == "json" {
+            println!("{}", serde_json::to_string(&pids)?);
+            return Ok(0);
+        }
+        let args = if self.ps_args.is_empty() {
+            vec!["-ef".to_string()]
+        } else {
+            self.ps_args.clone()
+        };
+        let out = Command::new("ps")
+            .args(&args)
+            .output()
+            .map_err(|e| format!("run ps: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "ps {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+            .into());
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default();
+        let pid_col = header
+            .split_whitespace()
+            .position(|c| c == "PID")
+            .ok_or("ps output has no PID column")?;
+        println!("{header}");
+        for line in lines {
+            let pid = line
+                .split_whitespace()
+                .nth(pid_col)
+                .and_then(|p| p.parse::<i32>().ok());
+            if pid.is_some_and(|p| pids.contains(&p)) {
+                println!("{line}");
+            }
+        }
+        Ok(0)
+    }
+}

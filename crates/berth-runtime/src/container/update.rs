@@ -33,13 +33,13 @@ pub fn update(root: &StateRoot, id: &str, resources: &LinuxResources) -> Result<
 fn merge(old: Option<LinuxResources>, new: &LinuxResources) -> LinuxResources {
     let mut out = old.unwrap_or_default();
     if new.memory().is_some() {
-        out.set_memory(new.memory().clone());
+        out.set_memory(*new.memory());
     }
     if new.cpu().is_some() {
         out.set_cpu(new.cpu().clone());
     }
     if new.pids().is_some() {
-        out.set_pids(new.pids().clone());
+        out.set_pids(*new.pids());
     }
     if new.block_io().is_some() {
         out.set_block_io(new.block_io().clone());

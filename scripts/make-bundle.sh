@@ -13,8 +13,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-repo=$(dirname -- "$here")
-BERTH=${BERTH:-$repo/target/release/berth}
+# shellcheck source=scripts/env.sh
+. "$here/env.sh"
 
 [ $# -ge 1 ] || { echo "usage: $0 DIR [ARGS...]" >&2; exit 2; }
 dir=$1; shift

@@ -99,7 +99,7 @@ names=(berth runc crun)
 declare -A bins=([berth]=$BERTH [runc]=${RUNC:-runc} [crun]=${CRUN:-crun})
 for n in "${names[@]}"; do
     b=$(command -v "${bins[$n]}" || true)
-    [ -n "$b" ] && [ -x "$b" ] || { echo "bench: $n binary '${bins[$n]}' not found" >&2; exit 1; }
+    { [ -n "$b" ] && [ -x "$b" ]; } || { echo "bench: $n binary '${bins[$n]}' not found" >&2; exit 1; }
     bins[$n]=$b
 done
 

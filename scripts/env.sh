@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts: puts rustup's cargo on PATH and sets BERTH to the runtime under test.
 # BERTH may be set by the caller to any runc-compatible binary (e.g. BERTH=$(command -v runc)).
 _berth_repo=$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)

@@ -37,7 +37,8 @@ fi
 
 # `spec` refuses to overwrite an existing config.json.
 rm -f -- "$dir/config.json"
-"$BERTH" spec --bundle "$dir"
+"$BERTH" spec --bundle "$dir" || { echo "make-bundle: $BERTH spec --bundle $dir failed" >&2; exit 1; }
+[ -s "$dir/config.json" ] || { echo "make-bundle: $BERTH spec wrote no $dir/config.json" >&2; exit 1; }
 
 args_json=$(jq -cn '$ARGS.positional' --args -- "$@")
 jq --argjson args "$args_json" --arg root "$rootfs" \

@@ -165,7 +165,7 @@ detached_lifecycle() {
     status=$(task_status "$id")
     [ "$status" = RUNNING ] || fail "task $id status '$status' after run -d, want RUNNING"
     pid=$(task_pid "$id")
-    [ -n "$pid" ] && kill -0 "$pid" || fail "task $id reports pid '$pid', which is not alive"
+    { [ -n "$pid" ] && kill -0 "$pid"; } || fail "task $id reports pid '$pid', which is not alive"
     [ "$(cat "/proc/$pid/comm")" = sleep ] || fail "pid $pid is $(cat "/proc/$pid/comm"), want sleep"
     "$BERTH" --root "$tmp/runtime-root/$ns" state "$id" >/dev/null ||
         fail "runtime has no state for $id under $tmp/runtime-root/$ns"

@@ -159,14 +159,21 @@ task_pid() { ctr task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
 # detached_lifecycle ID KILL-ARGS...: run -d sleep 1000, check it runs, kill, delete, check gone.
 detached_lifecycle() {
     local id=$1; shift
-    local status pid
+    local status pid comm
     timeout 60 "$ctr_bin" --address "$sock" --namespace "$ns" run -d "${run_opts[@]}" \
         "$image" "$id" sleep 1000 || fail "ctr run -d ... $id sleep 1000"
     status=$(task_status "$id")
     [ "$status" = RUNNING ] || fail "task $id status '$status' after run -d, want RUNNING"
     pid=$(task_pid "$id")
     { [ -n "$pid" ] && kill -0 "$pid"; } || fail "task $id reports pid '$pid', which is not alive"
-    [ "$(cat "/proc/$pid/comm")" = sleep ] || fail "pid $pid is $(cat "/proc/$pid/comm"), want sleep"
+    # `start` returns once the init is released, possibly before it has exec'd sleep.
+    comm=
+    for _ in $(seq 50); do
+        comm=$(cat "/proc/$pid/comm" 2>/dev/null) || fail "pid $pid vanished"
+        [ "$comm" = sleep ] && break
+        sleep 0.1
+    done
+    [ "$comm" = sleep ] || fail "pid $pid is '$comm' after 5s, want sleep"
     "$BERTH" --root "$tmp/runtime-root/$ns" state "$id" >/dev/null ||
         fail "runtime has no state for $id under $tmp/runtime-root/$ns"
     info "detached $id running as host pid $pid"

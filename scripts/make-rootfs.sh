@@ -9,7 +9,8 @@
 #
 # Idempotent and fast: a stamp file records which busybox and which version of this script built
 # the tree; when it matches, the script exits at once. Otherwise the tree is built in a temporary
-# directory beside DEST and renamed into place, so a half-built tree is never seen.
+# directory beside DEST and renamed into place, so a half-built tree is never seen; a flock on
+# DEST's parent directory serialises concurrent builds.
 #
 # Env: BUSYBOX (default /bin/busybox). If it is missing and we are root, busybox-static is
 # installed with apt-get.
@@ -40,12 +41,16 @@ esac
 # Identity of what we would build: busybox bytes (size + mtime is enough and costs no read)
 # plus the layout version.
 stamp="layout=$LAYOUT_VERSION busybox=$(stat -Lc '%s:%Y' "$busybox") $version"
-if [ -f "$dest/.berth-rootfs" ] && [ "$(cat "$dest/.berth-rootfs")" = "$stamp" ]; then
-    exit 0
-fi
+fresh() { [ -f "$dest/.berth-rootfs" ] && [ "$(cat "$dest/.berth-rootfs")" = "$stamp" ]; }
+fresh && exit 0
 
+# Concurrent callers (parallel tests) on one DEST: one builds, the others wait, then find it fresh.
 parent=$(dirname -- "$dest")
 mkdir -p -- "$parent"
+# The lock is DEST's parent directory itself, so no lock file is left behind.
+exec 9<"$parent"
+flock 9
+fresh && exit 0
 tmp=$(mktemp -d "$parent/.rootfs.XXXXXX")
 trap 'rm -rf -- "$tmp"' EXIT
 

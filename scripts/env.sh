@@ -1,11 +1,19 @@
 # shellcheck shell=bash
 # Sourced by the scripts: puts rustup's cargo on PATH and sets BERTH to the runtime under test.
-# BERTH may be set by the caller to any runc-compatible binary (e.g. BERTH=$(command -v runc)).
+# BERTH may be set by the caller to any runc-compatible binary (e.g. BERTH=runc).
 _berth_repo=$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
-case ":$PATH:" in
-    *":${HOME:-/root}/.cargo/bin:"*) ;;
-    *) [ -d "${HOME:-/root}/.cargo/bin" ] && PATH="${HOME:-/root}/.cargo/bin:$PATH" ;;
-esac
+# rustup installs into ~/.cargo and ~/.rustup; a non-login shell (CI) may lack them on PATH, or
+# run with a HOME other than root's.
+if ! command -v cargo >/dev/null 2>&1; then
+    for _home in "${HOME:-/root}" /root; do
+        if [ -x "$_home/.cargo/bin/cargo" ]; then
+            PATH="$_home/.cargo/bin:$PATH"
+            [ -n "${RUSTUP_HOME:-}" ] || [ ! -d "$_home/.rustup" ] || export RUSTUP_HOME="$_home/.rustup"
+            break
+        fi
+    done
+    unset _home
+fi
 export PATH
 export BERTH="${BERTH:-${CARGO_TARGET_DIR:-$_berth_repo/target}/release/berth}"
 unset _berth_repo

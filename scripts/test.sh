@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# test.sh — the whole test suite, as CI runs it (run as root: integration tests start containers).
+#
+#   cargo fmt --all --check
+#   cargo clippy --workspace --all-targets -- -D warnings
+#   cargo build --release                 (target/release/berth, used by the shell tests)
+#   cargo test --workspace                (unit + integration tests)
+#   tests/scripts/*.sh                    (black-box tests, e.g. containerd driving berth)
+#
+# Every step runs even when an earlier one failed (except that the shell tests need the release
+# build), so one run shows every failure. Exits non-zero if anything failed. The last line is the
+# shell-test tally: "N passed, M failed".
+# Env: BERTH (runtime the shell tests drive; default <repo>/target/release/berth),
+#      SHELL_TEST_TIMEOUT (seconds per shell test, default 600).
+set -uo pipefail
+
+here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname -- "$here")
+# shellcheck source=scripts/env.sh
+. "$here/env.sh"
+cd "$repo" || exit 1
+
+failed_steps=()
+step() {
+    local name=$1; shift
+    printf '\n==> %s\n' "$name"
+    local start=$SECONDS
+    if "$@"; then
+        printf '==> %s: ok (%ds)\n' "$name" $((SECONDS - start))
+        return 0
+    fi
+    printf '==> %s: FAILED (%ds)\n' "$name" $((SECONDS - start))
+    failed_steps+=("$name")
+    return 1
+}
+
+step "cargo fmt" cargo fmt --all --check
+step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+built=0
+step "cargo build --release" cargo build --release && built=1
+step "cargo test" cargo test --workspace
+
+passed=0 failed=0
+failed_tests=()
+shopt -s nullglob
+shell_tests=("$repo"/tests/scripts/*.sh)
+if [ "$built" -eq 0 ] && [ "$BERTH" = "${CARGO_TARGET_DIR:-$repo/target}/release/berth" ]; then
+    printf '\n==> shell tests: skipped, the release build failed\n'
+    failed=${#shell_tests[@]}
+    failed_tests=("${shell_tests[@]##*/}")
+else
+    for t in "${shell_tests[@]}"; do
+        name=${t##*/}
+        printf '\n==> shell test %s (BERTH=%s)\n' "$name" "$BERTH"
+        start=$SECONDS
+        if timeout --kill-after=10 "${SHELL_TEST_TIMEOUT:-600}" bash "$t" </dev/null; then
+            passed=$((passed + 1))
+            printf '==> %s: ok (%ds)\n' "$name" $((SECONDS - start))
+        else
+            rc=$?
+            failed=$((failed + 1))
+            failed_tests+=("$name")
+            printf '==> %s: FAILED, exit %d (%ds)\n' "$name" "$rc" $((SECONDS - start))
+        fi
+    done
+fi
+
+printf '\n'
+[ ${#failed_steps[@]} -eq 0 ] || printf 'failed steps: %s\n' "${failed_steps[*]}"
+[ ${#failed_tests[@]} -eq 0 ] || printf 'failed shell tests: %s\n' "${failed_tests[*]}"
+printf '%d passed, %d failed\n' "$passed" "$failed"
+[ ${#failed_steps[@]} -eq 0 ] && [ "$failed" -eq 0 ]

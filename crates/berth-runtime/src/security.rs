@@ -84,8 +84,12 @@ pub fn apply_caps(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> {
     caps::set(None, CapSet::Permitted, &set(caps.permitted()))
         .ctx(|| "set permitted capabilities".into())?;
     caps::clear(None, CapSet::Ambient).ctx(|| "clear ambient capabilities".into())?;
-    for cap in set(caps.ambient()) {
-        caps::raise(None, CapSet::Ambient, cap).ctx(|| format!("raise ambient {cap}"))?;
+    // The kernel allows an ambient capability only if it is also permitted and
+    // inheritable; runc's default spec lists ambient ones without inheritable, and runc
+    // skips what cannot be raised. So does berth.
+    let inheritable = set(caps.inheritable());
+    for cap in set(caps.ambient()).intersection(&inheritable) {
+        caps::raise(None, CapSet::Ambient, *cap).ctx(|| format!("raise ambient {cap}"))?;
     }
     Ok(())
 }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use berth_cgroups::{Host, Manager};
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{
+    LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec,
+};
 
 use super::{errno, hooks_of, io, state_json, Error, Result};
 use crate::init::{self, InitArgs};
@@ -133,9 +135,7 @@ fn build(
         berth_cgroups::manager_for(&Host::default(), linux.cgroups_path().as_deref(), &opts.id)?;
     manager.create()?;
     let manager = cgroup_out.insert(manager);
-    if let Some(res) = linux.resources() {
-        manager.apply(res)?;
-    }
+    manager.apply(&with_default_devices(&linux))?;
 
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -253,6 +253,39 @@ fn build(
         state::write_atomic(pid_file, pid.to_string().as_bytes())?;
     }
     Ok(state)
+}
+
+/// The device nodes berth creates must stay usable whatever the config's device rules
+/// deny: runc appends the same allow-list after the config's rules.
+fn with_default_devices(linux: &oci_spec::runtime::Linux) -> LinuxResources {
+    let mut res = linux.resources().clone().unwrap_or_default();
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        LinuxDeviceCgroup::default()
+            .set_allow(true)
+            .set_typ(Some(typ))
+            .set_major(major)
+            .set_minor(minor)
+            .set_access(Some(access.to_string()))
+            .clone()
+    };
+    let mut rules = res.devices().clone().unwrap_or_default();
+    rules.extend([
+        rule(LinuxDeviceType::C, None, None, "m"),
+        rule(LinuxDeviceType::B, None, None, "m"),
+        rule(LinuxDeviceType::C, Some(1), Some(3), "rwm"),
+        rule(LinuxDeviceType::C, Some(1), Some(5), "rwm"),
+        rule(LinuxDeviceType::C, Some(1), Some(7), "rwm"),
+        rule(LinuxDeviceType::C, Some(1), Some(8), "rwm"),
+        rule(LinuxDeviceType::C, Some(1), Some(9), "rwm"),
+        rule(LinuxDeviceType::C, Some(5), Some(0), "rwm"),
+        rule(LinuxDeviceType::C, Some(5), Some(2), "rwm"),
+        rule(LinuxDeviceType::C, Some(136), None, "rwm"),
+    ]);
+    for dev in linux.devices().iter().flatten() {
+        rules.push(rule(dev.typ(), Some(dev.major()), Some(dev.minor()), "rwm"));
+    }
+    res.set_devices(Some(rules));
+    res
 }
 
 fn send_continue(chan: &Channel) -> Result<()> {

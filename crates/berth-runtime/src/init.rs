@@ -71,9 +71,29 @@ pub fn run(args: InitArgs) -> ! {
     sys::exit_now(1)
 }
 
-fn expect_continue(chan: &Channel) -> Result<(), InitError> {
-    match chan.recv::<ToChild>().ctx(|| "wait for berth".into())? {
-        ToChild::Continue => Ok(()),
+/// Waits for `Continue`; returns the hook state if the parent sent one first.
+fn expect_continue(chan: &Channel) -> Result<Option<String>, InitError> {
+    let mut state = None;
+    loop {
+        match chan.recv::<ToChild>().ctx(|| "wait for berth".into())? {
+            ToChild::Continue => return Ok(state),
+            ToChild::HookState(s) => state = Some(s),
+        }
+    }
+}
+
+/// Runs in-container hooks with the state the parent sent.
+fn container_hooks(
+    point: &'static str,
+    hooks: Option<&Vec<oci_spec::runtime::Hook>>,
+    state: Option<&String>,
+) -> Result<(), InitError> {
+    match hooks {
+        Some(h) if !h.is_empty() => {
+            let json = state.map(|s| s.as_bytes()).unwrap_or_default();
+            crate::hooks::run(point, h, json).map_err(|e| InitError(e.to_string()))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -112,7 +132,7 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     a.chan
         .send(&ToParent::NamespacesReady)
         .ctx(|| "report namespaces".into())?;
-    expect_continue(&a.chan)?;
+    let hook_state = expect_continue(&a.chan)?;
 
     let in_userns = new_ns(LinuxNamespaceType::User);
     if in_userns {
@@ -145,6 +165,12 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
             .ctx(|| "request hooks".into())?;
         expect_continue(&a.chan)?;
     }
+    let hooks = spec.hooks().as_ref();
+    container_hooks(
+        "createContainer",
+        hooks.and_then(|h| h.create_container().as_ref()),
+        hook_state.as_ref(),
+    )?;
     // Opened read-write, the fifo never blocks here and never reads EOF later: the read
     // waits for exactly the byte `start` writes.
     let fifo = nix::fcntl::open(a.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
@@ -161,7 +187,20 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         let _ = sys::join_session_keyring(c"_ses.berth");
     }
     let seccomp = linux.and_then(|l| l.seccomp().as_ref());
-    become_process(process, seccomp, &a.chan, Some(fifo), a.preserve_fds)
+    let start = StartWait {
+        fifo,
+        hooks: hooks.and_then(|h| h.start_container().clone()).unwrap_or_default(),
+        state: hook_state.unwrap_or_default(),
+    };
+    become_process(process, seccomp, &a.chan, Some(start), a.preserve_fds)
+}
+
+/// What create's init does between `Ready` and execve: wait for `start`, then run the
+/// startContainer hooks.
+struct StartWait {
+    fifo: OwnedFd,
+    hooks: Vec<oci_spec::runtime::Hook>,
+    state: String,
 }
 
 /// The container side of `exec`: join every namespace of the running container through
@@ -211,7 +250,7 @@ fn become_process(
     process: &Process,
     seccomp: Option<&LinuxSeccomp>,
     chan: &Channel,
-    start_fifo: Option<OwnedFd>,
+    start: Option<StartWait>,
     preserve_fds: u32,
 ) -> Result<Infallible, InitError> {
     security::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
@@ -257,14 +296,20 @@ fn become_process(
     // From here the process belongs to the container: berth's exit must not kill it.
     nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear parent-death signal".into())?;
     chan.send(&ToParent::Ready).ctx(|| "report ready".into())?;
-    if let Some(fifo) = start_fifo {
+    if let Some(start) = start {
         let mut byte = [0u8; 1];
         loop {
-            match nix::unistd::read(&fifo, &mut byte) {
+            match nix::unistd::read(&start.fifo, &mut byte) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Ok(1) => break,
                 other => return Err(InitError(format!("wait for start: {other:?}"))),
             }
+        }
+        drop(start.fifo);
+        // Past `Ready` nobody reads the handshake: a failing hook can only stop the start.
+        if let Err(e) = container_hooks("startContainer", Some(&start.hooks), Some(&start.state)) {
+            eprintln!("berth: {e}");
+            sys::exit_now(1);
         }
     }
     if nnp {

@@ -25,6 +25,9 @@ pub enum ToParent {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToChild {
     Continue,
+    /// The state JSON for hooks that run inside the container (createContainer,
+    /// startContainer): only the parent knows the init's host pid.
+    HookState(String),
 }
 
 #[derive(Debug)]

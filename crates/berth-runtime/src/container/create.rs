@@ -175,6 +175,10 @@ fn build(
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
     });
 
+    let has_container_hooks = spec.hooks().as_ref().is_some_and(|h| {
+        h.create_container().as_ref().is_some_and(|v| !v.is_empty())
+            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
+    });
     let target_pidns = match &pid_join {
         Some(path) => Some(
             std::fs::File::open(path)
@@ -229,6 +233,12 @@ fn build(
                     write_id_maps(pid, &linux)?;
                 }
                 manager.add_process(pid)?;
+                if has_container_hooks {
+                    let json = String::from_utf8(state_json(&state, Status::Creating)).unwrap_or_default();
+                    parent_chan
+                        .send(&ToChild::HookState(json))
+                        .map_err(|e| Error::Init(e.to_string()))?;
+                }
                 send_continue(&parent_chan)?;
             }
             ToParent::RunCreateHooks => {

@@ -10,18 +10,22 @@
 //! Modules: [`layout`] (mountinfo and /proc/self/cgroup, path resolution), [`systemd`]
 //! (`slice:prefix:name` translation), `fs` (file access with error context), `manager`
 //! (the one [`Manager`] implementation), `v1` / `v2` (per-controller writes), `convert`
-//! (v1↔v2 value conversions), [`stats`] (runc-shaped statistics and OOM counters).
+//! (v1↔v2 value conversions), `bpf_devices` (v2 device rules as an eBPF program),
+//! `sys` (the bpf(2) wrappers, the only unsafe code), [`stats`] (runc-shaped statistics
+//! and OOM counters).
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
+mod bpf_devices;
 mod convert;
 mod fs;
 pub mod layout;
 mod manager;
 pub mod stats;
+mod sys;
 pub mod systemd;
 mod v1;
 mod v2;

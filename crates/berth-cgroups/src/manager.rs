@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
 
 use crate::stats::{self, Stats};
-use crate::{fs, v1, v2, CgroupError, CgroupPaths, FreezerState, Manager, Result};
+use crate::{bpf_devices, fs, v1, v2, CgroupError, CgroupPaths, FreezerState, Manager, Result};
 
 /// How long destroy waits for exiting processes to leave before giving up.
 const DESTROY_PATIENCE: Duration = Duration::from_millis(2000);
@@ -199,12 +199,12 @@ impl Manager for FsManager {
         }
         if let Some(devs) = r.devices() {
             if !devs.is_empty() {
-                match self.v1_dir("devices") {
-                    Some(d) => v1::devices(d, devs)?,
-                    None => {
+                match (self.v1_dir("devices"), self.unified()) {
+                    (Some(d), _) => v1::devices(d, devs)?,
+                    (None, Some(u)) => bpf_devices::apply(u, devs)?,
+                    (None, None) => {
                         return Err(CgroupError::Unsupported(
-                            "device rules on cgroup v2 (needs a BPF_CGROUP_DEVICE program, not built yet)"
-                                .into(),
+                            "device rules (no devices controller and no cgroup v2)".into(),
                         ))
                     }
                 }

@@ -8,8 +8,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_cgroups::{
-    manager_for, systemd_to_cgroupfs, CgroupError, FreezerState, Host, Layout, LayoutKind, Manager,
-    OomWatcher,
+    manager_for, manager_from_paths, systemd_to_cgroupfs, CgroupError, CgroupPaths, FreezerState,
+    Host, Layout, LayoutKind, Manager, OomWatcher,
 };
 use oci_spec::runtime::LinuxResources;
 
@@ -317,23 +317,13 @@ fn pids_limit_stops_a_fork_loop() {
     child.finish(Duration::from_secs(5));
 }
 
-#[test]
-fn device_rules_deny_open_and_mknod() {
-    let Some(host) = host_ready("device_rules_deny_open_and_mknod") else {
-        return;
-    };
-    let m = manager_for(&host, Some(&test_path("dev")), "dev").unwrap();
-    let _c = Cleanup(m.as_ref());
-    m.create().unwrap();
-    if m.paths().dir_for("devices").is_none() {
-        eprintln!("skipping device_rules_deny_open_and_mknod: no v1 devices controller");
-        return;
-    }
-    m.apply(&resources(
-        r#"{"devices":[{"allow":false,"access":"rwm"},
-                       {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}]}"#,
-    ))
-    .unwrap();
+const DEVICE_RULES: &str = r#"{"devices":[{"allow":false,"access":"rwm"},
+    {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}]}"#;
+
+/// With only char 1:3 (null) allowed: null opens and can be created, zero (1:5) can be
+/// neither opened nor created. `m` joins the child, `rules` holds the device rules.
+fn check_device_rules(m: &dyn Manager, rules: &dyn Manager) {
+    rules.apply(&resources(DEVICE_RULES)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().display();
     for (name, minor) in [("null", "3"), ("zero", "5")] {
@@ -363,6 +353,46 @@ fn device_rules_deny_open_and_mknod() {
             "mknod-null-ok"
         ]
     );
+}
+
+#[test]
+fn device_rules_deny_open_and_mknod() {
+    let Some(host) = host_ready("device_rules_deny_open_and_mknod") else {
+        return;
+    };
+    let m = manager_for(&host, Some(&test_path("dev")), "dev").unwrap();
+    let _c = Cleanup(m.as_ref());
+    m.create().unwrap();
+    if m.paths().dir_for("devices").is_none() {
+        eprintln!("skipping device_rules_deny_open_and_mknod: no v1 devices controller");
+        return;
+    }
+    check_device_rules(m.as_ref(), m.as_ref());
+}
+
+/// The cgroup v2 path (an eBPF device program), exercised on the unified hierarchy: on a
+/// hybrid host through a manager that sees only that hierarchy, on pure v2 directly.
+#[test]
+fn device_rules_as_bpf_program_on_cgroup2() {
+    let Some(host) = host_ready("device_rules_as_bpf_program_on_cgroup2") else {
+        return;
+    };
+    let m = manager_for(&host, Some(&test_path("bpfdev")), "bpfdev").unwrap();
+    let _c = Cleanup(m.as_ref());
+    m.create().unwrap();
+    let Some(uni) = m.paths().unified_dir() else {
+        eprintln!("skipping device_rules_as_bpf_program_on_cgroup2: no cgroup2 mounted");
+        return;
+    };
+    let v2_only = manager_from_paths(CgroupPaths {
+        layout: LayoutKind::V2,
+        dirs: vec![(String::new(), uni.to_path_buf())],
+        created: Vec::new(),
+    });
+    check_device_rules(m.as_ref(), v2_only.as_ref());
+    // Applying again replaces the program instead of stacking a second one.
+    v2_only.apply(&resources(DEVICE_RULES)).unwrap();
+    check_device_rules(m.as_ref(), v2_only.as_ref());
 }
 
 #[test]

@@ -100,10 +100,12 @@ impl FsManager {
 impl Manager for FsManager {
     fn create(&self) -> Result<()> {
         for (key, dir) in &self.paths.dirs {
+            std::fs::create_dir_all(dir).map_err(|e| fs::io_err("create cgroup", dir, e))?;
             if key.is_empty() {
+                // After mkdir, so new intermediate directories get controllers too; the
+                // leaf's cgroup.controllers follows its parent's subtree_control live.
                 enable_subtree_controllers(dir)?;
             }
-            std::fs::create_dir_all(dir).map_err(|e| fs::io_err("create cgroup", dir, e))?;
             if key.split(',').any(|c| c == "cpuset") {
                 v1::inherit_cpuset(dir)?;
             }

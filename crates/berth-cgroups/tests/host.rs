@@ -457,7 +457,8 @@ fn hybrid_hugetlb_lives_in_the_unified_hierarchy() {
         eprintln!("skipping hybrid_hugetlb_lives_in_the_unified_hierarchy: host is not hybrid");
         return;
     }
-    let m = manager_for(&host, Some(&test_path("huge")), "huge").unwrap();
+    // Nested, so controllers must be enabled in a parent this create makes too.
+    let m = manager_for(&host, Some(&test_path("huge").join("ctr")), "huge").unwrap();
     let _c = Cleanup(m.as_ref());
     m.create().unwrap();
     let uni = m.paths().unified_dir().unwrap().to_path_buf();

@@ -128,6 +128,20 @@ fn cgroup_of(pid: i32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read /proc/pid/cgroup")
 }
 
+/// The v2 guest (ci/v2-guest.sh) sets BERTH_EXPECT_LAYOUT=V2, so a silently hybrid or
+/// v1 boot cannot pass as a v2 run.
+#[test]
+fn layout_is_the_expected_one() {
+    let Some(host) = host_ready("layout_is_the_expected_one") else {
+        return;
+    };
+    let kind = berth_cgroups::layout_kind(&host).unwrap();
+    match std::env::var("BERTH_EXPECT_LAYOUT") {
+        Ok(want) => assert_eq!(format!("{kind:?}"), want),
+        Err(_) => eprintln!("layout_is_the_expected_one: {kind:?} (BERTH_EXPECT_LAYOUT unset)"),
+    }
+}
+
 #[test]
 fn join_list_freeze_and_destroy_leave_nothing_behind() {
     let Some(host) = host_ready("join_list_freeze_and_destroy_leave_nothing_behind") else {
@@ -363,10 +377,7 @@ fn device_rules_deny_open_and_mknod() {
     let m = manager_for(&host, Some(&test_path("dev")), "dev").unwrap();
     let _c = Cleanup(m.as_ref());
     m.create().unwrap();
-    if m.paths().dir_for("devices").is_none() {
-        eprintln!("skipping device_rules_deny_open_and_mknod: no v1 devices controller");
-        return;
-    }
+    // v1: devices.allow/deny; pure v2: the eBPF program.
     check_device_rules(m.as_ref(), m.as_ref());
 }
 
@@ -487,7 +498,7 @@ fn systemd_path_translates_to_a_working_cgroup() {
     let m = manager_for(&host, Some(&path), "sd").unwrap();
     let _c = Cleanup(m.as_ref());
     m.create().unwrap();
-    let d = m.paths().dir_for("pids").unwrap().to_path_buf();
+    let d = m.paths().dirs[0].1.clone();
     assert!(d.ends_with(format!(
         "berth-cgtest-{}.slice/test-sd.scope",
         std::process::id()

@@ -118,6 +118,14 @@ fn write_memory_limit(dir: &Path, limit: i64) -> Result<()> {
                 dir.display()
             )))
         }
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            let memsw = fs::read_u64(dir, "memory.memsw.limit_in_bytes").unwrap_or(0);
+            Err(CgroupError::Invalid(format!(
+                "unable to set memory limit to {limit} in {}: above the memory+swap limit {memsw} \
+                 (give memory.swap too)",
+                dir.display()
+            )))
+        }
         Err(e) => Err(fs::io_err("write memory.limit_in_bytes", dir, e)),
     }
 }

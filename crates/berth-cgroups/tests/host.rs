@@ -448,6 +448,20 @@ fn cpu_quota_caps_usage_and_update_changes_limits() {
         let q = std::fs::read_to_string(d.join("cpu.cfs_quota_us")).unwrap();
         assert_eq!(q.trim(), "50000");
     }
+    // On v1, a limit above memory+swap is refused with an explanation.
+    if m.paths().dir_for("memory").is_some() {
+        m.apply(&resources(
+            r#"{"memory":{"limit":33554432,"swap":33554432}}"#,
+        ))
+        .unwrap();
+        let err = m
+            .apply(&resources(r#"{"memory":{"limit":67108864}}"#))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("memory+swap limit 33554432"),
+            "{err}"
+        );
+    }
     // checkBeforeUpdate refuses a limit below current usage.
     let err = m
         .apply(&resources(
@@ -505,4 +519,41 @@ fn systemd_path_translates_to_a_working_cgroup() {
     )));
     m.destroy().unwrap();
     assert!(!d.parent().unwrap().exists(), "created slice removed too");
+}
+
+/// The cgroup part of create/delete must stay cheap next to the rest of the lifecycle:
+/// resolve + create + memory/pids/cpu limits + join + destroy, averaged over a few rounds.
+#[test]
+fn create_apply_destroy_is_fast() {
+    let Some(host) = host_ready("create_apply_destroy_is_fast") else {
+        return;
+    };
+    let limits = resources(
+        r#"{"memory":{"limit":67108864,"swap":67108864},"pids":{"limit":100},
+            "cpu":{"shares":512,"quota":50000,"period":100000}}"#,
+    );
+    let rounds = 20u32;
+    let mut child = Gated::spawn("exit 0");
+    let started = Instant::now();
+    for i in 0..rounds {
+        let m = manager_for(&host, Some(&test_path(&format!("speed{i}"))), "speed").unwrap();
+        let _c = Cleanup(m.as_ref());
+        m.create().unwrap();
+        m.apply(&limits).unwrap();
+        m.add_process(child.pid()).unwrap();
+        // Back to the root so destroy finds the cgroup empty.
+        for (_, d) in &m.paths().dirs {
+            let root = d.parent().unwrap();
+            std::fs::write(root.join("cgroup.procs"), child.pid().to_string()).unwrap();
+        }
+        m.destroy().unwrap();
+    }
+    let per_round = started.elapsed() / rounds;
+    child.release();
+    child.finish(Duration::from_secs(5));
+    eprintln!("cgroup create+apply+join+destroy: {per_round:?} per container");
+    assert!(
+        per_round < Duration::from_millis(50),
+        "{per_round:?} per container"
+    );
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
 
 use crate::stats::{self, Stats};
-use crate::{bpf_devices, fs, v1, v2, CgroupError, CgroupPaths, FreezerState, Manager, Result};
+use crate::{
+    bpf_devices, fs, v1, v1_devices, v2, CgroupError, CgroupPaths, FreezerState, Manager, Result,
+};
 
 /// How long destroy waits for exiting processes to leave before giving up.
 const DESTROY_PATIENCE: Duration = Duration::from_millis(2000);
@@ -202,7 +204,7 @@ impl Manager for FsManager {
         if let Some(devs) = r.devices() {
             if !devs.is_empty() {
                 match (self.v1_dir("devices"), self.unified()) {
-                    (Some(d), _) => v1::devices(d, devs)?,
+                    (Some(d), _) => v1_devices::devices(d, devs)?,
                     (None, Some(u)) => bpf_devices::apply(u, devs)?,
                     (None, None) => {
                         return Err(CgroupError::Unsupported(

@@ -8,10 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxHugepageLimit, LinuxMemory,
-    LinuxRdma,
-};
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxRdma};
 
 use crate::{fs, CgroupError, FreezerState, Result};
 
@@ -302,41 +299,6 @@ pub(crate) fn check_page_size(size: &str) -> Result<()> {
     Ok(())
 }
 
-/// The device rules in order: a type-`a` wildcard rule resets the default (deny-all or
-/// allow-all), others add to or remove from the exception list, as runc writes them.
-pub(crate) fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    for r in rules {
-        let file = if r.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        fs::write(dir, file, &device_rule(r))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn device_rule(r: &LinuxDeviceCgroup) -> String {
-    let typ = r.typ().unwrap_or(LinuxDeviceType::A);
-    let num = |n: Option<i64>| {
-        n.filter(|n| *n >= 0)
-            .map_or("*".to_string(), |n| n.to_string())
-    };
-    let access = r
-        .access()
-        .as_deref()
-        .filter(|a| !a.is_empty())
-        .unwrap_or("rwm");
-    let t = match typ {
-        LinuxDeviceType::A => "a",
-        LinuxDeviceType::B => "b",
-        // 'u' (unbuffered char) is a char device to the kernel.
-        LinuxDeviceType::C | LinuxDeviceType::U => "c",
-        LinuxDeviceType::P => "p",
-    };
-    format!("{t} {}:{} {access}", num(r.major()), num(r.minor()))
-}
-
 /// rdma.max lines: "<device> hca_handle=N hca_object=N" (same format on v1 and v2).
 pub(crate) fn rdma(dir: &Path, limits: &HashMap<String, LinuxRdma>) -> Result<()> {
     let mut names: Vec<&String> = limits.keys().collect();
@@ -425,7 +387,7 @@ pub(crate) fn freezer_state(dir: &Path, patience: Duration) -> Result<FreezerSta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxMemoryBuilder};
+    use oci_spec::runtime::LinuxMemoryBuilder;
 
     fn files(dir: &Path, names: &[(&str, &str)]) {
         for (n, v) in names {
@@ -435,31 +397,6 @@ mod tests {
 
     fn get(dir: &Path, n: &str) -> String {
         std::fs::read_to_string(dir.join(n)).unwrap()
-    }
-
-    #[test]
-    fn device_rules_format() {
-        let deny_all = LinuxDeviceCgroupBuilder::default()
-            .allow(false)
-            .access("rwm")
-            .build()
-            .unwrap();
-        assert_eq!(device_rule(&deny_all), "a *:* rwm");
-        let null = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(LinuxDeviceType::C)
-            .major(1)
-            .minor(3)
-            .access("rw")
-            .build()
-            .unwrap();
-        assert_eq!(device_rule(&null), "c 1:3 rw");
-        let any_block = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(LinuxDeviceType::B)
-            .build()
-            .unwrap();
-        assert_eq!(device_rule(&any_block), "b *:* rwm");
     }
 
     #[test]

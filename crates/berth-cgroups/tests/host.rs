@@ -379,6 +379,23 @@ fn device_rules_deny_open_and_mknod() {
     m.create().unwrap();
     // v1: devices.allow/deny; pure v2: the eBPF program.
     check_device_rules(m.as_ref(), m.as_ref());
+    // An update that also allows zero (1:5) takes effect; on v1 it is written as a
+    // difference, so the list is exactly the new exceptions.
+    m.apply(&resources(
+        r#"{"devices":[{"allow":false,"access":"rwm"},
+            {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},
+            {"allow":true,"type":"c","major":1,"minor":5,"access":"r"}]}"#,
+    ))
+    .unwrap();
+    if let Some(d) = m.paths().dir_for("devices") {
+        let list = std::fs::read_to_string(d.join("devices.list")).unwrap();
+        assert_eq!(list, "c 1:3 rwm\nc 1:5 r\n");
+    }
+    let mut child = Gated::spawn("head -c1 /dev/zero > /dev/null && echo zero-ok");
+    m.add_process(child.pid()).unwrap();
+    child.release();
+    let (_, _, out) = child.finish(Duration::from_secs(10));
+    assert_eq!(out, "zero-ok\n");
 }
 
 /// The cgroup v2 path (an eBPF device program), exercised on the unified hierarchy: on a

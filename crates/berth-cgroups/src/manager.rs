@@ -403,3 +403,95 @@ fn remove_created_parents(dir: &Path, top: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LayoutKind;
+
+    fn fixture(dirs: &[(&str, &Path)]) -> FsManager {
+        FsManager::new(CgroupPaths {
+            layout: LayoutKind::Hybrid,
+            dirs: dirs
+                .iter()
+                .map(|(k, d)| (k.to_string(), d.to_path_buf()))
+                .collect(),
+            created: Vec::new(),
+        })
+    }
+
+    fn touch(dir: &Path, files: &[&str]) {
+        std::fs::create_dir_all(dir).unwrap();
+        for f in files {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+    }
+
+    fn get(dir: &Path, f: &str) -> String {
+        std::fs::read_to_string(dir.join(f)).unwrap()
+    }
+
+    fn res(json: &str) -> LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn each_controller_goes_to_the_hierarchy_holding_it() {
+        let t = tempfile::tempdir().unwrap();
+        let net = t.path().join("net/c");
+        let pids = t.path().join("pids/c");
+        let uni = t.path().join("unified/c");
+        touch(&net, &["net_cls.classid", "net_prio.ifpriomap"]);
+        touch(&pids, &["pids.max"]);
+        touch(&uni, &["hugetlb.2MB.max", "rdma.max", "memory.high"]);
+        std::fs::write(uni.join("cgroup.controllers"), "hugetlb rdma\n").unwrap();
+        let m = fixture(&[("net_cls,net_prio", &net), ("pids", &pids), ("", &uni)]);
+        m.apply(&res(
+            r#"{"network":{"classID":1048577,"priorities":[{"name":"eth0","priority":5}]},
+                "pids":{"limit":-1},
+                "hugepageLimits":[{"pageSize":"2MB","limit":2097152}],
+                "rdma":{"mlx5_1":{"hcaHandles":3,"hcaObjects":10}},
+                "unified":{"memory.high":"4096"}}"#,
+        ))
+        .unwrap();
+        assert_eq!(get(&net, "net_cls.classid"), "1048577");
+        assert_eq!(get(&net, "net_prio.ifpriomap"), "eth0 5");
+        assert_eq!(get(&pids, "pids.max"), "max");
+        assert_eq!(get(&uni, "hugetlb.2MB.max"), "2097152");
+        assert_eq!(get(&uni, "rdma.max"), "mlx5_1 hca_handle=3 hca_object=10");
+        assert_eq!(get(&uni, "memory.high"), "4096");
+        // No memory controller anywhere: a memory limit is refused, an empty one is not.
+        let err = m.apply(&res(r#"{"memory":{"limit":1000}}"#)).unwrap_err();
+        assert!(matches!(err, CgroupError::Unsupported(_)), "{err}");
+        m.apply(&res(r#"{"memory":{}}"#)).unwrap();
+    }
+
+    #[test]
+    fn destroy_removes_created_dirs_and_keeps_existing_parents() {
+        let t = tempfile::tempdir().unwrap();
+        let existing = t.path().join("mem/docker");
+        std::fs::create_dir_all(&existing).unwrap();
+        let leaf_a = t.path().join("mem/docker/a/ctr");
+        let leaf_b = t.path().join("cpu/docker/ctr");
+        let m = FsManager::new(CgroupPaths {
+            layout: LayoutKind::V1,
+            dirs: vec![
+                ("memory".into(), leaf_a.clone()),
+                ("cpu".into(), leaf_b.clone()),
+            ],
+            created: vec![
+                ("memory".into(), t.path().join("mem/docker/a")),
+                ("cpu".into(), t.path().join("cpu/docker")),
+            ],
+        });
+        m.create().unwrap();
+        // A sub-cgroup the container made itself goes too.
+        std::fs::create_dir_all(leaf_a.join("inner/deeper")).unwrap();
+        m.destroy().unwrap();
+        assert!(!t.path().join("mem/docker/a").exists());
+        assert!(existing.is_dir(), "pre-existing parent kept");
+        assert!(!t.path().join("cpu/docker").exists());
+        assert!(t.path().join("cpu").is_dir());
+        m.destroy().unwrap();
+    }
+}

@@ -120,7 +120,9 @@ impl Drop for Cleanup<'_> {
 
 fn kill_all(m: &dyn Manager) {
     for pid in m.pids().unwrap_or_default() {
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        let _ = Command::new(BUSYBOX)
+            .args(["kill", "-9", &pid.to_string()])
+            .status();
     }
 }
 
@@ -257,7 +259,9 @@ fn destroy_waits_for_live_processes_then_reports_them() {
     let pid = child.pid();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        let _ = Command::new(BUSYBOX)
+            .args(["kill", "-9", &pid.to_string()])
+            .status();
     });
     m.destroy().unwrap();
     let (_, sig, _) = child.finish(Duration::from_secs(5));

@@ -308,25 +308,29 @@ impl Manager for FsManager {
     }
 }
 
+/// Whether any field asks for something: clients fill in no-op values (docker sends
+/// `disableOOMKiller: false`, `shares: 0`, `blockIO.weight: 0`), which must not require
+/// a controller the host lacks.
 fn memory_is_set(m: &LinuxMemory) -> bool {
-    m.limit().is_some()
-        || m.reservation().is_some()
-        || m.swap().is_some()
-        || m.kernel().is_some()
-        || m.kernel_tcp().is_some()
+    let nonzero = |v: Option<i64>| v.is_some_and(|v| v != 0);
+    nonzero(m.limit())
+        || nonzero(m.reservation())
+        || nonzero(m.swap())
+        || nonzero(m.kernel())
+        || nonzero(m.kernel_tcp())
         || m.swappiness().is_some()
-        || m.disable_oom_killer().is_some()
+        || m.disable_oom_killer() == Some(true)
         || m.use_hierarchy().is_some()
 }
 
 fn cpu_is_set(c: &LinuxCpu) -> bool {
-    c.shares().is_some()
-        || c.quota().is_some()
-        || c.period().is_some()
+    c.shares().is_some_and(|v| v != 0)
+        || c.quota().is_some_and(|v| v != 0)
+        || c.period().is_some_and(|v| v != 0)
         || c.burst().is_some()
         || c.idle().is_some()
-        || c.realtime_runtime().is_some()
-        || c.realtime_period().is_some()
+        || c.realtime_runtime().is_some_and(|v| v != 0)
+        || c.realtime_period().is_some_and(|v| v != 0)
 }
 
 /// Enables, in every ancestor of `dir` inside the unified hierarchy, each controller the

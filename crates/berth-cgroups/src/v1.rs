@@ -206,8 +206,8 @@ pub(crate) fn pids(dir: &Path, limit: i64) -> Result<()> {
 
 pub(crate) fn blkio_is_set(b: &LinuxBlockIo) -> bool {
     let some = |v: &Option<Vec<_>>| v.as_ref().is_some_and(|v: &Vec<_>| !v.is_empty());
-    b.weight().is_some()
-        || b.leaf_weight().is_some()
+    b.weight().is_some_and(|w| w != 0)
+        || b.leaf_weight().is_some_and(|w| w != 0)
         || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
         || some(b.throttle_read_bps_device())
         || some(b.throttle_write_bps_device())

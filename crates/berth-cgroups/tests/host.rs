@@ -578,3 +578,42 @@ fn create_apply_destroy_is_fast() {
         "{per_round:?} per container"
     );
 }
+
+/// The resources of real clients' config.json files (ctr, docker, podman; from
+/// /work/shared/fixtures/client-configs) apply as they are.
+#[test]
+fn client_config_resources_apply() {
+    let Some(host) = host_ready("client_config_resources_apply") else {
+        return;
+    };
+    let configs = [
+        (
+            "ctr",
+            r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":8,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":7,"access":"rwm"},{"allow":true,"type":"c","major":5,"minor":0,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":5,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":9,"access":"rwm"},{"allow":true,"type":"c","major":5,"minor":1,"access":"rwm"},{"allow":true,"type":"c","major":136,"access":"rwm"},{"allow":true,"type":"c","major":5,"minor":2,"access":"rwm"}],"cpu":{"shares":1024}}"#,
+        ),
+        (
+            "docker",
+            r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":5,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":9,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":8,"access":"rwm"},{"allow":true,"type":"c","major":5,"minor":0,"access":"rwm"},{"allow":true,"type":"c","major":5,"minor":1,"access":"rwm"},{"allow":false,"type":"c","major":10,"minor":229,"access":"rwm"}],"memory":{"disableOOMKiller":false},"cpu":{"shares":0},"blockIO":{"weight":0}}"#,
+        ),
+        (
+            "podman",
+            r#"{"devices":[{"allow":false,"access":"rwm"}],"pids":{"limit":2048}}"#,
+        ),
+    ];
+    for (client, json) in configs {
+        let m = manager_for(&host, Some(&test_path(client).join("ctr")), client).unwrap();
+        let _c = Cleanup(m.as_ref());
+        m.create().unwrap();
+        m.apply(&resources(json))
+            .unwrap_or_else(|e| panic!("{client}: {e}"));
+        let mut child = Gated::spawn("echo x > /dev/null && echo ok");
+        m.add_process(child.pid()).unwrap();
+        child.release();
+        let (_, _, out) = child.finish(Duration::from_secs(10));
+        let want = if client == "podman" { "" } else { "ok\n" };
+        assert_eq!(out, want, "{client}: /dev/null access");
+        if client == "podman" {
+            assert_eq!(m.stats().unwrap().pids.limit, 2048);
+        }
+    }
+}

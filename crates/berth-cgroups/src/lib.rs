@@ -9,10 +9,10 @@
 //!
 //! Modules: [`layout`] (mountinfo and /proc/self/cgroup, path resolution), [`systemd`]
 //! (`slice:prefix:name` translation), `fs` (file access with error context), `manager`
-//! (the one [`Manager`] implementation), `v1` / `v2` (per-controller writes), `v1_devices` (v1 device lists), `convert`
-//! (v1↔v2 value conversions), `bpf_devices` (v2 device rules as an eBPF program),
-//! `sys` (the bpf(2) wrappers, the only unsafe code), [`stats`] (runc-shaped statistics
-//! and OOM counters).
+//! (the one [`Manager`] implementation), `v1` / `v2` (per-controller writes),
+//! `v1_devices` (v1 device lists), `bpf_devices` (v2 device rules as an eBPF program),
+//! `sys` (the bpf(2) wrappers, the only unsafe code), `convert` (v1↔v2 value
+//! conversions), [`stats`] (runc-shaped statistics and OOM counters).
 
 use std::path::{Path, PathBuf};
 

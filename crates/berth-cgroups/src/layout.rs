@@ -266,7 +266,7 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// One line of /proc/<pid>/cgroup: controllers (empty for v2) and path.
+/// One line of `/proc/<pid>/cgroup`: controllers (empty for v2) and path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcCgroup {
     pub hierarchy_id: u32,

@@ -9,21 +9,26 @@
 //!
 //! Modules: [`layout`] (mountinfo and /proc/self/cgroup, path resolution), [`systemd`]
 //! (`slice:prefix:name` translation), `fs` (file access with error context), `manager`
-//! (the one [`Manager`] implementation), `v1` / `v2` (per-controller writes), `convert`
-//! (v1↔v2 value conversions), [`stats`] (runc-shaped statistics and OOM counters).
+//! (the one [`Manager`] implementation), `v1` / `v2` (per-controller writes),
+//! `v1_devices` (v1 device lists), `bpf_devices` (v2 device rules as an eBPF program),
+//! `sys` (the bpf(2) wrappers, the only unsafe code), `convert` (v1↔v2 value
+//! conversions), [`stats`] (runc-shaped statistics and OOM counters).
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
+mod bpf_devices;
 mod convert;
 mod fs;
 pub mod layout;
 mod manager;
 pub mod stats;
+mod sys;
 pub mod systemd;
 mod v1;
+mod v1_devices;
 mod v2;
 
 pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, memory_swap_to_v2};

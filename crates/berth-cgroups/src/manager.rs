@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
 
 use crate::stats::{self, Stats};
-use crate::{fs, v1, v2, CgroupError, CgroupPaths, FreezerState, Manager, Result};
+use crate::{
+    bpf_devices, fs, v1, v1_devices, v2, CgroupError, CgroupPaths, FreezerState, Manager, Result,
+};
 
 /// How long destroy waits for exiting processes to leave before giving up.
 const DESTROY_PATIENCE: Duration = Duration::from_millis(2000);
@@ -100,10 +102,12 @@ impl FsManager {
 impl Manager for FsManager {
     fn create(&self) -> Result<()> {
         for (key, dir) in &self.paths.dirs {
+            std::fs::create_dir_all(dir).map_err(|e| fs::io_err("create cgroup", dir, e))?;
             if key.is_empty() {
+                // After mkdir, so new intermediate directories get controllers too; the
+                // leaf's cgroup.controllers follows its parent's subtree_control live.
                 enable_subtree_controllers(dir)?;
             }
-            std::fs::create_dir_all(dir).map_err(|e| fs::io_err("create cgroup", dir, e))?;
             if key.split(',').any(|c| c == "cpuset") {
                 v1::inherit_cpuset(dir)?;
             }
@@ -199,12 +203,12 @@ impl Manager for FsManager {
         }
         if let Some(devs) = r.devices() {
             if !devs.is_empty() {
-                match self.v1_dir("devices") {
-                    Some(d) => v1::devices(d, devs)?,
-                    None => {
+                match (self.v1_dir("devices"), self.unified()) {
+                    (Some(d), _) => v1_devices::devices(d, devs)?,
+                    (None, Some(u)) => bpf_devices::apply(u, devs)?,
+                    (None, None) => {
                         return Err(CgroupError::Unsupported(
-                            "device rules on cgroup v2 (needs a BPF_CGROUP_DEVICE program, not built yet)"
-                                .into(),
+                            "device rules (no devices controller and no cgroup v2)".into(),
                         ))
                     }
                 }
@@ -304,25 +308,29 @@ impl Manager for FsManager {
     }
 }
 
+/// Whether any field asks for something: clients fill in no-op values (docker sends
+/// `disableOOMKiller: false`, `shares: 0`, `blockIO.weight: 0`), which must not require
+/// a controller the host lacks.
 fn memory_is_set(m: &LinuxMemory) -> bool {
-    m.limit().is_some()
-        || m.reservation().is_some()
-        || m.swap().is_some()
-        || m.kernel().is_some()
-        || m.kernel_tcp().is_some()
+    let nonzero = |v: Option<i64>| v.is_some_and(|v| v != 0);
+    nonzero(m.limit())
+        || nonzero(m.reservation())
+        || nonzero(m.swap())
+        || nonzero(m.kernel())
+        || nonzero(m.kernel_tcp())
         || m.swappiness().is_some()
-        || m.disable_oom_killer().is_some()
+        || m.disable_oom_killer() == Some(true)
         || m.use_hierarchy().is_some()
 }
 
 fn cpu_is_set(c: &LinuxCpu) -> bool {
-    c.shares().is_some()
-        || c.quota().is_some()
-        || c.period().is_some()
+    c.shares().is_some_and(|v| v != 0)
+        || c.quota().is_some_and(|v| v != 0)
+        || c.period().is_some_and(|v| v != 0)
         || c.burst().is_some()
         || c.idle().is_some()
-        || c.realtime_runtime().is_some()
-        || c.realtime_period().is_some()
+        || c.realtime_runtime().is_some_and(|v| v != 0)
+        || c.realtime_period().is_some_and(|v| v != 0)
 }
 
 /// Enables, in every ancestor of `dir` inside the unified hierarchy, each controller the
@@ -397,5 +405,97 @@ fn remove_created_parents(dir: &Path, top: &Path) {
         if parent == top {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LayoutKind;
+
+    fn fixture(dirs: &[(&str, &Path)]) -> FsManager {
+        FsManager::new(CgroupPaths {
+            layout: LayoutKind::Hybrid,
+            dirs: dirs
+                .iter()
+                .map(|(k, d)| (k.to_string(), d.to_path_buf()))
+                .collect(),
+            created: Vec::new(),
+        })
+    }
+
+    fn touch(dir: &Path, files: &[&str]) {
+        std::fs::create_dir_all(dir).unwrap();
+        for f in files {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+    }
+
+    fn get(dir: &Path, f: &str) -> String {
+        std::fs::read_to_string(dir.join(f)).unwrap()
+    }
+
+    fn res(json: &str) -> LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn each_controller_goes_to_the_hierarchy_holding_it() {
+        let t = tempfile::tempdir().unwrap();
+        let net = t.path().join("net/c");
+        let pids = t.path().join("pids/c");
+        let uni = t.path().join("unified/c");
+        touch(&net, &["net_cls.classid", "net_prio.ifpriomap"]);
+        touch(&pids, &["pids.max"]);
+        touch(&uni, &["hugetlb.2MB.max", "rdma.max", "memory.high"]);
+        std::fs::write(uni.join("cgroup.controllers"), "hugetlb rdma\n").unwrap();
+        let m = fixture(&[("net_cls,net_prio", &net), ("pids", &pids), ("", &uni)]);
+        m.apply(&res(
+            r#"{"network":{"classID":1048577,"priorities":[{"name":"eth0","priority":5}]},
+                "pids":{"limit":-1},
+                "hugepageLimits":[{"pageSize":"2MB","limit":2097152}],
+                "rdma":{"mlx5_1":{"hcaHandles":3,"hcaObjects":10}},
+                "unified":{"memory.high":"4096"}}"#,
+        ))
+        .unwrap();
+        assert_eq!(get(&net, "net_cls.classid"), "1048577");
+        assert_eq!(get(&net, "net_prio.ifpriomap"), "eth0 5");
+        assert_eq!(get(&pids, "pids.max"), "max");
+        assert_eq!(get(&uni, "hugetlb.2MB.max"), "2097152");
+        assert_eq!(get(&uni, "rdma.max"), "mlx5_1 hca_handle=3 hca_object=10");
+        assert_eq!(get(&uni, "memory.high"), "4096");
+        // No memory controller anywhere: a memory limit is refused, an empty one is not.
+        let err = m.apply(&res(r#"{"memory":{"limit":1000}}"#)).unwrap_err();
+        assert!(matches!(err, CgroupError::Unsupported(_)), "{err}");
+        m.apply(&res(r#"{"memory":{}}"#)).unwrap();
+    }
+
+    #[test]
+    fn destroy_removes_created_dirs_and_keeps_existing_parents() {
+        let t = tempfile::tempdir().unwrap();
+        let existing = t.path().join("mem/docker");
+        std::fs::create_dir_all(&existing).unwrap();
+        let leaf_a = t.path().join("mem/docker/a/ctr");
+        let leaf_b = t.path().join("cpu/docker/ctr");
+        let m = FsManager::new(CgroupPaths {
+            layout: LayoutKind::V1,
+            dirs: vec![
+                ("memory".into(), leaf_a.clone()),
+                ("cpu".into(), leaf_b.clone()),
+            ],
+            created: vec![
+                ("memory".into(), t.path().join("mem/docker/a")),
+                ("cpu".into(), t.path().join("cpu/docker")),
+            ],
+        });
+        m.create().unwrap();
+        // A sub-cgroup the container made itself goes too.
+        std::fs::create_dir_all(leaf_a.join("inner/deeper")).unwrap();
+        m.destroy().unwrap();
+        assert!(!t.path().join("mem/docker/a").exists());
+        assert!(existing.is_dir(), "pre-existing parent kept");
+        assert!(!t.path().join("cpu/docker").exists());
+        assert!(t.path().join("cpu").is_dir());
+        m.destroy().unwrap();
     }
 }

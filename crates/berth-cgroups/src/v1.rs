@@ -8,10 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxHugepageLimit, LinuxMemory,
-    LinuxRdma,
-};
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxRdma};
 
 use crate::{fs, CgroupError, FreezerState, Result};
 
@@ -118,6 +115,14 @@ fn write_memory_limit(dir: &Path, limit: i64) -> Result<()> {
                 dir.display()
             )))
         }
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            let memsw = fs::read_u64(dir, "memory.memsw.limit_in_bytes").unwrap_or(0);
+            Err(CgroupError::Invalid(format!(
+                "unable to set memory limit to {limit} in {}: above the memory+swap limit {memsw} \
+                 (give memory.swap too)",
+                dir.display()
+            )))
+        }
         Err(e) => Err(fs::io_err("write memory.limit_in_bytes", dir, e)),
     }
 }
@@ -201,8 +206,8 @@ pub(crate) fn pids(dir: &Path, limit: i64) -> Result<()> {
 
 pub(crate) fn blkio_is_set(b: &LinuxBlockIo) -> bool {
     let some = |v: &Option<Vec<_>>| v.as_ref().is_some_and(|v: &Vec<_>| !v.is_empty());
-    b.weight().is_some()
-        || b.leaf_weight().is_some()
+    b.weight().is_some_and(|w| w != 0)
+        || b.leaf_weight().is_some_and(|w| w != 0)
         || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
         || some(b.throttle_read_bps_device())
         || some(b.throttle_write_bps_device())
@@ -294,41 +299,6 @@ pub(crate) fn check_page_size(size: &str) -> Result<()> {
     Ok(())
 }
 
-/// The device rules in order: a type-`a` wildcard rule resets the default (deny-all or
-/// allow-all), others add to or remove from the exception list, as runc writes them.
-pub(crate) fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    for r in rules {
-        let file = if r.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        fs::write(dir, file, &device_rule(r))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn device_rule(r: &LinuxDeviceCgroup) -> String {
-    let typ = r.typ().unwrap_or(LinuxDeviceType::A);
-    let num = |n: Option<i64>| {
-        n.filter(|n| *n >= 0)
-            .map_or("*".to_string(), |n| n.to_string())
-    };
-    let access = r
-        .access()
-        .as_deref()
-        .filter(|a| !a.is_empty())
-        .unwrap_or("rwm");
-    let t = match typ {
-        LinuxDeviceType::A => "a",
-        LinuxDeviceType::B => "b",
-        // 'u' (unbuffered char) is a char device to the kernel.
-        LinuxDeviceType::C | LinuxDeviceType::U => "c",
-        LinuxDeviceType::P => "p",
-    };
-    format!("{t} {}:{} {access}", num(r.major()), num(r.minor()))
-}
-
 /// rdma.max lines: "<device> hca_handle=N hca_object=N" (same format on v1 and v2).
 pub(crate) fn rdma(dir: &Path, limits: &HashMap<String, LinuxRdma>) -> Result<()> {
     let mut names: Vec<&String> = limits.keys().collect();
@@ -417,7 +387,7 @@ pub(crate) fn freezer_state(dir: &Path, patience: Duration) -> Result<FreezerSta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxMemoryBuilder};
+    use oci_spec::runtime::LinuxMemoryBuilder;
 
     fn files(dir: &Path, names: &[(&str, &str)]) {
         for (n, v) in names {
@@ -427,31 +397,6 @@ mod tests {
 
     fn get(dir: &Path, n: &str) -> String {
         std::fs::read_to_string(dir.join(n)).unwrap()
-    }
-
-    #[test]
-    fn device_rules_format() {
-        let deny_all = LinuxDeviceCgroupBuilder::default()
-            .allow(false)
-            .access("rwm")
-            .build()
-            .unwrap();
-        assert_eq!(device_rule(&deny_all), "a *:* rwm");
-        let null = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(LinuxDeviceType::C)
-            .major(1)
-            .minor(3)
-            .access("rw")
-            .build()
-            .unwrap();
-        assert_eq!(device_rule(&null), "c 1:3 rw");
-        let any_block = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(LinuxDeviceType::B)
-            .build()
-            .unwrap();
-        assert_eq!(device_rule(&any_block), "b *:* rwm");
     }
 
     #[test]

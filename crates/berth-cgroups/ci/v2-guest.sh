@@ -1,0 +1,60 @@
+#!/bin/sh
+# Runs berth-cgroups' tests (unit + root integration) inside a pure cgroup v2 kernel:
+# qemu (TCG) boots the Debian kernel with cgroup_no_v1=all and a busybox initramfs that
+# carries the test binaries and their shared libraries.
+# Needs (Debian): qemu-system-x86 linux-image-amd64 busybox-static cpio.
+# Usage, from the workspace root: crates/berth-cgroups/ci/v2-guest.sh [test filter...]
+set -eu
+
+kernel=$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n1)
+[ -n "$kernel" ] || { echo "v2-guest: no /boot/vmlinuz-* (apt-get install linux-image-amd64)" >&2; exit 1; }
+command -v qemu-system-x86_64 >/dev/null || { echo "v2-guest: qemu-system-x86_64 missing" >&2; exit 1; }
+
+bins=$(cargo test -p berth-cgroups --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p')
+[ -n "$bins" ] || { echo "v2-guest: no test binaries built" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+root=$work/root
+mkdir -p "$root/bin" "$root/t" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/etc"
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+done
+n=0
+for b in $bins; do
+    n=$((n + 1))
+    cp "$b" "$root/t/$n-$(basename "$b")"
+    # Shared libraries at their host paths, so the dynamic loader finds them.
+    for lib in $(ldd "$b" | grep -o '/[^ ]*'); do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+done
+
+filter="$*"
+cat > "$root/init" <<EOF
+#!/bin/busybox sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t tmpfs tmpfs /tmp
+export PATH=/bin TMPDIR=/tmp RUST_BACKTRACE=1 BERTH_EXPECT_LAYOUT=V2
+echo "cgroup2 controllers: \$(cat /sys/fs/cgroup/cgroup.controllers)"
+rc=0
+for t in /t/*; do
+    echo "=== \$t"
+    \$t --test-threads=1 $filter || rc=1
+done
+echo "BERTH-V2-GUEST-RC=\$rc"
+poweroff -f
+EOF
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
+
+log=$work/console.log
+timeout 900 qemu-system-x86_64 -accel tcg -m 1536 -smp 2 -nographic -no-reboot \
+    -kernel "$kernel" -initrd "$work/initrd.gz" \
+    -append "console=ttyS0 cgroup_no_v1=all panic=-1 quiet loglevel=3" </dev/null | tee "$log"
+grep -q 'BERTH-V2-GUEST-RC=0' "$log"

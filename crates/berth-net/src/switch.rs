@@ -1,0 +1,299 @@
+//! The user-space learning Ethernet switch behind `berth switch` (containet's role).
+//!
+//! Owns its unix listening socket and the tap fds members post to it (see [`crate::tap`]). One
+//! thread, one epoll set: frames are read in batches from each ready tap and written to the port
+//! their destination MAC was learned on, or flooded for broadcast, multicast and unknown
+//! destinations. Frames keep their virtio-net header, so TSO segments and partial checksums pass
+//! through untouched. A port is dropped when its tap reports an error or hang-up (device deleted,
+//! namespace gone); the switch itself carries on.
+
+use std::collections::HashMap;
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+
+use crate::tap::{HELLO, VNET_HDR_LEN};
+
+/// Errors that stop the switch (per-member trouble never does).
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    #[error("bind switch socket {path}: {source}")]
+    Bind {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("switch epoll {step}: {source}")]
+    Epoll { step: &'static str, source: Errno },
+}
+
+/// Settings of one switch.
+#[derive(Debug, Clone)]
+pub struct SwitchConfig {
+    pub socket: PathBuf,
+    /// How long a learned MAC stays valid without traffic from it.
+    pub ageing: Duration,
+    /// Frames read from one port per wake-up before others get their turn.
+    pub batch: usize,
+}
+
+impl SwitchConfig {
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Self {
+            socket: socket.into(),
+            ageing: Duration::from_secs(300),
+            batch: 64,
+        }
+    }
+}
+
+const LISTENER: u64 = u64::MAX;
+/// Largest frame a vnet-header tap hands us: a 64 KiB GSO segment plus headers.
+const FRAME_MAX: usize = 65536 + 256;
+
+struct Port {
+    fd: OwnedFd,
+}
+
+/// A bound switch; [`Switch::run`] serves it.
+pub struct Switch {
+    cfg: SwitchConfig,
+    listener: UnixListener,
+    epoll: Epoll,
+    ports: HashMap<u64, Port>,
+    next_port: u64,
+    macs: HashMap<[u8; 6], (u64, Instant)>,
+}
+
+fn set_nonblocking(fd: impl AsFd) -> nix::Result<()> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
+}
+
+impl Switch {
+    /// Binds the socket (replacing a stale socket file left by a dead switch).
+    pub fn bind(cfg: SwitchConfig) -> Result<Self, SwitchError> {
+        let bind_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SwitchError::Bind { path, source }
+        };
+        if UnixStream::connect(&cfg.socket).is_err() {
+            let _ = std::fs::remove_file(&cfg.socket);
+        }
+        let listener = UnixListener::bind(&cfg.socket).map_err(bind_err(&cfg.socket))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(bind_err(&cfg.socket))?;
+        let epoll =
+            Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|source| SwitchError::Epoll {
+                step: "create",
+                source,
+            })?;
+        epoll
+            .add(&listener, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))
+            .map_err(|source| SwitchError::Epoll {
+                step: "add listener",
+                source,
+            })?;
+        Ok(Self {
+            cfg,
+            listener,
+            epoll,
+            ports: HashMap::new(),
+            next_port: 0,
+            macs: HashMap::new(),
+        })
+    }
+
+    /// Number of attached members.
+    pub fn port_count(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// Serves until `stop` becomes true (checked at least every 200 ms); runs forever if `None`.
+    pub fn run(&mut self, stop: Option<&AtomicBool>) -> Result<(), SwitchError> {
+        let mut events = vec![EpollEvent::empty(); 64];
+        let mut buf = vec![0u8; FRAME_MAX];
+        let mut last_sweep = Instant::now();
+        while !stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            let n = match self.epoll.wait(&mut events, EpollTimeout::from(200u16)) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(source) => {
+                    return Err(SwitchError::Epoll {
+                        step: "wait",
+                        source,
+                    })
+                }
+            };
+            let now = Instant::now();
+            for ev in &events[..n] {
+                let token = ev.data();
+                if token == LISTENER {
+                    self.accept_members();
+                    continue;
+                }
+                if ev
+                    .events()
+                    .intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP)
+                {
+                    self.drop_port(token);
+                    continue;
+                }
+                self.forward_from(token, &mut buf, now);
+            }
+            if now.duration_since(last_sweep) > self.cfg.ageing / 4 {
+                let ageing = self.cfg.ageing;
+                self.macs
+                    .retain(|_, (_, seen)| now.duration_since(*seen) < ageing);
+                last_sweep = now;
+            }
+        }
+        Ok(())
+    }
+
+    fn accept_members(&mut self) {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(_) => return,
+            };
+            // A member that cannot complete the greeting is refused; others keep being served.
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = stream.set_nonblocking(false);
+            let ok = self.admit(&stream);
+            let _ = std::io::Write::write_all(&mut &stream, if ok { b"OK" } else { b"NO" });
+        }
+    }
+
+    fn admit(&mut self, stream: &UnixStream) -> bool {
+        let mut msg = [0u8; 8];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+        let mut iov = [IoSliceMut::new(&mut msg)];
+        let Ok(r) = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) else {
+            return false;
+        };
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        if let Ok(cmsgs) = r.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmRights(raw) = c {
+                    for fd in raw {
+                        // SCM_RIGHTS installed these descriptors in our table and nothing else
+                        // owns them; wrapping each once makes them close on drop.
+                        fds.push(crate::sys::own_received_fd(fd));
+                    }
+                }
+            }
+        }
+        let bytes = r.bytes;
+        drop(iov);
+        if bytes < 5 || &msg[..4] != HELLO || usize::from(msg[4]) != VNET_HDR_LEN || fds.len() != 1
+        {
+            return false;
+        }
+        let Some(fd) = fds.pop() else { return false };
+        if set_nonblocking(&fd).is_err() {
+            return false;
+        }
+        let token = self.next_port;
+        self.next_port += 1;
+        if self
+            .epoll
+            .add(&fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
+            .is_err()
+        {
+            return false;
+        }
+        self.ports.insert(token, Port { fd });
+        true
+    }
+
+    fn drop_port(&mut self, token: u64) {
+        if let Some(p) = self.ports.remove(&token) {
+            let _ = self.epoll.delete(&p.fd);
+        }
+        self.macs.retain(|_, (t, _)| *t != token);
+    }
+
+    fn forward_from(&mut self, token: u64, buf: &mut [u8], now: Instant) {
+        let mut dead = Vec::new();
+        for _ in 0..self.cfg.batch {
+            let Some(src) = self.ports.get(&token) else {
+                return;
+            };
+            let n = match nix::unistd::read(&src.fd, buf) {
+                Ok(n) => n,
+                Err(Errno::EAGAIN | Errno::EINTR) => break,
+                Err(_) => {
+                    dead.push(token);
+                    break;
+                }
+            };
+            if n < VNET_HDR_LEN + 14 {
+                continue;
+            }
+            let frame = &buf[..n];
+            let eth = &frame[VNET_HDR_LEN..];
+            let mut dst = [0u8; 6];
+            let mut smac = [0u8; 6];
+            dst.copy_from_slice(&eth[..6]);
+            smac.copy_from_slice(&eth[6..12]);
+            if smac[0] & 1 == 0 {
+                self.macs.insert(smac, (token, now));
+            }
+            let target = if dst[0] & 1 == 0 {
+                self.macs
+                    .get(&dst)
+                    .filter(|(_, seen)| now.duration_since(*seen) < self.cfg.ageing)
+                    .map(|(t, _)| *t)
+            } else {
+                None
+            };
+            match target {
+                Some(t) if t == token => {}
+                Some(t) => {
+                    if let Some(p) = self.ports.get(&t) {
+                        if send(&p.fd, frame) {
+                            dead.push(t);
+                        }
+                    }
+                }
+                None => {
+                    for (t, p) in &self.ports {
+                        if *t != token && send(&p.fd, frame) {
+                            dead.push(*t);
+                        }
+                    }
+                }
+            }
+        }
+        for t in dead {
+            self.drop_port(t);
+        }
+    }
+}
+
+/// Writes one frame; a full queue drops it, as a switch would. Returns true if the port is dead.
+fn send(fd: &OwnedFd, frame: &[u8]) -> bool {
+    match nix::unistd::write(fd, frame) {
+        Ok(_) | Err(Errno::EAGAIN | Errno::EINTR | Errno::ENOBUFS | Errno::EINVAL) => false,
+        Err(_) => true,
+    }
+}
+
+/// `berth switch [--socket PATH]`: binds and serves until the process is killed.
+pub fn run_switch(cfg: SwitchConfig) -> Result<(), SwitchError> {
+    Switch::bind(cfg)?.run(None)
+}

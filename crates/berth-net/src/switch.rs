@@ -175,30 +175,27 @@ impl Switch {
 
     fn admit(&mut self, stream: &UnixStream) -> bool {
         let mut msg = [0u8; 8];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
-        let mut iov = [IoSliceMut::new(&mut msg)];
-        let Ok(r) = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) else {
-            return false;
-        };
         let mut fds: Vec<OwnedFd> = Vec::new();
-        if let Ok(cmsgs) = r.cmsgs() {
-            for c in cmsgs {
+        let bytes = {
+            let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+            let mut iov = [IoSliceMut::new(&mut msg)];
+            let Ok(r) = recvmsg::<()>(
+                stream.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) else {
+                return false;
+            };
+            for c in r.cmsgs().into_iter().flatten() {
                 if let ControlMessageOwned::ScmRights(raw) = c {
-                    for fd in raw {
-                        // SCM_RIGHTS installed these descriptors in our table and nothing else
-                        // owns them; wrapping each once makes them close on drop.
-                        fds.push(crate::sys::own_received_fd(fd));
-                    }
+                    // SCM_RIGHTS installed these descriptors in our table; each gets one owner
+                    // here so that every one of them is closed, accepted or not.
+                    fds.extend(raw.into_iter().map(crate::sys::own_received_fd));
                 }
             }
-        }
-        let bytes = r.bytes;
-        drop(iov);
+            r.bytes
+        };
         if bytes < 5 || &msg[..4] != HELLO || usize::from(msg[4]) != VNET_HDR_LEN || fds.len() != 1
         {
             return false;

@@ -279,6 +279,29 @@ impl Netlink {
         Ok(())
     }
 
+    /// Moves link `name` into the namespace `netns`, renaming it `new_name` there.
+    pub fn move_link(
+        &mut self,
+        name: &str,
+        netns: BorrowedFd<'_>,
+        new_name: &str,
+    ) -> Result<(), NetlinkError> {
+        let idx = self.require_index(name)?;
+        let mut m = LinkMessage::default();
+        m.header.index = idx;
+        m.attributes.push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
+        m.attributes.push(LinkAttribute::IfName(new_name.into()));
+        self.request(
+            format!(
+                "move link {name} into netns fd {} as {new_name}",
+                netns.as_raw_fd()
+            ),
+            RouteNetlinkMessage::SetLink(m),
+            0,
+        )?;
+        Ok(())
+    }
+
     /// Deletes link `name`; returns false if it did not exist.
     pub fn delete_link(&mut self, name: &str) -> Result<bool, NetlinkError> {
         let mut m = LinkMessage::default();

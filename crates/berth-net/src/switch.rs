@@ -12,7 +12,8 @@ use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -68,6 +69,7 @@ pub struct Switch {
     listener: UnixListener,
     epoll: Epoll,
     ports: HashMap<u64, Port>,
+    port_count: Arc<AtomicUsize>,
     next_port: u64,
     macs: HashMap<[u8; 6], (u64, Instant)>,
 }
@@ -107,6 +109,7 @@ impl Switch {
             listener,
             epoll,
             ports: HashMap::new(),
+            port_count: Arc::new(AtomicUsize::new(0)),
             next_port: 0,
             macs: HashMap::new(),
         })
@@ -115,6 +118,11 @@ impl Switch {
     /// Number of attached members.
     pub fn port_count(&self) -> usize {
         self.ports.len()
+    }
+
+    /// A live view of [`Switch::port_count`] that other threads can read while the switch runs.
+    pub fn port_counter(&self) -> Arc<AtomicUsize> {
+        self.port_count.clone()
     }
 
     /// Serves until `stop` becomes true (checked at least every 200 ms); runs forever if `None`.
@@ -214,6 +222,7 @@ impl Switch {
             return false;
         }
         self.ports.insert(token, Port { fd });
+        self.port_count.store(self.ports.len(), Ordering::Relaxed);
         true
     }
 
@@ -222,6 +231,7 @@ impl Switch {
             let _ = self.epoll.delete(&p.fd);
         }
         self.macs.retain(|_, (t, _)| *t != token);
+        self.port_count.store(self.ports.len(), Ordering::Relaxed);
     }
 
     fn forward_from(&mut self, token: u64, buf: &mut [u8], now: Instant) {

@@ -2,8 +2,9 @@
 //! network namespace, configured there, whose fd is posted to the switch's unix socket.
 //!
 //! Owns the tap device it creates and the short unix connection to the switch. After posting, the
-//! switch holds the only fd, so the device lives as long as the switch serves it or until
-//! [`detach_tap`] (or the namespace's end) deletes it.
+//! switch holds the only fd, so the device lives until [`detach_tap`] deletes it, the container's
+//! namespace ends, or the switch exits. The tap is opened in the caller's namespace and moved in,
+//! so the switch's fd does not pin the container's namespace.
 
 use std::fs::OpenOptions;
 use std::io::{IoSlice, Read};
@@ -12,13 +13,14 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 use crate::attach::Netns;
-use crate::netlink::{self, Netlink, NetlinkError};
+use crate::netlink::{Netlink, NetlinkError};
 use crate::sys;
 
 /// Size of `struct virtio_net_hdr` that prefixes every frame on berth's taps.
@@ -104,11 +106,20 @@ pub fn attach_tap(req: &TapRequest<'_>) -> Result<(), TapError> {
         .open()
         .map_err(|(path, source)| TapError::OpenNetns { path, source })?;
     let netns = ns.fd();
-    let name = req.ifname.to_string();
-    let (tap, nl) = netlink::in_netns(netns, move || -> Result<_, TapError> {
-        Ok((create_tap(&name)?, Netlink::new()?))
-    })??;
-    let mut nl = nl;
+    // The tap is opened here, in the caller's namespace, and then moved: a tun fd pins the
+    // namespace it was opened in, and the switch holding it must not keep a dead container's
+    // namespace (and with it the device) alive.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let unique = format!(
+        "{}\0{}\0{:?}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+    );
+    let tmp = format!("bt{}", &crate::short_hash(&unique)[..12]);
+    let tap = create_tap(&tmp)?;
+    Netlink::new()?.move_link(&tmp, netns, req.ifname)?;
+    let mut nl = Netlink::in_netns(netns)?;
     let mut configure = || -> Result<(), TapError> {
         let idx = nl
             .link_index(req.ifname)?

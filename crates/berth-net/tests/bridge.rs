@@ -211,3 +211,28 @@ fn failed_attach_leaves_nothing_and_gc_releases_dead_containers() {
     assert!(Ipam::new(&store, &net).leases().unwrap().is_empty());
     attach::remove_network(&store, "t3").unwrap();
 }
+
+#[test]
+fn default_network_works_without_setup() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let store = NetworkStore::new(dir.path());
+    let ns = Ns::new("bn-def");
+    let p = ns.path();
+    // A high fixed address keeps clear of anything else using berth0 on this machine.
+    let att = attach::attach(
+        &store,
+        berth_net::DEFAULT_NETWORK,
+        &AttachRequest {
+            ip: Some(Ipv4Addr::new(10, 88, 255, 201)),
+            ..req("def", &p, &[])
+        },
+    )
+    .unwrap();
+    assert_eq!(att.gateway, Ipv4Addr::new(10, 88, 0, 1));
+    assert!(host_links().contains("berth0"));
+    assert!(ns.ping("10.88.0.1"));
+    attach::detach(&store, "bridge", "def").unwrap();
+    assert!(!host_links().contains(&att.host_ifname));
+    assert!(attach::remove_network(&store, "bridge").is_err());
+}

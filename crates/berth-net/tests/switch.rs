@@ -93,3 +93,70 @@ fn switch_members_exchange_tcp_and_a_third_joining_and_leaving_does_not_disturb(
         "ports of departed members were not dropped"
     );
 }
+
+/// Throughput of the switch next to a bridge, with iperf3 (run with `--ignored --nocapture`).
+#[test]
+#[ignore = "benchmark: needs iperf3, takes ~10 s"]
+fn bench_switch_against_bridge() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let iperf = |client: &Ns, server: &Ns, ip: &str| -> String {
+        let mut srv = std::process::Command::new("ip")
+            .args(["netns", "exec", &server.name, "iperf3", "-s", "-1"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let out = client.run(&["iperf3", "-c", ip, "-t", "3", "-J"]);
+        let _ = srv.wait();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let bps = v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap();
+        format!("{:.2} Gbit/s", bps / 1e9)
+    };
+    // Switch.
+    let sock = dir.path().join("switch.sock");
+    let mut sw = Switch::bind(SwitchConfig::new(&sock)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let th = std::thread::spawn(move || sw.run(Some(&stop2)));
+    let (a, b) = (Ns::new("bench-a"), Ns::new("bench-b"));
+    join(&a, &sock, "10.231.10.1/24");
+    join(&b, &sock, "10.231.10.2/24");
+    assert!(a.ping("10.231.10.2"));
+    println!("switch: {}", iperf(&a, &b, "10.231.10.2"));
+    stop.store(true, Ordering::Relaxed);
+    th.join().unwrap().unwrap();
+    // Bridge.
+    let store = berth_net::NetworkStore::new(dir.path().join("nets"));
+    store
+        .create(&berth_net::NetworkSpec {
+            name: "bench".into(),
+            subnet: Some("10.231.11.0/24".into()),
+            bridge: Some("bt-bench".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let (c, d) = (Ns::new("bench-c"), Ns::new("bench-d"));
+    let (pc, pd) = (c.path(), d.path());
+    for (id, p) in [("bc", &pc), ("bd", &pd)] {
+        berth_net::attach(
+            &store,
+            "bench",
+            &berth_net::AttachRequest {
+                container_id: id,
+                netns: Netns::Path(p),
+                ip: None,
+                ports: &[],
+                ifname: "eth0",
+            },
+        )
+        .unwrap();
+    }
+    println!("bridge: {}", iperf(&c, &d, "10.231.11.3"));
+    for id in ["bc", "bd"] {
+        berth_net::detach(&store, "bench", id).unwrap();
+    }
+    berth_net::attach::remove_network(&store, "bench").unwrap();
+}

@@ -134,9 +134,10 @@ fn ensure_network(store: &NetworkStore, net: &Network) -> Result<u32, AttachErro
     let mut nl = Netlink::new()?;
     let idx = nl.ensure_bridge(&net.bridge, net.mtu)?;
     nl.add_address(idx, net.gateway, net.subnet.prefix_len())?;
-    let _g = nft_lock(store)?;
-    let tag = nft::network_tag(net);
-    if !nft::tags()?.contains(&tag) {
+    // route_localnet is set last by apply_network, so it marks a bridge whose rules are in place;
+    // checking it costs a file read where asking nft costs a process.
+    if !nft::network_applied(net) {
+        let _g = nft_lock(store)?;
         nft::apply_network(net)?;
     }
     Ok(idx)

@@ -188,15 +188,23 @@ pub fn container_tag(net: &Network, container_id: &str) -> String {
     )
 }
 
-/// Installs (or re-installs) the network's masquerade rules, enables forwarding and lets
-/// 127.0.0.1-sourced, DNATed traffic leave through the bridge.
-pub fn apply_network(net: &Network) -> Result<(), NftError> {
-    write_sysctl(Path::new("/proc/sys/net/ipv4/ip_forward"), "1")?;
-    let rl = PathBuf::from(format!(
+fn route_localnet(net: &Network) -> PathBuf {
+    PathBuf::from(format!(
         "/proc/sys/net/ipv4/conf/{}/route_localnet",
         net.bridge
-    ));
-    write_sysctl(&rl, "1")?;
+    ))
+}
+
+/// Whether [`apply_network`] completed for the bridge as it exists now (a recreated bridge
+/// starts with route_localnet off).
+pub fn network_applied(net: &Network) -> bool {
+    std::fs::read_to_string(route_localnet(net)).is_ok_and(|v| v.trim() == "1")
+}
+
+/// Installs (or re-installs) the network's masquerade rules, enables forwarding and lets
+/// 127.0.0.1-sourced, DNATed traffic leave through the bridge (route_localnet, set last).
+pub fn apply_network(net: &Network) -> Result<(), NftError> {
+    write_sysctl(Path::new("/proc/sys/net/ipv4/ip_forward"), "1")?;
     let tag = network_tag(net);
     let (br, sub) = (&net.bridge, net.subnet);
     let mut script = String::from(BASE);
@@ -213,7 +221,7 @@ pub fn apply_network(net: &Network) -> Result<(), NftError> {
     }
     remove_tagged(&[&tag])?;
     run_nft("add network rules", &["-f", "-"], Some(&script))?;
-    Ok(())
+    write_sysctl(&route_localnet(net), "1")
 }
 
 /// Publishes `ports` of the container at `ip`, replacing any earlier rules with the same tag.

@@ -141,6 +141,7 @@ fn bench_switch_against_bridge() {
     let (c, d) = (Ns::new("bench-c"), Ns::new("bench-d"));
     let (pc, pd) = (c.path(), d.path());
     for (id, p) in [("bc", &pc), ("bd", &pd)] {
+        let t0 = std::time::Instant::now();
         berth_net::attach(
             &store,
             "bench",
@@ -153,6 +154,7 @@ fn bench_switch_against_bridge() {
             },
         )
         .unwrap();
+        println!("attach {id}: {:?}", t0.elapsed());
     }
     println!("bridge: {}", iperf(&c, &d, "10.231.11.3"));
     for id in ["bc", "bd"] {

@@ -1,7 +1,7 @@
 //! Network definitions persisted under a root directory (default `/var/lib/berth/networks`).
 //!
 //! Owns `<root>/<name>/network.json` and the store-wide lock `<root>/.lock`. Leases inside a
-//! network's directory belong to [`crate::ipam`]; links and rules belong to [`crate::attach`].
+//! network's directory belong to [`crate::ipam`]; links and rules belong to [`mod@crate::attach`].
 //! The default network [`DEFAULT_NETWORK`] is written lazily the first time it is asked for.
 
 use std::fs::{self, File, OpenOptions};

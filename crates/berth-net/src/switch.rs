@@ -304,3 +304,117 @@ fn send(fd: &OwnedFd, frame: &[u8]) -> bool {
 pub fn run_switch(cfg: SwitchConfig) -> Result<(), SwitchError> {
     Switch::bind(cfg)?.run(None)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Switching logic without root: SOCK_SEQPACKET pairs keep frame boundaries like a tap does,
+    //! so one end posted to the switch stands in for a member's tap.
+    use super::*;
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+
+    struct Member {
+        end: OwnedFd,
+        mac: [u8; 6],
+    }
+
+    fn member(sock: &Path, n: u8) -> Member {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        crate::tap::post(sock, theirs.as_fd()).unwrap();
+        let mac = [2, 0, 0, 0, 0, n];
+        Member { end: ours, mac }
+    }
+
+    fn frame(dst: [u8; 6], src: [u8; 6], tag: u8) -> Vec<u8> {
+        let mut f = vec![0u8; VNET_HDR_LEN];
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&[0x08, 0x00, tag]);
+        f
+    }
+
+    /// Frames (by tag byte) waiting at `m`, collected for a moment.
+    fn received(m: &Member) -> Vec<u8> {
+        set_nonblocking(&m.end).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = nix::unistd::read(&m.end, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.push(buf[n - 1]);
+        }
+        out
+    }
+
+    const BCAST: [u8; 6] = [0xff; 6];
+
+    #[test]
+    fn learns_floods_ages_and_drops_departed_ports() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("sw.sock");
+        let mut cfg = SwitchConfig::new(&sock);
+        cfg.ageing = Duration::from_millis(300);
+        let mut sw = Switch::bind(cfg).unwrap();
+        let ports = sw.port_counter();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let th = std::thread::spawn(move || sw.run(Some(&stop2)));
+
+        let (a, b, c) = (member(&sock, 1), member(&sock, 2), member(&sock, 3));
+        assert_eq!(ports.load(Ordering::Relaxed), 3);
+        // Broadcast floods to everyone but the sender.
+        nix::unistd::write(&a.end, &frame(BCAST, a.mac, 1)).unwrap();
+        assert_eq!(received(&b), [1]);
+        assert_eq!(received(&c), [1]);
+        assert!(received(&a).is_empty());
+        // a's MAC was learned: a unicast reply goes to a only.
+        nix::unistd::write(&b.end, &frame(a.mac, b.mac, 2)).unwrap();
+        assert_eq!(received(&a), [2]);
+        assert!(received(&c).is_empty());
+        // Unknown unicast floods.
+        nix::unistd::write(&a.end, &frame([2, 0, 0, 0, 0, 9], a.mac, 3)).unwrap();
+        assert_eq!(received(&b), [3]);
+        assert_eq!(received(&c), [3]);
+        // After ageing, a's entry is gone and frames to it flood again.
+        std::thread::sleep(Duration::from_millis(400));
+        nix::unistd::write(&c.end, &frame(a.mac, c.mac, 4)).unwrap();
+        assert_eq!(received(&a), [4]);
+        assert_eq!(received(&b), [4]);
+        // A member that goes away is dropped; the others carry on.
+        drop(c);
+        let t0 = Instant::now();
+        while ports.load(Ordering::Relaxed) != 2 && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(ports.load(Ordering::Relaxed), 2);
+        nix::unistd::write(&a.end, &frame(b.mac, a.mac, 5)).unwrap();
+        assert_eq!(received(&b), [5]);
+
+        stop.store(true, Ordering::Relaxed);
+        th.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn refuses_members_without_a_greeting() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("sw.sock");
+        let mut sw = Switch::bind(SwitchConfig::new(&sock)).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let th = std::thread::spawn(move || sw.run(Some(&stop2)));
+        let mut s = UnixStream::connect(&sock).unwrap();
+        std::io::Write::write_all(&mut s, b"hello").unwrap();
+        let mut ack = [0u8; 2];
+        std::io::Read::read_exact(&mut s, &mut ack).unwrap();
+        assert_eq!(&ack, b"NO");
+        stop.store(true, Ordering::Relaxed);
+        th.join().unwrap().unwrap();
+    }
+}

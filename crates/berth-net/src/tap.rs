@@ -142,7 +142,7 @@ pub fn attach_tap(req: &TapRequest<'_>) -> Result<(), TapError> {
     r
 }
 
-fn post(socket: &Path, tap: BorrowedFd<'_>) -> Result<(), TapError> {
+pub(crate) fn post(socket: &Path, tap: BorrowedFd<'_>) -> Result<(), TapError> {
     let perr = |source| TapError::Post {
         path: socket.into(),
         source,

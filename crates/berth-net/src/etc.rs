@@ -111,12 +111,12 @@ mod tests {
     fn hosts_lists_own_address_and_extras() {
         let h = hosts(
             "web",
-            &["10.88.0.2".parse().unwrap()],
-            &[("db".into(), "10.88.0.3".parse().unwrap())],
+            &["10.87.0.2".parse().unwrap()],
+            &[("db".into(), "10.87.0.3".parse().unwrap())],
         );
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
-        assert!(h.contains("10.88.0.2\tweb\n"));
-        assert!(h.contains("10.88.0.3\tdb\n"));
+        assert!(h.contains("10.87.0.2\tweb\n"));
+        assert!(h.contains("10.87.0.3\tdb\n"));
         assert!(hosts("solo", &[], &[]).contains("127.0.1.1\tsolo\n"));
     }
 

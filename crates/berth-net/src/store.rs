@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_NETWORK: &str = "bridge";
 /// Bridge device of the default network.
 pub const DEFAULT_BRIDGE: &str = "berth0";
-/// Subnet of the default network.
-pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
+/// Subnet of the default network. Not podman's 10.88.0.0/16 (nor its 10.89.N.0/24 for created
+/// networks), nor Docker's 172.17-31, so berth can run beside them on one host.
+pub const DEFAULT_SUBNET: &str = "10.87.0.0/16";
 /// Where networks live unless the caller says otherwise.
 pub const DEFAULT_ROOT: &str = "/var/lib/berth/networks";
 /// MTU used when none is given.
@@ -70,7 +71,7 @@ fn io_err(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Sto
 #[derive(Debug, Clone, Default)]
 pub struct NetworkSpec {
     pub name: String,
-    /// IPv4 subnet in CIDR form; a free 10.89.N.0/24 is picked when `None`.
+    /// IPv4 subnet in CIDR form; a free 10.86.N.0/24 is picked when `None`.
     pub subnet: Option<String>,
     /// Gateway (the bridge's own address); the first host of the subnet when `None`.
     pub gateway: Option<Ipv4Addr>,
@@ -342,7 +343,7 @@ pub(crate) fn is_host(net: Ipv4Net, ip: Ipv4Addr) -> bool {
 
 fn pick_subnet(existing: &[Network]) -> Option<Ipv4Net> {
     (0..=255u8)
-        .map(|n| Ipv4Net::new(Ipv4Addr::new(10, 89, n, 0), 24).expect("/24 is valid"))
+        .map(|n| Ipv4Net::new(Ipv4Addr::new(10, 86, n, 0), 24).expect("/24 is valid"))
         .find(|c| {
             existing
                 .iter()
@@ -379,7 +380,7 @@ mod tests {
         let s = NetworkStore::new(d.path());
         let n = s.get(DEFAULT_NETWORK).unwrap();
         assert_eq!(n.bridge, DEFAULT_BRIDGE);
-        assert_eq!(n.gateway, Ipv4Addr::new(10, 88, 0, 1));
+        assert_eq!(n.gateway, Ipv4Addr::new(10, 87, 0, 1));
         assert!(d.path().join("bridge/network.json").exists());
         assert_eq!(s.list().unwrap(), vec![n]);
     }
@@ -405,7 +406,7 @@ mod tests {
             Err(StoreError::Exists(_))
         ));
         let auto = s.create(&spec("auto", None)).unwrap();
-        assert_eq!(auto.subnet.to_string(), "10.89.0.0/24");
+        assert_eq!(auto.subnet.to_string(), "10.86.0.0/24");
         s.remove_definition("front").unwrap();
         assert!(matches!(s.get("front"), Err(StoreError::NotFound(_))));
     }
@@ -423,7 +424,7 @@ mod tests {
             Err(StoreError::InvalidSubnet { .. })
         ));
         assert!(matches!(
-            s.create(&spec("x", Some("10.88.5.0/24"))),
+            s.create(&spec("x", Some("10.87.5.0/24"))),
             Err(StoreError::Overlap { .. })
         ));
         assert!(matches!(

@@ -224,14 +224,14 @@ fn default_network_works_without_setup() {
         &store,
         berth_net::DEFAULT_NETWORK,
         &AttachRequest {
-            ip: Some(Ipv4Addr::new(10, 88, 255, 201)),
+            ip: Some(Ipv4Addr::new(10, 87, 255, 201)),
             ..req("def", &p, &[])
         },
     )
     .unwrap();
-    assert_eq!(att.gateway, Ipv4Addr::new(10, 88, 0, 1));
+    assert_eq!(att.gateway, Ipv4Addr::new(10, 87, 0, 1));
     assert!(host_links().contains("berth0"));
-    assert!(ns.ping("10.88.0.1"));
+    assert!(ns.ping("10.87.0.1"));
     attach::detach(&store, "bridge", "def").unwrap();
     assert!(!host_links().contains(&att.host_ifname));
     assert!(attach::remove_network(&store, "bridge").is_err());

@@ -168,6 +168,10 @@ impl Netlink {
     pub fn ensure_bridge(&mut self, name: &str, mtu: u32) -> Result<u32, NetlinkError> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.into()));
+        // A bridge without its own address takes its lowest port's, which changes as containers
+        // come and go and leaves stale gateway entries in their ARP caches; give it a fixed one.
+        m.attributes
+            .push(LinkAttribute::Address(stable_mac(name).to_vec()));
         m.attributes
             .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
                 InfoKind::Bridge,
@@ -339,6 +343,18 @@ impl Netlink {
             r => r.map(drop),
         }
     }
+}
+
+/// A locally administered unicast MAC derived from `name`.
+pub fn stable_mac(name: &str) -> [u8; 6] {
+    let h = crate::short_hash(name);
+    let mut mac = [0u8; 6];
+    for (i, b) in mac.iter_mut().enumerate() {
+        // short_hash is 16 hex digits, so every pair parses.
+        *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or(0);
+    }
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac
 }
 
 /// Runs `f` on a short-lived thread that has entered the network namespace `netns`.

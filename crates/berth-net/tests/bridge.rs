@@ -58,6 +58,11 @@ fn two_namespaces_on_one_bridge_ping_tcp_echo_and_reach_host_then_leave_nothing(
     assert_eq!(att_a.ip, Ipv4Addr::new(10, 231, 1, 2));
     assert_eq!(att_b.ip, Ipv4Addr::new(10, 231, 1, 50));
     assert_eq!(att_a.gateway, Ipv4Addr::new(10, 231, 1, 1));
+    let mac = berth_net::netlink::stable_mac("bt-t1");
+    let mac = mac.map(|b| format!("{b:02x}")).join(":");
+    let br = String::from_utf8_lossy(&common::sh(&["ip", "-o", "link", "show", "bt-t1"]).stdout)
+        .into_owned();
+    assert!(br.contains(&mac), "bridge has no fixed MAC {mac}: {br}");
 
     // Inside: eth0 with the address and MTU, lo up, default route via the gateway.
     let addr =

@@ -241,3 +241,79 @@ fn default_network_works_without_setup() {
     assert!(!host_links().contains(&att.host_ifname));
     assert!(attach::remove_network(&store, "bridge").is_err());
 }
+
+/// Child half of `twenty_concurrent_attaches_race_for_the_bridge_and_get_distinct_addresses`.
+#[test]
+fn attach_child_process() {
+    let (Ok(root), Ok(id), Ok(ns)) = (
+        std::env::var("BERTH_NET_ATTACH_ROOT"),
+        std::env::var("BERTH_NET_ATTACH_ID"),
+        std::env::var("BERTH_NET_ATTACH_NS"),
+    ) else {
+        return;
+    };
+    let store = NetworkStore::new(root);
+    let p = std::path::PathBuf::from(ns);
+    let a = attach::attach(&store, "t5", &req(&id, &p, &[])).unwrap();
+    println!("ATTACHED {}", a.ip);
+}
+
+#[test]
+fn twenty_concurrent_attaches_race_for_the_bridge_and_get_distinct_addresses() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let store = NetworkStore::new(dir.path());
+    // A fresh network: every child races to create the bridge and its NAT rules too.
+    make_net(&store, "t5", "10.231.5.0/24", "bt-t5");
+    let nss: Vec<Ns> = (0..20).map(|i| Ns::new(&format!("bn-r{i}"))).collect();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = nss
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "attach_child_process", "--nocapture"])
+                .env("BERTH_NET_ATTACH_ROOT", dir.path())
+                .env("BERTH_NET_ATTACH_ID", format!("r{i}"))
+                .env("BERTH_NET_ATTACH_NS", ns.path())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut ips = std::collections::HashSet::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ip = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ATTACHED "))
+            .expect("child printed its address")
+            .to_string();
+        assert!(ips.insert(ip.clone()), "{ip} handed out twice");
+    }
+    assert_eq!(ips.len(), 20);
+    // The first and last can talk across the bridge they raced to create.
+    let last = Ipam::new(&store, &store.get("t5").unwrap())
+        .get("r19")
+        .unwrap()
+        .unwrap();
+    assert!(nss[0].ping(&last.ip.to_string()));
+    let tags = nft::tags().unwrap();
+    assert_eq!(
+        tags.iter().filter(|t| *t == "n:bt-t5").count(),
+        3,
+        "{tags:?}"
+    );
+    let net = store.get("t5").unwrap();
+    for i in 0..20 {
+        attach::detach(&store, "t5", &format!("r{i}")).unwrap();
+    }
+    let links = host_links();
+    for i in 0..20 {
+        assert!(!links.contains(&attach::host_ifname(&net, &format!("r{i}"))));
+    }
+    assert!(Ipam::new(&store, &net).leases().unwrap().is_empty());
+    attach::remove_network(&store, "t5").unwrap();
+}

@@ -99,6 +99,7 @@ impl Ipam {
         let (out, dirty) = f(&mut leases)?;
         if dirty {
             let p = self.dir.join("leases.json");
+            // A map of strings to plain structs always serializes.
             let data = serde_json::to_vec_pretty(&leases).expect("lease map serializes");
             store::write_atomic(&p, &data).map_err(self.io("write", "leases.json"))?;
         }

@@ -343,6 +343,7 @@ pub(crate) fn is_host(net: Ipv4Net, ip: Ipv4Addr) -> bool {
 
 fn pick_subnet(existing: &[Network]) -> Option<Ipv4Net> {
     (0..=255u8)
+        // 24 is a valid IPv4 prefix length, so construction cannot fail.
         .map(|n| Ipv4Net::new(Ipv4Addr::new(10, 86, n, 0), 24).expect("/24 is valid"))
         .find(|c| {
             existing

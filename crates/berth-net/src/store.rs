@@ -1,0 +1,439 @@
+//! Network definitions persisted under a root directory (default `/var/lib/berth/networks`).
+//!
+//! Owns `<root>/<name>/network.json` and the store-wide lock `<root>/.lock`. Leases inside a
+//! network's directory belong to [`crate::ipam`]; links and rules belong to [`mod@crate::attach`].
+//! The default network [`DEFAULT_NETWORK`] is written lazily the first time it is asked for.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+/// Name of the network that exists without setup.
+pub const DEFAULT_NETWORK: &str = "bridge";
+/// Bridge device of the default network.
+pub const DEFAULT_BRIDGE: &str = "berth0";
+/// Subnet of the default network. Not podman's 10.88.0.0/16 (nor its 10.89.N.0/24 for created
+/// networks), nor Docker's 172.17-31, so berth can run beside them on one host.
+pub const DEFAULT_SUBNET: &str = "10.87.0.0/16";
+/// Where networks live unless the caller says otherwise.
+pub const DEFAULT_ROOT: &str = "/var/lib/berth/networks";
+/// MTU used when none is given.
+pub const DEFAULT_MTU: u32 = 1500;
+
+/// Errors of the network store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid network name {0:?}: use 1-32 of [A-Za-z0-9_.-], not starting with '.'")]
+    InvalidName(String),
+    #[error("network {0:?} already exists")]
+    Exists(String),
+    #[error("network {0:?} not found")]
+    NotFound(String),
+    #[error("invalid subnet {value:?}: {reason}")]
+    InvalidSubnet { value: String, reason: String },
+    #[error("gateway {gateway} is not a usable host address of subnet {subnet}")]
+    InvalidGateway { gateway: Ipv4Addr, subnet: Ipv4Net },
+    #[error("subnet {subnet} of network {name:?} overlaps network {other:?} ({other_subnet})")]
+    Overlap {
+        name: String,
+        subnet: Ipv4Net,
+        other: String,
+        other_subnet: Ipv4Net,
+    },
+    #[error("invalid MTU {0}: must be 68..=65535")]
+    InvalidMtu(u32),
+    #[error("no free subnet left for network {0:?}: give --subnet")]
+    NoFreeSubnet(String),
+    #[error("{step} {path}: {source}")]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parse {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+fn io_err(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io { step, path, source }
+}
+
+/// What a caller asks for when creating a network; unset fields get defaults.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkSpec {
+    pub name: String,
+    /// IPv4 subnet in CIDR form; a free 10.86.N.0/24 is picked when `None`.
+    pub subnet: Option<String>,
+    /// Gateway (the bridge's own address); the first host of the subnet when `None`.
+    pub gateway: Option<Ipv4Addr>,
+    pub mtu: Option<u32>,
+    /// Outbound masquerade for traffic leaving the subnet.
+    pub nat: bool,
+    /// Bridge device name; derived from the name when `None`.
+    pub bridge: Option<String>,
+}
+
+/// A persisted network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub name: String,
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    pub bridge: String,
+    pub mtu: u32,
+    pub nat: bool,
+}
+
+/// Networks under one root directory.
+#[derive(Debug, Clone)]
+pub struct NetworkStore {
+    root: PathBuf,
+}
+
+impl Default for NetworkStore {
+    fn default() -> Self {
+        Self::new(DEFAULT_ROOT)
+    }
+}
+
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Writes `data` to `path` atomically (temp file in the same directory, then rename).
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)
+}
+
+/// Takes an exclusive flock on `path` (created if missing); released when the guard drops.
+pub(crate) fn lock_file(path: &Path) -> std::io::Result<Flock<File>> {
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| std::io::Error::from(e))
+}
+
+impl NetworkStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn net_dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    fn ensure_root(&self) -> Result<(), StoreError> {
+        fs::create_dir_all(&self.root).map_err(io_err("create store root", &self.root))
+    }
+
+    fn lock(&self) -> Result<Flock<File>, StoreError> {
+        self.ensure_root()?;
+        let p = self.root.join(".lock");
+        lock_file(&p).map_err(io_err("lock store", &p))
+    }
+
+    fn read(&self, name: &str) -> Result<Option<Network>, StoreError> {
+        let p = self.net_dir(name).join("network.json");
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|source| StoreError::Parse { path: p, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read network", &p)(e)),
+        }
+    }
+
+    fn write(&self, net: &Network) -> Result<(), StoreError> {
+        let dir = self.net_dir(&net.name);
+        fs::create_dir_all(&dir).map_err(io_err("create network dir", &dir))?;
+        let p = dir.join("network.json");
+        // Serializing plain owned data cannot fail.
+        let data = serde_json::to_vec_pretty(net).expect("Network serializes");
+        write_atomic(&p, &data).map_err(io_err("write network", &p))
+    }
+
+    fn list_unlocked(&self) -> Result<Vec<Network>, StoreError> {
+        let mut out = Vec::new();
+        let rd = match fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io_err("list store", &self.root)(e)),
+        };
+        for ent in rd {
+            let ent = ent.map_err(io_err("list store", &self.root))?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if !valid_name(&name) {
+                continue;
+            }
+            if let Some(n) = self.read(&name)? {
+                out.push(n);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn default_network() -> Network {
+        // The constant is a valid CIDR.
+        let subnet: Ipv4Net = DEFAULT_SUBNET.parse().expect("default subnet parses");
+        Network {
+            name: DEFAULT_NETWORK.into(),
+            subnet,
+            gateway: first_host(subnet),
+            bridge: DEFAULT_BRIDGE.into(),
+            mtu: DEFAULT_MTU,
+            nat: true,
+        }
+    }
+
+    fn ensure_default_locked(&self) -> Result<Network, StoreError> {
+        match self.read(DEFAULT_NETWORK)? {
+            Some(n) => Ok(n),
+            None => {
+                let n = Self::default_network();
+                self.write(&n)?;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Creates and persists a network definition (no links are made until first attach).
+    pub fn create(&self, spec: &NetworkSpec) -> Result<Network, StoreError> {
+        if !valid_name(&spec.name) {
+            return Err(StoreError::InvalidName(spec.name.clone()));
+        }
+        let mtu = spec.mtu.unwrap_or(DEFAULT_MTU);
+        if !(68..=65535).contains(&mtu) {
+            return Err(StoreError::InvalidMtu(mtu));
+        }
+        let _g = self.lock()?;
+        self.ensure_default_locked()?;
+        if self.read(&spec.name)?.is_some() {
+            return Err(StoreError::Exists(spec.name.clone()));
+        }
+        let existing = self.list_unlocked()?;
+        let subnet = match &spec.subnet {
+            Some(s) => parse_subnet(s)?,
+            None => {
+                pick_subnet(&existing).ok_or_else(|| StoreError::NoFreeSubnet(spec.name.clone()))?
+            }
+        };
+        for o in &existing {
+            if o.subnet.contains(&subnet.network()) || subnet.contains(&o.subnet.network()) {
+                return Err(StoreError::Overlap {
+                    name: spec.name.clone(),
+                    subnet,
+                    other: o.name.clone(),
+                    other_subnet: o.subnet,
+                });
+            }
+        }
+        let gateway = spec.gateway.unwrap_or_else(|| first_host(subnet));
+        if !is_host(subnet, gateway) {
+            return Err(StoreError::InvalidGateway { gateway, subnet });
+        }
+        let bridge = spec
+            .bridge
+            .clone()
+            .unwrap_or_else(|| bridge_name(&spec.name, &existing));
+        let net = Network {
+            name: spec.name.clone(),
+            subnet,
+            gateway,
+            bridge,
+            mtu,
+            nat: spec.nat,
+        };
+        self.write(&net)?;
+        Ok(net)
+    }
+
+    /// Returns the named network; the default network is created on first use.
+    pub fn get(&self, name: &str) -> Result<Network, StoreError> {
+        if !valid_name(name) {
+            return Err(StoreError::InvalidName(name.into()));
+        }
+        if let Some(n) = self.read(name)? {
+            return Ok(n);
+        }
+        if name == DEFAULT_NETWORK {
+            let _g = self.lock()?;
+            return self.ensure_default_locked();
+        }
+        Err(StoreError::NotFound(name.into()))
+    }
+
+    /// All networks, the default one included, sorted by name.
+    pub fn list(&self) -> Result<Vec<Network>, StoreError> {
+        let _g = self.lock()?;
+        self.ensure_default_locked()?;
+        self.list_unlocked()
+    }
+
+    /// Deletes the definition directory. Callers remove links/rules first
+    /// ([`crate::attach::remove_network`] does both).
+    pub(crate) fn remove_definition(&self, name: &str) -> Result<(), StoreError> {
+        let _g = self.lock()?;
+        let dir = self.net_dir(name);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::NotFound(name.into()))
+            }
+            Err(e) => Err(io_err("remove network dir", &dir)(e)),
+        }
+    }
+}
+
+fn parse_subnet(s: &str) -> Result<Ipv4Net, StoreError> {
+    let net: Ipv4Net = s
+        .parse()
+        .map_err(|e: ipnet::AddrParseError| StoreError::InvalidSubnet {
+            value: s.into(),
+            reason: e.to_string(),
+        })?;
+    if net.prefix_len() > 30 {
+        return Err(StoreError::InvalidSubnet {
+            value: s.into(),
+            reason: "prefix must be /30 or shorter to hold a gateway and a container".into(),
+        });
+    }
+    if net.trunc() != net {
+        return Err(StoreError::InvalidSubnet {
+            value: s.into(),
+            reason: format!("host bits set; did you mean {}?", net.trunc()),
+        });
+    }
+    Ok(net)
+}
+
+pub(crate) fn first_host(net: Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net.network()) + 1)
+}
+
+pub(crate) fn is_host(net: Ipv4Net, ip: Ipv4Addr) -> bool {
+    net.contains(&ip) && ip != net.network() && ip != net.broadcast()
+}
+
+fn pick_subnet(existing: &[Network]) -> Option<Ipv4Net> {
+    (0..=255u8)
+        // 24 is a valid IPv4 prefix length, so construction cannot fail.
+        .map(|n| Ipv4Net::new(Ipv4Addr::new(10, 86, n, 0), 24).expect("/24 is valid"))
+        .find(|c| {
+            existing
+                .iter()
+                .all(|o| !o.subnet.contains(&c.network()) && !c.contains(&o.subnet.network()))
+        })
+}
+
+fn bridge_name(name: &str, existing: &[Network]) -> String {
+    // IFNAMSIZ allows 15 characters; keep names recognisable but unique.
+    let base: String = format!("br-{name}").chars().take(15).collect();
+    if existing.iter().all(|o| o.bridge != base) {
+        return base;
+    }
+    let h = crate::short_hash(name);
+    format!("br-{}", &h[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, subnet: Option<&str>) -> NetworkSpec {
+        NetworkSpec {
+            name: name.into(),
+            subnet: subnet.map(Into::into),
+            nat: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn default_network_exists_without_setup() {
+        let d = tempfile::tempdir().unwrap();
+        let s = NetworkStore::new(d.path());
+        let n = s.get(DEFAULT_NETWORK).unwrap();
+        assert_eq!(n.bridge, DEFAULT_BRIDGE);
+        assert_eq!(n.gateway, Ipv4Addr::new(10, 87, 0, 1));
+        assert!(d.path().join("bridge/network.json").exists());
+        assert_eq!(s.list().unwrap(), vec![n]);
+    }
+
+    #[test]
+    fn create_list_get_remove() {
+        let d = tempfile::tempdir().unwrap();
+        let s = NetworkStore::new(d.path());
+        let n = s
+            .create(&NetworkSpec {
+                gateway: Some(Ipv4Addr::new(172, 30, 0, 254)),
+                mtu: Some(1400),
+                ..spec("front", Some("172.30.0.0/24"))
+            })
+            .unwrap();
+        assert_eq!(n.bridge, "br-front");
+        assert_eq!(n.mtu, 1400);
+        assert_eq!(s.get("front").unwrap(), n);
+        let names: Vec<_> = s.list().unwrap().into_iter().map(|n| n.name).collect();
+        assert_eq!(names, ["bridge", "front"]);
+        assert!(matches!(
+            s.create(&spec("front", None)),
+            Err(StoreError::Exists(_))
+        ));
+        let auto = s.create(&spec("auto", None)).unwrap();
+        assert_eq!(auto.subnet.to_string(), "10.86.0.0/24");
+        s.remove_definition("front").unwrap();
+        assert!(matches!(s.get("front"), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let d = tempfile::tempdir().unwrap();
+        let s = NetworkStore::new(d.path());
+        assert!(matches!(
+            s.create(&spec("a/b", None)),
+            Err(StoreError::InvalidName(_))
+        ));
+        assert!(matches!(
+            s.create(&spec("x", Some("10.1.2.3/24"))),
+            Err(StoreError::InvalidSubnet { .. })
+        ));
+        assert!(matches!(
+            s.create(&spec("x", Some("10.87.5.0/24"))),
+            Err(StoreError::Overlap { .. })
+        ));
+        assert!(matches!(
+            s.create(&NetworkSpec {
+                gateway: Some(Ipv4Addr::new(10, 2, 0, 0)),
+                ..spec("x", Some("10.2.0.0/24"))
+            }),
+            Err(StoreError::InvalidGateway { .. })
+        ));
+    }
+}

@@ -44,6 +44,8 @@ pub struct UnpackedLayer {
     pub diff_id: String,
     /// Sum of regular file sizes written (disk usage estimate for `image ls`).
     pub size: u64,
+    /// Length of the uncompressed tar stream.
+    pub tar_size: u64,
 }
 
 /// Compression of a layer stream, detected from its magic bytes.
@@ -78,8 +80,12 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackedLayer, Un
     let (_, plain) = decompress(reader).map_err(UnpackError::Read)?;
     let mut hashing = HashingReader::new(plain);
     let size = unpack_tar(&mut hashing, dest)?;
-    let (diff_id, _) = hashing.finish().map_err(UnpackError::Read)?;
-    Ok(UnpackedLayer { diff_id, size })
+    let (diff_id, tar_size) = hashing.finish().map_err(UnpackError::Read)?;
+    Ok(UnpackedLayer {
+        diff_id,
+        size,
+        tar_size,
+    })
 }
 
 fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {

@@ -440,7 +440,7 @@ fn import_oci(
     })?;
     // Nested indexes (a multi-arch image inside a layout): descend until a manifest.
     for _ in 0..4 {
-        if !manifest::is_index(&desc.media_type().to_string()) {
+        if !manifest::is_index(desc.media_type().as_ref()) {
             break;
         }
         let nested: ImageIndex = serde_json::from_slice(&files.read_blob(&desc)?)
@@ -495,8 +495,8 @@ fn import_oci(
     staging.put_blob(&config_bytes)?;
     staging.commit(
         reference,
-        &desc.digest().to_string(),
-        &manifest.config().digest().to_string(),
+        desc.digest().as_ref(),
+        manifest.config().digest().as_ref(),
         &diff_ids,
     )?;
     Ok(())

@@ -84,6 +84,18 @@ pub fn mount_overlay(
             })
         }
     }
+    mount_legacy(&top_first, &upper, &work, &merged, readonly)?;
+    Ok(merged)
+}
+
+/// mount(2) with a single option string, limited to one page.
+fn mount_legacy(
+    top_first: &[&PathBuf],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+    readonly: bool,
+) -> Result<(), OverlayError> {
     let mut data = b"lowerdir=".to_vec();
     for (i, l) in top_first.iter().enumerate() {
         if i > 0 {
@@ -104,19 +116,19 @@ pub fn mount_overlay(
         });
     }
     let data = std::ffi::CString::new(data)
-        .map_err(|_| OverlayError::BadLayerPath(container_dir.to_path_buf()))?;
+        .map_err(|_| OverlayError::BadLayerPath(upper.to_path_buf()))?;
     let flags = if readonly {
         MountFlags::RDONLY
     } else {
         MountFlags::empty()
     };
-    m::mount("overlay", &merged, "overlay", flags, Some(data.as_c_str())).map_err(|e| {
+    m::mount("overlay", merged, "overlay", flags, Some(data.as_c_str())).map_err(|e| {
         OverlayError::Mount {
-            path: merged.clone(),
+            path: merged.to_path_buf(),
             source: e.into(),
         }
     })?;
-    Ok(merged)
+    Ok(())
 }
 
 fn mount_new_api(
@@ -179,5 +191,24 @@ pub fn unmount_overlay(container_dir: &Path) -> Result<(), OverlayError> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_err("remove container dir", container_dir)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_mount_refuses_overlong_options_clearly() {
+        let layers: Vec<PathBuf> = (0..200)
+            .map(|i| PathBuf::from(format!("/var/lib/berth/some/long/layer/path/{i:04}")))
+            .collect();
+        let top: Vec<&PathBuf> = layers.iter().collect();
+        let d = Path::new("/nonexistent");
+        let err = mount_legacy(&top, d, d, d, false).expect_err("too long");
+        assert!(
+            matches!(err, OverlayError::TooManyLayers { layers: 200, .. }),
+            "{err}"
+        );
     }
 }

@@ -675,10 +675,6 @@ impl<'s> Staging<'s> {
         })
     }
 
-    pub(crate) fn store(&self) -> &Store {
-        self.store
-    }
-
     /// A fresh path for scratch files (downloads, extracted archives).
     pub(crate) fn scratch(&self, what: &str) -> PathBuf {
         self.dir.join("work").join(format!(

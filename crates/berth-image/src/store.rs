@@ -543,12 +543,21 @@ impl Store {
             }
             let stale = match File::open(dir.join(".lock")) {
                 Ok(f) => rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).is_ok(),
-                // The owner creates and locks .lock before anything else; no lock file means the
-                // owner died right after mkdir.
-                Err(_) => true,
+                // The owner creates and locks .lock right after mkdir: a dir without one is either
+                // that instant (young) or an owner that died there (old), or being removed.
+                Err(_) => fs::metadata(&dir)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(60)),
             };
             if stale {
-                fs::remove_dir_all(&dir).map_err(io_err("remove stale staging", &dir))?;
+                match fs::remove_dir_all(&dir) {
+                    Ok(()) => {}
+                    // Its owner finished and removed it meanwhile.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_err("remove stale staging", &dir)(e)),
+                }
                 n += 1;
             }
         }
@@ -656,13 +665,16 @@ impl<'s> Staging<'s> {
             .mode(0o700)
             .create(&dir)
             .map_err(io_err("create staging", &dir))?;
-        let lp = dir.join(".lock");
-        let lock = File::create(&lp).map_err(io_err("create staging lock", &lp))?;
+        // Locked before it gets its name, so a cleaner never sees an unlocked live .lock.
+        let tmp_lock = dir.join(".lock.new");
+        let lock = File::create(&tmp_lock).map_err(io_err("create staging lock", &tmp_lock))?;
         rustix::fs::flock(&lock, FlockOperation::LockExclusive).map_err(|e| StoreError::Io {
             step: "flock",
-            path: lp.clone(),
+            path: tmp_lock.clone(),
             source: e.into(),
         })?;
+        let lp = dir.join(".lock");
+        fs::rename(&tmp_lock, &lp).map_err(io_err("rename staging lock", &tmp_lock))?;
         for sub in ["blobs", "layers", "work"] {
             let p = dir.join(sub);
             fs::create_dir(&p).map_err(io_err("create staging", &p))?;

@@ -102,6 +102,10 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
     let mut archive = tar::Archive::new(reader);
     let mut dir_times: Vec<(Vec<OsString>, u64)> = Vec::new();
     let mut size = 0u64;
+    let mut parents_cache = ParentCache {
+        key: Vec::new(),
+        fd: None,
+    };
     for entry in archive.entries().map_err(UnpackError::Read)? {
         let mut entry = entry.map_err(UnpackError::Read)?;
         let raw = entry.path_bytes().into_owned();
@@ -127,8 +131,8 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
         };
         let base_bytes = base.as_bytes();
         if base_bytes == b".wh..wh..opq" {
-            let dir = open_parent(&root, parents, &name, true)?;
-            rfs::fsetxattr(&dir, "trusted.overlay.opaque", b"y", XattrFlags::empty())
+            let dir = parents_cache.get(&root, parents, &name)?;
+            rfs::fsetxattr(dir, "trusted.overlay.opaque", b"y", XattrFlags::empty())
                 .map_err(e("set trusted.overlay.opaque"))?;
             continue;
         }
@@ -143,11 +147,14 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
                     why: "whiteout of . or ..",
                 });
             }
-            let dir = open_parent(&root, parents, &name, true)?;
             let target = OsStr::from_bytes(target);
-            remove_existing(&dir, target, false, &name)?;
+            let mut touched = parents.to_vec();
+            touched.push(target.to_os_string());
+            parents_cache.invalidate(&touched);
+            let dir = parents_cache.get(&root, parents, &name)?;
+            remove_existing(dir, target, false, &name)?;
             rfs::mknodat(
-                &dir,
+                dir,
                 target,
                 FileType::CharacterDevice,
                 Mode::empty(),
@@ -156,13 +163,14 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
             .map_err(e("create whiteout device"))?;
             continue;
         }
-        let parent = open_parent(&root, parents, &name, true)?;
+        parents_cache.invalidate(&comps);
+        let parent = parents_cache.get(&root, parents, &name)?;
         let is_dir = kind.is_dir();
-        remove_existing(&parent, base, is_dir, &name)?;
+        remove_existing(parent, base, is_dir, &name)?;
         let mode = Mode::from_bits_truncate(entry.header().mode().unwrap_or(0o644) & 0o7777);
         match kind {
             tar::EntryType::Directory => {
-                match rfs::mkdirat(&parent, base.as_os_str(), Mode::from_raw_mode(0o700)) {
+                match rfs::mkdirat(parent, base.as_os_str(), Mode::from_raw_mode(0o700)) {
                     Ok(()) | Err(Errno::EXIST) => {
                         let mtime = entry.header().mtime().unwrap_or(0);
                         dir_times.push((comps.clone(), mtime));
@@ -172,7 +180,7 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let fd = rfs::openat(
-                    &parent,
+                    parent,
                     base.as_os_str(),
                     OFlags::CREATE
                         | OFlags::EXCL
@@ -202,7 +210,7 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
                     })?
                     .into_owned();
                 // The target is stored, not followed: it is resolved inside the container root at run time.
-                rfs::symlinkat(OsStr::from_bytes(&target), &parent, base.as_os_str())
+                rfs::symlinkat(OsStr::from_bytes(&target), parent, base.as_os_str())
                     .map_err(e("create symlink"))?;
             }
             tar::EntryType::Link => {
@@ -221,7 +229,7 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
                 rfs::linkat(
                     &tdir,
                     tbase.as_os_str(),
-                    &parent,
+                    parent,
                     base.as_os_str(),
                     AtFlags::empty(),
                 )
@@ -238,7 +246,7 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
                 let major = entry.header().device_major().ok().flatten().unwrap_or(0);
                 let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
                 rfs::mknodat(
-                    &parent,
+                    parent,
                     base.as_os_str(),
                     ft,
                     mode,
@@ -250,7 +258,7 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
             // else (unknown vendor types) carries nothing a root filesystem needs.
             _ => continue,
         }
-        apply_meta(&parent, Some(base), &entry, &xattrs, as_root, &name)?;
+        apply_meta(parent, Some(base), &entry, &xattrs, as_root, &name)?;
     }
     // Directory mtimes last: creating entries inside a directory bumps its mtime.
     for (comps, mtime) in dir_times.iter().rev() {
@@ -275,6 +283,39 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
         );
     }
     Ok(size)
+}
+
+/// The parent directory of the previous entry, reused while entries stay in one directory
+/// (tars list a directory's files together), which saves a walk from the root per entry.
+struct ParentCache {
+    key: Vec<OsString>,
+    fd: Option<OwnedFd>,
+}
+
+impl ParentCache {
+    /// Forgets the cached directory if an entry replaces `touched` and `touched` is the cached
+    /// directory or one of its ancestors: the fd would point at a directory no longer in the tree.
+    fn invalidate(&mut self, touched: &[OsString]) {
+        if self.key.starts_with(touched) {
+            self.fd = None;
+        }
+    }
+
+    fn get(
+        &mut self,
+        root: &OwnedFd,
+        parents: &[OsString],
+        entry: &str,
+    ) -> Result<&OwnedFd, UnpackError> {
+        if self.fd.is_none() || self.key != parents {
+            self.fd = None;
+            self.key = parents.to_vec();
+        }
+        match &mut self.fd {
+            Some(fd) => Ok(fd),
+            slot => Ok(slot.insert(open_parent(root, parents, entry, true)?)),
+        }
+    }
 }
 
 /// Splits a tar path into safe components: leading `/` and `.` dropped, `..` refused.
@@ -491,6 +532,11 @@ fn entry_xattrs<R: Read>(
             source: err,
         })?;
         if let Some(xname) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+            // overlayfs reads its own trusted.overlay.* attributes (redirect, metacopy, origin)
+            // from layer files: only berth's whiteout handling may set them.
+            if xname.starts_with("trusted.overlay.") {
+                continue;
+            }
             out.push((xname.to_string(), ext.value_bytes().to_vec()));
         }
     }
@@ -767,6 +813,52 @@ mod tests {
             assert_eq!(got.size, 5);
             check_sample(dir.path());
         }
+    }
+
+    #[test]
+    fn drops_overlay_xattrs_from_the_tar() {
+        if skip_unless_root("drops_overlay_xattrs_from_the_tar") {
+            return;
+        }
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_pax_extensions([
+            ("SCHILY.xattr.trusted.overlay.redirect", &b"/etc"[..]),
+            ("SCHILY.xattr.user.kept", &b"1"[..]),
+        ])
+        .expect("pax");
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(T::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, "d/", &[][..]).expect("dir");
+        let dir = tempfile::tempdir().expect("tempdir");
+        unpack_layer(&b.into_inner().expect("tar")[..], dir.path()).expect("unpack");
+        let mut buf = [0u8; 8];
+        assert!(rfs::lgetxattr(
+            dir.path().join("d"),
+            "trusted.overlay.redirect",
+            &mut buf[..]
+        )
+        .is_err());
+        assert_eq!(
+            rfs::lgetxattr(dir.path().join("d"), "user.kept", &mut buf[..]).ok(),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn replacing_a_cached_parent_with_a_symlink_is_still_caught() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        let (_dir, res) = unpack_raw(&[
+            ("a/b/f1", T::Regular, "", b"1"),
+            ("a", T::Symlink, outside.path().to_str().expect("utf8"), b""),
+            ("a/b/f2", T::Regular, "", b"2"),
+        ]);
+        assert!(
+            matches!(res, Err(UnpackError::ThroughSymlink { .. })),
+            "{res:?}"
+        );
+        assert_eq!(std::fs::read_dir(outside.path()).expect("ls").count(), 0);
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub enum ImportSource {
     Directory(PathBuf),
     /// A tar of an OCI image layout (oci-layout, index.json, blobs/).
     OciArchive(PathBuf),
+    /// An OCI image layout directory (what `skopeo copy … oci:DIR` or umoci make).
+    OciLayout(PathBuf),
     /// A `docker save` archive (manifest.json + layer tars).
     DockerArchive(PathBuf),
 }
@@ -80,6 +82,9 @@ impl ImportSource {
     pub fn detect(path: &Path) -> Result<ImportSource, ImportError> {
         let md = fs::metadata(path).map_err(io_err("stat", path))?;
         if md.is_dir() {
+            if path.join("oci-layout").is_file() && path.join("index.json").is_file() {
+                return Ok(ImportSource::OciLayout(path.to_path_buf()));
+            }
             return Ok(ImportSource::Directory(path.to_path_buf()));
         }
         let file = File::open(path).map_err(io_err("open", path))?;
@@ -146,6 +151,14 @@ impl Store {
             }
             ImportSource::OciArchive(p) => {
                 let files = ArchiveFiles::extract(&staging, p)?;
+                import_oci(&staging, &files, &reference)?;
+            }
+            ImportSource::OciLayout(p) => {
+                let files = ArchiveFiles {
+                    archive: p.clone(),
+                    root: p.clone(),
+                    links: HashMap::new(),
+                };
                 import_oci(&staging, &files, &reference)?;
             }
             ImportSource::DockerArchive(p) => {
@@ -296,7 +309,8 @@ impl Read for ChanReader {
 }
 
 /// The regular files of an image archive, copied into staging, plus its (sym/hard) links
-/// resolved logically.
+/// resolved logically; or an OCI layout directory read in place (only read, and every blob
+/// read from it is digest-checked).
 struct ArchiveFiles {
     archive: PathBuf,
     root: PathBuf,

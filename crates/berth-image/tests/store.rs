@@ -564,3 +564,79 @@ fn overlay_with_many_layers() {
     assert!(!ctr.exists());
     assert!(!mounted_under(tmp.path()));
 }
+
+#[test]
+fn import_oci_layout_directory_made_by_umoci() {
+    if skip("import_oci_layout_directory_made_by_umoci") {
+        return;
+    }
+    for (bin, pkg) in [
+        ("/usr/bin/umoci", "umoci"),
+        ("/bin/busybox", "busybox-static"),
+    ] {
+        if !Path::new(bin).exists() {
+            eprintln!("import_oci_layout_directory_made_by_umoci: skipped, {bin} missing: apt-get install {pkg}");
+            return;
+        }
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let layout = tmp.path().join("layout");
+    let bundle = tmp.path().join("bundle");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("umoci")
+            .args(args)
+            .output()
+            .expect("run umoci");
+        assert!(
+            out.status.success(),
+            "umoci {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let l = layout.to_str().expect("utf8");
+    let b = bundle.to_str().expect("utf8");
+    run(&["init", "--layout", l]);
+    run(&["new", "--image", &format!("{l}:latest")]);
+    run(&["unpack", "--image", &format!("{l}:latest"), b]);
+    std::fs::create_dir_all(bundle.join("rootfs/bin")).expect("mkdir");
+    std::fs::copy("/bin/busybox", bundle.join("rootfs/bin/busybox")).expect("copy");
+    std::os::unix::fs::symlink("busybox", bundle.join("rootfs/bin/sh")).expect("symlink");
+    run(&["repack", "--image", &format!("{l}:latest"), b]);
+    // A second layer deleting the shell: a whiteout made by a real tool.
+    std::fs::remove_file(bundle.join("rootfs/bin/sh")).expect("rm");
+    run(&["repack", "--image", &format!("{l}:latest"), b]);
+
+    // Last: repack starts from the config the bundle was unpacked from.
+    run(&[
+        "config",
+        "--image",
+        &format!("{l}:latest"),
+        "--config.cmd",
+        "/bin/sh",
+        "--config.workingdir",
+        "/tmp",
+    ]);
+    let store = Store::open(tmp.path().join("store")).expect("open");
+    assert_eq!(
+        berth_image::ImportSource::detect(&layout).expect("detect"),
+        berth_image::ImportSource::OciLayout(layout.clone())
+    );
+    let d = store
+        .import(&layout, "umoci-made", None)
+        .expect("import layout dir");
+    let c = d.config.config().clone().expect("config");
+    assert_eq!(c.cmd().as_deref(), Some(&["/bin/sh".to_string()][..]));
+    assert_eq!(c.working_dir().as_deref(), Some("/tmp"));
+    let root = store
+        .create_container_root("umoci-made", "umoci-1", false)
+        .expect("root");
+    assert_eq!(
+        std::fs::read(root.rootfs.join("bin/busybox")).expect("busybox"),
+        std::fs::read("/bin/busybox").expect("busybox")
+    );
+    assert!(
+        std::fs::symlink_metadata(root.rootfs.join("bin/sh")).is_err(),
+        "whiteout from umoci's second layer"
+    );
+    store.remove_container_root("umoci-1").expect("cleanup");
+}

@@ -1,7 +1,7 @@
 //! sha256 digests: parsing `sha256:<hex>` strings and hashing streams as they pass through.
 
 use sha2::{Digest as _, Sha256};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 /// Returns the hex part of a `sha256:<64 lowercase hex>` digest, or None if it is not one.
 /// Store paths are built from this hex, so anything else must never reach the filesystem.
@@ -45,40 +45,6 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         Ok(n)
-    }
-}
-
-/// A writer that hashes and counts everything written through it.
-pub(crate) struct HashingWriter<W> {
-    pub(crate) inner: W,
-    hasher: Sha256,
-    pub(crate) count: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub(crate) fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-
-    pub(crate) fn digest(&self) -> String {
-        format!("sha256:{:x}", self.hasher.clone().finalize())
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 

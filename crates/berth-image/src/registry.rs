@@ -8,15 +8,14 @@
 //! so a failed pull leaves nothing.
 
 use crate::auth::{self, Credentials};
-use crate::digest::{sha256_digest, HashingWriter};
+use crate::digest::sha256_digest;
 use crate::manifest::{self, Platform};
 use crate::reference::Reference;
 use crate::store::{ImageDetails, Staging, Store, StoreError};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
-use std::fs::{File, OpenOptions};
-use std::io::{self, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, IsTerminal, Read};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -336,113 +335,145 @@ impl Client {
         }
         Ok(bytes)
     }
+}
 
-    /// Downloads a blob to `dest`, resuming with Range after a broken transfer, and verifies it.
-    pub(crate) fn fetch_blob(
-        &self,
-        desc: &Descriptor,
-        dest: &Path,
-        progress: &LayerProgress,
-    ) -> Result<(), PullError> {
-        let digest = desc.digest().to_string();
-        let file = File::create(dest).map_err(|source| PullError::Io {
-            step: "create",
-            path: dest.into(),
-            source,
-        })?;
-        let mut out = HashingWriter::new(file);
-        let mut last_err = None;
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(200 << attempt.min(4)));
-            }
-            let resp = match self.get(&format!("blobs/{digest}"), None, out.count) {
-                Ok(r) => r,
-                Err(e @ PullError::Http { .. }) => {
-                    progress.note(&format!("retrying after: {e}"));
-                    last_err = Some(e);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if out.count > 0 && resp.status().as_u16() != 206 {
-                // The server ignored Range: start over.
-                let file = OpenOptions::new()
-                    .write(true)
-                    .truncate(true)
-                    .open(dest)
-                    .map_err(|source| PullError::Io {
-                        step: "truncate",
-                        path: dest.into(),
-                        source,
-                    })?;
-                out = HashingWriter::new(file);
-                progress.reset();
-            }
-            let mut reader = resp.into_body().into_reader();
-            let mut buf = vec![0u8; 256 * 1024];
-            let res: io::Result<()> = loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => {
-                        if let Err(e) = out.write_all(&buf[..n]) {
-                            return Err(PullError::Io {
-                                step: "write",
-                                path: dest.into(),
-                                source: e,
-                            });
-                        }
-                        progress.inc(n as u64);
-                    }
-                    Err(e) => break Err(e),
-                }
-            };
-            match res {
-                Ok(()) if out.count >= desc.size() => {
-                    let actual = out.digest();
-                    if actual != digest {
-                        return Err(PullError::DigestMismatch {
-                            what: format!("blob {digest}"),
-                            expected: digest,
-                            actual,
-                        });
-                    }
-                    out.inner.flush().map_err(|source| PullError::Io {
-                        step: "write",
-                        path: dest.into(),
-                        source,
-                    })?;
-                    return Ok(());
-                }
-                Ok(()) => {
-                    let e = io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("got {} of {} bytes", out.count, desc.size()),
-                    );
-                    progress.note(&format!("transfer cut short ({e}), resuming"));
-                    last_err = Some(PullError::Io {
-                        step: "download",
-                        path: dest.into(),
-                        source: e,
-                    });
-                }
-                Err(e) => {
-                    progress.note(&format!(
-                        "transfer broken ({e}), resuming at byte {}",
-                        out.count
-                    ));
-                    last_err = Some(PullError::Io {
-                        step: "download",
-                        path: dest.into(),
-                        source: e,
-                    });
-                }
+/// A layer blob as a stream, verified and resumable: a broken transfer is picked up again
+/// with an HTTP Range request from the byte reached, invisibly to the decompressor and the
+/// unpacker reading from it. Never yields more than the descriptor's size.
+struct BlobReader<'a> {
+    client: &'a Client,
+    digest: String,
+    size: u64,
+    offset: u64,
+    body: Option<ureq::BodyReader<'static>>,
+    failures: u32,
+    hasher: sha2::Sha256,
+    progress: &'a LayerProgress,
+}
+
+impl<'a> BlobReader<'a> {
+    fn new(client: &'a Client, desc: &Descriptor, progress: &'a LayerProgress) -> BlobReader<'a> {
+        use sha2::Digest as _;
+        BlobReader {
+            client,
+            digest: desc.digest().to_string(),
+            size: desc.size(),
+            offset: 0,
+            body: None,
+            failures: 0,
+            hasher: sha2::Sha256::new(),
+            progress,
+        }
+    }
+
+    fn open(&mut self) -> Result<(), PullError> {
+        let resp = self
+            .client
+            .get(&format!("blobs/{}", self.digest), None, self.offset)?;
+        let ranged = resp.status().as_u16() == 206;
+        let mut body = resp.into_body().into_reader();
+        if self.offset > 0 && !ranged {
+            // The server ignored Range: skip what was already read.
+            let skipped = io::copy(&mut (&mut body).take(self.offset), &mut io::sink()).map_err(
+                |source| PullError::Io {
+                    step: "skip to resume offset",
+                    path: PathBuf::from(&self.digest),
+                    source,
+                },
+            )?;
+            if skipped != self.offset {
+                return Err(PullError::Document {
+                    what: format!("blob {}", self.digest),
+                    why: "shorter than before".into(),
+                });
             }
         }
-        Err(last_err.unwrap_or_else(|| PullError::Document {
-            what: format!("blob {digest}"),
-            why: "download failed".into(),
-        }))
+        self.body = Some(body);
+        Ok(())
+    }
+
+    /// Counts a failure; gives up after ATTEMPTS, else waits a little before the next try.
+    fn failed(&mut self, why: String) -> io::Result<()> {
+        self.body = None;
+        self.failures += 1;
+        if self.failures >= ATTEMPTS {
+            return Err(io::Error::other(format!(
+                "blob {}: giving up after {ATTEMPTS} attempts: {why}",
+                self.digest
+            )));
+        }
+        self.progress.note(&format!(
+            "transfer broken ({why}), resuming at byte {}",
+            self.offset
+        ));
+        std::thread::sleep(Duration::from_millis(200 << self.failures.min(4)));
+        Ok(())
+    }
+
+    /// Reads what is left (a compressed stream may end before its blob does) and checks the
+    /// blob's size and digest.
+    fn verify(mut self) -> Result<(), PullError> {
+        use sha2::Digest as _;
+        io::copy(&mut self, &mut io::sink()).map_err(|source| PullError::Io {
+            step: "download",
+            path: PathBuf::from(&self.digest),
+            source,
+        })?;
+        if self.offset != self.size {
+            return Err(PullError::Document {
+                what: format!("blob {}", self.digest),
+                why: format!("got {} bytes, descriptor says {}", self.offset, self.size),
+            });
+        }
+        let actual = format!("sha256:{:x}", self.hasher.finalize());
+        if actual != self.digest {
+            return Err(PullError::DigestMismatch {
+                what: format!("blob {}", self.digest),
+                expected: self.digest,
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Read for BlobReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use sha2::Digest as _;
+        let left = self.size - self.offset;
+        if left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        loop {
+            if self.body.is_none() {
+                match self.open() {
+                    Ok(()) => {}
+                    Err(e @ (PullError::Http { .. } | PullError::Io { .. })) => {
+                        self.failed(e.to_string())?;
+                        continue;
+                    }
+                    Err(e) => return Err(io::Error::other(e.to_string())),
+                }
+            }
+            let Some(body) = self.body.as_mut() else {
+                continue;
+            };
+            match body.read(&mut buf[..want]) {
+                Ok(0) => self.failed(format!(
+                    "connection closed at byte {} of {}",
+                    self.offset, self.size
+                ))?,
+                Ok(n) => {
+                    self.hasher.update(&buf[..n]);
+                    self.offset += n as u64;
+                    self.progress.inc(n as u64);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => self.failed(e.to_string())?,
+            }
+        }
     }
 }
 
@@ -535,11 +566,6 @@ impl LayerProgress {
     fn inc(&self, n: u64) {
         if let Some(b) = &self.bar {
             b.inc(n);
-        }
-    }
-    fn reset(&self) {
-        if let Some(b) = &self.bar {
-            b.set_position(0);
         }
     }
     fn note(&self, msg: &str) {
@@ -675,15 +701,10 @@ fn fetch_one(
 ) -> Result<(), PullError> {
     let digest = desc.digest().to_string();
     let lp = progress.layer(&digest, desc.size());
-    let path = staging.scratch("blob");
-    let res = client.fetch_blob(desc, &path, &lp).and_then(|()| {
-        lp.note("unpacking");
-        let f = File::open(&path).map_err(|source| PullError::Io {
-            step: "open",
-            path: path.clone(),
-            source,
-        })?;
-        let got = staging.unpack(f)?;
+    let res = (|| {
+        let mut blob = BlobReader::new(client, desc, &lp);
+        let got = staging.unpack(&mut blob)?;
+        blob.verify()?;
         if got.diff_id != diff_id {
             return Err(PullError::DigestMismatch {
                 what: format!("layer {digest} diff-id"),
@@ -692,9 +713,7 @@ fn fetch_one(
             });
         }
         Ok(())
-    });
-    // The compressed blob is not kept: the store keeps layers unpacked.
-    let _ = std::fs::remove_file(&path);
+    })();
     match &res {
         Ok(()) => lp.done("done"),
         Err(e) => lp.done(&format!("failed: {e}")),

@@ -242,6 +242,59 @@ fn skopeo_push(layout: &Path, dest: &str, creds: Option<&str>) -> Result<(), Str
     Ok(())
 }
 
+/// Pushes a single-manifest OCI layout byte for byte over the distribution API (skopeo would
+/// recompress uncompressed layers on the way).
+fn raw_push(layout: &Path, host: &str, repo: &str, tag: &str) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(true)
+        .build()
+        .into();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+            .expect("json");
+    let mdigest = index["manifests"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    let blob = |d: &str| std::fs::read(layout.join("blobs/sha256").join(&d[7..])).expect("blob");
+    let manifest: serde_json::Value = serde_json::from_slice(&blob(&mdigest)).expect("manifest");
+    let mut digests = vec![manifest["config"]["digest"]
+        .as_str()
+        .expect("config")
+        .to_string()];
+    for l in manifest["layers"].as_array().expect("layers") {
+        digests.push(l["digest"].as_str().expect("digest").to_string());
+    }
+    for d in digests {
+        let resp = agent
+            .post(&format!("http://{host}/v2/{repo}/blobs/uploads/"))
+            .send_empty()
+            .expect("start upload");
+        let loc = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .expect("location")
+            .to_string();
+        let url = if loc.starts_with("http") {
+            loc
+        } else {
+            format!("http://{host}{loc}")
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        agent
+            .put(&format!("{url}{sep}digest={d}"))
+            .header("Content-Type", "application/octet-stream")
+            .send(&blob(&d)[..])
+            .expect("upload blob");
+    }
+    agent
+        .put(&format!("http://{host}/v2/{repo}/manifests/{tag}"))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .send(&blob(&mdigest)[..])
+        .expect("put manifest");
+}
+
 fn busybox() -> Vec<u8> {
     std::fs::read("/bin/busybox").expect("busybox")
 }
@@ -287,7 +340,7 @@ fn pull_layers_with_whiteouts_in_three_compressions() {
             vec![(l1, Comp::Gzip), (l2, Comp::Zstd), (l3, Comp::Plain)],
         )],
     );
-    skopeo_push(&layout, &format!("{}/test/layers:v1", reg.host()), None).expect("push");
+    raw_push(&layout, &reg.host(), "test/layers", "v1");
 
     let store = Store::open(tmp.path().join("store")).expect("store");
     let d = store
@@ -485,7 +538,7 @@ fn read_head(stream: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, 
 }
 
 impl Proxy {
-    fn start(upstream: u16) -> Proxy {
+    fn start(upstream: u16, corrupt_big: bool) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let token_requests = Arc::new(AtomicUsize::new(0));
@@ -496,7 +549,9 @@ impl Proxy {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 let (tr, cu, ra) = (tr.clone(), cu.clone(), ra.clone());
-                std::thread::spawn(move || Proxy::serve(conn, port, upstream, &tr, &cu, &ra));
+                std::thread::spawn(move || {
+                    Proxy::serve(conn, port, upstream, corrupt_big, &tr, &cu, &ra)
+                });
             }
         });
         Proxy {
@@ -511,6 +566,7 @@ impl Proxy {
         conn: TcpStream,
         port: u16,
         upstream: u16,
+        corrupt_big: bool,
         tokens: &AtomicUsize,
         cuts: &AtomicUsize,
         ranged: &AtomicUsize,
@@ -571,6 +627,14 @@ impl Proxy {
         let mut resp = Vec::new();
         let _ = up.read_to_end(&mut resp);
         let is_blob = path.contains("/blobs/") && header("range").is_none() && resp.len() > 1 << 20;
+        if corrupt_big && path.contains("/blobs/") && resp.len() > 1 << 20 {
+            // A registry serving the wrong bytes: flip the last one (tar padding, so only the
+            // digest can tell).
+            let last = resp.len() - 1;
+            resp[last] ^= 0xff;
+            let _ = out.write_all(&resp);
+            return;
+        }
         if is_blob && cuts.fetch_add(1, Ordering::SeqCst) == 0 {
             let _ = out.write_all(&resp[..resp.len() / 2]);
             return;
@@ -596,7 +660,7 @@ fn pull_with_bearer_token_and_resume_after_broken_transfer() {
         &[("linux/amd64", vec![(big, Comp::Plain), (small, Comp::Zstd)])],
     );
     skopeo_push(&layout, &format!("{}/test/hub:latest", reg.host()), None).expect("push");
-    let proxy = Proxy::start(reg.port);
+    let proxy = Proxy::start(reg.port, false);
     let store = Store::open(tmp.path().join("store")).expect("store");
     let name = format!("127.0.0.1:{}/test/hub", proxy.port);
 
@@ -645,4 +709,46 @@ fn pull_with_bearer_token_and_resume_after_broken_transfer() {
         .pull(&name, &opts(Some(bad)))
         .expect_err("bad token credentials");
     assert!(err.to_string().contains("401"), "{err}");
+}
+
+#[test]
+fn pull_rejects_a_blob_with_the_wrong_digest() {
+    if let Some(why) = missing_prereq() {
+        eprintln!("pull_rejects_a_blob_with_the_wrong_digest: skipped, {why}");
+        return;
+    }
+    let reg = Registry::start(None).expect("registry");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let layout = tmp.path().join("layout");
+    let big = layer_tar(&[("bin/", vec![], 0o755), ("bin/busybox", busybox(), 0o755)]);
+    write_layout(&layout, &[("linux/amd64", vec![(big, Comp::Plain)])]);
+    raw_push(&layout, &reg.host(), "test/hub", "latest");
+    let proxy = Proxy::start(reg.port, true);
+    let auth = tmp.path().join("auth.json");
+    std::fs::write(
+        &auth,
+        format!(
+            r#"{{"auths":{{"127.0.0.1:{}":{{"username":"hub","password":"pw"}}}}}}"#,
+            proxy.port
+        ),
+    )
+    .expect("write");
+    let store = Store::open(tmp.path().join("store")).expect("store");
+    let err = store
+        .pull(
+            &format!("127.0.0.1:{}/test/hub", proxy.port),
+            &opts(Some(auth)),
+        )
+        .expect_err("corrupt blob");
+    assert!(err.to_string().contains("digest mismatch"), "{err}");
+    assert!(store.list().expect("ls").is_empty());
+    for sub in ["tmp", "layers", "blobs/sha256"] {
+        assert_eq!(
+            std::fs::read_dir(store.root().join(sub))
+                .expect("ls")
+                .count(),
+            0,
+            "{sub} left behind"
+        );
+    }
 }

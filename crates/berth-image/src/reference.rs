@@ -15,7 +15,7 @@ pub enum ReferenceError {
 /// A parsed, normalized image reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Reference {
-    /// Registry host[:port], `docker.io` when none is given.
+    /// Registry `host[:port]`, `docker.io` when none is given.
     pub registry: String,
     /// Repository path, `library/NAME` for single-component Docker Hub names.
     pub repository: String,

@@ -211,4 +211,40 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn legacy_mount_works_for_kernels_without_lowerdir_plus() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("legacy_mount_works_for_kernels_without_lowerdir_plus: skipped, needs root to mount");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (low, high) = (tmp.path().join("low"), tmp.path().join("high"));
+        for (d, v) in [(&low, "low"), (&high, "high")] {
+            fs::create_dir(d).expect("mkdir");
+            fs::write(d.join("f"), v).expect("write");
+        }
+        fs::write(low.join("only-low"), "x").expect("write");
+        let ctr = tmp.path().join("ctr");
+        for d in ["upper", "work", "merged"] {
+            fs::create_dir_all(ctr.join(d)).expect("mkdir");
+        }
+        mount_legacy(
+            &[&high, &low],
+            &ctr.join("upper"),
+            &ctr.join("work"),
+            &ctr.join("merged"),
+            false,
+        )
+        .expect("mount");
+        let merged = ctr.join("merged");
+        assert_eq!(
+            fs::read_to_string(merged.join("f")).expect("read"),
+            "high",
+            "first lowerdir is topmost"
+        );
+        assert!(merged.join("only-low").exists());
+        unmount_overlay(&ctr).expect("unmount");
+        assert!(!ctr.exists());
+    }
 }

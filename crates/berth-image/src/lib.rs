@@ -1,1 +1,39 @@
 //! Image store, layer unpacking, overlay roots and the registry client for berth.
+//!
+//! One call per people-facing command, all on [`Store`] (root default [`DEFAULT_ROOT`]):
+//!
+//! | command | call |
+//! |---|---|
+//! | `berth image ls` | [`Store::list`] (+ [`Store::disk_usage`]) |
+//! | `berth image inspect REF` | [`Store::inspect`] |
+//! | `berth image rm [-f] REF` | [`Store::remove`] |
+//! | `berth image prune` | [`Store::prune`] |
+//! | `berth image import PATH NAME` | [`Store::import`] (kind detected; [`Store::import_source`] to force one) |
+//! | `berth image pull [--insecure] REF` | [`Store::pull`] with [`PullOptions`] |
+//! | `berth run IMAGE` (create) | [`Store::create_container_root`] → rootfs path + image config |
+//! | `berth delete` of such a container | [`Store::remove_container_root`] (idempotent) |
+//!
+//! Lower-level pieces are public for the runtime and tests: [`unpack::unpack_layer`] (safe layer
+//! extraction), [`mount_overlay`] / [`unmount_overlay`], [`Reference`] parsing.
+//! Nothing here spawns threads except `pull` (layer workers) and directory import (one tar
+//! producer); nothing here is async.
+
+pub mod auth;
+pub mod digest;
+pub mod import;
+pub mod manifest;
+pub mod overlay;
+pub mod reference;
+pub mod registry;
+pub mod store;
+pub mod unpack;
+
+pub use import::{ImportError, ImportSource};
+pub use manifest::Platform;
+pub use overlay::{mount_overlay, unmount_overlay, OverlayError};
+pub use reference::{Reference, ReferenceError};
+pub use registry::{ProgressMode, PullError, PullOptions};
+pub use store::{
+    ContainerRoot, DiskUsage, ImageDetails, ImageRecord, ImageSummary, PruneReport, Store,
+    StoreError, DEFAULT_ROOT,
+};

@@ -1,0 +1,250 @@
+//! Overlayfs container roots: a per-container `upper`, `work` and `merged` over read-only layers.
+//!
+//! The mount uses the new mount API with one `lowerdir+` per layer (Linux 6.8+), which has no
+//! option-length limit; on older kernels it falls back to mount(2) with one `lowerdir=` string,
+//! which must fit in a page: the store passes short `l/<id>` paths (as Docker's `l/` links), and
+//! a longer string is refused with a clear error instead of a kernel EINVAL.
+//! Read-only roots are mounted with MS_RDONLY here, so the runtime needs no root.readonly remount.
+
+use rustix::fs::CWD;
+use rustix::io::Errno;
+use rustix::mount::{
+    self as m, FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, UnmountFlags,
+};
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Errors from mounting or removing a container root.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    #[error("{step} {path}: {source}")]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("overlay needs at least one layer")]
+    NoLayers,
+    #[error("layer path {0} contains ':' or ',' which overlayfs cannot take")]
+    BadLayerPath(PathBuf),
+    #[error("overlay options for {layers} layers are {len} bytes, over the kernel's {limit}-byte limit (this kernel lacks lowerdir+); flatten the image")]
+    TooManyLayers {
+        layers: usize,
+        len: usize,
+        limit: usize,
+    },
+    #[error("mount overlay at {path}: {source}")]
+    Mount { path: PathBuf, source: io::Error },
+}
+
+fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> OverlayError + 'a {
+    move |source| OverlayError::Io {
+        step,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Mounts an overlay of `layers_lowest_first` with `container_dir/{upper,work}` at
+/// `container_dir/merged` and returns that path. `container_dir` is created if missing.
+pub fn mount_overlay(
+    layers_lowest_first: &[PathBuf],
+    container_dir: &Path,
+    readonly: bool,
+) -> Result<PathBuf, OverlayError> {
+    if layers_lowest_first.is_empty() {
+        return Err(OverlayError::NoLayers);
+    }
+    for l in layers_lowest_first {
+        if l.as_os_str()
+            .as_bytes()
+            .iter()
+            .any(|b| *b == b':' || *b == b',')
+        {
+            return Err(OverlayError::BadLayerPath(l.clone()));
+        }
+    }
+    let upper = container_dir.join("upper");
+    let work = container_dir.join("work");
+    let merged = container_dir.join("merged");
+    for d in [&upper, &work, &merged] {
+        fs::create_dir_all(d).map_err(io_err("create", d))?;
+    }
+    let top_first: Vec<&PathBuf> = layers_lowest_first.iter().rev().collect();
+    match mount_new_api(&top_first, &upper, &work, &merged, readonly) {
+        Ok(()) => return Ok(merged),
+        // EINVAL: no lowerdir+ (kernel < 6.8); ENOSYS: no fsopen at all.
+        Err(Errno::INVAL) | Err(Errno::NOSYS) => {}
+        Err(e) => {
+            return Err(OverlayError::Mount {
+                path: merged,
+                source: e.into(),
+            })
+        }
+    }
+    mount_legacy(&top_first, &upper, &work, &merged, readonly)?;
+    Ok(merged)
+}
+
+/// mount(2) with a single option string, limited to one page.
+fn mount_legacy(
+    top_first: &[&PathBuf],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+    readonly: bool,
+) -> Result<(), OverlayError> {
+    let mut data = b"lowerdir=".to_vec();
+    for (i, l) in top_first.iter().enumerate() {
+        if i > 0 {
+            data.push(b':');
+        }
+        data.extend_from_slice(l.as_os_str().as_bytes());
+    }
+    data.extend_from_slice(b",upperdir=");
+    data.extend_from_slice(upper.as_os_str().as_bytes());
+    data.extend_from_slice(b",workdir=");
+    data.extend_from_slice(work.as_os_str().as_bytes());
+    let limit = rustix::param::page_size() - 1;
+    if data.len() > limit {
+        return Err(OverlayError::TooManyLayers {
+            layers: top_first.len(),
+            len: data.len(),
+            limit,
+        });
+    }
+    let data = std::ffi::CString::new(data)
+        .map_err(|_| OverlayError::BadLayerPath(upper.to_path_buf()))?;
+    let flags = if readonly {
+        MountFlags::RDONLY
+    } else {
+        MountFlags::empty()
+    };
+    m::mount("overlay", merged, "overlay", flags, Some(data.as_c_str())).map_err(|e| {
+        OverlayError::Mount {
+            path: merged.to_path_buf(),
+            source: e.into(),
+        }
+    })?;
+    Ok(())
+}
+
+fn mount_new_api(
+    top_first: &[&PathBuf],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+    readonly: bool,
+) -> Result<(), Errno> {
+    let fs_fd = m::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    for l in top_first {
+        m::fsconfig_set_string(&fs_fd, "lowerdir+", l.as_path())?;
+    }
+    m::fsconfig_set_string(&fs_fd, "upperdir", upper)?;
+    m::fsconfig_set_string(&fs_fd, "workdir", work)?;
+    m::fsconfig_create(&fs_fd)?;
+    let attrs = if readonly {
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+    } else {
+        MountAttrFlags::empty()
+    };
+    let mnt = m::fsmount(&fs_fd, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?;
+    m::move_mount(
+        &mnt,
+        "",
+        CWD,
+        merged,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+}
+
+/// Unmounts `container_dir/merged` (if mounted) and removes `container_dir`. Idempotent: a
+/// missing directory or an already unmounted root (e.g. after a crash or reboot) is fine.
+pub fn unmount_overlay(container_dir: &Path) -> Result<(), OverlayError> {
+    let merged = container_dir.join("merged");
+    loop {
+        match m::unmount(&merged, UnmountFlags::NOFOLLOW) {
+            // Stacked mounts (a retried create) each need their own unmount.
+            Ok(()) => continue,
+            Err(Errno::INVAL) | Err(Errno::NOENT) => break,
+            Err(Errno::BUSY) => {
+                // A process still holds it; detach so the directory can go now.
+                m::unmount(&merged, UnmountFlags::DETACH | UnmountFlags::NOFOLLOW).map_err(
+                    |e| OverlayError::Mount {
+                        path: merged.clone(),
+                        source: e.into(),
+                    },
+                )?;
+                break;
+            }
+            Err(e) => {
+                return Err(OverlayError::Mount {
+                    path: merged.clone(),
+                    source: e.into(),
+                })
+            }
+        }
+    }
+    match fs::remove_dir_all(container_dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("remove container dir", container_dir)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_mount_refuses_overlong_options_clearly() {
+        let layers: Vec<PathBuf> = (0..200)
+            .map(|i| PathBuf::from(format!("/var/lib/berth/some/long/layer/path/{i:04}")))
+            .collect();
+        let top: Vec<&PathBuf> = layers.iter().collect();
+        let d = Path::new("/nonexistent");
+        let err = mount_legacy(&top, d, d, d, false).expect_err("too long");
+        assert!(
+            matches!(err, OverlayError::TooManyLayers { layers: 200, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn legacy_mount_works_for_kernels_without_lowerdir_plus() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("legacy_mount_works_for_kernels_without_lowerdir_plus: skipped, needs root to mount");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (low, high) = (tmp.path().join("low"), tmp.path().join("high"));
+        for (d, v) in [(&low, "low"), (&high, "high")] {
+            fs::create_dir(d).expect("mkdir");
+            fs::write(d.join("f"), v).expect("write");
+        }
+        fs::write(low.join("only-low"), "x").expect("write");
+        let ctr = tmp.path().join("ctr");
+        for d in ["upper", "work", "merged"] {
+            fs::create_dir_all(ctr.join(d)).expect("mkdir");
+        }
+        mount_legacy(
+            &[&high, &low],
+            &ctr.join("upper"),
+            &ctr.join("work"),
+            &ctr.join("merged"),
+            false,
+        )
+        .expect("mount");
+        let merged = ctr.join("merged");
+        assert_eq!(
+            fs::read_to_string(merged.join("f")).expect("read"),
+            "high",
+            "first lowerdir is topmost"
+        );
+        assert!(merged.join("only-low").exists());
+        unmount_overlay(&ctr).expect("unmount");
+        assert!(!ctr.exists());
+    }
+}

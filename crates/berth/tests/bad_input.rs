@@ -42,7 +42,11 @@ fn bundle_without_config_json() {
 #[test]
 fn malformed_json() {
     let c = Ctr::new("badjson", &["true"]);
-    fs::write(c.bundle.path().join("config.json"), "{\"ociVersion\": \"1.0.2\", ").unwrap();
+    fs::write(
+        c.bundle.path().join("config.json"),
+        "{\"ociVersion\": \"1.0.2\", ",
+    )
+    .unwrap();
     let o = c.create();
     assert_one_line_error(&o, &["config.json"]);
     c.assert_nothing_left();
@@ -116,7 +120,10 @@ fn invalid_ids() {
     for bad in ["../x", "", "a/b", "/abs", ".."] {
         let o = run_detached_stdio({
             let mut cmd = c.berth();
-            cmd.arg("create").arg("--bundle").arg(c.bundle.path()).arg(bad);
+            cmd.arg("create")
+                .arg("--bundle")
+                .arg(c.bundle.path())
+                .arg(bad);
             cmd
         });
         assert_one_line_error(&o, &["invalid container id"]);
@@ -127,7 +134,14 @@ fn invalid_ids() {
         assert_root_empty(&c);
     }
     // No cgroup named after a bad ID appeared beside the root's parent either.
-    assert!(!c.root.path().parent().unwrap().join("x").join("state.json").exists());
+    assert!(!c
+        .root
+        .path()
+        .parent()
+        .unwrap()
+        .join("x")
+        .join("state.json")
+        .exists());
     c.assert_nothing_left();
 }
 

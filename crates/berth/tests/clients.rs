@@ -47,7 +47,9 @@ fn client_container(client: &str, terminal: bool, runc_device_rules: bool) -> (C
     let mut expect_files = String::new();
     let mut shm_dir = None;
     for (i, m) in cfg["mounts"].as_array_mut().unwrap().iter_mut().enumerate() {
-        let Some(src) = m["source"].as_str() else { continue };
+        let Some(src) = m["source"].as_str() else {
+            continue;
+        };
         if !src.starts_with("/tmp/clients/") {
             continue;
         }

@@ -91,8 +91,15 @@ fn env_and_cwd_are_set() {
 fn only_the_configured_env_is_seen() {
     let mut c = Ctr::new("envonly", &["env"]);
     c.patch(|cfg| cfg["process"]["env"] = json!(["PATH=/bin", "ONLY=1"]));
-    let o = c.berth().env("LEAKED_FROM_HOST", "1").arg("run").arg("--bundle")
-        .arg(c.bundle.path()).arg(&c.id).output().unwrap();
+    let o = c
+        .berth()
+        .env("LEAKED_FROM_HOST", "1")
+        .arg("run")
+        .arg("--bundle")
+        .arg(c.bundle.path())
+        .arg(&c.id)
+        .output()
+        .unwrap();
     assert_ok(&o, "run");
     let mut lines: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
     lines.sort();
@@ -137,14 +144,19 @@ fn hostname_is_set() {
     assert_ok(&o, "run");
     assert_eq!(stdout(&o), "box-under-test\n");
     assert_ne!(
-        fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim(),
+        fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim(),
         "box-under-test"
     );
 }
 
 #[test]
 fn init_is_pid_1_in_its_pid_namespace() {
-    let c = Ctr::new("pid1", &["sh", "-c", "echo $$; ps -o pid | tail -n +2 | wc -l"]);
+    let c = Ctr::new(
+        "pid1",
+        &["sh", "-c", "echo $$; ps -o pid | tail -n +2 | wc -l"],
+    );
     let o = c.run();
     assert_ok(&o, "run");
     let out = stdout(&o);
@@ -186,7 +198,10 @@ fn mount_inside_is_invisible_on_the_host() {
     assert!(!rootfs().join("mnt/marker").exists());
     let rootfs = rootfs().to_string_lossy().into_owned();
     for m in host_mount_points() {
-        assert!(!m.starts_with(&rootfs), "container mount {m} visible on the host");
+        assert!(
+            !m.starts_with(&rootfs),
+            "container mount {m} visible on the host"
+        );
     }
     assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete --force");
     c.assert_nothing_left();
@@ -199,7 +214,10 @@ struct HostMounts {
 
 impl HostMounts {
     fn new() -> HostMounts {
-        let dir = tempfile::Builder::new().prefix("berth-hostmnt-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("berth-hostmnt-")
+            .tempdir()
+            .unwrap();
         let d = dir.path();
         let sh = |args: &[&str]| {
             let st = Command::new("mount").args(args).status().unwrap();
@@ -302,7 +320,11 @@ fn readonly_paths_are_unwritable_even_with_cap_sys_admin() {
         stdout(&o),
         "hostname-denied\nshm-denied\nunchanged\nro\nro\nro\nro\nro\n"
     );
-    assert!(stderr(&o).contains("Read-only file system"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -52,7 +52,10 @@ fn every_state_transition_shows_in_state_and_list() {
     let st = c.state();
     assert_eq!(st["status"], "created");
     assert_eq!(st["id"], c.id.as_str());
-    assert_eq!(st["ociVersion"].as_str().map(|v| v.starts_with("1.")), Some(true));
+    assert_eq!(
+        st["ociVersion"].as_str().map(|v| v.starts_with("1.")),
+        Some(true)
+    );
     assert_eq!(
         st["bundle"].as_str().unwrap(),
         fs::canonicalize(c.bundle.path()).unwrap().to_str().unwrap()
@@ -65,7 +68,9 @@ fn every_state_transition_shows_in_state_and_list() {
     let table = stdout(&c.cmd(&["list"]));
     assert!(table.starts_with("ID"), "{table}");
     assert!(
-        table.lines().any(|l| l.starts_with(&c.id) && l.contains("created")),
+        table
+            .lines()
+            .any(|l| l.starts_with(&c.id) && l.contains("created")),
         "{table}"
     );
 
@@ -224,7 +229,10 @@ fn delete_of_a_created_container_removes_its_init() {
     let pid = c.pid();
     assert!(alive(pid));
     assert_ok(&c.cmd(&["delete", &c.id]), "delete");
-    assert!(!alive(pid), "init {pid} survived delete of a created container");
+    assert!(
+        !alive(pid),
+        "init {pid} survived delete of a created container"
+    );
     c.assert_nothing_left();
 }
 
@@ -247,7 +255,10 @@ fn pid_file_holds_the_state_pid() {
         "create --pid-file",
     );
     let text = fs::read_to_string(&pid_file).unwrap();
-    assert_eq!(text.trim().parse::<i64>().unwrap(), c.state()["pid"].as_i64().unwrap());
+    assert_eq!(
+        text.trim().parse::<i64>().unwrap(),
+        c.state()["pid"].as_i64().unwrap()
+    );
 }
 
 #[test]
@@ -312,11 +323,14 @@ fn concurrent_start_kill_delete_do_not_corrupt_state() {
             2 => &["state", id],
             _ => &["delete", "--force", id],
         };
-        (i, run_detached_stdio({
-            let mut cmd = cc.berth();
-            cmd.args(args);
-            cmd
-        }))
+        (
+            i,
+            run_detached_stdio({
+                let mut cmd = cc.berth();
+                cmd.args(args);
+                cmd
+            }),
+        )
     });
     for (i, o) in &outs {
         // Whatever the order, a command either succeeds or fails with one clean line.
@@ -342,7 +356,12 @@ fn concurrent_create_of_one_id_has_exactly_one_winner() {
     let cc = c.clone();
     let outs = race(6, move |_| cc.create());
     let winners = outs.iter().filter(|o| o.status.success()).count();
-    assert_eq!(winners, 1, "{:?}", outs.iter().map(stderr).collect::<Vec<_>>());
+    assert_eq!(
+        winners,
+        1,
+        "{:?}",
+        outs.iter().map(stderr).collect::<Vec<_>>()
+    );
     for o in outs.iter().filter(|o| !o.status.success()) {
         assert_one_line_error(o, &["already exists"]);
     }
@@ -395,7 +414,10 @@ fn json_log_gets_one_error_line_for_a_failing_command() {
     assert_eq!(lines.len(), 1, "{text}");
     let v: Value = serde_json::from_str(lines[0]).unwrap();
     assert_eq!(v["level"], "error");
-    assert!(v["msg"].as_str().unwrap().contains("no-such-container"), "{v}");
+    assert!(
+        v["msg"].as_str().unwrap().contains("no-such-container"),
+        "{v}"
+    );
     let time = v["time"].as_str().unwrap();
     assert!(humantime_like(time), "time {time:?} is not RFC 3339");
 }
@@ -424,7 +446,10 @@ fn json_log_as_containerd_passes_it_for_a_failing_create() {
     assert_eq!(lines.len(), 1, "{text}");
     let v: Value = serde_json::from_str(lines[0]).unwrap();
     assert_eq!(v["level"], "error");
-    assert!(v["msg"].as_str().unwrap().contains("no-such-program"), "{v}");
+    assert!(
+        v["msg"].as_str().unwrap().contains("no-such-program"),
+        "{v}"
+    );
     assert!(!pid_file.exists());
     c.assert_nothing_left();
 }
@@ -443,7 +468,10 @@ fn text_log_gets_one_error_line() {
     assert!(!o.status.success());
     let text = fs::read_to_string(&log).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.contains("level=error") && text.contains("nope-text"), "{text}");
+    assert!(
+        text.contains("level=error") && text.contains("nope-text"),
+        "{text}"
+    );
 }
 
 /// 2026-11-24T23:12:59.123Z style.

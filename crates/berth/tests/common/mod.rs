@@ -47,7 +47,17 @@ fn build_rootfs(dir: &Path) {
     let tmp = dir.with_extension(format!("build-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     for d in [
-        "bin", "etc", "proc", "sys", "dev", "tmp", "run", "mnt", "root", "home/tester", "var",
+        "bin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "run",
+        "mnt",
+        "root",
+        "home/tester",
+        "var",
     ] {
         fs::create_dir_all(tmp.join(d)).unwrap();
     }
@@ -75,7 +85,12 @@ fn build_rootfs(dir: &Path) {
     )
     .unwrap();
     // Mount points the client configs bind files onto: a read-only root cannot grow them.
-    for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf", "run/.containerenv"] {
+    for f in [
+        "etc/hosts",
+        "etc/hostname",
+        "etc/resolv.conf",
+        "run/.containerenv",
+    ] {
         fs::write(tmp.join(f), "").unwrap();
     }
     match fs::rename(&tmp, dir) {
@@ -280,7 +295,13 @@ impl Ctr {
     /// Adds a capability to every set.
     pub fn with_cap(&mut self, cap: &str) -> &mut Self {
         self.patch(|c| {
-            for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+            for set in [
+                "bounding",
+                "effective",
+                "permitted",
+                "inheritable",
+                "ambient",
+            ] {
                 c["process"]["capabilities"][set]
                     .as_array_mut()
                     .unwrap()
@@ -353,9 +374,11 @@ impl Ctr {
     }
 
     pub fn wait_status(&self, want: &str) {
-        wait_until(&format!("{} to be {want}", self.id), Duration::from_secs(5), || {
-            self.status() == want
-        });
+        wait_until(
+            &format!("{} to be {want}", self.id),
+            Duration::from_secs(5),
+            || self.status() == want,
+        );
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -382,7 +405,11 @@ impl Ctr {
             assert!(!d.exists(), "cgroup {} left behind", d.display());
         }
         let pids = pids_in_cgroup(&self.cgroup);
-        assert!(pids.is_empty(), "processes {pids:?} left in {}", self.cgroup);
+        assert!(
+            pids.is_empty(),
+            "processes {pids:?} left in {}",
+            self.cgroup
+        );
         let bundle = self.bundle.path().to_string_lossy().into_owned();
         let root = self.root.path().to_string_lossy().into_owned();
         let rootfs = rootfs().to_string_lossy().into_owned();

@@ -247,3 +247,139 @@ fn list_of_an_empty_or_missing_root_is_empty() {
     assert_ok(&o, "list");
     assert_eq!(stdout(&o), "");
 }
+
+#[test]
+fn bind_mounts_rw_and_ro_from_the_host() {
+    let mut c = Ctr::new(
+        "binds",
+        &[
+            "sh",
+            "-c",
+            "cat /tmp/rw/in; echo out > /tmp/rw/out; \
+             if echo x > /tmp/ro/x; then echo ro-writable; else echo ro-denied; fi; cat /tmp/ro/in",
+        ],
+    );
+    let rw = c.bundle.path().join("rw");
+    let ro = c.bundle.path().join("ro");
+    fs::create_dir(&rw).unwrap();
+    fs::create_dir(&ro).unwrap();
+    fs::write(rw.join("in"), "rw-in\n").unwrap();
+    fs::write(ro.join("in"), "ro-in\n").unwrap();
+    c.patch(|cfg| {
+        let m = cfg["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/tmp/rw", "type": "bind", "source": rw, "options": ["rbind", "rw"]}));
+        m.push(json!({"destination": "/tmp/ro", "type": "bind", "source": ro, "options": ["bind", "ro"]}));
+    });
+    let o = c.run();
+    assert_ok(&o, "run");
+    assert_eq!(stdout(&o), "rw-in\nro-denied\nro-in\n");
+    assert_eq!(fs::read_to_string(rw.join("out")).unwrap(), "out\n");
+    assert!(!ro.join("x").exists());
+    c.assert_nothing_left();
+}
+
+#[test]
+fn tmpfs_mount_options_apply() {
+    let mut c = Ctr::new(
+        "tmpfsopts",
+        &[
+            "sh",
+            "-c",
+            "stat -c %a /tmp/t; grep ' /tmp/t ' /proc/self/mountinfo",
+        ],
+    );
+    c.patch(|cfg| {
+        cfg["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/tmp/t", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "nodev", "noexec", "mode=0710", "size=1m"]
+        }));
+    });
+    let out = run_ok(&c);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("710"), "{out}");
+    let mi = lines.next().unwrap_or_default();
+    for opt in ["nosuid", "nodev", "noexec"] {
+        assert!(
+            mi.split(' ').nth(5).unwrap().contains(opt),
+            "{opt} missing: {mi}"
+        );
+    }
+    assert!(mi.contains("size=1024k"), "{mi}");
+}
+
+#[test]
+fn unknown_mount_type_fails_cleanly_at_create() {
+    let mut c = Ctr::new("badmount", &["true"]);
+    c.patch(|cfg| {
+        cfg["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/tmp/x", "type": "no-such-fs", "source": "none"
+        }));
+    });
+    let o = c.create();
+    assert_one_line_error(&o, &["/tmp/x"]);
+    c.assert_nothing_left();
+}
+
+#[test]
+fn joining_a_namespace_by_path_shares_it() {
+    let a = Ctr::new("nsowner", &["sleep", "100"]);
+    a.create_and_start();
+    let pid = a.pid();
+    let mut b = Ctr::new("nsjoiner", &["readlink", "/proc/self/ns/net"]);
+    b.patch(|cfg| {
+        for n in cfg["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = json!(format!("/proc/{pid}/ns/net"));
+            }
+        }
+    });
+    let out = run_ok(&b);
+    let want = fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(out.trim(), want.to_str().unwrap());
+    assert_ne!(
+        fs::read_link("/proc/self/ns/net").unwrap(),
+        want,
+        "container A should have its own netns"
+    );
+}
+
+#[test]
+fn joining_a_missing_namespace_path_fails_cleanly() {
+    let mut c = Ctr::new("nsmissing", &["true"]);
+    c.patch(|cfg| {
+        for n in cfg["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = json!("/proc/999999999/ns/net");
+            }
+        }
+    });
+    let o = c.create();
+    assert_one_line_error(&o, &["/proc/999999999/ns/net"]);
+    c.assert_nothing_left();
+}
+
+#[test]
+fn poststart_and_poststop_hooks_run() {
+    let mut c = Ctr::new("hooks", &["sleep", "100"]);
+    let dir = c.bundle.path().to_path_buf();
+    c.patch(|cfg| {
+        let hook = |name: &str| {
+            json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}/{name}.json", dir.display())]}])
+        };
+        cfg["hooks"] = json!({
+            "poststart": hook("poststart"),
+            "poststop": hook("poststop"),
+        });
+    });
+    c.create_and_start();
+    let st: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("poststart.json")).unwrap()).unwrap();
+    assert_eq!(st["status"], "running");
+    assert!(!dir.join("poststop.json").exists());
+    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete --force");
+    let st: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("poststop.json")).unwrap()).unwrap();
+    assert_eq!(st["status"], "stopped");
+    assert_eq!(st["id"], c.id.as_str());
+    c.assert_nothing_left();
+}

@@ -483,3 +483,71 @@ fn humantime_like(t: &str) -> bool {
         && b[10] == b'T'
         && (t.ends_with('Z') || t.contains('+'))
 }
+
+#[test]
+fn delete_of_a_stopped_container_kills_processes_its_init_left_behind() {
+    // Without a pid namespace, the init's children outlive it in the container's cgroup.
+    let mut c = Ctr::new(
+        "orphans",
+        &["sh", "-c", "sleep 100 & sleep 100 & echo started"],
+    );
+    c.without_ns("pid");
+    c.create_and_start();
+    c.wait_status("stopped");
+    let pids = pids_in_cgroup(&c.cgroup);
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert_ok(&c.cmd(&["delete", &c.id]), "delete");
+    for p in pids {
+        assert!(!alive(p), "orphan {p} survived delete");
+    }
+    c.assert_nothing_left();
+}
+
+#[test]
+fn concurrent_start_has_exactly_one_winner() {
+    let c = Arc::new(Ctr::new("racestart", &["sleep", "100"]));
+    assert_ok(&c.create(), "create");
+    let cc = c.clone();
+    let outs = race(6, move |_| cc.start());
+    let winners = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(
+        winners,
+        1,
+        "{:?}",
+        outs.iter().map(stderr).collect::<Vec<_>>()
+    );
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        assert_one_line_error(o, &[&c.id]);
+    }
+    assert_eq!(c.status(), "running");
+    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete --force");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn several_containers_in_one_root_are_listed() {
+    let a = Ctr::new("lista", &["sleep", "100"]);
+    let mut b = Ctr::new("listb", &["sleep", "100"]);
+    // Same state root for both: b's own root stays empty.
+    let a_root = a.root.path().to_path_buf();
+    assert_ok(&a.create(), "create a");
+    b.patch(|_| {});
+    let o = run_detached_stdio({
+        let mut cmd = std::process::Command::new(BERTH);
+        cmd.arg("--root")
+            .arg(&a_root)
+            .args(["create", "--bundle"])
+            .arg(b.bundle.path())
+            .arg(&b.id);
+        cmd
+    });
+    assert_ok(&o, "create b");
+    let o = a.cmd(&["list", "-q"]);
+    let mut want = vec![a.id.clone(), b.id.clone()];
+    want.sort();
+    assert_eq!(stdout(&o), format!("{}\n", want.join("\n")));
+    assert_ok(&a.cmd(&["delete", &b.id]), "delete b");
+    assert_ok(&a.cmd(&["delete", &a.id]), "delete a");
+    b.assert_nothing_left();
+    a.assert_nothing_left();
+}

@@ -284,3 +284,20 @@ fn systemd_cgroup_is_a_clear_error() {
     c.assert_nothing_left();
     assert_root_empty(&c);
 }
+
+#[test]
+fn start_of_a_created_container_whose_init_died_fails() {
+    let c = Ctr::new("deadinit", &["sleep", "100"]);
+    assert_ok(&c.create(), "create");
+    let pid = c.pid();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    c.wait_status("stopped");
+    let o = c.start();
+    assert_one_line_error(&o, &[&c.id, "stopped"]);
+    assert_ok(&c.cmd(&["delete", &c.id]), "delete");
+    c.assert_nothing_left();
+}

@@ -35,10 +35,9 @@ fn client_container(client: &str, terminal: bool, runc_device_rules: bool) -> (C
     if let Some(hooks) = cfg.get_mut("hooks").and_then(Value::as_object_mut) {
         hooks.remove("prestart");
     }
-    // Same parent as the client uses (/docker, /libpod_parent, /default), unique leaf.
-    let cg = cfg["linux"]["cgroupsPath"].as_str().unwrap().to_string();
-    let parent = cg.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-    c.cgroup = format!("{parent}/{}", c.id);
+    // A parent named like the client's (/docker, /libpod_parent, /default) but private to
+    // this test process, shared by its tests as the client shares it, and a unique leaf.
+    c.cgroup = format!("{}/{}", client_parent(&cfg), c.id);
     cfg["linux"]["cgroupsPath"] = json!(c.cgroup);
 
     let files = c.bundle.path().join("client-files");
@@ -128,6 +127,21 @@ fn add_runc_allowed_devices(cfg: &mut Value) {
         .extend(rules);
 }
 
+fn client_parent(cfg: &Value) -> String {
+    let cg = cfg["linux"]["cgroupsPath"].as_str().unwrap();
+    let parent = cg.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+    format!("{parent}-berthtest-{}", std::process::id())
+}
+
+/// Removes the shared parent if no other test of this process still has a container in it:
+/// like runc, berth leaves a parent that another container still used when it was deleted.
+fn remove_parent(client: &str) {
+    let parent = client_parent(&fixture(client));
+    for h in cgroup_hierarchies() {
+        let _ = fs::remove_dir(h.join(parent.trim_start_matches('/')));
+    }
+}
+
 fn check_shm(c: &Ctr) {
     let marker = c.bundle.path().join("client-files/shm-dir");
     if let Ok(d) = fs::read_to_string(marker) {
@@ -145,6 +159,8 @@ fn run_plain(client: &str, runc_device_rules: bool) {
     assert_eq!(stdout(&o), expect);
     check_shm(&c);
     c.assert_nothing_left();
+    drop(c);
+    remove_parent(client);
 }
 
 /// Receives the pty master berth sends over the console socket (SCM_RIGHTS, as runc).
@@ -198,6 +214,8 @@ fn run_with_terminal(client: &str, runc_device_rules: bool) {
     assert_ok(&c.cmd(&["delete", &c.id]), "delete");
     check_shm(&c);
     c.assert_nothing_left();
+    drop(c);
+    remove_parent(client);
 }
 
 fn libc_eio() -> i32 {

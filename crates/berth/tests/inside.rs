@@ -342,3 +342,55 @@ fn readonly_root_is_unwritable_and_tmp_is_writable() {
     assert_ok(&o, "run");
     assert_eq!(stdout(&o), "root-ro\nhi\n");
 }
+
+#[test]
+fn run_propagates_every_exit_code() {
+    let cases = [0, 1, 2, 126, 200, 255];
+    let ctrs: Vec<Ctr> = cases
+        .iter()
+        .map(|code| Ctr::new("codes", &["sh", "-c", &format!("exit {code}")]))
+        .collect();
+    for (c, code) in ctrs.iter().zip(cases) {
+        assert_eq!(c.run().status.code(), Some(code));
+        c.assert_nothing_left();
+    }
+}
+
+#[test]
+fn bundle_defaults_to_the_current_directory_and_ids_may_use_runc_characters() {
+    let mut c = Ctr::new("cwd", &["echo", "from cwd bundle"]);
+    c.id = format!("a+b.c_d-E9-{}", c.id);
+    let o = c
+        .berth()
+        .current_dir(c.bundle.path())
+        .args(["run", &c.id])
+        .output()
+        .unwrap();
+    assert_ok(&o, "run with the bundle in the cwd");
+    assert_eq!(stdout(&o), "from cwd bundle\n");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn debug_flag_keeps_the_output_clean() {
+    let c = Ctr::new("debug", &["echo", "quiet"]);
+    let log = c.bundle.path().join("debug.log");
+    let o = c
+        .berth()
+        .arg("--debug")
+        .arg("--log")
+        .arg(&log)
+        .args(["--log-format", "json", "run", "--bundle"])
+        .arg(c.bundle.path())
+        .arg(&c.id)
+        .output()
+        .unwrap();
+    assert_ok(&o, "run --debug");
+    assert_eq!(stdout(&o), "quiet\n");
+    assert_eq!(stderr(&o), "");
+    // Whatever debug lines berth writes, each is one JSON object.
+    for line in fs::read_to_string(&log).unwrap_or_default().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["level"].is_string() && v["msg"].is_string(), "{line}");
+    }
+}

@@ -543,7 +543,7 @@ fn several_containers_in_one_root_are_listed() {
     });
     assert_ok(&o, "create b");
     let o = a.cmd(&["list", "-q"]);
-    let mut want = vec![a.id.clone(), b.id.clone()];
+    let mut want = [a.id.clone(), b.id.clone()];
     want.sort();
     assert_eq!(stdout(&o), format!("{}\n", want.join("\n")));
     assert_ok(&a.cmd(&["delete", &b.id]), "delete b");

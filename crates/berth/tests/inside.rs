@@ -31,7 +31,8 @@ fn run_propagates_exit_code() {
     c.assert_nothing_left();
 }
 
-/// Spawns `berth run` in the foreground and waits until the container runs.
+/// Spawns `berth run` in the foreground and waits until the container runs. Its stdio
+/// goes to /dev/null: the container inherits it, and would hold a pipe open.
 fn spawn_run(c: &Ctr) -> std::process::Child {
     let child = c
         .berth()
@@ -40,7 +41,7 @@ fn spawn_run(c: &Ctr) -> std::process::Child {
         .arg(c.bundle.path())
         .arg(&c.id)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_until("container running", Duration::from_secs(5), || {
@@ -52,14 +53,30 @@ fn spawn_run(c: &Ctr) -> std::process::Child {
     child
 }
 
+/// The exit status of `berth run`, or a panic (after removing the container) if it does
+/// not exit within 5 seconds.
+fn run_status(c: &Ctr, mut child: std::process::Child) -> std::process::ExitStatus {
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if t.elapsed() > Duration::from_secs(5) {
+            let _ = c.cmd(&["delete", "--force", &c.id]);
+            let _ = child.kill();
+            panic!("berth run did not exit after its container was signalled");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn run_exits_128_plus_signal_when_container_is_killed() {
     let mut c = Ctr::new("sigkill", &["sleep", "100"]);
     c.without_ns("pid");
     let child = spawn_run(&c);
     assert_ok(&c.cmd(&["kill", &c.id, "KILL"]), "kill");
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(137), "stderr {:?}", stderr(&o));
+    assert_eq!(run_status(&c, child).code(), Some(137));
     c.assert_nothing_left();
 }
 
@@ -68,10 +85,42 @@ fn run_forwards_signals_to_the_container() {
     let mut c = Ctr::new("sigfwd", &["sleep", "100"]);
     c.without_ns("pid");
     let child = spawn_run(&c);
+    // "running" is visible before `run` blocks signals for forwarding (the bug that
+    // run_forwards_a_signal_that_arrives_right_after_start shows): give it a moment.
+    std::thread::sleep(Duration::from_millis(200));
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(143), "stderr {:?}", stderr(&o));
+    assert_eq!(run_status(&c, child).code(), Some(143));
+    c.assert_nothing_left();
+}
+
+#[test]
+#[ignore = "berth bug: `run` blocks signals only after start (in supervise), so a signal in between kills berth itself and leaves the container running"]
+fn run_forwards_a_signal_that_arrives_right_after_start() {
+    // A poststart hook is a child of `berth run` and runs after the container started:
+    // its SIGTERM to its parent lands exactly in that window.
+    let mut c = Ctr::new("sigearly", &["sleep", "100"]);
+    c.without_ns("pid");
+    c.patch(|cfg| {
+        cfg["hooks"] = json!({"poststart": [{
+            "path": "/bin/sh", "args": ["sh", "-c", "kill -TERM $PPID"]
+        }]});
+    });
+    let child = c
+        .berth()
+        .arg("run")
+        .arg("--bundle")
+        .arg(c.bundle.path())
+        .arg(&c.id)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let st = run_status(&c, child);
+    let left = c.state_dir().exists();
+    let _ = c.cmd(&["delete", "--force", &c.id]);
+    assert_eq!(st.code(), Some(143), "berth run ended with {st:?}");
+    assert!(!left, "the container outlived `berth run`");
     c.assert_nothing_left();
 }
 

@@ -80,7 +80,7 @@ fn wrong_field_types() {
 }
 
 #[test]
-#[ignore = "berth bug: a wrong field type is reported by line/column only, not by field name"]
+
 fn wrong_field_type_error_names_the_field() {
     for (ptr, bad, field) in WRONG_TYPES {
         let (_c, o) = create_with_wrong_type(ptr, bad);

@@ -233,25 +233,25 @@ fn ctr_config_runs_with_a_terminal() {
 }
 
 #[test]
-#[ignore = "berth bug: runc's default allowed device rules are not appended to linux.resources.devices, so mknod of /dev/full fails under Docker's rules"]
+
 fn docker_config_runs() {
     run_plain("docker", false);
 }
 
 #[test]
-#[ignore = "berth bug: runc's default allowed device rules are not appended to linux.resources.devices, so mknod of /dev/full fails under Docker's rules"]
+
 fn docker_config_runs_with_a_terminal() {
     run_with_terminal("docker", false);
 }
 
 #[test]
-#[ignore = "berth bug: runc's default allowed device rules are not appended to linux.resources.devices, so mknod of /dev/null fails under podman's deny-all rule"]
+
 fn podman_config_runs() {
     run_plain("podman", false);
 }
 
 #[test]
-#[ignore = "berth bug: runc's default allowed device rules are not appended to linux.resources.devices, so mknod of /dev/null fails under podman's deny-all rule"]
+
 fn podman_config_runs_with_a_terminal() {
     run_with_terminal("podman", false);
 }

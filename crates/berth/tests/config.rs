@@ -124,7 +124,7 @@ fn relative_root_path_resolves_against_the_bundle() {
 }
 
 #[test]
-#[ignore = "berth bug: with a user namespace not mapping host root, the init cannot open the exec fifo (EACCES): it is opened by path after setresuid(0) inside the namespace and is not chowned to the container's root as runc does"]
+
 fn user_namespace_maps_ids() {
     let mut c = Ctr::new(
         "userns",

@@ -95,7 +95,7 @@ fn run_forwards_signals_to_the_container() {
 }
 
 #[test]
-#[ignore = "berth bug: `run` blocks signals only after start (in supervise), so a signal in between kills berth itself and leaves the container running"]
+
 fn run_forwards_a_signal_that_arrives_right_after_start() {
     // A poststart hook is a child of `berth run` and runs after the container started:
     // its SIGTERM to its parent lands exactly in that window.

@@ -70,8 +70,20 @@ impl Box_ {
             tmp,
             id: id.to_string(),
         };
-        let out = b.berth(&["run", "-d", "--bundle", bundle.to_str().unwrap(), id]);
-        assert!(out.status.success(), "run -d: {}", text(&out.stderr));
+        // A detached container keeps berth's stdio: give it files, not the pipes of
+        // `output()`, which would then never reach end of file.
+        let log = b.tmp.path().join("run.log");
+        let status = Command::new(BERTH)
+            .arg("--root")
+            .arg(b.root())
+            .args(["run", "-d", "--bundle", bundle.to_str().unwrap(), id])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .status()
+            .expect("run berth run -d");
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(status.success(), "run -d: {log}");
         b
     }
 
@@ -209,8 +221,15 @@ fn each_flag_and_all_join_the_namespaces_of_the_init() {
         ("-C", "cgroup"),
     ] {
         let want = ns_of(&pid.to_string(), kind);
-        assert_ne!(want, ns_of("self", kind), "{kind}: container shares berth's");
-        let out = c.join(&[flag, "join-ns"], &["readlink", &format!("/proc/self/ns/{kind}")]);
+        assert_ne!(
+            want,
+            ns_of("self", kind),
+            "{kind}: container shares berth's"
+        );
+        let out = c.join(
+            &[flag, "join-ns"],
+            &["readlink", &format!("/proc/self/ns/{kind}")],
+        );
         assert!(out.status.success(), "{flag}: {}", text(&out.stderr));
         assert_eq!(text(&out.stdout).trim_end(), want, "{flag}");
     }
@@ -225,9 +244,16 @@ fn each_flag_and_all_join_the_namespaces_of_the_init() {
     let stdout = text(&out.stdout);
     let mut lines = stdout.lines();
     let inner_pid: i32 = lines.next().unwrap().parse().unwrap();
-    assert!(inner_pid > 1 && inner_pid < 100, "pid in the container: {inner_pid}");
+    assert!(
+        inner_pid > 1 && inner_pid < 100,
+        "pid in the container: {inner_pid}"
+    );
     for kind in ["ipc", "net", "uts", "pid", "cgroup", "mnt"] {
-        assert_eq!(lines.next(), Some(ns_of(&pid.to_string(), kind).as_str()), "{kind}");
+        assert_eq!(
+            lines.next(),
+            Some(ns_of(&pid.to_string(), kind).as_str()),
+            "{kind}"
+        );
     }
 }
 
@@ -241,7 +267,11 @@ fn stdio_passes_through_and_the_exit_status_is_the_programs() {
         .arg(c.root())
         .args(["join", "--ipc", "join-io", "--"])
         .arg(&bb)
-        .args(["sh", "-c", "read line; echo \"got $line\"; echo oops >&2; exit 7"])
+        .args([
+            "sh",
+            "-c",
+            "read line; echo \"got $line\"; echo oops >&2; exit 7",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -30,14 +30,14 @@ macro_rules! need_root {
 }
 
 /// One running busybox container in its own state root, deleted on drop.
-struct Box_ {
+struct Container {
     tmp: tempfile::TempDir,
     id: String,
 }
 
-impl Box_ {
+impl Container {
     /// `sleep` as the init, hostname `host`, a file /marker-<id> that exists only in its root.
-    fn start(id: &str, args: &[&str]) -> Box_ {
+    fn start(id: &str, args: &[&str]) -> Container {
         let tmp = tempfile::tempdir().expect("tempdir");
         let bundle = tmp.path().join("bundle");
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -66,7 +66,7 @@ impl Box_ {
         config["hostname"] = format!("host-{id}").into();
         std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
 
-        let b = Box_ {
+        let b = Container {
             tmp,
             id: id.to_string(),
         };
@@ -119,7 +119,7 @@ impl Box_ {
     }
 }
 
-impl Drop for Box_ {
+impl Drop for Container {
     fn drop(&mut self) {
         let _ = self.berth(&["delete", "--force", &self.id]);
     }
@@ -143,7 +143,7 @@ fn text(b: &[u8]) -> String {
 #[test]
 fn mount_namespace_shows_the_container_files_to_a_host_program() {
     need_root!();
-    let c = Box_::start("join-mnt", &["sleep", "1000"]);
+    let c = Container::start("join-mnt", &["sleep", "1000"]);
     assert!(!Path::new("/marker-join-mnt").exists());
     let out = c.join(&["--mount", "join-mnt"], &["cat", "/marker-join-mnt"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -159,7 +159,7 @@ fn mount_namespace_shows_the_container_files_to_a_host_program() {
 #[test]
 fn a_dynamic_program_in_a_joined_mount_namespace_fails_with_a_hint() {
     need_root!();
-    let c = Box_::start("join-dyn", &["sleep", "1000"]);
+    let c = Container::start("join-dyn", &["sleep", "1000"]);
     // Debian's coreutils are dynamically linked; the busybox rootfs has no ld.so.
     let out = c.berth(&["join", "-m", "join-dyn", "--", "/bin/ls"]);
     assert!(!out.status.success());
@@ -171,7 +171,7 @@ fn a_dynamic_program_in_a_joined_mount_namespace_fails_with_a_hint() {
 #[test]
 fn uts_namespace_shows_the_container_hostname() {
     need_root!();
-    let c = Box_::start("join-uts", &["sleep", "1000"]);
+    let c = Container::start("join-uts", &["sleep", "1000"]);
     let out = c.join(&["--uts", "join-uts"], &["hostname"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "host-join-uts\n");
@@ -180,7 +180,7 @@ fn uts_namespace_shows_the_container_hostname() {
 #[test]
 fn net_namespace_shows_the_container_interfaces() {
     need_root!();
-    let c = Box_::start("join-net", &["sleep", "1000"]);
+    let c = Container::start("join-net", &["sleep", "1000"]);
     let out = c.join(&["--net", "join-net"], &["cat", "/proc/net/dev"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // /proc/net/dev: two header lines, then "  name: counters..."
@@ -204,7 +204,7 @@ fn net_namespace_shows_the_container_interfaces() {
 #[test]
 fn each_flag_and_all_join_the_namespaces_of_the_init() {
     need_root!();
-    let c = Box_::start("join-ns", &["sleep", "1000"]);
+    let c = Container::start("join-ns", &["sleep", "1000"]);
     let pid = c.init_pid();
     let ns_of = |p: &str, kind: &str| {
         std::fs::read_link(format!("/proc/{p}/ns/{kind}"))
@@ -260,7 +260,7 @@ fn each_flag_and_all_join_the_namespaces_of_the_init() {
 #[test]
 fn stdio_passes_through_and_the_exit_status_is_the_programs() {
     need_root!();
-    let c = Box_::start("join-io", &["sleep", "1000"]);
+    let c = Container::start("join-io", &["sleep", "1000"]);
     let bb = host_busybox(c.tmp.path());
     let mut child = Command::new(BERTH)
         .arg("--root")
@@ -291,7 +291,7 @@ fn stdio_passes_through_and_the_exit_status_is_the_programs() {
 #[test]
 fn no_host_fd_beyond_stdio_reaches_the_program() {
     need_root!();
-    let c = Box_::start("join-fd", &["sleep", "1000"]);
+    let c = Container::start("join-fd", &["sleep", "1000"]);
     let bb = host_busybox(c.tmp.path());
     // The shell hands berth an inheritable fd 7; berth must not pass it on.
     let out = Command::new("/bin/sh")
@@ -312,7 +312,7 @@ fn no_host_fd_beyond_stdio_reaches_the_program() {
 #[test]
 fn dead_or_unknown_container_is_one_clear_line() {
     need_root!();
-    let c = Box_::start("join-dead", &["true"]);
+    let c = Container::start("join-dead", &["true"]);
     // `true` exits at once; wait until berth sees it stopped.
     for _ in 0..100 {
         let state: serde_json::Value =
@@ -337,7 +337,7 @@ fn dead_or_unknown_container_is_one_clear_line() {
     );
 
     // A namespace the container does not have of its own: it would be a silent no-op.
-    let live = Box_::start("join-nouser", &["sleep", "1000"]);
+    let live = Container::start("join-nouser", &["sleep", "1000"]);
     let out = live.join(&["--user", "join-nouser"], &["true"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("has no user namespace of its own"));

@@ -5,6 +5,7 @@ mod delete;
 mod events;
 mod exec;
 mod features;
+mod join;
 mod kill;
 mod list;
 mod pause;
@@ -38,6 +39,7 @@ pub enum Command {
     Kill(kill::Args),
     Delete(delete::Args),
     Exec(exec::Args),
+    Join(join::Args),
     Pause(pause::PauseArgs),
     Resume(pause::ResumeArgs),
     Ps(ps::Args),
@@ -58,6 +60,7 @@ impl Command {
             Command::Kill(a) => a.run(ctx),
             Command::Delete(a) => a.run(ctx),
             Command::Exec(a) => a.run(ctx),
+            Command::Join(a) => a.run(ctx),
             Command::Pause(a) => a.run(ctx),
             Command::Resume(a) => a.run(ctx),
             Command::Ps(a) => a.run(ctx),

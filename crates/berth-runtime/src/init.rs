@@ -321,10 +321,18 @@ fn become_process(
         }
     }
     sys::cloexec_from(3 + preserve_fds).ctx(|| "close host fds".into())?;
-    // berth blocks the signals it forwards; the program starts with none blocked.
+    // berth blocks the signals it forwards; the program starts with none blocked, and with
+    // every disposition at its default: an ignored signal (Rust ignores SIGPIPE, a shell
+    // may ignore SIGQUIT) would otherwise survive execve into the container.
     nix::sys::signal::SigSet::empty()
         .thread_set_mask()
         .ctx(|| "reset the signal mask".into())?;
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // Numbers glibc reserves for itself refuse with EINVAL: nothing to reset there.
+            let _ = sys::default_signal_action(sig);
+        }
+    }
     nix::unistd::execve(&program, &argv, &envp).ctx(|| format!("exec {first:?}"))?;
     unreachable!("execve returned without an error")
 }

@@ -184,6 +184,8 @@ pub fn join(root: &StateRoot, opts: &JoinOptions) -> Result<i32, JoinError> {
         })?;
     }
 
+    // Blocked before the fork, so no signal meant for the program can kill berth.
+    let signals = super::run::forwarded_signals()?;
     let (pid, pidfd) = match sys::clone3(0, None).map_err(|source| JoinError::Sys {
         step: "fork the program's process",
         source,
@@ -224,7 +226,7 @@ pub fn join(root: &StateRoot, opts: &JoinOptions) -> Result<i32, JoinError> {
             hint,
         });
     }
-    Ok(super::run::supervise(pid, &pidfd, None)?)
+    Ok(super::run::supervise(pid, &pidfd, None, signals)?)
 }
 
 /// Which container each namespace comes from, with every container checked alive.
@@ -412,6 +414,10 @@ fn exec_program(program: &OwnedFd, argv: &[CString], envp: &[CString]) -> Errno 
     }
     if let Err(e) = sys::default_signal_action(libc::SIGPIPE) {
         return Errno::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL));
+    }
+    // berth blocked the signals it forwards; the program starts with none blocked.
+    if let Err(e) = nix::sys::signal::SigSet::empty().thread_set_mask() {
+        return e;
     }
     match nix::unistd::execveat(program, c"", argv, envp, AtFlags::AT_EMPTY_PATH) {
         Err(e) => e,

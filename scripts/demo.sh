@@ -3,7 +3,7 @@
 #
 # The rootfs is built locally from Debian's busybox-static (scripts/make-rootfs.sh, cached in
 # <repo>/.test-rootfs); the bundle and the runtime's state live in a temporary directory that is
-# removed on exit. Env: BERTH (default <repo>/target/release/berth).
+# removed on exit. Env: BERTH (default <repo>/target/x86_64-unknown-linux-gnu/release/berth).
 set -euo pipefail
 
 here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)

@@ -3,7 +3,7 @@
 # qemu (TCG) boots the Debian kernel with cgroup_no_v1=all and a busybox initramfs that
 # carries the test binaries and their shared libraries.
 # Needs (Debian): qemu-system-x86 linux-image-amd64 busybox-static cpio jq.
-# With a built berth ($BERTH, default target/release/berth) it also runs containers with
+# With a built berth ($BERTH, default target/x86_64-unknown-linux-gnu/release/berth) it also runs containers with
 # limits, pause/resume and delete on the v2 kernel.
 # Usage, from the workspace root: crates/berth-cgroups/ci/v2-guest.sh [test filter...]
 set -eu
@@ -36,7 +36,7 @@ done
 
 # The runtime itself on v2: berth (if built) with a busybox bundle whose config sets limits
 # (--no-pivot: the guest root is the initramfs, where pivot_root is not possible).
-berth=${BERTH:-target/release/berth}
+berth=${BERTH:-target/x86_64-unknown-linux-gnu/release/berth}
 if [ -x "$berth" ]; then
     cp "$berth" "$root/bin/berth"
     for lib in $(ldd "$berth" | grep -o '/[^ ]*'); do

@@ -6,6 +6,7 @@
 
 mod commands;
 mod log;
+mod people;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,15 @@ pub struct Cli {
     /// Format of the --log file
     #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    /// Image store root (images, container roots, networks) for the image and network commands
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_IMAGE_ROOT",
+        default_value = berth_image::DEFAULT_ROOT,
+        value_name = "DIR"
+    )]
+    image_root: PathBuf,
     /// Log debug information
     #[arg(long, global = true)]
     debug: bool,
@@ -54,8 +64,22 @@ fn main() -> ExitCode {
             .error("--systemd-cgroup is not supported yet: berth manages cgroupfs paths directly");
         return ExitCode::FAILURE;
     }
+    // The image root is written into generated configs and hooks: it must not depend on the
+    // cwd of whoever reads it later.
+    let image_root = match std::path::absolute(&cli.image_root) {
+        Ok(p) => p,
+        Err(e) => {
+            logger.error(&format!("--image-root {}: {e}", cli.image_root.display()));
+            return ExitCode::FAILURE;
+        }
+    };
+    let default_image_root = image_root.clone();
+    berth_runtime::container::set_release_hook(Box::new(move |state| {
+        people::release(state, &default_image_root).map_err(|e| e.to_string())
+    }));
     let ctx = commands::Context {
         root: berth_runtime::state::StateRoot::new(&cli.root),
+        image_root,
         log: &logger,
     };
     match cli.command.run(&ctx) {

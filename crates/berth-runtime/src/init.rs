@@ -189,7 +189,9 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     let seccomp = linux.and_then(|l| l.seccomp().as_ref());
     let start = StartWait {
         fifo,
-        hooks: hooks.and_then(|h| h.start_container().clone()).unwrap_or_default(),
+        hooks: hooks
+            .and_then(|h| h.start_container().clone())
+            .unwrap_or_default(),
         state: hook_state.unwrap_or_default(),
     };
     become_process(process, seccomp, &a.chan, Some(start), a.preserve_fds)

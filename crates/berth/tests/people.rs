@@ -106,9 +106,21 @@ impl World {
     }
 
     fn assert_clean(&self) {
-        assert_eq!(self.container_dirs(), Vec::<String>::new(), "overlay dirs left");
-        assert_eq!(self.mounts_under_root(), Vec::<String>::new(), "mounts left");
-        assert_eq!(names(&self.state_root()), Vec::<String>::new(), "state left");
+        assert_eq!(
+            self.container_dirs(),
+            Vec::<String>::new(),
+            "overlay dirs left"
+        );
+        assert_eq!(
+            self.mounts_under_root(),
+            Vec::<String>::new(),
+            "mounts left"
+        );
+        assert_eq!(
+            names(&self.state_root()),
+            Vec::<String>::new(),
+            "state left"
+        );
     }
 }
 
@@ -178,7 +190,10 @@ fn leases(w: &World, net: &str) -> serde_json::Value {
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {
-        assert!(t.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -191,12 +206,26 @@ fn run_rm_echo_hi_from_an_imported_image_leaves_nothing() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "hi\n");
     // The exit status is the program's.
-    let out = w.berth(&["run", "--rm", "--net", "none", "busybox", "sh", "-c", "exit 7"]);
+    let out = w.berth(&[
+        "run", "--rm", "--net", "none", "busybox", "sh", "-c", "exit 7",
+    ]);
     assert_eq!(out.status.code(), Some(7));
     // The image form via --image, with flags and env.
     let out = w.berth(&[
-        "run", "--image", "busybox", "--net", "none", "-e", "GREETING=hey", "-w", "/tmp",
-        "--hostname", "box", "sh", "-c", "echo $GREETING $(pwd) $(hostname)",
+        "run",
+        "--image",
+        "busybox",
+        "--net",
+        "none",
+        "-e",
+        "GREETING=hey",
+        "-w",
+        "/tmp",
+        "--hostname",
+        "box",
+        "sh",
+        "-c",
+        "echo $GREETING $(pwd) $(hostname)",
     ]);
     assert_eq!(text(&out.stdout), "hey /tmp box\n", "{}", text(&out.stderr));
     w.assert_clean();
@@ -206,11 +235,22 @@ fn run_rm_echo_hi_from_an_imported_image_leaves_nothing() {
 fn failed_create_leaves_nothing() {
     require_root!();
     let w = World::new();
-    let out = w.berth(&["run", "--rm", "--net", "none", "busybox", "/no/such/program"]);
+    let out = w.berth(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "busybox",
+        "/no/such/program",
+    ]);
     assert!(!out.status.success());
     let out = w.berth(&["run", "--rm", "--net", "none", "no-such-image", "true"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("no-such-image"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no-such-image"),
+        "{}",
+        text(&out.stderr)
+    );
     w.assert_clean();
 }
 
@@ -222,11 +262,18 @@ fn ps_shows_only_the_containers_processes_and_files_stay_in_their_container() {
     let ps = w.ok(&["run", "--rm", "--net", "none", "busybox", "ps", "-A"]);
     let procs: Vec<&str> = ps.lines().skip(1).collect();
     assert_eq!(procs.len(), 1, "{ps}");
-    assert!(procs[0].trim_start().starts_with("1 ") && procs[0].contains("ps -A"), "{ps}");
+    assert!(
+        procs[0].trim_start().starts_with("1 ") && procs[0].contains("ps -A"),
+        "{ps}"
+    );
 
-    let id1 = w.ok(&["run", "-d", "--name", "c1", "--net", "none", "busybox", "sleep", "1000"]);
+    let id1 = w.ok(&[
+        "run", "-d", "--name", "c1", "--net", "none", "busybox", "sleep", "1000",
+    ]);
     assert_eq!(id1.trim(), "c1");
-    w.ok(&["run", "-d", "--name", "c2", "--net", "none", "busybox", "sleep", "1000"]);
+    w.ok(&[
+        "run", "-d", "--name", "c2", "--net", "none", "busybox", "sleep", "1000",
+    ]);
     // Every runtime command works on an image-form container.
     let st: serde_json::Value = serde_json::from_str(&w.ok(&["state", "c1"])).unwrap();
     assert_eq!(st["status"], "running");
@@ -270,19 +317,51 @@ fn read_only_volumes_and_resources() {
     std::fs::write(data.join("in.txt"), "from host\n").unwrap();
     let vol = format!("{}:/data", data.display());
     let out = w.ok(&[
-        "run", "--rm", "--net", "none", "-v", &vol, "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "-v",
+        &vol,
+        "busybox",
+        "sh",
+        "-c",
         "cat /data/in.txt; echo back > /data/out.txt",
     ]);
     assert_eq!(out, "from host\n");
-    assert_eq!(std::fs::read_to_string(data.join("out.txt")).unwrap(), "back\n");
+    assert_eq!(
+        std::fs::read_to_string(data.join("out.txt")).unwrap(),
+        "back\n"
+    );
     let ro = format!("{}:/data:ro", data.display());
-    let out = w.berth(&["run", "--rm", "--net", "none", "-v", &ro, "busybox", "touch", "/data/x"]);
+    let out = w.berth(&[
+        "run", "--rm", "--net", "none", "-v", &ro, "busybox", "touch", "/data/x",
+    ]);
     assert!(!out.status.success());
-    let out = w.berth(&["run", "--rm", "--net", "none", "--read-only", "busybox", "touch", "/x"]);
+    let out = w.berth(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--read-only",
+        "busybox",
+        "touch",
+        "/x",
+    ]);
     assert!(!out.status.success(), "--read-only root is writable");
     let out = w.ok(&[
-        "run", "--rm", "--net", "none", "--memory", "64m", "--pids-limit", "32", "--cpus", "0.5",
-        "busybox", "true",
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "32",
+        "--cpus",
+        "0.5",
+        "busybox",
+        "true",
     ]);
     assert_eq!(out, "");
     w.assert_clean();
@@ -290,7 +369,15 @@ fn read_only_volumes_and_resources() {
 
 /// A bridge network of this test's own (own subnet and bridge device).
 fn make_network(w: &World, name: &str, subnet: &str) {
-    w.ok(&["network", "create", "--subnet", subnet, "--bridge", &format!("bp-{name}"), name]);
+    w.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        subnet,
+        "--bridge",
+        &format!("bp-{name}"),
+        name,
+    ]);
 }
 
 #[test]
@@ -301,10 +388,27 @@ fn two_containers_on_a_bridge_ping_and_tcp_echo_and_a_published_port_answers() {
     make_network(&w, net, "10.232.1.0/24");
     let on = format!("bridge:{net}");
     w.ok(&[
-        "run", "-d", "--name", "srv", "--net", &on, "--ip", "10.232.1.10", "-p",
-        "127.0.0.1:18461:7000", "busybox", "nc", "-ll", "-p", "7000", "-e", "/bin/cat",
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--net",
+        &on,
+        "--ip",
+        "10.232.1.10",
+        "-p",
+        "127.0.0.1:18461:7000",
+        "busybox",
+        "nc",
+        "-ll",
+        "-p",
+        "7000",
+        "-e",
+        "/bin/cat",
     ]);
-    w.ok(&["run", "-d", "--name", "cli", "--net", &on, "busybox", "sleep", "1000"]);
+    w.ok(&[
+        "run", "-d", "--name", "cli", "--net", &on, "busybox", "sleep", "1000",
+    ]);
     // The address the hook put into /etc/hosts is the one the container got.
     let hosts = w.ok(&["exec", "srv", "cat", "/etc/hosts"]);
     assert!(hosts.contains("10.232.1.10\tsrv"), "{hosts}");
@@ -312,7 +416,13 @@ fn two_containers_on_a_bridge_ping_and_tcp_echo_and_a_published_port_answers() {
     assert!(addr.contains("10.232.1."), "{addr}");
 
     w.ok(&["exec", "cli", "ping", "-c", "1", "-W", "3", "10.232.1.10"]);
-    let echoed = w.ok(&["exec", "cli", "sh", "-c", "echo hello | nc -w 2 10.232.1.10 7000"]);
+    let echoed = w.ok(&[
+        "exec",
+        "cli",
+        "sh",
+        "-c",
+        "echo hello | nc -w 2 10.232.1.10 7000",
+    ]);
     assert_eq!(echoed, "hello\n");
     // The published port, from the host's loopback.
     let mut s = TcpStream::connect("127.0.0.1:18461").unwrap();
@@ -338,7 +448,10 @@ fn two_containers_on_a_bridge_ping_and_tcp_echo_and_a_published_port_answers() {
     w.ok(&["delete", "--force", "cli"]);
     assert_eq!(leases(&w, net).as_object().unwrap().len(), 0, "leases left");
     for v in &veths {
-        assert!(!Path::new("/sys/class/net").join(v).exists(), "veth {v} left");
+        assert!(
+            !Path::new("/sys/class/net").join(v).exists(),
+            "veth {v} left"
+        );
     }
     let port = "127.0.0.1:18461".parse().unwrap();
     assert!(TcpStream::connect_timeout(&port, Duration::from_secs(1)).is_err());
@@ -373,8 +486,32 @@ fn two_containers_on_the_tap_switch_ping_each_other() {
     );
     wait_for("the switch socket", || sock.exists());
     let on = format!("switch:{}", sock.display());
-    w.ok(&["run", "-d", "--name", "s1", "--net", &on, "--ip", "10.232.9.1/24", "busybox", "sleep", "1000"]);
-    w.ok(&["run", "-d", "--name", "s2", "--net", &on, "--ip", "10.232.9.2/24", "busybox", "sleep", "1000"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "s1",
+        "--net",
+        &on,
+        "--ip",
+        "10.232.9.1/24",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "s2",
+        "--net",
+        &on,
+        "--ip",
+        "10.232.9.2/24",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
     w.ok(&["exec", "s1", "ping", "-c", "1", "-W", "3", "10.232.9.2"]);
     w.ok(&["exec", "s2", "ping", "-c", "1", "-W", "3", "10.232.9.1"]);
     w.ok(&["delete", "--force", "s1"]);
@@ -405,21 +542,43 @@ fn network_connect_attaches_a_runtime_face_container_and_delete_detaches_it() {
         serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     spec["process"]["terminal"] = false.into();
     spec["process"]["args"] = serde_json::json!(["sleep", "1000"]);
-    spec["process"]["capabilities"]["bounding"] = serde_json::json!(["CAP_NET_RAW"]);
-    spec["process"]["capabilities"]["effective"] = serde_json::json!(["CAP_NET_RAW"]);
-    spec["process"]["capabilities"]["permitted"] = serde_json::json!(["CAP_NET_RAW"]);
+    // ping needs a raw socket.
+    let raw = serde_json::json!(["CAP_NET_RAW"]);
+    spec["process"]["capabilities"] =
+        serde_json::json!({"bounding": raw, "effective": raw, "permitted": raw});
     std::fs::write(&cfg, spec.to_string()).unwrap();
-    w.ok(&["run", "-d", "--bundle", bundle.to_str().unwrap(), "rt1"]);
+    // The runtime form passes its stdio to the container, as runc: keep the pipes out.
+    let log = w.dir.path().join("rt1.log");
+    let st = w
+        .cmd(&["run", "-d", "--bundle", bundle.to_str().unwrap(), "rt1"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success(), "{}", std::fs::read_to_string(&log).unwrap());
 
     let out = w.ok(&["network", "connect", "--ip", "10.232.2.5", net, "rt1"]);
     assert!(out.contains("10.232.2.5/24"), "{out}");
-    w.ok(&["run", "-d", "--name", "peer", "--net", &format!("bridge:{net}"), "busybox", "sleep", "1000"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "peer",
+        "--net",
+        &format!("bridge:{net}"),
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
     w.ok(&["exec", "peer", "ping", "-c", "1", "-W", "3", "10.232.2.5"]);
     w.ok(&["exec", "rt1", "ping", "-c", "1", "-W", "3", "10.232.2.1"]);
     assert!(leases(&w, net).get("rt1").is_some());
 
     w.ok(&["delete", "--force", "rt1"]);
-    assert!(leases(&w, net).get("rt1").is_none(), "rt1's lease outlived it");
+    assert!(
+        leases(&w, net).get("rt1").is_none(),
+        "rt1's lease outlived it"
+    );
     w.ok(&["network", "disconnect", net, "peer"]);
     assert!(leases(&w, net).get("peer").is_none());
     w.ok(&["delete", "--force", "peer"]);
@@ -434,8 +593,16 @@ fn the_runtime_form_of_run_is_unchanged() {
     // One positional argument and no image-form flag: the ID of a bundle in the current dir.
     let out = w.berth(&["run", "--bundle", "/nonexistent-bundle", "someid"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("nonexistent-bundle"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("nonexistent-bundle"),
+        "{}",
+        text(&out.stderr)
+    );
     // --bundle with the image form is refused rather than ignored.
     let out = w.berth(&["run", "--bundle", "/x", "busybox", "true"]);
-    assert!(text(&out.stderr).contains("runtime form"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("runtime form"),
+        "{}",
+        text(&out.stderr)
+    );
 }

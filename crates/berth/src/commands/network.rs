@@ -52,7 +52,11 @@ pub enum NetworkCommand {
         #[arg(long, value_name = "IP")]
         ip: Option<Ipv4Addr>,
         /// Publish a port
-        #[arg(long = "publish", short = 'p', value_name = "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]")]
+        #[arg(
+            long = "publish",
+            short = 'p',
+            value_name = "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]"
+        )]
         publish: Vec<String>,
         /// Interface name inside the container
         #[arg(long, default_value = "eth0", value_name = "NAME")]

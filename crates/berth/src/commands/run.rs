@@ -66,9 +66,11 @@ impl Args {
     pub fn run(self, ctx: &Context) -> Outcome {
         if self.image_form() {
             if self.bundle.is_some() {
-                return Err("--bundle belongs to the runtime form (berth run --bundle DIR ID); \
+                return Err(
+                    "--bundle belongs to the runtime form (berth run --bundle DIR ID); \
                             the image form makes its own bundle"
-                    .into());
+                        .into(),
+                );
             }
             if self.no_pivot || self.no_new_keyring || self.preserve_fds != 0 {
                 return Err(
@@ -89,7 +91,9 @@ impl Args {
         }
         let id = match <[String; 1]>::try_from(self.args) {
             Ok([id]) => id,
-            Err(_) => return Err("berth run: give a container ID (or IMAGE [CMD...]: see --help)".into()),
+            Err(_) => {
+                return Err("berth run: give a container ID (or IMAGE [CMD...]: see --help)".into())
+            }
         };
         let code = container::run(
             &ctx.root,

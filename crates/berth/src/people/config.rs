@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
-    Capability, Hook, Hooks, LinuxCpu, LinuxMemory, LinuxNamespace, LinuxNamespaceType,
-    LinuxPids, LinuxResources, Mount, Root, Spec, User,
+    Capability, Hook, Hooks, LinuxCpu, LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids,
+    LinuxResources, Mount, Root, Spec, User,
 };
 
 use super::net::{NetMode, NetPlan, ANN_NET};
@@ -91,7 +91,9 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
         .or_else(|| img.working_dir().clone().filter(|w| !w.is_empty()))
         .unwrap_or_else(|| "/".into());
     if !cwd.starts_with('/') {
-        return Err(PeopleError::Usage(format!("-w {cwd}: must be an absolute path")));
+        return Err(PeopleError::Usage(format!(
+            "-w {cwd}: must be an absolute path"
+        )));
     }
     process.set_cwd(PathBuf::from(cwd));
     let user = f
@@ -352,8 +354,9 @@ fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, PeopleError> {
                 })
                 .unwrap_or(0),
         ),
-        Err(_) => lookup("etc/passwd", u)
-            .ok_or_else(|| PeopleError::Usage(format!("user {u:?} is not in the image's /etc/passwd")))?,
+        Err(_) => lookup("etc/passwd", u).ok_or_else(|| {
+            PeopleError::Usage(format!("user {u:?} is not in the image's /etc/passwd"))
+        })?,
     };
     if let Some(g) = g {
         gid = match g.parse::<u32>() {
@@ -389,7 +392,10 @@ mod tests {
     #[test]
     fn volumes() {
         let (src, dst, ro) = parse_volume("/tmp:/data:ro").unwrap();
-        assert_eq!((src, dst.as_str(), ro), (PathBuf::from("/tmp"), "/data", true));
+        assert_eq!(
+            (src, dst.as_str(), ro),
+            (PathBuf::from("/tmp"), "/data", true)
+        );
         assert!(parse_volume("/tmp:rel").is_err());
         assert!(parse_volume("/tmp").is_err());
     }

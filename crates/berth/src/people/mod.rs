@@ -75,7 +75,11 @@ pub fn network_store(image_root: &Path) -> berth_net::NetworkStore {
 /// whose config does not name one (runtime-face containers).
 pub fn release(state: &State, default_root: &Path) -> Result<(), PeopleError> {
     let own_root = state.annotations.get(ANN_IMAGE_ROOT).map(PathBuf::from);
-    cleanup(own_root.as_deref().unwrap_or(default_root), &state.id, own_root.is_some())
+    cleanup(
+        own_root.as_deref().unwrap_or(default_root),
+        &state.id,
+        own_root.is_some(),
+    )
 }
 
 /// Gives back a container's networks and (with `has_root`) its overlay root and bundle.

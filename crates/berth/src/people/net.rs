@@ -105,7 +105,9 @@ impl NetPlan {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let only_bridge = |what: &str| {
-            PeopleError::Usage(format!("{what} needs --net bridge[:NAME] (or switch for --ip)"))
+            PeopleError::Usage(format!(
+                "{what} needs --net bridge[:NAME] (or switch for --ip)"
+            ))
         };
         let plan = match mode {
             NetMode::Bridge(network) => {
@@ -133,7 +135,9 @@ impl NetPlan {
                 let address = ip
                     .map(|s| {
                         s.parse::<Ipv4Net>().map_err(|_| {
-                            PeopleError::Usage(format!("--ip {s}: expected ADDR/PREFIX on a switch"))
+                            PeopleError::Usage(format!(
+                                "--ip {s}: expected ADDR/PREFIX on a switch"
+                            ))
                         })
                     })
                     .transpose()?;

@@ -65,7 +65,11 @@ pub struct PeopleFlags {
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
     /// Publish a port (bridge only)
-    #[arg(long = "publish", short = 'p', value_name = "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]")]
+    #[arg(
+        long = "publish",
+        short = 'p',
+        value_name = "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]"
+    )]
     pub publish: Vec<String>,
     /// "host": share the host's pid namespace
     #[arg(long, value_name = "host")]
@@ -172,7 +176,8 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         NetMode::Ns(p) => Some(p.clone()),
         _ => None,
     };
-    let exe = std::env::current_exe().map_err(io_err("find own binary", Path::new("/proc/self/exe")))?;
+    let exe =
+        std::env::current_exe().map_err(io_err("find own binary", Path::new("/proc/self/exe")))?;
 
     let store = berth_image::Store::open(r.image_root)?;
     let croot = store.create_container_root(&image, &id, r.flags.read_only)?;
@@ -202,9 +207,15 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         if !r.flags.interactive && !r.flags.tty && !r.detach {
             let null = Path::new("/dev/null");
             let f = std::fs::File::open(null).map_err(io_err("open", null))?;
-            nix::unistd::dup2_stdin(&f)
-                .map_err(|e| io_err("redirect stdin to", null)(e.into()))?;
+            nix::unistd::dup2_stdin(&f).map_err(|e| io_err("redirect stdin to", null)(e.into()))?;
         }
+        // A detached container must not hold the caller's stdout and stderr (a pipe would
+        // never see EOF): its output goes to <bundle>/output.log. berth's own are restored.
+        let _redirect = if r.detach && !r.flags.tty {
+            Some(Redirect::to_file(&croot.dir.join("output.log"))?)
+        } else {
+            None
+        };
         let code = container::run(
             r.state_root,
             &RunOptions {
@@ -218,6 +229,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
                 detach: r.detach,
             },
         )?;
+        drop(_redirect);
         Ok::<i32, PeopleError>(code)
     })();
     match result {
@@ -233,5 +245,41 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
             }
             Err(e)
         }
+    }
+}
+
+/// stdout and stderr pointed at a file until dropped.
+struct Redirect {
+    saved_out: std::os::fd::OwnedFd,
+    saved_err: std::os::fd::OwnedFd,
+}
+
+impl Redirect {
+    fn to_file(path: &Path) -> Result<Redirect, PeopleError> {
+        use std::os::fd::AsFd;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io_err("create", path))?;
+        let dup = |fd: std::os::fd::BorrowedFd<'_>| {
+            nix::unistd::dup(fd).map_err(|e| io_err("dup stdio for", path)(e.into()))
+        };
+        let saved_out = dup(std::io::stdout().as_fd())?;
+        let saved_err = dup(std::io::stderr().as_fd())?;
+        nix::unistd::dup2_stdout(&f).map_err(|e| io_err("redirect stdout to", path)(e.into()))?;
+        nix::unistd::dup2_stderr(&f).map_err(|e| io_err("redirect stderr to", path)(e.into()))?;
+        Ok(Redirect {
+            saved_out,
+            saved_err,
+        })
+    }
+}
+
+impl Drop for Redirect {
+    fn drop(&mut self) {
+        // Nothing sensible to do if restoring fails: berth exits right after.
+        let _ = nix::unistd::dup2_stdout(&self.saved_out);
+        let _ = nix::unistd::dup2_stderr(&self.saved_err);
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
-    Capability, Hook, Hooks, LinuxCpu, LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids,
+    Capability, Hook, LinuxCpu, LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids,
     LinuxResources, Mount, Root, Spec, User,
 };
 
@@ -214,7 +214,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
             .set_env(Some(vec![DEFAULT_PATH.into()]))
             .set_timeout(Some(30))
             .clone();
-        let mut hooks = spec.hooks().clone().unwrap_or_else(Hooks::default);
+        let mut hooks = spec.hooks().clone().unwrap_or_default();
         hooks.set_create_runtime(Some(vec![hook]));
         spec.set_hooks(Some(hooks));
     }
@@ -287,7 +287,7 @@ fn resources(f: &PeopleFlags) -> Result<Option<LinuxResources>, PeopleError> {
     let mut r = LinuxResources::default();
     if let Some(m) = &f.memory {
         let bytes = parse_size(m)?;
-        r.set_memory(Some(LinuxMemory::default().set_limit(Some(bytes)).clone()));
+        r.set_memory(Some(*LinuxMemory::default().set_limit(Some(bytes))));
     }
     if let Some(c) = f.cpus {
         if !(c > 0.0 && c.is_finite()) {
@@ -302,7 +302,7 @@ fn resources(f: &PeopleFlags) -> Result<Option<LinuxResources>, PeopleError> {
         ));
     }
     if let Some(p) = f.pids_limit {
-        r.set_pids(Some(LinuxPids::default().set_limit(p).clone()));
+        r.set_pids(Some(*LinuxPids::default().set_limit(p)));
     }
     Ok(Some(r))
 }
@@ -319,7 +319,7 @@ pub fn parse_size(s: &str) -> Result<i64, PeopleError> {
         _ => (t, 1),
     };
     let n: f64 = num.parse().map_err(|_| bad())?;
-    if !(n > 0.0) {
+    if !n.is_finite() || n <= 0.0 {
         return Err(bad());
     }
     Ok((n * mult as f64) as i64)

@@ -74,12 +74,17 @@ pub fn network_store(image_root: &Path) -> berth_net::NetworkStore {
 /// also the cleanup after a failed create. `default_root` is the image root for containers
 /// whose config does not name one (runtime-face containers).
 pub fn release(state: &State, default_root: &Path) -> Result<(), PeopleError> {
-    let own_root = state.annotations.get(ANN_IMAGE_ROOT).map(PathBuf::from);
-    cleanup(
-        own_root.as_deref().unwrap_or(default_root),
-        &state.id,
-        own_root.is_some(),
-    )
+    match state.annotations.get(ANN_IMAGE_ROOT).map(PathBuf::from) {
+        Some(root) => cleanup(&root, &state.id, true),
+        None => {
+            // A runtime-face container only holds networks if `network connect` attached it;
+            // a broken network store must not make it undeletable, so this only warns.
+            if let Err(e) = cleanup(default_root, &state.id, false) {
+                eprintln!("berth: warning: detach {} from its networks: {e}", state.id);
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Gives back a container's networks and (with `has_root`) its overlay root and bundle.

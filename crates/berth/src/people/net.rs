@@ -76,6 +76,16 @@ pub struct NetPlan {
     pub hostname: String,
 }
 
+impl NetPlan {
+    fn only_loopback(hostname: &str) -> NetPlan {
+        NetPlan {
+            bridge: None,
+            switch: None,
+            hostname: hostname.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BridgePlan {
     pub network: String,
@@ -90,7 +100,9 @@ pub struct SwitchPlan {
 }
 
 impl NetPlan {
-    /// The plan for `--net MODE [--ip IP] [-p …]`; `None` when nothing is attached.
+    /// The plan for `--net MODE [--ip IP] [-p …]`; `None` when the container gets no
+    /// network namespace of its own (nothing to set up). `--net none` still gets a plan: its
+    /// `lo` is brought up, as people expect from Docker.
     pub fn new(
         mode: &NetMode,
         ip: Option<&str>,
@@ -155,7 +167,11 @@ impl NetPlan {
                 if !ports.is_empty() {
                     return Err(only_bridge("-p"));
                 }
-                return Ok(None);
+                if *mode == NetMode::None {
+                    NetPlan::only_loopback(hostname)
+                } else {
+                    return Ok(None);
+                }
             }
         };
         Ok(Some(plan))
@@ -194,6 +210,15 @@ impl NetPlan {
                 mtu: None,
             })?;
             own.extend(s.address.map(|a| IpAddr::V4(a.addr())));
+        }
+        if self.bridge.is_none() && self.switch.is_none() {
+            let f = std::fs::File::open(&ns).map_err(io_err("open", &ns))?;
+            berth_net::netlink::Netlink::in_netns(std::os::fd::AsFd::as_fd(&f))
+                .and_then(|mut nl| nl.link_up("lo"))
+                .map_err(|source| PeopleError::Loopback {
+                    path: ns.clone(),
+                    source,
+                })?;
         }
         Ok(own)
     }

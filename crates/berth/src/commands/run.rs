@@ -113,3 +113,56 @@ impl Args {
         Ok(code.clamp(0, 255) as u8)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: super::Args,
+    }
+
+    fn parse(args: &[&str]) -> super::Args {
+        T::try_parse_from(std::iter::once("run").chain(args.iter().copied()))
+            .unwrap()
+            .a
+    }
+
+    #[test]
+    fn runc_flags_and_one_id_are_the_runtime_form() {
+        let a = parse(&[
+            "--bundle",
+            "/b",
+            "-d",
+            "--pid-file",
+            "/p",
+            "--console-socket",
+            "/s",
+            "ctr",
+        ]);
+        assert!(!a.image_form());
+        assert_eq!(a.args, ["ctr"]);
+        assert_eq!(a.bundle.as_deref(), Some(std::path::Path::new("/b")));
+        assert!(!parse(&["ctr"]).image_form());
+    }
+
+    #[test]
+    fn two_positionals_or_an_image_flag_are_the_image_form() {
+        let a = parse(&["busybox", "ls", "-l", "--rm"]);
+        assert!(a.image_form());
+        // Everything after the image is the command, flags included.
+        assert_eq!(a.args, ["busybox", "ls", "-l", "--rm"]);
+        assert!(!a.people.rm);
+        let a = parse(&["--rm", "busybox"]);
+        assert!(a.image_form() && a.people.rm);
+        let a = parse(&[
+            "--name", "c1", "-e", "A=1", "-p", "8080:80", "busybox", "sh",
+        ]);
+        assert!(a.image_form());
+        assert_eq!(a.people.name.as_deref(), Some("c1"));
+        let a = parse(&["--image", "busybox"]);
+        assert!(a.image_form() && a.args.is_empty());
+    }
+}

@@ -416,6 +416,25 @@ fn two_containers_on_a_bridge_ping_and_tcp_echo_and_a_published_port_answers() {
     assert!(addr.contains("10.232.1."), "{addr}");
 
     w.ok(&["exec", "cli", "ping", "-c", "1", "-W", "3", "10.232.1.10"]);
+    // --net container:ID shares cli's namespace, and its delete leaves cli attached.
+    let shared = w.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "container:cli",
+        "busybox",
+        "ip",
+        "-4",
+        "addr",
+    ]);
+    assert!(shared.contains("10.232.1."), "{shared}");
+    // A failing attach (an address outside the subnet) fails the run and leaves nothing.
+    let bad = w.berth(&[
+        "run", "--rm", "--name", "bad", "--net", &on, "--ip", "10.9.9.9", "busybox", "true",
+    ]);
+    assert!(!bad.status.success());
+    assert!(leases(&w, net).get("bad").is_none());
+    assert!(!w.image_root().join("containers/bad").exists());
     let echoed = w.ok(&[
         "exec",
         "cli",

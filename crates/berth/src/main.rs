@@ -1,8 +1,9 @@
 //! berth: a fast, runc-compatible container runtime.
 //!
-//! This binary is only the command line: it parses runc's flags, calls berth-runtime, and
+//! This binary is the command line: it parses runc's flags, calls berth-runtime, and
 //! turns errors into one line on stderr, a JSON (or text) line in the `--log` file, and
-//! exit status 1.
+//! exit status 1. The people face (`people`) builds bundles from images and registers the
+//! runtime's release hook that gives back their overlay roots and networks.
 
 mod commands;
 mod log;
@@ -19,7 +20,8 @@ use clap::Parser;
     version,
     about = "A fast, runc-compatible Linux container runtime",
     long_about = "berth runs OCI bundles with runc's command line, so containerd, Docker and \
-                  podman can use it in place of runc."
+                  podman can use it in place of runc. It also runs containers from images \
+                  (berth image, berth run IMAGE CMD...) on networks (berth network, berth switch)."
 )]
 pub struct Cli {
     /// Directory for container state (tmpfs recommended)

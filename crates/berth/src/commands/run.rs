@@ -27,7 +27,10 @@ run); with -d it stays until `berth delete`, and berth prints its ID.";
 
 /// Create and start a container; in the foreground, wait and exit with its status
 #[derive(clap::Args, Debug)]
-#[command(after_long_help = FORMS)]
+#[command(
+    after_help = "runtime form: berth run [--bundle DIR] ... ID; image form: berth run [FLAGS] IMAGE [CMD]... (see --help)",
+    after_long_help = FORMS
+)]
 pub struct Args {
     /// Return once the container has started instead of waiting for it
     #[arg(long, short = 'd')]

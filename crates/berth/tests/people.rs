@@ -297,6 +297,13 @@ fn ps_shows_only_the_containers_processes_and_files_stay_in_their_container() {
     assert_eq!(text(&found.stdout), "");
     assert!(w.image_root().join("containers/c1/upper/foo.txt").exists());
 
+    // -d --rm: gone (root, state) soon after its program exits.
+    w.ok(&[
+        "run", "-d", "--rm", "--name", "brief", "--net", "none", "busybox", "sleep", "0.2",
+    ]);
+    wait_for("brief to be removed", || {
+        !w.state_root().join("brief").exists() && !w.image_root().join("containers/brief").exists()
+    });
     w.ok(&["pause", "c1"]);
     w.ok(&["resume", "c1"]);
     w.ok(&["kill", "c1", "KILL"]);

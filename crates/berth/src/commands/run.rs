@@ -23,7 +23,8 @@ In the image form the config.json is generated from the image and the flags and 
 <image root>/containers/ID/ with the container's overlay root; every runtime command (exec,
 kill, ps, pause, delete...) works on the container, and `delete` unmounts its root and
 detaches its networks. In the foreground the container is removed when it exits (as runc's
-run); with -d it stays until `berth delete`, and berth prints its ID.";
+run); with -d it stays until `berth delete` (or, with --rm, until it exits), and berth prints
+its ID; its output goes to output.log in its bundle.";
 
 /// Create and start a container; in the foreground, wait and exit with its status
 #[derive(clap::Args, Debug)]

@@ -19,7 +19,8 @@ pub struct PeopleFlags {
     /// Image to run; then every positional argument is the command
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
-    /// Remove the container when it exits (always so in the foreground, as runc's run)
+    /// Remove the container when it exits (always so in the foreground, as runc's run; with -d a
+    /// background berth waits for the exit)
     #[arg(long)]
     pub rm: bool,
     /// Keep stdin open (otherwise the container reads /dev/null)
@@ -133,12 +134,6 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
             ))
         }
     };
-    if r.detach && r.flags.rm {
-        return Err(PeopleError::Usage(
-            "--rm with -d is not supported yet: delete the container with `berth delete -f ID`"
-                .into(),
-        ));
-    }
     if r.detach && r.flags.tty && r.console_socket.is_none() {
         return Err(PeopleError::Usage(
             "-t with -d needs --console-socket (nobody would hold the terminal)".into(),
@@ -235,6 +230,12 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
     match result {
         Ok(code) => {
             if r.detach {
+                if r.flags.rm {
+                    // The container runs: a failure here must not take its root away.
+                    if let Err(e) = spawn_reaper(&exe, r.state_root, r.image_root, &id) {
+                        eprintln!("berth: warning: {e}: delete {id} yourself when it exits");
+                    }
+                }
                 println!("{id}");
             }
             Ok(code)
@@ -282,4 +283,26 @@ impl Drop for Redirect {
         let _ = nix::unistd::dup2_stdout(&self.saved_out);
         let _ = nix::unistd::dup2_stderr(&self.saved_err);
     }
+}
+
+/// `-d --rm`: a `berth hook reap ID` in the background deletes the container when it exits.
+fn spawn_reaper(
+    exe: &Path,
+    state_root: &StateRoot,
+    image_root: &Path,
+    id: &str,
+) -> Result<(), PeopleError> {
+    use std::process::{Command, Stdio};
+    Command::new(exe)
+        .arg("--root")
+        .arg(&state_root.path)
+        .arg("--image-root")
+        .arg(image_root)
+        .args(["hook", "reap", "--", id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(io_err("start the reaper", exe))?;
+    Ok(())
 }

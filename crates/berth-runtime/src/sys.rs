@@ -1,5 +1,5 @@
 //! The only module with `unsafe`: thin wrappers over syscalls that nix does not cover
-//! (clone3, pidfds, close_range, keyctl, terminal ioctls, `_exit`).
+//! (clone3, pidfds, close_range, keyctl, terminal ioctls, signal dispositions, `_exit`).
 //!
 //! Every wrapper returns `io::Result` and takes or returns owned/borrowed fds, never bare
 //! integers that outlive the call.
@@ -170,6 +170,17 @@ pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
     // SAFETY: dup2 only manipulates the fd table; `target` is one of stdio, which the
     // process owns and means to replace.
     if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Puts `sig` back to its default action. Rust's runtime ignores SIGPIPE, and an ignored
+/// signal stays ignored across execve: a program berth starts itself (not through
+/// `std::process::Command`, which resets it) must get the default back first.
+pub fn default_signal_action(sig: i32) -> io::Result<()> {
+    // SAFETY: SIG_DFL installs no handler, so no Rust code can run from signal context.
+    if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
         return Err(io::Error::last_os_error());
     }
     Ok(())

@@ -7,6 +7,7 @@ mod exec;
 mod features;
 mod hook;
 mod image;
+mod join;
 mod kill;
 mod list;
 mod network;
@@ -32,6 +33,7 @@ pub struct Context<'a> {
     pub image_root: std::path::PathBuf,
     #[allow(dead_code)]
     pub log: &'a Logger,
+    pub systemd_cgroup: bool,
 }
 
 /// What a command returns: the exit code, or an error for one line on stderr and the log.
@@ -45,6 +47,7 @@ pub enum Command {
     Kill(kill::Args),
     Delete(delete::Args),
     Exec(exec::Args),
+    Join(join::Args),
     Pause(pause::PauseArgs),
     Resume(pause::ResumeArgs),
     Ps(ps::Args),
@@ -70,6 +73,7 @@ impl Command {
             Command::Kill(a) => a.run(ctx),
             Command::Delete(a) => a.run(ctx),
             Command::Exec(a) => a.run(ctx),
+            Command::Join(a) => a.run(ctx),
             Command::Pause(a) => a.run(ctx),
             Command::Resume(a) => a.run(ctx),
             Command::Ps(a) => a.run(ctx),

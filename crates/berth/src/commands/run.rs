@@ -90,6 +90,7 @@ impl Args {
                 detach: self.detach,
                 pid_file: self.pid_file,
                 console_socket: self.console_socket,
+                systemd_cgroup: ctx.systemd_cgroup,
             })?;
             return Ok(code.clamp(0, 255) as u8);
         }
@@ -110,6 +111,7 @@ impl Args {
                     no_pivot: self.no_pivot,
                     no_new_keyring: self.no_new_keyring,
                     preserve_fds: self.preserve_fds,
+                    systemd_cgroup: ctx.systemd_cgroup,
                 },
                 detach: self.detach,
             },

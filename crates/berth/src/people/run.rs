@@ -120,6 +120,8 @@ pub struct ImageRun<'a> {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// --systemd-cgroup, passed through to create.
+    pub systemd_cgroup: bool,
 }
 
 /// Runs the container; returns berth's exit code (the container's in the foreground).
@@ -219,6 +221,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
                     bundle: croot.dir.clone(),
                     pid_file: r.pid_file.clone(),
                     console_socket: r.console_socket.clone(),
+                    systemd_cgroup: r.systemd_cgroup,
                     ..Default::default()
                 },
                 detach: r.detach,

@@ -34,7 +34,8 @@ for b in $bins; do
     done
 done
 
-# The runtime itself on v2: berth (if built) with a busybox bundle whose config sets limits.
+# The runtime itself on v2: berth (if built) with a busybox bundle whose config sets limits
+# (--no-pivot: the guest root is the initramfs, where pivot_root is not possible).
 berth=${BERTH:-target/release/berth}
 if [ -x "$berth" ]; then
     cp "$berth" "$root/bin/berth"
@@ -75,11 +76,11 @@ for t in /t/*; do
 done
 if [ -x /bin/berth ]; then
     echo "=== berth on cgroup v2"
-    out=\$(/bin/berth --root /tmp/berth run --bundle /b1 c1 2>&1)
+    out=\$(/bin/berth --root /tmp/berth run --no-pivot --bundle /b1 c1 2>&1)
     echo "\$out"
     case "\$out" in *67108864*32*) echo "berth v2 limits: ok" ;; *) echo "berth v2 limits: FAILED"; rc=1 ;; esac
     [ ! -e /sys/fs/cgroup/berth-v2/c1 ] || { echo "berth v2: cgroup left behind"; rc=1; }
-    /bin/berth --root /tmp/berth run -d --bundle /b2 c2 && /bin/berth --root /tmp/berth pause c2 &&
+    /bin/berth --root /tmp/berth run -d --no-pivot --bundle /b2 c2 && /bin/berth --root /tmp/berth pause c2 &&
         /bin/berth --root /tmp/berth state c2 | grep -q '"paused"' &&
         /bin/berth --root /tmp/berth resume c2 &&
         /bin/berth --root /tmp/berth state c2 | grep -q '"running"' &&

@@ -101,6 +101,11 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     // If berth dies before the container is fully created, so does the init.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .ctx(|| "set parent-death signal".into())?;
+    // Opened read-write, the fifo never blocks here and never reads EOF later: the read
+    // waits for exactly the byte `start` writes. Opened first, while the init is still the
+    // host's root in the host's mount namespace: a mapped root may not open the 0600 fifo.
+    let fifo = nix::fcntl::open(a.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx(|| "open exec fifo".into())?;
     let spec = a.spec;
     let linux = spec.linux().as_ref();
     let namespaces: Vec<_> = linux
@@ -171,10 +176,6 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         hooks.and_then(|h| h.create_container().as_ref()),
         hook_state.as_ref(),
     )?;
-    // Opened read-write, the fifo never blocks here and never reads EOF later: the read
-    // waits for exactly the byte `start` writes.
-    let fifo = nix::fcntl::open(a.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| "open exec fifo".into())?;
     rootfs::enter(a.rootfs, a.no_pivot)?;
     rootfs::finish(spec)?;
 
@@ -189,7 +190,9 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     let seccomp = linux.and_then(|l| l.seccomp().as_ref());
     let start = StartWait {
         fifo,
-        hooks: hooks.and_then(|h| h.start_container().clone()).unwrap_or_default(),
+        hooks: hooks
+            .and_then(|h| h.start_container().clone())
+            .unwrap_or_default(),
         state: hook_state.unwrap_or_default(),
     };
     become_process(process, seccomp, &a.chan, Some(start), a.preserve_fds)
@@ -318,6 +321,10 @@ fn become_process(
         }
     }
     sys::cloexec_from(3 + preserve_fds).ctx(|| "close host fds".into())?;
+    // berth blocks the signals it forwards; the program starts with none blocked.
+    nix::sys::signal::SigSet::empty()
+        .thread_set_mask()
+        .ctx(|| "reset the signal mask".into())?;
     nix::unistd::execve(&program, &argv, &envp).ctx(|| format!("exec {first:?}"))?;
     unreachable!("execve returned without an error")
 }

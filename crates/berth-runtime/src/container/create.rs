@@ -31,6 +31,9 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// cgroupsPath is systemd's `slice:prefix:name`; with no systemd running, berth
+    /// manages the cgroupfs directories systemd would have made.
+    pub systemd_cgroup: bool,
 }
 
 /// A created container, still locked by this process.
@@ -131,8 +134,18 @@ fn build(
         ));
     }
 
-    let manager =
-        berth_cgroups::manager_for(&Host::default(), linux.cgroups_path().as_deref(), &opts.id)?;
+    let cgroups_path = if opts.systemd_cgroup {
+        let given = linux
+            .cgroups_path()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            // runc's default for systemd: system.slice:runc:<id>.
+            .unwrap_or_else(|| format!("system.slice:berth:{}", opts.id));
+        Some(berth_cgroups::systemd_to_cgroupfs(&given)?)
+    } else {
+        linux.cgroups_path().clone()
+    };
+    let manager = berth_cgroups::manager_for(&Host::default(), cgroups_path.as_deref(), &opts.id)?;
     manager.create()?;
     let manager = cgroup_out.insert(manager);
     manager.apply(&with_default_devices(&linux))?;
@@ -234,7 +247,8 @@ fn build(
                 }
                 manager.add_process(pid)?;
                 if has_container_hooks {
-                    let json = String::from_utf8(state_json(&state, Status::Creating)).unwrap_or_default();
+                    let json =
+                        String::from_utf8(state_json(&state, Status::Creating)).unwrap_or_default();
                     parent_chan
                         .send(&ToChild::HookState(json))
                         .map_err(|e| Error::Init(e.to_string()))?;

@@ -24,6 +24,7 @@ pub struct Context<'a> {
     pub root: StateRoot,
     #[allow(dead_code)]
     pub log: &'a Logger,
+    pub systemd_cgroup: bool,
 }
 
 /// What a command returns: the exit code, or an error for one line on stderr and the log.

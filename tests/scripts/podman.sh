@@ -10,7 +10,8 @@
 # --root given that way would not reach its `delete`.
 #
 # Checks, with --network none unless said otherwise:
-#   run --rm (output, exit status), run -it (tty, window size, exit status);
+#   run --rm (output, exit status), run -it (tty, window size, exit status); --read-only and a
+#   tmpfs with tmpcopyup (runc's extension: the tmpfs starts with the image's files);
 #   run -d --memory 64m: running, the memory cgroup limit seen on the host and inside;
 #   exec (output, exit status, the container's pid namespace), exec -t (tty, window size);
 #   top; pause/unpause (freezer state on the host); stop (SIGTERM reaches the process, its exit
@@ -150,6 +151,17 @@ rc=0; podman run --rm "${none[@]}" "$image" sh -c 'exit 3' || rc=$?
 links=$(podman run --rm "${none[@]}" "$image" sh -c 'ls /sys/class/net | wc -l')
 [ "$links" -eq 1 ] || fail "--network none container has $links interfaces, want only lo"
 info "podman run: output, exit status, --network none: ok"
+
+# --read-only puts tmpfs mounts with runc's tmpcopyup extension on /tmp, /var/tmp and /run.
+out=$(podman run --rm "${none[@]}" --read-only "$image" \
+      sh -c 'touch /x 2>/dev/null && echo root-writable; touch /tmp/y && echo tmp-writable') ||
+    fail "podman run --read-only: exit $?"
+[ "$out" = tmp-writable ] || fail "podman run --read-only printed '$out', want only tmp-writable"
+# tmpcopyup: the tmpfs starts with what the image had there.
+out=$(podman run --rm "${none[@]}" --mount type=tmpfs,destination=/etc,tmpcopyup "$image" \
+      sh -c 'grep -c ^berth: /etc/passwd; grep " /etc " /proc/mounts | cut -d" " -f3')
+[ "$out" = $'1\ntmpfs' ] || fail "tmpfs /etc with tmpcopyup: got '$out', want the image's passwd on tmpfs"
+info "podman run --read-only, tmpfs with tmpcopyup: ok"
 
 # podman attaches to the terminal after start; output written before that goes only to the log
 # (as with runc), hence the sleep.

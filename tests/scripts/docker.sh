@@ -230,6 +230,10 @@ rc=0; out=$(in_tty "$docker_cmd exec -it d1 sh -c 'tty; sleep 0.5; stty size; ex
 grep -qx '/dev/pts/[0-9]*' <<<"$out" || fail "docker exec -it: no pty inside: $out"
 grep -qx '30 100' <<<"$out" || fail "docker exec -it: window size not passed: $out"
 called "exec .*--console-socket" "$did"
+# The client's default seccomp profile is in force, without no_new_privs (setuid works, as
+# with runc).
+out=$(docker exec d1 grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | tr -d '\t')
+[ "$out" = $'NoNewPrivs:0\nSeccomp:2' ] || fail "exec in d1: want seccomp on, no_new_privs off, got: $out"
 info "docker exec, exec -it: ok"
 
 # --- 4. update --memory, top, pause, unpause ------------------------------------------------------

@@ -198,6 +198,10 @@ rc=0; out=$(in_tty "$pod_cmd exec -it s1 sh -c 'tty; stty size; exit 6'") || rc=
 grep -qx '/dev/pts/[0-9]*' <<<"$out" || fail "podman exec -it: no pty inside: $out"
 grep -qx '30 100' <<<"$out" || fail "podman exec -it: window size not passed: $out"
 called "exec .*--tty --console-socket" "$sid"
+# The client's default seccomp profile is in force, without no_new_privs (setuid works, as
+# with runc).
+out=$(podman exec s1 grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | tr -d '\t')
+[ "$out" = $'NoNewPrivs:0\nSeccomp:2' ] || fail "exec in s1: want seccomp on, no_new_privs off, got: $out"
 info "podman exec, exec -it: ok"
 
 # --- 4. top, pause, unpause -----------------------------------------------------------------------

@@ -72,9 +72,7 @@ cleanup() {
     local rc=$?
     set +e
     if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
-        local ids
-        ids=$(docker ps -aq 2>/dev/null)
-        [ -z "$ids" ] || docker rm --force $ids >/dev/null 2>&1
+        docker ps -aq 2>/dev/null | xargs -r docker rm --force >/dev/null 2>&1
     fi
     stop "$dockerd_pid"
     stop "$ctrd_pid"
@@ -169,6 +167,7 @@ in_tty() {
 http_get() {
     local body
     for _ in $(seq 50); do
+        # shellcheck disable=SC2016 # expanded by the inner bash
         body=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET / HTTP/1.0\r\n\r\n" >&3 &&
                                    cat <&3' _ "$1" "$2" 2>/dev/null | tail -n 1) && [ -n "$body" ] &&
             { echo "$body"; return 0; }

@@ -130,6 +130,7 @@ in_tty() {
 http_get() {
     local body
     for _ in $(seq 50); do
+        # shellcheck disable=SC2016 # expanded by the inner bash
         body=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET / HTTP/1.0\r\n\r\n" >&3 &&
                                    cat <&3' _ "$1" "$2" 2>/dev/null | tail -n 1) && [ -n "$body" ] &&
             { echo "$body"; return 0; }
@@ -164,7 +165,7 @@ out=$(podman run --rm "${none[@]}" --mount type=tmpfs,destination=/etc,tmpcopyup
 info "podman run --read-only, tmpfs with tmpcopyup: ok"
 
 # podman attaches to the terminal after start; output written before that goes only to the log
-# (as with runc), hence the sleep.
+# (as with runc), hence the sleep. It also sets the window size only then (no consoleSize).
 rc=0
 out=$(in_tty "$pod_cmd run -it --rm ${none[*]} $image sh -c 'sleep 0.3; tty; stty size; exit 5'") ||
     rc=$?
@@ -193,7 +194,8 @@ rc=0; out=$(podman exec s1 sh -c 'echo in-$(cat /proc/1/comm); exit 4') || rc=$?
 [ "$rc" -eq 4 ] || fail "podman exec exited $rc, want 4"
 [ "$out" = in-sleep ] || fail "podman exec printed '$out', want 'in-sleep' (pid namespace)"
 called "exec .*--detach" "$sid"
-rc=0; out=$(in_tty "$pod_cmd exec -it s1 sh -c 'tty; stty size; exit 6'") || rc=$?
+# podman 4.3 passes no consoleSize: it sets the window size only after the exec started.
+rc=0; out=$(in_tty "$pod_cmd exec -it s1 sh -c 'tty; sleep 0.5; stty size; exit 6'") || rc=$?
 [ "$rc" -eq 6 ] || fail "podman exec -it exited $rc, want 6 (output: $out)"
 grep -qx '/dev/pts/[0-9]*' <<<"$out" || fail "podman exec -it: no pty inside: $out"
 grep -qx '30 100' <<<"$out" || fail "podman exec -it: window size not passed: $out"

@@ -101,6 +101,10 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     // If berth dies before the container is fully created, so does the init.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .ctx(|| "set parent-death signal".into())?;
+    // Until execve the init holds host state (the handshake socket, the exec fifo, berth's
+    // own image): nothing in the container may ptrace it or open its /proc files, even
+    // once its capabilities match the container's (CVE-2016-9962, CVE-2019-5736).
+    nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
     let spec = a.spec;
     let linux = spec.linux().as_ref();
     let namespaces: Vec<_> = linux
@@ -129,12 +133,20 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     if !a.unshare.is_empty() {
         unshare(a.unshare).ctx(|| "create namespaces".into())?;
     }
+    let in_userns = new_ns(LinuxNamespaceType::User);
+    // A non-dumpable process's /proc files belong to root: a parent that is not root could
+    // not write the id maps. Nothing of the container runs yet in this window.
+    if in_userns {
+        nix::sys::prctl::set_dumpable(true).ctx(|| "set dumpable for the id maps".into())?;
+    }
     a.chan
         .send(&ToParent::NamespacesReady)
         .ctx(|| "report namespaces".into())?;
     let hook_state = expect_continue(&a.chan)?;
+    if in_userns {
+        nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+    }
 
-    let in_userns = new_ns(LinuxNamespaceType::User);
     if in_userns {
         // The parent wrote the maps: become the namespace's root.
         let root_g = nix::unistd::Gid::from_raw(0);
@@ -189,7 +201,9 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     let seccomp = linux.and_then(|l| l.seccomp().as_ref());
     let start = StartWait {
         fifo,
-        hooks: hooks.and_then(|h| h.start_container().clone()).unwrap_or_default(),
+        hooks: hooks
+            .and_then(|h| h.start_container().clone())
+            .unwrap_or_default(),
         state: hook_state.unwrap_or_default(),
     };
     become_process(process, seccomp, &a.chan, Some(start), a.preserve_fds)

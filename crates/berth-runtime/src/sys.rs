@@ -1,5 +1,5 @@
 //! The only module with `unsafe`: thin wrappers over syscalls that nix does not cover
-//! (clone3, pidfds, close_range, keyctl, terminal ioctls, `_exit`).
+//! (clone3, pidfds, close_range, keyctl, terminal ioctls, detached read-only mounts, `_exit`).
 //!
 //! Every wrapper returns `io::Result` and takes or returns owned/borrowed fds, never bare
 //! integers that outlive the call.
@@ -173,4 +173,55 @@ pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// A detached, read-only bind mount of the single file at `path` (open_tree with
+/// OPEN_TREE_CLONE, then mount_setattr MOUNT_ATTR_RDONLY). The mount is in no mount
+/// namespace: it lives as long as the returned fd, or a process executing from it.
+pub fn readonly_detached_clone(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    // The kernel's struct mount_attr (linux/mount.h).
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    // SAFETY: open_tree reads a NUL-terminated path that outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that we now own.
+    let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: the empty path and attr are valid for the call; the size matches the struct.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(tree)
 }

@@ -234,7 +234,8 @@ fn build(
                 }
                 manager.add_process(pid)?;
                 if has_container_hooks {
-                    let json = String::from_utf8(state_json(&state, Status::Creating)).unwrap_or_default();
+                    let json =
+                        String::from_utf8(state_json(&state, Status::Creating)).unwrap_or_default();
                     parent_chan
                         .send(&ToChild::HookState(json))
                         .map_err(|e| Error::Init(e.to_string()))?;

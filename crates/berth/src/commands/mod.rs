@@ -50,6 +50,14 @@ pub enum Command {
 
 impl Command {
     pub fn run(self, ctx: &Context) -> Outcome {
+        // Commands that put berth-cloned processes into a container first move berth onto a
+        // read-only mount of itself (CVE-2019-5736; see berth_runtime::exe_guard).
+        if matches!(
+            self,
+            Command::Create(_) | Command::Run(_) | Command::Exec(_)
+        ) {
+            berth_runtime::exe_guard::ensure_readonly_exe()?;
+        }
         match self {
             Command::Create(a) => a.run(ctx),
             Command::Start(a) => a.run(ctx),

@@ -27,6 +27,31 @@ fn to_caps(set: &Capabilities, supported: &CapsHashSet) -> CapsHashSet {
         .collect()
 }
 
+/// Capability names in any set of `caps` that this kernel does not know: runc drops them
+/// with a warning, and so does berth (`create` prints one line per name).
+pub fn unsupported_caps(caps: &LinuxCapabilities, supported: &CapsHashSet) -> Vec<String> {
+    let mut out: Vec<String> = [
+        caps.bounding(),
+        caps.effective(),
+        caps.inheritable(),
+        caps.permitted(),
+        caps.ambient(),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .filter(|c| {
+        format!("CAP_{c}")
+            .parse::<Cap>()
+            .map_or(true, |c| !supported.contains(&c))
+    })
+    .map(|c| format!("CAP_{c}"))
+    .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Step 1, while still root: shrink the bounding set.
 pub fn drop_bounding(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> {
     let Some(caps) = caps else { return Ok(()) };
@@ -211,4 +236,31 @@ pub fn build_seccomp(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, InitEr
         }
     }
     Ok(filter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{Capability, LinuxCapabilitiesBuilder};
+
+    #[test]
+    fn caps_the_kernel_lacks_are_reported_once() {
+        let set: Capabilities = [Capability::CheckpointRestore, Capability::Kill]
+            .into_iter()
+            .collect();
+        let caps = LinuxCapabilitiesBuilder::default()
+            .bounding(set.clone())
+            .permitted(set)
+            .effective(Capabilities::new())
+            .inheritable(Capabilities::new())
+            .ambient(Capabilities::new())
+            .build()
+            .unwrap();
+        let old_kernel: CapsHashSet = [Cap::CAP_KILL].into_iter().collect();
+        assert_eq!(
+            unsupported_caps(&caps, &old_kernel),
+            ["CAP_CHECKPOINT_RESTORE"]
+        );
+        assert!(unsupported_caps(&caps, &caps::all()).is_empty());
+    }
 }

@@ -442,3 +442,104 @@ fn proc_and_sys_are_masked() {
     assert!(out.status.success(), "{t}");
     assert_eq!(t.trim(), "done", "{t}");
 }
+
+/// An unknown capability name is a create (and exec) error that names it.
+#[test]
+fn unknown_capability_is_a_clear_error() {
+    if !need_root() {
+        return;
+    }
+    let bundle = Bundle::new();
+    let berth = Berth::new();
+    let mut cfg = berth.bundle(bundle.path(), &["true"]);
+    cfg["process"]["capabilities"]["bounding"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("CAP_NO_SUCH_THING"));
+    Berth::write_config(bundle.path(), &cfg);
+    let out = berth.run_container(bundle.path(), &id("capname"));
+    assert!(!out.status.success());
+    assert!(text(&out).contains("CAP_NO_SUCH_THING"), "{}", text(&out));
+
+    let cfg = berth.bundle(bundle.path(), &["sleep", "100"]);
+    Berth::write_config(bundle.path(), &cfg);
+    let id = id("capexec");
+    berth.ok(&[
+        "run",
+        "-d",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
+    let out = berth.run(&["exec", "--cap", "CAP_BOGUS", &id, "true"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("CAP_BOGUS"), "{}", text(&out));
+}
+
+fn with_caps(cfg: &mut Value, add: &[&str]) {
+    for set in ["bounding", "effective", "permitted"] {
+        let list = cfg["process"]["capabilities"][set].as_array_mut().unwrap();
+        for c in add {
+            list.push(json!(c));
+        }
+    }
+}
+
+/// Without CAP_NET_RAW no raw socket, without CAP_SYS_ADMIN no mount; granting either
+/// makes the same call work (so the failure is the capability's doing).
+#[test]
+fn missing_capabilities_deny_raw_sockets_and_mounts() {
+    if !need_root() {
+        return;
+    }
+    let bundle = Bundle::new();
+    let berth = Berth::new();
+    // busybox ping needs a raw socket (ICMP datagram sockets are off in a new netns).
+    let script = "ping -c1 -W1 127.0.0.1 2>&1 | grep -qi 'permission denied\\|not permitted' \
+                  && echo raw-denied; \
+                  mount -t tmpfs t /tmp 2>/dev/null && echo mounted || echo mount-denied";
+    let cfg = berth.bundle(bundle.path(), &["sh", "-c", script]);
+    Berth::write_config(bundle.path(), &cfg);
+    let out = berth.run_container(bundle.path(), &id("capdeny"));
+    assert_eq!(text(&out).trim(), "raw-denied\nmount-denied");
+
+    let mut cfg = berth.bundle(bundle.path(), &["sh", "-c", script]);
+    with_caps(&mut cfg, &["CAP_NET_RAW", "CAP_SYS_ADMIN"]);
+    Berth::write_config(bundle.path(), &cfg);
+    let out = berth.run_container(bundle.path(), &id("capgrant"));
+    assert_eq!(text(&out).trim(), "mounted");
+}
+
+/// A non-root user keeps an ambient capability across execve (and only that one).
+#[test]
+fn ambient_capabilities_for_a_non_root_user() {
+    if !need_root() {
+        return;
+    }
+    let bundle = Bundle::new();
+    let berth = Berth::new();
+    let mut cfg = berth.bundle(
+        bundle.path(),
+        &[
+            "sh",
+            "-c",
+            "grep -E '^Cap(Eff|Amb)' /proc/self/status; id -u",
+        ],
+    );
+    cfg["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    cfg["process"]["capabilities"] = json!({
+        "bounding": ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
+        "effective": ["CAP_NET_BIND_SERVICE"],
+        "permitted": ["CAP_NET_BIND_SERVICE"],
+        "inheritable": ["CAP_NET_BIND_SERVICE"],
+        "ambient": ["CAP_NET_BIND_SERVICE"],
+    });
+    Berth::write_config(bundle.path(), &cfg);
+    let out = berth.run_container(bundle.path(), &id("ambient"));
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    // CAP_NET_BIND_SERVICE is bit 10.
+    assert!(t.contains("CapEff:\t0000000000000400"), "{t}");
+    assert!(t.contains("CapAmb:\t0000000000000400"), "{t}");
+    assert!(t.trim_end().ends_with("1000"), "{t}");
+}

@@ -56,6 +56,12 @@ pub(crate) fn create_with_console(
     let spec = spec::load_bundle(&bundle)?;
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
+    if let Some(caps) = process.capabilities() {
+        let supported = caps::runtime::thread_all_supported();
+        for name in crate::security::unsupported_caps(caps, &supported) {
+            eprintln!("berth: warning: {name} is not supported by this kernel: dropped");
+        }
+    }
     let terminal = process.terminal().unwrap_or(false);
     let console =
         match (terminal, console, &opts.console_socket) {

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
 use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterAttr, ScmpFilterContext,
+    ScmpSyscall,
 };
 use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
@@ -191,6 +192,50 @@ fn compare(arg: &oci_spec::runtime::LinuxSeccompArg) -> ScmpArgCompare {
     ScmpArgCompare::new(arg.index() as u32, op, datum)
 }
 
+/// The seccomp filter flags `build_seccomp` applies (for `features`).
+pub const SECCOMP_FLAGS: [&str; 3] = [
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_TSYNC",
+];
+
+/// The architectures this libseccomp can add to a filter (for `features`): each is tried
+/// on a scratch filter, so the list is what actually loads here.
+pub fn seccomp_archs() -> Vec<String> {
+    const CANDIDATES: [&str; 18] = [
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_ARM",
+        "SCMP_ARCH_AARCH64",
+        "SCMP_ARCH_MIPS",
+        "SCMP_ARCH_MIPS64",
+        "SCMP_ARCH_MIPS64N32",
+        "SCMP_ARCH_MIPSEL",
+        "SCMP_ARCH_MIPSEL64",
+        "SCMP_ARCH_MIPSEL64N32",
+        "SCMP_ARCH_PPC",
+        "SCMP_ARCH_PPC64",
+        "SCMP_ARCH_PPC64LE",
+        "SCMP_ARCH_RISCV64",
+        "SCMP_ARCH_S390",
+        "SCMP_ARCH_S390X",
+        "SCMP_ARCH_LOONGARCH64",
+    ];
+    let Ok(mut filter) = ScmpFilterContext::new(ScmpAction::Allow) else {
+        return Vec::new();
+    };
+    CANDIDATES
+        .iter()
+        .filter(|name| {
+            name.parse::<ScmpArch>().is_ok_and(|arch| {
+                filter.is_arch_present(arch).unwrap_or(false) || filter.add_arch(arch).is_ok()
+            })
+        })
+        .map(|s| s.to_string())
+        .collect()
+}
+
 /// Compiles the config's seccomp profile (not yet loaded). Unknown syscall names are
 /// skipped, as runc does: profiles name calls that older or newer kernels lack.
 pub fn build_seccomp(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, InitError> {
@@ -208,6 +253,17 @@ pub fn build_seccomp(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, InitEr
                 .add_arch(parsed)
                 .ctx(|| format!("seccomp architecture {arch}"))?;
         }
+    }
+    for flag in profile.flags().iter().flatten() {
+        use oci_spec::runtime::LinuxSeccompFilterFlag as F;
+        let attr = match flag {
+            F::SeccompFilterFlagLog => ScmpFilterAttr::CtlLog,
+            F::SeccompFilterFlagTsync => ScmpFilterAttr::CtlTsync,
+            F::SeccompFilterFlagSpecAllow => ScmpFilterAttr::CtlSsb,
+        };
+        filter
+            .set_filter_attr(attr, 1)
+            .ctx(|| format!("seccomp flag {flag:?}"))?;
     }
     for rule in profile.syscalls().iter().flatten() {
         let act = action(rule.action(), rule.errno_ret())?;

@@ -543,3 +543,109 @@ fn ambient_capabilities_for_a_non_root_user() {
     assert!(t.contains("CapAmb:\t0000000000000400"), "{t}");
     assert!(t.trim_end().ends_with("1000"), "{t}");
 }
+
+fn fixture_seccomp(client: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/client-configs")
+        .join(format!("{client}-config.json"));
+    let cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["linux"]["seccomp"].clone()
+}
+
+/// Docker's and podman's default profiles load, and a container runs under them (in
+/// seccomp filter mode).
+#[test]
+fn docker_and_podman_seccomp_profiles_load_and_run() {
+    if !need_root() {
+        return;
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    if !fixtures.exists() {
+        eprintln!("skipped: {} missing", fixtures.display());
+        return;
+    }
+    let bundle = Bundle::new();
+    let berth = Berth::new();
+    for client in ["docker", "podman"] {
+        let mut cfg = berth.bundle(
+            bundle.path(),
+            &[
+                "sh",
+                "-c",
+                "grep Seccomp: /proc/self/status; echo hi > /tmp/f && cat /tmp/f",
+            ],
+        );
+        cfg["linux"]["seccomp"] = fixture_seccomp(client);
+        Berth::write_config(bundle.path(), &cfg);
+        let out = berth.run_container(bundle.path(), &id(client));
+        let t = text(&out);
+        assert!(out.status.success(), "{client}: {t}");
+        assert_eq!(t.trim(), "Seccomp:\t2\nhi", "{client}: {t}");
+    }
+}
+
+/// SCMP_ACT_ERRNO with errnoRet, argument conditions (EQ and MASKED_EQ), and filter
+/// flags.
+#[test]
+fn seccomp_errno_args_and_flags() {
+    if !need_root() {
+        return;
+    }
+    let bundle = Bundle::new();
+    let berth = Berth::new();
+    let mut cfg = berth.bundle(
+        bundle.path(),
+        &[
+            "sh",
+            "-c",
+            "mkdir /tmp/d 2>&1; touch /tmp/f; \
+             chmod 4755 /tmp/f 2>/dev/null || echo setuid-denied; \
+             chmod 755 /tmp/f && echo chmod-ok; \
+             kill -0 $$ 2>/dev/null || echo kill0-denied; kill -CONT $$ && echo cont-ok",
+        ],
+    );
+    cfg["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95},
+            {"names": ["chmod"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 1, "value": 2048, "valueTwo": 2048, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 2, "value": 2048, "valueTwo": 2048, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["no_such_syscall_in_any_kernel"], "action": "SCMP_ACT_ERRNO"}
+        ]
+    });
+    Berth::write_config(bundle.path(), &cfg);
+    let out = berth.run_container(bundle.path(), &id("scmp"));
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let lines: Vec<&str> = t.lines().collect();
+    // errno 95 is EOPNOTSUPP.
+    assert!(lines[0].contains("not supported"), "{t}");
+    assert_eq!(
+        lines[1..],
+        ["setuid-denied", "chmod-ok", "kill0-denied", "cont-ok"],
+        "{t}"
+    );
+}
+
+/// `features` reports the seccomp architectures, flags and actions that work here (and no
+/// SCMP_ACT_NOTIFY, which berth does not implement yet).
+#[test]
+fn features_reports_working_seccomp() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("features")
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seccomp = &doc["linux"]["seccomp"];
+    let has = |key: &str, v: &str| seccomp[key].as_array().unwrap().contains(&json!(v));
+    assert!(has("archs", "SCMP_ARCH_X86_64"));
+    assert!(has("supportedFlags", "SECCOMP_FILTER_FLAG_LOG"));
+    assert!(has("actions", "SCMP_ACT_ERRNO"));
+    assert!(!has("actions", "SCMP_ACT_NOTIFY"));
+}

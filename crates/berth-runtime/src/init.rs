@@ -17,7 +17,7 @@ use berth_cgroups::CgroupPaths;
 use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, LinuxSeccomp, Process, Spec};
 
 use crate::process::{Channel, ToChild, ToParent};
 use crate::{rootfs, security, sys, tty};
@@ -206,7 +206,15 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
             .unwrap_or_default(),
         state: hook_state.unwrap_or_default(),
     };
-    become_process(process, seccomp, &a.chan, Some(start), a.preserve_fds)
+    let personality = linux.and_then(|l| l.personality().as_ref());
+    become_process(
+        process,
+        seccomp,
+        personality,
+        &a.chan,
+        Some(start),
+        a.preserve_fds,
+    )
 }
 
 /// What create's init does between `Ready` and execve: wait for `start`, then run the
@@ -255,7 +263,7 @@ fn exec_inner(a: &ExecArgs) -> Result<Infallible, InitError> {
     if let Some(console) = &a.console {
         tty::setup_console(console.as_fd(), a.process.console_size().as_ref())?;
     }
-    become_process(a.process, a.seccomp, &a.chan, None, a.preserve_fds)
+    become_process(a.process, a.seccomp, None, &a.chan, None, a.preserve_fds)
 }
 
 /// The common end of create and exec: limits, cwd, identity, capabilities, seccomp,
@@ -263,11 +271,14 @@ fn exec_inner(a: &ExecArgs) -> Result<Infallible, InitError> {
 fn become_process(
     process: &Process,
     seccomp: Option<&LinuxSeccomp>,
+    personality: Option<&LinuxPersonality>,
     chan: &Channel,
     start: Option<StartWait>,
     preserve_fds: u32,
 ) -> Result<Infallible, InitError> {
     security::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+    security::apply_process_attrs(process, personality)?;
+    security::apply_apparmor(process)?;
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .ctx(|| format!("set oom_score_adj {adj}"))?;

@@ -13,11 +13,13 @@ use libseccomp::{
 use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{
-    Capabilities, LinuxCapabilities, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator,
-    PosixRlimit, PosixRlimitType, User,
+    Capabilities, IOPriorityClass, LinuxCapabilities, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag, LinuxSchedulerPolicy, LinuxSeccomp, LinuxSeccompAction,
+    LinuxSeccompOperator, PosixRlimit, PosixRlimitType, Process, User,
 };
 
 use crate::init::{Ctx, InitError};
+use crate::sys;
 
 /// The host kernel's capabilities, read once: names the kernel lacks are dropped from every
 /// set (runc warns and drops them too).
@@ -118,6 +120,124 @@ pub fn apply_caps(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> {
         caps::raise(None, CapSet::Ambient, *cap).ctx(|| format!("raise ambient {cap}"))?;
     }
     Ok(())
+}
+
+/// process.scheduler, process.ioPriority and linux.personality, applied while the init is
+/// still root (real-time classes need CAP_SYS_NICE / CAP_SYS_ADMIN).
+pub fn apply_process_attrs(
+    process: &Process,
+    personality: Option<&LinuxPersonality>,
+) -> Result<(), InitError> {
+    if let Some(p) = personality {
+        let persona = match p.domain() {
+            LinuxPersonalityDomain::PerLinux => 0x0000,
+            LinuxPersonalityDomain::PerLinux32 => 0x0008,
+        };
+        sys::set_personality(persona).ctx(|| format!("set personality {}", p.domain()))?;
+    }
+    if let Some(io) = process.io_priority() {
+        let class = match io.class() {
+            IOPriorityClass::IoprioClassRt => 1,
+            IOPriorityClass::IoprioClassBe => 2,
+            IOPriorityClass::IoprioClassIdle => 3,
+        };
+        sys::set_io_priority(class, io.priority() as u32)
+            .ctx(|| format!("set io priority {:?} {}", io.class(), io.priority()))?;
+    }
+    if let Some(s) = process.scheduler() {
+        use LinuxSchedulerFlag as F;
+        use LinuxSchedulerPolicy as P;
+        let policy = match s.policy() {
+            P::SchedOther => libc::SCHED_OTHER,
+            P::SchedFifo => libc::SCHED_FIFO,
+            P::SchedRr => libc::SCHED_RR,
+            P::SchedBatch => libc::SCHED_BATCH,
+            P::SchedIso => 4,
+            P::SchedIdle => libc::SCHED_IDLE,
+            P::SchedDeadline => 6,
+        };
+        let flags = s.flags().iter().flatten().fold(0u64, |acc, f| {
+            acc | match f {
+                F::SchedResetOnFork => 0x01,
+                F::SchedFlagReclaim => 0x02,
+                F::SchedFlagDLOverrun => 0x04,
+                F::SchedFlagKeepPolicy => 0x08,
+                F::SchedFlagKeepParams => 0x10,
+                F::SchedFlagUtilClampMin => 0x20,
+                F::SchedFlagUtilClampMax => 0x40,
+            }
+        });
+        let attr = sys::SchedAttr {
+            policy: policy as u32,
+            flags,
+            nice: s.nice().unwrap_or(0),
+            priority: s.priority().unwrap_or(0) as u32,
+            runtime: s.runtime().unwrap_or(0),
+            deadline: s.deadline().unwrap_or(0),
+            period: s.period().unwrap_or(0),
+            ..Default::default()
+        };
+        sys::sched_setattr(&attr).ctx(|| format!("set scheduler {:?}", s.policy()))?;
+    }
+    Ok(())
+}
+
+fn lsm_enabled(name: &str) -> bool {
+    std::fs::read_to_string("/sys/kernel/security/lsm")
+        .map(|l| l.trim().split(',').any(|m| m == name))
+        .unwrap_or(false)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LsmError {
+    #[error("process.apparmorProfile {0:?} is set but AppArmor is not enabled on this host")]
+    AppArmorDisabled(String),
+    #[error("process.selinuxLabel {0:?} is set but SELinux is disabled or not supported")]
+    SelinuxDisabled(String),
+    #[error("process.selinuxLabel {0:?}: berth does not apply SELinux labels yet")]
+    SelinuxUnsupported(String),
+}
+
+/// What runc does with LSM labels, checked before anything is created: an empty label is
+/// ignored; a requested AppArmor profile or SELinux label the host cannot apply is an
+/// error (runc fails writing /proc/self/attr/exec). linux.mountLabel is ignored without
+/// SELinux, as runc's label package does.
+pub fn check_lsm(process: &Process) -> Result<(), LsmError> {
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !lsm_enabled("apparmor") {
+            return Err(LsmError::AppArmorDisabled(p.into()));
+        }
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        return Err(if lsm_enabled("selinux") {
+            LsmError::SelinuxUnsupported(l.into())
+        } else {
+            LsmError::SelinuxDisabled(l.into())
+        });
+    }
+    Ok(())
+}
+
+/// Asks AppArmor to switch to the profile at the next execve (as runc's changeOnExec).
+pub fn apply_apparmor(process: &Process) -> Result<(), InitError> {
+    let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(());
+    };
+    let attr = if std::path::Path::new("/proc/self/attr/apparmor/exec").exists() {
+        "/proc/self/attr/apparmor/exec"
+    } else {
+        "/proc/self/attr/exec"
+    };
+    std::fs::write(attr, format!("exec {profile}"))
+        .ctx(|| format!("apply AppArmor profile {profile:?} ({attr})"))
 }
 
 fn resource(t: PosixRlimitType) -> Resource {

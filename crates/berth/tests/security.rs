@@ -649,3 +649,86 @@ fn features_reports_working_seccomp() {
     assert!(has("actions", "SCMP_ACT_ERRNO"));
     assert!(!has("actions", "SCMP_ACT_NOTIFY"));
 }
+
+/// LSM fields where no LSM is enabled (as here): empty labels are ignored, a requested
+/// AppArmor profile or SELinux process label is a create error naming it (runc fails
+/// applying them), and mountLabel is ignored.
+#[test]
+fn lsm_labels_without_an_lsm() {
+    if !need_root() {
+        return;
+    }
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    if lsm.contains("apparmor") || lsm.contains("selinux") {
+        eprintln!("skipped: an LSM is enabled here ({lsm})");
+        return;
+    }
+    let bundle = Bundle::new();
+    let berth = Berth::new();
+    let mut cfg = berth.bundle(bundle.path(), &["true"]);
+    cfg["process"]["apparmorProfile"] = json!("");
+    cfg["process"]["selinuxLabel"] = json!("");
+    cfg["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0");
+    Berth::write_config(bundle.path(), &cfg);
+    let out = berth.run_container(bundle.path(), &id("lsm0"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    for (field, value) in [
+        ("apparmorProfile", "docker-default"),
+        ("selinuxLabel", "system_u:system_r:container_t:s0"),
+    ] {
+        let mut cfg = berth.bundle(bundle.path(), &["true"]);
+        cfg["process"][field] = json!(value);
+        Berth::write_config(bundle.path(), &cfg);
+        let out = berth.run_container(bundle.path(), &id("lsm1"));
+        assert!(!out.status.success(), "{field} accepted");
+        assert!(text(&out).contains(value), "{}", text(&out));
+    }
+}
+
+/// process.oomScoreAdj, noNewPrivileges, ioPriority, scheduler and linux.personality are
+/// applied; a non-namespaced sysctl is a create error.
+#[test]
+fn process_fields_are_applied_and_sysctls_checked() {
+    if !need_root() {
+        return;
+    }
+    let bundle = Bundle::new();
+    let berth = Berth::new();
+    let mut cfg = berth.bundle(
+        bundle.path(),
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status; \
+             grep -E '^policy' /proc/self/sched; uname -m; cat /proc/sys/net/ipv4/ip_forward",
+        ],
+    );
+    cfg["process"]["oomScoreAdj"] = json!(123);
+    cfg["process"]["noNewPrivileges"] = json!(true);
+    cfg["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+    cfg["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+    cfg["linux"]["personality"] = json!({"domain": "LINUX32"});
+    cfg["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    Berth::write_config(bundle.path(), &cfg);
+    let out = berth.run_container(bundle.path(), &id("procf"));
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let lines: Vec<&str> = t.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "123", "{t}");
+    assert_eq!(lines[1], "NoNewPrivs:\t1", "{t}");
+    // SCHED_BATCH is policy 3.
+    assert!(
+        lines[2].starts_with("policy") && lines[2].ends_with(" 3"),
+        "{t}"
+    );
+    assert_eq!(lines[3], "i686", "{t}");
+    assert_eq!(lines[4], "1", "{t}");
+
+    let mut cfg = berth.bundle(bundle.path(), &["true"]);
+    cfg["linux"]["sysctl"] = json!({"vm.swappiness": "10"});
+    Berth::write_config(bundle.path(), &cfg);
+    let out = berth.run_container(bundle.path(), &id("sysctl"));
+    assert!(!out.status.success());
+    assert!(text(&out).contains("vm.swappiness"), "{}", text(&out));
+}

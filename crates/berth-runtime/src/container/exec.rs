@@ -29,6 +29,7 @@ pub struct ExecOptions {
 
 /// Returns the exit code (0 when detached).
 pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
+    crate::security::check_lsm(&opts.process).map_err(|e| Error::Invalid(e.to_string()))?;
     let dir = root.open(&opts.id)?;
     let state = dir.load()?;
     let status = dir.status(&state);

@@ -46,7 +46,33 @@ pub struct Cli {
     command: commands::Command,
 }
 
+/// The subcommand named on the command line, found without clap: global flags that take a
+/// value are skipped with their value.
+fn subcommand_of(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsStr> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("--root" | "--log" | "--log-format" | "--criu" | "--rootless") => {
+                it.next();
+            }
+            Some(s) if s.starts_with('-') => {}
+            _ => return Some(a),
+        }
+    }
+    None
+}
+
 fn main() -> ExitCode {
+    // Commands that put berth-cloned processes into a container first move berth onto a
+    // read-only mount of itself (CVE-2019-5736, see berth_runtime::exe_guard): before any
+    // parsing, so the process that is replaced does as little as possible.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if subcommand_of(&args).is_some_and(|c| c == "create" || c == "run" || c == "exec") {
+        if let Err(e) = berth_runtime::exe_guard::ensure_readonly_exe() {
+            eprintln!("berth: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let cli = Cli::parse();
     let logger = log::Logger::new(cli.log.clone(), &cli.log_format, cli.debug);
     if cli.systemd_cgroup {

@@ -732,3 +732,40 @@ fn process_fields_are_applied_and_sysctls_checked() {
     assert!(!out.status.success());
     assert!(text(&out).contains("vm.swappiness"), "{}", text(&out));
 }
+
+/// A user namespace with uid/gid mappings written by berth while the init waits: the
+/// container's root is an unprivileged host uid.
+#[test]
+fn user_namespace_with_mappings() {
+    if !need_root() {
+        return;
+    }
+    let bundle = Bundle::new();
+    let berth = Berth::new();
+    let mut cfg = berth.bundle(
+        bundle.path(),
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u; \
+             cat /proc/self/setgroups; (echo x > /proc/sysrq-trigger) 2>/dev/null || echo denied",
+        ],
+    );
+    cfg["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    cfg["linux"]["uidMappings"] = map.clone();
+    cfg["linux"]["gidMappings"] = map;
+    Berth::write_config(bundle.path(), &cfg);
+    let out = berth.run_container(bundle.path(), &id("userns"));
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let words: Vec<&str> = t.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["0", "200000", "65536", "0", "200000", "65536", "0", "allow", "denied"],
+        "{t}"
+    );
+}

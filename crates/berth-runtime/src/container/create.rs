@@ -147,6 +147,22 @@ fn build(
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .map_err(errno(format!("mkfifo {}", fifo.display())))?;
+    // In a user namespace the init opens the fifo as the container's root, an unprivileged
+    // host uid: the fifo is its own (as runc chowns it to the root's host ids).
+    if new.contains(&LinuxNamespaceType::User) {
+        let host = |maps: &Option<Vec<LinuxIdMapping>>| {
+            maps.iter()
+                .flatten()
+                .find(|m| m.container_id() == 0)
+                .map(|m| m.host_id())
+        };
+        let uid = host(linux.uid_mappings()).map(nix::unistd::Uid::from_raw);
+        let gid = host(linux.gid_mappings()).map(nix::unistd::Gid::from_raw);
+        nix::unistd::chown(&fifo, uid, gid).map_err(errno(format!(
+            "chown {} to the container's root",
+            fifo.display()
+        )))?;
+    }
 
     // One clone carries every new namespace, unless something is joined by path: then the
     // init joins first and creates the rest itself, so they belong to the right owners.

@@ -50,8 +50,8 @@ pub enum Command {
 
 impl Command {
     pub fn run(self, ctx: &Context) -> Outcome {
-        // Commands that put berth-cloned processes into a container first move berth onto a
-        // read-only mount of itself (CVE-2019-5736; see berth_runtime::exe_guard).
+        // main() already re-executed from a read-only mount before parsing; this backstop
+        // (one access(2) call) catches anything its argv scan missed (CVE-2019-5736).
         if matches!(
             self,
             Command::Create(_) | Command::Run(_) | Command::Exec(_)

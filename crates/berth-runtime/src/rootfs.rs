@@ -423,10 +423,10 @@ fn mount_cgroup(
     opts: &MountOptions,
     cgroup: Option<&CgroupPaths>,
 ) -> Result<(), InitError> {
+    // Only a rootless container runs without a cgroup of its own (create warned): like
+    // runc's rootless mode it then gets no cgroup filesystem, rather than the host's.
     let Some(paths) = cgroup else {
-        return Err(InitError(
-            "a cgroup mount needs the container's cgroup".into(),
-        ));
+        return Ok(());
     };
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);

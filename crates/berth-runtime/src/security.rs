@@ -87,6 +87,16 @@ pub fn switch_user(user: &User) -> Result<(), InitError> {
     match setgroups(&gids) {
         Ok(()) => {}
         Err(nix::errno::Errno::EPERM) if gids.is_empty() => {}
+        Err(nix::errno::Errno::EPERM)
+            if std::fs::read_to_string("/proc/self/setgroups")
+                .is_ok_and(|s| s.trim() == "deny") =>
+        {
+            return Err(InitError(format!(
+                "process.user.additionalGids {gids:?}: setgroups is denied in this user \
+                 namespace (a rootless container mapping a single id cannot have \
+                 supplementary groups; map more ids with newgidmap)"
+            )))
+        }
         Err(e) => return Err(InitError(format!("setgroups {gids:?}: {e}"))),
     }
     let gid = Gid::from_raw(user.gid());

@@ -21,9 +21,10 @@ use clap::Parser;
                   podman can use it in place of runc."
 )]
 pub struct Cli {
-    /// Directory for container state (tmpfs recommended)
-    #[arg(long, global = true, default_value = "/run/berth", value_name = "DIR")]
-    root: PathBuf,
+    /// Directory for container state (tmpfs recommended) [default: /run/berth; for a
+    /// non-root user $XDG_RUNTIME_DIR/berth]
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
     /// Also write errors (and with --debug, debug lines) to this file
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -62,6 +63,17 @@ fn subcommand_of(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsStr> {
     None
 }
 
+/// runc's rule: root keeps state in /run; anyone else in their own runtime dir, which
+/// they can write and nobody else can.
+fn default_root() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !nix::unistd::geteuid().is_root() && !dir.is_empty() => {
+            PathBuf::from(dir).join("berth")
+        }
+        _ => PathBuf::from("/run/berth"),
+    }
+}
+
 fn main() -> ExitCode {
     // Commands that put berth-cloned processes into a container first move berth onto a
     // read-only mount of itself (CVE-2019-5736, see berth_runtime::exe_guard): before any
@@ -81,7 +93,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let ctx = commands::Context {
-        root: berth_runtime::state::StateRoot::new(&cli.root),
+        root: berth_runtime::state::StateRoot::new(cli.root.clone().unwrap_or_else(default_root)),
         log: &logger,
     };
     match cli.command.run(&ctx) {

@@ -300,12 +300,18 @@ fn become_process(
 
     let caps = process.capabilities().as_ref();
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // A notifying filter must be loaded before `Ready`: its fd goes to the listener through
+    // berth, which does not outlive `Ready`.
+    let notify = seccomp.is_some_and(security::wants_notify);
     let seccomp = seccomp.map(security::build_seccomp).transpose()?;
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the
     // capabilities go. With it, load as late as possible.
     if !nnp {
         if let Some(f) = &seccomp {
             f.load().ctx(|| "load seccomp filter".into())?;
+            if notify {
+                send_notify_fd(f, chan)?;
+            }
         }
     }
     security::drop_bounding(caps)?;
@@ -317,6 +323,13 @@ fn become_process(
 
     let argv: Vec<CString> = args.iter().map(|s| cstring(s)).collect::<Result<_, _>>()?;
     let envp: Vec<CString> = env.iter().map(|s| cstring(s)).collect::<Result<_, _>>()?;
+
+    if nnp && notify {
+        if let Some(f) = &seccomp {
+            f.load().ctx(|| "load seccomp filter".into())?;
+            send_notify_fd(f, chan)?;
+        }
+    }
 
     // From here the process belongs to the container: berth's exit must not kill it.
     nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear parent-death signal".into())?;
@@ -337,7 +350,7 @@ fn become_process(
             sys::exit_now(1);
         }
     }
-    if nnp {
+    if nnp && !notify {
         if let Some(f) = &seccomp {
             f.load().ctx(|| "load seccomp filter".into())?;
         }
@@ -345,6 +358,21 @@ fn become_process(
     sys::cloexec_from(3 + preserve_fds).ctx(|| "close host fds".into())?;
     nix::unistd::execve(&program, &argv, &envp).ctx(|| format!("exec {first:?}"))?;
     unreachable!("execve returned without an error")
+}
+
+/// Hands the loaded filter's notify fd to berth, then closes this process's copy: the
+/// container's program must not answer its own notifications.
+fn send_notify_fd(filter: &libseccomp::ScmpFilterContext, chan: &Channel) -> Result<(), InitError> {
+    let fd = sys::own_fd(
+        filter
+            .get_notify_fd()
+            .ctx(|| "get seccomp notify fd".into())?,
+    );
+    chan.send(&ToParent::SeccompNotify)
+        .ctx(|| "report seccomp notify fd".into())?;
+    chan.send_fd(fd.as_fd())
+        .ctx(|| "send seccomp notify fd".into())?;
+    Ok(())
 }
 
 fn set_domainname(name: &str) -> Result<(), InitError> {

@@ -296,11 +296,7 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, InitE
         A::ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
         A::ScmpActLog => ScmpAction::Log,
         A::ScmpActAllow => ScmpAction::Allow,
-        A::ScmpActNotify => {
-            return Err(InitError(
-                "seccomp action SCMP_ACT_NOTIFY is not supported yet".into(),
-            ))
-        }
+        A::ScmpActNotify => ScmpAction::Notify,
     })
 }
 
@@ -320,6 +316,16 @@ fn compare(arg: &oci_spec::runtime::LinuxSeccompArg) -> ScmpArgCompare {
         _ => arg.value(),
     };
     ScmpArgCompare::new(arg.index() as u32, op, datum)
+}
+
+/// Whether the profile hands syscalls to a user-space listener (SCMP_ACT_NOTIFY).
+pub fn wants_notify(profile: &LinuxSeccomp) -> bool {
+    profile.default_action() == LinuxSeccompAction::ScmpActNotify
+        || profile
+            .syscalls()
+            .iter()
+            .flatten()
+            .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify)
 }
 
 /// The seccomp filter flags `build_seccomp` applies (for `features`).

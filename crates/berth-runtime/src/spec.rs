@@ -169,6 +169,13 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
             ));
         }
     }
+    if let Some(seccomp) = linux.seccomp() {
+        if crate::security::wants_notify(seccomp) && seccomp.listener_path().is_none() {
+            return Err(invalid(
+                "linux.seccomp uses SCMP_ACT_NOTIFY but gives no listenerPath",
+            ));
+        }
+    }
     if let Some(prop) = linux.rootfs_propagation() {
         if !prop.is_empty() && crate::rootfs::propagation_flag(prop).is_none() {
             return Err(invalid(format!(

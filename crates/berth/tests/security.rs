@@ -633,8 +633,7 @@ fn seccomp_errno_args_and_flags() {
     );
 }
 
-/// `features` reports the seccomp architectures, flags and actions that work here (and no
-/// SCMP_ACT_NOTIFY, which berth does not implement yet).
+/// `features` reports the seccomp architectures, flags and actions that work here.
 #[test]
 fn features_reports_working_seccomp() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
@@ -647,7 +646,7 @@ fn features_reports_working_seccomp() {
     assert!(has("archs", "SCMP_ARCH_X86_64"));
     assert!(has("supportedFlags", "SECCOMP_FILTER_FLAG_LOG"));
     assert!(has("actions", "SCMP_ACT_ERRNO"));
-    assert!(!has("actions", "SCMP_ACT_NOTIFY"));
+    assert!(has("actions", "SCMP_ACT_NOTIFY"));
 }
 
 /// LSM fields where no LSM is enabled (as here): empty labels are ignored, a requested
@@ -901,4 +900,86 @@ fn rootless_user_runs_containers() {
     } else {
         eprintln!("note: newuidmap missing (Debian uidmap): multi-mapping not tried");
     }
+}
+
+/// SCMP_ACT_NOTIFY: berth hands the notify fd and the container process state to the
+/// listener at listenerPath (SCM_RIGHTS, as runc); the listener answers mkdir with a fake
+/// success, so the container sees mkdir succeed and no directory appear.
+#[test]
+fn seccomp_notify_fd_reaches_the_listener() {
+    use std::os::fd::AsRawFd;
+    if !need_root() {
+        return;
+    }
+    let bundle = Bundle::new();
+    let berth = Berth::new();
+    let sock_dir = tempfile::tempdir().unwrap();
+    let sock_path = sock_dir.path().join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(Value, u64)>();
+    std::thread::spawn(move || {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fd = None;
+        for c in msg.cmsgs().unwrap() {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                fd = fds.first().copied();
+            }
+        }
+        let n = msg.bytes;
+        let state: Value = serde_json::from_slice(&buf[..n]).unwrap();
+        // libseccomp's notify calls take the raw fd; it stays open for the test's life.
+        let fd = fd.expect("no fd with the state");
+        let mut answered = 0;
+        while let Ok(req) = libseccomp::ScmpNotifReq::receive(fd) {
+            let resp = libseccomp::ScmpNotifResp::new_val(
+                req.id,
+                0,
+                libseccomp::ScmpNotifRespFlags::empty(),
+            );
+            let _ = resp.respond(fd);
+            answered += 1;
+            let _ = tx.send((state.clone(), answered));
+        }
+    });
+    let mut cfg = berth.bundle(
+        bundle.path(),
+        &[
+            "sh",
+            "-c",
+            "mkdir /tmp/notified && echo mkdir-ok; ls -d /tmp/notified 2>/dev/null || echo absent",
+        ],
+    );
+    cfg["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock_path,
+        "listenerMetadata": "berth-test-metadata",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    Berth::write_config(bundle.path(), &cfg);
+    let id = id("notify");
+    let out = berth.run_container(bundle.path(), &id);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(
+        t.split_whitespace().collect::<Vec<_>>(),
+        ["mkdir-ok", "absent"],
+        "{t}"
+    );
+    let (state, answered) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(answered >= 1);
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], json!("berth-test-metadata"));
+    assert_eq!(state["state"]["id"], json!(id));
+    assert!(state["pid"].as_i64().unwrap() > 0, "{state}");
 }

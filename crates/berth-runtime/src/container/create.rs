@@ -293,6 +293,11 @@ fn build(
                 )?;
                 send_continue(&parent_chan)?;
             }
+            ToParent::SeccompNotify => {
+                let oci = serde_json::to_value(super::oci_state(&state, Status::Creating))
+                    .unwrap_or_default();
+                super::forward_seccomp_fd(&parent_chan, linux.seccomp().as_ref(), pid, oci)?;
+            }
             ToParent::Ready => break,
             ToParent::Failed(msg) => return Err(Error::Init(msg)),
         }

@@ -11,7 +11,8 @@
 //! any namespace). /proc/<pid>/exe of every process cloned from it then names a file on a
 //! read-only mount, and any reopen for writing fails with EROFS. The re-exec costs one
 //! execve; a binary that is already not writable (a read-only /usr, or a rootless user who
-//! does not own it) is not re-executed at all. Owns nothing else.
+//! does not own it) is not re-executed at all. Where mounts are not permitted it falls back to
+//! a sealed memfd copy (crun's way, slower). Owns nothing else.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStringExt;
@@ -30,8 +31,17 @@ pub enum ExeGuardError {
 
 /// True when this process's binary can be opened for writing by the real user (access(2)
 /// also reports a read-only mount).
+/// A sealed memfd (the fallback) passes access(2) but refuses writes: its seals say so.
 pub fn exe_writable() -> bool {
-    nix::unistd::access("/proc/self/exe", AccessFlags::W_OK).is_ok()
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    if nix::unistd::access("/proc/self/exe", AccessFlags::W_OK).is_err() {
+        return false;
+    }
+    let sealed = std::fs::File::open("/proc/self/exe").is_ok_and(|f| {
+        fcntl(&f, FcntlArg::F_GET_SEALS)
+            .is_ok_and(|s| SealFlag::from_bits_truncate(s).contains(SealFlag::F_SEAL_WRITE))
+    });
+    !sealed
 }
 
 /// Returns at once when the running binary is not writable; otherwise re-executes berth
@@ -40,8 +50,18 @@ pub fn ensure_readonly_exe() -> Result<(), ExeGuardError> {
     if !exe_writable() {
         return Ok(());
     }
-    let tree =
-        crate::sys::readonly_detached_clone(c"/proc/self/exe").map_err(ExeGuardError::Clone)?;
+    // Where mounts are not allowed (berth itself in a container without CAP_SYS_ADMIN), fall
+    // back to what crun does on every call: a sealed in-memory copy.
+    let tree = match crate::sys::readonly_detached_clone(c"/proc/self/exe") {
+        Ok(fd) => fd,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) => sealed_copy()
+            .map_err(|c| {
+                ExeGuardError::Clone(std::io::Error::other(format!(
+                    "{e}; sealed memfd copy: {c}"
+                )))
+            })?,
+        Err(e) => return Err(ExeGuardError::Clone(e)),
+    };
     let cstr = |s: OsString| CString::new(s.clone().into_vec()).map_err(|_| ExeGuardError::Nul(s));
     let argv: Vec<CString> = std::env::args_os().map(cstr).collect::<Result<_, _>>()?;
     let envp: Vec<CString> = std::env::vars_os()
@@ -56,4 +76,22 @@ pub fn ensure_readonly_exe() -> Result<(), ExeGuardError> {
     let err = nix::unistd::execveat(&tree, c"", &argv, &envp, nix::fcntl::AtFlags::AT_EMPTY_PATH)
         .expect_err("execveat returns only on failure");
     Err(ExeGuardError::Exec(err))
+}
+
+/// A sealed memfd holding a copy of the running binary: nobody can write it again.
+fn sealed_copy() -> std::io::Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let fd = memfd_create(
+        c"berth",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )?;
+    let mut file = std::fs::File::from(fd);
+    std::io::copy(&mut std::fs::File::open("/proc/self/exe")?, &mut file)?;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(&file, FcntlArg::F_ADD_SEALS(seals))?;
+    Ok(std::os::fd::OwnedFd::from(file))
 }

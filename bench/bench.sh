@@ -29,10 +29,10 @@ repo=$(dirname -- "$here")
 now_us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
 
 # --- worker: one block of one metric for one runtime; appends samples to $out ---------------
-# worker NAME BIN METRIC COUNT ROOT OUTDIR BUNDLE_TRUE BUNDLE_SLEEP
+# worker NAME BIN METRIC COUNT ROOT OUTDIR BUNDLE_TRUE BUNDLE_SLEEP BUNDLE_LIMITS
 if [ "${1:-}" = --worker ]; then
     shift
-    name=$1 bin=$2 metric=$3 count=$4 root=$5 out=$6 btrue=$7 bsleep=$8
+    name=$1 bin=$2 metric=$3 count=$4 root=$5 out=$6 btrue=$7 bsleep=$8 blimits=$9
     rt() { "$bin" --root "$root" "$@"; }
     err=$out/$name.$metric.err
     # Samples are appended as microseconds (or KiB for rss), one per line.
@@ -57,6 +57,16 @@ if [ "${1:-}" = --worker ]; then
                 t3=$(now_us)
                 sample create $((t1 - t0)); sample start $((t2 - t1)); sample delete $((t3 - t2))
                 sample cycle $((t3 - t0))
+            done ;;
+        limits)
+            # The whole lifecycle with memory, pids and cpu limits: cgroup setup must not
+            # dominate it.
+            for ((i = 0; i < count; i++)); do
+                t0=$(now_us)
+                rt create --bundle "$blimits" "$id-$i" </dev/null >/dev/null 2>>"$err" || failed "create exited $?"
+                rt start "$id-$i" </dev/null >/dev/null 2>>"$err" || failed "start exited $?"
+                rt delete --force "$id-$i" </dev/null >/dev/null 2>>"$err" || failed "delete exited $?"
+                sample limits $(($(now_us) - t0))
             done ;;
         state)
             rt create --bundle "$btrue" "$id" </dev/null >/dev/null 2>>"$err" || failed "create exited $?"
@@ -131,10 +141,14 @@ spec_rt=${SPEC_RUNTIME:-${bins[runc]}}
 "$repo/scripts/make-rootfs.sh" "$tmp/rootfs"
 ROOTFS=$tmp/rootfs BERTH=$spec_rt "$repo/scripts/make-bundle.sh" "$tmp/bundle-true" /bin/true
 ROOTFS=$tmp/rootfs BERTH=$spec_rt "$repo/scripts/make-bundle.sh" "$tmp/bundle-sleep" sleep 1000
+ROOTFS=$tmp/rootfs BERTH=$spec_rt "$repo/scripts/make-bundle.sh" "$tmp/bundle-limits" /bin/true
+jq '.linux.resources.memory = {limit: 67108864} | .linux.resources.pids = {limit: 64}
+    | .linux.resources.cpu = {shares: 512, quota: 50000, period: 100000}' \
+    "$tmp/bundle-limits/config.json" > "$tmp/limits.json" && mv "$tmp/limits.json" "$tmp/bundle-limits/config.json"
 mkdir -p "$tmp/out"
 for n in "${names[@]}"; do mkdir -p "$tmp/root-$n"; done
 
-metrics=(run cycle state exec rss)
+metrics=(run cycle limits state exec rss)
 declare -A dead=()
 echo "bench: N=$N in $ROUNDS rounds; berth=${bins[berth]} runc=${bins[runc]} crun=${bins[crun]}" >&2
 for ((r = 0; r < ROUNDS; r++)); do
@@ -146,7 +160,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         for n in "${names[@]}"; do
             [ -z "${dead[$n.$m]:-}" ] || continue
             if ! in_ns "$n" bash "$here/bench.sh" --worker "$n" "${bins[$n]}" "$m" "$c" \
-                "$tmp/root-$n" "$tmp/out" "$tmp/bundle-true" "$tmp/bundle-sleep"; then
+                "$tmp/root-$n" "$tmp/out" "$tmp/bundle-true" "$tmp/bundle-sleep" "$tmp/bundle-limits"; then
                 dead[$n.$m]=1
                 echo "bench: $n $m failed: $(tail -n 2 "$tmp/out/$n.$m.err" | tr '\n' ' ')" >&2
             fi
@@ -170,7 +184,8 @@ samples() { [ -s "$1" ] && wc -l < "$1" || echo 0; }
 
 printf '\n%-28s %9s %9s %9s %11s %11s\n' "median (N=$N)" berth runc crun berth/runc berth/crun
 rows=("run:run /bin/true (ms)" "create:create (ms)" "start:start (ms)" "delete:delete --force (ms)"
-      "cycle:create+start+delete (ms)" "state:state (ms)" "exec:exec /bin/true (ms)"
+      "cycle:create+start+delete (ms)" "limits:the same with mem+pids+cpu (ms)"
+      "state:state (ms)" "exec:exec /bin/true (ms)"
       "rss:peak RSS of create (MiB)")
 for row in "${rows[@]}"; do
     key=${row%%:*} label=${row#*:}

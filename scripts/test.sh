@@ -9,7 +9,7 @@
 #
 # Every step runs even when an earlier one failed (except that the shell tests need the release
 # build), so one run shows every failure. Exits non-zero if anything failed. The last line is the
-# shell-test tally: "N passed, M failed".
+# tally over cargo tests and shell tests: "N passed, M failed, K skipped".
 # Env: BERTH (runtime the shell tests drive; default <repo>/target/release/berth),
 #      SHELL_TEST_TIMEOUT (seconds per shell test, default 600).
 set -uo pipefail
@@ -38,7 +38,15 @@ step "cargo fmt" cargo fmt --all --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 built=0
 step "cargo build --release" cargo build --release && built=1
-step "cargo test" cargo test --workspace
+cargo_log=$(mktemp)
+trap 'rm -f "$cargo_log"' EXIT
+cargo_tests() { cargo test --workspace 2>&1 | tee "$cargo_log"; }
+step "cargo test" cargo_tests
+# Totals over every test binary, for the closing line.
+read -r cargo_passed cargo_failed cargo_ignored < <(awk '
+    /^test result:/ { for (i = 1; i <= NF; i++) {
+        if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
+    END { print p + 0, f + 0, g + 0 }' "$cargo_log")
 
 passed=0 failed=0
 failed_tests=()
@@ -68,5 +76,7 @@ fi
 printf '\n'
 [ ${#failed_steps[@]} -eq 0 ] || printf 'failed steps: %s\n' "${failed_steps[*]}"
 [ ${#failed_tests[@]} -eq 0 ] || printf 'failed shell tests: %s\n' "${failed_tests[*]}"
-printf '%d passed, %d failed\n' "$passed" "$failed"
+printf 'cargo test: %d passed, %d failed, %d ignored; shell tests: %d passed, %d failed\n' \
+    "$cargo_passed" "$cargo_failed" "$cargo_ignored" "$passed" "$failed"
+printf '%d passed, %d failed, %d skipped\n' "$((cargo_passed + passed))" "$((cargo_failed + failed))" "$cargo_ignored"
 [ ${#failed_steps[@]} -eq 0 ] && [ "$failed" -eq 0 ]

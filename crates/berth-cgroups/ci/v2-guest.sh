@@ -2,7 +2,9 @@
 # Runs berth-cgroups' tests (unit + root integration) inside a pure cgroup v2 kernel:
 # qemu (TCG) boots the Debian kernel with cgroup_no_v1=all and a busybox initramfs that
 # carries the test binaries and their shared libraries.
-# Needs (Debian): qemu-system-x86 linux-image-amd64 busybox-static cpio.
+# Needs (Debian): qemu-system-x86 linux-image-amd64 busybox-static cpio jq.
+# With a built berth ($BERTH, default target/release/berth) it also runs containers with
+# limits, pause/resume and delete on the v2 kernel.
 # Usage, from the workspace root: crates/berth-cgroups/ci/v2-guest.sh [test filter...]
 set -eu
 
@@ -32,6 +34,30 @@ for b in $bins; do
     done
 done
 
+# The runtime itself on v2: berth (if built) with a busybox bundle whose config sets limits.
+berth=${BERTH:-target/release/berth}
+if [ -x "$berth" ]; then
+    cp "$berth" "$root/bin/berth"
+    for lib in $(ldd "$berth" | grep -o '/[^ ]*'); do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+    mkdir -p "$root/b/rootfs"
+    cp -a "$root/bin" "$root/b/rootfs/bin"
+    rm -f "$root/b/rootfs/bin/berth"
+    mkdir -p "$root/b/rootfs/proc" "$root/b/rootfs/sys" "$root/b/rootfs/dev" "$root/b/rootfs/tmp"
+    "$berth" spec --bundle "$root/b"
+    mkdir -p "$root/b1" "$root/b2"
+    # Limits through the config: memory 64 MiB, pids 32, under an absolute cgroupsPath.
+    jq '.process.terminal = false | .root.path = "/b/rootfs"
+        | .process.args = ["sh", "-c", "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"]
+        | .linux.cgroupsPath = "/berth-v2/c1"
+        | .linux.resources.memory = {limit: 67108864} | .linux.resources.pids = {limit: 32}' \
+        "$root/b/config.json" > "$root/b1/config.json"
+    jq '.process.args = ["sleep", "100"] | .linux.cgroupsPath = "/berth-v2/c2"' \
+        "$root/b1/config.json" > "$root/b2/config.json"
+fi
+
 filter="$*"
 cat > "$root/init" <<EOF
 #!/bin/busybox sh
@@ -47,6 +73,19 @@ for t in /t/*; do
     echo "=== \$t"
     \$t --test-threads=1 $filter || rc=1
 done
+if [ -x /bin/berth ]; then
+    echo "=== berth on cgroup v2"
+    out=\$(/bin/berth --root /tmp/berth run --bundle /b1 c1 2>&1)
+    echo "\$out"
+    case "\$out" in *67108864*32*) echo "berth v2 limits: ok" ;; *) echo "berth v2 limits: FAILED"; rc=1 ;; esac
+    [ ! -e /sys/fs/cgroup/berth-v2/c1 ] || { echo "berth v2: cgroup left behind"; rc=1; }
+    /bin/berth --root /tmp/berth run -d --bundle /b2 c2 && /bin/berth --root /tmp/berth pause c2 &&
+        /bin/berth --root /tmp/berth state c2 | grep -q '"paused"' &&
+        /bin/berth --root /tmp/berth resume c2 &&
+        /bin/berth --root /tmp/berth state c2 | grep -q '"running"' &&
+        /bin/berth --root /tmp/berth delete --force c2 && echo "berth v2 pause/resume/delete: ok" ||
+        { echo "berth v2 pause/resume/delete: FAILED"; rc=1; }
+fi
 echo "BERTH-V2-GUEST-RC=\$rc"
 poweroff -f
 EOF

@@ -105,6 +105,11 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     // own image): nothing in the container may ptrace it or open its /proc files, even
     // once its capabilities match the container's (CVE-2016-9962, CVE-2019-5736).
     nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+    // Opened read-write, the fifo never blocks here and never reads EOF later: the read
+    // waits for exactly the byte `start` writes. Opened first, while the init is still the
+    // host's root in the host's mount namespace: a mapped root may not open the 0600 fifo.
+    let fifo = nix::fcntl::open(a.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx(|| "open exec fifo".into())?;
     let spec = a.spec;
     let linux = spec.linux().as_ref();
     let namespaces: Vec<_> = linux
@@ -183,10 +188,6 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         hooks.and_then(|h| h.create_container().as_ref()),
         hook_state.as_ref(),
     )?;
-    // Opened read-write, the fifo never blocks here and never reads EOF later: the read
-    // waits for exactly the byte `start` writes.
-    let fifo = nix::fcntl::open(a.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| "open exec fifo".into())?;
     rootfs::enter(a.rootfs, a.no_pivot)?;
     rootfs::finish(spec)?;
 
@@ -356,6 +357,18 @@ fn become_process(
         }
     }
     sys::cloexec_from(3 + preserve_fds).ctx(|| "close host fds".into())?;
+    // berth blocks the signals it forwards; the program starts with none blocked, and with
+    // every disposition at its default: an ignored signal (Rust ignores SIGPIPE, a shell
+    // may ignore SIGQUIT) would otherwise survive execve into the container.
+    nix::sys::signal::SigSet::empty()
+        .thread_set_mask()
+        .ctx(|| "reset the signal mask".into())?;
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // Numbers glibc reserves for itself refuse with EINVAL: nothing to reset there.
+            let _ = sys::default_signal_action(sig);
+        }
+    }
     nix::unistd::execve(&program, &argv, &envp).ctx(|| format!("exec {first:?}"))?;
     unreachable!("execve returned without an error")
 }

@@ -15,9 +15,11 @@ pub enum SpecError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid {path}: {source}")]
+    #[error("invalid {path}: {field}: {source}")]
     Parse {
         path: PathBuf,
+        /// The JSON path of the offending field (process.args), "." for the document.
+        field: String,
         source: serde_json::Error,
     },
     #[error("invalid config.json: {0}")]
@@ -31,9 +33,11 @@ pub fn load_bundle(bundle: &Path) -> Result<Spec, SpecError> {
         path: path.clone(),
         source,
     })?;
-    let spec: Spec = serde_json::from_slice(&text).map_err(|source| SpecError::Parse {
+    let mut de = serde_json::Deserializer::from_slice(&text);
+    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| SpecError::Parse {
         path: path.clone(),
-        source,
+        field: e.path().to_string(),
+        source: e.into_inner(),
     })?;
     validate(&spec)?;
     Ok(spec)

@@ -1,5 +1,6 @@
 //! The only module with `unsafe`: thin wrappers over syscalls that nix does not cover
-//! (clone3, pidfds, close_range, keyctl, terminal ioctls, detached read-only mounts, `_exit`).
+//! (clone3, pidfds, close_range, keyctl, terminal ioctls, signal dispositions, detached
+//! read-only mounts, personality, io priority, scheduler, `_exit`).
 //!
 //! Every wrapper returns `io::Result` and takes or returns owned/borrowed fds, never bare
 //! integers that outlive the call.
@@ -266,6 +267,17 @@ pub fn sched_setattr(attr: &SchedAttr) -> io::Result<()> {
     a.size = std::mem::size_of::<SchedAttr>() as u32;
     // SAFETY: the pointer is valid for the call and `size` says how much the kernel reads.
     if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &a as *const SchedAttr, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Puts `sig` back to its default action. Rust's runtime ignores SIGPIPE, and an ignored
+/// signal stays ignored across execve: a program berth starts itself (not through
+/// `std::process::Command`, which resets it) must get the default back first.
+pub fn default_signal_action(sig: i32) -> io::Result<()> {
+    // SAFETY: SIG_DFL installs no handler, so no Rust code can run from signal context.
+    if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
         return Err(io::Error::last_os_error());
     }
     Ok(())

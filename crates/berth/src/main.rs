@@ -34,7 +34,8 @@ pub struct Cli {
     /// Log debug information
     #[arg(long, global = true)]
     debug: bool,
-    /// Use systemd cgroup paths (slice:prefix:name)
+    /// cgroupsPath is systemd's slice:prefix:name (berth creates the matching cgroupfs
+    /// directories itself; no systemd is needed)
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Accepted for runc compatibility: berth picks rootless mode from the user namespace
@@ -87,14 +88,10 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let logger = log::Logger::new(cli.log.clone(), &cli.log_format, cli.debug);
-    if cli.systemd_cgroup {
-        logger
-            .error("--systemd-cgroup is not supported yet: berth manages cgroupfs paths directly");
-        return ExitCode::FAILURE;
-    }
     let ctx = commands::Context {
         root: berth_runtime::state::StateRoot::new(cli.root.clone().unwrap_or_else(default_root)),
         log: &logger,
+        systemd_cgroup: cli.systemd_cgroup,
     };
     match cli.command.run(&ctx) {
         Ok(code) => ExitCode::from(code),

@@ -31,6 +31,9 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// cgroupsPath is systemd's `slice:prefix:name`; with no systemd running, berth
+    /// manages the cgroupfs directories systemd would have made.
+    pub systemd_cgroup: bool,
 }
 
 /// A created container, still locked by this process.
@@ -138,8 +141,18 @@ fn build(
         ));
     }
 
-    let manager =
-        berth_cgroups::manager_for(&Host::default(), linux.cgroups_path().as_deref(), &opts.id)?;
+    let cgroups_path = if opts.systemd_cgroup {
+        let given = linux
+            .cgroups_path()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            // runc's default for systemd: system.slice:runc:<id>.
+            .unwrap_or_else(|| format!("system.slice:berth:{}", opts.id));
+        Some(berth_cgroups::systemd_to_cgroupfs(&given)?)
+    } else {
+        linux.cgroups_path().clone()
+    };
+    let manager = berth_cgroups::manager_for(&Host::default(), cgroups_path.as_deref(), &opts.id)?;
     let manager = match manager.create() {
         Ok(()) => {
             let manager = cgroup_out.insert(manager);
@@ -151,7 +164,7 @@ fn build(
         Err(e) if !nix::unistd::geteuid().is_root() => {
             if wants_limits(&linux) {
                 return Err(Error::Invalid(format!(
-                    "linux.resources needs a cgroup, and this user cannot create one ({e}):                      delegate a cgroup to the user or drop the limits"
+                    "linux.resources needs a cgroup, and this user cannot create one ({e}): delegate a cgroup to the user or drop the limits"
                 )));
             }
             eprintln!("berth: warning: rootless: running without a cgroup ({e})");
@@ -163,22 +176,6 @@ fn build(
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .map_err(errno(format!("mkfifo {}", fifo.display())))?;
-    // In a user namespace the init opens the fifo as the container's root, an unprivileged
-    // host uid: the fifo is its own (as runc chowns it to the root's host ids).
-    if new.contains(&LinuxNamespaceType::User) {
-        let host = |maps: &Option<Vec<LinuxIdMapping>>| {
-            maps.iter()
-                .flatten()
-                .find(|m| m.container_id() == 0)
-                .map(|m| m.host_id())
-        };
-        let uid = host(linux.uid_mappings()).map(nix::unistd::Uid::from_raw);
-        let gid = host(linux.gid_mappings()).map(nix::unistd::Gid::from_raw);
-        nix::unistd::chown(&fifo, uid, gid).map_err(errno(format!(
-            "chown {} to the container's root",
-            fifo.display()
-        )))?;
-    }
 
     // One clone carries every new namespace, unless something is joined by path: then the
     // init joins first and creates the rest itself, so they belong to the right owners.

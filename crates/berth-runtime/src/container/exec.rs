@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
-use super::run::{own_console, supervise};
+use super::run::{forwarded_signals, own_console, supervise};
 use super::{init_pidfd, io, Error, Result};
 use crate::init::{self, ExecArgs};
 use crate::process::{Channel, ToChild, ToParent};
@@ -89,6 +89,12 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         .and_then(|l| l.seccomp().clone());
     let manager = state.cgroup.clone().map(berth_cgroups::manager_from_paths);
 
+    // Blocked before the process exists, so no signal meant for it can kill berth.
+    let signals = if opts.detach {
+        None
+    } else {
+        Some(forwarded_signals()?)
+    };
     let (parent_chan, child_chan) = Channel::pair().map_err(|e| Error::Init(e.to_string()))?;
     let pidns = has(LinuxNamespaceType::Pid).then(|| init.as_fd());
     let (pid, pidfd) = match super::clone_in_pid_ns(pidns, CloneFlags::empty())? {
@@ -144,5 +150,10 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     if opts.detach {
         return Ok(0);
     }
-    supervise(pid, &pidfd, master)
+    supervise(
+        pid,
+        &pidfd,
+        master,
+        signals.expect("set up unless detached"),
+    )
 }

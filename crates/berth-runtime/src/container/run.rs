@@ -46,6 +46,19 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
         },
         _ => None,
     };
+    // Signals are ours to forward from before the container starts: one arriving between
+    // start and the relay must reach the container, not kill berth.
+    let signals = if opts.detach {
+        None
+    } else {
+        match forwarded_signals() {
+            Ok(sfd) => Some(sfd),
+            Err(e) => {
+                let _ = destroy(created.dir, &created.state);
+                return Err(e);
+            }
+        }
+    };
     if let Err(e) = start_locked(&created.dir, &created.state) {
         let _ = destroy(created.dir, &created.state);
         return Err(e);
@@ -59,7 +72,8 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
     // Other commands (kill, state, exec) must reach the container while it runs.
     drop(created.dir);
 
-    let code = supervise(pid, &pidfd, master)?;
+    let signals = signals.expect("set up unless detached");
+    let code = supervise(pid, &pidfd, master, signals)?;
     if let Ok(dir) = root.open(&id) {
         if let Ok(state) = dir.load() {
             destroy(dir, &state)?;
@@ -68,16 +82,23 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
     Ok(code)
 }
 
-/// Forwards signals (and the terminal) until the process exits; returns its exit code.
-pub(crate) fn supervise(pid: i32, pidfd: &OwnedFd, master: Option<OwnedFd>) -> Result<i32> {
+/// Blocks every signal berth forwards and returns a signalfd that receives them.
+pub(crate) fn forwarded_signals() -> Result<SignalFd> {
     let mut mask = SigSet::all();
     for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGCHLD] {
         mask.remove(s);
     }
     mask.thread_block().map_err(super::errno("block signals"))?;
-    let sfd =
-        SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(super::errno("signalfd"))?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(super::errno("signalfd"))
+}
 
+/// Forwards signals (and the terminal) until the process exits; returns its exit code.
+pub(crate) fn supervise(
+    pid: i32,
+    pidfd: &OwnedFd,
+    master: Option<OwnedFd>,
+    sfd: SignalFd,
+) -> Result<i32> {
     let stdin = std::io::stdin();
     let raw = master.as_ref().and_then(|_| RawMode::enter(stdin.as_fd()));
     if let (Some(m), Some(_)) = (&master, &raw) {

@@ -37,7 +37,7 @@ pub struct CreateArgs {
 }
 
 impl CreateArgs {
-    pub fn options(&self) -> CreateOptions {
+    pub fn options(&self, ctx: &Context) -> CreateOptions {
         CreateOptions {
             id: self.id.clone(),
             bundle: self.bundle.clone(),
@@ -46,13 +46,14 @@ impl CreateArgs {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            systemd_cgroup: ctx.systemd_cgroup,
         }
     }
 }
 
 impl Args {
     pub fn run(self, ctx: &Context) -> Outcome {
-        container::create(&ctx.root, &self.common.options())?;
+        container::create(&ctx.root, &self.common.options(ctx))?;
         Ok(0)
     }
 }

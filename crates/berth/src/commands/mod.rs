@@ -5,6 +5,7 @@ mod delete;
 mod events;
 mod exec;
 mod features;
+mod join;
 mod kill;
 mod list;
 mod pause;
@@ -24,6 +25,7 @@ pub struct Context<'a> {
     pub root: StateRoot,
     #[allow(dead_code)]
     pub log: &'a Logger,
+    pub systemd_cgroup: bool,
 }
 
 /// What a command returns: the exit code, or an error for one line on stderr and the log.
@@ -37,6 +39,7 @@ pub enum Command {
     Kill(kill::Args),
     Delete(delete::Args),
     Exec(exec::Args),
+    Join(join::Args),
     Pause(pause::PauseArgs),
     Resume(pause::ResumeArgs),
     Ps(ps::Args),
@@ -65,6 +68,7 @@ impl Command {
             Command::Kill(a) => a.run(ctx),
             Command::Delete(a) => a.run(ctx),
             Command::Exec(a) => a.run(ctx),
+            Command::Join(a) => a.run(ctx),
             Command::Pause(a) => a.run(ctx),
             Command::Resume(a) => a.run(ctx),
             Command::Ps(a) => a.run(ctx),

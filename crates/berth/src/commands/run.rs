@@ -18,7 +18,7 @@ impl Args {
         let code = container::run(
             &ctx.root,
             &RunOptions {
-                create: self.common.options(),
+                create: self.common.options(ctx),
                 detach: self.detach,
             },
         )?;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The echo-server example (examples/echo-server) end to end against the runtime under test: two
+# busybox containers and the host bridge run with `berth join --ipc <client> --mount <server>`.
+# Lines typed into the client must come back as the server's echoes, in order; the bridge must
+# really be in the client's IPC namespace (the queue is invisible from the host) and the
+# server's mount namespace (the message file is the server's).
+# Needs root, gcc + libc.a (build-essential), busybox-static, jq. Env: BERTH.
+set -euo pipefail
+
+here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=scripts/env.sh
+. "$repo/scripts/env.sh"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || fail "must run as root"
+[ -x "$BERTH" ] || fail "runtime $BERTH not found (cargo build --release, or set BERTH)"
+command -v gcc >/dev/null || fail "gcc not found (apt-get install build-essential)"
+
+work=$(mktemp -d /tmp/berth-echo-test.XXXXXX)
+trap 'rm -rf --one-file-system -- "$work"' EXIT
+
+lines=("hello" "through two namespaces" "  spaces and  symbols: \$HOME * ;")
+printf '%s\n' "${lines[@]}" |
+    WORK=$work/run ECHO_PREFIX=echo-test timeout 120 "$repo/examples/echo-server/run.sh" \
+        > "$work/out" 2> "$work/err" ||
+    { cat "$work/err" >&2; fail "run.sh failed"; }
+
+mapfile -t echoes < <(grep '^echo: ' "$work/out")
+[ "${#echoes[@]}" -eq "${#lines[@]}" ] ||
+    { cat "$work/out" "$work/err" >&2; fail "${#echoes[@]} echoes for ${#lines[@]} lines"; }
+for i in "${!lines[@]}"; do
+    [ "${echoes[$i]}" = "echo: ${lines[$i]}" ] || fail "echo $i: got '${echoes[$i]}', want 'echo: ${lines[$i]}'"
+done
+grep -q '^server: waiting for messages' "$work/out" || fail "no server banner: $(cat "$work/out")"
+grep -q 'bridge: client finished' "$work/run/bridge.out" || fail "bridge did not see the end: $(cat "$work/run/bridge.out")"
+# The queue (key 0x45434830, listed in decimal) was in the client's IPC namespace only.
+if awk 'NR > 1 && $1 == 1162037296 { found = 1 } END { exit !found }' /proc/sysvipc/msg; then
+    fail "the queue is in the host's IPC namespace"
+fi
+# run.sh removed both containers.
+[ -z "$("$BERTH" --root "$work/run/state" list -q 2>/dev/null || true)" ] || fail "containers left behind"
+echo "echo-server: ${#lines[@]} lines echoed through the bridge"

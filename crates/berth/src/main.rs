@@ -80,7 +80,8 @@ fn main() -> ExitCode {
     // read-only mount of itself (CVE-2019-5736, see berth_runtime::exe_guard): before any
     // parsing, so the process that is replaced does as little as possible.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if subcommand_of(&args).is_some_and(|c| c == "create" || c == "run" || c == "exec") {
+    let guarded = ["create", "run", "exec", "join"];
+    if subcommand_of(&args).is_some_and(|c| guarded.iter().any(|g| c == *g)) {
         if let Err(e) = berth_runtime::exe_guard::ensure_readonly_exe() {
             eprintln!("berth: {e}");
             return ExitCode::FAILURE;
@@ -99,5 +100,29 @@ fn main() -> ExitCode {
             logger.error(&e.to_string());
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subcommand_of;
+
+    fn sub(args: &[&str]) -> Option<String> {
+        let v: Vec<std::ffi::OsString> = args.iter().map(|s| s.into()).collect();
+        subcommand_of(&v).map(|s| s.to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn subcommand_is_found_past_global_flags() {
+        assert_eq!(sub(&["berth", "create", "x"]).as_deref(), Some("create"));
+        assert_eq!(
+            sub(&["berth", "--root", "exec", "--log", "f", "--debug", "run", "id"]).as_deref(),
+            Some("run")
+        );
+        assert_eq!(
+            sub(&["berth", "--root=/r", "--log-format", "json", "exec", "id"]).as_deref(),
+            Some("exec")
+        );
+        assert_eq!(sub(&["berth", "--version"]), None);
     }
 }

@@ -57,7 +57,7 @@ impl Command {
         // (one access(2) call) catches anything its argv scan missed (CVE-2019-5736).
         if matches!(
             self,
-            Command::Create(_) | Command::Run(_) | Command::Exec(_)
+            Command::Create(_) | Command::Run(_) | Command::Exec(_) | Command::Join(_)
         ) {
             berth_runtime::exe_guard::ensure_readonly_exe()?;
         }

@@ -2,7 +2,7 @@
 # bench.sh — berth vs runc vs crun, side by side in one run. Never part of the tests.
 #
 # Usage: bench/bench.sh            (as root)
-# Env:   BERTH  runtime under test (default <repo>/target/release/berth; BERTH=runc to dry-run)
+# Env:   BERTH  runtime under test (default <repo>/target/x86_64-unknown-linux-gnu/release/berth; BERTH=runc to dry-run)
 #        RUNC   (default runc)   CRUN (default crun)
 #        N      samples per timed metric and runtime (default 50)
 #        ROUNDS N is split into ROUNDS blocks, interleaved across runtimes so that load from other

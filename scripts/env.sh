@@ -15,7 +15,7 @@ if ! command -v cargo >/dev/null 2>&1; then
     unset _home
 fi
 export PATH
-export BERTH="${BERTH:-${CARGO_TARGET_DIR:-$_berth_repo/target}/release/berth}"
+export BERTH="${BERTH:-${CARGO_TARGET_DIR:-$_berth_repo/target}/x86_64-unknown-linux-gnu/release/berth}"
 unset _berth_repo
 # A bare name (BERTH=runc) is looked up on PATH, so later `-x "$BERTH"` checks hold.
 case $BERTH in

@@ -7,7 +7,7 @@
 #
 # Env:
 #   BERTH   runtime binary whose `spec` writes the default config
-#           (default: <repo>/target/release/berth; any runc-compatible runtime works, e.g. runc)
+#           (default: <repo>/target/x86_64-unknown-linux-gnu/release/berth; any runc-compatible runtime works, e.g. runc)
 #   ROOTFS  use this existing rootfs (absolute path, shared, not copied) instead of building
 #           DIR/rootfs with make-rootfs.sh
 set -euo pipefail

@@ -3,14 +3,14 @@
 #
 #   cargo fmt --all --check
 #   cargo clippy --workspace --all-targets -- -D warnings
-#   cargo build --release                 (target/release/berth, used by the shell tests)
+#   cargo build --release                 (target/x86_64-unknown-linux-gnu/release/berth, used by the shell tests)
 #   cargo test --workspace                (unit + integration tests)
 #   tests/scripts/*.sh                    (black-box tests, e.g. containerd driving berth)
 #
 # Every step runs even when an earlier one failed (except that the shell tests need the release
 # build), so one run shows every failure. Exits non-zero if anything failed. The last line is the
 # tally over cargo tests and shell tests: "N passed, M failed, K skipped".
-# Env: BERTH (runtime the shell tests drive; default <repo>/target/release/berth),
+# Env: BERTH (runtime the shell tests drive; default <repo>/target/x86_64-unknown-linux-gnu/release/berth),
 #      SHELL_TEST_TIMEOUT (seconds per shell test, default 600).
 set -uo pipefail
 
@@ -52,7 +52,7 @@ passed=0 failed=0
 failed_tests=()
 shopt -s nullglob
 shell_tests=("$repo"/tests/scripts/*.sh)
-if [ "$built" -eq 0 ] && [ "$BERTH" = "${CARGO_TARGET_DIR:-$repo/target}/release/berth" ]; then
+if [ "$built" -eq 0 ] && [ "$BERTH" = "${CARGO_TARGET_DIR:-$repo/target}/x86_64-unknown-linux-gnu/release/berth" ]; then
     printf '\n==> shell tests: skipped, the release build failed\n'
     failed=${#shell_tests[@]}
     failed_tests=("${shell_tests[@]##*/}")

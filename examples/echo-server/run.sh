@@ -11,7 +11,7 @@
 # the script stops the server and removes both containers.
 #
 # Needs root, gcc with libc.a (Debian: build-essential), busybox-static and jq.
-# Env: BERTH (runtime; default <repo>/target/release/berth), WORK (working directory, kept;
+# Env: BERTH (runtime; default <repo>/target/x86_64-unknown-linux-gnu/release/berth), WORK (working directory, kept;
 # default a temporary one that is removed), ECHO_PREFIX (container ID prefix, default "echo").
 set -euo pipefail
 

@@ -12,7 +12,7 @@
 # --pid-file P ID; start ID; kill ID 9; kill --all ID 9; delete ID; delete --force ID; the test
 # itself calls `--root R state ID`.
 # Installs nothing (CI installs containerd). Stops containerd, its shims, their mounts and dirs on
-# every exit path. Env: BERTH (default <repo>/target/release/berth).
+# every exit path. Env: BERTH (default <repo>/target/x86_64-unknown-linux-gnu/release/berth).
 set -euo pipefail
 
 here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)

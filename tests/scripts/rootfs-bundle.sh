@@ -6,7 +6,7 @@
 #   make-bundle.sh: config.json from `$BERTH spec` with terminal=false, args as given, root.path;
 #   `$BERTH run` of such a bundle: output, exit status, uid 1000 named from the rootfs's passwd;
 #   scripts/demo.sh prints from inside the container, as pid 1.
-# Everything lives in a tempdir removed on exit. Env: BERTH (default <repo>/target/release/berth).
+# Everything lives in a tempdir removed on exit. Env: BERTH (default <repo>/target/x86_64-unknown-linux-gnu/release/berth).
 set -euo pipefail
 
 here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)

@@ -3,7 +3,7 @@
 # qemu (TCG) boots the Debian kernel with cgroup_no_v1=all and a busybox initramfs that
 # carries the test binaries and their shared libraries.
 # Needs (Debian): qemu-system-x86 linux-image-amd64 busybox-static cpio jq.
-# With a built berth ($BERTH, default target/release/berth) it also runs containers with
+# With a built berth ($BERTH, default target/x86_64-unknown-linux-gnu/release/berth) it also runs containers with
 # limits, pause/resume and delete on the v2 kernel.
 # Usage, from the workspace root: crates/berth-cgroups/ci/v2-guest.sh [test filter...]
 set -eu
@@ -34,8 +34,9 @@ for b in $bins; do
     done
 done
 
-# The runtime itself on v2: berth (if built) with a busybox bundle whose config sets limits.
-berth=${BERTH:-target/release/berth}
+# The runtime itself on v2: berth (if built) with a busybox bundle whose config sets limits
+# (--no-pivot: the guest root is the initramfs, where pivot_root is not possible).
+berth=${BERTH:-target/x86_64-unknown-linux-gnu/release/berth}
 if [ -x "$berth" ]; then
     cp "$berth" "$root/bin/berth"
     for lib in $(ldd "$berth" | grep -o '/[^ ]*'); do
@@ -75,11 +76,11 @@ for t in /t/*; do
 done
 if [ -x /bin/berth ]; then
     echo "=== berth on cgroup v2"
-    out=\$(/bin/berth --root /tmp/berth run --bundle /b1 c1 2>&1)
+    out=\$(/bin/berth --root /tmp/berth run --no-pivot --bundle /b1 c1 2>&1)
     echo "\$out"
     case "\$out" in *67108864*32*) echo "berth v2 limits: ok" ;; *) echo "berth v2 limits: FAILED"; rc=1 ;; esac
     [ ! -e /sys/fs/cgroup/berth-v2/c1 ] || { echo "berth v2: cgroup left behind"; rc=1; }
-    /bin/berth --root /tmp/berth run -d --bundle /b2 c2 && /bin/berth --root /tmp/berth pause c2 &&
+    /bin/berth --root /tmp/berth run -d --no-pivot --bundle /b2 c2 && /bin/berth --root /tmp/berth pause c2 &&
         /bin/berth --root /tmp/berth state c2 | grep -q '"paused"' &&
         /bin/berth --root /tmp/berth resume c2 &&
         /bin/berth --root /tmp/berth state c2 | grep -q '"running"' &&

@@ -6,6 +6,7 @@
 //! `tty` and `hooks`. `sys` is the only module allowed `unsafe`.
 
 pub mod container;
+mod copyup;
 pub mod exe_guard;
 pub mod hooks;
 pub mod init;

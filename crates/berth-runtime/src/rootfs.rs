@@ -19,6 +19,7 @@ use nix::sys::statvfs::{statvfs, FsFlags};
 use nix::unistd::{chdir, chroot, fchdir, fchownat, pivot_root, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 
+use crate::copyup;
 use crate::init::{Ctx, InitError};
 
 /// The device nodes every container gets when its /dev is a fresh tmpfs, as runc.
@@ -52,6 +53,8 @@ pub struct MountOptions {
     pub propagation: Vec<MsFlags>,
     /// Filesystem-specific options (mode=755, size=…) joined with commas.
     pub data: String,
+    /// runc's `tmpcopyup`: a tmpfs starts with a copy of the directory it covers.
+    pub copy_up: bool,
 }
 
 impl Default for MountOptions {
@@ -60,6 +63,7 @@ impl Default for MountOptions {
             flags: MsFlags::empty(),
             propagation: Vec::new(),
             data: String::new(),
+            copy_up: false,
         }
     }
 }
@@ -95,6 +99,11 @@ pub fn parse_options(options: &[String]) -> MountOptions {
             "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+            // An instruction to the runtime, not to the kernel (which would reject it).
+            "tmpcopyup" => {
+                out.copy_up = true;
+                continue;
+            }
             other => {
                 if let Some(p) = propagation_flag(other) {
                     out.propagation.push(p);
@@ -340,6 +349,10 @@ fn mount_one(
         return Ok(());
     }
 
+    let lower = match opts.copy_up && typ == "tmpfs" {
+        true => Some(copyup::open_lower(target.as_fd())?),
+        false => None,
+    };
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
     let flags = opts.flags & !MsFlags::MS_REMOUNT;
     let res = mount(source.as_deref(), &target_path, Some(typ), flags, data);
@@ -360,6 +373,11 @@ fn mount_one(
             remount(&fd_path(&mounted), flags | MsFlags::MS_RDONLY)?;
         }
         Err(e) => return Err(InitError(format!("mount {typ}: {e}"))),
+    }
+    if let Some(lower) = lower {
+        let upper = open_in_root(root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .ctx(|| "open the new tmpfs".into())?;
+        copyup::copy_into(lower, upper.as_fd())?;
     }
     if !opts.propagation.is_empty() {
         let mounted = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen target".into())?;
@@ -723,6 +741,14 @@ mod tests {
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
         assert_eq!(o.data, "mode=755,size=65536k");
+        assert!(!o.copy_up);
+    }
+
+    #[test]
+    fn tmpcopyup_is_for_the_runtime_not_the_kernel() {
+        let o = parse_options(&s(&["rw", "nosuid", "tmpcopyup"]));
+        assert!(o.copy_up);
+        assert_eq!(o.data, "");
     }
 
     #[test]

@@ -377,6 +377,11 @@ pub fn seccomp_archs() -> Vec<String> {
 pub fn build_seccomp(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, InitError> {
     let default = action(profile.default_action(), profile.default_errno_ret())?;
     let mut filter = ScmpFilterContext::new(default).ctx(|| "seccomp init".into())?;
+    // libseccomp sets no_new_privs itself on load unless told not to; whether the process
+    // gets it is process.noNewPrivileges' call alone (runc does the same).
+    filter
+        .set_ctl_nnp(false)
+        .ctx(|| "seccomp: leave no_new_privs to the config".into())?;
     for arch in profile.architectures().iter().flatten() {
         // oci-spec prints SCMP_ARCH_* names, which libseccomp parses.
         let parsed: ScmpArch = arch

@@ -1,11 +1,13 @@
 //! berth: a fast, runc-compatible container runtime.
 //!
-//! This binary is only the command line: it parses runc's flags, calls berth-runtime, and
+//! This binary is the command line: it parses runc's flags, calls berth-runtime, and
 //! turns errors into one line on stderr, a JSON (or text) line in the `--log` file, and
-//! exit status 1.
+//! exit status 1. The people face (`people`) builds bundles from images and registers the
+//! runtime's release hook that gives back their overlay roots and networks.
 
 mod commands;
 mod log;
+mod people;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +20,8 @@ use clap::Parser;
     version,
     about = "A fast, runc-compatible Linux container runtime",
     long_about = "berth runs OCI bundles with runc's command line, so containerd, Docker and \
-                  podman can use it in place of runc."
+                  podman can use it in place of runc. It also runs containers from images \
+                  (berth image, berth run IMAGE CMD...) on networks (berth network, berth switch)."
 )]
 pub struct Cli {
     /// Directory for container state (tmpfs recommended) [default: /run/berth; for a
@@ -31,6 +34,15 @@ pub struct Cli {
     /// Format of the --log file
     #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    /// Image store root (images, container roots, networks) for the image and network commands
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_IMAGE_ROOT",
+        default_value = berth_image::DEFAULT_ROOT,
+        value_name = "DIR"
+    )]
+    image_root: PathBuf,
     /// Log debug information
     #[arg(long, global = true)]
     debug: bool,
@@ -54,7 +66,9 @@ fn subcommand_of(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsStr> {
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         match a.to_str() {
-            Some("--root" | "--log" | "--log-format" | "--criu" | "--rootless") => {
+            Some(
+                "--root" | "--image-root" | "--log" | "--log-format" | "--criu" | "--rootless",
+            ) => {
                 it.next();
             }
             Some(s) if s.starts_with('-') => {}
@@ -89,8 +103,22 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let logger = log::Logger::new(cli.log.clone(), &cli.log_format, cli.debug);
+    // The image root is written into generated configs and hooks: it must not depend on the
+    // cwd of whoever reads it later.
+    let image_root = match std::path::absolute(&cli.image_root) {
+        Ok(p) => p,
+        Err(e) => {
+            logger.error(&format!("--image-root {}: {e}", cli.image_root.display()));
+            return ExitCode::FAILURE;
+        }
+    };
+    let default_image_root = image_root.clone();
+    berth_runtime::container::set_release_hook(Box::new(move |state| {
+        people::release(state, &default_image_root).map_err(|e| e.to_string())
+    }));
     let ctx = commands::Context {
         root: berth_runtime::state::StateRoot::new(cli.root.clone().unwrap_or_else(default_root)),
+        image_root,
         log: &logger,
         systemd_cgroup: cli.systemd_cgroup,
     };

@@ -383,3 +383,24 @@ fn poststart_and_poststop_hooks_run() {
     assert_eq!(st["id"], c.id.as_str());
     c.assert_nothing_left();
 }
+
+/// Docker's and podman's default seccomp profiles come with noNewPrivileges false: setuid
+/// programs must keep working, so loading the filter must not set no_new_privs (libseccomp
+/// does unless told otherwise).
+#[test]
+fn seccomp_without_no_new_privileges_leaves_it_unset() {
+    let mut c = Ctr::new(
+        "seccomp-nnp",
+        &["grep", "-E", "^(Seccomp|NoNewPrivs):", "/proc/self/status"],
+    );
+    c.patch(|cfg| {
+        cfg["process"]["noNewPrivileges"] = json!(false);
+        cfg["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"}],
+        });
+    });
+    let out = run_ok(&c);
+    assert_eq!(out, "NoNewPrivs:\t0\nSeccomp:\t2\n", "{out}");
+}

@@ -1,5 +1,6 @@
 //! `delete`: remove a stopped (or created, or with --force any) container: its processes,
-//! cgroup and state directory, then run the poststop hooks.
+//! cgroup, what the release hook gives back (overlay roots, networks) and the state
+//! directory, then run the poststop hooks.
 
 use std::time::Duration;
 
@@ -39,6 +40,7 @@ pub(crate) fn destroy(dir: ContainerDir, state: &State) -> Result<()> {
     if let Some(paths) = &state.cgroup {
         berth_cgroups::manager_from_paths(paths.clone()).destroy()?;
     }
+    super::release::release(state)?;
     let hooks = hooks_of(state, |h| h.poststop());
     dir.remove()?;
     if !hooks.is_empty() {

@@ -5,15 +5,19 @@ mod delete;
 mod events;
 mod exec;
 mod features;
+mod hook;
+mod image;
 mod join;
 mod kill;
 mod list;
+mod network;
 mod pause;
 mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod switch;
 mod update;
 
 use clap::Subcommand;
@@ -21,8 +25,12 @@ use clap::Subcommand;
 use crate::log::Logger;
 use berth_runtime::state::StateRoot;
 
+pub use spec::default_spec;
+
 pub struct Context<'a> {
     pub root: StateRoot,
+    /// The image store root; networks live in its networks/ directory.
+    pub image_root: std::path::PathBuf,
     #[allow(dead_code)]
     pub log: &'a Logger,
     pub systemd_cgroup: bool,
@@ -49,6 +57,11 @@ pub enum Command {
     List(list::Args),
     Spec(spec::Args),
     Features(features::Args),
+    Image(image::Args),
+    Network(network::Args),
+    Switch(switch::Args),
+    #[command(hide = true)]
+    Hook(hook::Args),
 }
 
 impl Command {
@@ -78,6 +91,10 @@ impl Command {
             Command::List(a) => a.run(ctx),
             Command::Spec(a) => a.run(ctx),
             Command::Features(a) => a.run(ctx),
+            Command::Image(a) => a.run(ctx),
+            Command::Network(a) => a.run(ctx),
+            Command::Switch(a) => a.run(ctx),
+            Command::Hook(a) => a.run(ctx),
         }
     }
 }

@@ -1,27 +1,174 @@
-use berth_runtime::container::{self, RunOptions};
+use std::path::PathBuf;
 
-use super::create::CreateArgs;
+use berth_runtime::container::{self, CreateOptions, RunOptions};
+
 use super::{Context, Outcome};
+use crate::people::run::{ImageRun, PeopleFlags};
+
+const FORMS: &str = "\
+Two forms, told apart by their arguments:
+  runtime form (runc's):  berth run [--bundle DIR] [-d] [--pid-file F] [--console-socket S] ID
+  image form:             berth run [IMAGE-FORM FLAGS] IMAGE [CMD [ARG]...]
+                          berth run --image IMAGE [CMD [ARG]...]
+
+The image form is chosen when any image-form flag is given (--name, --image, --rm, -i, -t, -e,
+--env-file, -w, -u, -v, --hostname, -m, --cpus, --pids-limit, --read-only, --net, --ip, -p,
+--pid, --ipc, --uts) or when there are two or more positional arguments; otherwise the single
+positional argument is the ID of a runtime-form container, exactly as runc. So
+`berth run busybox` is the bundle form for ID busybox: say `berth run --rm busybox` or
+`berth run --image busybox` to run the image's default command. The course's
+`container ID IMAGE CMD...` is `berth run --name ID IMAGE CMD...`.
+
+In the image form the config.json is generated from the image and the flags and kept in
+<image root>/containers/ID/ with the container's overlay root; every runtime command (exec,
+kill, ps, pause, delete...) works on the container, and `delete` unmounts its root and
+detaches its networks. In the foreground the container is removed when it exits (as runc's
+run); with -d it stays until `berth delete` (or, with --rm, until it exits), and berth prints
+its ID; its output goes to output.log in its bundle.";
 
 /// Create and start a container; in the foreground, wait and exit with its status
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "runtime form: berth run [--bundle DIR] ... ID; image form: berth run [FLAGS] IMAGE [CMD]... (see --help)",
+    after_long_help = FORMS
+)]
 pub struct Args {
     /// Return once the container has started instead of waiting for it
     #[arg(long, short = 'd')]
     pub detach: bool,
+    /// Path to the bundle directory, holding config.json (runtime form; default ".")
+    #[arg(long, short = 'b', value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// Write the container init's pid to this file
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master when process.terminal is true
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root (for a rootfs on a ramdisk)
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not give the container its own session keyring
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass this many extra fds (from 3 on) to the container
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
     #[command(flatten)]
-    pub common: CreateArgs,
+    pub people: PeopleFlags,
+    /// ID (runtime form), or IMAGE [CMD [ARG]...] (image form): see --help
+    #[arg(trailing_var_arg = true, value_name = "ID | IMAGE [CMD]...")]
+    pub args: Vec<String>,
 }
 
 impl Args {
+    /// The rule in FORMS.
+    fn image_form(&self) -> bool {
+        self.people.any() || self.args.len() >= 2
+    }
+
     pub fn run(self, ctx: &Context) -> Outcome {
+        if self.image_form() {
+            if self.bundle.is_some() {
+                return Err(
+                    "--bundle belongs to the runtime form (berth run --bundle DIR ID); \
+                            the image form makes its own bundle"
+                        .into(),
+                );
+            }
+            if self.no_pivot || self.no_new_keyring || self.preserve_fds != 0 {
+                return Err(
+                    "--no-pivot, --no-new-keyring and --preserve-fds belong to the runtime form"
+                        .into(),
+                );
+            }
+            let code = crate::people::run::run(ImageRun {
+                state_root: &ctx.root,
+                image_root: &ctx.image_root,
+                flags: self.people,
+                args: self.args,
+                detach: self.detach,
+                pid_file: self.pid_file,
+                console_socket: self.console_socket,
+                systemd_cgroup: ctx.systemd_cgroup,
+            })?;
+            return Ok(code.clamp(0, 255) as u8);
+        }
+        let id = match <[String; 1]>::try_from(self.args) {
+            Ok([id]) => id,
+            Err(_) => {
+                return Err("berth run: give a container ID (or IMAGE [CMD...]: see --help)".into())
+            }
+        };
         let code = container::run(
             &ctx.root,
             &RunOptions {
-                create: self.common.options(ctx),
+                create: CreateOptions {
+                    id,
+                    bundle: self.bundle.unwrap_or_else(|| PathBuf::from(".")),
+                    pid_file: self.pid_file,
+                    console_socket: self.console_socket,
+                    no_pivot: self.no_pivot,
+                    no_new_keyring: self.no_new_keyring,
+                    preserve_fds: self.preserve_fds,
+                    systemd_cgroup: ctx.systemd_cgroup,
+                },
                 detach: self.detach,
             },
         )?;
         Ok(code.clamp(0, 255) as u8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: super::Args,
+    }
+
+    fn parse(args: &[&str]) -> super::Args {
+        T::try_parse_from(std::iter::once("run").chain(args.iter().copied()))
+            .unwrap()
+            .a
+    }
+
+    #[test]
+    fn runc_flags_and_one_id_are_the_runtime_form() {
+        let a = parse(&[
+            "--bundle",
+            "/b",
+            "-d",
+            "--pid-file",
+            "/p",
+            "--console-socket",
+            "/s",
+            "ctr",
+        ]);
+        assert!(!a.image_form());
+        assert_eq!(a.args, ["ctr"]);
+        assert_eq!(a.bundle.as_deref(), Some(std::path::Path::new("/b")));
+        assert!(!parse(&["ctr"]).image_form());
+    }
+
+    #[test]
+    fn two_positionals_or_an_image_flag_are_the_image_form() {
+        let a = parse(&["busybox", "ls", "-l", "--rm"]);
+        assert!(a.image_form());
+        // Everything after the image is the command, flags included.
+        assert_eq!(a.args, ["busybox", "ls", "-l", "--rm"]);
+        assert!(!a.people.rm);
+        let a = parse(&["--rm", "busybox"]);
+        assert!(a.image_form() && a.people.rm);
+        let a = parse(&[
+            "--name", "c1", "-e", "A=1", "-p", "8080:80", "busybox", "sh",
+        ]);
+        assert!(a.image_form());
+        assert_eq!(a.people.name.as_deref(), Some("c1"));
+        let a = parse(&["--image", "busybox"]);
+        assert!(a.image_form() && a.args.is_empty());
     }
 }

@@ -21,20 +21,26 @@ impl Args {
         if path.exists() {
             return Err(format!("{} exists: remove it first", path.display()).into());
         }
-        let mut spec = if self.rootless {
-            Spec::rootless(nix_uid(), nix_gid())
-        } else {
-            Spec::default()
-        };
-        spec.set_version("1.0.2".into());
-        spec.set_hostname(Some("berth".into()));
-        if let Some(p) = spec.process_mut() {
-            p.set_terminal(Some(true));
-        }
+        let spec = default_spec(self.rootless);
         std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n")
             .map_err(|e| format!("write {}: {e}", path.display()))?;
         Ok(0)
     }
+}
+
+/// The config `berth spec` writes; `berth run IMAGE` starts from it too.
+pub fn default_spec(rootless: bool) -> Spec {
+    let mut spec = if rootless {
+        Spec::rootless(nix_uid(), nix_gid())
+    } else {
+        Spec::default()
+    };
+    spec.set_version("1.0.2".into());
+    spec.set_hostname(Some("berth".into()));
+    if let Some(p) = spec.process_mut() {
+        p.set_terminal(Some(true));
+    }
+    spec
 }
 
 fn nix_uid() -> u32 {

@@ -23,6 +23,8 @@ use nix::unistd::AccessFlags;
 pub enum ExeGuardError {
     #[error("protect the berth binary: clone a read-only mount of /proc/self/exe: {0} (berth refuses to run containers from a binary they could overwrite)")]
     Clone(std::io::Error),
+    #[error("protect the berth binary: find its own path: {0}")]
+    OwnPath(std::io::Error),
     #[error("protect the berth binary: re-execute from the read-only mount: {0}")]
     Exec(nix::Error),
     #[error("protect the berth binary: argument or environment {0:?} contains a NUL byte")]
@@ -42,6 +44,19 @@ pub fn exe_writable() -> bool {
             .is_ok_and(|s| SealFlag::from_bits_truncate(s).contains(SealFlag::F_SEAL_WRITE))
     });
     !sealed
+}
+
+/// Where the re-executed berth came from: its /proc/self/exe names the detached mount
+/// (or memfd), which is no path anyone else can run.
+const ORIGINAL_EXE: &str = "BERTH_ORIGINAL_EXE";
+
+/// The path of the berth binary on the host, for what runs berth again later (hooks that
+/// call berth): `std::env::current_exe` after the re-exec names the read-only clone.
+pub fn original_exe() -> std::io::Result<std::path::PathBuf> {
+    match std::env::var_os(ORIGINAL_EXE) {
+        Some(p) if !p.is_empty() && !exe_writable() => Ok(p.into()),
+        _ => std::env::current_exe(),
+    }
 }
 
 /// Returns at once when the running binary is not writable; otherwise re-executes berth
@@ -64,7 +79,10 @@ pub fn ensure_readonly_exe() -> Result<(), ExeGuardError> {
     };
     let cstr = |s: OsString| CString::new(s.clone().into_vec()).map_err(|_| ExeGuardError::Nul(s));
     let argv: Vec<CString> = std::env::args_os().map(cstr).collect::<Result<_, _>>()?;
+    let original = std::env::current_exe().map_err(ExeGuardError::OwnPath)?;
     let envp: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != ORIGINAL_EXE)
+        .chain([(ORIGINAL_EXE.into(), original.into_os_string())])
         .map(|(k, v)| {
             let mut kv = k;
             kv.push("=");

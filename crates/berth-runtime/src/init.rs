@@ -17,7 +17,7 @@ use berth_cgroups::CgroupPaths;
 use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, LinuxSeccomp, Process, Spec};
 
 use crate::process::{Channel, ToChild, ToParent};
 use crate::{rootfs, security, sys, tty};
@@ -101,6 +101,10 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     // If berth dies before the container is fully created, so does the init.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .ctx(|| "set parent-death signal".into())?;
+    // Until execve the init holds host state (the handshake socket, the exec fifo, berth's
+    // own image): nothing in the container may ptrace it or open its /proc files, even
+    // once its capabilities match the container's (CVE-2016-9962, CVE-2019-5736).
+    nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
     // Opened read-write, the fifo never blocks here and never reads EOF later: the read
     // waits for exactly the byte `start` writes. Opened first, while the init is still the
     // host's root in the host's mount namespace: a mapped root may not open the 0600 fifo.
@@ -134,12 +138,20 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     if !a.unshare.is_empty() {
         unshare(a.unshare).ctx(|| "create namespaces".into())?;
     }
+    let in_userns = new_ns(LinuxNamespaceType::User);
+    // A non-dumpable process's /proc files belong to root: a parent that is not root could
+    // not write the id maps. Nothing of the container runs yet in this window.
+    if in_userns {
+        nix::sys::prctl::set_dumpable(true).ctx(|| "set dumpable for the id maps".into())?;
+    }
     a.chan
         .send(&ToParent::NamespacesReady)
         .ctx(|| "report namespaces".into())?;
     let hook_state = expect_continue(&a.chan)?;
+    if in_userns {
+        nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+    }
 
-    let in_userns = new_ns(LinuxNamespaceType::User);
     if in_userns {
         // The parent wrote the maps: become the namespace's root.
         let root_g = nix::unistd::Gid::from_raw(0);
@@ -195,7 +207,15 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
             .unwrap_or_default(),
         state: hook_state.unwrap_or_default(),
     };
-    become_process(process, seccomp, &a.chan, Some(start), a.preserve_fds)
+    let personality = linux.and_then(|l| l.personality().as_ref());
+    become_process(
+        process,
+        seccomp,
+        personality,
+        &a.chan,
+        Some(start),
+        a.preserve_fds,
+    )
 }
 
 /// What create's init does between `Ready` and execve: wait for `start`, then run the
@@ -244,7 +264,7 @@ fn exec_inner(a: &ExecArgs) -> Result<Infallible, InitError> {
     if let Some(console) = &a.console {
         tty::setup_console(console.as_fd(), a.process.console_size().as_ref())?;
     }
-    become_process(a.process, a.seccomp, &a.chan, None, a.preserve_fds)
+    become_process(a.process, a.seccomp, None, &a.chan, None, a.preserve_fds)
 }
 
 /// The common end of create and exec: limits, cwd, identity, capabilities, seccomp,
@@ -252,11 +272,14 @@ fn exec_inner(a: &ExecArgs) -> Result<Infallible, InitError> {
 fn become_process(
     process: &Process,
     seccomp: Option<&LinuxSeccomp>,
+    personality: Option<&LinuxPersonality>,
     chan: &Channel,
     start: Option<StartWait>,
     preserve_fds: u32,
 ) -> Result<Infallible, InitError> {
     security::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+    security::apply_process_attrs(process, personality)?;
+    security::apply_apparmor(process)?;
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .ctx(|| format!("set oom_score_adj {adj}"))?;
@@ -278,12 +301,18 @@ fn become_process(
 
     let caps = process.capabilities().as_ref();
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // A notifying filter must be loaded before `Ready`: its fd goes to the listener through
+    // berth, which does not outlive `Ready`.
+    let notify = seccomp.is_some_and(security::wants_notify);
     let seccomp = seccomp.map(security::build_seccomp).transpose()?;
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the
     // capabilities go. With it, load as late as possible.
     if !nnp {
         if let Some(f) = &seccomp {
             f.load().ctx(|| "load seccomp filter".into())?;
+            if notify {
+                send_notify_fd(f, chan)?;
+            }
         }
     }
     security::drop_bounding(caps)?;
@@ -295,6 +324,13 @@ fn become_process(
 
     let argv: Vec<CString> = args.iter().map(|s| cstring(s)).collect::<Result<_, _>>()?;
     let envp: Vec<CString> = env.iter().map(|s| cstring(s)).collect::<Result<_, _>>()?;
+
+    if nnp && notify {
+        if let Some(f) = &seccomp {
+            f.load().ctx(|| "load seccomp filter".into())?;
+            send_notify_fd(f, chan)?;
+        }
+    }
 
     // From here the process belongs to the container: berth's exit must not kill it.
     nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear parent-death signal".into())?;
@@ -315,7 +351,7 @@ fn become_process(
             sys::exit_now(1);
         }
     }
-    if nnp {
+    if nnp && !notify {
         if let Some(f) = &seccomp {
             f.load().ctx(|| "load seccomp filter".into())?;
         }
@@ -335,6 +371,21 @@ fn become_process(
     }
     nix::unistd::execve(&program, &argv, &envp).ctx(|| format!("exec {first:?}"))?;
     unreachable!("execve returned without an error")
+}
+
+/// Hands the loaded filter's notify fd to berth, then closes this process's copy: the
+/// container's program must not answer its own notifications.
+fn send_notify_fd(filter: &libseccomp::ScmpFilterContext, chan: &Channel) -> Result<(), InitError> {
+    let fd = sys::own_fd(
+        filter
+            .get_notify_fd()
+            .ctx(|| "get seccomp notify fd".into())?,
+    );
+    chan.send(&ToParent::SeccompNotify)
+        .ctx(|| "report seccomp notify fd".into())?;
+    chan.send_fd(fd.as_fd())
+        .ctx(|| "send seccomp notify fd".into())?;
+    Ok(())
 }
 
 fn set_domainname(name: &str) -> Result<(), InitError> {

@@ -7,6 +7,7 @@
 
 pub mod container;
 mod copyup;
+pub mod exe_guard;
 pub mod hooks;
 pub mod init;
 pub mod process;

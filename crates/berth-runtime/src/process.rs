@@ -17,6 +17,9 @@ pub enum ToParent {
     RunCreateHooks,
     /// Everything is set up; the init now waits for `start`.
     Ready,
+    /// The seccomp filter has SCMP_ACT_NOTIFY rules: its notify fd follows (SCM_RIGHTS,
+    /// `Channel::recv_fd`) for berth to hand to the listener at `listenerPath`.
+    SeccompNotify,
     /// Setup failed; the init exits after sending this.
     Failed(String),
 }
@@ -82,6 +85,42 @@ impl Channel {
             return Err(ChannelError::Closed);
         }
         Ok(serde_json::from_slice(&buf[..n])?)
+    }
+
+    /// Sends one fd (SCM_RIGHTS) with a one-byte payload.
+    pub fn send_fd(&self, fd: std::os::fd::BorrowedFd<'_>) -> Result<(), ChannelError> {
+        use nix::sys::socket::{sendmsg, ControlMessage};
+        let fds = [std::os::fd::AsRawFd::as_raw_fd(&fd)];
+        sendmsg::<()>(
+            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+            &[std::io::IoSlice::new(b"F")],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )?;
+        Ok(())
+    }
+
+    /// Receives the fd `send_fd` sent.
+    pub fn recv_fd(&self) -> Result<OwnedFd, ChannelError> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned};
+        let mut byte = [0u8; 1];
+        let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(
+            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        for cmsg in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                if let Some(fd) = fds.first() {
+                    return Ok(crate::sys::own_fd(*fd));
+                }
+            }
+        }
+        Err(ChannelError::Closed)
     }
 
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {

@@ -198,6 +198,24 @@ fn ensure_target(root: BorrowedFd<'_>, dest: &Path, dir: bool) -> Result<OwnedFd
     open_in_root(root, dest, OFlag::O_PATH).ctx(|| format!("open {dest:?} in rootfs"))
 }
 
+/// procfs and sysfs must land exactly on their destination: reached through a symlink
+/// (CVE-2019-19921) they would leave /proc a path that masking and LSM rules do not cover.
+fn refuse_symlinked(root: BorrowedFd<'_>, target: &OwnedFd, dest: &Path) -> Result<(), InitError> {
+    let root_path = std::fs::read_link(fd_path(&root)).ctx(|| "read rootfs path".into())?;
+    let actual = std::fs::read_link(fd_path(target)).ctx(|| format!("read {dest:?} path"))?;
+    let wanted: PathBuf = dest
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .fold(root_path.clone(), |p, c| p.join(c));
+    if actual != wanted {
+        let inside = Path::new("/").join(actual.strip_prefix(&root_path).unwrap_or(&actual));
+        return Err(InitError(format!(
+            "{dest:?} is a symlink (to {inside:?} in the rootfs): proc and sysfs must be mounted on a real directory"
+        )));
+    }
+    Ok(())
+}
+
 /// Everything before the config's mounts: propagation and the rootfs as a mount point.
 pub fn prepare(spec: &Spec, rootfs: &Path) -> Result<(), InitError> {
     let linux = spec.linux().as_ref();
@@ -295,6 +313,9 @@ fn mount_one(
     };
     let target = ensure_target(root, dest, source_is_dir)?;
     let target_path = fd_path(&target);
+    if typ == "proc" || typ == "sysfs" {
+        refuse_symlinked(root, &target, dest)?;
+    }
 
     if is_bind {
         let src = source.ok_or_else(|| InitError("bind mount without a source".into()))?;
@@ -420,10 +441,10 @@ fn mount_cgroup(
     opts: &MountOptions,
     cgroup: Option<&CgroupPaths>,
 ) -> Result<(), InitError> {
+    // Only a rootless container runs without a cgroup of its own (create warned): like
+    // runc's rootless mode it then gets no cgroup filesystem, rather than the host's.
     let Some(paths) = cgroup else {
-        return Err(InitError(
-            "a cgroup mount needs the container's cgroup".into(),
-        ));
+        return Ok(());
     };
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);

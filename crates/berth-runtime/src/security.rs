@@ -7,16 +7,19 @@ use std::collections::HashSet;
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
 use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterAttr, ScmpFilterContext,
+    ScmpSyscall,
 };
 use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{
-    Capabilities, LinuxCapabilities, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator,
-    PosixRlimit, PosixRlimitType, User,
+    Capabilities, IOPriorityClass, LinuxCapabilities, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag, LinuxSchedulerPolicy, LinuxSeccomp, LinuxSeccompAction,
+    LinuxSeccompOperator, PosixRlimit, PosixRlimitType, Process, User,
 };
 
 use crate::init::{Ctx, InitError};
+use crate::sys;
 
 /// The host kernel's capabilities, read once: names the kernel lacks are dropped from every
 /// set (runc warns and drops them too).
@@ -25,6 +28,31 @@ fn to_caps(set: &Capabilities, supported: &CapsHashSet) -> CapsHashSet {
         .filter_map(|c| format!("CAP_{c}").parse::<Cap>().ok())
         .filter(|c| supported.contains(c))
         .collect()
+}
+
+/// Capability names in any set of `caps` that this kernel does not know: runc drops them
+/// with a warning, and so does berth (`create` prints one line per name).
+pub fn unsupported_caps(caps: &LinuxCapabilities, supported: &CapsHashSet) -> Vec<String> {
+    let mut out: Vec<String> = [
+        caps.bounding(),
+        caps.effective(),
+        caps.inheritable(),
+        caps.permitted(),
+        caps.ambient(),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .filter(|c| {
+        format!("CAP_{c}")
+            .parse::<Cap>()
+            .map_or(true, |c| !supported.contains(&c))
+    })
+    .map(|c| format!("CAP_{c}"))
+    .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Step 1, while still root: shrink the bounding set.
@@ -59,6 +87,16 @@ pub fn switch_user(user: &User) -> Result<(), InitError> {
     match setgroups(&gids) {
         Ok(()) => {}
         Err(nix::errno::Errno::EPERM) if gids.is_empty() => {}
+        Err(nix::errno::Errno::EPERM)
+            if std::fs::read_to_string("/proc/self/setgroups")
+                .is_ok_and(|s| s.trim() == "deny") =>
+        {
+            return Err(InitError(format!(
+                "process.user.additionalGids {gids:?}: setgroups is denied in this user \
+                 namespace (a rootless container mapping a single id cannot have \
+                 supplementary groups; map more ids with newgidmap)"
+            )))
+        }
         Err(e) => return Err(InitError(format!("setgroups {gids:?}: {e}"))),
     }
     let gid = Gid::from_raw(user.gid());
@@ -92,6 +130,124 @@ pub fn apply_caps(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> {
         caps::raise(None, CapSet::Ambient, *cap).ctx(|| format!("raise ambient {cap}"))?;
     }
     Ok(())
+}
+
+/// process.scheduler, process.ioPriority and linux.personality, applied while the init is
+/// still root (real-time classes need CAP_SYS_NICE / CAP_SYS_ADMIN).
+pub fn apply_process_attrs(
+    process: &Process,
+    personality: Option<&LinuxPersonality>,
+) -> Result<(), InitError> {
+    if let Some(p) = personality {
+        let persona = match p.domain() {
+            LinuxPersonalityDomain::PerLinux => 0x0000,
+            LinuxPersonalityDomain::PerLinux32 => 0x0008,
+        };
+        sys::set_personality(persona).ctx(|| format!("set personality {}", p.domain()))?;
+    }
+    if let Some(io) = process.io_priority() {
+        let class = match io.class() {
+            IOPriorityClass::IoprioClassRt => 1,
+            IOPriorityClass::IoprioClassBe => 2,
+            IOPriorityClass::IoprioClassIdle => 3,
+        };
+        sys::set_io_priority(class, io.priority() as u32)
+            .ctx(|| format!("set io priority {:?} {}", io.class(), io.priority()))?;
+    }
+    if let Some(s) = process.scheduler() {
+        use LinuxSchedulerFlag as F;
+        use LinuxSchedulerPolicy as P;
+        let policy = match s.policy() {
+            P::SchedOther => libc::SCHED_OTHER,
+            P::SchedFifo => libc::SCHED_FIFO,
+            P::SchedRr => libc::SCHED_RR,
+            P::SchedBatch => libc::SCHED_BATCH,
+            P::SchedIso => 4,
+            P::SchedIdle => libc::SCHED_IDLE,
+            P::SchedDeadline => 6,
+        };
+        let flags = s.flags().iter().flatten().fold(0u64, |acc, f| {
+            acc | match f {
+                F::SchedResetOnFork => 0x01,
+                F::SchedFlagReclaim => 0x02,
+                F::SchedFlagDLOverrun => 0x04,
+                F::SchedFlagKeepPolicy => 0x08,
+                F::SchedFlagKeepParams => 0x10,
+                F::SchedFlagUtilClampMin => 0x20,
+                F::SchedFlagUtilClampMax => 0x40,
+            }
+        });
+        let attr = sys::SchedAttr {
+            policy: policy as u32,
+            flags,
+            nice: s.nice().unwrap_or(0),
+            priority: s.priority().unwrap_or(0) as u32,
+            runtime: s.runtime().unwrap_or(0),
+            deadline: s.deadline().unwrap_or(0),
+            period: s.period().unwrap_or(0),
+            ..Default::default()
+        };
+        sys::sched_setattr(&attr).ctx(|| format!("set scheduler {:?}", s.policy()))?;
+    }
+    Ok(())
+}
+
+fn lsm_enabled(name: &str) -> bool {
+    std::fs::read_to_string("/sys/kernel/security/lsm")
+        .map(|l| l.trim().split(',').any(|m| m == name))
+        .unwrap_or(false)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LsmError {
+    #[error("process.apparmorProfile {0:?} is set but AppArmor is not enabled on this host")]
+    AppArmorDisabled(String),
+    #[error("process.selinuxLabel {0:?} is set but SELinux is disabled or not supported")]
+    SelinuxDisabled(String),
+    #[error("process.selinuxLabel {0:?}: berth does not apply SELinux labels yet")]
+    SelinuxUnsupported(String),
+}
+
+/// What runc does with LSM labels, checked before anything is created: an empty label is
+/// ignored; a requested AppArmor profile or SELinux label the host cannot apply is an
+/// error (runc fails writing /proc/self/attr/exec). linux.mountLabel is ignored without
+/// SELinux, as runc's label package does.
+pub fn check_lsm(process: &Process) -> Result<(), LsmError> {
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !lsm_enabled("apparmor") {
+            return Err(LsmError::AppArmorDisabled(p.into()));
+        }
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        return Err(if lsm_enabled("selinux") {
+            LsmError::SelinuxUnsupported(l.into())
+        } else {
+            LsmError::SelinuxDisabled(l.into())
+        });
+    }
+    Ok(())
+}
+
+/// Asks AppArmor to switch to the profile at the next execve (as runc's changeOnExec).
+pub fn apply_apparmor(process: &Process) -> Result<(), InitError> {
+    let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(());
+    };
+    let attr = if std::path::Path::new("/proc/self/attr/apparmor/exec").exists() {
+        "/proc/self/attr/apparmor/exec"
+    } else {
+        "/proc/self/attr/exec"
+    };
+    std::fs::write(attr, format!("exec {profile}"))
+        .ctx(|| format!("apply AppArmor profile {profile:?} ({attr})"))
 }
 
 fn resource(t: PosixRlimitType) -> Resource {
@@ -140,11 +296,7 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, InitE
         A::ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
         A::ScmpActLog => ScmpAction::Log,
         A::ScmpActAllow => ScmpAction::Allow,
-        A::ScmpActNotify => {
-            return Err(InitError(
-                "seccomp action SCMP_ACT_NOTIFY is not supported yet".into(),
-            ))
-        }
+        A::ScmpActNotify => ScmpAction::Notify,
     })
 }
 
@@ -164,6 +316,60 @@ fn compare(arg: &oci_spec::runtime::LinuxSeccompArg) -> ScmpArgCompare {
         _ => arg.value(),
     };
     ScmpArgCompare::new(arg.index() as u32, op, datum)
+}
+
+/// Whether the profile hands syscalls to a user-space listener (SCMP_ACT_NOTIFY).
+pub fn wants_notify(profile: &LinuxSeccomp) -> bool {
+    profile.default_action() == LinuxSeccompAction::ScmpActNotify
+        || profile
+            .syscalls()
+            .iter()
+            .flatten()
+            .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify)
+}
+
+/// The seccomp filter flags `build_seccomp` applies (for `features`).
+pub const SECCOMP_FLAGS: [&str; 3] = [
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_TSYNC",
+];
+
+/// The architectures this libseccomp can add to a filter (for `features`): each is tried
+/// on a scratch filter, so the list is what actually loads here.
+pub fn seccomp_archs() -> Vec<String> {
+    const CANDIDATES: [&str; 18] = [
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_ARM",
+        "SCMP_ARCH_AARCH64",
+        "SCMP_ARCH_MIPS",
+        "SCMP_ARCH_MIPS64",
+        "SCMP_ARCH_MIPS64N32",
+        "SCMP_ARCH_MIPSEL",
+        "SCMP_ARCH_MIPSEL64",
+        "SCMP_ARCH_MIPSEL64N32",
+        "SCMP_ARCH_PPC",
+        "SCMP_ARCH_PPC64",
+        "SCMP_ARCH_PPC64LE",
+        "SCMP_ARCH_RISCV64",
+        "SCMP_ARCH_S390",
+        "SCMP_ARCH_S390X",
+        "SCMP_ARCH_LOONGARCH64",
+    ];
+    let Ok(mut filter) = ScmpFilterContext::new(ScmpAction::Allow) else {
+        return Vec::new();
+    };
+    CANDIDATES
+        .iter()
+        .filter(|name| {
+            name.parse::<ScmpArch>().is_ok_and(|arch| {
+                filter.is_arch_present(arch).unwrap_or(false) || filter.add_arch(arch).is_ok()
+            })
+        })
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// Compiles the config's seccomp profile (not yet loaded). Unknown syscall names are
@@ -188,6 +394,17 @@ pub fn build_seccomp(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, InitEr
                 .add_arch(parsed)
                 .ctx(|| format!("seccomp architecture {arch}"))?;
         }
+    }
+    for flag in profile.flags().iter().flatten() {
+        use oci_spec::runtime::LinuxSeccompFilterFlag as F;
+        let attr = match flag {
+            F::SeccompFilterFlagLog => ScmpFilterAttr::CtlLog,
+            F::SeccompFilterFlagTsync => ScmpFilterAttr::CtlTsync,
+            F::SeccompFilterFlagSpecAllow => ScmpFilterAttr::CtlSsb,
+        };
+        filter
+            .set_filter_attr(attr, 1)
+            .ctx(|| format!("seccomp flag {flag:?}"))?;
     }
     for rule in profile.syscalls().iter().flatten() {
         let act = action(rule.action(), rule.errno_ret())?;
@@ -216,4 +433,31 @@ pub fn build_seccomp(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, InitEr
         }
     }
     Ok(filter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{Capability, LinuxCapabilitiesBuilder};
+
+    #[test]
+    fn caps_the_kernel_lacks_are_reported_once() {
+        let set: Capabilities = [Capability::CheckpointRestore, Capability::Kill]
+            .into_iter()
+            .collect();
+        let caps = LinuxCapabilitiesBuilder::default()
+            .bounding(set.clone())
+            .permitted(set)
+            .effective(Capabilities::new())
+            .inheritable(Capabilities::new())
+            .ambient(Capabilities::new())
+            .build()
+            .unwrap();
+        let old_kernel: CapsHashSet = [Cap::CAP_KILL].into_iter().collect();
+        assert_eq!(
+            unsupported_caps(&caps, &old_kernel),
+            ["CAP_CHECKPOINT_RESTORE"]
+        );
+        assert!(unsupported_caps(&caps, &caps::all()).is_empty());
+    }
 }

@@ -57,6 +57,42 @@ fn invalid(msg: impl Into<String>) -> SpecError {
     SpecError::Invalid(msg.into())
 }
 
+/// Only sysctls that belong to a namespace the container has of its own may be set (as
+/// runc): IPC ones with an ipc namespace, net.* with a network namespace,
+/// kernel.hostname/domainname with a uts namespace. Anything else would change the host.
+fn check_sysctl(key: &str, has_ns: impl Fn(LinuxNamespaceType) -> bool) -> Result<(), SpecError> {
+    if key.is_empty() || key.contains('/') || key.split('.').any(|p| p.is_empty() || p == "..") {
+        return Err(invalid(format!("sysctl key {key:?} is not a sysctl name")));
+    }
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let (needs, ns) = if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        ("an ipc namespace", LinuxNamespaceType::Ipc)
+    } else if key.starts_with("net.") {
+        ("a network namespace", LinuxNamespaceType::Network)
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        ("a uts namespace", LinuxNamespaceType::Uts)
+    } else {
+        return Err(invalid(format!(
+            "sysctl {key:?} is not namespaced: setting it would change the host"
+        )));
+    };
+    if !has_ns(ns) {
+        return Err(invalid(format!(
+            "sysctl {key:?} needs {needs} of the container's own"
+        )));
+    }
+    Ok(())
+}
+
 /// Structural checks that serde cannot express.
 pub fn validate(spec: &Spec) -> Result<(), SpecError> {
     if !spec.version().starts_with("1.") {
@@ -125,10 +161,23 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
         ));
     }
     if let Some(sysctl) = linux.sysctl() {
+        let has_ns = |t: LinuxNamespaceType| seen.contains(&t);
         for key in sysctl.keys() {
-            if key.contains('/') || key.contains("..") {
-                return Err(invalid(format!("sysctl key {key:?} is not a sysctl name")));
-            }
+            check_sysctl(key, has_ns)?;
+        }
+    }
+    if let Some(p) = linux.personality() {
+        if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+            return Err(invalid(
+                "linux.personality.flags are not supported by berth",
+            ));
+        }
+    }
+    if let Some(seccomp) = linux.seccomp() {
+        if crate::security::wants_notify(seccomp) && seccomp.listener_path().is_none() {
+            return Err(invalid(
+                "linux.seccomp uses SCMP_ACT_NOTIFY but gives no listenerPath",
+            ));
         }
     }
     if let Some(prop) = linux.rootfs_propagation() {
@@ -142,4 +191,34 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
         return Err(invalid("linux.intelRdt is not supported by berth"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(key: &str, ns: &[LinuxNamespaceType]) -> Result<(), SpecError> {
+        check_sysctl(key, |t| ns.contains(&t))
+    }
+
+    #[test]
+    fn only_namespaced_sysctls_with_their_namespace() {
+        use LinuxNamespaceType as T;
+        assert!(check("net.ipv4.ip_forward", &[T::Network]).is_ok());
+        assert!(check("kernel.shmmax", &[T::Ipc]).is_ok());
+        assert!(check("fs.mqueue.msg_max", &[T::Ipc]).is_ok());
+        assert!(check("kernel.hostname", &[T::Uts]).is_ok());
+        let err = check("net.ipv4.ip_forward", &[T::Ipc])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("net.ipv4.ip_forward") && err.contains("network namespace"));
+        assert!(check("kernel.sem", &[T::Network]).is_err());
+        assert!(check("kernel.domainname", &[]).is_err());
+        let err = check("vm.swappiness", &[T::Network, T::Ipc, T::Uts])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vm.swappiness") && err.contains("not namespaced"));
+        assert!(check("kernel.shm_rmid_forced.", &[T::Ipc]).is_err());
+        assert!(check("net/../../etc", &[T::Network]).is_err());
+    }
 }

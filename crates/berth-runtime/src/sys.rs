@@ -1,5 +1,6 @@
 //! The only module with `unsafe`: thin wrappers over syscalls that nix does not cover
-//! (clone3, pidfds, close_range, keyctl, terminal ioctls, signal dispositions, `_exit`).
+//! (clone3, pidfds, close_range, keyctl, terminal ioctls, signal dispositions, detached
+//! read-only mounts, personality, io priority, scheduler, `_exit`).
 //!
 //! Every wrapper returns `io::Result` and takes or returns owned/borrowed fds, never bare
 //! integers that outlive the call.
@@ -170,6 +171,102 @@ pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
     // SAFETY: dup2 only manipulates the fd table; `target` is one of stdio, which the
     // process owns and means to replace.
     if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A detached, read-only bind mount of the single file at `path` (open_tree with
+/// OPEN_TREE_CLONE, then mount_setattr MOUNT_ATTR_RDONLY). The mount is in no mount
+/// namespace: it lives as long as the returned fd, or a process executing from it.
+pub fn readonly_detached_clone(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    // The kernel's struct mount_attr (linux/mount.h).
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    // SAFETY: open_tree reads a NUL-terminated path that outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that we now own.
+    let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: the empty path and attr are valid for the call; the size matches the struct.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(tree)
+}
+
+/// personality(2): the execution domain of this process and its children.
+pub fn set_personality(persona: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: personality takes an integer and touches no memory of ours.
+    if unsafe { libc::personality(persona) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, 0 = this process, class << 13 | level).
+pub fn set_io_priority(class: u32, level: u32) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    let value = (class << 13) | (level & 0x1fff);
+    // SAFETY: plain syscall with integer arguments.
+    if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The kernel's struct sched_attr (first version, 48 bytes: no utilisation clamps).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+/// sched_setattr(2) for this thread (the whole process: it is single-threaded here).
+pub fn sched_setattr(attr: &SchedAttr) -> io::Result<()> {
+    let mut a = *attr;
+    a.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: the pointer is valid for the call and `size` says how much the kernel reads.
+    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &a as *const SchedAttr, 0) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

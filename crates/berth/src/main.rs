@@ -24,9 +24,10 @@ use clap::Parser;
                   (berth image, berth run IMAGE CMD...) on networks (berth network, berth switch)."
 )]
 pub struct Cli {
-    /// Directory for container state (tmpfs recommended)
-    #[arg(long, global = true, default_value = "/run/berth", value_name = "DIR")]
-    root: PathBuf,
+    /// Directory for container state (tmpfs recommended) [default: /run/berth; for a
+    /// non-root user $XDG_RUNTIME_DIR/berth]
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
     /// Also write errors (and with --debug, debug lines) to this file
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -59,7 +60,47 @@ pub struct Cli {
     command: commands::Command,
 }
 
+/// The subcommand named on the command line, found without clap: global flags that take a
+/// value are skipped with their value.
+fn subcommand_of(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsStr> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some(
+                "--root" | "--image-root" | "--log" | "--log-format" | "--criu" | "--rootless",
+            ) => {
+                it.next();
+            }
+            Some(s) if s.starts_with('-') => {}
+            _ => return Some(a),
+        }
+    }
+    None
+}
+
+/// runc's rule: root keeps state in /run; anyone else in their own runtime dir, which
+/// they can write and nobody else can.
+fn default_root() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !nix::unistd::geteuid().is_root() && !dir.is_empty() => {
+            PathBuf::from(dir).join("berth")
+        }
+        _ => PathBuf::from("/run/berth"),
+    }
+}
+
 fn main() -> ExitCode {
+    // Commands that put berth-cloned processes into a container first move berth onto a
+    // read-only mount of itself (CVE-2019-5736, see berth_runtime::exe_guard): before any
+    // parsing, so the process that is replaced does as little as possible.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let guarded = ["create", "run", "exec", "join"];
+    if subcommand_of(&args).is_some_and(|c| guarded.iter().any(|g| c == *g)) {
+        if let Err(e) = berth_runtime::exe_guard::ensure_readonly_exe() {
+            eprintln!("berth: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let cli = Cli::parse();
     let logger = log::Logger::new(cli.log.clone(), &cli.log_format, cli.debug);
     // The image root is written into generated configs and hooks: it must not depend on the
@@ -76,7 +117,7 @@ fn main() -> ExitCode {
         people::release(state, &default_image_root).map_err(|e| e.to_string())
     }));
     let ctx = commands::Context {
-        root: berth_runtime::state::StateRoot::new(&cli.root),
+        root: berth_runtime::state::StateRoot::new(cli.root.clone().unwrap_or_else(default_root)),
         image_root,
         log: &logger,
         systemd_cgroup: cli.systemd_cgroup,
@@ -87,5 +128,29 @@ fn main() -> ExitCode {
             logger.error(&e.to_string());
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subcommand_of;
+
+    fn sub(args: &[&str]) -> Option<String> {
+        let v: Vec<std::ffi::OsString> = args.iter().map(|s| s.into()).collect();
+        subcommand_of(&v).map(|s| s.to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn subcommand_is_found_past_global_flags() {
+        assert_eq!(sub(&["berth", "create", "x"]).as_deref(), Some("create"));
+        assert_eq!(
+            sub(&["berth", "--root", "exec", "--log", "f", "--debug", "run", "id"]).as_deref(),
+            Some("run")
+        );
+        assert_eq!(
+            sub(&["berth", "--root=/r", "--log-format", "json", "exec", "id"]).as_deref(),
+            Some("exec")
+        );
+        assert_eq!(sub(&["berth", "--version"]), None);
     }
 }

@@ -59,6 +59,13 @@ pub(crate) fn create_with_console(
     let spec = spec::load_bundle(&bundle)?;
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
+    crate::security::check_lsm(process).map_err(|e| Error::Invalid(e.to_string()))?;
+    if let Some(caps) = process.capabilities() {
+        let supported = caps::runtime::thread_all_supported();
+        for name in crate::security::unsupported_caps(caps, &supported) {
+            eprintln!("berth: warning: {name} is not supported by this kernel: dropped");
+        }
+    }
     let terminal = process.terminal().unwrap_or(false);
     let console =
         match (terminal, console, &opts.console_socket) {
@@ -146,9 +153,25 @@ fn build(
         linux.cgroups_path().clone()
     };
     let manager = berth_cgroups::manager_for(&Host::default(), cgroups_path.as_deref(), &opts.id)?;
-    manager.create()?;
-    let manager = cgroup_out.insert(manager);
-    manager.apply(&with_default_devices(&linux))?;
+    let manager = match manager.create() {
+        Ok(()) => {
+            let manager = cgroup_out.insert(manager);
+            manager.apply(&with_default_devices(&linux))?;
+            Some(&**manager)
+        }
+        // A rootless user without a delegated cgroup runs without one, as runc's rootless
+        // mode does, unless the config asks for limits only a cgroup can enforce.
+        Err(e) if !nix::unistd::geteuid().is_root() => {
+            if wants_limits(&linux) {
+                return Err(Error::Invalid(format!(
+                    "linux.resources needs a cgroup, and this user cannot create one ({e}): delegate a cgroup to the user or drop the limits"
+                )));
+            }
+            eprintln!("berth: warning: rootless: running without a cgroup ({e})");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
 
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -207,7 +230,7 @@ fn build(
                 spec: &spec,
                 rootfs,
                 bundle,
-                cgroup: Some(manager.paths()),
+                cgroup: manager.map(|m| m.paths()),
                 chan: child_chan,
                 fifo: &fifo,
                 console,
@@ -233,7 +256,7 @@ fn build(
         created: state::now_rfc3339(),
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: Some(manager.paths().clone()),
+        cgroup: manager.map(|m| m.paths().clone()),
         config: spec.clone(),
     };
     loop {
@@ -245,7 +268,9 @@ fn build(
                 if new.contains(&LinuxNamespaceType::User) {
                     write_id_maps(pid, &linux)?;
                 }
-                manager.add_process(pid)?;
+                if let Some(m) = manager {
+                    m.add_process(pid)?;
+                }
                 if has_container_hooks {
                     let json =
                         String::from_utf8(state_json(&state, Status::Creating)).unwrap_or_default();
@@ -265,6 +290,11 @@ fn build(
                 )?;
                 send_continue(&parent_chan)?;
             }
+            ToParent::SeccompNotify => {
+                let oci = serde_json::to_value(super::oci_state(&state, Status::Creating))
+                    .unwrap_or_default();
+                super::forward_seccomp_fd(&parent_chan, linux.seccomp().as_ref(), pid, oci)?;
+            }
             ToParent::Ready => break,
             ToParent::Failed(msg) => return Err(Error::Init(msg)),
         }
@@ -277,6 +307,16 @@ fn build(
         state::write_atomic(pid_file, pid.to_string().as_bytes())?;
     }
     Ok(state)
+}
+
+/// Whether linux.resources asks for anything beyond device rules (which a rootless
+/// container cannot use anyway: it cannot create device nodes).
+fn wants_limits(linux: &oci_spec::runtime::Linux) -> bool {
+    linux.resources().as_ref().is_some_and(|r| {
+        let mut r = r.clone();
+        r.set_devices(None);
+        r != LinuxResources::default()
+    })
 }
 
 /// The device nodes berth creates must stay usable whatever the config's device rules
@@ -323,13 +363,53 @@ fn map_text(maps: &[LinuxIdMapping]) -> String {
         .collect()
 }
 
-/// Writes the init's uid/gid maps while it waits (we are root on the host, so one write
-/// each, with any number of ranges).
+/// Writes the init's uid/gid maps while it waits. Root writes any number of ranges itself.
+/// A user mapping only their own uid and gid writes them too, after denying setgroups (the
+/// kernel's rule for unprivileged maps); anything more goes through the setuid helpers
+/// newuidmap/newgidmap (Debian's uidmap), which check /etc/subuid and /etc/subgid.
 fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
-    let uid = map_text(linux.uid_mappings().as_deref().unwrap_or_default());
-    let gid = map_text(linux.gid_mappings().as_deref().unwrap_or_default());
+    let uids = linux.uid_mappings().as_deref().unwrap_or_default();
+    let gids = linux.gid_mappings().as_deref().unwrap_or_default();
     let base = PathBuf::from(format!("/proc/{pid}"));
-    std::fs::write(base.join("uid_map"), uid).map_err(io("write uid_map"))?;
-    std::fs::write(base.join("gid_map"), gid).map_err(io("write gid_map"))?;
+    let own = |maps: &[LinuxIdMapping], id: u32| {
+        maps.len() == 1 && maps[0].size() == 1 && maps[0].host_id() == id
+    };
+    if nix::unistd::geteuid().is_root() {
+        std::fs::write(base.join("uid_map"), map_text(uids)).map_err(io("write uid_map"))?;
+        std::fs::write(base.join("gid_map"), map_text(gids)).map_err(io("write gid_map"))?;
+    } else if own(uids, nix::unistd::geteuid().as_raw())
+        && own(gids, nix::unistd::getegid().as_raw())
+    {
+        std::fs::write(base.join("setgroups"), "deny").map_err(io("write setgroups"))?;
+        std::fs::write(base.join("uid_map"), map_text(uids)).map_err(io("write uid_map"))?;
+        std::fs::write(base.join("gid_map"), map_text(gids)).map_err(io("write gid_map"))?;
+    } else {
+        id_map_helper("newuidmap", pid, uids)?;
+        id_map_helper("newgidmap", pid, gids)?;
+    }
+    Ok(())
+}
+
+fn id_map_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> {
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
+    }
+    let out = cmd.output().map_err(|e| {
+        Error::Invalid(format!(
+            "rootless: {helper} is needed for more than one id mapping: {e} (install Debian's uidmap)"
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(Error::Invalid(format!(
+            "rootless: {helper} {pid} failed: {} (are the ranges in /etc/subuid and /etc/subgid?)",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
     Ok(())
 }

@@ -29,6 +29,7 @@ pub struct ExecOptions {
 
 /// Returns the exit code (0 when detached).
 pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
+    crate::security::check_lsm(&opts.process).map_err(|e| Error::Invalid(e.to_string()))?;
     let dir = root.open(&opts.id)?;
     let state = dir.load()?;
     let status = dir.status(&state);
@@ -124,7 +125,13 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     parent_chan
         .send(&ToChild::Continue)
         .map_err(|e| fail(Error::Init(e.to_string())))?;
-    match parent_chan.recv::<ToParent>() {
+    let mut msg = parent_chan.recv::<ToParent>();
+    if let Ok(ToParent::SeccompNotify) = msg {
+        let oci = serde_json::to_value(super::oci_state(&state, status)).unwrap_or_default();
+        super::forward_seccomp_fd(&parent_chan, seccomp.as_ref(), pid, oci).map_err(fail)?;
+        msg = parent_chan.recv::<ToParent>();
+    }
+    match msg {
         Ok(ToParent::Ready) => {}
         Ok(ToParent::Failed(msg)) => return Err(fail(Error::Init(msg))),
         Ok(other) => return Err(fail(Error::Init(format!("unexpected {other:?}")))),

@@ -140,3 +140,46 @@ pub(crate) fn clone_in_pid_ns(
     }
     cloned.map_err(io("clone"))
 }
+
+/// Passes a container process's seccomp notify fd to the listener at
+/// linux.seccomp.listenerPath, as runc does: one message carrying the fd (SCM_RIGHTS) and
+/// the container process state JSON (`ociVersion`, `fds: ["seccompFd"]`, `pid`,
+/// `metadata`, `state`).
+pub(crate) fn forward_seccomp_fd(
+    chan: &crate::process::Channel,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    pid: i32,
+    state: serde_json::Value,
+) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let fd = chan
+        .recv_fd()
+        .map_err(|e| Error::Init(format!("receive seccomp notify fd: {e}")))?;
+    let seccomp =
+        seccomp.ok_or_else(|| Error::Init("seccomp notify fd without a profile".into()))?;
+    let path = seccomp
+        .listener_path()
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into()))?;
+    let sock = std::os::unix::net::UnixStream::connect(path)
+        .map_err(io(format!("connect seccomp listener {}", path.display())))?;
+    let msg = serde_json::json!({
+        "ociVersion": "1.2.0",
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": seccomp.listener_metadata().clone().unwrap_or_default(),
+        "state": state,
+    });
+    let bytes = serde_json::to_vec(&msg).unwrap_or_default();
+    let fds = [fd.as_raw_fd()];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(&bytes)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(errno(format!("send seccomp fd to {}", path.display())))?;
+    Ok(())
+}

@@ -85,7 +85,14 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
 /// Blocks every signal berth forwards and returns a signalfd that receives them.
 pub(crate) fn forwarded_signals() -> Result<SignalFd> {
     let mut mask = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGCHLD] {
+    // SIGPIPE stays ignored, not forwarded: berth's own write to a hook that already exited
+    // (a poststart hook that does not read its state) must not kill the container.
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGCHLD,
+        Signal::SIGPIPE,
+    ] {
         mask.remove(s);
     }
     mask.thread_block().map_err(super::errno("block signals"))?;

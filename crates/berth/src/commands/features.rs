@@ -26,10 +26,13 @@ impl Args {
                 "seccomp": {
                     "enabled": true,
                     "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                                "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                                "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
+                                "SCMP_ACT_TRAP"],
                     "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
                                   "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-                    "archs": ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]
+                    "archs": berth_runtime::security::seccomp_archs(),
+                    "knownFlags": berth_runtime::security::SECCOMP_FLAGS,
+                    "supportedFlags": berth_runtime::security::SECCOMP_FLAGS
                 },
                 "apparmor": {"enabled": false},
                 "selinux": {"enabled": false}

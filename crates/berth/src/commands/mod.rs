@@ -66,6 +66,14 @@ pub enum Command {
 
 impl Command {
     pub fn run(self, ctx: &Context) -> Outcome {
+        // main() already re-executed from a read-only mount before parsing; this backstop
+        // (one access(2) call) catches anything its argv scan missed (CVE-2019-5736).
+        if matches!(
+            self,
+            Command::Create(_) | Command::Run(_) | Command::Exec(_) | Command::Join(_)
+        ) {
+            berth_runtime::exe_guard::ensure_readonly_exe()?;
+        }
         match self {
             Command::Create(a) => a.run(ctx),
             Command::Start(a) => a.run(ctx),

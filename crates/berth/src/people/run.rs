@@ -173,8 +173,8 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         NetMode::Ns(p) => Some(p.clone()),
         _ => None,
     };
-    let exe =
-        std::env::current_exe().map_err(io_err("find own binary", Path::new("/proc/self/exe")))?;
+    let exe = berth_runtime::exe_guard::original_exe()
+        .map_err(io_err("find own binary", Path::new("/proc/self/exe")))?;
 
     let store = berth_image::Store::open(r.image_root)?;
     let croot = store.create_container_root(&image, &id, r.flags.read_only)?;

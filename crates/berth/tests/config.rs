@@ -219,6 +219,34 @@ fn preserve_fds_passes_extra_fds() {
 }
 
 #[test]
+fn socket_activation_passes_listen_fds_and_tells_the_program() {
+    let c = Ctr::new(
+        "listen",
+        &["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"],
+    );
+    let data = c.bundle.path().join("socket.txt");
+    fs::write(&data, "activated\n").unwrap();
+    // systemd's protocol: fds from 3 on, LISTEN_FDS their count, LISTEN_PID the receiver
+    // (the shell execs berth, so its pid is berth's).
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("export LISTEN_PID=$$ LISTEN_FDS=1; exec \"$@\" 3<\"$FD3\"")
+        .arg("sh")
+        .arg(BERTH)
+        .arg("--root")
+        .arg(c.root.path())
+        .args(["run", "--bundle"])
+        .arg(c.bundle.path())
+        .arg(&c.id)
+        .env("FD3", &data)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_ok(&o, "run with LISTEN_FDS=1");
+    assert_eq!(stdout(&o), "1 1\nactivated\n");
+}
+
+#[test]
 fn features_document_is_json_and_lists_what_tests_use() {
     let o = std::process::Command::new(BERTH)
         .arg("features")

@@ -115,13 +115,14 @@ pub(crate) fn create_with_console(
 fn build(
     dir: &ContainerDir,
     opts: &CreateOptions,
-    spec: Spec,
+    mut spec: Spec,
     bundle: &Path,
     rootfs: &Path,
     console: Option<OwnedFd>,
     cgroup_out: &mut Option<Box<dyn Manager>>,
     init_out: &mut Option<(i32, OwnedFd)>,
 ) -> Result<State> {
+    let preserve_fds = opts.preserve_fds.max(socket_activation(&mut spec));
     let linux = spec.linux().clone().unwrap_or_default();
     let namespaces = linux.namespaces().clone().unwrap_or_default();
     let new: Vec<LinuxNamespaceType> = namespaces
@@ -237,7 +238,7 @@ fn build(
                 unshare: unshare_flags,
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
-                preserve_fds: opts.preserve_fds,
+                preserve_fds,
                 create_hooks: has_create_hooks,
             })
         }
@@ -317,6 +318,32 @@ fn wants_limits(linux: &oci_spec::runtime::Linux) -> bool {
         r.set_devices(None);
         r != LinuxResources::default()
     })
+}
+
+/// systemd socket activation, as runc: when berth itself was handed sockets (LISTEN_FDS for
+/// this pid), they stay open in the container from fd 3 on and its program is told so.
+/// Returns how many fds that keeps.
+fn socket_activation(spec: &mut Spec) -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    let count = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    if !ours || count == 0 {
+        return 0;
+    }
+    if let Some(process) = spec.process_mut() {
+        let mut env = process.env().clone().unwrap_or_default();
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={count}"));
+        // The container's program is its pid namespace's init.
+        env.push("LISTEN_PID=1".into());
+        process.set_env(Some(env));
+    }
+    count
 }
 
 /// The device nodes berth creates must stay usable whatever the config's device rules

@@ -102,7 +102,7 @@ impl FsManager {
 impl Manager for FsManager {
     fn create(&self) -> Result<()> {
         for (key, dir) in &self.paths.dirs {
-            std::fs::create_dir_all(dir).map_err(|e| fs::io_err("create cgroup", dir, e))?;
+            create_dir_racing_removal(dir)?;
             if key.is_empty() {
                 // After mkdir, so new intermediate directories get controllers too; the
                 // leaf's cgroup.controllers follows its parent's subtree_control live.
@@ -331,6 +331,20 @@ fn cpu_is_set(c: &LinuxCpu) -> bool {
         || c.idle().is_some()
         || c.realtime_runtime().is_some_and(|v| v != 0)
         || c.realtime_period().is_some_and(|v| v != 0)
+}
+
+/// mkdir -p that tolerates a parent vanishing under it: another container sharing the parent
+/// (e.g. /docker) may be deleting it, removing the parent it created, between our check and
+/// our mkdir. Trying again recreates the parent.
+fn create_dir_racing_removal(dir: &Path) -> Result<()> {
+    let mut attempts = 0;
+    loop {
+        match std::fs::create_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 5 => attempts += 1,
+            Err(e) => return Err(fs::io_err("create cgroup", dir, e)),
+        }
+    }
 }
 
 /// Enables, in every ancestor of `dir` inside the unified hierarchy, each controller the

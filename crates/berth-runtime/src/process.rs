@@ -2,7 +2,7 @@
 //! enum each way, so every step of create is acknowledged and every failure inside the
 //! init reaches the parent as a message instead of a bare exit status.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -121,9 +121,5 @@ impl Channel {
             }
         }
         Err(ChannelError::Closed)
-    }
-
-    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 }

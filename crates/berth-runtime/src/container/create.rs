@@ -3,7 +3,6 @@
 //! killed and the cgroup and state directory are removed.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::{Host, Manager};
@@ -67,19 +66,12 @@ pub(crate) fn create_with_console(
         }
     }
     let terminal = process.terminal().unwrap_or(false);
-    let console =
-        match (terminal, console, &opts.console_socket) {
-            (false, _, _) => None,
-            (true, Some(fd), _) => Some(fd),
-            (true, None, Some(path)) => Some(OwnedFd::from(
-                UnixStream::connect(path)
-                    .map_err(io(format!("connect console socket {}", path.display())))?,
-            )),
-            (true, None, None) => return Err(Error::Invalid(
-                "process.terminal is true: --console-socket is required to hand over the terminal"
-                    .into(),
-            )),
-        };
+    let console = super::console_fd(
+        terminal,
+        console,
+        opts.console_socket.as_deref(),
+        "process.terminal is true: --console-socket is required to hand over the terminal",
+    )?;
     let dir = root.claim(&opts.id)?;
     let mut cgroup: Option<Box<dyn Manager>> = None;
     let mut init: Option<(i32, OwnedFd)> = None;

@@ -2,8 +2,7 @@
 //! container through the init's pidfd and the container's cgroup, and goes through the same
 //! privilege-dropping path as the init (user, capabilities, no_new_privs, seccomp).
 
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use nix::sched::CloneFlags;
@@ -47,19 +46,12 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     })?;
     let terminal = opts.process.terminal().unwrap_or(false);
     let (ours, theirs) = own_console(opts.detach, opts.console_socket.is_some())?;
-    let console = match (terminal, theirs, &opts.console_socket) {
-        (false, _, _) => None,
-        (true, Some(fd), _) => Some(fd),
-        (true, None, Some(path)) => Some(OwnedFd::from(
-            UnixStream::connect(path)
-                .map_err(io(format!("connect console socket {}", path.display())))?,
-        )),
-        (true, None, None) => {
-            return Err(Error::Invalid(
-                "--tty with --detach needs --console-socket".into(),
-            ))
-        }
-    };
+    let console = super::console_fd(
+        terminal,
+        theirs,
+        opts.console_socket.as_deref(),
+        "--tty with --detach needs --console-socket",
+    )?;
 
     let config_ns = state
         .config
@@ -138,7 +130,8 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         Err(e) => return Err(fail(Error::Init(e.to_string()))),
     }
     if let Some(pid_file) = &opts.pid_file {
-        state::write_atomic(pid_file, pid.to_string().as_bytes())?;
+        // A caller that cannot learn the pid cannot manage the process: do not leave it running.
+        state::write_atomic(pid_file, pid.to_string().as_bytes()).map_err(|e| fail(e.into()))?;
     }
     let master = match (&ours, terminal) {
         (Some(sock), true) => {

@@ -183,3 +183,24 @@ pub(crate) fn forward_seccomp_fd(
     .map_err(errno(format!("send seccomp fd to {}", path.display())))?;
     Ok(())
 }
+
+/// Where the container's pty master goes: nowhere without a terminal; berth's own end when
+/// it relays the terminal itself (`own`); else the caller's --console-socket, connected now,
+/// before anything is created, so a bad socket leaves nothing behind.
+pub(crate) fn console_fd(
+    terminal: bool,
+    own: Option<OwnedFd>,
+    socket: Option<&std::path::Path>,
+    missing: &str,
+) -> Result<Option<OwnedFd>> {
+    if !terminal {
+        return Ok(None);
+    }
+    if let Some(fd) = own {
+        return Ok(Some(fd));
+    }
+    let path = socket.ok_or_else(|| Error::Invalid(missing.to_string()))?;
+    let sock = std::os::unix::net::UnixStream::connect(path)
+        .map_err(io(format!("connect console socket {}", path.display())))?;
+    Ok(Some(OwnedFd::from(sock)))
+}

@@ -158,6 +158,7 @@ pub fn attach(
         return Err(AttachError::InvalidIfname(req.ifname.into()));
     }
     let net = store.get(network)?;
+    store.mark_attached(req.container_id)?;
     let ns = req
         .netns
         .open()
@@ -249,7 +250,7 @@ pub fn detach_all(store: &NetworkStore, container_id: &str) -> Result<(), Attach
     for net in store.list()? {
         detach(store, &net.name, container_id)?;
     }
-    Ok(())
+    Ok(store.clear_attached(container_id)?)
 }
 
 /// Releases everything held by containers for which `is_alive` says false; returns their ids.
@@ -262,6 +263,7 @@ pub fn gc(
         for id in Ipam::new(store, &net).leases()?.into_keys() {
             if !is_alive(&id) {
                 detach(store, &net.name, &id)?;
+                store.clear_attached(&id)?;
                 gone.push(id);
             }
         }

@@ -22,6 +22,17 @@ pub const DEFAULT_BRIDGE: &str = "berth0";
 pub const DEFAULT_SUBNET: &str = "10.87.0.0/16";
 /// Where networks live unless the caller says otherwise.
 pub const DEFAULT_ROOT: &str = "/var/lib/berth/networks";
+/// Directory of attachment markers: `<root>/.attached/<container id>` exists from the moment a
+/// container starts to attach to any network until it is detached from all of them.
+const ATTACHED_DIR: &str = ".attached";
+
+/// Whether `container_id` may hold a veth, lease or port rule on a network of the store at
+/// `root`. One stat, so deleting a container that never joined a network costs nothing more
+/// (and the runtime face can ask without loading any network).
+pub fn has_attachments(root: &Path, container_id: &str) -> bool {
+    root.join(ATTACHED_DIR).join(container_id).exists()
+}
+
 /// MTU used when none is given.
 pub const DEFAULT_MTU: u32 = 1500;
 
@@ -287,6 +298,25 @@ impl NetworkStore {
             return self.ensure_default_locked();
         }
         Err(StoreError::NotFound(name.into()))
+    }
+
+    /// Records that `container_id` (already validated) is about to hold something on a
+    /// network; see [`has_attachments`].
+    pub(crate) fn mark_attached(&self, container_id: &str) -> Result<(), StoreError> {
+        let dir = self.root.join(ATTACHED_DIR);
+        fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        let marker = dir.join(container_id);
+        File::create(&marker).map_err(io_err("create", &marker))?;
+        Ok(())
+    }
+
+    /// Forgets the marker of [`Self::mark_attached`] once nothing is held any more.
+    pub fn clear_attached(&self, container_id: &str) -> Result<(), StoreError> {
+        let marker = self.root.join(ATTACHED_DIR).join(container_id);
+        match fs::remove_file(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("remove", &marker)(e)),
+            _ => Ok(()),
+        }
     }
 
     /// All networks, the default one included, sorted by name.

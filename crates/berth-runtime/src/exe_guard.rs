@@ -48,7 +48,7 @@ pub fn exe_writable() -> bool {
 
 /// Where the re-executed berth came from: its /proc/self/exe names the detached mount
 /// (or memfd), which is no path anyone else can run.
-const ORIGINAL_EXE: &str = "BERTH_ORIGINAL_EXE";
+pub const ORIGINAL_EXE: &str = "BERTH_ORIGINAL_EXE";
 
 /// The path of the berth binary on the host, for what runs berth again later (hooks that
 /// call berth): `std::env::current_exe` after the re-exec names the read-only clone.

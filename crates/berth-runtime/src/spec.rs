@@ -201,6 +201,32 @@ mod tests {
         check_sysctl(key, |t| ns.contains(&t))
     }
 
+    /// execCPUAffinity is checked by the vendored oci-spec's parser (vendor/README.md), which
+    /// must take exactly what the spec's pattern `^(\d+(-\d+)?)(,\d+(-\d+)?)*$` takes.
+    #[test]
+    fn exec_cpu_affinity_follows_the_spec_pattern() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |affinity: &str| {
+            let config = serde_json::json!({
+                "ociVersion": "1.2.0",
+                "root": {"path": "rootfs"},
+                "process": {"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                            "execCPUAffinity": {"initial": affinity, "final": "0"}},
+            });
+            std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+            load_bundle(dir.path())
+        };
+        for good in ["0", "0-3", "1,3", "0-1,4,6-7", "12"] {
+            if let Err(e) = load(good) {
+                panic!("{good} should be accepted: {e}");
+            }
+        }
+        for bad in ["", "a", "1-", "-1", "1,", ",1", "1-2-3", "1 ,2", "0x1"] {
+            let err = load(bad).unwrap_err().to_string();
+            assert!(err.contains("execCPUAffinity"), "{bad}: {err}");
+        }
+    }
+
     #[test]
     fn only_namespaced_sysctls_with_their_namespace() {
         use LinuxNamespaceType as T;

@@ -1,6 +1,7 @@
 //! `berth hook …`: helpers berth starts for the containers it makes; not for people to call.
 //! `net-setup` is the createRuntime hook of image-form containers (see people::net);
-//! `reap ID` waits for a `run -d --rm` container to exit and deletes it.
+//! `reap ID` waits for a `run -d --rm` container to exit and deletes it; `release ID` is the
+//! runtime's release hook as `berth` runs it (see crate::face::Exec).
 
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -22,6 +23,13 @@ pub enum Which {
     NetSetup,
     /// Wait until container ID's init exits, then delete the container
     Reap { id: String },
+    /// Give back the networks (and, with --with-root, the overlay root and bundle) of
+    /// container ID, which is being deleted
+    Release {
+        #[arg(long)]
+        with_root: bool,
+        id: String,
+    },
 }
 
 impl Args {
@@ -53,6 +61,9 @@ impl Args {
                     }
                 }
                 berth_runtime::container::delete(&ctx.root, &id, true)?;
+            }
+            Which::Release { with_root, id } => {
+                crate::people::cleanup(&ctx.image_root, &id, with_root)?;
             }
         }
         Ok(0)

@@ -1,4 +1,6 @@
-//! One file per subcommand; each turns its flags into a berth-runtime call.
+//! One file per subcommand; each turns its flags into a berth-runtime call. The people
+//! face's commands ([`PeopleCommand`]) run wherever the executable's
+//! [`PeopleFace`](crate::face::PeopleFace) says.
 
 mod create;
 mod delete;
@@ -22,6 +24,7 @@ mod update;
 
 use clap::Subcommand;
 
+use crate::face::PeopleFace;
 use crate::log::Logger;
 use berth_runtime::state::StateRoot;
 
@@ -64,8 +67,32 @@ pub enum Command {
     Hook(hook::Args),
 }
 
-impl Command {
+/// The commands of the people face.
+#[derive(Debug)]
+pub enum PeopleCommand {
+    Image(image::Args),
+    Network(network::Args),
+    Switch(switch::Args),
+    Hook(hook::Args),
+    /// `run` in its image form (boxed: its flags dwarf the other variants).
+    Run(Box<run::Args>),
+}
+
+impl PeopleCommand {
+    /// Runs the command in this process (only `berth-people` links this).
     pub fn run(self, ctx: &Context) -> Outcome {
+        match self {
+            PeopleCommand::Image(a) => a.run(ctx),
+            PeopleCommand::Network(a) => a.run(ctx),
+            PeopleCommand::Switch(a) => a.run(ctx),
+            PeopleCommand::Hook(a) => a.run(ctx),
+            PeopleCommand::Run(a) => (*a).run_image(ctx),
+        }
+    }
+}
+
+impl Command {
+    pub fn run<F: PeopleFace>(self, ctx: &Context) -> Outcome {
         // main() already re-executed from a read-only mount before parsing; this backstop
         // (one access(2) call) catches anything its argv scan missed (CVE-2019-5736).
         if matches!(
@@ -87,14 +114,15 @@ impl Command {
             Command::Ps(a) => a.run(ctx),
             Command::Update(a) => a.run(ctx),
             Command::Events(a) => a.run(ctx),
+            Command::Run(a) if a.image_form() => F::run(PeopleCommand::Run(Box::new(a)), ctx),
             Command::Run(a) => a.run(ctx),
             Command::List(a) => a.run(ctx),
             Command::Spec(a) => a.run(ctx),
             Command::Features(a) => a.run(ctx),
-            Command::Image(a) => a.run(ctx),
-            Command::Network(a) => a.run(ctx),
-            Command::Switch(a) => a.run(ctx),
-            Command::Hook(a) => a.run(ctx),
+            Command::Image(a) => F::run(PeopleCommand::Image(a), ctx),
+            Command::Network(a) => F::run(PeopleCommand::Network(a), ctx),
+            Command::Switch(a) => F::run(PeopleCommand::Switch(a), ctx),
+            Command::Hook(a) => F::run(PeopleCommand::Hook(a), ctx),
         }
     }
 }

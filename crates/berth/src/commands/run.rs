@@ -63,37 +63,39 @@ pub struct Args {
 
 impl Args {
     /// The rule in FORMS.
-    fn image_form(&self) -> bool {
+    pub fn image_form(&self) -> bool {
         self.people.any() || self.args.len() >= 2
     }
 
-    pub fn run(self, ctx: &Context) -> Outcome {
-        if self.image_form() {
-            if self.bundle.is_some() {
-                return Err(
-                    "--bundle belongs to the runtime form (berth run --bundle DIR ID); \
-                            the image form makes its own bundle"
-                        .into(),
-                );
-            }
-            if self.no_pivot || self.no_new_keyring || self.preserve_fds != 0 {
-                return Err(
-                    "--no-pivot, --no-new-keyring and --preserve-fds belong to the runtime form"
-                        .into(),
-                );
-            }
-            let code = crate::people::run::run(ImageRun {
-                state_root: &ctx.root,
-                image_root: &ctx.image_root,
-                flags: self.people,
-                args: self.args,
-                detach: self.detach,
-                pid_file: self.pid_file,
-                console_socket: self.console_socket,
-                systemd_cgroup: ctx.systemd_cgroup,
-            })?;
-            return Ok(code.clamp(0, 255) as u8);
+    /// The image form (people face).
+    pub fn run_image(self, ctx: &Context) -> Outcome {
+        if self.bundle.is_some() {
+            return Err(
+                "--bundle belongs to the runtime form (berth run --bundle DIR ID); \
+                        the image form makes its own bundle"
+                    .into(),
+            );
         }
+        if self.no_pivot || self.no_new_keyring || self.preserve_fds != 0 {
+            return Err(
+                "--no-pivot, --no-new-keyring and --preserve-fds belong to the runtime form".into(),
+            );
+        }
+        let code = crate::people::run::run(ImageRun {
+            state_root: &ctx.root,
+            image_root: &ctx.image_root,
+            flags: self.people,
+            args: self.args,
+            detach: self.detach,
+            pid_file: self.pid_file,
+            console_socket: self.console_socket,
+            systemd_cgroup: ctx.systemd_cgroup,
+        })?;
+        Ok(code.clamp(0, 255) as u8)
+    }
+
+    /// The runtime form (runc's).
+    pub fn run(self, ctx: &Context) -> Outcome {
         let id = match <[String; 1]>::try_from(self.args) {
             Ok([id]) => id,
             Err(_) => {

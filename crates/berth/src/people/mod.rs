@@ -7,12 +7,14 @@
 //!
 //! What such a container holds outside the runtime's state is written into the generated
 //! config as annotations ([`ANN_IMAGE_ROOT`], [`net::ANN_NET`]), and given back by [`release`],
-//! which the binary registers as the runtime's release hook (see
-//! `berth_runtime::container::set_release_hook`). The hook is a callback rather than a
-//! dependency so the runtime library stays free of the image and network crates; it runs on
-//! every destroy path (`delete`, `delete --force`, the end of a foreground `run`). The
-//! network half of `release` also runs for runtime-face containers, so one attached with
-//! `network connect` loses its veth, lease and port rules when it is deleted.
+//! the runtime's release hook (see `berth_runtime::container::set_release_hook`). The hook is
+//! a callback rather than a dependency so the runtime library stays free of the image and
+//! network crates; it runs on every destroy path (`delete`, `delete --force`, the end of a
+//! foreground `run`). The network half of `release` also runs for runtime-face containers, so
+//! one attached with `network connect` loses its veth, lease and port rules when it is deleted.
+//!
+//! All of this runs in `berth-people` ([`InProcess`]); `berth` reaches it by executing
+//! `berth-people` (crate::face::Exec), for a release through `berth-people hook release`.
 //!
 //! Owns: the spec generation ([`config`]), the `--net` modes and the network hook ([`net`]),
 //! the image-form `run` ([`run`]). Must not touch: the runtime's state directory, which only
@@ -25,6 +27,9 @@ pub mod run;
 use std::path::{Path, PathBuf};
 
 use berth_runtime::state::State;
+
+use crate::commands::{Context, Outcome, PeopleCommand};
+use crate::face::PeopleFace;
 
 /// The image store root a container's overlay root and bundle live under.
 pub const ANN_IMAGE_ROOT: &str = "dev.berth.image-root";
@@ -69,9 +74,27 @@ pub(crate) fn io_err(
     move |source| PeopleError::Io { step, path, source }
 }
 
+/// Where the network store lives: beside the image store.
+pub fn networks_dir(image_root: &Path) -> PathBuf {
+    image_root.join("networks")
+}
+
 /// The network store that lives beside the image store.
 pub fn network_store(image_root: &Path) -> berth_net::NetworkStore {
-    berth_net::NetworkStore::new(image_root.join("networks"))
+    berth_net::NetworkStore::new(networks_dir(image_root))
+}
+
+/// The people face run in this process: `berth-people`'s [`PeopleFace`].
+pub struct InProcess;
+
+impl PeopleFace for InProcess {
+    fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome {
+        cmd.run(ctx)
+    }
+
+    fn release(state: &State, default_image_root: &Path) -> Result<(), String> {
+        release(state, default_image_root).map_err(|e| e.to_string())
+    }
 }
 
 /// The release hook: detaches the container from every network it holds a lease on, then

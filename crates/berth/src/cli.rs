@@ -1,0 +1,154 @@
+//! The command line: parses runc's flags (and the people face's), calls berth-runtime, and
+//! turns errors into one line on stderr, a JSON (or text) line in the `--log` file, and
+//! exit status 1.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::commands;
+use crate::face::PeopleFace;
+use crate::log;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    version,
+    about = "A fast, runc-compatible Linux container runtime",
+    long_about = "berth runs OCI bundles with runc's command line, so containerd, Docker and \
+                  podman can use it in place of runc. It also runs containers from images \
+                  (berth image, berth run IMAGE CMD...) on networks (berth network, berth switch)."
+)]
+struct Cli {
+    /// Directory for container state (tmpfs recommended) [default: /run/berth; for a
+    /// non-root user $XDG_RUNTIME_DIR/berth]
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Also write errors (and with --debug, debug lines) to this file
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Format of the --log file
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Image store root (images, container roots, networks) for the image and network commands
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_IMAGE_ROOT",
+        default_value = berth_image::DEFAULT_ROOT,
+        value_name = "DIR"
+    )]
+    image_root: PathBuf,
+    /// Log debug information
+    #[arg(long, global = true)]
+    debug: bool,
+    /// cgroupsPath is systemd's slice:prefix:name (berth creates the matching cgroupfs
+    /// directories itself; no systemd is needed)
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Accepted for runc compatibility: berth picks rootless mode from the user namespace
+    #[arg(long, value_name = "true|false|auto", hide = true)]
+    rootless: Option<String>,
+    /// Accepted for runc compatibility (checkpointing is not supported)
+    #[arg(long, value_name = "PATH", hide = true)]
+    criu: Option<String>,
+    #[command(subcommand)]
+    command: commands::Command,
+}
+
+/// The subcommand named on the command line, found without clap: global flags that take a
+/// value are skipped with their value.
+fn subcommand_of(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsStr> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some(
+                "--root" | "--image-root" | "--log" | "--log-format" | "--criu" | "--rootless",
+            ) => {
+                it.next();
+            }
+            Some(s) if s.starts_with('-') => {}
+            _ => return Some(a),
+        }
+    }
+    None
+}
+
+/// runc's rule: root keeps state in /run; anyone else in their own runtime dir, which
+/// they can write and nobody else can.
+fn default_root() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !nix::unistd::geteuid().is_root() && !dir.is_empty() => {
+            PathBuf::from(dir).join("berth")
+        }
+        _ => PathBuf::from("/run/berth"),
+    }
+}
+
+/// The whole program of either executable; `F` decides where people-face commands run.
+pub(crate) fn main<F: PeopleFace>() -> ExitCode {
+    // Commands that put berth-cloned processes into a container first move berth onto a
+    // read-only mount of itself (CVE-2019-5736, see berth_runtime::exe_guard): before any
+    // parsing, so the process that is replaced does as little as possible.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let guarded = ["create", "run", "exec", "join"];
+    if subcommand_of(&args).is_some_and(|c| guarded.iter().any(|g| c == *g)) {
+        if let Err(e) = berth_runtime::exe_guard::ensure_readonly_exe() {
+            eprintln!("berth: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let cli = Cli::parse();
+    let logger = log::Logger::new(cli.log.clone(), &cli.log_format, cli.debug);
+    // The image root is written into generated configs and hooks: it must not depend on the
+    // cwd of whoever reads it later.
+    let image_root = match std::path::absolute(&cli.image_root) {
+        Ok(p) => p,
+        Err(e) => {
+            logger.error(&format!("--image-root {}: {e}", cli.image_root.display()));
+            return ExitCode::FAILURE;
+        }
+    };
+    let default_image_root = image_root.clone();
+    berth_runtime::container::set_release_hook(Box::new(move |state| {
+        F::release(state, &default_image_root)
+    }));
+    let ctx = commands::Context {
+        root: berth_runtime::state::StateRoot::new(cli.root.clone().unwrap_or_else(default_root)),
+        image_root,
+        log: &logger,
+        systemd_cgroup: cli.systemd_cgroup,
+    };
+    match cli.command.run::<F>(&ctx) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            logger.error(&e.to_string());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subcommand_of;
+
+    fn sub(args: &[&str]) -> Option<String> {
+        let v: Vec<std::ffi::OsString> = args.iter().map(|s| s.into()).collect();
+        subcommand_of(&v).map(|s| s.to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn subcommand_is_found_past_global_flags() {
+        assert_eq!(sub(&["berth", "create", "x"]).as_deref(), Some("create"));
+        assert_eq!(
+            sub(&["berth", "--root", "exec", "--log", "f", "--debug", "run", "id"]).as_deref(),
+            Some("run")
+        );
+        assert_eq!(
+            sub(&["berth", "--root=/r", "--log-format", "json", "exec", "id"]).as_deref(),
+            Some("exec")
+        );
+        assert_eq!(sub(&["berth", "--version"]), None);
+    }
+}

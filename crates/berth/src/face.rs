@@ -1,0 +1,95 @@
+//! Where the people face's commands run (see the crate docs): the trait both executables
+//! implement, and `berth`'s implementation, which executes `berth-people`.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use berth_runtime::exe_guard;
+use berth_runtime::state::State;
+
+use crate::commands::{Context, Outcome, PeopleCommand};
+use crate::people::{networks_dir, ANN_IMAGE_ROOT};
+
+/// The people face as one executable sees it.
+pub trait PeopleFace {
+    /// Runs a people-face command.
+    fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome;
+
+    /// The runtime's release hook: gives back what a destroyed container held outside the
+    /// runtime's state (overlay root, bundle, networks). `default_image_root` is the image
+    /// root of containers whose config names none (runtime-face containers).
+    fn release(state: &State, default_image_root: &Path) -> Result<(), String>;
+}
+
+/// The people face's executable, installed next to `berth`.
+pub const PEOPLE_EXE: &str = "berth-people";
+
+/// `berth`'s people face: execute `berth-people`.
+pub struct Exec;
+
+/// `berth-people` beside the berth binary on the host (not beside the read-only copy the
+/// exe guard may have re-executed).
+fn people_exe() -> Result<PathBuf, String> {
+    let exe = exe_guard::original_exe().map_err(|e| format!("find own binary: {e}"))?;
+    Ok(exe.with_file_name(PEOPLE_EXE))
+}
+
+fn missing(exe: &Path, e: std::io::Error) -> String {
+    format!(
+        "run {}: {e} (images, networks, the switch and `run IMAGE` live in {PEOPLE_EXE}, \
+         installed next to berth)",
+        exe.display()
+    )
+}
+
+impl PeopleFace for Exec {
+    fn run(_cmd: PeopleCommand, _ctx: &Context) -> Outcome {
+        let exe = people_exe()?;
+        // berth-people parses the same argv again, identically. The guard's note of berth's
+        // own path must not pass for berth-people's.
+        let mut args = std::env::args_os();
+        let arg0 = args.next().unwrap_or_else(|| "berth".into());
+        let err = Command::new(&exe)
+            .arg0(arg0)
+            .args(args)
+            .env_remove(exe_guard::ORIGINAL_EXE)
+            .exec();
+        Err(missing(&exe, err).into())
+    }
+
+    fn release(state: &State, default_image_root: &Path) -> Result<(), String> {
+        let (image_root, with_root) = match state.annotations.get(ANN_IMAGE_ROOT) {
+            Some(root) => (PathBuf::from(root), true),
+            None => (default_image_root.to_path_buf(), false),
+        };
+        // The common case, a runtime-face container on no network, costs one stat.
+        if !with_root && !berth_net::store::has_attachments(&networks_dir(&image_root), &state.id) {
+            return Ok(());
+        }
+        let exe = people_exe()?;
+        let out = Command::new(&exe)
+            .arg("--image-root")
+            .arg(&image_root)
+            .args(["hook", "release"])
+            .args(with_root.then_some("--with-root"))
+            .arg("--")
+            .arg(&state.id)
+            .env_remove(exe_guard::ORIGINAL_EXE)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| missing(&exe, e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        // berth-people printed one "berth: ..." line; that line is the error.
+        let text = String::from_utf8_lossy(&out.stderr);
+        let line = text.lines().last().unwrap_or_default();
+        Err(match line.strip_prefix("berth: ") {
+            Some(msg) => msg.to_string(),
+            None => format!("{} hook release: {}", exe.display(), out.status),
+        })
+    }
+}

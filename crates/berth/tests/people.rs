@@ -632,3 +632,69 @@ fn the_runtime_form_of_run_is_unchanged() {
         text(&out.stderr)
     );
 }
+
+/// `berth` alone, without `berth-people` beside it: the runtime face still runs bundles; a
+/// people-face command, and the delete of a container whose overlay root only berth-people can
+/// give back, fail with one line naming the missing executable, and the state is kept so the
+/// delete can be retried once berth-people is there.
+#[test]
+fn berth_without_berth_people_runs_bundles_and_names_what_is_missing() {
+    require_root!();
+    let w = World::new();
+    let lone_dir = w.dir.path().join("lone");
+    std::fs::create_dir(&lone_dir).unwrap();
+    let lone = lone_dir.join("berth");
+    std::fs::copy(BERTH, &lone).unwrap();
+    let missing = lone_dir.join("berth-people");
+    let lone_cmd = |args: &[&str]| {
+        Command::new(&lone)
+            .arg("--root")
+            .arg(w.state_root())
+            .arg("--image-root")
+            .arg(w.image_root())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    let out = lone_cmd(&["image", "ls"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(missing.to_str().unwrap()), "{err}");
+
+    // A bundle over the test's rootfs, run by berth alone.
+    let bundle = w.dir.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    std::os::unix::fs::symlink(w.dir.path().join("rootfs"), bundle.join("rootfs")).unwrap();
+    let out = lone_cmd(&["spec", "--bundle", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cfg_path = bundle.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["process"]["terminal"] = false.into();
+    cfg["process"]["args"] = serde_json::json!(["sh", "-c", "exit 7"]);
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let out = lone_cmd(&["run", "--bundle", bundle.to_str().unwrap(), "lone-rt"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+
+    // An image-form container made by the full berth; berth alone cannot give back its root.
+    let out = w.berth(&[
+        "run", "-d", "--net", "none", "--name", "lone-img", "busybox", "sleep", "100",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = lone_cmd(&["delete", "--force", "lone-img"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("berth-people"), "{err}");
+    assert!(
+        w.state_root().join("lone-img").exists(),
+        "state kept for a retry"
+    );
+    let out = w.berth(&["delete", "--force", "lone-img"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!w.state_root().join("lone-img").exists());
+    assert!(names(&w.image_root().join("containers")).is_empty());
+}

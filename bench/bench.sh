@@ -182,7 +182,7 @@ ratio() {
 }
 samples() { [ -s "$1" ] && wc -l < "$1" || echo 0; }
 
-printf '\n%-28s %9s %9s %9s %11s %11s\n' "median (N=$N)" berth runc crun berth/runc berth/crun
+printf '\n%-32s %9s %9s %9s %11s %11s\n' "median (N=$N)" berth runc crun berth/runc berth/crun
 rows=("run:run /bin/true (ms)" "create:create (ms)" "start:start (ms)" "delete:delete --force (ms)"
       "cycle:create+start+delete (ms)" "limits:the same with mem+pids+cpu (ms)"
       "state:state (ms)" "exec:exec /bin/true (ms)"
@@ -198,7 +198,7 @@ for row in "${rows[@]}"; do
         src=${key/create/cycle}; src=${src/start/cycle}; src=${src/delete/cycle}
         if [ -n "${dead[$n.$src]:-}" ]; then med[$n]=n/a; else med[$n]=$(median "$f" "$scale"); fi
     done
-    printf '%-28s %9s %9s %9s %11s %11s\n' "$label" "${med[berth]}" "${med[runc]}" "${med[crun]}" \
+    printf '%-32s %9s %9s %9s %11s %11s\n' "$label" "${med[berth]}" "${med[runc]}" "${med[crun]}" \
         "$(ratio "${med[berth]}" "${med[runc]}")" "$(ratio "${med[berth]}" "${med[crun]}")"
 done
 printf '(samples per runtime: run %s, create+start+delete %s, state %s, exec %s, rss %s)\n' \

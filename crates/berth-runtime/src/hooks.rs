@@ -2,9 +2,12 @@
 //! env, and its timeout.
 
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::Hook;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,24 +53,39 @@ fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Ho
         // A hook that ignores its stdin closes the pipe early: that is not a failure.
         let _ = stdin.write_all(state_json);
     }
+    // Sleep on the hook's pidfd until it exits or the timeout passes: no polling interval
+    // added to every create. The child is ours and not yet reaped, so its pid is its own.
+    let pidfd = crate::sys::pidfd_open(child.id() as i32).map_err(|e| fail(e.to_string()))?;
     let deadline = hook
         .timeout()
         .map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
     loop {
-        if let Some(status) = child.try_wait().map_err(|e| fail(e.to_string()))? {
-            if status.success() {
-                return Ok(());
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail(format!(
+                        "timed out after {}s",
+                        hook.timeout().unwrap_or(0)
+                    )));
+                }
+                // Rounded up, so the wait never ends just short of the deadline.
+                PollTimeout::try_from(left.as_millis() + 1).unwrap_or(PollTimeout::MAX)
             }
-            return Err(fail(format!("exited with {status}")));
+        };
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => break,
+            Err(e) => return Err(fail(format!("wait: {e}"))),
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(fail(format!(
-                "timed out after {}s",
-                hook.timeout().unwrap_or(0)
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(2));
     }
+    let status = child.wait().map_err(|e| fail(e.to_string()))?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(fail(format!("exited with {status}")))
 }

@@ -6,6 +6,7 @@
 mod common;
 
 use std::fs;
+use std::time::Duration;
 
 use common::*;
 use serde_json::json;
@@ -409,6 +410,34 @@ fn poststart_and_poststop_hooks_run() {
         serde_json::from_slice(&fs::read(dir.join("poststop.json")).unwrap()).unwrap();
     assert_eq!(st["status"], "stopped");
     assert_eq!(st["id"], c.id.as_str());
+    c.assert_nothing_left();
+}
+
+/// A hook past its timeout is killed and fails the create with one line; a failing hook
+/// fails it naming its exit status. Either way nothing is left behind.
+#[test]
+fn hooks_that_time_out_or_fail_fail_the_create() {
+    let mut c = Ctr::new("hook-timeout", &["true"]);
+    c.patch(|cfg| {
+        cfg["hooks"] = json!({"createRuntime": [
+            {"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}
+        ]});
+    });
+    let started = std::time::Instant::now();
+    let o = c.create();
+    let took = started.elapsed();
+    assert_one_line_error(&o, &["createRuntime", "/bin/sleep", "timed out after 1s"]);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    c.assert_nothing_left();
+
+    let mut c = Ctr::new("hook-fails", &["true"]);
+    c.patch(|cfg| {
+        cfg["hooks"] = json!({"prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}
+        ]});
+    });
+    let o = c.create();
+    assert_one_line_error(&o, &["prestart", "/bin/sh", "exit status: 3"]);
     c.assert_nothing_left();
 }
 

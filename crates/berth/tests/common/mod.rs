@@ -3,9 +3,10 @@
 //! container ID and cgroup, and checks that nothing (process, mount, cgroup, state) leaks.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
+pub mod rootfs;
+
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +23,7 @@ pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 pub fn rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("berth-test-rootfs-v1");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("berth-test-rootfs-v2");
         if !dir.join("bin/busybox").exists() {
             build_rootfs(&dir);
         }
@@ -30,69 +31,10 @@ pub fn rootfs() -> &'static Path {
     })
 }
 
-fn busybox() -> PathBuf {
-    let p = PathBuf::from("/bin/busybox");
-    if !p.exists() {
-        eprintln!("/bin/busybox missing: installing busybox-static with apt-get");
-        let st = Command::new("apt-get")
-            .args(["install", "-y", "busybox-static"])
-            .status()
-            .expect("run apt-get");
-        assert!(st.success(), "apt-get install busybox-static failed");
-    }
-    p
-}
-
 fn build_rootfs(dir: &Path) {
     let tmp = dir.with_extension(format!("build-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
-    for d in [
-        "bin",
-        "etc",
-        "proc",
-        "sys",
-        "dev",
-        "tmp",
-        "run",
-        "mnt",
-        "root",
-        "home/tester",
-        "var",
-    ] {
-        fs::create_dir_all(tmp.join(d)).unwrap();
-    }
-    let bb = busybox();
-    fs::copy(&bb, tmp.join("bin/busybox")).unwrap();
-    let list = Command::new(&bb).arg("--list").output().unwrap();
-    assert!(list.status.success(), "busybox --list failed");
-    for name in String::from_utf8(list.stdout).unwrap().lines() {
-        let name = name.trim();
-        if name.is_empty() || name == "busybox" || name.contains('/') {
-            continue;
-        }
-        symlink("busybox", tmp.join("bin").join(name)).unwrap();
-    }
-    fs::write(
-        tmp.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\n\
-         tester:x:1000:1000:tester:/home/tester:/bin/sh\n\
-         nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-    )
-    .unwrap();
-    fs::write(
-        tmp.join("etc/group"),
-        "root:x:0:\ntester:x:1000:\nextra:x:2000:tester\nnogroup:x:65534:\n",
-    )
-    .unwrap();
-    // Mount points the client configs bind files onto: a read-only root cannot grow them.
-    for f in [
-        "etc/hosts",
-        "etc/hostname",
-        "etc/resolv.conf",
-        "run/.containerenv",
-    ] {
-        fs::write(tmp.join(f), "").unwrap();
-    }
+    rootfs::write(&tmp);
     match fs::rename(&tmp, dir) {
         Ok(()) => {}
         // Another test binary won the race: its tree is as good as ours.

@@ -35,24 +35,12 @@ fn nix_is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Writes a busybox root filesystem into `dir` (one symlink per applet).
+#[path = "../common/rootfs.rs"]
+mod rootfs;
+
+/// Writes a busybox root filesystem into `dir`.
 pub fn busybox_rootfs(dir: &Path) {
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    std::fs::copy(BUSYBOX, dir.join("bin/busybox")).unwrap();
-    let list = Command::new(BUSYBOX).arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if !applet.is_empty() && applet != "busybox" {
-            let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
-        }
-    }
-    std::fs::write(
-        dir.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+    rootfs::write(dir);
 }
 
 /// Copies the host's dynamic loader and the libraries `binary` needs into the rootfs at

@@ -551,3 +551,43 @@ fn several_containers_in_one_root_are_listed() {
     b.assert_nothing_left();
     a.assert_nothing_left();
 }
+
+/// `events --stats` prints one stats event; `events` streams stats until the container stops
+/// and reports the OOM kill its memory limit causes (as runc's `{"type":"oom"}`).
+#[test]
+fn events_print_stats_and_report_an_oom_kill() {
+    let limit = 16 * 1024 * 1024;
+    let mut c = Ctr::new("events", &["sh", "-c", "sleep 1; tail /dev/zero; sleep 1"]);
+    c.patch(|cfg| {
+        // swap = limit: no swapping around the OOM killer.
+        cfg["linux"]["resources"]["memory"] = json!({"limit": limit, "swap": limit});
+    });
+    c.create_and_start();
+
+    let o = c.cmd(&["events", "--stats", &c.id]);
+    assert_ok(&o, "events --stats");
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["type"], "stats");
+    assert_eq!(lines[0]["id"], c.id.as_str());
+    assert_eq!(lines[0]["data"]["memory"]["usage"]["limit"], limit);
+
+    // Streams until the container stops: the shell outlives the killed tail by a second.
+    let o = c
+        .berth()
+        .args(["events", "--interval", "100ms", &c.id])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ok(&o, "events");
+    let types: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].to_string())
+        .collect();
+    assert!(types.iter().any(|t| t == "\"oom\""), "{types:?}");
+    assert!(types.iter().any(|t| t == "\"stats\""), "{types:?}");
+    assert_ok(&c.cmd(&["delete", &c.id]), "delete");
+}

@@ -52,6 +52,10 @@ pub fn events(
             .and_then(|d| d.load().map(|s| d.status(&s)))
             .is_ok_and(|s| s != Status::Stopped);
         if !alive {
+            // An OOM kill of the init itself ends the container while we slept.
+            for _ in 0..oom.poll().unwrap_or(0) {
+                out(&Event::oom(id));
+            }
             return Ok(());
         }
     }

@@ -53,6 +53,9 @@ fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Ho
     let deadline = hook
         .timeout()
         .map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
+    // Short sleeps first: most hooks (berth's own network setup) finish in a few milliseconds,
+    // and each millisecond slept here is added to the container's start.
+    let mut nap = Duration::from_micros(100);
     loop {
         if let Some(status) = child.try_wait().map_err(|e| fail(e.to_string()))? {
             if status.success() {
@@ -68,6 +71,7 @@ fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Ho
                 hook.timeout().unwrap_or(0)
             )));
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(2));
     }
 }

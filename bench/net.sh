@@ -92,7 +92,7 @@ if [ "$PODMAN" = 1 ]; then
     printf '%s\n' '[containers]' 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]' \
         '[network]' 'network_backend = "cni"' > "$tmp/containers.conf"
     tar --numeric-owner --exclude=./.berth-rootfs -C "$tmp/rootfs" -cf "$tmp/pod.tar" .
-    pod import "$tmp/pod.tar" "$pod_image" >/dev/null
+    pod import "$tmp/pod.tar" "$pod_image" >/dev/null 2>&1
 fi
 
 # gbit SERVER_IP CLIENT_ID SERVER_ID: iperf3 client in CLIENT's namespace, server in SERVER's.

@@ -85,8 +85,9 @@ struct Port {
     hdr: usize,
     /// A real tap (TUNGETIFF answered), whose offloads the switch can set.
     tap: bool,
-    /// Whether this tap's offloads are on.
-    offloads: bool,
+    /// Whether the switch turned this tap's offloads on or off; `None` until it has done either
+    /// (a member may have set them itself before posting the fd).
+    offloads: Option<bool>,
 }
 
 /// Frame counters of a running switch, readable from other threads.
@@ -280,7 +281,7 @@ impl Switch {
                 fd,
                 hdr,
                 tap,
-                offloads: false,
+                offloads: None,
             },
         );
         self.port_count.store(self.ports.len(), Ordering::Relaxed);
@@ -294,7 +295,7 @@ impl Switch {
     fn set_offloads(&mut self) {
         let want = self.ports.values().all(|p| p.hdr > 0);
         for p in self.ports.values_mut() {
-            if !p.tap || p.hdr == 0 || p.offloads == want {
+            if !p.tap || p.hdr == 0 || p.offloads == Some(want) {
                 continue;
             }
             let ok = if want {
@@ -306,7 +307,7 @@ impl Switch {
             };
             // A tap that refuses stays as it was and is asked again at the next change.
             if ok {
-                p.offloads = want;
+                p.offloads = Some(want);
             }
         }
     }

@@ -188,6 +188,8 @@ fn setup(
 ) -> Result<Attachment, AttachError> {
     let host = host_ifname(net, req.container_id);
     lease.host_ifname = host.clone();
+    // A retried attach may hold rules for other ports; they go even when it now asks for none.
+    let had_ports = !lease.ports.is_empty();
     lease.ports = req.ports.to_vec();
     // Record the link before it exists so a crash from here on is still cleaned up by detach.
     ipam.update(req.container_id, &lease)?;
@@ -203,7 +205,7 @@ fn setup(
     inner.set_link(idx, req.ifname, Some(net.mtu), true)?;
     inner.link_up("lo")?;
     inner.add_default_route(idx, net.gateway)?;
-    if !req.ports.is_empty() {
+    if !req.ports.is_empty() || had_ports {
         let _g = nft_lock(store)?;
         nft::apply_ports(net, req.container_id, lease.ip, req.ports)?;
     }
@@ -232,12 +234,16 @@ pub fn detach(store: &NetworkStore, network: &str, container_id: &str) -> Result
     let mut nl = Netlink::new()?;
     // Deleting one end of a veth deletes its peer in the container as well.
     nl.delete_link(&host_ifname(&net, container_id))?;
-    if let Some(l) = ipam.get(container_id)? {
+    let lease = ipam.get(container_id)?;
+    if let Some(l) = &lease {
         if !l.host_ifname.is_empty() {
             nl.delete_link(&l.host_ifname)?;
         }
     }
-    {
+    // Port rules exist only for ports recorded in the lease (setup records them before adding
+    // rules, and the lease goes only after its rules), so a lease without ports, or none, spares
+    // the `nft` process.
+    if lease.is_some_and(|l| !l.ports.is_empty()) {
         let _g = nft_lock(store)?;
         nft::remove_tagged(&[&nft::container_tag(&net, container_id)])?;
     }

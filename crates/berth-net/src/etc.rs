@@ -84,8 +84,8 @@ pub fn write_files(
     fs::create_dir_all(dir).map_err(io("create dir", dir))?;
     let h = dir.join("hosts");
     let r = dir.join("resolv.conf");
-    crate::store::write_atomic(&h, hosts_content.as_bytes()).map_err(io("write", &h))?;
-    crate::store::write_atomic(&r, resolv_content.as_bytes()).map_err(io("write", &r))?;
+    crate::store::replace_file(&h, hosts_content.as_bytes()).map_err(io("write", &h))?;
+    crate::store::replace_file(&r, resolv_content.as_bytes()).map_err(io("write", &r))?;
     Ok((h, r))
 }
 

@@ -125,13 +125,27 @@ pub(crate) fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// Writes `data` to `path` atomically (temp file in the same directory, then rename).
+/// Writes `data` to `path` atomically (temp file in the same directory, then rename), durable
+/// across a power loss.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_file(path, data, true)
+}
+
+/// As [`write_atomic`], without waiting for the disk: for files that describe only what lives
+/// until the next boot (leases, a container's /etc files). A killed process still leaves the old
+/// or the new content; after a power loss the file may come back empty.
+pub(crate) fn replace_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_file(path, data, false)
+}
+
+fn write_file(path: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     {
         let mut f = File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
     }
     fs::rename(&tmp, path)
 }

@@ -3,16 +3,25 @@
 //! Owns its unix listening socket and the tap fds members post to it (see [`crate::tap`]). One
 //! thread, one epoll set: frames are read in batches from each ready tap and written to the port
 //! their destination MAC was learned on, or flooded for broadcast, multicast and unknown
-//! destinations. Frames keep their virtio-net header, so TSO segments and partial checksums pass
-//! through untouched. A port is dropped when its tap reports an error or hang-up (device deleted,
-//! namespace gone); the switch itself carries on.
+//! destinations.
+//!
+//! Taps opened with `IFF_VNET_HDR` carry a virtio-net header in front of each frame. While every
+//! member has one, the switch turns on the taps' offloads (`TUNSETOFFLOAD`: checksum, TSO4/6,
+//! USO), so the members' stacks hand over 64 KiB GSO frames with partial checksums, which cross
+//! the switch with their header untouched and are finished by the receiving tap's kernel. A member
+//! whose tap has no vnet header (any tap fd posted the containode way; the switch asks the fd with
+//! `TUNGETIFF`) cannot take such frames, so while one is attached the offloads are off on every
+//! member; frames to it lose their header, frames from it get a zero one, and a GSO or
+//! partial-checksum frame still in flight is dropped rather than handed to it. A port is dropped
+//! when its tap reports an error or hang-up (device deleted, namespace gone); the switch itself
+//! carries on.
 
 use std::collections::HashMap;
-use std::io::IoSliceMut;
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +30,7 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
-use crate::tap::{HELLO, VNET_HDR_LEN};
+use crate::tap::HELLO;
 
 /// Errors that stop the switch (per-member trouble never does).
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +67,38 @@ impl SwitchConfig {
 const LISTENER: u64 = u64::MAX;
 /// Largest frame a vnet-header tap hands us: a 64 KiB GSO segment plus headers.
 const FRAME_MAX: usize = 65536 + 256;
+/// Longest virtio-net header accepted (the kernel allows any length from 10 up).
+const HDR_MAX: usize = 32;
+/// A header saying "nothing offloaded", for frames from a member without one.
+const ZERO_HDR: [u8; HDR_MAX] = [0; HDR_MAX];
+/// virtio_net_hdr.flags: the checksum from csum_start on is still to be computed.
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+/// What the switch lets members' stacks offload while every member has a vnet header.
+const OFFLOADS: libc::c_uint =
+    libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN;
+/// UDP segmentation offload, which kernels before 6.2 refuse.
+const OFFLOADS_USO: libc::c_uint = libc::TUN_F_USO4 | libc::TUN_F_USO6;
 
 struct Port {
     fd: OwnedFd,
+    /// Length of the virtio-net header in front of each frame on this fd; 0 for plain frames.
+    hdr: usize,
+    /// A real tap (TUNGETIFF answered), whose offloads the switch can set.
+    tap: bool,
+    /// Whether the switch turned this tap's offloads on or off; `None` until it has done either
+    /// (a member may have set them itself before posting the fd).
+    offloads: Option<bool>,
+}
+
+/// Frame counters of a running switch, readable from other threads.
+#[derive(Debug, Default)]
+pub struct SwitchStats {
+    /// Frames read from members.
+    pub frames: AtomicU64,
+    /// Of those, GSO frames (a virtio-net header with a gso_type): segments larger than the MTU.
+    pub gso_frames: AtomicU64,
+    /// Offloaded frames not delivered to a member without a vnet header.
+    pub dropped_offloaded: AtomicU64,
 }
 
 /// A bound switch; [`Switch::run`] serves it.
@@ -70,6 +108,7 @@ pub struct Switch {
     epoll: Epoll,
     ports: HashMap<u64, Port>,
     port_count: Arc<AtomicUsize>,
+    stats: Arc<SwitchStats>,
     next_port: u64,
     macs: HashMap<[u8; 6], (u64, Instant)>,
 }
@@ -110,6 +149,7 @@ impl Switch {
             epoll,
             ports: HashMap::new(),
             port_count: Arc::new(AtomicUsize::new(0)),
+            stats: Arc::new(SwitchStats::default()),
             next_port: 0,
             macs: HashMap::new(),
         })
@@ -123,6 +163,11 @@ impl Switch {
     /// A live view of [`Switch::port_count`] that other threads can read while the switch runs.
     pub fn port_counter(&self) -> Arc<AtomicUsize> {
         self.port_count.clone()
+    }
+
+    /// Live frame counters.
+    pub fn stats(&self) -> Arc<SwitchStats> {
+        self.stats.clone()
     }
 
     /// Serves until `stop` becomes true (checked at least every 200 ms); runs forever if `None`.
@@ -204,11 +249,20 @@ impl Switch {
             }
             r.bytes
         };
-        if bytes < 5 || &msg[..4] != HELLO || usize::from(msg[4]) != VNET_HDR_LEN || fds.len() != 1
-        {
+        if bytes < 5 || &msg[..4] != HELLO || fds.len() != 1 {
             return false;
         }
         let Some(fd) = fds.pop() else { return false };
+        // The fd itself says how its frames look; only a descriptor that is no tap (a test's
+        // socket pair) is taken at the greeting's word.
+        let (hdr, tap) = match crate::sys::tun_get_flags(fd.as_fd()) {
+            Ok((flags, _)) if flags & libc::IFF_TAP == 0 => return false,
+            Ok((_, hdr)) => (hdr, true),
+            Err(_) => (usize::from(msg[4]), false),
+        };
+        if hdr != 0 && !(10..=HDR_MAX).contains(&hdr) {
+            return false;
+        }
         if set_nonblocking(&fd).is_err() {
             return false;
         }
@@ -221,9 +275,41 @@ impl Switch {
         {
             return false;
         }
-        self.ports.insert(token, Port { fd });
+        self.ports.insert(
+            token,
+            Port {
+                fd,
+                hdr,
+                tap,
+                offloads: None,
+            },
+        );
         self.port_count.store(self.ports.len(), Ordering::Relaxed);
+        self.set_offloads();
         true
+    }
+
+    /// Offloads on for every vnet-header tap while all members have a vnet header, off for all
+    /// otherwise: a member without one must never be sent a GSO or partial-checksum frame, and
+    /// any member may be sending to it.
+    fn set_offloads(&mut self) {
+        let want = self.ports.values().all(|p| p.hdr > 0);
+        for p in self.ports.values_mut() {
+            if !p.tap || p.hdr == 0 || p.offloads == Some(want) {
+                continue;
+            }
+            let ok = if want {
+                crate::sys::tun_set_offload(p.fd.as_fd(), OFFLOADS | OFFLOADS_USO)
+                    .or_else(|_| crate::sys::tun_set_offload(p.fd.as_fd(), OFFLOADS))
+                    .is_ok()
+            } else {
+                crate::sys::tun_set_offload(p.fd.as_fd(), 0).is_ok()
+            };
+            // A tap that refuses stays as it was and is asked again at the next change.
+            if ok {
+                p.offloads = Some(want);
+            }
+        }
     }
 
     fn drop_port(&mut self, token: u64) {
@@ -232,6 +318,7 @@ impl Switch {
         }
         self.macs.retain(|_, (t, _)| *t != token);
         self.port_count.store(self.ports.len(), Ordering::Relaxed);
+        self.set_offloads();
     }
 
     fn forward_from(&mut self, token: u64, buf: &mut [u8], now: Instant) {
@@ -248,15 +335,21 @@ impl Switch {
                     break;
                 }
             };
-            if n < VNET_HDR_LEN + 14 {
+            if n < src.hdr + 14 {
                 continue;
             }
-            let frame = &buf[..n];
-            let eth = &frame[VNET_HDR_LEN..];
+            let frame = Frame {
+                raw: &buf[..n],
+                hdr_len: src.hdr,
+            };
+            self.stats.frames.fetch_add(1, Ordering::Relaxed);
+            if frame.gso() {
+                self.stats.gso_frames.fetch_add(1, Ordering::Relaxed);
+            }
             let mut dst = [0u8; 6];
             let mut smac = [0u8; 6];
-            dst.copy_from_slice(&eth[..6]);
-            smac.copy_from_slice(&eth[6..12]);
+            dst.copy_from_slice(&frame.eth()[..6]);
+            smac.copy_from_slice(&frame.eth()[6..12]);
             if smac[0] & 1 == 0 {
                 self.macs.insert(smac, (token, now));
             }
@@ -272,14 +365,14 @@ impl Switch {
                 Some(t) if t == token => {}
                 Some(t) => {
                     if let Some(p) = self.ports.get(&t) {
-                        if send(&p.fd, frame) {
+                        if send(p, &frame, &self.stats) {
                             dead.push(t);
                         }
                     }
                 }
                 None => {
                     for (t, p) in &self.ports {
-                        if *t != token && send(&p.fd, frame) {
+                        if *t != token && send(p, &frame, &self.stats) {
                             dead.push(*t);
                         }
                     }
@@ -292,9 +385,60 @@ impl Switch {
     }
 }
 
-/// Writes one frame; a full queue drops it, as a switch would. Returns true if the port is dead.
-fn send(fd: &OwnedFd, frame: &[u8]) -> bool {
-    match nix::unistd::write(fd, frame) {
+/// One frame as read from a port: its virtio-net header (none from a plain member), then the
+/// Ethernet frame.
+struct Frame<'a> {
+    raw: &'a [u8],
+    hdr_len: usize,
+}
+
+impl Frame<'_> {
+    fn hdr(&self) -> &[u8] {
+        &self.raw[..self.hdr_len]
+    }
+
+    fn eth(&self) -> &[u8] {
+        &self.raw[self.hdr_len..]
+    }
+
+    /// virtio_net_hdr.gso_type (byte 1) is set.
+    fn gso(&self) -> bool {
+        self.hdr().get(1).is_some_and(|t| *t != 0)
+    }
+
+    /// Needs a receiver that finishes offloads: a GSO segment or a partial checksum.
+    fn offloaded(&self) -> bool {
+        self.gso()
+            || self
+                .hdr()
+                .first()
+                .is_some_and(|f| f & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0)
+    }
+}
+
+/// Writes one frame in the form `port` reads and writes: the header as it came when both sides
+/// use the same length (the common case, one plain write), otherwise cut or padded with zeroes
+/// (the fields past the first 10 bytes are receive-side only). A full queue drops the frame, as a
+/// switch would. Returns true if the port is dead.
+fn send(port: &Port, frame: &Frame<'_>, stats: &SwitchStats) -> bool {
+    let r = if port.hdr == frame.hdr_len {
+        nix::unistd::write(&port.fd, frame.raw)
+    } else if port.hdr == 0 {
+        if frame.offloaded() {
+            stats.dropped_offloaded.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        nix::unistd::write(&port.fd, frame.eth())
+    } else {
+        let keep = frame.hdr_len.min(port.hdr);
+        let iov = [
+            IoSlice::new(&frame.hdr()[..keep]),
+            IoSlice::new(&ZERO_HDR[..port.hdr - keep]),
+            IoSlice::new(frame.eth()),
+        ];
+        nix::sys::uio::writev(&port.fd, &iov)
+    };
+    match r {
         Ok(_) | Err(Errno::EAGAIN | Errno::EINTR | Errno::ENOBUFS | Errno::EINVAL) => false,
         Err(_) => true,
     }
@@ -315,9 +459,11 @@ mod tests {
     struct Member {
         end: OwnedFd,
         mac: [u8; 6],
+        /// Length of the virtio-net header this member reads and writes.
+        hdr: usize,
     }
 
-    fn member(sock: &Path, n: u8) -> Member {
+    fn member_with(sock: &Path, n: u8, hdr: usize) -> Member {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -325,21 +471,38 @@ mod tests {
             SockFlag::SOCK_CLOEXEC,
         )
         .unwrap();
-        crate::tap::post(sock, theirs.as_fd()).unwrap();
+        crate::tap::post(sock, theirs.as_fd(), hdr as u8).unwrap();
         let mac = [2, 0, 0, 0, 0, n];
-        Member { end: ours, mac }
+        Member {
+            end: ours,
+            mac,
+            hdr,
+        }
     }
 
-    fn frame(dst: [u8; 6], src: [u8; 6], tag: u8) -> Vec<u8> {
-        let mut f = vec![0u8; VNET_HDR_LEN];
+    fn member(sock: &Path, n: u8) -> Member {
+        member_with(sock, n, crate::tap::VNET_HDR_LEN)
+    }
+
+    /// A frame as `from` writes it, with virtio-net header fields `flags` and `gso_type`.
+    fn frame_hdr(from: &Member, dst: [u8; 6], tag: u8, flags: u8, gso_type: u8) -> Vec<u8> {
+        let mut f = vec![0u8; from.hdr];
+        if from.hdr > 0 {
+            f[0] = flags;
+            f[1] = gso_type;
+        }
         f.extend_from_slice(&dst);
-        f.extend_from_slice(&src);
+        f.extend_from_slice(&from.mac);
         f.extend_from_slice(&[0x08, 0x00, tag]);
         f
     }
 
-    /// Frames (by tag byte) waiting at `m`, collected for a moment.
-    fn received(m: &Member) -> Vec<u8> {
+    fn frame(from: &Member, dst: [u8; 6], tag: u8) -> Vec<u8> {
+        frame_hdr(from, dst, tag, 0, 0)
+    }
+
+    /// Frames waiting at `m`, collected for a moment, raw.
+    fn received_raw(m: &Member) -> Vec<Vec<u8>> {
         set_nonblocking(&m.end).unwrap();
         std::thread::sleep(Duration::from_millis(50));
         let mut out = Vec::new();
@@ -348,9 +511,25 @@ mod tests {
             if n == 0 {
                 break;
             }
-            out.push(buf[n - 1]);
+            out.push(buf[..n].to_vec());
         }
         out
+    }
+
+    /// Frames (by tag byte) waiting at `m`; each must be in `m`'s own header format.
+    fn received(m: &Member) -> Vec<u8> {
+        received_raw(m)
+            .into_iter()
+            .map(|f| {
+                assert_eq!(
+                    f.len(),
+                    m.hdr + 15,
+                    "frame length for a {}-byte header",
+                    m.hdr
+                );
+                f[f.len() - 1]
+            })
+            .collect()
     }
 
     const BCAST: [u8; 6] = [0xff; 6];
@@ -370,21 +549,21 @@ mod tests {
         let (a, b, c) = (member(&sock, 1), member(&sock, 2), member(&sock, 3));
         assert_eq!(ports.load(Ordering::Relaxed), 3);
         // Broadcast floods to everyone but the sender.
-        nix::unistd::write(&a.end, &frame(BCAST, a.mac, 1)).unwrap();
+        nix::unistd::write(&a.end, &frame(&a, BCAST, 1)).unwrap();
         assert_eq!(received(&b), [1]);
         assert_eq!(received(&c), [1]);
         assert!(received(&a).is_empty());
         // a's MAC was learned: a unicast reply goes to a only.
-        nix::unistd::write(&b.end, &frame(a.mac, b.mac, 2)).unwrap();
+        nix::unistd::write(&b.end, &frame(&b, a.mac, 2)).unwrap();
         assert_eq!(received(&a), [2]);
         assert!(received(&c).is_empty());
         // Unknown unicast floods.
-        nix::unistd::write(&a.end, &frame([2, 0, 0, 0, 0, 9], a.mac, 3)).unwrap();
+        nix::unistd::write(&a.end, &frame(&a, [2, 0, 0, 0, 0, 9], 3)).unwrap();
         assert_eq!(received(&b), [3]);
         assert_eq!(received(&c), [3]);
         // After ageing, a's entry is gone and frames to it flood again.
         std::thread::sleep(Duration::from_millis(400));
-        nix::unistd::write(&c.end, &frame(a.mac, c.mac, 4)).unwrap();
+        nix::unistd::write(&c.end, &frame(&c, a.mac, 4)).unwrap();
         assert_eq!(received(&a), [4]);
         assert_eq!(received(&b), [4]);
         // A member that goes away is dropped; the others carry on.
@@ -394,8 +573,55 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(ports.load(Ordering::Relaxed), 2);
-        nix::unistd::write(&a.end, &frame(b.mac, a.mac, 5)).unwrap();
+        nix::unistd::write(&a.end, &frame(&a, b.mac, 5)).unwrap();
         assert_eq!(received(&b), [5]);
+
+        stop.store(true, Ordering::Relaxed);
+        th.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn plain_members_get_headers_cut_and_never_an_offloaded_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("sw.sock");
+        let mut sw = Switch::bind(SwitchConfig::new(&sock)).unwrap();
+        let stats = sw.stats();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let th = std::thread::spawn(move || sw.run(Some(&stop2)));
+
+        let (v1, v2) = (member(&sock, 1), member(&sock, 2));
+        let plain = member_with(&sock, 3, 0);
+        // Plain to vnet: a zero header is put in front.
+        nix::unistd::write(&plain.end, &frame(&plain, BCAST, 1)).unwrap();
+        for v in [&v1, &v2] {
+            let got = received_raw(v);
+            assert_eq!(got.len(), 1);
+            assert_eq!(
+                &got[0][..10],
+                &[0u8; 10],
+                "header given to a plain member's frame"
+            );
+            assert_eq!(got[0][got[0].len() - 1], 1);
+        }
+        // Vnet to plain: the header is cut off.
+        nix::unistd::write(&v1.end, &frame(&v1, plain.mac, 2)).unwrap();
+        assert_eq!(received(&plain), [2]);
+        // A GSO frame and a partial-checksum frame flood to the other vnet member with their
+        // header intact, but never reach the plain member.
+        nix::unistd::write(&v1.end, &frame_hdr(&v1, BCAST, 3, 0, 1)).unwrap();
+        nix::unistd::write(&v1.end, &frame_hdr(&v1, BCAST, 4, 1, 0)).unwrap();
+        let got = received_raw(&v2);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0][1], got[0][got[0].len() - 1]), (1, 3));
+        assert_eq!((got[1][0], got[1][got[1].len() - 1]), (1, 4));
+        assert!(received(&plain).is_empty());
+        assert_eq!(stats.dropped_offloaded.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.gso_frames.load(Ordering::Relaxed), 1);
+        // Vnet to vnet, unicast: untouched.
+        nix::unistd::write(&v2.end, &frame_hdr(&v2, v1.mac, 5, 1, 4)).unwrap();
+        let got = received_raw(&v1);
+        assert_eq!(got, [frame_hdr(&v2, v1.mac, 5, 1, 4)]);
 
         stop.store(true, Ordering::Relaxed);
         th.join().unwrap().unwrap();

@@ -5,6 +5,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 nix::ioctl_write_ptr_bad!(tunsetiff, libc::TUNSETIFF, libc::ifreq);
 nix::ioctl_write_int_bad!(tunsetoffload, libc::TUNSETOFFLOAD);
+nix::ioctl_read_bad!(tungetiff, libc::TUNGETIFF, libc::ifreq);
+nix::ioctl_read_bad!(tungetvnethdrsz, libc::TUNGETVNETHDRSZ, libc::c_int);
 
 /// TUNSETIFF: attaches the fd of an open `/dev/net/tun` to interface `name` (created if missing)
 /// with `flags` (IFF_TAP, IFF_NO_PI, IFF_VNET_HDR...). Returns the name the kernel used.
@@ -43,6 +45,25 @@ pub(crate) fn tun_set_offload(fd: BorrowedFd<'_>, flags: libc::c_uint) -> nix::R
     // SAFETY: fd is an open descriptor borrowed for the call; TUNSETOFFLOAD takes its argument by
     // value and touches no user memory.
     unsafe { tunsetoffload(fd.as_raw_fd(), flags as libc::c_int) }.map(drop)
+}
+
+/// TUNGETIFF + TUNGETVNETHDRSZ: the IFF_* flags the tun fd was attached with and, for an
+/// IFF_VNET_HDR device, the length of the virtio-net header on each frame. Fails (ENOTTY, EBADFD)
+/// for a descriptor that is not an attached tun/tap fd.
+pub(crate) fn tun_get_flags(fd: BorrowedFd<'_>) -> nix::Result<(libc::c_int, usize)> {
+    // SAFETY: as in tun_set_iff, all-zero bytes are a valid ifreq.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is borrowed for the call; TUNGETIFF writes at most one ifreq into `req`, which is
+    // valid and writable for the whole call.
+    unsafe { tungetiff(fd.as_raw_fd(), &mut req) }?;
+    // SAFETY: TUNGETIFF filled the flags member of the union (the kernel writes ifr_flags).
+    let flags = libc::c_int::from(unsafe { req.ifr_ifru.ifru_flags }) & 0xffff;
+    let mut hdr: libc::c_int = 0;
+    if flags & libc::IFF_VNET_HDR != 0 {
+        // SAFETY: fd is borrowed for the call; TUNGETVNETHDRSZ writes one int into `hdr`.
+        unsafe { tungetvnethdrsz(fd.as_raw_fd(), &mut hdr) }?;
+    }
+    Ok((flags, usize::try_from(hdr).unwrap_or(0)))
 }
 
 /// Takes ownership of a descriptor received via SCM_RIGHTS.

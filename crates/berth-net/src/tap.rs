@@ -5,6 +5,11 @@
 //! switch holds the only fd, so the device lives until [`detach_tap`] deletes it, the container's
 //! namespace ends, or the switch exits. The tap is opened in the caller's namespace and moved in,
 //! so the switch's fd does not pin the container's namespace.
+//!
+//! Protocol: one unix stream connection per member; the member sends `BSW1` and one byte, the
+//! length of the virtio-net header on its frames (10, or 0 for a plain tap), with the tap fd
+//! attached (SCM_RIGHTS); the switch answers `OK` or `NO`. For a real tap fd the switch trusts the
+//! fd (TUNGETIFF) over the byte. The switch, not the member, turns the tap's offloads on or off.
 
 use std::fs::OpenOptions;
 use std::io::{IoSlice, Read};
@@ -68,10 +73,14 @@ pub struct TapRequest<'a> {
     pub address: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
     pub mtu: Option<u32>,
+    /// Open the tap with `IFF_VNET_HDR` (berth's default), so the switch can carry 64 KiB GSO
+    /// frames; false makes a plain tap, as a containode-style member has.
+    pub vnet_hdr: bool,
 }
 
-/// Opens a multi-offload vnet-header tap called `name` in the calling thread's namespace.
-fn create_tap(name: &str) -> Result<OwnedFd, TapError> {
+/// Opens a tap called `name` in the calling thread's namespace, with a virtio-net header on its
+/// frames when `vnet_hdr`. Its offloads stay off until the switch turns them on.
+fn create_tap(name: &str, vnet_hdr: bool) -> Result<OwnedFd, TapError> {
     let f = OpenOptions::new()
         .read(true)
         .write(true)
@@ -83,19 +92,8 @@ fn create_tap(name: &str) -> Result<OwnedFd, TapError> {
         name: name.into(),
         source,
     };
-    sys::tun_set_iff(
-        fd.as_fd(),
-        name,
-        libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR,
-    )
-    .map_err(err)?;
-    // Let the container's stack hand over 64 KiB TSO segments with partial checksums; the switch
-    // passes them on untouched and the receiving tap's kernel finishes them.
-    sys::tun_set_offload(
-        fd.as_fd(),
-        libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN,
-    )
-    .map_err(err)?;
+    let vnet = if vnet_hdr { libc::IFF_VNET_HDR } else { 0 };
+    sys::tun_set_iff(fd.as_fd(), name, libc::IFF_TAP | libc::IFF_NO_PI | vnet).map_err(err)?;
     Ok(fd)
 }
 
@@ -117,7 +115,7 @@ pub fn attach_tap(req: &TapRequest<'_>) -> Result<(), TapError> {
         std::time::SystemTime::now()
     );
     let tmp = format!("bt{}", &crate::short_hash(&unique)[..12]);
-    let tap = create_tap(&tmp)?;
+    let tap = create_tap(&tmp, req.vnet_hdr)?;
     Netlink::new()?.move_link(&tmp, netns, req.ifname)?;
     let mut nl = Netlink::in_netns(netns)?;
     let mut configure = || -> Result<(), TapError> {
@@ -132,7 +130,8 @@ pub fn attach_tap(req: &TapRequest<'_>) -> Result<(), TapError> {
         if let Some(gw) = req.gateway {
             nl.add_default_route(idx, gw)?;
         }
-        post(req.socket, tap.as_fd())
+        let hdr = if req.vnet_hdr { VNET_HDR_LEN as u8 } else { 0 };
+        post(req.socket, tap.as_fd(), hdr)
     };
     let r = configure();
     if r.is_err() {
@@ -142,7 +141,8 @@ pub fn attach_tap(req: &TapRequest<'_>) -> Result<(), TapError> {
     r
 }
 
-pub(crate) fn post(socket: &Path, tap: BorrowedFd<'_>) -> Result<(), TapError> {
+/// Posts `tap`, whose frames carry a `hdr_len`-byte virtio-net header, to the switch.
+pub(crate) fn post(socket: &Path, tap: BorrowedFd<'_>, hdr_len: u8) -> Result<(), TapError> {
     let perr = |source| TapError::Post {
         path: socket.into(),
         source,
@@ -153,7 +153,7 @@ pub(crate) fn post(socket: &Path, tap: BorrowedFd<'_>) -> Result<(), TapError> {
     })?;
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(perr)?;
-    let msg = [HELLO[0], HELLO[1], HELLO[2], HELLO[3], VNET_HDR_LEN as u8];
+    let msg = [HELLO[0], HELLO[1], HELLO[2], HELLO[3], hdr_len];
     let fds = [tap.as_raw_fd()];
     sendmsg::<()>(
         s.as_raw_fd(),

@@ -12,6 +12,10 @@ use berth_net::tap::{attach_tap, detach_tap, TapRequest};
 use common::{echo_roundtrip, Ns};
 
 fn join(ns: &Ns, socket: &std::path::Path, addr: &str) {
+    join_with(ns, socket, addr, true);
+}
+
+fn join_with(ns: &Ns, socket: &std::path::Path, addr: &str, vnet_hdr: bool) {
     let p = ns.path();
     attach_tap(&TapRequest {
         netns: Netns::Path(&p),
@@ -20,6 +24,7 @@ fn join(ns: &Ns, socket: &std::path::Path, addr: &str) {
         address: Some(addr.parse().unwrap()),
         gateway: None,
         mtu: None,
+        vnet_hdr,
     })
     .unwrap();
 }
@@ -92,6 +97,71 @@ fn switch_members_exchange_tcp_and_a_third_joining_and_leaving_does_not_disturb(
         2,
         "ports of departed members were not dropped"
     );
+}
+
+#[test]
+fn gso_frames_cross_between_vnet_members_and_a_plain_member_still_talks_to_them() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("switch.sock");
+    let mut sw = Switch::bind(SwitchConfig::new(&sock)).unwrap();
+    let stats = sw.stats();
+    let ports = sw.port_counter();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let th = std::thread::spawn(move || sw.run(Some(&stop2)));
+    let gso = || stats.gso_frames.load(Ordering::Relaxed);
+
+    let (a, b) = (Ns::new("gso-a"), Ns::new("gso-b"));
+    join(&a, &sock, "10.231.12.1/24");
+    join(&b, &sock, "10.231.12.2/24");
+    assert!(a.ping("10.231.12.2"), "a cannot ping b over the switch");
+    let srv = b.echo_server("0.0.0.0:7004");
+    let mut s = a
+        .connect(SocketAddr::new("10.231.12.2".parse().unwrap(), srv.port()))
+        .unwrap();
+    let big: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+    let before = gso();
+    echo_roundtrip(&mut s, &big);
+    // The switch turned the taps' offloads on, so the stacks send segments larger than the MTU.
+    assert!(gso() > before, "4 MiB went through without one GSO frame");
+
+    // A member whose tap has no vnet header: offloads go off for everyone while it is there,
+    // and it talks to the vnet members both ways.
+    let c = Ns::new("gso-c");
+    join_with(&c, &sock, "10.231.12.3/24", false);
+    assert!(
+        c.ping("10.231.12.1"),
+        "plain member cannot ping a vnet member"
+    );
+    assert!(
+        a.ping("10.231.12.3"),
+        "vnet member cannot ping the plain member"
+    );
+    let mut sc = c
+        .connect(SocketAddr::new("10.231.12.2".parse().unwrap(), srv.port()))
+        .unwrap();
+    echo_roundtrip(&mut sc, &big);
+    let before = gso();
+    echo_roundtrip(&mut s, &big);
+    assert_eq!(gso(), before, "GSO frames while a plain member is attached");
+
+    // Once it leaves, the offloads come back.
+    let pc = c.path();
+    detach_tap(Netns::Path(&pc), "eth0").unwrap();
+    let t0 = std::time::Instant::now();
+    while ports.load(Ordering::Relaxed) != 2 && t0.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let before = gso();
+    echo_roundtrip(&mut s, &big);
+    assert!(
+        gso() > before,
+        "offloads did not come back after the plain member left"
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    th.join().unwrap().unwrap();
 }
 
 /// Throughput of the switch next to a bridge, with iperf3 (run with `--ignored --nocapture`).

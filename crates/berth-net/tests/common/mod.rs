@@ -131,9 +131,15 @@ pub fn serve_echo(l: TcpListener) {
 /// Sends `msg` and expects it back.
 pub fn echo_roundtrip(s: &mut TcpStream, msg: &[u8]) {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(msg).unwrap();
+    // Written from another thread while this one reads: a message larger than both sides'
+    // socket buffers would otherwise leave writer and echo server blocked on each other.
+    let mut w = s.try_clone().unwrap();
+    w.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let out = msg.to_vec();
+    let writer = std::thread::spawn(move || w.write_all(&out));
     let mut back = vec![0u8; msg.len()];
     s.read_exact(&mut back).unwrap();
+    writer.join().unwrap().unwrap();
     assert_eq!(back, msg);
 }
 

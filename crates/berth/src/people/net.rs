@@ -208,6 +208,7 @@ impl NetPlan {
                 address: s.address,
                 gateway: None,
                 mtu: None,
+                vnet_hdr: true,
             })?;
             own.extend(s.address.map(|a| IpAddr::V4(a.addr())));
         }

@@ -8,13 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/rootfs.rs"]
+mod rootfs;
+
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 fn skip_reason() -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
         return Some("needs root".into());
     }
-    if !busybox().exists() {
+    if !Path::new("/bin/busybox").exists() {
         return Some("needs a static busybox (Debian busybox-static)".into());
     }
     None
@@ -27,14 +30,6 @@ macro_rules! require_root {
             return;
         }
     };
-}
-
-fn busybox() -> PathBuf {
-    ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("/bin/busybox"))
 }
 
 /// One test's world: its own state root and image root, with busybox:latest imported.
@@ -152,25 +147,7 @@ fn text(b: &[u8]) -> String {
 
 /// A busybox root filesystem as a flat tar (what `docker export` gives).
 fn make_rootfs_tar(dir: &Path, tar: &Path) {
-    for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "root"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    std::fs::copy(busybox(), dir.join("bin/busybox")).unwrap();
-    let list = Command::new(busybox()).arg("--list").output().unwrap();
-    for applet in text(&list.stdout).lines() {
-        if applet != "busybox" {
-            let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
-        }
-    }
-    for l in ["sbin", "usr"] {
-        std::os::unix::fs::symlink(if l == "usr" { "." } else { "bin" }, dir.join(l)).unwrap();
-    }
-    std::fs::write(
-        dir.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
+    rootfs::write(dir);
     let st = Command::new("tar")
         .arg("-C")
         .arg(dir)

@@ -53,6 +53,8 @@ fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Ho
     let deadline = hook
         .timeout()
         .map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
+    // The child is ours and not yet reaped, so its pid cannot be reused under the pidfd.
+    let pidfd = crate::sys::pidfd_open(child.id() as i32).ok();
     loop {
         if let Some(status) = child.try_wait().map_err(|e| fail(e.to_string()))? {
             if status.success() {
@@ -68,6 +70,16 @@ fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Ho
                 hook.timeout().unwrap_or(0)
             )));
         }
-        std::thread::sleep(Duration::from_millis(2));
+        // Woken by the exit itself (a hook is on the start path: no sleep-poll latency);
+        // without pidfds (kernel < 5.3), a short sleep.
+        match &pidfd {
+            Some(fd) => {
+                let left = deadline.map_or(Duration::from_secs(1), |d| {
+                    d.saturating_duration_since(Instant::now())
+                });
+                crate::container::wait_exit(fd, left);
+            }
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
     }
 }

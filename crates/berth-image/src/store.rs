@@ -18,7 +18,7 @@
 
 use crate::overlay::OverlayOptions;
 use crate::reference::{Reference, ReferenceError};
-use crate::unpack::{unpack_layer, UnpackError, UnpackedLayer};
+use crate::unpack::{unpack_layer, unpack_layer_threaded, UnpackError, UnpackedLayer};
 use oci_spec::image::ImageConfiguration;
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
@@ -760,6 +760,22 @@ impl<'s> Staging<'s> {
 
     /// Unpacks a layer stream into staging, returning its diff-id.
     pub(crate) fn unpack(&self, reader: impl Read) -> Result<UnpackedLayer, StoreError> {
+        self.unpack_with(|dir| unpack_layer(reader, dir))
+    }
+
+    /// [`Staging::unpack`] with decompression and hashing on a thread of their own
+    /// ([`unpack_layer_threaded`]).
+    pub(crate) fn unpack_threaded(
+        &self,
+        reader: impl Read + Send,
+    ) -> Result<UnpackedLayer, StoreError> {
+        self.unpack_with(|dir| unpack_layer_threaded(reader, dir))
+    }
+
+    fn unpack_with(
+        &self,
+        unpack: impl FnOnce(&Path) -> Result<UnpackedLayer, UnpackError>,
+    ) -> Result<UnpackedLayer, StoreError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = self.dir.join("layers").join(format!("new-{n}"));
         let diff = tmp.join("diff");
@@ -767,7 +783,7 @@ impl<'s> Staging<'s> {
         fs::create_dir(&diff).map_err(io_err("create layer dir", &diff))?;
         fs::set_permissions(&diff, fs::Permissions::from_mode(0o755))
             .map_err(io_err("chmod layer dir", &diff))?;
-        let layer = unpack_layer(reader, &diff)?;
+        let layer = unpack(&diff)?;
         let sp = tmp.join("size");
         fs::write(&sp, layer.size.to_string()).map_err(io_err("write", &sp))?;
         let final_dir = self

@@ -34,8 +34,8 @@
 #   store and podman's storage are on the tempdir's disk, as /var/lib.
 #   overlay setup  the container root alone: Store::create_container_root (lock, lookup,
 #                record, mkdirs, overlay mount) timed inside the overlay_setup example, and
-#                the wall time of that example process; against `runc create` (wall) of
-#                umoci's bundle, whose rootfs needs no mount of its own.
+#                the wall time of that example process (which also tears the root down again);
+#                against `runc create` (wall) of umoci's bundle, whose rootfs needs no mount.
 set -euo pipefail
 
 here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -220,16 +220,16 @@ median() {
         printf "%.2f", m / 1000 }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-row() { printf '%-44s %10s %10s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
+row() { printf '%-52s %10s %10s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
 
 size=$(du -sb "$tmp/bundle/rootfs" | cut -f1)
 layers=$("$BERTH" --image-root "$tmp/berth-img" image ls | awk 'NR == 2 { print $4 }')
 printf '\nimage %s: %s MB unpacked, %s layers; pulls on %s\n' "$ref" "$((size / 1000000))" "$layers" "$PULL_FS"
-printf '%-44s %10s %10s %8s\n' "median (ms; pulls N=$PULL_N, others N=$N)" berth other ratio
+printf '%-52s %10s %10s %8s\n' "median (ms; pulls N=$PULL_N, others N=$N)" berth other ratio
 row "pull+unpack  vs skopeo copy + umoci unpack" "$(median pull.berth)" "$(median pull.skopeo)"
-printf '%-44s %10s %10s\n' "  (skopeo copy, umoci unpack alone)" "$(median skopeo.copy)" "$(median umoci.unpack)"
+printf '%-52s %10s %10s\n' "  (skopeo copy, umoci unpack alone)" "$(median skopeo.copy)" "$(median umoci.unpack)"
 row "run --rm IMAGE true  vs podman+runc" "$(median run.berth)" "$(median run.podman)"
 row "run --rm IMAGE true  vs berth runtime face" "$(median run.berth)" "$(median run.runtime)"
 row "overlay setup (in-process)  vs runc create" "$(median overlay.setup)" "$(median runc.create)"
-row "overlay setup (process wall)  vs runc create" "$(median overlay.wall)" "$(median runc.create)"
-printf '%-44s %10s\n' "overlay teardown (in-process)" "$(median overlay.remove)"
+row "overlay setup+teardown (process wall) vs runc create" "$(median overlay.wall)" "$(median runc.create)"
+printf '%-52s %10s\n' "overlay teardown (in-process)" "$(median overlay.remove)"

@@ -9,6 +9,7 @@ use crate::digest::{sha256_digest, HashingReader};
 use crate::manifest::{self, Platform};
 use crate::reference::Reference;
 use crate::store::{ImageDetails, Staging, Store, StoreError};
+use crate::unpack::ChanReader;
 use oci_spec::image::{
     Config, Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest,
     ImageManifestBuilder, MediaType,
@@ -260,11 +261,7 @@ fn unpack_directory(
             let _ = tx.send(Err(e));
         }
     });
-    let res = staging.unpack(ChanReader {
-        rx,
-        buf: Vec::new(),
-        pos: 0,
-    });
+    let res = staging.unpack(ChanReader::new(rx));
     let _ = producer.join();
     Ok(res?)
 }
@@ -280,31 +277,6 @@ impl Write for ChanWriter {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-struct ChanReader {
-    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChanReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.buf.len() {
-            match self.rx.recv() {
-                Ok(Ok(b)) => {
-                    self.buf = b;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 

@@ -47,6 +47,18 @@ fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> O
     }
 }
 
+/// How a container root is mounted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OverlayOptions {
+    /// MS_RDONLY / MOUNT_ATTR_RDONLY on the overlay.
+    pub readonly: bool,
+    /// overlayfs' `volatile` (Linux 5.10+): no sync of the upper layer, neither on fsync from
+    /// the container nor at unmount. For roots that are removed when the container exits: their
+    /// writes need no durability, and the unmount then costs no sync of the whole upper
+    /// filesystem. Ignored where the kernel lacks it.
+    pub volatile: bool,
+}
+
 /// Mounts an overlay of `layers_lowest_first` with `container_dir/{upper,work}` at
 /// `container_dir/merged` and returns that path. `container_dir` is created if missing.
 pub fn mount_overlay(
@@ -54,6 +66,23 @@ pub fn mount_overlay(
     container_dir: &Path,
     readonly: bool,
 ) -> Result<PathBuf, OverlayError> {
+    mount_overlay_with(
+        layers_lowest_first,
+        container_dir,
+        OverlayOptions {
+            readonly,
+            volatile: false,
+        },
+    )
+}
+
+/// [`mount_overlay`] with all [`OverlayOptions`].
+pub fn mount_overlay_with(
+    layers_lowest_first: &[PathBuf],
+    container_dir: &Path,
+    opts: OverlayOptions,
+) -> Result<PathBuf, OverlayError> {
+    let OverlayOptions { readonly, volatile } = opts;
     if layers_lowest_first.is_empty() {
         return Err(OverlayError::NoLayers);
     }
@@ -73,7 +102,7 @@ pub fn mount_overlay(
         fs::create_dir_all(d).map_err(io_err("create", d))?;
     }
     let top_first: Vec<&PathBuf> = layers_lowest_first.iter().rev().collect();
-    match mount_new_api(&top_first, &upper, &work, &merged, readonly) {
+    match mount_new_api(&top_first, &upper, &work, &merged, readonly, volatile) {
         Ok(()) => return Ok(merged),
         // EINVAL: no lowerdir+ (kernel < 6.8); ENOSYS: no fsopen at all.
         Err(Errno::INVAL) | Err(Errno::NOSYS) => {}
@@ -84,7 +113,15 @@ pub fn mount_overlay(
             })
         }
     }
-    mount_legacy(&top_first, &upper, &work, &merged, readonly)?;
+    if volatile {
+        // A kernel without lowerdir+ may also lack volatile (before 5.10): then without it.
+        match mount_legacy(&top_first, &upper, &work, &merged, readonly, true) {
+            Err(OverlayError::Mount { source, .. })
+                if source.raw_os_error() == Some(Errno::INVAL.raw_os_error()) => {}
+            other => return other.map(|()| merged),
+        }
+    }
+    mount_legacy(&top_first, &upper, &work, &merged, readonly, false)?;
     Ok(merged)
 }
 
@@ -95,6 +132,7 @@ fn mount_legacy(
     work: &Path,
     merged: &Path,
     readonly: bool,
+    volatile: bool,
 ) -> Result<(), OverlayError> {
     let mut data = b"lowerdir=".to_vec();
     for (i, l) in top_first.iter().enumerate() {
@@ -107,6 +145,9 @@ fn mount_legacy(
     data.extend_from_slice(upper.as_os_str().as_bytes());
     data.extend_from_slice(b",workdir=");
     data.extend_from_slice(work.as_os_str().as_bytes());
+    if volatile {
+        data.extend_from_slice(b",volatile");
+    }
     let limit = rustix::param::page_size() - 1;
     if data.len() > limit {
         return Err(OverlayError::TooManyLayers {
@@ -137,6 +178,7 @@ fn mount_new_api(
     work: &Path,
     merged: &Path,
     readonly: bool,
+    volatile: bool,
 ) -> Result<(), Errno> {
     let fs_fd = m::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
     for l in top_first {
@@ -144,6 +186,10 @@ fn mount_new_api(
     }
     m::fsconfig_set_string(&fs_fd, "upperdir", upper)?;
     m::fsconfig_set_string(&fs_fd, "workdir", work)?;
+    if volatile {
+        // Every kernel with lowerdir+ (6.8+) has volatile (5.10+).
+        m::fsconfig_set_flag(&fs_fd, "volatile")?;
+    }
     m::fsconfig_create(&fs_fd)?;
     let attrs = if readonly {
         MountAttrFlags::MOUNT_ATTR_RDONLY
@@ -205,7 +251,7 @@ mod tests {
             .collect();
         let top: Vec<&PathBuf> = layers.iter().collect();
         let d = Path::new("/nonexistent");
-        let err = mount_legacy(&top, d, d, d, false).expect_err("too long");
+        let err = mount_legacy(&top, d, d, d, false, false).expect_err("too long");
         assert!(
             matches!(err, OverlayError::TooManyLayers { layers: 200, .. }),
             "{err}"
@@ -235,6 +281,7 @@ mod tests {
             &ctr.join("work"),
             &ctr.join("merged"),
             false,
+            true,
         )
         .expect("mount");
         let merged = ctr.join("merged");

@@ -703,7 +703,7 @@ fn fetch_one(
     let lp = progress.layer(&digest, desc.size());
     let res = (|| {
         let mut blob = BlobReader::new(client, desc, &lp);
-        let got = staging.unpack(&mut blob)?;
+        let got = staging.unpack_threaded(&mut blob)?;
         blob.verify()?;
         if got.diff_id != diff_id {
             return Err(PullError::DigestMismatch {

@@ -16,8 +16,9 @@
 //! next commit or prune) leaves nothing behind. Layers and blobs nothing refers to are collected
 //! when an image is removed or replaced and by prune.
 
+use crate::overlay::OverlayOptions;
 use crate::reference::{Reference, ReferenceError};
-use crate::unpack::{unpack_layer, UnpackError, UnpackedLayer};
+use crate::unpack::{unpack_layer, unpack_layer_threaded, UnpackError, UnpackedLayer};
 use oci_spec::image::ImageConfiguration;
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
@@ -386,7 +387,15 @@ impl Store {
             let ent = ent.map_err(io_err("list", &dir))?;
             let p = ent.path().join("image.json");
             // A container dir without image.json is mid-creation or mid-removal: nothing to pin.
-            if let Ok(b) = fs::read(&p) {
+            // Nor with an empty one: image.json is not fsynced (a container root does not
+            // outlive a reboot), so a crash may leave it empty; its layers are then unpinned.
+            if let Ok(b) = fs::read(&p).and_then(|b| {
+                if b.is_empty() {
+                    Err(io::ErrorKind::UnexpectedEof.into())
+                } else {
+                    Ok(b)
+                }
+            }) {
                 let r: ContainerRef = serde_json::from_slice(&b)
                     .map_err(|source| StoreError::Corrupt { path: p, source })?;
                 out.insert(ent.file_name().to_string_lossy().into_owned(), r);
@@ -577,6 +586,41 @@ impl Store {
         container_id: &str,
         readonly: bool,
     ) -> Result<ContainerRoot, StoreError> {
+        self.make_container_root(
+            image,
+            container_id,
+            OverlayOptions {
+                readonly,
+                volatile: false,
+            },
+        )
+    }
+
+    /// [`Store::create_container_root`] for a container that is removed when it exits (a
+    /// foreground `run`, `--rm`): the overlay is volatile ([`OverlayOptions::volatile`]), so
+    /// neither the container's fsyncs nor the unmount sync the upper filesystem.
+    pub fn create_transient_container_root(
+        &self,
+        image: &str,
+        container_id: &str,
+        readonly: bool,
+    ) -> Result<ContainerRoot, StoreError> {
+        self.make_container_root(
+            image,
+            container_id,
+            OverlayOptions {
+                readonly,
+                volatile: true,
+            },
+        )
+    }
+
+    fn make_container_root(
+        &self,
+        image: &str,
+        container_id: &str,
+        opts: OverlayOptions,
+    ) -> Result<ContainerRoot, StoreError> {
         let ok_id = !container_id.is_empty()
             && container_id.len() <= 128
             && container_id
@@ -606,7 +650,11 @@ impl Store {
                 path: dir.clone(),
                 source,
             })?;
-            if let Err(e) = write_atomic(&dir.join("image.json"), &bytes) {
+            // Written in place: every reader holds the store lock, which this holds
+            // exclusively. No fsync: the record only pins layers while the container exists,
+            // and its overlay mount does not survive a crash either; see container_refs.
+            let record = dir.join("image.json");
+            if let Err(e) = fs::write(&record, &bytes).map_err(io_err("write", &record)) {
                 let _ = fs::remove_dir_all(&dir);
                 return Err(e);
             }
@@ -618,7 +666,7 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             (details, lowers)
         };
-        match crate::overlay::mount_overlay(&lowers, &dir, readonly) {
+        match crate::overlay::mount_overlay_with(&lowers, &dir, opts) {
             Ok(rootfs) => Ok(ContainerRoot {
                 rootfs,
                 dir,
@@ -712,6 +760,22 @@ impl<'s> Staging<'s> {
 
     /// Unpacks a layer stream into staging, returning its diff-id.
     pub(crate) fn unpack(&self, reader: impl Read) -> Result<UnpackedLayer, StoreError> {
+        self.unpack_with(|dir| unpack_layer(reader, dir))
+    }
+
+    /// [`Staging::unpack`] with decompression and hashing on a thread of their own
+    /// ([`unpack_layer_threaded`]).
+    pub(crate) fn unpack_threaded(
+        &self,
+        reader: impl Read + Send,
+    ) -> Result<UnpackedLayer, StoreError> {
+        self.unpack_with(|dir| unpack_layer_threaded(reader, dir))
+    }
+
+    fn unpack_with(
+        &self,
+        unpack: impl FnOnce(&Path) -> Result<UnpackedLayer, UnpackError>,
+    ) -> Result<UnpackedLayer, StoreError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = self.dir.join("layers").join(format!("new-{n}"));
         let diff = tmp.join("diff");
@@ -719,7 +783,7 @@ impl<'s> Staging<'s> {
         fs::create_dir(&diff).map_err(io_err("create layer dir", &diff))?;
         fs::set_permissions(&diff, fs::Permissions::from_mode(0o755))
             .map_err(io_err("chmod layer dir", &diff))?;
-        let layer = unpack_layer(reader, &diff)?;
+        let layer = unpack(&diff)?;
         let sp = tmp.join("size");
         fs::write(&sp, layer.size.to_string()).map_err(io_err("write", &sp))?;
         let final_dir = self

@@ -17,6 +17,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc;
 
 /// Errors from unpacking a layer; each names the tar entry or path involved.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,97 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackedLayer, Un
         size,
         tar_size,
     })
+}
+
+/// [`unpack_layer`] in two threads: this one creates the files while a second decompresses
+/// and hashes the stream ahead of it. A large layer from the network then costs about the
+/// larger of the two halves instead of their sum.
+pub fn unpack_layer_threaded<R: Read + Send>(
+    reader: R,
+    dest: &Path,
+) -> Result<UnpackedLayer, UnpackError> {
+    const CHUNK: usize = 256 * 1024;
+    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || -> io::Result<(String, u64)> {
+            let (_, plain) = decompress(reader)?;
+            let mut hashing = HashingReader::new(plain);
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                let n = match hashing.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let copy = io::Error::new(e.kind(), e.to_string());
+                        // The unpacker reports it as the stream's error, if it still reads.
+                        let _ = tx.send(Err(copy));
+                        return Err(e);
+                    }
+                };
+                buf.truncate(n);
+                if tx.send(Ok(buf)).is_err() {
+                    // The unpacker failed and stopped reading: its error is the one reported.
+                    return Err(io::ErrorKind::BrokenPipe.into());
+                }
+            }
+            hashing.finish()
+        });
+        let mut chan = ChanReader::new(rx);
+        let unpacked = unpack_tar(&mut chan, dest).and_then(|size| {
+            // Past the tar's end-of-archive blocks: let the hasher see the stream to its end.
+            io::copy(&mut chan, &mut io::sink()).map_err(UnpackError::Read)?;
+            Ok(size)
+        });
+        drop(chan);
+        let hashed = producer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("decompressing thread panicked")));
+        let size = unpacked?;
+        let (diff_id, tar_size) = hashed.map_err(UnpackError::Read)?;
+        Ok(UnpackedLayer {
+            diff_id,
+            size,
+            tar_size,
+        })
+    })
+}
+
+/// The reading end of a channel of byte chunks (or errors) as a [`Read`]; EOF when the
+/// sender is gone.
+pub(crate) struct ChanReader {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl ChanReader {
+    pub(crate) fn new(rx: mpsc::Receiver<io::Result<Vec<u8>>>) -> ChanReader {
+        ChanReader {
+            rx,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for ChanReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(b)) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
@@ -803,16 +895,55 @@ mod tests {
         let gz = gz.finish().expect("gzip");
         let zst = zstd::encode_all(&plain[..], 1).expect("zstd");
         for (what, bytes) in [("plain", &plain), ("gzip", &gz), ("zstd", &zst)] {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let got =
-                unpack_layer(&bytes[..], dir.path()).unwrap_or_else(|e| panic!("{what}: {e}"));
-            assert_eq!(
-                got.diff_id, expected,
-                "{what}: diff-id is the digest of the plain tar"
-            );
-            assert_eq!(got.size, 5);
-            check_sample(dir.path());
+            for threaded in [false, true] {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let got = if threaded {
+                    unpack_layer_threaded(&bytes[..], dir.path())
+                } else {
+                    unpack_layer(&bytes[..], dir.path())
+                }
+                .unwrap_or_else(|e| panic!("{what} (threaded: {threaded}): {e}"));
+                assert_eq!(
+                    got.diff_id, expected,
+                    "{what} (threaded: {threaded}): diff-id is the digest of the plain tar"
+                );
+                assert_eq!(got.size, 5);
+                check_sample(dir.path());
+            }
         }
+    }
+
+    #[test]
+    fn threaded_unpack_hashes_to_the_end_and_reports_bad_streams() {
+        // Bytes after the end-of-archive blocks belong to the diff-id too.
+        let mut b = tar::Builder::new(Vec::new());
+        raw_entry(&mut b, "f", T::Regular, "", b"data");
+        let mut bytes = b.into_inner().expect("tar");
+        bytes.extend_from_slice(&[0u8; 4096]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let got = unpack_layer_threaded(&bytes[..], dir.path()).expect("unpack");
+        assert_eq!(got.diff_id, crate::digest::sha256_digest(&bytes));
+        assert_eq!(got.tar_size, bytes.len() as u64);
+        assert_eq!(std::fs::read(dir.path().join("f")).expect("read"), b"data");
+
+        // A hostile entry fails the same way as unthreaded, and nothing escapes.
+        let mut b = tar::Builder::new(Vec::new());
+        raw_entry(&mut b, "../evil", T::Regular, "", b"x");
+        let bytes = b.into_inner().expect("tar");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("layer")).expect("mkdir");
+        let err =
+            unpack_layer_threaded(&bytes[..], &dir.path().join("layer")).expect_err("must reject");
+        assert!(matches!(err, UnpackError::Escape { .. }), "{err}");
+        assert!(!dir.path().join("evil").exists());
+
+        // A truncated gzip stream is a read error, not a hang or a partial success.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&vec![7u8; 1 << 20]).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = unpack_layer_threaded(&gz[..gz.len() / 2], dir.path()).expect_err("truncated");
+        assert!(matches!(err, UnpackError::Read(_)), "{err}");
     }
 
     #[test]

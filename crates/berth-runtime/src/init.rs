@@ -174,6 +174,12 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         }
     }
 
+    if new_ns(LinuxNamespaceType::Network) {
+        // A fresh network namespace has only `lo`, and it is down; runc and crun bring it
+        // up, and programs expect 127.0.0.1 to work even without any other network.
+        sys::loopback_up().ctx(|| "bring up lo in the new network namespace".into())?;
+    }
+
     rootfs::prepare(spec, a.rootfs)?;
     rootfs::mount_all(spec, a.rootfs, a.bundle, a.cgroup, in_userns)?;
     if a.create_hooks {

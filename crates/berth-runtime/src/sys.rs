@@ -1,6 +1,6 @@
 //! The only module with `unsafe`: thin wrappers over syscalls that nix does not cover
-//! (clone3, pidfds, close_range, keyctl, terminal ioctls, signal dispositions, detached
-//! read-only mounts, personality, io priority, scheduler, `_exit`).
+//! (clone3, pidfds, close_range, keyctl, terminal ioctls, interface flags, signal
+//! dispositions, detached read-only mounts, personality, io priority, scheduler, `_exit`).
 //!
 //! Every wrapper returns `io::Result` and takes or returns owned/borrowed fds, never bare
 //! integers that outlive the call.
@@ -278,6 +278,38 @@ pub fn sched_setattr(attr: &SchedAttr) -> io::Result<()> {
 pub fn default_signal_action(sig: i32) -> io::Result<()> {
     // SAFETY: SIG_DFL installs no handler, so no Rust code can run from signal context.
     if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets IFF_UP on `lo` in the calling thread's network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS
+/// on a datagram socket: no netlink round trip for one flag).
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: socket(2) with constant arguments; the fd is owned right after.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain integers and arrays; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: the pointer is valid for the call; SIOCGIFFLAGS fills ifr_flags.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFFLAGS just wrote the flags member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    if flags & libc::IFF_UP as libc::c_short != 0 {
+        return Ok(());
+    }
+    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // SAFETY: the pointer is valid for the call; SIOCSIFFLAGS only reads it.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

@@ -51,11 +51,6 @@ pub enum PeopleError {
     Tap(#[from] berth_net::tap::TapError),
     #[error(transparent)]
     Etc(#[from] berth_net::etc::EtcError),
-    #[error("bring up lo in {path}: {source}")]
-    Loopback {
-        path: PathBuf,
-        source: berth_net::netlink::NetlinkError,
-    },
     #[error(transparent)]
     Runtime(#[from] berth_runtime::Error),
     #[error("{step} {path}: {source}")]

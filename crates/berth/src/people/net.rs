@@ -76,16 +76,6 @@ pub struct NetPlan {
     pub hostname: String,
 }
 
-impl NetPlan {
-    fn only_loopback(hostname: &str) -> NetPlan {
-        NetPlan {
-            bridge: None,
-            switch: None,
-            hostname: hostname.into(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BridgePlan {
     pub network: String,
@@ -100,9 +90,9 @@ pub struct SwitchPlan {
 }
 
 impl NetPlan {
-    /// The plan for `--net MODE [--ip IP] [-p …]`; `None` when the container gets no
-    /// network namespace of its own (nothing to set up). `--net none` still gets a plan: its
-    /// `lo` is brought up, as people expect from Docker.
+    /// The plan for `--net MODE [--ip IP] [-p …]`; `None` when there is nothing to attach:
+    /// no network namespace of its own, or `--net none`, whose `lo` the runtime itself brings
+    /// up (as runc does) without the cost of a hook process.
     pub fn new(
         mode: &NetMode,
         ip: Option<&str>,
@@ -167,11 +157,7 @@ impl NetPlan {
                 if !ports.is_empty() {
                     return Err(only_bridge("-p"));
                 }
-                if *mode == NetMode::None {
-                    NetPlan::only_loopback(hostname)
-                } else {
-                    return Ok(None);
-                }
+                return Ok(None);
             }
         };
         Ok(Some(plan))
@@ -211,15 +197,6 @@ impl NetPlan {
                 vnet_hdr: true,
             })?;
             own.extend(s.address.map(|a| IpAddr::V4(a.addr())));
-        }
-        if self.bridge.is_none() && self.switch.is_none() {
-            let f = std::fs::File::open(&ns).map_err(io_err("open", &ns))?;
-            berth_net::netlink::Netlink::in_netns(std::os::fd::AsFd::as_fd(&f))
-                .and_then(|mut nl| nl.link_up("lo"))
-                .map_err(|source| PeopleError::Loopback {
-                    path: ns.clone(),
-                    source,
-                })?;
         }
         Ok(own)
     }
@@ -268,11 +245,13 @@ pub fn release(store: &NetworkStore, id: &str) -> Result<(), PeopleError> {
 }
 
 /// The `hosts` and `resolv.conf` a container starts with (the hook fills in its address).
+/// Plain writes, not berth_net's fsynced tmp+rename: the files are new in a directory no
+/// container uses yet, and they do not outlive the container.
 pub fn write_etc(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), PeopleError> {
     let resolv = berth_net::etc::resolv_conf_from_host(&[])?;
-    Ok(berth_net::etc::write_files(
-        dir,
-        &berth_net::etc::hosts(hostname, &[], &[]),
-        &resolv,
-    )?)
+    let hosts = berth_net::etc::hosts(hostname, &[], &[]);
+    let (h, r) = (dir.join("hosts"), dir.join("resolv.conf"));
+    std::fs::write(&h, hosts).map_err(io_err("write", &h))?;
+    std::fs::write(&r, resolv).map_err(io_err("write", &r))?;
+    Ok((h, r))
 }

@@ -177,7 +177,13 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         .map_err(io_err("find own binary", Path::new("/proc/self/exe")))?;
 
     let store = berth_image::Store::open(r.image_root)?;
-    let croot = store.create_container_root(&image, &id, r.flags.read_only)?;
+    // A foreground run and `-d --rm` remove the root when the container exits: its writes
+    // need no durability, and a volatile overlay spares the sync at unmount.
+    let croot = if !r.detach || r.flags.rm {
+        store.create_transient_container_root(&image, &id, r.flags.read_only)?
+    } else {
+        store.create_container_root(&image, &id, r.flags.read_only)?
+    };
     // From here on everything made for the container is given back on failure.
     let result = (|| {
         if mode != NetMode::Host {

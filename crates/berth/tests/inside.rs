@@ -443,3 +443,24 @@ fn debug_flag_keeps_the_output_clean() {
         assert!(v["level"].is_string() && v["msg"].is_string(), "{line}");
     }
 }
+
+/// A network namespace berth creates has `lo` up (as runc's): 127.0.0.1 answers inside, and
+/// nothing else is there.
+#[test]
+fn a_new_network_namespace_has_loopback_up() {
+    let mut c = Ctr::new(
+        "lo-up",
+        &[
+            "sh",
+            "-c",
+            "cat /sys/class/net/lo/flags; ls /sys/class/net; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo ping-ok",
+        ],
+    );
+    // busybox ping opens a raw socket.
+    c.with_cap("CAP_NET_RAW");
+    let o = c.run();
+    assert_ok(&o, "run");
+    // IFF_UP | IFF_LOOPBACK
+    assert_eq!(stdout(&o), "0x9\nlo\nping-ok\n");
+    c.assert_nothing_left();
+}

@@ -4,7 +4,8 @@
 # 1. installs the Debian packages listed in scripts/debian-packages (apt-get update + install,
 #    skipped when all are already installed);
 # 2. checks the Rust toolchain (rustup's cargo in ~/.cargo/bin, with rustfmt and clippy);
-# 3. unless --deps-only: `cargo build --release` -> target/x86_64-unknown-linux-gnu/release/berth.
+# 3. unless --deps-only: `cargo build --release` -> target/x86_64-unknown-linux-gnu/release/berth
+#    and berth-people (the people face, which berth executes; install the two side by side).
 # Safe to run again: each step is a no-op when already done.
 set -euo pipefail
 
@@ -52,5 +53,5 @@ log "Rust: $(cargo --version)"
 if [ "$build" -eq 1 ]; then
     log "cargo build --release"
     (cd "$repo" && cargo build --release)
-    log "built $repo/target/x86_64-unknown-linux-gnu/release/berth"
+    log "built $repo/target/x86_64-unknown-linux-gnu/release/berth (and berth-people beside it)"
 fi

@@ -42,6 +42,8 @@ here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname -- "$here")
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=scripts/podman-private.sh
+. "$repo/scripts/podman-private.sh"
 N=${N:-10}
 PULL_N=${PULL_N:-$N}
 ROUNDS=${ROUNDS:-5}
@@ -69,6 +71,7 @@ podman_flags=(--root "$tmp/podman/root" --runroot "$tmp/run/podman" --tmpdir "$t
               --storage-driver overlay --cgroup-manager cgroupfs --events-backend file
               --network-config-dir "$tmp/podman/cni")
 pod() { CONTAINERS_CONF=$tmp/containers.conf podman "${podman_flags[@]}" "$@"; }
+podman_private_record
 cleanup() {
     set +e
     pod rm --all --force --time 0 >/dev/null 2>&1
@@ -81,12 +84,7 @@ cleanup() {
         "$RUNC" --root "$tmp/run/runc" delete --force "$id" >/dev/null 2>&1
     done
     [ -z "$registry_pid" ] || { kill "$registry_pid"; wait "$registry_pid"; } 2>/dev/null
-    # conmon outlives podman by design; ours name the tempdir on their command line.
-    local pid
-    for pid in $(grep -l -F -- "$tmp/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
-        [ "$pid" != $$ ] && kill -KILL "$pid" 2>/dev/null
-    done
-    findmnt -rn -o TARGET | grep -F -- "$tmp/" | sort -r | while read -r m; do umount -l "$m"; done
+    podman_private_restore "$tmp"
     rm -rf --one-file-system -- "$tmp"
 }
 trap cleanup EXIT

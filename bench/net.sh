@@ -20,6 +20,8 @@ here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname -- "$here")
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=scripts/podman-private.sh
+. "$repo/scripts/podman-private.sh"
 SECS=${SECS:-5}
 N=${N:-20}
 PODMAN=${PODMAN:-1}
@@ -44,13 +46,7 @@ pod_flags=(--root "$tmp/pod/root" --runroot "$tmp/pod/runroot" --tmpdir "$tmp/po
            --network-config-dir "$tmp/pod/cni" --runtime runc)
 pod() { CONTAINERS_CONF=$tmp/containers.conf command podman "${pod_flags[@]}" "$@"; }
 # What podman creates outside the tempdir, so cleanup removes only what this run made.
-cgroup_parents=()
-for d in /sys/fs/cgroup/*/; do
-    [ -e "$d/cgroup.procs" ] && [ ! -e "$d/libpod_parent" ] && cgroup_parents+=("$d/libpod_parent")
-done
-had_bridge=0; ip link show cni-podman0 >/dev/null 2>&1 && had_bridge=1
-had_chains=0; iptables -S CNI-FORWARD >/dev/null 2>&1 && had_chains=1
-had_cni_dir=0; [ -e /var/lib/cni ] && had_cni_dir=1
+podman_private_record
 switch_pid=
 cleanup() {
     set +e
@@ -60,24 +56,7 @@ cleanup() {
     pkill -P $$ iperf3 2>/dev/null
     if [ "$PODMAN" = 1 ]; then
         pod rm --all --force --time 0 >/dev/null 2>&1
-        local pid m d
-        # conmon outlives podman by design; ours name the tempdir on their command line.
-        for pid in $(grep -l -F -- "$tmp/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
-            [ "$pid" != $$ ] && kill -KILL "$pid" 2>/dev/null
-        done
-        findmnt -rn -o TARGET | grep -F -- "$tmp/" | sort -r | while read -r m; do umount -l "$m"; done
-        for d in "${cgroup_parents[@]}"; do
-            [ -d "$d" ] || continue
-            find "$d" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
-            rmdir "$d" 2>/dev/null
-        done
-        [ "$had_bridge" -eq 1 ] || ip link del cni-podman0 2>/dev/null
-        if [ "$had_chains" -eq 0 ] && iptables -S CNI-FORWARD >/dev/null 2>&1; then
-            iptables -D FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD 2>/dev/null
-            iptables -F CNI-FORWARD; iptables -X CNI-FORWARD
-            iptables -F CNI-ADMIN 2>/dev/null; iptables -X CNI-ADMIN 2>/dev/null
-        fi
-        [ "$had_cni_dir" -eq 1 ] || rm -rf -- /var/lib/cni
+        podman_private_restore "$tmp"
     fi
     rm -rf --one-file-system -- "$tmp"
 }

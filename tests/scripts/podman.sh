@@ -32,6 +32,8 @@ here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=scripts/podman-private.sh
+. "$repo/scripts/podman-private.sh"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 info() { echo "--- $*" >&2; }
@@ -49,13 +51,7 @@ calls=$tmp/runtime-calls.log
 image=localhost/berth-busybox:test
 
 # What podman creates outside the tempdir, so cleanup removes only what this test made.
-cgroup_parents=()
-for d in /sys/fs/cgroup/*/; do
-    [ -e "$d/cgroup.procs" ] && [ ! -e "$d/libpod_parent" ] && cgroup_parents+=("$d/libpod_parent")
-done
-had_bridge=0; ip link show cni-podman0 >/dev/null 2>&1 && had_bridge=1
-had_chains=0; iptables -S CNI-FORWARD >/dev/null 2>&1 && had_chains=1
-had_cni_dir=0; [ -e /var/lib/cni ] && had_cni_dir=1
+podman_private_record
 
 podman_flags=(--root "$tmp/root" --runroot "$tmp/runroot" --tmpdir "$tmp/libpod-tmp"
               --storage-driver overlay --cgroup-manager cgroupfs --events-backend file
@@ -66,25 +62,7 @@ cleanup() {
     local rc=$?
     set +e
     podman rm --all --force --time 0 >/dev/null 2>&1
-    # conmon outlives podman by design; ours name the tempdir on their command line.
-    local pid
-    for pid in $(grep -l -F -- "$tmp/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
-        [ "$pid" != $$ ] && kill -KILL "$pid" 2>/dev/null
-    done
-    findmnt -rn -o TARGET | grep -F -- "$tmp/" | sort -r | while read -r m; do umount -l "$m"; done
-    local d
-    for d in "${cgroup_parents[@]}"; do
-        [ -d "$d" ] || continue
-        find "$d" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
-        rmdir "$d" 2>/dev/null
-    done
-    [ "$had_bridge" -eq 1 ] || ip link del cni-podman0 2>/dev/null
-    if [ "$had_chains" -eq 0 ] && iptables -S CNI-FORWARD >/dev/null 2>&1; then
-        iptables -D FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD 2>/dev/null
-        iptables -F CNI-FORWARD; iptables -X CNI-FORWARD
-        iptables -F CNI-ADMIN 2>/dev/null; iptables -X CNI-ADMIN 2>/dev/null
-    fi
-    [ "$had_cni_dir" -eq 1 ] || rm -rf -- /var/lib/cni
+    podman_private_restore "$tmp"
     if [ "$rc" -ne 0 ] && [ -s "$calls" ]; then
         echo "--- runtime calls (last 30):" >&2
         tail -n 30 "$calls" >&2

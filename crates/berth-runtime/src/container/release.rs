@@ -3,7 +3,7 @@
 //! destroyed, whichever command destroys it (`delete`, `delete --force`, the end of a
 //! foreground `run`).
 //!
-//! The runtime does not know what those resources are: the binary registers one callback with
+//! The runtime does not know what those resources are: each executable registers one callback with
 //! [`set_release_hook`] and reads what to release from the container's stored state (berth's
 //! people face records it in `dev.berth.*` annotations of the generated config). This keeps
 //! the runtime library free of the image and network crates, and keeps the runtime face

@@ -2,7 +2,7 @@
 //!
 //! A container that joins a bridge or a switch needs its network namespace to exist before it
 //! can be attached, and must be attached before its program starts. The generated config does
-//! this with an OCI `createRuntime` hook that runs `berth hook net-setup` (the runtime runs it
+//! this with an OCI `createRuntime` hook that runs `berth-people hook net-setup` (the runtime runs it
 //! after the namespaces exist, before the init enters its root): the hook reads the plan from
 //! the config's [`ANN_NET`] annotation, attaches `/proc/<pid>/ns/net`, and rewrites the bundle's
 //! `hosts` file in place (it is bind-mounted over `/etc/hosts`) with the address it got. The

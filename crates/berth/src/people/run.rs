@@ -294,7 +294,7 @@ impl Drop for Redirect {
     }
 }
 
-/// `-d --rm`: a `berth hook reap ID` in the background deletes the container when it exits.
+/// `-d --rm`: a `berth-people hook reap ID` in the background deletes the container when it exits.
 fn spawn_reaper(
     exe: &Path,
     state_root: &StateRoot,

@@ -18,7 +18,8 @@ use crate::log;
     about = "A fast, runc-compatible Linux container runtime",
     long_about = "berth runs OCI bundles with runc's command line, so containerd, Docker and \
                   podman can use it in place of runc. It also runs containers from images \
-                  (berth image, berth run IMAGE CMD...) on networks (berth network, berth switch)."
+                  (berth image, berth run IMAGE CMD...) on networks (berth network, berth switch); \
+                  those commands run in berth-people, installed next to berth."
 )]
 struct Cli {
     /// Directory for container state (tmpfs recommended) [default: /run/berth; for a

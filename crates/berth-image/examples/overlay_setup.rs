@@ -1,7 +1,7 @@
 //! Bench helper for bench/image.sh (never part of the tests): times the container-root setup
 //! alone, as `berth run IMAGE` does it before handing the bundle to the runtime.
 //!
-//! `overlay_setup IMAGE_ROOT IMAGE ID` calls [`Store::create_transient_container_root`] as a
+//! `overlay_setup IMAGE_ROOT IMAGE ID` calls [`Store::create_container_root`] (volatile, as for a `--rm` run) as a
 //! foreground `berth run` does (store lock, image lookup, the container's record,
 //! upper/work/merged, the overlay mount), prints the microseconds it took on stdout, then
 //! [`Store::remove_container_root`] and prints the microseconds of that on a second line.
@@ -25,7 +25,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = store.create_transient_container_root(image, id, false) {
+    if let Err(e) = store.create_container_root(
+        image,
+        id,
+        berth_image::OverlayOptions {
+            readonly: false,
+            volatile: true,
+        },
+    ) {
         eprintln!("overlay_setup: {e}");
         return ExitCode::FAILURE;
     }

@@ -10,7 +10,7 @@
 //! | `berth image prune` | [`Store::prune`] |
 //! | `berth image import PATH NAME` | [`Store::import`] (kind detected; [`Store::import_source`] to force one) |
 //! | `berth image pull [--insecure] REF` | [`Store::pull`] with [`PullOptions`] |
-//! | `berth run IMAGE` (create) | [`Store::create_container_root`] → rootfs path + image config ([`Store::create_transient_container_root`] when it is removed at exit) |
+//! | `berth run IMAGE` (create) | [`Store::create_container_root`] → rootfs path + image config (volatile when it is removed at exit) |
 //! | `berth delete` of such a container | [`Store::remove_container_root`] (idempotent) |
 //!
 //! Lower-level pieces are public for the runtime and tests: [`unpack::unpack_layer`] (safe layer

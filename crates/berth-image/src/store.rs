@@ -579,43 +579,9 @@ impl Store {
 
     /// Prepares a container root from `image`: records the container's use of the image's layers
     /// (so they outlive `image rm`), then mounts an overlay at `containers/<id>/merged` with a
-    /// private upper/work dir. `readonly` mounts the merged tree read-only.
+    /// private upper/work dir, as `opts` says (read-only; volatile for a container removed when
+    /// it exits, see [`OverlayOptions::volatile`]).
     pub fn create_container_root(
-        &self,
-        image: &str,
-        container_id: &str,
-        readonly: bool,
-    ) -> Result<ContainerRoot, StoreError> {
-        self.make_container_root(
-            image,
-            container_id,
-            OverlayOptions {
-                readonly,
-                volatile: false,
-            },
-        )
-    }
-
-    /// [`Store::create_container_root`] for a container that is removed when it exits (a
-    /// foreground `run`, `--rm`): the overlay is volatile ([`OverlayOptions::volatile`]), so
-    /// neither the container's fsyncs nor the unmount sync the upper filesystem.
-    pub fn create_transient_container_root(
-        &self,
-        image: &str,
-        container_id: &str,
-        readonly: bool,
-    ) -> Result<ContainerRoot, StoreError> {
-        self.make_container_root(
-            image,
-            container_id,
-            OverlayOptions {
-                readonly,
-                volatile: true,
-            },
-        )
-    }
-
-    fn make_container_root(
         &self,
         image: &str,
         container_id: &str,

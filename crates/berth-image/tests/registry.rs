@@ -2,7 +2,7 @@
 //! skopeo from OCI layouts built here (busybox-static as the payload). A small in-test proxy
 //! adds a Bearer token challenge in front of it and can cut a transfer in half.
 
-use berth_image::{Platform, ProgressMode, PullOptions, Store};
+use berth_image::{OverlayOptions, Platform, ProgressMode, PullOptions, Store};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,6 +12,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A read-write container root as a `-d` container gets it.
+const RW: OverlayOptions = OverlayOptions {
+    readonly: false,
+    volatile: false,
+};
 
 fn sha(b: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(b))
@@ -365,7 +371,7 @@ fn pull_layers_with_whiteouts_in_three_compressions() {
     assert_eq!(&buf[..n], b"y");
     // Through an overlay the whiteouts hide what they should.
     let root = store
-        .create_container_root(&d.record.name, "pull-test", false)
+        .create_container_root(&d.record.name, "pull-test", RW)
         .expect("root");
     assert!(!root.rootfs.join("etc/old").exists());
     assert!(root.rootfs.join("etc/new").exists());

@@ -1,9 +1,19 @@
 //! Store, import and container-root tests on real files (and real overlay mounts as root).
 
-use berth_image::{Store, StoreError};
+use berth_image::{OverlayOptions, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
+
+/// Container roots as a `-d` container gets them: durable, read-write or read-only.
+const RW: OverlayOptions = OverlayOptions {
+    readonly: false,
+    volatile: false,
+};
+const RO: OverlayOptions = OverlayOptions {
+    readonly: true,
+    volatile: false,
+};
 
 fn sha(b: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(b))
@@ -418,6 +428,57 @@ fn mounted_under(dir: &Path) -> bool {
         .any(|l| l.split(' ').nth(4).is_some_and(|mp| mp.starts_with(&d)))
 }
 
+/// The super options of the overlay mounted at `merged`, from /proc/self/mountinfo.
+fn overlay_options(merged: &Path) -> String {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let m = merged.to_string_lossy().into_owned();
+    let line = mi
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(m.as_str()))
+        .unwrap_or_else(|| panic!("{m} not mounted"));
+    line.rsplit(' ').next().unwrap_or_default().to_string()
+}
+
+/// A root for a container removed at exit is mounted `volatile` (no sync at unmount); a
+/// durable one is not. Both take writes and are removed without a trace.
+#[test]
+fn transient_roots_are_volatile_and_durable_ones_are_not() {
+    if skip("transient_roots_are_volatile_and_durable_ones_are_not") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(tmp.path().join("store")).expect("open");
+    let p = tmp.path().join("img.tar");
+    std::fs::write(
+        &p,
+        oci_archive(&[layer(&[("etc/", ""), ("etc/base", "1")])], false),
+    )
+    .expect("write");
+    store.import(&p, "img", None).expect("import");
+    let transient = OverlayOptions {
+        readonly: false,
+        volatile: true,
+    };
+    let t = store
+        .create_container_root("img", "ctr-t", transient)
+        .expect("transient root");
+    let d = store
+        .create_container_root("img", "ctr-d", RW)
+        .expect("durable root");
+    // Newer kernels show `volatile` as `fsync=volatile` (this VM: 6.18).
+    let volatile = |o: &str| o == "volatile" || o == "fsync=volatile";
+    let opts = overlay_options(&t.rootfs);
+    assert!(opts.split(',').any(volatile), "{opts}");
+    let opts = overlay_options(&d.rootfs);
+    assert!(!opts.split(',').any(volatile), "{opts}");
+    std::fs::write(t.rootfs.join("etc/new"), "t").expect("write in the transient root");
+    for id in ["ctr-t", "ctr-d"] {
+        store.remove_container_root(id).expect("remove");
+        assert!(!tmp.path().join("store/containers").join(id).exists());
+    }
+    assert!(!mounted_under(tmp.path()));
+}
+
 #[test]
 fn container_roots_are_isolated_and_cleaned_up() {
     if skip("container_roots_are_isolated_and_cleaned_up") {
@@ -431,10 +492,10 @@ fn container_roots_are_isolated_and_cleaned_up() {
     std::fs::write(&p, oci_archive(&[l1, l2], false)).expect("write");
     let img = store.import(&p, "img", None).expect("import");
     let a = store
-        .create_container_root("img", "ctr-a", false)
+        .create_container_root("img", "ctr-a", RW)
         .expect("root a");
     let b = store
-        .create_container_root("img", "ctr-b", false)
+        .create_container_root("img", "ctr-b", RW)
         .expect("root b");
     assert_eq!(
         std::fs::read(a.rootfs.join("etc/base")).expect("lower visible"),
@@ -487,7 +548,7 @@ fn container_roots_are_isolated_and_cleaned_up() {
         "layers pinned by containers"
     );
     assert!(matches!(
-        store.create_container_root("img", "ctr-c", false),
+        store.create_container_root("img", "ctr-c", RW),
         Err(StoreError::NotFound(_))
     ));
     store.remove_container_root("ctr-a").expect("rm a");
@@ -508,13 +569,11 @@ fn readonly_container_root() {
     let p = tmp.path().join("img.tar");
     std::fs::write(&p, layer(&[("f", "1")])).expect("write");
     store.import(&p, "ro", None).expect("import");
-    let r = store
-        .create_container_root("ro", "ro-1", true)
-        .expect("root");
+    let r = store.create_container_root("ro", "ro-1", RO).expect("root");
     let err = std::fs::write(r.rootfs.join("new"), "x").expect_err("read-only");
     assert_eq!(err.raw_os_error(), Some(30), "EROFS");
     assert!(matches!(
-        store.create_container_root("ro", "ro-1", false),
+        store.create_container_root("ro", "ro-1", RW),
         Err(StoreError::ContainerExists(_))
     ));
     store.remove_container_root("ro-1").expect("rm");
@@ -628,7 +687,7 @@ fn import_oci_layout_directory_made_by_umoci() {
     assert_eq!(c.cmd().as_deref(), Some(&["/bin/sh".to_string()][..]));
     assert_eq!(c.working_dir().as_deref(), Some("/tmp"));
     let root = store
-        .create_container_root("umoci-made", "umoci-1", false)
+        .create_container_root("umoci-made", "umoci-1", RW)
         .expect("root");
     assert_eq!(
         std::fs::read(root.rootfs.join("bin/busybox")).expect("busybox"),

@@ -179,11 +179,14 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
     let store = berth_image::Store::open(r.image_root)?;
     // A foreground run and `-d --rm` remove the root when the container exits: its writes
     // need no durability, and a volatile overlay spares the sync at unmount.
-    let croot = if !r.detach || r.flags.rm {
-        store.create_transient_container_root(&image, &id, r.flags.read_only)?
-    } else {
-        store.create_container_root(&image, &id, r.flags.read_only)?
-    };
+    let croot = store.create_container_root(
+        &image,
+        &id,
+        berth_image::OverlayOptions {
+            readonly: r.flags.read_only,
+            volatile: !r.detach || r.flags.rm,
+        },
+    )?;
     // From here on everything made for the container is given back on failure.
     let result = (|| {
         if mode != NetMode::Host {

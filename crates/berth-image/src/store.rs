@@ -587,16 +587,7 @@ impl Store {
         container_id: &str,
         opts: OverlayOptions,
     ) -> Result<ContainerRoot, StoreError> {
-        let ok_id = !container_id.is_empty()
-            && container_id.len() <= 128
-            && container_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-            && !container_id.starts_with('.');
-        if !ok_id {
-            return Err(StoreError::InvalidContainerId(container_id.to_string()));
-        }
-        let dir = self.root.join("containers").join(container_id);
+        let dir = self.container_dir(container_id)?;
         let (details, lowers) = {
             let _l = self.lock(true)?;
             let details = self.inspect_locked(image)?;
@@ -648,12 +639,24 @@ impl Store {
 
     /// Unmounts and deletes a container root; succeeds if it is already gone.
     pub fn remove_container_root(&self, container_id: &str) -> Result<(), StoreError> {
-        if container_id.is_empty() || container_id.contains('/') || container_id.starts_with('.') {
+        Ok(crate::overlay::unmount_overlay(
+            &self.container_dir(container_id)?,
+        )?)
+    }
+
+    /// `containers/<id>`: a container's bundle and overlay root (whether or not it exists).
+    /// IDs are 1-128 of `[A-Za-z0-9_.-]`, not starting with '.', so the path stays inside.
+    pub fn container_dir(&self, container_id: &str) -> Result<PathBuf, StoreError> {
+        let ok_id = !container_id.is_empty()
+            && container_id.len() <= 128
+            && container_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            && !container_id.starts_with('.');
+        if !ok_id {
             return Err(StoreError::InvalidContainerId(container_id.to_string()));
         }
-        Ok(crate::overlay::unmount_overlay(
-            &self.root.join("containers").join(container_id),
-        )?)
+        Ok(self.root.join("containers").join(container_id))
     }
 }
 

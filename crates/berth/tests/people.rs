@@ -675,3 +675,40 @@ fn berth_without_berth_people_runs_bundles_and_names_what_is_missing() {
     assert!(!w.state_root().join("lone-img").exists());
     assert!(names(&w.image_root().join("containers")).is_empty());
 }
+
+/// `logs` prints what a `-d` container wrote (stdout and stderr); `logs -f` follows until the
+/// container stops; a container without a log is one error line naming it.
+#[test]
+fn logs_shows_and_follows_a_detached_containers_output() {
+    require_root!();
+    let w = World::new();
+    let out = w.berth(&[
+        "run",
+        "-d",
+        "--net",
+        "none",
+        "--name",
+        "lg",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one; echo err >&2; sleep 1; echo two",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_for("the first line", || {
+        text(&w.berth(&["logs", "lg"]).stdout).starts_with("one\n")
+    });
+    let out = w.berth(&["logs", "--follow", "lg"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "one\nerr\ntwo\n");
+
+    let out = w.berth(&["logs", "nope"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("nope"), "{err}");
+
+    let out = w.berth(&["delete", "lg"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(names(&w.image_root().join("containers")).is_empty());
+}

@@ -12,6 +12,7 @@ mod image;
 mod join;
 mod kill;
 mod list;
+mod logs;
 mod network;
 mod pause;
 mod ps;
@@ -63,6 +64,7 @@ pub enum Command {
     Image(image::Args),
     Network(network::Args),
     Switch(switch::Args),
+    Logs(logs::Args),
     #[command(hide = true)]
     Hook(hook::Args),
 }
@@ -73,6 +75,7 @@ pub enum PeopleCommand {
     Image(image::Args),
     Network(network::Args),
     Switch(switch::Args),
+    Logs(logs::Args),
     Hook(hook::Args),
     /// `run` in its image form (boxed: its flags dwarf the other variants).
     Run(Box<run::Args>),
@@ -85,6 +88,7 @@ impl PeopleCommand {
             PeopleCommand::Image(a) => a.run(ctx),
             PeopleCommand::Network(a) => a.run(ctx),
             PeopleCommand::Switch(a) => a.run(ctx),
+            PeopleCommand::Logs(a) => a.run(ctx),
             PeopleCommand::Hook(a) => a.run(ctx),
             PeopleCommand::Run(a) => (*a).run_image(ctx),
         }
@@ -122,6 +126,7 @@ impl Command {
             Command::Image(a) => F::run(PeopleCommand::Image(a), ctx),
             Command::Network(a) => F::run(PeopleCommand::Network(a), ctx),
             Command::Switch(a) => F::run(PeopleCommand::Switch(a), ctx),
+            Command::Logs(a) => F::run(PeopleCommand::Logs(a), ctx),
             Command::Hook(a) => F::run(PeopleCommand::Hook(a), ctx),
         }
     }

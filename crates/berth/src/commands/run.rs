@@ -24,7 +24,7 @@ In the image form the config.json is generated from the image and the flags and 
 kill, ps, pause, delete...) works on the container, and `delete` unmounts its root and
 detaches its networks. In the foreground the container is removed when it exits (as runc's
 run); with -d it stays until `berth delete` (or, with --rm, until it exits), and berth prints
-its ID; its output goes to output.log in its bundle.";
+its ID; its output goes to output.log in its bundle (`berth logs [-f] ID`).";
 
 /// Create and start a container; in the foreground, wait and exit with its status
 #[derive(clap::Args, Debug)]

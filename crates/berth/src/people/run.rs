@@ -9,6 +9,9 @@ use super::config::{self, SpecInput};
 use super::net::{self, NetMode, NetPlan};
 use super::{io_err, PeopleError};
 
+/// Where a detached container's stdout and stderr go, in its bundle (`berth logs` reads it).
+pub const OUTPUT_LOG: &str = "output.log";
+
 /// The flags only the image form has; any of them selects it.
 #[derive(clap::Args, Debug, Default, Clone)]
 #[command(next_help_heading = "Image form")]
@@ -218,7 +221,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         // A detached container must not hold the caller's stdout and stderr (a pipe would
         // never see EOF): its output goes to <bundle>/output.log. berth's own are restored.
         let _redirect = if r.detach && !r.flags.tty {
-            Some(Redirect::to_file(&croot.dir.join("output.log"))?)
+            Some(Redirect::to_file(&croot.dir.join(OUTPUT_LOG))?)
         } else {
             None
         };

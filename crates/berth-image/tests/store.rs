@@ -465,18 +465,19 @@ fn transient_roots_are_volatile_and_durable_ones_are_not() {
     let d = store
         .create_container_root("img", "ctr-d", RW)
         .expect("durable root");
-    // Newer kernels show `volatile` as `fsync=volatile` (this VM: 6.18).
-    let volatile = |o: &str| o == "volatile" || o == "fsync=volatile";
-    let opts = overlay_options(&t.rootfs);
-    assert!(opts.split(',').any(volatile), "{opts}");
-    let opts = overlay_options(&d.rootfs);
-    assert!(!opts.split(',').any(volatile), "{opts}");
-    std::fs::write(t.rootfs.join("etc/new"), "t").expect("write in the transient root");
+    let (t_opts, d_opts) = (overlay_options(&t.rootfs), overlay_options(&d.rootfs));
+    let wrote = std::fs::write(t.rootfs.join("etc/new"), "t");
+    // Removed before any assertion, so a failing test leaves no mount behind.
     for id in ["ctr-t", "ctr-d"] {
         store.remove_container_root(id).expect("remove");
         assert!(!tmp.path().join("store/containers").join(id).exists());
     }
     assert!(!mounted_under(tmp.path()));
+    wrote.expect("write in the transient root");
+    // Newer kernels show `volatile` as `fsync=volatile` (this VM: 6.18).
+    let volatile = |o: &str| o == "volatile" || o == "fsync=volatile";
+    assert!(t_opts.split(',').any(volatile), "{t_opts}");
+    assert!(!d_opts.split(',').any(volatile), "{d_opts}");
 }
 
 #[test]

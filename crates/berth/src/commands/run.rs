@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 
-use berth_runtime::container::{self, CreateOptions, RunOptions};
+use berth_runtime::container::{self, RunOptions};
 
+use super::create::CreateFlags;
 use super::{Context, Outcome};
 use crate::people::run::{ImageRun, PeopleFlags};
 
@@ -39,21 +40,8 @@ pub struct Args {
     /// Path to the bundle directory, holding config.json (runtime form; default ".")
     #[arg(long, short = 'b', value_name = "DIR")]
     pub bundle: Option<PathBuf>,
-    /// Write the container init's pid to this file
-    #[arg(long, value_name = "FILE")]
-    pub pid_file: Option<PathBuf>,
-    /// Unix socket that receives the pty master when process.terminal is true
-    #[arg(long, value_name = "PATH")]
-    pub console_socket: Option<PathBuf>,
-    /// Use MS_MOVE + chroot instead of pivot_root (for a rootfs on a ramdisk)
-    #[arg(long)]
-    pub no_pivot: bool,
-    /// Do not give the container its own session keyring
-    #[arg(long)]
-    pub no_new_keyring: bool,
-    /// Pass this many extra fds (from 3 on) to the container
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub preserve_fds: u32,
+    #[command(flatten)]
+    pub create: CreateFlags,
     #[command(flatten)]
     pub people: PeopleFlags,
     /// ID (runtime form), or IMAGE [CMD [ARG]...] (image form): see --help
@@ -76,7 +64,7 @@ impl Args {
                     .into(),
             );
         }
-        if self.no_pivot || self.no_new_keyring || self.preserve_fds != 0 {
+        if self.create.bundle_only() {
             return Err(
                 "--no-pivot, --no-new-keyring and --preserve-fds belong to the runtime form".into(),
             );
@@ -87,8 +75,8 @@ impl Args {
             flags: self.people,
             args: self.args,
             detach: self.detach,
-            pid_file: self.pid_file,
-            console_socket: self.console_socket,
+            pid_file: self.create.pid_file,
+            console_socket: self.create.console_socket,
             systemd_cgroup: ctx.systemd_cgroup,
         })?;
         Ok(code.clamp(0, 255) as u8)
@@ -105,16 +93,11 @@ impl Args {
         let code = container::run(
             &ctx.root,
             &RunOptions {
-                create: CreateOptions {
+                create: self.create.options(
+                    ctx,
                     id,
-                    bundle: self.bundle.unwrap_or_else(|| PathBuf::from(".")),
-                    pid_file: self.pid_file,
-                    console_socket: self.console_socket,
-                    no_pivot: self.no_pivot,
-                    no_new_keyring: self.no_new_keyring,
-                    preserve_fds: self.preserve_fds,
-                    systemd_cgroup: ctx.systemd_cgroup,
-                },
+                    self.bundle.unwrap_or_else(|| PathBuf::from(".")),
+                ),
                 detach: self.detach,
             },
         )?;

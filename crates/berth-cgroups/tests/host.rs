@@ -17,7 +17,7 @@ const BUSYBOX: &str = "/bin/busybox";
 
 /// None (after saying why) when the host cannot run these tests.
 fn host_ready(test: &str) -> Option<Host> {
-    if !nix_is_root() {
+    if !is_root() {
         eprintln!("skipping {test}: needs root");
         return None;
     }
@@ -35,7 +35,7 @@ fn host_ready(test: &str) -> Option<Host> {
     }
 }
 
-fn nix_is_root() -> bool {
+fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -13,7 +13,7 @@ pub const BUSYBOX: &str = "/bin/busybox";
 
 /// Root is needed for real containers; without it a test prints why and passes.
 pub fn need_root() -> bool {
-    if !nix_is_root() {
+    if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root (real containers)");
         return false;
     }
@@ -22,17 +22,6 @@ pub fn need_root() -> bool {
         return false;
     }
     true
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 #[path = "../common/rootfs.rs"]

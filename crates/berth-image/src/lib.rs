@@ -30,9 +30,7 @@ pub mod unpack;
 
 pub use import::{ImportError, ImportSource};
 pub use manifest::Platform;
-pub use overlay::{
-    mount_overlay, mount_overlay_with, unmount_overlay, OverlayError, OverlayOptions,
-};
+pub use overlay::{mount_overlay, unmount_overlay, OverlayError, OverlayOptions};
 pub use reference::{Reference, ReferenceError};
 pub use registry::{ProgressMode, PullError, PullOptions};
 pub use store::{

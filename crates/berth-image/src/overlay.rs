@@ -60,29 +60,13 @@ pub struct OverlayOptions {
 }
 
 /// Mounts an overlay of `layers_lowest_first` with `container_dir/{upper,work}` at
-/// `container_dir/merged` and returns that path. `container_dir` is created if missing.
+/// `container_dir/merged`, as `opts` says, and returns that path. `container_dir` is created
+/// if missing.
 pub fn mount_overlay(
-    layers_lowest_first: &[PathBuf],
-    container_dir: &Path,
-    readonly: bool,
-) -> Result<PathBuf, OverlayError> {
-    mount_overlay_with(
-        layers_lowest_first,
-        container_dir,
-        OverlayOptions {
-            readonly,
-            volatile: false,
-        },
-    )
-}
-
-/// [`mount_overlay`] with all [`OverlayOptions`].
-pub fn mount_overlay_with(
     layers_lowest_first: &[PathBuf],
     container_dir: &Path,
     opts: OverlayOptions,
 ) -> Result<PathBuf, OverlayError> {
-    let OverlayOptions { readonly, volatile } = opts;
     if layers_lowest_first.is_empty() {
         return Err(OverlayError::NoLayers);
     }
@@ -102,7 +86,7 @@ pub fn mount_overlay_with(
         fs::create_dir_all(d).map_err(io_err("create", d))?;
     }
     let top_first: Vec<&PathBuf> = layers_lowest_first.iter().rev().collect();
-    match mount_new_api(&top_first, &upper, &work, &merged, readonly, volatile) {
+    match mount_new_api(&top_first, &upper, &work, &merged, opts) {
         Ok(()) => return Ok(merged),
         // EINVAL: no lowerdir+ (kernel < 6.8); ENOSYS: no fsopen at all.
         Err(Errno::INVAL) | Err(Errno::NOSYS) => {}
@@ -113,15 +97,19 @@ pub fn mount_overlay_with(
             })
         }
     }
-    if volatile {
+    if opts.volatile {
         // A kernel without lowerdir+ may also lack volatile (before 5.10): then without it.
-        match mount_legacy(&top_first, &upper, &work, &merged, readonly, true) {
+        match mount_legacy(&top_first, &upper, &work, &merged, opts) {
             Err(OverlayError::Mount { source, .. })
                 if source.raw_os_error() == Some(Errno::INVAL.raw_os_error()) => {}
             other => return other.map(|()| merged),
         }
     }
-    mount_legacy(&top_first, &upper, &work, &merged, readonly, false)?;
+    let durable = OverlayOptions {
+        volatile: false,
+        ..opts
+    };
+    mount_legacy(&top_first, &upper, &work, &merged, durable)?;
     Ok(merged)
 }
 
@@ -131,8 +119,7 @@ fn mount_legacy(
     upper: &Path,
     work: &Path,
     merged: &Path,
-    readonly: bool,
-    volatile: bool,
+    OverlayOptions { readonly, volatile }: OverlayOptions,
 ) -> Result<(), OverlayError> {
     let mut data = b"lowerdir=".to_vec();
     for (i, l) in top_first.iter().enumerate() {
@@ -177,8 +164,7 @@ fn mount_new_api(
     upper: &Path,
     work: &Path,
     merged: &Path,
-    readonly: bool,
-    volatile: bool,
+    OverlayOptions { readonly, volatile }: OverlayOptions,
 ) -> Result<(), Errno> {
     let fs_fd = m::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
     for l in top_first {
@@ -251,7 +237,7 @@ mod tests {
             .collect();
         let top: Vec<&PathBuf> = layers.iter().collect();
         let d = Path::new("/nonexistent");
-        let err = mount_legacy(&top, d, d, d, false, false).expect_err("too long");
+        let err = mount_legacy(&top, d, d, d, OverlayOptions::default()).expect_err("too long");
         assert!(
             matches!(err, OverlayError::TooManyLayers { layers: 200, .. }),
             "{err}"
@@ -280,8 +266,10 @@ mod tests {
             &ctr.join("upper"),
             &ctr.join("work"),
             &ctr.join("merged"),
-            false,
-            true,
+            OverlayOptions {
+                readonly: false,
+                volatile: true,
+            },
         )
         .expect("mount");
         let merged = ctr.join("merged");

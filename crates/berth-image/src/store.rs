@@ -623,7 +623,7 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             (details, lowers)
         };
-        match crate::overlay::mount_overlay_with(&lowers, &dir, opts) {
+        match crate::overlay::mount_overlay(&lowers, &dir, opts) {
             Ok(rootfs) => Ok(ContainerRoot {
                 rootfs,
                 dir,

@@ -601,7 +601,7 @@ fn overlay_with_many_layers() {
         })
         .collect();
     let ctr = tmp.path().join("ctr");
-    match berth_image::mount_overlay(&layers, &ctr, false) {
+    match berth_image::mount_overlay(&layers, &ctr, RW) {
         Ok(merged) => {
             assert_eq!(
                 std::fs::read_to_string(merged.join("f0")).expect("lowest"),

@@ -1,0 +1,27 @@
+# clients.sh — helpers sourced (not run) by the client tests that drive berth through podman and
+# Docker (tests/scripts/podman.sh, docker.sh). The sourcing script defines `fail` and `$calls`,
+# the file its runtime wrapper logs every berth command line to.
+
+# called OP ID: the runtime saw `OP ... ID`.
+called() { grep -qE "(^| )$1 .*$2\$" "$calls" || fail "runtime was not called with '$1 ... $2'"; }
+
+# in_tty CMD: run CMD under a pty of 30 rows x 100 columns; prints its output without CRs and
+# without the "^@" the pty echoes for a NUL byte the client (or conmon) writes to it.
+in_tty() {
+    script -qec "stty rows 30 cols 100; $1" /dev/null | sed -e 's/\r$//' -e 's/\^@//g'
+    return "${PIPESTATUS[0]}"
+}
+
+# http_get ADDR PORT: the body of GET / from ADDR:PORT, retried for up to 5 s while the server
+# starts (bash's /dev/tcp: Debian's static busybox wget crashes on this host).
+http_get() {
+    local body
+    for _ in $(seq 50); do
+        # shellcheck disable=SC2016 # expanded by the inner bash
+        body=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET / HTTP/1.0\r\n\r\n" >&3 &&
+                                   cat <&3' _ "$1" "$2" 2>/dev/null | tail -n 1) && [ -n "$body" ] &&
+            { echo "$body"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}

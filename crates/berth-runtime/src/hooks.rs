@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::os::fd::AsFd;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -53,39 +53,49 @@ fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Ho
         // A hook that ignores its stdin closes the pipe early: that is not a failure.
         let _ = stdin.write_all(state_json);
     }
-    // Sleep on the hook's pidfd until it exits or the timeout passes: no polling interval
-    // added to every create. The child is ours and not yet reaped, so its pid is its own.
-    let pidfd = crate::sys::pidfd_open(child.id() as i32).map_err(|e| fail(e.to_string()))?;
     let deadline = hook
         .timeout()
         .map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
-    loop {
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(fail(format!(
-                        "timed out after {}s",
-                        hook.timeout().unwrap_or(0)
-                    )));
-                }
-                // Rounded up, so the wait never ends just short of the deadline.
-                PollTimeout::try_from(left.as_millis() + 1).unwrap_or(PollTimeout::MAX)
-            }
-        };
-        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(0) | Err(Errno::EINTR) => continue,
-            Ok(_) => break,
-            Err(e) => return Err(fail(format!("wait: {e}"))),
-        }
+    let exited = exited_by(&child, deadline);
+    if !matches!(exited, Ok(true)) {
+        // Timed out, or could not be waited for: never leave the hook running.
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(fail(match exited {
+            Err(e) => format!("wait: {e}"),
+            _ => format!("timed out after {}s", hook.timeout().unwrap_or(0)),
+        }));
     }
     let status = child.wait().map_err(|e| fail(e.to_string()))?;
     if status.success() {
         return Ok(());
     }
     Err(fail(format!("exited with {status}")))
+}
+
+/// Sleeps on the child's pidfd until it exits (true) or `deadline` passes (false): no polling
+/// interval added to every create. The child is ours and not yet reaped, so its pid is its own.
+fn exited_by(child: &Child, deadline: Option<Instant>) -> std::io::Result<bool> {
+    let pidfd = crate::sys::pidfd_open(child.id() as i32)?;
+    loop {
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                // Rounded up, so the wait never ends just short of the deadline.
+                PollTimeout::try_from(left.as_millis() + 1).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        match poll(
+            &mut [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)],
+            timeout,
+        ) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(e.into()),
+        }
+    }
 }

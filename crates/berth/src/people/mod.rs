@@ -113,16 +113,21 @@ pub fn release(state: &State, default_root: &Path) -> Result<(), PeopleError> {
 /// Gives back a container's networks and (with `has_root`) its overlay root and bundle.
 pub fn cleanup(image_root: &Path, id: &str, has_root: bool) -> Result<(), PeopleError> {
     let store = network_store(image_root);
-    if !has_root {
-        return net::release(&store, id);
+    let remove_root = || -> Result<(), PeopleError> {
+        if has_root {
+            berth_image::Store::open(image_root)?.remove_container_root(id)?;
+        }
+        Ok(())
+    };
+    if !has_root || !berth_net::store::has_attachments(store.root(), id) {
+        net::release(&store, id)?;
+        return remove_root();
     }
     // Deleting a veth and unmounting an overlay each wait out RCU grace periods in the kernel
     // (15-25 ms here); side by side they cost one wait instead of two.
     std::thread::scope(|s| {
         let nets = s.spawn(|| net::release(&store, id));
-        let root = berth_image::Store::open(image_root)
-            .and_then(|images| images.remove_container_root(id))
-            .map_err(PeopleError::from);
+        let root = remove_root();
         let nets = nets
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

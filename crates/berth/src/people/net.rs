@@ -202,7 +202,7 @@ impl NetPlan {
     }
 }
 
-/// `berth hook net-setup`: the createRuntime hook. `state` is the OCI state on stdin.
+/// `berth-people hook net-setup`: the createRuntime hook. `state` is the OCI state on stdin.
 pub fn hook_setup(store: &NetworkStore, state: &serde_json::Value) -> Result<(), PeopleError> {
     let field = |k: &str| {
         state

@@ -31,12 +31,8 @@ impl Rng {
 fn seeds() -> Vec<Value> {
     let mut out = vec![serde_json::to_value(Spec::default()).unwrap()];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/client-configs");
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        for e in entries.flatten() {
-            if let Ok(v) = serde_json::from_slice(&std::fs::read(e.path()).unwrap()) {
-                out.push(v);
-            }
-        }
+    if dir.is_dir() {
+        json_files(&dir, &mut out);
     } else {
         eprintln!(
             "note: {} missing, fuzzing from berth's default only",
@@ -44,6 +40,18 @@ fn seeds() -> Vec<Value> {
         );
     }
     out
+}
+
+/// Every JSON file under `dir`, subdirectories included (containerd-2.3/ holds Kubernetes pods).
+fn json_files(dir: &Path, out: &mut Vec<Value>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            json_files(&path, out);
+        } else if let Ok(v) = serde_json::from_slice(&std::fs::read(&path).unwrap()) {
+            out.push(v);
+        }
+    }
 }
 
 const EDGE: [i64; 8] = [0, -1, 1, i64::MAX, i64::MIN, 4096, 65536, u32::MAX as i64];

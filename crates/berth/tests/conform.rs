@@ -74,3 +74,36 @@ fn repeated_root_takes_the_last() {
     );
     assert_eq!(c.status(), "created");
 }
+
+/// A FIFO in linux.devices (type p): the node is made and no cgroup rule is written for it
+/// (the v1 controller refuses "p …" rules; the v2 program is never asked about FIFOs).
+#[test]
+fn fifo_device_is_created_without_a_cgroup_rule() {
+    let mut c = Ctr::new(
+        "fifo",
+        &[
+            "sh",
+            "-c",
+            "ls -ln /dev/myfifo; [ -p /dev/myfifo ] && echo fifo",
+        ],
+    );
+    c.patch(|cfg| {
+        cfg["linux"]["devices"] = json!([{
+            "path": "/dev/myfifo", "type": "p", "major": 8, "minor": 666,
+            "fileMode": 0o640, "uid": 7, "gid": 8
+        }]);
+        // A deny-all rule for p as a client could write: it must not reach the kernel either.
+        cfg["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"allow": false, "type": "p", "access": "rwm"}));
+    });
+    let o = c.run();
+    assert_ok(&o, "run with a FIFO device");
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("prw-r-----") && out.contains(" 7 ") && out.contains(" 8 "),
+        "{out}"
+    );
+    assert!(out.ends_with("fifo\n"), "{out}");
+}

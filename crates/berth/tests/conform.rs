@@ -107,3 +107,52 @@ fn fifo_device_is_created_without_a_cgroup_rule() {
     );
     assert!(out.ends_with("fifo\n"), "{out}");
 }
+
+/// blkio on cgroup v1 through create: zero weights, empty lists and throttles on a real
+/// device run (as runc); a setting the host cannot honour is one error line naming it.
+#[test]
+fn blkio_settings_apply_what_the_host_offers() {
+    let blkio = std::path::Path::new("/sys/fs/cgroup/blkio");
+    if !blkio.join("cgroup.procs").exists() {
+        eprintln!("skipped: no cgroup v1 blkio hierarchy");
+        return;
+    }
+    let dev = fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path().join("dev")).ok())
+        .map(|d| d.trim().to_string())
+        .min();
+    let Some(dev) = dev else {
+        eprintln!("skipped: no block device");
+        return;
+    };
+    let (maj, min) = dev.split_once(':').unwrap();
+    let (maj, min): (i64, i64) = (maj.parse().unwrap(), min.parse().unwrap());
+    let mut c = Ctr::new("blkio", &["true"]);
+    c.patch(|cfg| {
+        cfg["linux"]["resources"]["blockIO"] = json!({
+            "weight": 0, "leafWeight": 0,
+            "weightDevice": [{"major": maj, "minor": min, "weight": 0, "leafWeight": 0}],
+            "throttleReadBpsDevice": [{"major": maj, "minor": min, "rate": 1048576}],
+            "throttleWriteBpsDevice": [], "throttleReadIOPSDevice": [],
+            "throttleWriteIOPSDevice": [{"major": maj, "minor": min, "rate": 300}]
+        })
+    });
+    assert_ok(&c.create(), "create with blkio throttles");
+    let dir = blkio.join(c.cgroup.trim_start_matches('/'));
+    let read = |f: &str| fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(
+        read("blkio.throttle.read_bps_device"),
+        format!("{dev} 1048576\n")
+    );
+    assert_eq!(
+        read("blkio.throttle.write_iops_device"),
+        format!("{dev} 300\n")
+    );
+    if !blkio.join("blkio.leaf_weight").exists() {
+        let mut c = Ctr::new("blkleaf", &["true"]);
+        c.patch(|cfg| cfg["linux"]["resources"]["blockIO"] = json!({"leafWeight": 300}));
+        assert_one_line_error(&c.create(), &["blockIO.leafWeight", "not supported"]);
+    }
+}

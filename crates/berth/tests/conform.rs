@@ -156,3 +156,150 @@ fn blkio_settings_apply_what_the_host_offers() {
         assert_one_line_error(&c.create(), &["blockIO.leafWeight", "not supported"]);
     }
 }
+
+/// A rootfs of the test's own: a container without a mount namespace leaves its mounts in
+/// the caller's namespace (as runc and crun do), under this rootfs; dropping it detaches
+/// them and removes the tree.
+struct OwnRootfs(tempfile::TempDir);
+
+impl OwnRootfs {
+    fn new(marker: &str) -> OwnRootfs {
+        let t = tempfile::Builder::new()
+            .prefix("berth-ownroot-")
+            .tempdir()
+            .unwrap();
+        common::rootfs::write(t.path());
+        fs::write(t.path().join("etc/marker"), marker).unwrap();
+        OwnRootfs(t)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for OwnRootfs {
+    fn drop(&mut self) {
+        // The self-bind holds every mount the container made: one lazy unmount frees all.
+        while nix::mount::umount2(self.path(), nix::mount::MntFlags::MNT_DETACH).is_ok() {}
+    }
+}
+
+/// The config of a container that shares the caller's mount namespace: no `mount` entry,
+/// and no masked or read-only paths (runc refuses those without a mount namespace).
+fn sharing_mounts(c: &mut Ctr, root: &OwnRootfs) {
+    let path = root.path().to_path_buf();
+    c.without_ns("mount").patch(|cfg| {
+        cfg["root"] = json!({"path": path, "readonly": true});
+        let linux = cfg["linux"].as_object_mut().unwrap();
+        linux.remove("maskedPaths");
+        linux.remove("readonlyPaths");
+    });
+}
+
+fn host_mnt_ns() -> String {
+    fs::read_link("/proc/self/ns/mnt")
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// No mount namespace: the container runs in the caller's mount namespace, chrooted into
+/// its rootfs with its mounts; exec lands in the same root.
+#[test]
+fn without_a_mount_namespace_the_callers_is_shared() {
+    let root = OwnRootfs::new("own-root");
+    let mut c = Ctr::new("nomnt", &["sleep", "60"]);
+    sharing_mounts(&mut c, &root);
+    c.create_and_start();
+    let script = "readlink /proc/self/ns/mnt; cat /etc/marker; echo; \
+                  [ -d /proc/1 ] && [ -e /dev/null ] && echo mounts-ok";
+    let o = c.cmd(&["exec", &c.id, "sh", "-c", script]);
+    assert_ok(&o, "exec");
+    assert_eq!(
+        stdout(&o),
+        format!("{}\nown-root\nmounts-ok\n", host_mnt_ns())
+    );
+    // The host sees the container's /proc under the rootfs: the namespace is shared.
+    assert!(
+        root.path().join("proc/1/ns").exists(),
+        "no container proc under the rootfs on the host"
+    );
+    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete");
+}
+
+/// Masked and read-only paths without a mount namespace are refused, as runc does.
+#[test]
+fn without_a_mount_namespace_masks_are_refused() {
+    let mut c = Ctr::new("nomntmask", &["true"]);
+    c.without_ns("mount");
+    assert_one_line_error(&c.create(), &["maskedPaths", "mount namespace"]);
+    assert!(!c.state_dir().exists(), "state left behind");
+}
+
+/// A config without a `linux` section: no namespace at all, and exec into it works (it
+/// failed with EINVAL from setns with no namespace to join).
+#[test]
+fn exec_into_a_container_without_linux_section() {
+    let root = OwnRootfs::new("no-linux");
+    let mut c = Ctr::new("nolinux", &["sleep", "60"]);
+    let path = root.path().to_path_buf();
+    c.patch(|cfg| {
+        cfg["root"] = json!({"path": path, "readonly": true});
+        cfg.as_object_mut().unwrap().remove("linux");
+    });
+    c.create_and_start();
+    let o = c.cmd(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "cat /etc/marker; echo; readlink /proc/self/ns/mnt",
+    ]);
+    assert_ok(&o, "exec without linux");
+    assert_eq!(stdout(&o), format!("no-linux\n{}\n", host_mnt_ns()));
+    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete");
+}
+
+/// A mount namespace joined by path: the container sets itself up inside that namespace
+/// (runc), which here is a namespace held by a bind of its nsfs file.
+#[test]
+fn a_mount_namespace_joined_by_path_is_used() {
+    let holder = tempfile::Builder::new()
+        .prefix("berth-mntns-")
+        .tempdir()
+        .unwrap();
+    let dir = holder.path();
+    let sh = |script: &str| {
+        let o = Command::new("sh").args(["-c", script]).output().unwrap();
+        assert_ok(&o, script);
+    };
+    // unshare --mount=FILE needs FILE on a private mount.
+    sh(&format!(
+        "mount --bind {d} {d} && mount --make-private {d} && touch {d}/mnt && unshare --mount={d}/mnt true",
+        d = dir.display()
+    ));
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0.join("mnt"), nix::mount::MntFlags::MNT_DETACH);
+            let _ = nix::mount::umount2(self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _unmount = Unmount(dir);
+    let ns_file = dir.join("mnt");
+    use std::os::unix::fs::MetadataExt;
+    let want = format!("mnt:[{}]", fs::metadata(&ns_file).unwrap().ino());
+    let mut c = Ctr::new("joinmnt", &["readlink", "/proc/self/ns/mnt"]);
+    c.patch(|cfg| {
+        for ns in cfg["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "mount" {
+                ns["path"] = json!(ns_file);
+            }
+        }
+    });
+    let o = c.run();
+    assert_ok(&o, "run in a joined mount namespace");
+    assert_eq!(stdout(&o), format!("{want}\n"));
+    c.assert_nothing_left();
+}

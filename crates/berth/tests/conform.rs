@@ -197,6 +197,16 @@ fn sharing_mounts(c: &mut Ctr, root: &OwnRootfs) {
     });
 }
 
+/// The mountinfo line of this process's "/".
+fn root_mount_line() -> String {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap()
+        .to_string()
+}
+
 fn host_mnt_ns() -> String {
     fs::read_link("/proc/self/ns/mnt")
         .unwrap()
@@ -211,7 +221,10 @@ fn without_a_mount_namespace_the_callers_is_shared() {
     let root = OwnRootfs::new("own-root");
     let mut c = Ctr::new("nomnt", &["sleep", "60"]);
     sharing_mounts(&mut c, &root);
+    let slash = root_mount_line();
     c.create_and_start();
+    // The caller's "/" (its propagation included) is left as it was.
+    assert_eq!(root_mount_line(), slash);
     let script = "readlink /proc/self/ns/mnt; cat /etc/marker; echo; \
                   [ -d /proc/1 ] && [ -e /dev/null ] && echo mounts-ok";
     let o = c.cmd(&["exec", &c.id, "sh", "-c", script]);

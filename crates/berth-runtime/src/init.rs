@@ -276,7 +276,8 @@ fn exec_inner(a: &ExecArgs) -> Result<Infallible, InitError> {
     // or open its /proc files (CVE-2016-9962).
     nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
     expect_continue(&a.chan)?;
-    // Before setns: a joined user namespace has no say over the host's mounts.
+    // Before setns: once in the container's user namespace, the process could no longer
+    // chroot in the caller's mount namespace.
     if let Some(root) = a.root {
         fchdir(root).ctx(|| "enter the container's root".into())?;
         chroot(".").ctx(|| "chroot into the container's root".into())?;

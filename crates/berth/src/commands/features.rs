@@ -4,7 +4,7 @@ use super::{Context, Outcome};
 
 /// The newest runtime-spec version whose Linux fields berth honours. The 1.3.0 additions
 /// (linux.netDevices, linux.memoryPolicy) are refused at create, so they are not claimed.
-pub const OCI_VERSION_MAX: &str = "1.2.1";
+const OCI_VERSION_MAX: &str = "1.2.1";
 
 /// Annotations that change what berth does with a container: the release callback reads
 /// them at delete (image roots, networks), so clients must not pass them through from users.

@@ -201,6 +201,18 @@ mod tests {
         assert_eq!(run(&p, DEV_CHAR, ACC_READ, 10, 200), 0, "default deny");
     }
 
+    /// The kernel never asks the program about FIFOs: a p rule adds nothing.
+    #[test]
+    fn fifo_rules_add_nothing() {
+        let base = r#"[{"allow":false,"access":"rwm"},
+            {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}"#;
+        let with_fifo = format!(r#"{base},{{"allow":true,"type":"p","major":8,"minor":666}}]"#);
+        assert_eq!(
+            program(&rules(&with_fifo)),
+            program(&rules(&format!("{base}]")))
+        );
+    }
+
     #[test]
     fn allow_all_and_empty() {
         let p = program(&rules(r#"[{"allow":true,"access":"rwm"}]"#));

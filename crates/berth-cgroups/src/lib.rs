@@ -10,7 +10,7 @@
 //! Modules: [`layout`] (mountinfo and /proc/self/cgroup, path resolution), [`systemd`]
 //! (`slice:prefix:name` translation), `fs` (file access with error context), `manager`
 //! (the one [`Manager`] implementation), `v1` / `v2` (per-controller writes),
-//! `v1_devices` (v1 device lists), `bpf_devices` (v2 device rules as an eBPF program),
+//! `v1_blkio` (v1 block I/O: what the host's schedulers expose), `v1_devices` (v1 device lists), `bpf_devices` (v2 device rules as an eBPF program),
 //! `sys` (the bpf(2) wrappers, the only unsafe code), `convert` (v1↔v2 value
 //! conversions), [`stats`] (runc-shaped statistics and OOM counters).
 
@@ -28,6 +28,7 @@ pub mod stats;
 mod sys;
 pub mod systemd;
 mod v1;
+mod v1_blkio;
 mod v1_devices;
 mod v2;
 

@@ -13,7 +13,8 @@ use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
 
 use crate::stats::{self, Stats};
 use crate::{
-    bpf_devices, fs, v1, v1_devices, v2, CgroupError, CgroupPaths, FreezerState, Manager, Result,
+    bpf_devices, fs, v1, v1_blkio, v1_devices, v2, CgroupError, CgroupPaths, FreezerState, Manager,
+    Result,
 };
 
 /// How long destroy waits for exiting processes to leave before giving up.
@@ -154,9 +155,9 @@ impl Manager for FsManager {
             }
         }
         if let Some(b) = r.block_io() {
-            if v1::blkio_is_set(b) {
+            if v1_blkio::is_set(b) {
                 match self.target("blkio").or_else(|| self.target("io")) {
-                    Some(Target::V1(d)) => v1::blkio(d, b)?,
+                    Some(Target::V1(d)) => v1_blkio::apply(d, b)?,
                     Some(Target::V2(d)) => v2::io(d, b)?,
                     None => {
                         return Err(CgroupError::Unsupported(format!(

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxRdma};
+use oci_spec::runtime::{LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxRdma};
 
 use crate::{fs, CgroupError, FreezerState, Result};
 
@@ -202,76 +202,6 @@ pub(crate) fn pids(dir: &Path, limit: i64) -> Result<()> {
         "max".to_string()
     };
     fs::write(dir, "pids.max", &v)
-}
-
-pub(crate) fn blkio_is_set(b: &LinuxBlockIo) -> bool {
-    let some = |v: &Option<Vec<_>>| v.as_ref().is_some_and(|v: &Vec<_>| !v.is_empty());
-    b.weight().is_some_and(|w| w != 0)
-        || b.leaf_weight().is_some_and(|w| w != 0)
-        || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
-        || some(b.throttle_read_bps_device())
-        || some(b.throttle_write_bps_device())
-        || some(b.throttle_read_iops_device())
-        || some(b.throttle_write_iops_device())
-}
-
-pub(crate) fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
-    // BFQ replaced CFQ; its files take the same values.
-    let (weight, weight_device) = if fs::exists(dir, "blkio.bfq.weight") {
-        ("blkio.bfq.weight", "blkio.bfq.weight_device")
-    } else {
-        ("blkio.weight", "blkio.weight_device")
-    };
-    if let Some(w) = b.weight().filter(|w| *w != 0) {
-        fs::write(dir, weight, &w.to_string())?;
-    }
-    if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
-        fs::write(dir, "blkio.leaf_weight", &w.to_string())?;
-    }
-    for wd in b.weight_device().iter().flatten() {
-        if let Some(w) = wd.weight() {
-            fs::write(
-                dir,
-                weight_device,
-                &format!("{}:{} {w}", wd.major(), wd.minor()),
-            )?;
-        }
-        if let Some(w) = wd.leaf_weight() {
-            fs::write(
-                dir,
-                "blkio.leaf_weight_device",
-                &format!("{}:{} {w}", wd.major(), wd.minor()),
-            )?;
-        }
-    }
-    let throttles = [
-        (
-            "blkio.throttle.read_bps_device",
-            b.throttle_read_bps_device(),
-        ),
-        (
-            "blkio.throttle.write_bps_device",
-            b.throttle_write_bps_device(),
-        ),
-        (
-            "blkio.throttle.read_iops_device",
-            b.throttle_read_iops_device(),
-        ),
-        (
-            "blkio.throttle.write_iops_device",
-            b.throttle_write_iops_device(),
-        ),
-    ];
-    for (file, devs) in throttles {
-        for t in devs.iter().flatten() {
-            fs::write(
-                dir,
-                file,
-                &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
-            )?;
-        }
-    }
-    Ok(())
 }
 
 /// hugetlb.<size>.limit_in_bytes, and the reservation limit where the kernel has one.

@@ -37,12 +37,13 @@ pub(crate) fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         }
     }
     for r in rules {
+        let Some(key) = key_of(r) else { continue };
         let file = if r.allow() {
             "devices.allow"
         } else {
             "devices.deny"
         };
-        fs::write(dir, file, &rule_line(&key_of(r), access_of(r)))?;
+        fs::write(dir, file, &rule_line(&key, access_of(r)))?;
     }
     Ok(())
 }
@@ -71,7 +72,7 @@ fn simulate(rules: &[LinuxDeviceCgroup]) -> DeviceState {
         exceptions: BTreeMap::new(),
     };
     for r in rules {
-        let key = key_of(r);
+        let Some(key) = key_of(r) else { continue };
         let bits = access_of(r);
         if key.0 == 'a' {
             // The kernel treats any type-a rule as "all devices": a new default.
@@ -115,19 +116,21 @@ fn parse_list(text: &str) -> Option<DeviceState> {
     })
 }
 
-fn key_of(r: &LinuxDeviceCgroup) -> Key {
+/// The rule's key, or None for a FIFO rule: the controller knows only a, b and c (the
+/// kernel refuses "p 8:666 rwm"), so a FIFO gets no rule, as in runc.
+fn key_of(r: &LinuxDeviceCgroup) -> Option<Key> {
     let t = match r.typ().unwrap_or(LinuxDeviceType::A) {
         LinuxDeviceType::A => 'a',
         LinuxDeviceType::B => 'b',
         // 'u' (unbuffered char) is a char device to the kernel.
         LinuxDeviceType::C | LinuxDeviceType::U => 'c',
-        LinuxDeviceType::P => 'p',
+        LinuxDeviceType::P => return None,
     };
     let num = |n: Option<i64>| {
         n.filter(|n| *n >= 0)
             .map_or("*".to_string(), |n| n.to_string())
     };
-    (t, num(r.major()), num(r.minor()))
+    Some((t, num(r.major()), num(r.minor())))
 }
 
 fn access_of(r: &LinuxDeviceCgroup) -> u8 {
@@ -210,6 +213,27 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(d.join("devices.deny")).unwrap(),
             "c 10:200 rwm"
+        );
+    }
+
+    #[test]
+    fn fifo_rules_are_not_written() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::write(d.join("devices.list"), "a *:* rwm\n").unwrap();
+        std::fs::write(d.join("devices.allow"), "").unwrap();
+        std::fs::write(d.join("devices.deny"), "").unwrap();
+        devices(
+            d,
+            &rules(
+                r#"[{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},
+                       {"allow":true,"type":"p","major":8,"minor":666,"access":"rwm"}]"#,
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.join("devices.allow")).unwrap(),
+            "c 1:3 rwm"
         );
     }
 

@@ -523,6 +523,118 @@ fn hybrid_hugetlb_lives_in_the_unified_hierarchy() {
     assert!(stats.hugetlb.contains_key("2MB"), "{:?}", stats.hugetlb);
 }
 
+/// A real block device of this host as "major:minor" (throttles need one that exists).
+fn some_block_device() -> Option<String> {
+    let mut devs: Vec<String> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
+        .map(|d| d.trim().to_string())
+        .collect();
+    devs.sort();
+    devs.into_iter().next()
+}
+
+/// blkio on cgroup v1 as runc does it: each setting goes to the file the host's schedulers
+/// expose (CFQ's, else BFQ's weight files; the throttle files), empty lists and zero weights
+/// write nothing, and a setting the host cannot honour fails naming that setting.
+#[test]
+fn blkio_v1_writes_what_the_host_offers() {
+    let Some(host) = host_ready("blkio_v1_writes_what_the_host_offers") else {
+        return;
+    };
+    let m = manager_for(&host, Some(&test_path("blkio")), "blkio").unwrap();
+    let _c = Cleanup(m.as_ref());
+    m.create().unwrap();
+    let Some(dir) = m.paths().dir_for("blkio").map(Path::to_path_buf) else {
+        eprintln!("skipping blkio_v1_writes_what_the_host_offers: no v1 blkio hierarchy");
+        return;
+    };
+    let Some(dev) = some_block_device() else {
+        eprintln!("skipping blkio_v1_writes_what_the_host_offers: no block device");
+        return;
+    };
+    let (maj, min) = dev.split_once(':').unwrap();
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    // Empty device lists and zero weights: nothing to write, nothing to fail.
+    m.apply(&resources(
+        r#"{"blockIO":{"weight":0,"leafWeight":0,"weightDevice":[],"throttleReadBpsDevice":[],
+            "throttleWriteBpsDevice":[],"throttleReadIOPSDevice":[],"throttleWriteIOPSDevice":[]}}"#,
+    ))
+    .unwrap();
+    // Populated throttle lists on a real device.
+    m.apply(&resources(&format!(
+        r#"{{"blockIO":{{"throttleReadBpsDevice":[{{"major":{maj},"minor":{min},"rate":1048576}}],
+            "throttleWriteBpsDevice":[{{"major":{maj},"minor":{min},"rate":2097152}}],
+            "throttleReadIOPSDevice":[{{"major":{maj},"minor":{min},"rate":100}}],
+            "throttleWriteIOPSDevice":[{{"major":{maj},"minor":{min},"rate":200}}]}}}}"#
+    )))
+    .unwrap();
+    assert_eq!(
+        read("blkio.throttle.read_bps_device"),
+        format!("{dev} 1048576\n")
+    );
+    assert_eq!(
+        read("blkio.throttle.write_bps_device"),
+        format!("{dev} 2097152\n")
+    );
+    assert_eq!(
+        read("blkio.throttle.read_iops_device"),
+        format!("{dev} 100\n")
+    );
+    assert_eq!(
+        read("blkio.throttle.write_iops_device"),
+        format!("{dev} 200\n")
+    );
+    // The weight goes to whichever weight file the host has.
+    let weight = resources(r#"{"blockIO":{"weight":700}}"#);
+    match ["blkio.weight", "blkio.bfq.weight"]
+        .into_iter()
+        .find(|f| dir.join(f).exists())
+    {
+        Some(f) => {
+            m.apply(&weight).unwrap();
+            assert!(read(f).trim().ends_with("700"), "{f}: {}", read(f));
+        }
+        None => {
+            let err = m.apply(&weight).unwrap_err().to_string();
+            assert!(
+                err.contains("blockIO.weight") && err.contains("not supported"),
+                "{err}"
+            );
+        }
+    }
+    // Leaf weights exist only with CFQ: written there, a named refusal elsewhere.
+    let leaf = resources(r#"{"blockIO":{"leafWeight":300}}"#);
+    if dir.join("blkio.leaf_weight").exists() {
+        m.apply(&leaf).unwrap();
+        assert_eq!(read("blkio.leaf_weight").trim(), "300");
+    } else {
+        let err = m.apply(&leaf).unwrap_err().to_string();
+        assert!(
+            err.contains("blockIO.leafWeight") && err.contains("not supported"),
+            "{err}"
+        );
+    }
+    // A device the host does not have is named as such.
+    if let Some(missing) = (0..16)
+        .map(|n| format!("{maj}:{}", 240 + n))
+        .find(|d| !Path::new("/sys/dev/block").join(d).exists())
+    {
+        let (ma, mi) = missing.split_once(':').unwrap();
+        let err = m
+            .apply(&resources(&format!(
+                r#"{{"blockIO":{{"throttleReadBpsDevice":[{{"major":{ma},"minor":{mi},"rate":1}}]}}}}"#
+            )))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&missing) && err.contains("no such block device"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn systemd_path_translates_to_a_working_cgroup() {
     let Some(host) = host_ready("systemd_path_translates_to_a_working_cgroup") else {

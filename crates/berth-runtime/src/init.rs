@@ -17,10 +17,11 @@ use berth_cgroups::CgroupPaths;
 use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
+use nix::unistd::{chroot, fchdir};
 use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, LinuxSeccomp, Process, Spec};
 
 use crate::process::{Channel, ToChild, ToParent};
-use crate::{rootfs, security, sys, tty};
+use crate::{rootfs, security, shared_mnt, sys, tty};
 
 /// An error inside the init, already formatted: it crosses the handshake as text.
 #[derive(Debug)]
@@ -180,7 +181,16 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         sys::loopback_up().ctx(|| "bring up lo in the new network namespace".into())?;
     }
 
-    rootfs::prepare(spec, a.rootfs)?;
+    // New or joined: the container's own mount namespace. Without one it shares the
+    // caller's, where neither "/" nor the root may change (shared_mnt).
+    let own_mount_ns = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Mount);
+    if own_mount_ns {
+        rootfs::prepare(spec, a.rootfs)?;
+    } else {
+        shared_mnt::prepare(a.rootfs)?;
+    }
     rootfs::mount_all(spec, a.rootfs, a.bundle, a.cgroup, in_userns)?;
     if a.create_hooks {
         a.chan
@@ -194,7 +204,11 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         hooks.and_then(|h| h.create_container().as_ref()),
         hook_state.as_ref(),
     )?;
-    rootfs::enter(a.rootfs, a.no_pivot)?;
+    if own_mount_ns {
+        rootfs::enter(a.rootfs, a.no_pivot)?;
+    } else {
+        shared_mnt::enter(a.rootfs)?;
+    }
     rootfs::finish(spec)?;
 
     let process = spec.process().as_ref().expect("validated: process present");
@@ -239,6 +253,8 @@ pub struct ExecArgs<'a> {
     pub seccomp: Option<&'a LinuxSeccomp>,
     pub init_pidfd: BorrowedFd<'a>,
     pub namespaces: CloneFlags,
+    /// The init's root when the container has no mount namespace to join (a chroot).
+    pub root: Option<BorrowedFd<'a>>,
     pub chan: Channel,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
@@ -260,7 +276,17 @@ fn exec_inner(a: &ExecArgs) -> Result<Infallible, InitError> {
     // or open its /proc files (CVE-2016-9962).
     nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
     expect_continue(&a.chan)?;
-    setns(a.init_pidfd, a.namespaces).ctx(|| "join the container's namespaces".into())?;
+    // Before setns: once in the container's user namespace, the process could no longer
+    // chroot in the caller's mount namespace.
+    if let Some(root) = a.root {
+        fchdir(root).ctx(|| "enter the container's root".into())?;
+        chroot(".").ctx(|| "chroot into the container's root".into())?;
+    }
+    // A container with no namespace of its own (e.g. no `linux` section) has nothing to
+    // join, and setns with no flags is EINVAL.
+    if !a.namespaces.is_empty() {
+        setns(a.init_pidfd, a.namespaces).ctx(|| "join the container's namespaces".into())?;
+    }
     if a.namespaces.contains(CloneFlags::CLONE_NEWUSER) {
         let g = nix::unistd::Gid::from_raw(0);
         let u = nix::unistd::Uid::from_raw(0);

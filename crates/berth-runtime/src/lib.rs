@@ -13,6 +13,7 @@ pub mod init;
 pub mod process;
 pub mod rootfs;
 pub mod security;
+mod shared_mnt;
 pub mod spec;
 pub mod state;
 pub mod sys;

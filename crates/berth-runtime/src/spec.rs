@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Linux, LinuxNamespaceType, Spec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -93,6 +93,19 @@ fn check_sysctl(key: &str, has_ns: impl Fn(LinuxNamespaceType) -> bool) -> Resul
     Ok(())
 }
 
+/// What a config without a `linux` section asks for: nothing (runc) — no namespaces, so
+/// the container shares the caller's, no masks, no limits. Not oci-spec's `Default`, which
+/// lists default namespaces and masks.
+pub fn empty_linux() -> Linux {
+    let mut linux = Linux::default();
+    linux
+        .set_namespaces(None)
+        .set_masked_paths(None)
+        .set_readonly_paths(None)
+        .set_resources(None);
+    linux
+}
+
 /// Structural checks that serde cannot express.
 pub fn validate(spec: &Spec) -> Result<(), SpecError> {
     if !spec.version().starts_with("1.") {
@@ -148,6 +161,17 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
             }
         }
     }
+    // Masks and read-only paths are mounts: without a mount namespace of its own they
+    // would be made in the caller's. Refused, as runc does.
+    let restricts = |p: &Option<Vec<String>>| p.as_ref().is_some_and(|p| !p.is_empty());
+    if !seen.contains(&LinuxNamespaceType::Mount)
+        && (restricts(linux.masked_paths()) || restricts(linux.readonly_paths()))
+    {
+        return Err(invalid(
+            "linux.maskedPaths and linux.readonlyPaths need a mount namespace of the \
+             container's own (none is listed in linux.namespaces)",
+        ));
+    }
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if new_userns && !has_maps {
@@ -187,8 +211,15 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
             )));
         }
     }
+    // Refused rather than ignored: `berth features` says they are not supported.
     if linux.intel_rdt().is_some() {
         return Err(invalid("linux.intelRdt is not supported by berth"));
+    }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(invalid("linux.netDevices is not supported by berth"));
+    }
+    if linux.memory_policy().is_some() {
+        return Err(invalid("linux.memoryPolicy is not supported by berth"));
     }
     Ok(())
 }

@@ -19,7 +19,10 @@ use crate::log;
     long_about = "berth runs OCI bundles with runc's command line, so containerd, Docker and \
                   podman can use it in place of runc. It also runs containers from images \
                   (berth image, berth run IMAGE CMD...) on networks (berth network, berth switch); \
-                  those commands run in berth-people, installed next to berth."
+                  those commands run in berth-people, installed next to berth.",
+    // A repeated flag takes its last value, as in runc and crun: clients put their own
+    // --root (or --log, --debug…) in front of a user's flags. Lists (-e, --env…) still append.
+    args_override_self = true
 )]
 struct Cli {
     /// Directory for container state (tmpfs recommended) [default: /run/berth; for a
@@ -132,7 +135,85 @@ pub(crate) fn main<F: PeopleFace>() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::subcommand_of;
+    use super::{subcommand_of, Cli};
+    use clap::Parser;
+    use std::path::PathBuf;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    /// runc and crun take the last of a repeated flag; clients prepend their own --root.
+    #[test]
+    fn repeated_flags_take_the_last_value() {
+        let cli = parse(&[
+            "berth",
+            "--root",
+            "/a",
+            "--root",
+            "/b",
+            "--log",
+            "/l1",
+            "--log",
+            "/l2",
+            "--log-format",
+            "json",
+            "--log-format",
+            "text",
+            "--debug",
+            "--debug",
+            "--systemd-cgroup",
+            "--systemd-cgroup",
+            "--image-root",
+            "/i1",
+            "--image-root",
+            "/i2",
+            "state",
+            "x",
+        ]);
+        assert_eq!(cli.root, Some(PathBuf::from("/b")));
+        assert_eq!(cli.log, Some(PathBuf::from("/l2")));
+        assert_eq!(cli.log_format, "text");
+        assert_eq!(cli.image_root, PathBuf::from("/i2"));
+        assert!(cli.debug && cli.systemd_cgroup);
+        // A global flag after the subcommand is the last one too.
+        let cli = parse(&["berth", "--root", "/a", "state", "--root", "/c", "x"]);
+        assert_eq!(cli.root, Some(PathBuf::from("/c")));
+    }
+
+    /// Per-command flags: a repeated single value takes the last, a list keeps every value.
+    #[test]
+    fn repeated_command_flags_override_or_append() {
+        let cli = parse(&[
+            "berth", "exec", "--cwd", "/a", "--cwd", "/b", "-t", "-t", "--user", "1", "-u", "2:3",
+            "-e", "A=1", "-e", "B=2", "-d", "--detach", "x", "true",
+        ]);
+        let dbg = format!("{:?}", cli.command);
+        for want in [
+            "cwd: Some(\"/b\")",
+            "tty: true",
+            "user: Some(\"2:3\")",
+            "env: [\"A=1\", \"B=2\"]",
+            "detach: true",
+        ] {
+            assert!(dbg.contains(want), "{want} not in {dbg}");
+        }
+        let cli = parse(&[
+            "berth",
+            "create",
+            "--bundle",
+            "/x",
+            "--bundle",
+            "/y",
+            "--pid-file",
+            "p1",
+            "--pid-file",
+            "p2",
+            "id",
+        ]);
+        let dbg = format!("{:?}", cli.command);
+        assert!(dbg.contains("\"/y\"") && dbg.contains("\"p2\""), "{dbg}");
+    }
 
     fn sub(args: &[&str]) -> Option<String> {
         let v: Vec<std::ffi::OsString> = args.iter().map(|s| s.into()).collect();

@@ -115,19 +115,16 @@ fn build(
     init_out: &mut Option<(i32, OwnedFd)>,
 ) -> Result<State> {
     let preserve_fds = opts.preserve_fds.max(socket_activation(&mut spec));
-    let linux = spec.linux().clone().unwrap_or_default();
+    let linux = spec
+        .linux()
+        .clone()
+        .unwrap_or_else(crate::spec::empty_linux);
     let namespaces = linux.namespaces().clone().unwrap_or_default();
     let new: Vec<LinuxNamespaceType> = namespaces
         .iter()
         .filter(|n| n.path().is_none())
         .map(|n| n.typ())
         .collect();
-    if !new.contains(&LinuxNamespaceType::Mount) {
-        return Err(Error::Invalid(
-            "berth needs a new mount namespace (add {\"type\": \"mount\"} to linux.namespaces)"
-                .into(),
-        ));
-    }
     if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
         return Err(Error::Invalid(
             "linux.timeOffsets is not supported yet".into(),

@@ -5,7 +5,9 @@
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
+use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::run::{forwarded_signals, own_console, supervise};
@@ -74,6 +76,19 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
             ns |= CloneFlags::from_bits_retain(t as i32);
         }
     }
+    // Without a mount namespace of its own the container's root is a chroot: the new
+    // process takes the init's root. The pidfd opened above pins the pid, so this is the
+    // init's /proc entry, not a recycled one.
+    let root = if has(LinuxNamespaceType::Mount) {
+        None
+    } else {
+        let path = format!("/proc/{}/root", state.pid);
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        Some(
+            nix::fcntl::open(path.as_str(), flags, Mode::empty())
+                .map_err(|e| Error::Init(format!("open the container's root {path}: {e}")))?,
+        )
+    };
     let seccomp = state
         .config
         .linux()
@@ -97,6 +112,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
                 seccomp: seccomp.as_ref(),
                 init_pidfd: init.as_fd(),
                 namespaces: ns,
+                root: root.as_ref().map(|r| r.as_fd()),
                 chan: child_chan,
                 console,
                 preserve_fds: opts.preserve_fds,

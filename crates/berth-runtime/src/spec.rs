@@ -135,6 +135,23 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
             return Err(invalid("a mount has an empty destination"));
         }
     }
+    // The names belong to a UTS namespace (new or joined): setting them in the caller's
+    // would rename the host. Refused, as runc does.
+    let has_uts = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Uts));
+    for (field, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if value.as_deref().is_some_and(|v| !v.is_empty()) && !has_uts {
+            return Err(invalid(format!(
+                "{field} is set but the container has no UTS namespace of its own"
+            )));
+        }
+    }
     let linux = match spec.linux() {
         Some(l) => l,
         None => return Ok(()),

@@ -259,7 +259,9 @@ fn exec_into_a_container_without_linux_section() {
     let path = root.path().to_path_buf();
     c.patch(|cfg| {
         cfg["root"] = json!({"path": path, "readonly": true});
+        // Without linux.namespaces nothing is new: a hostname would be the host's (refused).
         cfg.as_object_mut().unwrap().remove("linux");
+        cfg.as_object_mut().unwrap().remove("hostname");
     });
     c.create_and_start();
     let o = c.cmd(&[
@@ -315,4 +317,19 @@ fn a_mount_namespace_joined_by_path_is_used() {
     assert_ok(&o, "run in a joined mount namespace");
     assert_eq!(stdout(&o), format!("{want}\n"));
     c.assert_nothing_left();
+}
+
+#[test]
+fn hostname_without_a_uts_namespace_is_refused() {
+    let before = nix_hostname();
+    let mut c = Ctr::new("noutsname", &["true"]);
+    c.without_ns("uts");
+    c.patch(|cfg| cfg["hostname"] = json!("renamed-by-berth-test"));
+    assert_one_line_error(&c.create(), &["hostname", "UTS namespace"]);
+    assert!(!c.state_dir().exists(), "state left behind");
+    assert_eq!(nix_hostname(), before, "the host was renamed");
+}
+
+fn nix_hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname").unwrap()
 }

@@ -615,7 +615,8 @@ fn mount_one(
     match res {
         Ok(()) => {}
         // Without its own network namespace (or under a user namespace) sysfs cannot be
-        // mounted fresh: bind the host's, read-only, as runc does.
+        // mounted fresh: bind the host's, read-only, as runc does; read-only all the way
+        // down, or the host's cgroup, debugfs, securityfs … mounts below it stay writable.
         Err(Errno::EPERM) if typ == "sysfs" => {
             mount(
                 Some("/sys"),
@@ -627,6 +628,13 @@ fn mount_one(
             .ctx(|| "bind /sys".into())?;
             let mounted = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen sysfs".into())?;
             remount(&fd_path(&mounted), flags | MsFlags::MS_RDONLY)?;
+            set_recursive(
+                &mounted,
+                RecursiveAttrs {
+                    set: libc::MOUNT_ATTR_RDONLY,
+                    clear: 0,
+                },
+            )?;
         }
         Err(e) => return Err(InitError(format!("mount {typ}: {e}"))),
     }
@@ -1065,6 +1073,58 @@ mod tests {
         let o = parse_options(&s(&["rw", "nosuid", "tmpcopyup"]));
         assert!(o.copy_up);
         assert_eq!(o.data, "");
+    }
+
+    #[test]
+    fn recursive_options_are_attributes_not_data() {
+        let o = parse_options(&s(&["rbind", "rro", "rnoexec", "rnoatime", "rrelatime"]));
+        assert_eq!(o.data, "");
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(
+            o.recursive.set,
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR_RELATIME
+        );
+        // An atime mode clears the whole atime field, as mount_setattr requires.
+        assert_eq!(o.recursive.clear, libc::MOUNT_ATTR__ATIME);
+        let o = parse_options(&s(&["rro", "rrw"]));
+        assert_eq!(
+            (o.recursive.set, o.recursive.clear),
+            (0, libc::MOUNT_ATTR_RDONLY)
+        );
+    }
+
+    #[test]
+    fn every_option_in_the_table_is_honoured_not_data() {
+        for name in option_names() {
+            let o = parse_options(&s(&[name]));
+            assert_eq!(
+                o.data, "",
+                "{name} would reach the kernel as filesystem data"
+            );
+        }
+    }
+
+    #[test]
+    fn only_procfs_and_lxcfs_file_binds_inside_proc() {
+        let p = |d: &str, typ: &str, bind: bool| check_proc_destination(Path::new(d), typ, bind);
+        assert!(p("/proc", "proc", false).is_ok());
+        assert!(p("/proc", "bind", true).is_ok());
+        assert!(p("/proc", "tmpfs", false).is_err());
+        assert!(p("/proc/uptime", "bind", true).is_ok());
+        assert!(p("/proc/uptime", "tmpfs", false).is_err());
+        assert!(p("/proc/sys/net/ipv4", "bind", true).is_err());
+        assert!(p("/proc/sys", "proc", false).is_err());
+        assert!(p("/procfoo", "tmpfs", false).is_ok());
+        assert!(p("/sys/fs/cgroup", "cgroup", false).is_ok());
+        assert_eq!(
+            clean_path(Path::new("/a/../../proc/./sys")),
+            Path::new("/proc/sys")
+        );
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo("/a\\040b\\134c"), Path::new("/a b\\c"));
     }
 
     #[test]

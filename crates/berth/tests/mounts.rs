@@ -344,3 +344,32 @@ fn unbindable_root_propagation_is_accepted() {
     assert_ok(&o, "run");
     assert!(stdout(&o).contains("unbindable"), "{}", stdout(&o));
 }
+
+/// In a user namespace without a network namespace of its own, /sys is a bind of the
+/// host's: every mount below it (cgroup, securityfs, …) is read-only too, not just the top.
+#[test]
+fn a_bound_host_sys_is_readonly_all_the_way_down() {
+    let mut c = Ctr::new(
+        "sysrec",
+        &[
+            "awk",
+            "$5 ~ /^\\/sys/ { n++; if ($6 !~ /^ro/) print \"writable \" $5 } END { print n }",
+            "/proc/self/mountinfo",
+        ],
+    );
+    c.without_ns("network");
+    c.patch(|cfg| {
+        cfg["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let o = c.run();
+    assert_ok(&o, "run");
+    let out = stdout(&o);
+    assert!(!out.contains("writable"), "{out}");
+    let mounts: u32 = out.trim().parse().unwrap();
+    assert!(mounts > 1, "no submount of /sys to check: {out}");
+}

@@ -395,8 +395,7 @@ fn send_notify_fd(filter: &libseccomp::ScmpFilterContext, chan: &Channel) -> Res
 }
 
 fn set_domainname(name: &str) -> Result<(), InitError> {
-    procfs::write("sys/kernel/domainname", name)
-        .map_err(|e| InitError(format!("set domainname {name:?}: {e}")))
+    sys::set_domainname(name).ctx(|| format!("set domainname {name:?}"))
 }
 
 fn cstring(s: &str) -> Result<CString, InitError> {

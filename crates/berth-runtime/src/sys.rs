@@ -325,6 +325,16 @@ pub fn pty_peer(master: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// setdomainname(2): the NIS domain name of this process's uts namespace, set without a
+/// path (/proc/sys/kernel/domainname could be redirected by a mount).
+pub fn set_domainname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`, which outlives the call.
+    if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// personality(2): the execution domain of this process and its children.
 pub fn set_personality(persona: libc::c_ulong) -> io::Result<()> {
     // SAFETY: personality takes an integer and touches no memory of ours.

@@ -12,7 +12,7 @@
 //! already uses for mount targets (docs/SECURITY.md says why not the `pathrs` crate).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::fcntl::{openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, Mode};
@@ -75,7 +75,7 @@ fn open_beneath(root: &OwnedFd, rel: &str) -> Result<OwnedFd, String> {
     let link = format!("thread-self/fd/{}", file.as_raw_fd());
     let actual = readlinkat(root.as_fd(), link.as_str()).map_err(|e| format!("readlink: {e}"))?;
     let wanted = Path::new("/proc").join(rel);
-    if PathBuf::from(&actual) != wanted {
+    if Path::new(&actual) != wanted {
         return Err(format!("the file opened is {actual:?}, not {wanted:?}"));
     }
     Ok(file)

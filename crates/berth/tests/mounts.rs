@@ -7,7 +7,6 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -281,8 +280,7 @@ fn features_list_the_recursive_mount_options() {
 fn peer_group(mountinfo: &str, point: &str) -> Option<String> {
     mountinfo
         .lines()
-        .filter(|l| l.split(' ').nth(4) == Some(point))
-        .last()?
+        .rfind(|l| l.split(' ').nth(4) == Some(point))?
         .split(' ')
         .find_map(|f| f.strip_prefix("shared:").map(str::to_string))
 }

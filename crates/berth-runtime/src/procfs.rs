@@ -23,19 +23,31 @@ use crate::init::{Ctx, InitError};
 /// The inode number of every procfs root directory.
 const PROC_ROOT_INO: u64 = 1;
 
-/// Writes `value` to `/proc/<rel>` of this process's root (e.g. "sys/kernel/domainname").
+/// Writes `value` to `/proc/<rel>` of this process's root (e.g. "sys/net/ipv4/ip_forward").
 pub fn write(rel: &str, value: &str) -> Result<(), InitError> {
-    let step = || format!("write /proc/{rel}");
-    let root = open_root().ctx(step)?;
-    let file = open_beneath(&root, rel).ctx(step)?;
-    nix::unistd::write(&file, value.as_bytes()).ctx(step)?;
-    Ok(())
+    let root = open_root().ctx(|| format!("write /proc/{rel}"))?;
+    write_at(&root, rel, value)
 }
 
-/// Writes `value` to this process's own `/proc/<pid>/<name>` (what /proc/self/<name>
-/// names, without following the `self` link).
+/// Writes `value` to this process's own `/proc/<pid>/<name>`, with the pid this procfs
+/// gives us (its `self` link, read, never walked): a /proc of another pid namespace (a bind
+/// of the host's) must not lead to another process's file of the same pid.
 pub fn write_own(name: &str, value: &str) -> Result<(), InitError> {
-    write(&format!("{}/{name}", nix::unistd::getpid()), value)
+    let step = || format!("write /proc/self/{name}");
+    let root = open_root().ctx(step)?;
+    let me = readlinkat(root.as_fd(), "self").ctx(step)?;
+    let me = me
+        .to_str()
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| InitError(format!("{}: /proc/self is {me:?}", step())))?;
+    write_at(&root, &format!("{me}/{name}"), value)
+}
+
+fn write_at(root: &OwnedFd, rel: &str, value: &str) -> Result<(), InitError> {
+    let step = || format!("write /proc/{rel}");
+    let file = open_beneath(root, rel).ctx(step)?;
+    nix::unistd::write(&file, value.as_bytes()).ctx(step)?;
+    Ok(())
 }
 
 fn open_root() -> Result<OwnedFd, String> {

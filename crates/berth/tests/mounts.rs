@@ -92,6 +92,34 @@ fn a_sysctl_write_is_not_redirected_by_a_mount_over_proc() {
     assert_eq!(host_burst(), before, "the host's sysctl changed");
 }
 
+/// A bind of the host's /proc on /proc is allowed (as runc), but berth's writes into it
+/// name the container's process as that procfs sees it: oomScoreAdj must not land on the
+/// host process that has the container init's pid (1: the host's init).
+#[test]
+fn oom_score_adj_through_a_bound_host_proc_is_the_containers_own() {
+    let host_init = || fs::read_to_string("/proc/1/oom_score_adj").unwrap();
+    let before = host_init();
+    let mut c = Ctr::new("hostproc", &["cat", "/proc/self/oom_score_adj"]);
+    c.patch(|cfg| {
+        for m in cfg["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/proc" {
+                *m = json!({"destination": "/proc", "type": "bind", "source": "/proc",
+                            "options": ["rbind", "nosuid", "nodev", "noexec"]});
+            }
+        }
+        cfg["process"]["oomScoreAdj"] = json!(456);
+    });
+    let o = c.run();
+    let after = host_init();
+    if after != before {
+        // Put the host back before failing.
+        fs::write("/proc/1/oom_score_adj", &before).unwrap();
+    }
+    assert_ok(&o, "run");
+    assert_eq!(stdout(&o), "456\n");
+    assert_eq!(after, before, "the host init's oom_score_adj changed");
+}
+
 /// lxcfs-style: a plain file bind onto an allow-listed /proc file works.
 #[test]
 fn a_file_bind_onto_an_lxcfs_proc_file_works() {

@@ -724,6 +724,7 @@ fn mount_cgroup(
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
     let target = mkdir_all_in_root(root, dest)?;
+    check_proc_target(&path_in_root(root, &target)?, "cgroup", None, false)?;
     if paths.layout == berth_cgroups::LayoutKind::V2 {
         let dir = &paths
             .dirs

@@ -21,7 +21,7 @@ use nix::unistd::{chroot, fchdir};
 use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, LinuxSeccomp, Process, Spec};
 
 use crate::process::{Channel, ToChild, ToParent};
-use crate::{rootfs, security, shared_mnt, sys, tty};
+use crate::{procfs, rootfs, security, shared_mnt, sys, tty};
 
 /// An error inside the init, already formatted: it crosses the handshake as text.
 #[derive(Debug)]
@@ -213,7 +213,7 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
 
     let process = spec.process().as_ref().expect("validated: process present");
     if let Some(console) = &a.console {
-        tty::setup_console(console.as_fd(), process.console_size().as_ref())?;
+        tty::setup_init_console(console.as_fd(), process.console_size().as_ref())?;
     }
     if !a.no_new_keyring {
         // EPERM/ENOSYS where keyrings are not allowed (e.g. a seccomp'd host): runc ignores it.
@@ -313,8 +313,8 @@ fn become_process(
     security::apply_process_attrs(process, personality)?;
     security::apply_apparmor(process)?;
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .ctx(|| format!("set oom_score_adj {adj}"))?;
+        procfs::write_own("oom_score_adj", &adj.to_string())
+            .map_err(|e| InitError(format!("set oom_score_adj {adj}: {e}")))?;
     }
     if let Some(umask) = process.user().umask() {
         nix::sys::stat::umask(Mode::from_bits_truncate(umask));
@@ -421,7 +421,7 @@ fn send_notify_fd(filter: &libseccomp::ScmpFilterContext, chan: &Channel) -> Res
 }
 
 fn set_domainname(name: &str) -> Result<(), InitError> {
-    std::fs::write("/proc/sys/kernel/domainname", name).ctx(|| format!("set domainname {name:?}"))
+    sys::set_domainname(name).ctx(|| format!("set domainname {name:?}"))
 }
 
 fn cstring(s: &str) -> Result<CString, InitError> {

@@ -11,6 +11,7 @@ pub mod exe_guard;
 pub mod hooks;
 pub mod init;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod security;
 mod shared_mnt;

@@ -134,6 +134,15 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
         if m.destination().as_os_str().is_empty() {
             return Err(invalid("a mount has an empty destination"));
         }
+        let typ = m.typ().as_deref().unwrap_or("");
+        let is_bind = typ == "bind"
+            || m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind");
+        let dest = crate::rootfs::clean_path(m.destination());
+        crate::rootfs::check_proc_destination(&dest, typ, is_bind)
+            .map_err(|e| invalid(format!("mount {:?}: {e}", m.destination())))?;
     }
     // The names belong to a UTS namespace (new or joined): setting them in the caller's
     // would rename the host. Refused, as runc does.

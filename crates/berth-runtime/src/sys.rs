@@ -1,13 +1,13 @@
 //! The only module with `unsafe`: thin wrappers over syscalls that nix does not cover
 //! (clone3, pidfds, close_range, keyctl, terminal ioctls, interface flags, signal
-//! dispositions, detached read-only mounts, personality, io priority, scheduler, `_exit`).
+//! dispositions, the new mount API (open_tree, move_mount, mount_setattr, fsmount), personality, io priority, scheduler, `_exit`).
 //!
 //! Every wrapper returns `io::Result` and takes or returns owned/borrowed fds, never bare
 //! integers that outlive the call.
 #![allow(unsafe_code)]
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// What `clone3` returned in each process.
 pub enum Cloned {
@@ -180,23 +180,13 @@ pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
 /// OPEN_TREE_CLONE, then mount_setattr MOUNT_ATTR_RDONLY). The mount is in no mount
 /// namespace: it lives as long as the returned fd, or a process executing from it.
 pub fn readonly_detached_clone(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    // The kernel's struct mount_attr (linux/mount.h).
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
     // SAFETY: open_tree reads a NUL-terminated path that outlives the call.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_open_tree,
             libc::AT_FDCWD,
             path.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
         )
     };
     if fd < 0 {
@@ -204,27 +194,145 @@ pub fn readonly_detached_clone(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
     }
     // SAFETY: the kernel returned a new fd that we now own.
     let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: the empty path and attr are valid for the call; the size matches the struct.
+    mount_setattr(tree.as_fd(), false, libc::MOUNT_ATTR_RDONLY, 0, 0)?;
+    Ok(tree)
+}
+
+/// A detached copy (open_tree OPEN_TREE_CLONE) of the mount tree at the file `fd` refers
+/// to, with its submounts when `recursive`: bound elsewhere with [`move_mount`], it is
+/// exactly that object, whatever paths lead to it now.
+pub fn clone_tree(fd: BorrowedFd<'_>, recursive: bool) -> io::Result<OwnedFd> {
+    let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as u32;
+    }
+    // SAFETY: the empty path is a valid NUL-terminated string; the fd is borrowed.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Attaches the detached mount `tree` on the file `target` refers to (move_mount with
+/// both paths empty: no path is resolved).
+pub fn move_mount(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: both paths are valid empty strings; the fds are borrowed.
     let ret = unsafe {
         libc::syscall(
-            libc::SYS_mount_setattr,
+            libc::SYS_move_mount,
             tree.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
         )
     };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(tree)
+    Ok(())
+}
+
+/// mount_setattr(2) on the mount `fd` refers to (and every mount below it when
+/// `recursive`): set and clear MOUNT_ATTR_* bits, and change propagation (0: keep it).
+pub fn mount_setattr(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+    propagation: u64,
+) -> io::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation,
+        userns_fd: 0,
+    };
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: the empty path and attr are valid for the call; the size matches the struct.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A new detached tmpfs mount with the MOUNT_ATTR_* bits `attrs` (fsopen, fsconfig
+/// create, fsmount): a runtime-made empty directory to mask with.
+pub fn detached_tmpfs(attrs: u64) -> io::Result<OwnedFd> {
+    // SAFETY: fsopen reads a NUL-terminated name that outlives the call.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that we now own.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
+    // SAFETY: FSCONFIG_CMD_CREATE takes no key, value or aux argument.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            libc::FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: plain syscall with integer arguments.
+    let mnt = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            libc::FSMOUNT_CLOEXEC,
+            attrs,
+        )
+    };
+    if mnt < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt as RawFd) })
+}
+
+/// The peer of a pty master, opened by the kernel from the master itself (TIOCGPTPEER):
+/// no /dev/pts path is resolved, so no symlink or mount can substitute another file.
+pub fn pty_peer(master: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as an integer and returns a new fd.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// setdomainname(2): the NIS domain name of this process's uts namespace, set without a
+/// path (/proc/sys/kernel/domainname could be redirected by a mount).
+pub fn set_domainname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`, which outlives the call.
+    if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// personality(2): the execution domain of this process and its children.

@@ -2,12 +2,11 @@
 //! handed to whoever listens on the console socket with SCM_RIGHTS, as runc does.
 
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use nix::fcntl::OFlag;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use nix::sys::stat::Mode;
 
 use crate::init::{Ctx, InitError};
 use crate::sys;
@@ -18,17 +17,29 @@ pub fn setup_console(
     console: BorrowedFd<'_>,
     size: Option<&oci_spec::runtime::Box>,
 ) -> Result<(), InitError> {
+    open_console(console, size).map(drop)
+}
+
+/// [`setup_console`] for a new container, which also gets its terminal as /dev/console.
+pub fn setup_init_console(
+    console: BorrowedFd<'_>,
+    size: Option<&oci_spec::runtime::Box>,
+) -> Result<(), InitError> {
+    let slave = open_console(console, size)?;
+    bind_console(slave.as_fd())
+}
+
+fn open_console(
+    console: BorrowedFd<'_>,
+    size: Option<&oci_spec::runtime::Box>,
+) -> Result<OwnedFd, InitError> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .ctx(|| "open /dev/ptmx".into())?;
     grantpt(&master).ctx(|| "grantpt".into())?;
     unlockpt(&master).ctx(|| "unlockpt".into())?;
     let slave_path = ptsname_r(&master).ctx(|| "ptsname".into())?;
-    let slave = nix::fcntl::open(
-        slave_path.as_str(),
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx(|| format!("open {slave_path}"))?;
+    // From the master itself: a /dev/pts path could be a symlink or a mount of the image's.
+    let slave = sys::pty_peer(master.as_fd()).ctx(|| "open the pty's peer".into())?;
     if let Some(size) = size {
         sys::set_winsize(slave.as_fd(), size.height() as u16, size.width() as u16)
             .ctx(|| "set console size".into())?;
@@ -49,7 +60,18 @@ pub fn setup_console(
     for fd in 0..3 {
         sys::dup_onto(slave.as_fd(), fd).ctx(|| format!("dup console to fd {fd}"))?;
     }
-    Ok(())
+    Ok(slave)
+}
+
+/// Binds the pty `slave` (the very file, through a detached copy of its mount) onto the
+/// /dev/console file that rootfs::mount_all made, opened without following any symlink.
+fn bind_console(slave: BorrowedFd<'_>) -> Result<(), InitError> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let target = openat2(AT_FDCWD, "/dev/console", how).ctx(|| "open /dev/console".into())?;
+    let tree = sys::clone_tree(slave, false).ctx(|| "copy the console's mount".into())?;
+    sys::move_mount(tree.as_fd(), target.as_fd()).ctx(|| "bind the console to /dev/console".into())
 }
 
 /// Receives a pty master sent with SCM_RIGHTS over a console socket.

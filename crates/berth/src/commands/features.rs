@@ -16,17 +16,14 @@ pub struct Args {}
 
 impl Args {
     pub fn run(self, _ctx: &Context) -> Outcome {
+        // Every option the runtime's one table honours, recursive ones included.
+        let mut mount_options: Vec<_> = berth_runtime::rootfs::option_names().collect();
+        mount_options.sort_unstable();
         let doc = json!({
             "ociVersionMin": "1.0.0",
             "ociVersionMax": OCI_VERSION_MAX,
             "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-            "mountOptions": [
-                "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec",
-                "mand", "noatime", "nodev", "nodiratime", "noexec", "nomand", "norelatime",
-                "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount", "ro",
-                "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave",
-                "strictatime", "suid", "sync", "unbindable"
-            ],
+            "mountOptions": mount_options,
             "linux": {
                 "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
                 "capabilities": caps::all().iter().map(|c| c.to_string()).collect::<Vec<_>>(),

@@ -3,7 +3,8 @@
 //! `container` holds one file per operation (create, start, kill, delete, …); they share
 //! `state` (the state root and locking), `spec` (config.json), `process` (the parent/init
 //! handshake), `init` (the code that runs inside the new container), `rootfs`, `security`,
-//! `tty` and `hooks`. `sys` is the only module allowed `unsafe`.
+//! `tty` and `hooks`; `text` bounds untrusted values shown in messages. `sys` is the only
+//! module allowed `unsafe`.
 
 pub mod container;
 mod copyup;
@@ -16,6 +17,7 @@ pub mod security;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod text;
 pub mod tty;
 
 pub use container::Error;

@@ -9,7 +9,7 @@ use crate::digest::{sha256_digest, HashingReader};
 use crate::manifest::{self, Platform};
 use crate::reference::Reference;
 use crate::store::{ImageDetails, Staging, Store, StoreError};
-use crate::unpack::ChanReader;
+use crate::unpack::{ChanReader, SpaceBudget};
 use oci_spec::image::{
     Config, Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest,
     ImageManifestBuilder, MediaType,
@@ -293,6 +293,10 @@ impl ArchiveFiles {
     fn extract(staging: &Staging<'_>, archive: &Path) -> Result<ArchiveFiles, ImportError> {
         let root = staging.scratch("archive");
         fs::create_dir(&root).map_err(io_err("create", &root))?;
+        let root_fd = File::open(&root).map_err(io_err("open", &root))?;
+        // A compressed archive can expand without bound: its members are charged to the
+        // store's free space as the layers' files are.
+        let mut space = SpaceBudget::of(&root_fd, &root).map_err(StoreError::from)?;
         let file = File::open(archive).map_err(io_err("open", archive))?;
         let (_, plain) = crate::unpack::decompress(file).map_err(io_err("read", archive))?;
         let mut tar = tar::Archive::new(plain);
@@ -314,6 +318,9 @@ impl ArchiveFiles {
                     if name.is_empty() {
                         continue;
                     }
+                    space
+                        .charge(entry.size(), &name)
+                        .map_err(StoreError::from)?;
                     let dest = root.join(&name);
                     if let Some(parent) = dest.parent() {
                         fs::create_dir_all(parent).map_err(io_err("create", parent))?;

@@ -8,6 +8,7 @@
 use crate::digest::{sha256_digest, HashingReader};
 use crate::manifest::{self, Platform};
 use crate::reference::Reference;
+use crate::registry::MAX_DOCUMENT;
 use crate::store::{ImageDetails, Staging, Store, StoreError};
 use crate::unpack::{ChanReader, SpaceBudget};
 use oci_spec::image::{
@@ -377,11 +378,19 @@ impl ArchiveFiles {
         File::open(&p).map_err(|_| format_err(&self.archive, format!("member {name:?} missing")))
     }
 
+    /// Reads a document (index, manifest, config): at most MAX_DOCUMENT bytes, as a pull.
     fn read(&self, name: &str) -> Result<Vec<u8>, ImportError> {
         let mut buf = Vec::new();
         self.open(name)?
+            .take(MAX_DOCUMENT + 1)
             .read_to_end(&mut buf)
             .map_err(io_err("read", &self.archive))?;
+        if buf.len() as u64 > MAX_DOCUMENT {
+            return Err(format_err(
+                &self.archive,
+                format!("member {name:?} is larger than {MAX_DOCUMENT} bytes: not a document"),
+            ));
+        }
         Ok(buf)
     }
 

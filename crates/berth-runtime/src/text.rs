@@ -13,23 +13,30 @@ pub const VALUE_MAX: usize = 200;
 /// At most this many characters of one message line, then "…".
 pub const LINE_MAX: usize = 1000;
 
-/// Displays a value in double quotes, at most [`VALUE_MAX`] characters of it, with control
-/// characters, quotes and backslashes escaped (as `{:?}` does, but bounded).
+/// Displays a value in double quotes, at most [`VALUE_MAX`] characters of it (escapes
+/// included), with control characters, quotes and backslashes escaped (as `{:?}` does, but
+/// bounded).
 pub struct Shown<T>(pub T);
 
 impl<T: AsRef<OsStr>> Display for Shown<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = self.0.as_ref().to_string_lossy();
+        let mut shown = 0;
+        let mut one = String::new();
         f.write_char('"')?;
-        for (i, c) in text.chars().enumerate() {
-            if i == VALUE_MAX {
+        for c in text.chars() {
+            one.clear();
+            if matches!(c, '"' | '\\') {
+                one.push('\\');
+            }
+            push_escaped(&mut one, c);
+            let width = one.chars().count();
+            if shown + width > VALUE_MAX {
                 f.write_char('…')?;
                 break;
             }
-            match c {
-                '"' | '\\' => write!(f, "\\{c}")?,
-                c => write_escaped(f, c)?,
-            }
+            f.write_str(&one)?;
+            shown += width;
         }
         f.write_char('"')
     }
@@ -37,37 +44,47 @@ impl<T: AsRef<OsStr>> Display for Shown<T> {
 
 /// `msg` as one bounded line: control characters escaped, every run of more than
 /// [`VALUE_MAX`] characters without a space cut to that many plus "…", and the whole line cut
-/// at [`LINE_MAX`] characters. Spaces separate the words of the message from the values in it.
+/// at [`LINE_MAX`] characters plus "…" (lengths count the escapes). Spaces separate the words
+/// of a message from the values in it.
 pub fn one_line(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len().min(LINE_MAX + 16));
     let (mut word, mut shown) = (0usize, 0usize);
+    let mut word_cut = false;
+    let mut one = String::new();
     for c in msg.chars() {
-        word = if c == ' ' { 0 } else { word + 1 };
-        if word > VALUE_MAX {
-            if word == VALUE_MAX + 1 {
-                out.push('…');
-            }
+        if c == ' ' {
+            (word, word_cut) = (0, false);
+        } else if word_cut {
             continue;
         }
-        if shown == LINE_MAX {
+        one.clear();
+        push_escaped(&mut one, c);
+        let mut width = one.chars().count();
+        if word + width > VALUE_MAX {
+            word_cut = true;
+            one.clear();
+            one.push('…');
+            width = 1;
+        }
+        if shown + width > LINE_MAX {
             out.push('…');
             break;
         }
-        // Writing into a String cannot fail.
-        let _ = write_escaped(&mut out, c);
-        shown += 1;
+        out.push_str(&one);
+        word += width;
+        shown += width;
     }
     out
 }
 
-/// Writes `c`, escaped (`\n`, `\u{1b}`…) when it is a control character or one that reorders
+/// Pushes `c`, escaped (`\n`, `\u{1b}`…) when it is a control character or one that reorders
 /// the text around it (bidi overrides), verbatim otherwise.
-fn write_escaped(out: &mut impl Write, c: char) -> fmt::Result {
+fn push_escaped(out: &mut String, c: char) {
     let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
     if c.is_control() || bidi {
-        write!(out, "{}", c.escape_default())
+        out.extend(c.escape_default());
     } else {
-        out.write_char(c)
+        out.push(c);
     }
 }
 

@@ -366,7 +366,6 @@ fn oci_archive(index: impl Fn(&str, usize) -> Value, manifest: Value, config: Va
     add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
     let index = serde_json::to_vec(&index(&sha(&manifest), manifest.len())).expect("json");
     add("index.json", &index);
-    drop(add);
     b.into_inner().expect("tar")
 }
 

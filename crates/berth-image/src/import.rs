@@ -91,7 +91,7 @@ impl ImportSource {
         }
         let file = File::open(path).map_err(io_err("open", path))?;
         let (_, plain) = crate::unpack::decompress(file).map_err(io_err("read", path))?;
-        let mut archive = tar::Archive::new(plain);
+        let mut archive = tar::Archive::new(crate::tarlimit::Limited::new(plain));
         let (mut oci, mut docker) = (false, false);
         for entry in archive.entries().map_err(io_err("read tar", path))? {
             let entry = entry.map_err(io_err("read tar", path))?;
@@ -300,7 +300,7 @@ impl ArchiveFiles {
         let mut space = SpaceBudget::of(&root_fd, &root).map_err(StoreError::from)?;
         let file = File::open(archive).map_err(io_err("open", archive))?;
         let (_, plain) = crate::unpack::decompress(file).map_err(io_err("read", archive))?;
-        let mut tar = tar::Archive::new(plain);
+        let mut tar = tar::Archive::new(crate::tarlimit::Limited::new(plain));
         let mut links = HashMap::new();
         for entry in tar.entries().map_err(io_err("read tar", archive))? {
             let mut entry = entry.map_err(io_err("read tar", archive))?;

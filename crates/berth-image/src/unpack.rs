@@ -197,7 +197,7 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
     })?;
     let as_root = rustix::process::geteuid().is_root();
     let mut space = SpaceBudget::of(&root, dest)?;
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = tar::Archive::new(crate::tarlimit::Limited::new(reader));
     let mut dir_times: Vec<(Vec<OsString>, u64)> = Vec::new();
     let mut size = 0u64;
     let mut parents_cache = ParentCache {

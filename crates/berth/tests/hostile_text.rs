@@ -79,6 +79,15 @@ fn newlines_in_values_stay_on_one_escaped_line() {
     );
     c.assert_nothing_left();
 
+    // A capability name with a newline: serde's "unknown variant" message echoes it raw.
+    let mut c = Ctr::new("nlcap", &["true"]);
+    c.patch(|cfg| {
+        cfg["process"]["capabilities"]["bounding"] = json!(["CAP_X\nberth: container started"])
+    });
+    let (o, log) = create_logged(&c, "json");
+    assert_bounded(&o, &log, &["CAP_X\\nberth: container started"]);
+    c.assert_nothing_left();
+
     // A relative cwd of 4 MB with newlines: the value itself is cut, the message kept.
     let mut c = Ctr::new("nlcwd", &["true"]);
     let cwd = "rel\n".repeat(1 << 20);

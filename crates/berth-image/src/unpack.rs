@@ -278,7 +278,7 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
             }
             tar::EntryType::GNUSparse => {
                 // Only the data regions are stored (and charged); holes stay holes.
-                let data = entry.header().entry_size().unwrap_or(u64::MAX);
+                let data = sparse_data_size(&mut entry, &name)?;
                 space.charge(data, &name)?;
                 write_sparse(&mut entry, parent, base, &name)?;
                 size += data;
@@ -428,6 +428,28 @@ impl SpaceBudget {
     }
 }
 
+/// The bytes of data a GNU sparse entry stores: its header's size field, unless a PAX `size`
+/// record overrides it (the tar crate reads that many).
+fn sparse_data_size<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    name: &str,
+) -> Result<u64, UnpackError> {
+    let bad = |source| UnpackError::Entry {
+        entry: name.to_string(),
+        step: "read the size of a sparse file",
+        source,
+    };
+    if let Some(exts) = entry.pax_extensions().map_err(bad)? {
+        for ext in exts.flatten() {
+            if ext.key() == Ok("size") {
+                let size = ext.value().ok().and_then(|v| v.parse().ok());
+                return size.ok_or_else(|| bad(io::Error::other("PAX size is not a number")));
+            }
+        }
+    }
+    entry.header().entry_size().map_err(bad)
+}
+
 /// Writes a GNU sparse entry as a sparse file. The tar crate knows the entry's map of data
 /// regions and holes (including extension headers) but exposes it only through
 /// `Entry::unpack`, which writes the data and seeks over the holes; reading the entry instead
@@ -440,6 +462,7 @@ fn write_sparse<R: Read>(
     base: &OsStr,
     name: &str,
 ) -> Result<(), UnpackError> {
+    // apply_meta sets the mtime with everything else, after this.
     entry.set_preserve_mtime(false);
     entry
         .unpack(fd_path(parent).join(base))
@@ -1119,6 +1142,27 @@ mod tests {
         assert_eq!(&buf, b"head\0\0\0\0\0\0\0\0");
         f.read_exact_at(&mut buf, 8 * GIB - 12).expect("read");
         assert_eq!(buf, [0u8; 12]);
+    }
+
+    #[test]
+    fn a_pax_size_on_a_sparse_entry_is_the_size_charged() {
+        // The header says 0 bytes of data, a PAX record says 512: the tar crate reads 512.
+        let mut sparse = sparse_tar("s", 1 << 20, &[(4096, b"data")]);
+        sparse[124..136].copy_from_slice(b"00000000000\0");
+        let mut h = tar::Header::from_byte_slice(&sparse[..512]).clone();
+        h.set_cksum();
+        sparse[..512].copy_from_slice(h.as_bytes());
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_pax_extensions([("size", &b"512"[..])])
+            .expect("pax");
+        let mut tar = b.into_inner().expect("tar");
+        tar.truncate(tar.len() - 1024);
+        tar.extend_from_slice(&sparse);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let got = unpack_layer(&tar[..], dir.path()).expect("unpack");
+        assert_eq!(got.size, 512, "charged and counted as the crate reads it");
+        let f = std::fs::read(dir.path().join("s")).expect("read");
+        assert_eq!(&f[4096..4100], b"data");
     }
 
     #[test]

@@ -8,8 +8,9 @@
 use crate::digest::{sha256_digest, HashingReader};
 use crate::manifest::{self, Platform};
 use crate::reference::Reference;
+use crate::registry::MAX_DOCUMENT;
 use crate::store::{ImageDetails, Staging, Store, StoreError};
-use crate::unpack::ChanReader;
+use crate::unpack::{ChanReader, SpaceBudget};
 use oci_spec::image::{
     Config, Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest,
     ImageManifestBuilder, MediaType,
@@ -90,7 +91,7 @@ impl ImportSource {
         }
         let file = File::open(path).map_err(io_err("open", path))?;
         let (_, plain) = crate::unpack::decompress(file).map_err(io_err("read", path))?;
-        let mut archive = tar::Archive::new(plain);
+        let mut archive = tar::Archive::new(crate::tarlimit::Limited::new(plain));
         let (mut oci, mut docker) = (false, false);
         for entry in archive.entries().map_err(io_err("read tar", path))? {
             let entry = entry.map_err(io_err("read tar", path))?;
@@ -293,9 +294,13 @@ impl ArchiveFiles {
     fn extract(staging: &Staging<'_>, archive: &Path) -> Result<ArchiveFiles, ImportError> {
         let root = staging.scratch("archive");
         fs::create_dir(&root).map_err(io_err("create", &root))?;
+        let root_fd = File::open(&root).map_err(io_err("open", &root))?;
+        // A compressed archive can expand without bound: its members are charged to the
+        // store's free space as the layers' files are.
+        let mut space = SpaceBudget::of(&root_fd, &root).map_err(StoreError::from)?;
         let file = File::open(archive).map_err(io_err("open", archive))?;
         let (_, plain) = crate::unpack::decompress(file).map_err(io_err("read", archive))?;
-        let mut tar = tar::Archive::new(plain);
+        let mut tar = tar::Archive::new(crate::tarlimit::Limited::new(plain));
         let mut links = HashMap::new();
         for entry in tar.entries().map_err(io_err("read tar", archive))? {
             let mut entry = entry.map_err(io_err("read tar", archive))?;
@@ -314,6 +319,9 @@ impl ArchiveFiles {
                     if name.is_empty() {
                         continue;
                     }
+                    space
+                        .charge(entry.size(), &name)
+                        .map_err(StoreError::from)?;
                     let dest = root.join(&name);
                     if let Some(parent) = dest.parent() {
                         fs::create_dir_all(parent).map_err(io_err("create", parent))?;
@@ -370,11 +378,19 @@ impl ArchiveFiles {
         File::open(&p).map_err(|_| format_err(&self.archive, format!("member {name:?} missing")))
     }
 
+    /// Reads a document (index, manifest, config): at most MAX_DOCUMENT bytes, as a pull.
     fn read(&self, name: &str) -> Result<Vec<u8>, ImportError> {
         let mut buf = Vec::new();
         self.open(name)?
+            .take(MAX_DOCUMENT + 1)
             .read_to_end(&mut buf)
             .map_err(io_err("read", &self.archive))?;
+        if buf.len() as u64 > MAX_DOCUMENT {
+            return Err(format_err(
+                &self.archive,
+                format!("member {name:?} is larger than {MAX_DOCUMENT} bytes: not a document"),
+            ));
+        }
         Ok(buf)
     }
 

@@ -26,6 +26,7 @@ pub mod overlay;
 pub mod reference;
 pub mod registry;
 pub mod store;
+mod tarlimit;
 pub mod unpack;
 
 pub use import::{ImportError, ImportSource};

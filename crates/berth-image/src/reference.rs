@@ -65,6 +65,11 @@ impl Reference {
             }
             _ => (DEFAULT_REGISTRY.to_string(), name.to_string()),
         };
+        if !registry_ok(&registry) {
+            return Err(bad(
+                "registry must be host[:port], host a DNS name or [IPv6]",
+            ));
+        }
         let repository = if registry == DEFAULT_REGISTRY && !repository.contains('/') {
             format!("library/{repository}")
         } else {
@@ -110,6 +115,40 @@ impl Reference {
     }
 }
 
+/// `host[:port]` as Docker's reference grammar has it: DNS labels of [A-Za-z0-9-] joined by
+/// dots, or a bracketed IPv6 address; a port of 1-5 digits. The registry becomes a URL's
+/// authority, so anything else (`@`, spaces, control characters) is refused here.
+fn registry_ok(registry: &str) -> bool {
+    let (host, port) = match registry.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((addr, "")) => (addr, None),
+            Some((addr, port)) => match port.strip_prefix(':') {
+                Some(p) => (addr, Some(p)),
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match registry.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (registry, None),
+        },
+    };
+    let port_ok =
+        port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let host_ok = if registry.starts_with('[') {
+        host.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        host.split('.').all(label_ok)
+    };
+    port_ok && host_ok
+}
+
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.registry, self.repository)?;
@@ -146,5 +185,18 @@ mod tests {
         assert!(Reference::parse("UPPER").is_err());
         assert!(Reference::parse("a:b/../c").is_err());
         assert!(Reference::parse("x@sha256:zz").is_err());
+        let r = Reference::parse("[::1]:5000/x").expect("parse");
+        assert_eq!(r.registry, "[::1]:5000");
+        // Found by the fuzz properties: a host part that is not a host.
+        for bad in [
+            "\0:/a",
+            "a b.c/x",
+            "evil.com:80x/y",
+            "a.-b/x",
+            "[zz]/x",
+            "h.c:123456/x",
+        ] {
+            assert!(Reference::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

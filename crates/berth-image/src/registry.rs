@@ -24,7 +24,8 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.docker.distribution.manifest.v2+json";
-const MAX_DOCUMENT: u64 = 8 << 20;
+/// The largest manifest, index, config or token document read into memory (pull or import).
+pub(crate) const MAX_DOCUMENT: u64 = 8 << 20;
 const ATTEMPTS: u32 = 5;
 
 /// Errors from a pull; each names the URL, digest or file involved.

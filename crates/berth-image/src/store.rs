@@ -12,9 +12,9 @@
 //! containers/<id>/          a container root: image.json (what it uses), upper, work, merged
 //! ```
 //! Every import or pull builds in `tmp/<txn>` without the lock, then commits under the exclusive
-//! lock by renames and one atomic rewrite of images.json; a failure (or a crash, cleaned at the
-//! next commit or prune) leaves nothing behind. Layers and blobs nothing refers to are collected
-//! when an image is removed or replaced and by prune.
+//! lock by renames and one atomic rewrite of images.json; a failure (or a crash, cleaned when the
+//! next store command opens the store) leaves nothing behind. Layers and blobs nothing refers to
+//! are collected when an image is removed or replaced and by prune.
 
 use crate::overlay::OverlayOptions;
 use crate::reference::{Reference, ReferenceError};
@@ -197,7 +197,19 @@ impl Store {
                 .create(&p)
                 .map_err(io_err("create", &p))?;
         }
-        Ok(Store { root })
+        let store = Store { root };
+        store.clean_stale_staging_if_idle()?;
+        Ok(store)
+    }
+
+    /// Every store command starts here: an import or pull killed mid-way (its staging dir can
+    /// hold gigabytes) is cleaned by the next command, not only by the next commit. Skipped
+    /// while another command holds the store lock: that one cleans at its commit.
+    fn clean_stale_staging_if_idle(&self) -> Result<(), StoreError> {
+        let Some(_l) = self.try_lock_exclusive()? else {
+            return Ok(());
+        };
+        self.clean_stale_staging(None).map(|_| ())
     }
 
     pub fn root(&self) -> &Path {
@@ -205,13 +217,7 @@ impl Store {
     }
 
     fn lock(&self, exclusive: bool) -> Result<StoreLock, StoreError> {
-        let p = self.root.join("lock");
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(io_err("open lock", &p))?;
+        let (f, p) = self.lock_file()?;
         let op = if exclusive {
             FlockOperation::LockExclusive
         } else {
@@ -223,6 +229,31 @@ impl Store {
             source: e.into(),
         })?;
         Ok(StoreLock(f))
+    }
+
+    /// The exclusive lock if nobody holds the store lock now, None if somebody does.
+    fn try_lock_exclusive(&self) -> Result<Option<StoreLock>, StoreError> {
+        let (f, p) = self.lock_file()?;
+        match rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(StoreLock(f))),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(StoreError::Io {
+                step: "flock",
+                path: p,
+                source: e.into(),
+            }),
+        }
+    }
+
+    fn lock_file(&self) -> Result<(File, PathBuf), StoreError> {
+        let p = self.root.join("lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io_err("open lock", &p))?;
+        Ok((f, p))
     }
 
     fn index_path(&self) -> PathBuf {

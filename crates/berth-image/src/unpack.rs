@@ -36,6 +36,11 @@ pub enum UnpackError {
         step: &'static str,
         source: io::Error,
     },
+    #[error(
+        "tar entry {entry:?}: {need} bytes of data do not fit in the {free} bytes left free \
+         on the store's filesystem"
+    )]
+    NoSpace { entry: String, need: u64, free: u64 },
 }
 
 /// What an unpack produced.
@@ -191,7 +196,8 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
         source: e.into(),
     })?;
     let as_root = rustix::process::geteuid().is_root();
-    let mut archive = tar::Archive::new(reader);
+    let mut space = SpaceBudget::of(&root, dest)?;
+    let mut archive = tar::Archive::new(crate::tarlimit::Limited::new(reader));
     let mut dir_times: Vec<(Vec<OsString>, u64)> = Vec::new();
     let mut size = 0u64;
     let mut parents_cache = ParentCache {
@@ -270,7 +276,15 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
                     Err(err) => return Err(e("mkdir")(err)),
                 }
             }
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+            tar::EntryType::GNUSparse => {
+                // Only the data regions are stored (and charged); holes stay holes.
+                let data = sparse_data_size(&mut entry, &name)?;
+                space.charge(data, &name)?;
+                write_sparse(&mut entry, parent, base, &name)?;
+                size += data;
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                space.charge(entry.size(), &name)?;
                 let fd = rfs::openat(
                     parent,
                     base.as_os_str(),
@@ -375,6 +389,89 @@ fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
         );
     }
     Ok(size)
+}
+
+/// What the unpack may still write: the space free under the layer directory when it began.
+/// Each file's data is charged before it is written, so a layer that cannot fit is refused
+/// before it fills the store's filesystem (concurrent writers can still take the space first:
+/// then the write fails with ENOSPC, and the caller removes the partial layer all the same).
+pub(crate) struct SpaceBudget {
+    left: u64,
+    block: u64,
+}
+
+impl SpaceBudget {
+    /// The budget of the filesystem holding `root` (an fd of the directory `dest`).
+    pub(crate) fn of(root: impl AsFd, dest: &Path) -> Result<SpaceBudget, UnpackError> {
+        let st = rfs::fstatvfs(root).map_err(|e| UnpackError::OpenRoot {
+            path: dest.to_path_buf(),
+            source: e.into(),
+        })?;
+        Ok(SpaceBudget {
+            left: st.f_bavail.saturating_mul(st.f_frsize),
+            block: st.f_frsize.max(1),
+        })
+    }
+
+    /// Takes `bytes` (rounded up to whole blocks) from the budget, or refuses the entry.
+    pub(crate) fn charge(&mut self, bytes: u64, entry: &str) -> Result<(), UnpackError> {
+        let need = bytes.div_ceil(self.block).saturating_mul(self.block);
+        if need > self.left {
+            return Err(UnpackError::NoSpace {
+                entry: entry.to_string(),
+                need: bytes,
+                free: self.left,
+            });
+        }
+        self.left -= need;
+        Ok(())
+    }
+}
+
+/// The bytes of data a GNU sparse entry stores: its header's size field, unless a PAX `size`
+/// record overrides it (the tar crate reads that many).
+fn sparse_data_size<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    name: &str,
+) -> Result<u64, UnpackError> {
+    let bad = |source| UnpackError::Entry {
+        entry: name.to_string(),
+        step: "read the size of a sparse file",
+        source,
+    };
+    if let Some(exts) = entry.pax_extensions().map_err(bad)? {
+        for ext in exts.flatten() {
+            if ext.key() == Ok("size") {
+                let size = ext.value().ok().and_then(|v| v.parse().ok());
+                return size.ok_or_else(|| bad(io::Error::other("PAX size is not a number")));
+            }
+        }
+    }
+    entry.header().entry_size().map_err(bad)
+}
+
+/// Writes a GNU sparse entry as a sparse file. The tar crate knows the entry's map of data
+/// regions and holes (including extension headers) but exposes it only through
+/// `Entry::unpack`, which writes the data and seeks over the holes; reading the entry instead
+/// would produce every zero of the holes (a 12 KB tar can describe an 8 GiB file). The path
+/// goes through `/proc/self/fd` of the safely opened parent, and the file is created with
+/// `O_CREAT | O_EXCL`, which never follows a symlink.
+fn write_sparse<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    parent: &OwnedFd,
+    base: &OsStr,
+    name: &str,
+) -> Result<(), UnpackError> {
+    // apply_meta sets the mtime with everything else, after this.
+    entry.set_preserve_mtime(false);
+    entry
+        .unpack(fd_path(parent).join(base))
+        .map_err(|err| UnpackError::Entry {
+            entry: name.to_string(),
+            step: "write sparse file",
+            source: err,
+        })?;
+    Ok(())
 }
 
 /// The parent directory of the previous entry, reused while entries stay in one directory
@@ -990,6 +1087,82 @@ mod tests {
             "{res:?}"
         );
         assert_eq!(std::fs::read_dir(outside.path()).expect("ls").count(), 0);
+    }
+
+    /// A GNU sparse entry (type 'S') of `real` bytes whose data regions are `map`.
+    fn sparse_tar(name: &str, real: u64, map: &[(u64, &[u8])]) -> Vec<u8> {
+        fn octal(field: &mut [u8], v: u64) {
+            let s = format!("{v:0w$o}", w = field.len() - 1);
+            field[..s.len()].copy_from_slice(s.as_bytes());
+        }
+        let mut h = tar::Header::new_gnu();
+        let mut data = Vec::new();
+        {
+            let gnu = h.as_gnu_mut().expect("gnu header");
+            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            // The last map entry is (real size, 0): a trailing hole, as GNU tar writes it.
+            let end = [(real, &b""[..])];
+            for (slot, (off, bytes)) in gnu.sparse.iter_mut().zip(map.iter().chain(&end)) {
+                // Data regions are whole 512-byte blocks (GNU tar finds holes by blocks).
+                let len = (bytes.len() as u64).next_multiple_of(512);
+                octal(&mut slot.offset, *off);
+                octal(&mut slot.numbytes, len);
+                data.extend_from_slice(bytes);
+                data.resize(data.len() + len as usize - bytes.len(), 0);
+            }
+            octal(&mut gnu.realsize, real);
+        }
+        h.set_entry_type(T::GNUSparse);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        let mut out = h.as_bytes().to_vec();
+        out.extend_from_slice(&data);
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    }
+
+    #[test]
+    fn gnu_sparse_entries_are_written_sparse() {
+        const GIB: u64 = 1 << 30;
+        let tar = sparse_tar("big", 8 * GIB, &[(0, b"head"), (4 * GIB, b"middle")]);
+        assert!(tar.len() < 4096, "the tar itself is small");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let got = unpack_layer(&tar[..], dir.path()).expect("unpack");
+        assert_eq!(got.size, 1024, "the data regions, not the holes");
+        let md = std::fs::metadata(dir.path().join("big")).expect("stat");
+        assert_eq!(md.len(), 8 * GIB);
+        assert!(md.blocks() < 1024, "{} blocks allocated", md.blocks());
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(dir.path().join("big")).expect("open");
+        let mut buf = [1u8; 12];
+        f.read_exact_at(&mut buf, 4 * GIB - 6).expect("read");
+        assert_eq!(&buf, b"\0\0\0\0\0\0middle");
+        f.read_exact_at(&mut buf, 0).expect("read");
+        assert_eq!(&buf, b"head\0\0\0\0\0\0\0\0");
+        f.read_exact_at(&mut buf, 8 * GIB - 12).expect("read");
+        assert_eq!(buf, [0u8; 12]);
+    }
+
+    #[test]
+    fn a_pax_size_on_a_sparse_entry_is_the_size_charged() {
+        // The header says 0 bytes of data, a PAX record says 512: the tar crate reads 512.
+        let mut sparse = sparse_tar("s", 1 << 20, &[(4096, b"data")]);
+        sparse[124..136].copy_from_slice(b"00000000000\0");
+        let mut h = tar::Header::from_byte_slice(&sparse[..512]).clone();
+        h.set_cksum();
+        sparse[..512].copy_from_slice(h.as_bytes());
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_pax_extensions([("size", &b"512"[..])])
+            .expect("pax");
+        let mut tar = b.into_inner().expect("tar");
+        tar.truncate(tar.len() - 1024);
+        tar.extend_from_slice(&sparse);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let got = unpack_layer(&tar[..], dir.path()).expect("unpack");
+        assert_eq!(got.size, 512, "charged and counted as the crate reads it");
+        let f = std::fs::read(dir.path().join("s")).expect("read");
+        assert_eq!(&f[4096..4100], b"data");
     }
 
     #[test]

@@ -342,6 +342,34 @@ fn failed_import_leaves_nothing() {
 }
 
 #[test]
+fn oversized_document_in_an_archive_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(tmp.path().join("store")).expect("open");
+    // An index.json of 9 MiB (a gzip bomb makes such a member from a few KB).
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        ("index.json", vec![b' '; 9 << 20]),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, name, &data[..]).expect("append");
+    }
+    let p = tmp.path().join("big-index.tar.gz");
+    std::fs::write(&p, gzip(&b.into_inner().expect("tar"))).expect("write");
+    let err = store
+        .import(&p, "big", None)
+        .expect_err("a 9 MiB index must be refused");
+    assert!(
+        err.to_string().contains("\"index.json\" is larger than"),
+        "{err}"
+    );
+    assert!(store.list().expect("list").is_empty());
+    assert_eq!(count(&store.root().join("tmp")), 0);
+}
+
+#[test]
 fn shared_layers_remove_and_prune() {
     if skip("shared_layers_remove_and_prune") {
         return;

@@ -3,7 +3,8 @@
 //! `container` holds one file per operation (create, start, kill, delete, …); they share
 //! `state` (the state root and locking), `spec` (config.json), `process` (the parent/init
 //! handshake), `init` (the code that runs inside the new container), `rootfs`, `security`,
-//! `tty` and `hooks`. `sys` is the only module allowed `unsafe`.
+//! `tty` and `hooks`; `text` bounds untrusted values shown in messages. `sys` is the only
+//! module allowed `unsafe`.
 
 pub mod container;
 mod copyup;
@@ -18,6 +19,7 @@ mod shared_mnt;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod text;
 pub mod tty;
 
 pub use container::Error;

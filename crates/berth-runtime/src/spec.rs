@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Linux, LinuxNamespaceType, Spec};
 
+use crate::text::Shown;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("cannot read {path}: {source}")]
@@ -62,7 +64,10 @@ fn invalid(msg: impl Into<String>) -> SpecError {
 /// kernel.hostname/domainname with a uts namespace. Anything else would change the host.
 fn check_sysctl(key: &str, has_ns: impl Fn(LinuxNamespaceType) -> bool) -> Result<(), SpecError> {
     if key.is_empty() || key.contains('/') || key.split('.').any(|p| p.is_empty() || p == "..") {
-        return Err(invalid(format!("sysctl key {key:?} is not a sysctl name")));
+        return Err(invalid(format!(
+            "sysctl key {} is not a sysctl name",
+            Shown(key)
+        )));
     }
     const IPC: [&str; 8] = [
         "kernel.msgmax",
@@ -82,12 +87,14 @@ fn check_sysctl(key: &str, has_ns: impl Fn(LinuxNamespaceType) -> bool) -> Resul
         ("a uts namespace", LinuxNamespaceType::Uts)
     } else {
         return Err(invalid(format!(
-            "sysctl {key:?} is not namespaced: setting it would change the host"
+            "sysctl {} is not namespaced: setting it would change the host",
+            Shown(key)
         )));
     };
     if !has_ns(ns) {
         return Err(invalid(format!(
-            "sysctl {key:?} needs {needs} of the container's own"
+            "sysctl {} needs {needs} of the container's own",
+            Shown(key)
         )));
     }
     Ok(())
@@ -110,8 +117,8 @@ pub fn empty_linux() -> Linux {
 pub fn validate(spec: &Spec) -> Result<(), SpecError> {
     if !spec.version().starts_with("1.") {
         return Err(invalid(format!(
-            "ociVersion {:?} is not a 1.x runtime-spec version",
-            spec.version()
+            "ociVersion {} is not a 1.x runtime-spec version",
+            Shown(spec.version())
         )));
     }
     let process = spec
@@ -123,8 +130,8 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
     }
     if !process.cwd().is_absolute() {
         return Err(invalid(format!(
-            "process.cwd {:?} must be an absolute path",
-            process.cwd()
+            "process.cwd {} must be an absolute path",
+            Shown(process.cwd())
         )));
     }
     if spec.root().is_none() {
@@ -180,9 +187,9 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
                 return Err(invalid(format!(
-                    "namespace {} path {:?} must be absolute",
+                    "namespace {} path {} must be absolute",
                     ns.typ(),
-                    p
+                    Shown(p)
                 )));
             }
         }
@@ -233,7 +240,8 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
     if let Some(prop) = linux.rootfs_propagation() {
         if !prop.is_empty() && crate::rootfs::propagation_flag(prop).is_none() {
             return Err(invalid(format!(
-                "rootfsPropagation {prop:?} is not a propagation mode"
+                "rootfsPropagation {} is not a propagation mode",
+                Shown(prop)
             )));
         }
     }

@@ -185,3 +185,101 @@ fn config_and_process_parsing_never_panics() {
     }
     eprintln!("fuzz: {runs} inputs in {secs}s, seed {seed}");
 }
+
+// Properties (proptest): bounded case counts, no clock. PROPTEST_CASES overrides the count.
+
+use berth_runtime::text::{one_line, Shown, LINE_MAX, VALUE_MAX};
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+
+fn cases(n: u32) -> Config {
+    let n = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(n);
+    Config {
+        failure_persistence: None,
+        ..Config::with_cases(n)
+    }
+}
+
+/// Hostile text: long runs, newlines, escape sequences, bidi overrides, any character.
+fn hostile_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "\\PC{0,20}",
+        any::<String>(),
+        Just("\n".to_string()),
+        Just("\r\u{1b}[2K".to_string()),
+        Just("\u{202e}".to_string()),
+        (1..3000usize).prop_map(|n| "A".repeat(n)),
+    ];
+    proptest::collection::vec(piece, 0..8).prop_map(|v| v.concat())
+}
+
+/// berth's default config with `text` put where validation echoes a value.
+fn config_with(field: usize, text: &str) -> Value {
+    let mut v = seeds().swap_remove(0);
+    v["process"] = json!({"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
+    v["root"] = json!({"path": "rootfs"});
+    v["linux"] = json!({"namespaces": [{"type": "pid"}, {"type": "mount"}]});
+    match field {
+        0 => v["ociVersion"] = json!(text),
+        1 => v["process"]["cwd"] = json!(format!("rel{text}")),
+        2 => v["linux"]["sysctl"] = json!({ format!("kernel.{text}"): "1" }),
+        3 => v["linux"]["namespaces"][0]["path"] = json!(format!("rel{text}")),
+        _ => v["linux"]["rootfsPropagation"] = json!(format!("x{text}")),
+    }
+    v
+}
+
+proptest! {
+    #![proptest_config(cases(500))]
+
+    /// Every value validation echoes is bounded and escaped: the message stays one short line
+    /// whatever the value, before the CLI's own bound ([`one_line`]) is even applied.
+    #[test]
+    fn validation_errors_are_short_single_lines(field in 0..5usize, text in hostile_text()) {
+        let spec: Spec = serde_json::from_value(config_with(field, &text)).expect("a Spec");
+        if let Err(e) = spec::validate(&spec) {
+            let msg = e.to_string();
+            prop_assert!(!msg.chars().any(char::is_control), "{:?}", msg);
+            prop_assert!(msg.chars().count() < VALUE_MAX + 200, "{} chars", msg.chars().count());
+        }
+    }
+
+    /// The line bound itself: no control character and at most LINE_MAX (+ "…") characters
+    /// out of any input; one value at most VALUE_MAX (+ quotes and "…").
+    #[test]
+    fn shown_and_one_line_bound_any_text(text in hostile_text()) {
+        let line = one_line(&text);
+        prop_assert!(!line.chars().any(char::is_control), "{:?}", line);
+        prop_assert!(line.chars().count() <= LINE_MAX + 1);
+        let shown = Shown(&text).to_string();
+        prop_assert!(!shown.chars().any(char::is_control));
+        prop_assert!(shown.chars().count() <= VALUE_MAX + 3);
+    }
+
+    /// config.json loading from a file (serde_path_to_error, then validation) on damaged text
+    /// of real configs: an error or a spec, never a panic.
+    #[test]
+    fn load_bundle_never_panics(
+        seed in 0..64usize,
+        cut in any::<usize>(),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+    ) {
+        let seeds = seeds();
+        let mut text = serde_json::to_vec(&seeds[seed % seeds.len()]).expect("json");
+        for (i, x) in flips {
+            let i = i % text.len();
+            text[i] ^= x;
+        }
+        if cut % 4 == 0 {
+            text.truncate(cut % (text.len() + 1));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("config.json"), &text).expect("write");
+        if let Err(e) = spec::load_bundle(dir.path()) {
+            prop_assert!(!one_line(&e.to_string()).contains('\n'));
+        }
+    }
+}

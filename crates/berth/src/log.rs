@@ -1,8 +1,12 @@
 //! Error and debug lines: one line on stderr for people, and the same line in the
-//! `--log` file for containerd and Docker, which read runtime errors from there.
+//! `--log` file for containerd and Docker, which read runtime errors from there. Every message
+//! passes [`one_line`] first: values echoed in it are bounded and control characters escaped,
+//! so a hostile value can neither flood the log nor forge a line of its own.
 
 use std::io::Write;
 use std::path::PathBuf;
+
+use berth_runtime::text::one_line;
 
 pub struct Logger {
     file: Option<PathBuf>,
@@ -20,14 +24,15 @@ impl Logger {
     }
 
     pub fn error(&self, msg: &str) {
+        let msg = one_line(msg);
         eprintln!("berth: {msg}");
-        self.write("error", msg);
+        self.write("error", &msg);
     }
 
     #[allow(dead_code)]
     pub fn debug(&self, msg: &str) {
         if self.debug {
-            self.write("debug", msg);
+            self.write("debug", &one_line(msg));
         }
     }
 

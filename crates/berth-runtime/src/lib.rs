@@ -3,7 +3,7 @@
 //! `container` holds one file per operation (create, start, kill, delete, …); they share
 //! `state` (the state root and locking), `spec` (config.json), `process` (the parent/init
 //! handshake), `init` (the code that runs inside the new container), `rootfs`, `security`,
-//! `tty` and `hooks`. `sys` is the only module allowed `unsafe`.
+//! `tty` and `hooks`; `warn` carries what fails without failing the operation. `sys` is the only module allowed `unsafe`.
 
 pub mod container;
 mod copyup;
@@ -17,5 +17,6 @@ pub mod spec;
 pub mod state;
 pub mod sys;
 pub mod tty;
+pub mod warn;
 
 pub use container::Error;

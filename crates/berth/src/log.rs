@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+#[derive(Clone)]
 pub struct Logger {
     file: Option<PathBuf>,
     json: bool,
@@ -22,6 +23,12 @@ impl Logger {
     pub fn error(&self, msg: &str) {
         eprintln!("berth: {msg}");
         self.write("error", msg);
+    }
+
+    /// A problem that does not fail the command (the runtime's warnings).
+    pub fn warn(&self, msg: &str) {
+        eprintln!("berth: warning: {msg}");
+        self.write("warning", msg);
     }
 
     #[allow(dead_code)]

@@ -78,7 +78,12 @@ pub fn switch_user(user: &User) -> Result<(), InitError> {
     nix::sys::prctl::set_keepcaps(true).ctx(|| "keep capabilities".into())?;
     // Duplicates removed, first occurrence kept (runc does the same).
     let mut gids: Vec<Gid> = Vec::new();
-    for g in user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)) {
+    for g in user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+    {
         if !gids.contains(&g) {
             gids.push(g);
         }

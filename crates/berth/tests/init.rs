@@ -101,7 +101,10 @@ fn start_fails_when_the_program_vanished_after_create() {
     let o = with_log(&c, &log, &["start", &c.id]);
     assert_one_line_error(&o, &["container init", "exec", "/opt/prog", "no such file"]);
     let logged = fs::read_to_string(&log).unwrap();
-    assert!(logged.contains("/opt/prog"), "--log has no error: {logged:?}");
+    assert!(
+        logged.contains("/opt/prog"),
+        "--log has no error: {logged:?}"
+    );
     c.wait_status("stopped");
     assert_ok(&c.cmd(&["delete", &c.id]), "delete");
     c.assert_nothing_left();
@@ -134,7 +137,9 @@ fn start_and_run_fail_when_seccomp_denies_execve() {
     let o = cmd.output().unwrap();
     assert_one_line_error(&o, &["container init", "exec \"echo\"", "not permitted"]);
     assert!(stdout(&o).is_empty(), "the program ran: {:?}", stdout(&o));
-    assert!(fs::read_to_string(&log).unwrap().contains("exec \\\"echo\\\""));
+    assert!(fs::read_to_string(&log)
+        .unwrap()
+        .contains("exec \\\"echo\\\""));
     c.assert_nothing_left();
 }
 
@@ -185,7 +190,11 @@ fn waiting_init_holds_no_host_directory() {
     for e in fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
         let target = fs::read_link(e.path()).unwrap_or_default();
         let is_dir = fs::metadata(e.path()).is_ok_and(|m| m.is_dir());
-        assert!(!is_dir, "fd {:?} of the init is the directory {target:?}", e.file_name());
+        assert!(
+            !is_dir,
+            "fd {:?} of the init is the directory {target:?}",
+            e.file_name()
+        );
     }
 }
 
@@ -201,7 +210,10 @@ fn namespace_path_of_the_wrong_type_is_refused() {
             .push(json!({"type": "cgroup", "path": "/proc/self/ns/ipc"}));
     });
     let o = c.create();
-    assert_one_line_error(&o, &["cgroup namespace", "/proc/self/ns/ipc", "not a cgroup"]);
+    assert_one_line_error(
+        &o,
+        &["cgroup namespace", "/proc/self/ns/ipc", "not a cgroup"],
+    );
     c.assert_nothing_left();
 
     let host_uts = fs::read_link("/proc/self/ns/uts").unwrap();
@@ -225,7 +237,10 @@ fn duplicate_additional_gids_are_set_once() {
     c.patch(|cfg| cfg["process"]["user"]["additionalGids"] = json!([20, 10, 20, 10, 30]));
     let o = c.run();
     assert_ok(&o, "run");
-    assert_eq!(stdout(&o).split_whitespace().collect::<Vec<_>>(), ["Groups:", "10", "20", "30"]);
+    assert_eq!(
+        stdout(&o).split_whitespace().collect::<Vec<_>>(),
+        ["Groups:", "10", "20", "30"]
+    );
 }
 
 /// Every kind of hook reads the state with the status the spec gives for its point; hooks
@@ -237,9 +252,7 @@ fn hooks_read_their_status_and_late_failures_are_warnings() {
     let out = c.bundle.path().join("out");
     fs::create_dir(&out).unwrap();
     let host = out.display().to_string();
-    let record = |dir: &str, name: &str| {
-        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {dir}/{name}.json")]})
-    };
+    let record = |dir: &str, name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {dir}/{name}.json")]});
     let fail = json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]});
     c.patch(|cfg| {
         cfg["mounts"].as_array_mut().unwrap().push(json!({
@@ -260,9 +273,17 @@ fn hooks_read_their_status_and_late_failures_are_warnings() {
     let log = c.bundle.path().join("hooks.log");
     let o = with_log(&c, &log, &["--log-format", "json", "start", &c.id]);
     assert_ok(&o, "start with a failing poststart hook");
-    assert!(stderr(&o).contains("warning: poststart hook /bin/sh"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: poststart hook /bin/sh"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(c.status(), "running");
-    let o = with_log(&c, &log, &["--log-format", "json", "delete", "--force", &c.id]);
+    let o = with_log(
+        &c,
+        &log,
+        &["--log-format", "json", "delete", "--force", &c.id],
+    );
     assert_ok(&o, "delete with a failing poststop hook");
     let warnings: Vec<Value> = fs::read_to_string(&log)
         .unwrap()

@@ -38,7 +38,7 @@ pub enum ToParent {
 pub enum ToChild {
     Continue,
     /// The state JSON for hooks that run inside the container (createContainer,
-    /// startContainer): only the parent knows the init's host pid.
+    /// startContainer), as the parent keeps it; the init puts in the pid it sees.
     HookState(String),
     /// From `start`: run the program.
     Start,

@@ -315,3 +315,22 @@ fn hooks_read_their_status_and_late_failures_are_warnings() {
     }
     c.assert_nothing_left();
 }
+
+/// A state path longer than a socket address holds (a deep --root and a 64-character ID, as
+/// containerd's) still reaches the start socket.
+#[test]
+fn start_socket_works_under_a_state_path_longer_than_sun_path() {
+    let c = Ctr::new("longroot", &["echo", "ran"]);
+    let root = c.root.path().join("r".repeat(100));
+    let id = format!("{}-{}", c.id, "x".repeat(64 - c.id.len() - 1));
+    let berth = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(BERTH);
+        cmd.arg("--root").arg(&root).args(args);
+        run_detached_stdio(cmd)
+    };
+    let bundle = c.bundle.path().to_str().unwrap();
+    assert_ok(&berth(&["create", "--bundle", bundle, &id]), "create");
+    assert_ok(&berth(&["start", &id]), "start");
+    let o = berth(&["delete", "--force", &id]);
+    assert_ok(&o, "delete");
+}

@@ -334,3 +334,20 @@ fn start_socket_works_under_a_state_path_longer_than_sun_path() {
     let o = berth(&["delete", "--force", &id]);
     assert_ok(&o, "delete");
 }
+
+/// A failing startContainer hook runs in the init after `start` reached it: `start` fails
+/// with the hook's error (before, the init printed it to the container's stderr and `start`
+/// exited 0).
+#[test]
+fn failing_start_container_hook_fails_start() {
+    let mut c = Ctr::new("startc-fails", &["sleep", "100"]);
+    c.patch(|cfg| {
+        cfg["hooks"] = json!({"startContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "exit 5"]}
+        ]});
+    });
+    assert_ok(&c.create(), "create");
+    let o = c.start();
+    assert_one_line_error(&o, &["startContainer hook /bin/sh", "exit status: 5"]);
+    c.wait_status("stopped");
+}

@@ -28,6 +28,16 @@ pub fn run(point: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<(),
     Ok(())
 }
 
+/// Runs every hook, each failure a warning: for poststart and poststop, whose failures the
+/// spec says must neither stop the remaining hooks nor the lifecycle.
+pub fn run_warning_on_failure(point: &'static str, hooks: &[Hook], state_json: &[u8]) {
+    for hook in hooks {
+        if let Err(e) = run_one(point, hook, state_json) {
+            crate::warn::warn(&e.to_string());
+        }
+    }
+}
+
 fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> {
     let path = hook.path().display().to_string();
     let fail = |reason: String| HookError::Failed {

@@ -2,13 +2,14 @@
 //!
 //! The init is a fork-like copy of berth (single-threaded, so allocation is safe) that
 //! joins and creates namespaces, builds the root, sets up the terminal, drops privileges,
-//! reports `Ready`, and blocks on the exec fifo until `start`. It never returns: it either
-//! becomes the container's program or sends `Failed` and exits.
+//! reports `Ready`, and waits on the start socket until `start`. It never returns: it
+//! either becomes the container's program or sends `Failed` and exits — to the parent
+//! before `Ready`, to `start` after it.
 
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::fmt::Display;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{chroot, fchdir};
 use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, LinuxSeccomp, Process, Spec};
 
-use crate::process::{Channel, ToChild, ToParent};
+use crate::process::{Channel, StartSocket, ToChild, ToParent};
 use crate::{procfs, rootfs, security, shared_mnt, sys, tty};
 
 /// An error inside the init, already formatted: it crosses the handshake as text.
@@ -51,7 +52,8 @@ pub struct InitArgs<'a> {
     pub bundle: &'a Path,
     pub cgroup: Option<&'a CgroupPaths>,
     pub chan: Channel,
-    pub fifo: &'a Path,
+    /// Where `start` connects; listening since before the clone.
+    pub start: StartSocket,
     /// A connected console socket when process.terminal is set.
     pub console: Option<OwnedFd>,
     /// New namespaces the clone itself did not create (because some are joined by path).
@@ -79,6 +81,7 @@ fn expect_continue(chan: &Channel) -> Result<Option<String>, InitError> {
         match chan.recv::<ToChild>().ctx(|| "wait for berth".into())? {
             ToChild::Continue => return Ok(state),
             ToChild::HookState(s) => state = Some(s),
+            ToChild::Start => return Err(InitError("wait for berth: unexpected Start".into())),
         }
     }
 }
@@ -102,15 +105,10 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     // If berth dies before the container is fully created, so does the init.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .ctx(|| "set parent-death signal".into())?;
-    // Until execve the init holds host state (the handshake socket, the exec fifo, berth's
-    // own image): nothing in the container may ptrace it or open its /proc files, even
-    // once its capabilities match the container's (CVE-2016-9962, CVE-2019-5736).
+    // Until execve the init holds host state (the handshake socket, the start socket,
+    // berth's own image): nothing in the container may ptrace it or open its /proc files,
+    // even once its capabilities match the container's (CVE-2016-9962, CVE-2019-5736).
     nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
-    // Opened read-write, the fifo never blocks here and never reads EOF later: the read
-    // waits for exactly the byte `start` writes. Opened first, while the init is still the
-    // host's root in the host's mount namespace: a mapped root may not open the 0600 fifo.
-    let fifo = nix::fcntl::open(a.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| "open exec fifo".into())?;
     let spec = a.spec;
     let linux = spec.linux().as_ref();
     let namespaces: Vec<_> = linux
@@ -133,8 +131,16 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         let path = ns.path().as_ref().expect("filtered on path");
         let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .ctx(|| format!("open {} namespace {path:?}", ns.typ()))?;
-        setns(fd.as_fd(), CloneFlags::empty())
-            .ctx(|| format!("join {} namespace {path:?}", ns.typ()))?;
+        // The declared type goes to setns, so the kernel refuses a file of another type.
+        let typ = CloneFlags::from_bits_retain(ns.typ() as i32);
+        setns(fd.as_fd(), typ).map_err(|e| match e {
+            nix::errno::Errno::EINVAL => InitError(format!(
+                "join {} namespace {path:?}: not a {} namespace",
+                ns.typ(),
+                ns.typ()
+            )),
+            e => InitError(format!("join {} namespace {path:?}: {e}", ns.typ())),
+        })?;
     }
     if !a.unshare.is_empty() {
         unshare(a.unshare).ctx(|| "create namespaces".into())?;
@@ -148,7 +154,8 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     a.chan
         .send(&ToParent::NamespacesReady)
         .ctx(|| "report namespaces".into())?;
-    let hook_state = expect_continue(&a.chan)?;
+    // Hooks run in the container see the pid the container sees.
+    let hook_state = expect_continue(&a.chan)?.map(|s| with_own_pid(&s));
     if in_userns {
         nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
     }
@@ -221,7 +228,7 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     }
     let seccomp = linux.and_then(|l| l.seccomp().as_ref());
     let start = StartWait {
-        fifo,
+        socket: &a.start,
         hooks: hooks
             .and_then(|h| h.start_container().clone())
             .unwrap_or_default(),
@@ -240,8 +247,8 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
 
 /// What create's init does between `Ready` and execve: wait for `start`, then run the
 /// startContainer hooks.
-struct StartWait {
-    fifo: OwnedFd,
+struct StartWait<'a> {
+    socket: &'a StartSocket,
     hooks: Vec<oci_spec::runtime::Hook>,
     state: String,
 }
@@ -309,6 +316,12 @@ fn become_process(
     start: Option<StartWait>,
     preserve_fds: u32,
 ) -> Result<Infallible, InitError> {
+    // First, before the cwd is entered and before any seccomp filter could deny the
+    // syscall: every fd the init does not need is closed (the ones it keeps are
+    // close-on-exec), so no host fd is there to be reached through /proc/self/fd.
+    let mut keep = vec![chan.as_raw_fd()];
+    keep.extend(start.as_ref().map(|s| s.socket.raw_fd()));
+    sys::close_fds_except(3 + preserve_fds, &keep).ctx(|| "close inherited fds".into())?;
     security::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
     security::apply_process_attrs(process, personality)?;
     security::apply_apparmor(process)?;
@@ -367,28 +380,44 @@ fn become_process(
     // From here the process belongs to the container: berth's exit must not kill it.
     nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear parent-death signal".into())?;
     chan.send(&ToParent::Ready).ctx(|| "report ready".into())?;
-    if let Some(start) = start {
-        let mut byte = [0u8; 1];
-        loop {
-            match nix::unistd::read(&start.fifo, &mut byte) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Ok(1) => break,
-                other => return Err(InitError(format!("wait for start: {other:?}"))),
+    // Past `Ready`, a failure goes to whoever waits for the program to run: `start`'s
+    // connection (create), or the parent, which reads on after `Ready` (exec).
+    let start_conn;
+    let report = match start {
+        Some(start) => {
+            start_conn = start.socket.wait_start().ctx(|| "wait for start".into())?;
+            if let Err(e) =
+                container_hooks("startContainer", Some(&start.hooks), Some(&start.state))
+            {
+                fail_after_ready(&start_conn, e)
             }
+            &start_conn
         }
-        drop(start.fifo);
-        // Past `Ready` nobody reads the handshake: a failing hook can only stop the start.
-        if let Err(e) = container_hooks("startContainer", Some(&start.hooks), Some(&start.state)) {
-            eprintln!("berth: {e}");
-            sys::exit_now(1);
-        }
+        None => chan,
+    };
+    let late_filter = seccomp.as_ref().filter(|_| nnp && !notify);
+    match exec_program(late_filter, &program, first, &argv, &envp) {
+        Ok(never) => match never {},
+        Err(e) => fail_after_ready(report, e),
     }
-    if nnp && !notify {
-        if let Some(f) = &seccomp {
-            f.load().ctx(|| "load seccomp filter".into())?;
-        }
-    }
-    sys::cloexec_from(3 + preserve_fds).ctx(|| "close host fds".into())?;
+}
+
+/// Reports a failure past `Ready` and exits. Sent with write(2), which a seccomp filter
+/// loaded by now lets through.
+fn fail_after_ready(report: &Channel, err: InitError) -> ! {
+    let _ = report.send_by_write(&ToParent::Failed(err.0));
+    sys::exit_now(1)
+}
+
+/// The last steps: signals back to their defaults, the late seccomp filter, execve.
+/// Nothing after the filter load but execve itself.
+fn exec_program(
+    late_filter: Option<&libseccomp::ScmpFilterContext>,
+    program: &CString,
+    first: &str,
+    argv: &[CString],
+    envp: &[CString],
+) -> Result<Infallible, InitError> {
     // berth blocks the signals it forwards; the program starts with none blocked, and with
     // every disposition at its default: an ignored signal (Rust ignores SIGPIPE, a shell
     // may ignore SIGQUIT) would otherwise survive execve into the container.
@@ -401,7 +430,10 @@ fn become_process(
             let _ = sys::default_signal_action(sig);
         }
     }
-    nix::unistd::execve(&program, &argv, &envp).ctx(|| format!("exec {first:?}"))?;
+    if let Some(f) = late_filter {
+        f.load().ctx(|| "load seccomp filter".into())?;
+    }
+    nix::unistd::execve(program, argv, envp).ctx(|| format!("exec {first:?}"))?;
     unreachable!("execve returned without an error")
 }
 
@@ -428,22 +460,26 @@ fn cstring(s: &str) -> Result<CString, InitError> {
     CString::new(s).map_err(|_| InitError(format!("{s:?} contains a NUL byte")))
 }
 
-/// chdir into the configured cwd and prove it lies inside the root: a cwd reached through
-/// a leaked host fd (/proc/self/fd/N, CVE-2024-21626) shows as "(unreachable)".
+/// Enters the configured cwd, resolved inside the container's root like a mount target
+/// (openat2 RESOLVE_IN_ROOT, no magic links), then fchdir to what was resolved: neither
+/// `..` nor a symlink nor /proc/self/fd/N (a leaked host fd, CVE-2024-21626) leads out.
 fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
-    if cwd.starts_with("/proc/self/fd") || cwd.starts_with("/proc/thread-self/fd") {
-        return Err(InitError(format!(
-            "cwd {cwd:?} is outside the container root"
-        )));
+    let dir = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let root = nix::fcntl::open("/", dir, Mode::empty()).ctx(|| "open / for cwd".into())?;
+    let target = rootfs::open_in_root(root.as_fd(), cwd, dir)
+        .ctx(|| format!("cwd {cwd:?}: resolve inside the container root"))?;
+    nix::unistd::fchdir(&target).ctx(|| format!("chdir to cwd {cwd:?}"))
+}
+
+/// The state JSON with the pid the container sees, for hooks run inside it (the spec).
+fn with_own_pid(state: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(state) {
+        Ok(mut v) => {
+            v["pid"] = std::process::id().into();
+            v.to_string()
+        }
+        Err(_) => state.to_string(),
     }
-    nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {cwd:?}"))?;
-    let actual = nix::unistd::getcwd().ctx(|| "getcwd".into())?;
-    if !actual.is_absolute() {
-        return Err(InitError(format!(
-            "cwd {cwd:?} is outside the container root"
-        )));
-    }
-    Ok(())
 }
 
 /// The process env, plus HOME from the container's /etc/passwd when the config has none.

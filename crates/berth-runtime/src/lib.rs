@@ -3,8 +3,8 @@
 //! `container` holds one file per operation (create, start, kill, delete, …); they share
 //! `state` (the state root and locking), `spec` (config.json), `process` (the parent/init
 //! handshake), `init` (the code that runs inside the new container), `rootfs`, `security`,
-//! `tty` and `hooks`; `text` bounds untrusted values shown in messages. `sys` is the only
-//! module allowed `unsafe`.
+//! `tty` and `hooks`; `text` bounds untrusted values shown in messages; `warn` carries what
+//! fails without failing the operation. `sys` is the only module allowed `unsafe`.
 
 pub mod container;
 mod copyup;
@@ -21,5 +21,6 @@ pub mod state;
 pub mod sys;
 pub mod text;
 pub mod tty;
+pub mod warn;
 
 pub use container::Error;

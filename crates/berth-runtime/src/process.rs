@@ -1,10 +1,18 @@
 //! The parent ↔ container-init handshake: a SOCK_SEQPACKET socketpair carrying one closed
 //! enum each way, so every step of create is acknowledged and every failure inside the
 //! init reaches the parent as a message instead of a bare exit status.
+//!
+//! `start` reaches the init the same way, through a listening socket in the state dir
+//! (`StartSocket`): it sends `Start` and reads until EOF, which the init's execve causes
+//! (the accepted connection is close-on-exec), or until the init's `Failed`.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    accept4, bind, connect, listen, recv, send, socket, socketpair, AddressFamily, Backlog,
+    MsgFlags, SockFlag, SockType, UnixAddr,
+};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// From the container init to berth.
@@ -20,7 +28,8 @@ pub enum ToParent {
     /// The seccomp filter has SCMP_ACT_NOTIFY rules: its notify fd follows (SCM_RIGHTS,
     /// `Channel::recv_fd`) for berth to hand to the listener at `listenerPath`.
     SeccompNotify,
-    /// Setup failed; the init exits after sending this.
+    /// Setup failed, or (to `start`) the program could not be executed; the init exits
+    /// after sending this.
     Failed(String),
 }
 
@@ -29,8 +38,10 @@ pub enum ToParent {
 pub enum ToChild {
     Continue,
     /// The state JSON for hooks that run inside the container (createContainer,
-    /// startContainer): only the parent knows the init's host pid.
+    /// startContainer), as the parent keeps it; the init puts in the pid it sees.
     HookState(String),
+    /// From `start`: run the program.
+    Start,
 }
 
 #[derive(Debug)]
@@ -48,6 +59,12 @@ pub enum ChannelError {
     Closed,
 }
 
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl Channel {
     pub fn pair() -> Result<(Channel, Channel), ChannelError> {
         let (a, b) = socketpair(
@@ -57,6 +74,14 @@ impl Channel {
             SockFlag::SOCK_CLOEXEC,
         )?;
         Ok((Channel { fd: a }, Channel { fd: b }))
+    }
+
+    /// Sends with write(2) rather than send(2): the one syscall any seccomp profile lets
+    /// through, for the init's report after its filter is loaded.
+    pub fn send_by_write<T: Serialize>(&self, msg: &T) -> Result<(), ChannelError> {
+        let bytes = serde_json::to_vec(msg)?;
+        nix::unistd::write(&self.fd, &bytes)?;
+        Ok(())
     }
 
     pub fn send<T: Serialize>(&self, msg: &T) -> Result<(), ChannelError> {
@@ -122,4 +147,82 @@ impl Channel {
         }
         Err(ChannelError::Closed)
     }
+}
+
+/// The listening end `start` connects to: bound in the container's state dir by create
+/// before the clone, inherited by the init (a mapped root could not open a file in the 0700
+/// state dir later). The socket file's presence is what marks a container "created".
+#[derive(Debug)]
+pub struct StartSocket {
+    fd: OwnedFd,
+}
+
+impl StartSocket {
+    pub fn listen(path: &Path) -> Result<StartSocket, ChannelError> {
+        let fd = seqpacket()?;
+        with_addr(path, |addr| bind(fd.as_raw_fd(), addr))?;
+        listen(&fd, Backlog::new(4).unwrap_or(Backlog::MAXCONN))?;
+        Ok(StartSocket { fd })
+    }
+
+    /// Waits for `start`: the first connection that sends `Start`. A connection that closes
+    /// without it (a `start` killed half-way) is dropped and the wait goes on.
+    pub fn wait_start(&self) -> Result<Channel, ChannelError> {
+        loop {
+            let conn = match accept4(self.fd.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNABORTED) => continue,
+                other => Channel {
+                    fd: crate::sys::own_fd(other?),
+                },
+            };
+            if let Ok(ToChild::Start) = conn.recv::<ToChild>() {
+                return Ok(conn);
+            }
+        }
+    }
+
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// `start`'s end: connected to the init waiting in `StartSocket::wait_start`.
+pub fn connect_start(path: &Path) -> Result<Channel, ChannelError> {
+    let fd = seqpacket()?;
+    with_addr(path, |addr| connect(fd.as_raw_fd(), addr))?;
+    Ok(Channel { fd })
+}
+
+fn seqpacket() -> Result<OwnedFd, ChannelError> {
+    Ok(socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?)
+}
+
+/// Calls `f` with the socket address of `path`. A path longer than sun_path (108 bytes: a
+/// deep --root with a 64-character ID) is reached through its directory's /proc/self/fd
+/// entry instead.
+fn with_addr<T>(
+    path: &Path,
+    f: impl FnOnce(&UnixAddr) -> nix::Result<T>,
+) -> Result<T, ChannelError> {
+    if let Ok(addr) = UnixAddr::new(path) {
+        return Ok(f(&addr)?);
+    }
+    let (dir, name) = match (path.parent(), path.file_name()) {
+        (Some(d), Some(n)) => (d, n),
+        _ => return Err(nix::errno::Errno::ENAMETOOLONG.into()),
+    };
+    let dir = nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let short = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    Ok(f(&UnixAddr::new(&short)?)?)
 }

@@ -76,12 +76,18 @@ pub fn drop_bounding(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> 
 /// choose what stays.
 pub fn switch_user(user: &User) -> Result<(), InitError> {
     nix::sys::prctl::set_keepcaps(true).ctx(|| "keep capabilities".into())?;
-    let gids: Vec<Gid> = user
+    // Duplicates removed, first occurrence kept (runc does the same).
+    let mut gids: Vec<Gid> = Vec::new();
+    for g in user
         .additional_gids()
         .iter()
         .flatten()
         .map(|g| Gid::from_raw(*g))
-        .collect();
+    {
+        if !gids.contains(&g) {
+            gids.push(g);
+        }
+    }
     // setgroups is refused in a user namespace whose setgroups file says "deny"; an empty
     // list there is what the kernel already has.
     match setgroups(&gids) {

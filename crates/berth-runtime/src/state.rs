@@ -1,5 +1,5 @@
 //! The state root (`--root`, default /run/berth): one directory per container holding its
-//! persisted state and exec fifo, container-ID validation, the per-container lock, atomic
+//! persisted state and start socket, container-ID validation, the per-container lock, atomic
 //! writes, and liveness by pid plus process start time.
 //!
 //! Every command that touches a container holds its lock (flock on the container
@@ -16,7 +16,8 @@ use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 pub const STATE_FILE: &str = "state.json";
-pub const EXEC_FIFO: &str = "exec.fifo";
+/// The socket `start` connects to; present from create until start (`Status::Created`).
+pub const START_SOCKET: &str = "start.sock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -198,8 +199,8 @@ impl ContainerDir {
         })
     }
 
-    pub fn fifo_path(&self) -> PathBuf {
-        self.dir.join(EXEC_FIFO)
+    pub fn start_socket_path(&self) -> PathBuf {
+        self.dir.join(START_SOCKET)
     }
 
     pub fn load(&self) -> Result<State, StateError> {
@@ -226,7 +227,7 @@ impl ContainerDir {
         if !process_matches(state.pid, state.pid_start_time) {
             return Status::Stopped;
         }
-        if self.fifo_path().exists() {
+        if self.start_socket_path().exists() {
             return Status::Created;
         }
         let frozen = state.cgroup.as_ref().is_some_and(|paths| {

@@ -85,6 +85,33 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Closes every fd >= `first` except those in `keep` (each close-on-exec already), so no
+/// fd berth inherited or opened — the state dir it locks, the caller's files — is open
+/// while the init changes directory or after execve (CVE-2024-21626). Fds below `first`
+/// (stdio and preserved fds) stay open.
+pub fn close_fds_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|fd| u32::try_from(*fd).ok())
+        .filter(|fd| *fd >= first)
+        .collect();
+    keep.sort_unstable();
+    let mut from = first;
+    for k in keep.into_iter().chain([u32::MAX]) {
+        if k > from {
+            // SAFETY: plain syscall with integer arguments; the fds closed here are owned
+            // by nothing in this process that is used or dropped afterwards (the caller's
+            // contract: the init never returns, it execs or exits).
+            let ret = unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0) };
+            if ret < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        from = k.saturating_add(1);
+    }
+    Ok(())
+}
+
 /// Marks every fd >= `first` close-on-exec, so nothing of the host's reaches the
 /// container's program (CVE-2024-21626) while fds below `first` (stdio and preserved fds)
 /// stay open.

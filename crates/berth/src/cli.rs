@@ -114,6 +114,8 @@ pub(crate) fn main<F: PeopleFace>() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let warn_log = logger.clone();
+    berth_runtime::warn::set_warning_sink(Box::new(move |msg| warn_log.warn(msg)));
     let default_image_root = image_root.clone();
     berth_runtime::container::set_release_hook(Box::new(move |state| {
         F::release(state, &default_image_root)

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use berth_runtime::text::one_line;
 
+#[derive(Clone)]
 pub struct Logger {
     file: Option<PathBuf>,
     json: bool,
@@ -27,6 +28,13 @@ impl Logger {
         let msg = one_line(msg);
         eprintln!("berth: {msg}");
         self.write("error", &msg);
+    }
+
+    /// A problem that does not fail the command (the runtime's warnings).
+    pub fn warn(&self, msg: &str) {
+        let msg = one_line(msg);
+        eprintln!("berth: warning: {msg}");
+        self.write("warning", &msg);
     }
 
     #[allow(dead_code)]

@@ -44,9 +44,9 @@ fn every_state_transition_shows_in_state_and_list() {
     assert!(list_json(&c).is_empty());
     assert_ok(&c.create(), "create");
 
-    // "creating" is only ever seen by the hooks that run during create.
+    // Hooks run once the environment is made: "created" (the spec's lifecycle).
     let hook: Value = serde_json::from_slice(&fs::read(&hook_out).unwrap()).unwrap();
-    assert_eq!(hook["status"], "creating");
+    assert_eq!(hook["status"], "created");
     assert_eq!(hook["id"], c.id.as_str());
 
     let st = c.state();

@@ -11,9 +11,9 @@ use oci_spec::runtime::{
     LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec,
 };
 
-use super::{errno, hooks_of, io, state_json, Error, Result};
+use super::{hooks_of, io, state_json, Error, Result};
 use crate::init::{self, InitArgs};
-use crate::process::{Channel, ToChild, ToParent};
+use crate::process::{Channel, StartSocket, ToChild, ToParent};
 use crate::state::{self, ContainerDir, State, StateRoot, Status};
 use crate::sys::{self, Cloned};
 use crate::{hooks, spec};
@@ -62,7 +62,7 @@ pub(crate) fn create_with_console(
     if let Some(caps) = process.capabilities() {
         let supported = caps::runtime::thread_all_supported();
         for name in crate::security::unsupported_caps(caps, &supported) {
-            eprintln!("berth: warning: {name} is not supported by this kernel: dropped");
+            crate::warn::warn(&format!("{name} is not supported by this kernel: dropped"));
         }
     }
     let terminal = process.terminal().unwrap_or(false);
@@ -157,15 +157,15 @@ fn build(
                     "linux.resources needs a cgroup, and this user cannot create one ({e}): delegate a cgroup to the user or drop the limits"
                 )));
             }
-            eprintln!("berth: warning: rootless: running without a cgroup ({e})");
+            crate::warn::warn(&format!("rootless: running without a cgroup ({e})"));
             None
         }
         Err(e) => return Err(e.into()),
     };
 
-    let fifo = dir.fifo_path();
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
-        .map_err(errno(format!("mkfifo {}", fifo.display())))?;
+    let start_path = dir.start_socket_path();
+    let start_socket = StartSocket::listen(&start_path)
+        .map_err(|e| Error::Init(format!("listen on {}: {e}", start_path.display())))?;
 
     // One clone carries every new namespace, unless something is joined by path: then the
     // init joins first and creates the rest itself, so they belong to the right owners.
@@ -222,7 +222,7 @@ fn build(
                 bundle,
                 cgroup: manager.map(|m| m.paths()),
                 chan: child_chan,
-                fifo: &fifo,
+                start: start_socket,
                 console,
                 unshare: unshare_flags,
                 no_pivot: opts.no_pivot,
@@ -235,6 +235,8 @@ fn build(
     };
     drop(child_chan);
     drop(console);
+    // Only the init listens: once it is gone, `start` is refused at once.
+    drop(start_socket);
     *init_out = Some((pid, pidfd));
 
     let mut state = State {
@@ -261,9 +263,12 @@ fn build(
                 if let Some(m) = manager {
                     m.add_process(pid)?;
                 }
+                // Hooks run after the environment is made (prestart, createRuntime,
+                // createContainer, startContainer) see "created", as the spec's lifecycle
+                // and runtime-tools' hooks_stdin have it.
                 if has_container_hooks {
                     let json =
-                        String::from_utf8(state_json(&state, Status::Creating)).unwrap_or_default();
+                        String::from_utf8(state_json(&state, Status::Created)).unwrap_or_default();
                     parent_chan
                         .send(&ToChild::HookState(json))
                         .map_err(|e| Error::Init(e.to_string()))?;
@@ -271,7 +276,7 @@ fn build(
                 send_continue(&parent_chan)?;
             }
             ToParent::RunCreateHooks => {
-                let json = state_json(&state, Status::Creating);
+                let json = state_json(&state, Status::Created);
                 hooks::run("prestart", &hooks_of(&state, |h| h.prestart()), &json)?;
                 hooks::run(
                     "createRuntime",

@@ -44,10 +44,11 @@ pub(crate) fn destroy(dir: ContainerDir, state: &State) -> Result<()> {
     let hooks = hooks_of(state, |h| h.poststop());
     dir.remove()?;
     if !hooks.is_empty() {
-        // The spec: a failing poststop hook is logged, not fatal.
-        if let Err(e) = crate::hooks::run("poststop", &hooks, &state_json(state, Status::Stopped)) {
-            eprintln!("berth: warning: {e}");
-        }
+        crate::hooks::run_warning_on_failure(
+            "poststop",
+            &hooks,
+            &state_json(state, Status::Stopped),
+        );
     }
     Ok(())
 }

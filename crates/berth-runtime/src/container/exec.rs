@@ -13,7 +13,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process};
 use super::run::{forwarded_signals, own_console, supervise};
 use super::{init_pidfd, io, Error, Result};
 use crate::init::{self, ExecArgs};
-use crate::process::{Channel, ToChild, ToParent};
+use crate::process::{Channel, ChannelError, ToChild, ToParent};
 use crate::state::{self, StateRoot, Status};
 use crate::sys::{self, Cloned};
 use crate::tty;
@@ -141,6 +141,14 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     }
     match msg {
         Ok(ToParent::Ready) => {}
+        Ok(ToParent::Failed(msg)) => return Err(fail(Error::Init(msg))),
+        Ok(other) => return Err(fail(Error::Init(format!("unexpected {other:?}")))),
+        Err(e) => return Err(fail(Error::Init(e.to_string()))),
+    }
+    // The child's end is close-on-exec: EOF means its execve succeeded; a message, that
+    // one of its last steps failed.
+    match parent_chan.recv::<ToParent>() {
+        Err(ChannelError::Closed) => {}
         Ok(ToParent::Failed(msg)) => return Err(fail(Error::Init(msg))),
         Ok(other) => return Err(fail(Error::Init(format!("unexpected {other:?}")))),
         Err(e) => return Err(fail(Error::Init(e.to_string()))),

@@ -1,11 +1,9 @@
-//! `start`: release a created container's init through its exec fifo, then run the
-//! poststart hooks.
+//! `start`: tell a created container's init to run its program, learn whether it did,
+//! then run the poststart hooks.
 
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
-
-use super::{errno, hooks_of, state_json, Error, Result};
+use super::{hooks_of, state_json, Error, Result};
 use crate::hooks;
+use crate::process::{connect_start, ChannelError, ToChild, ToParent};
 use crate::state::{ContainerDir, State, StateRoot, Status};
 
 pub fn start(root: &StateRoot, id: &str) -> Result<()> {
@@ -23,24 +21,29 @@ pub(crate) fn start_locked(dir: &ContainerDir, state: &State) -> Result<()> {
             op: "start",
         });
     }
-    let fifo_path = dir.fifo_path();
-    // Non-blocking: with no reader (the init died) this fails at once with ENXIO.
-    let fifo = nix::fcntl::open(
-        &fifo_path,
-        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| match e {
-        nix::errno::Errno::ENXIO => {
-            Error::Init("the container init is gone; it cannot be started".into())
-        }
-        e => errno("open exec fifo")(e),
+    let path = dir.start_socket_path();
+    let gone = || Error::Init("the container init is gone; it cannot be started".into());
+    // Nobody listens once the init is gone: refused at once.
+    let conn = connect_start(&path).map_err(|e| match e {
+        ChannelError::Io(nix::errno::Errno::ECONNREFUSED) => gone(),
+        e => Error::Init(format!("connect to {}: {e}", path.display())),
     })?;
-    nix::unistd::write(&fifo, b"0").map_err(errno("signal the container init"))?;
-    std::fs::remove_file(&fifo_path).map_err(super::io("remove exec fifo"))?;
+    conn.send(&ToChild::Start)
+        .map_err(|e| Error::Init(format!("tell the init to start: {e}")))?;
+    // From here the container is no longer "created", whatever the init answers.
+    std::fs::remove_file(&path).map_err(super::io("remove the start socket"))?;
+    // The init's connection is close-on-exec: EOF means execve succeeded. Anything else
+    // is the init's last word on why the program did not run.
+    match conn.recv::<ToParent>() {
+        Err(ChannelError::Closed) => {}
+        Ok(ToParent::Failed(msg)) => return Err(Error::Init(msg)),
+        Ok(other) => return Err(Error::Init(format!("unexpected {other:?} at start"))),
+        Err(ChannelError::Io(nix::errno::Errno::ECONNRESET)) => return Err(gone()),
+        Err(e) => return Err(Error::Init(format!("wait for the program to start: {e}"))),
+    }
     let hooks = hooks_of(state, |h| h.poststart());
     if !hooks.is_empty() {
-        hooks::run("poststart", &hooks, &state_json(state, Status::Running))?;
+        hooks::run_warning_on_failure("poststart", &hooks, &state_json(state, Status::Running));
     }
     Ok(())
 }

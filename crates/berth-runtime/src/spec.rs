@@ -147,8 +147,8 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
                 .iter()
                 .flatten()
                 .any(|o| o == "bind" || o == "rbind");
-        let dest = crate::rootfs::clean_path(m.destination());
-        crate::rootfs::check_proc_destination(&dest, typ, is_bind)
+        let dest = crate::init::rootfs::clean_path(m.destination());
+        crate::init::rootfs::check_proc_destination(&dest, typ, is_bind)
             .map_err(|e| invalid(format!("mount {:?}: {e}", m.destination())))?;
     }
     // The names belong to a UTS namespace (new or joined): setting them in the caller's
@@ -231,14 +231,14 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
         }
     }
     if let Some(seccomp) = linux.seccomp() {
-        if crate::security::wants_notify(seccomp) && seccomp.listener_path().is_none() {
+        if crate::init::security::wants_notify(seccomp) && seccomp.listener_path().is_none() {
             return Err(invalid(
                 "linux.seccomp uses SCMP_ACT_NOTIFY but gives no listenerPath",
             ));
         }
     }
     if let Some(prop) = linux.rootfs_propagation() {
-        if !prop.is_empty() && crate::rootfs::propagation_flag(prop).is_none() {
+        if !prop.is_empty() && crate::init::rootfs::propagation_flag(prop).is_none() {
             return Err(invalid(format!(
                 "rootfsPropagation {} is not a propagation mode",
                 Shown(prop)

@@ -9,7 +9,8 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use berth_runtime::{rootfs, security, spec};
+use berth_runtime::init::{rootfs, security};
+use berth_runtime::spec;
 use oci_spec::runtime::{Process, Spec};
 use serde_json::{json, Value};
 

@@ -58,10 +58,10 @@ pub(crate) fn create_with_console(
     let spec = spec::load_bundle(&bundle)?;
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
-    crate::security::check_lsm(process).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::init::security::check_lsm(process).map_err(|e| Error::Invalid(e.to_string()))?;
     if let Some(caps) = process.capabilities() {
         let supported = caps::runtime::thread_all_supported();
-        for name in crate::security::unsupported_caps(caps, &supported) {
+        for name in crate::init::security::unsupported_caps(caps, &supported) {
             crate::warn::warn(&format!("{name} is not supported by this kernel: dropped"));
         }
     }

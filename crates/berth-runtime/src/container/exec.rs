@@ -16,7 +16,7 @@ use crate::init::{self, ExecArgs};
 use crate::process::{Channel, ChannelError, ToChild, ToParent};
 use crate::state::{self, StateRoot, Status};
 use crate::sys::{self, Cloned};
-use crate::tty;
+use crate::init::tty;
 
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -30,7 +30,7 @@ pub struct ExecOptions {
 
 /// Returns the exit code (0 when detached).
 pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
-    crate::security::check_lsm(&opts.process).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::init::security::check_lsm(&opts.process).map_err(|e| Error::Invalid(e.to_string()))?;
     let dir = root.open(&opts.id)?;
     let state = dir.load()?;
     let status = dir.status(&state);

@@ -17,7 +17,8 @@ use super::delete::destroy;
 use super::start::start_locked;
 use super::{io, CreateOptions, Error, Result};
 use crate::state::StateRoot;
-use crate::{sys, tty};
+use crate::init::tty;
+use crate::sys;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {

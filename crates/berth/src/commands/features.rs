@@ -17,7 +17,7 @@ pub struct Args {}
 impl Args {
     pub fn run(self, _ctx: &Context) -> Outcome {
         // Every option the runtime's one table honours, recursive ones included.
-        let mut mount_options: Vec<_> = berth_runtime::rootfs::option_names().collect();
+        let mut mount_options: Vec<_> = berth_runtime::init::rootfs::option_names().collect();
         mount_options.sort_unstable();
         let doc = json!({
             "ociVersionMin": "1.0.0",
@@ -35,9 +35,9 @@ impl Args {
                                 "SCMP_ACT_TRAP"],
                     "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
                                   "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-                    "archs": berth_runtime::security::seccomp_archs(),
-                    "knownFlags": berth_runtime::security::SECCOMP_FLAGS,
-                    "supportedFlags": berth_runtime::security::SECCOMP_FLAGS
+                    "archs": berth_runtime::init::security::seccomp_archs(),
+                    "knownFlags": berth_runtime::init::security::SECCOMP_FLAGS,
+                    "supportedFlags": berth_runtime::init::security::SECCOMP_FLAGS
                 },
                 "apparmor": {"enabled": false},
                 "selinux": {"enabled": false},

@@ -20,8 +20,9 @@ use nix::sys::statvfs::{statvfs, FsFlags};
 use nix::unistd::{chdir, chroot, fchdir, fchownat, pivot_root, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 
-use crate::init::{Ctx, InitError};
-use crate::{copyup, procfs, sys};
+use crate::init::error::{Ctx, InitError};
+use crate::init::{copyup, procfs};
+use crate::sys;
 
 /// The device nodes every container gets when its /dev is a fresh tmpfs, as runc.
 const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [

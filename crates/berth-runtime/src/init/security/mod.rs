@@ -18,7 +18,7 @@ use oci_spec::runtime::{
     LinuxSeccompOperator, PosixRlimit, PosixRlimitType, Process, User,
 };
 
-use crate::init::{Ctx, InitError};
+use crate::init::error::{Ctx, InitError};
 use crate::sys;
 
 /// The host kernel's capabilities, read once: names the kernel lacks are dropped from every

@@ -18,7 +18,7 @@ use nix::fcntl::{openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, Mode};
 use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
 
-use crate::init::{Ctx, InitError};
+use crate::init::error::{Ctx, InitError};
 
 /// The inode number of every procfs root directory.
 const PROC_ROOT_INO: u64 = 1;

@@ -8,7 +8,7 @@ use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
-use crate::init::{Ctx, InitError};
+use crate::init::error::{Ctx, InitError};
 use crate::sys;
 
 /// Creates the pty, sends its master over `console`, and makes the slave the init's

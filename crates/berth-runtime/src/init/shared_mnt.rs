@@ -13,7 +13,7 @@ use std::path::Path;
 use nix::mount::{mount, MsFlags};
 use nix::unistd::{chdir, chroot};
 
-use crate::init::{Ctx, InitError};
+use crate::init::error::{Ctx, InitError};
 
 /// Binds the rootfs onto itself, private, so the container's mounts (and a read-only root
 /// remount) apply to that bind only and never propagate to the caller's peers.

@@ -15,7 +15,7 @@ use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, mknodat, Mode, SFlag};
 use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
 
-use crate::init::{Ctx, InitError};
+use crate::init::error::{Ctx, InitError};
 
 /// Opens the directory a tmpfs is about to cover, for [`copy_into`] once it is mounted.
 /// `target` is the mount point, any fd of it (O_PATH will do).

@@ -8,7 +8,6 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::fmt::Display;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -22,28 +21,17 @@ use nix::unistd::{chroot, fchdir};
 use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, LinuxSeccomp, Process, Spec};
 
 use crate::process::{Channel, StartSocket, ToChild, ToParent};
-use crate::{procfs, rootfs, security, shared_mnt, sys, tty};
+use crate::sys;
 
-/// An error inside the init, already formatted: it crosses the handshake as text.
-#[derive(Debug)]
-pub struct InitError(pub String);
+mod copyup;
+mod error;
+pub mod procfs;
+pub mod rootfs;
+pub mod security;
+mod shared_mnt;
+pub mod tty;
 
-impl Display for InitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Adds the failing step to any error.
-pub trait Ctx<T> {
-    fn ctx(self, step: impl FnOnce() -> String) -> Result<T, InitError>;
-}
-
-impl<T, E: Display> Ctx<T> for Result<T, E> {
-    fn ctx(self, step: impl FnOnce() -> String) -> Result<T, InitError> {
-        self.map_err(|e| InitError(format!("{}: {}", step(), e)))
-    }
-}
+pub use error::{Ctx, InitError};
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub struct InitArgs<'a> {

@@ -6,6 +6,7 @@
 //! the new container between clone and execve (root filesystem, security, terminal).
 //! `text` bounds untrusted values shown in messages; `warn` carries what fails without
 //! failing the operation. `sys` is the only module allowed `unsafe`.
+
 pub mod container;
 pub mod exe_guard;
 pub mod hooks;

@@ -1,0 +1,97 @@
+//! The root's propagation before the config's mounts, and the rootfs made a mount point.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Spec;
+
+use super::propagation_flag;
+use crate::init::error::{Ctx, InitError};
+
+/// Everything before the config's mounts: propagation and the rootfs as a mount point.
+///
+/// As runc's prepareRoot: the root propagation is applied to every mount at once, so with
+/// "rshared" the copies of the host's shared mounts stay in the host's peer groups (and a
+/// bind of one joins that group: Kubernetes' Bidirectional mounts). Only the mount that
+/// holds the rootfs is made private if it is shared, so that neither the rootfs bind nor
+/// pivot_root (which refuses a shared parent) reaches the host. Unbindable modes wait for
+/// `finish`: the rootfs could not be bound from an unbindable mount.
+pub fn prepare(spec: &Spec, rootfs: &Path) -> Result<(), InitError> {
+    let linux = spec.linux().as_ref();
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flag)
+        .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
+        .ctx(|| "set the propagation of /".into())?;
+    if prop.contains(MsFlags::MS_SHARED) {
+        for point in [Path::new("/"), &mount_point_of(rootfs)?] {
+            mount(
+                None::<&str>,
+                point,
+                None::<&str>,
+                MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .ctx(|| format!("make {point:?} private"))?;
+        }
+    }
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind rootfs {rootfs:?}"))?;
+    Ok(())
+}
+
+/// The mount point of the mount that holds `path` (the longest mount point in
+/// /proc/self/mountinfo that is an ancestor of it).
+fn mount_point_of(path: &Path) -> Result<PathBuf, InitError> {
+    let info =
+        std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read mountinfo".to_string())?;
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4).map(unescape_mountinfo))
+        .filter(|p| path.starts_with(p))
+        .max_by_key(|p| p.components().count())
+        .ok_or_else(|| InitError(format!("no mount holds {path:?}")))
+}
+
+/// mountinfo writes space, tab, newline and backslash as octal escapes (\040).
+fn unescape_mountinfo(field: &str) -> PathBuf {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (b[i], oct) {
+            (b'\\', Some(c)) => {
+                out.push(c);
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo("/a\\040b\\134c"), Path::new("/a b\\c"));
+    }
+}

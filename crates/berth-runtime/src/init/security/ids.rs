@@ -1,0 +1,47 @@
+//! The switch to the configured groups, gid and uid.
+
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::User;
+
+use crate::init::error::{Ctx, InitError};
+
+/// Step 2: groups, gid, uid — keeping the permitted set across the switch so step 3 can
+/// choose what stays.
+pub fn switch_user(user: &User) -> Result<(), InitError> {
+    nix::sys::prctl::set_keepcaps(true).ctx(|| "keep capabilities".into())?;
+    // Duplicates removed, first occurrence kept (runc does the same).
+    let mut gids: Vec<Gid> = Vec::new();
+    for g in user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+    {
+        if !gids.contains(&g) {
+            gids.push(g);
+        }
+    }
+    // setgroups is refused in a user namespace whose setgroups file says "deny"; an empty
+    // list there is what the kernel already has.
+    match setgroups(&gids) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EPERM) if gids.is_empty() => {}
+        Err(nix::errno::Errno::EPERM)
+            if std::fs::read_to_string("/proc/self/setgroups")
+                .is_ok_and(|s| s.trim() == "deny") =>
+        {
+            return Err(InitError(format!(
+                "process.user.additionalGids {gids:?}: setgroups is denied in this user \
+                 namespace (a rootless container mapping a single id cannot have \
+                 supplementary groups; map more ids with newgidmap)"
+            )))
+        }
+        Err(e) => return Err(InitError(format!("setgroups {gids:?}: {e}"))),
+    }
+    let gid = Gid::from_raw(user.gid());
+    setresgid(gid, gid, gid).ctx(|| format!("setgid {gid}"))?;
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).ctx(|| format!("setuid {uid}"))?;
+    nix::sys::prctl::set_keepcaps(false).ctx(|| "clear keep capabilities".into())?;
+    Ok(())
+}

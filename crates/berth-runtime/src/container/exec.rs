@@ -12,11 +12,11 @@ use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::run::{forwarded_signals, own_console, supervise};
 use super::{init_pidfd, io, Error, Result};
+use crate::init::tty;
 use crate::init::{self, ExecArgs};
 use crate::process::{Channel, ChannelError, ToChild, ToParent};
 use crate::state::{self, StateRoot, Status};
 use crate::sys::{self, Cloned};
-use crate::init::tty;
 
 #[derive(Debug, Clone)]
 pub struct ExecOptions {

@@ -16,8 +16,8 @@ use super::create::create_with_console;
 use super::delete::destroy;
 use super::start::start_locked;
 use super::{io, CreateOptions, Error, Result};
-use crate::state::StateRoot;
 use crate::init::tty;
+use crate::state::StateRoot;
 use crate::sys;
 
 #[derive(Debug, Clone, Default)]

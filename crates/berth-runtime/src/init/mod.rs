@@ -176,17 +176,18 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         sys::loopback_up().ctx(|| "bring up lo in the new network namespace".into())?;
     }
 
+    let os: &dyn rootfs::Syscall = &rootfs::Host;
     // New or joined: the container's own mount namespace. Without one it shares the
     // caller's, where neither "/" nor the root may change (shared_mnt).
     let own_mount_ns = namespaces
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::Mount);
     if own_mount_ns {
-        rootfs::prepare(spec, a.rootfs)?;
+        rootfs::prepare(os, spec, a.rootfs)?;
     } else {
-        shared_mnt::prepare(a.rootfs)?;
+        shared_mnt::prepare(os, a.rootfs)?;
     }
-    rootfs::mount_all(spec, a.rootfs, a.bundle, a.cgroup, in_userns)?;
+    rootfs::mount_all(os, spec, a.rootfs, a.bundle, a.cgroup, in_userns)?;
     if a.create_hooks {
         a.chan
             .send(&ToParent::RunCreateHooks)
@@ -200,11 +201,11 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         hook_state.as_ref(),
     )?;
     if own_mount_ns {
-        rootfs::enter(a.rootfs, a.no_pivot)?;
+        rootfs::enter(os, a.rootfs, a.no_pivot)?;
     } else {
-        shared_mnt::enter(a.rootfs)?;
+        shared_mnt::enter(os, a.rootfs)?;
     }
-    rootfs::finish(spec)?;
+    rootfs::finish(os, spec, Path::new("/"))?;
 
     let process = spec.process().as_ref().expect("validated: process present");
     if let Some(console) = &a.console {

@@ -10,36 +10,35 @@
 
 use std::path::Path;
 
-use nix::mount::{mount, MsFlags};
-use nix::unistd::{chdir, chroot};
+use nix::mount::MsFlags;
 
-use crate::init::error::{Ctx, InitError};
+use super::error::{Ctx, InitError};
+use super::rootfs::Syscall;
 
 /// Binds the rootfs onto itself, private, so the container's mounts (and a read-only root
 /// remount) apply to that bind only and never propagate to the caller's peers.
-pub fn prepare(rootfs: &Path) -> Result<(), InitError> {
-    let none = None::<&str>;
-    mount(
+pub fn prepare(os: &dyn Syscall, rootfs: &Path) -> Result<(), InitError> {
+    os.mount(
         Some(rootfs),
         rootfs,
-        none,
+        None,
         MsFlags::MS_BIND | MsFlags::MS_REC,
-        none,
+        None,
     )
     .ctx(|| format!("bind rootfs {rootfs:?}"))?;
-    mount(
-        none,
+    os.mount(
+        None,
         rootfs,
-        none,
+        None,
         MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        none,
+        None,
     )
     .ctx(|| format!("make rootfs {rootfs:?} private"))
 }
 
 /// Makes the rootfs this process's root without touching the shared namespace.
-pub fn enter(rootfs: &Path) -> Result<(), InitError> {
-    chdir(rootfs).ctx(|| format!("chdir {rootfs:?}"))?;
-    chroot(".").ctx(|| "chroot".into())?;
-    chdir("/").ctx(|| "chdir /".into())
+pub fn enter(os: &dyn Syscall, rootfs: &Path) -> Result<(), InitError> {
+    os.chdir(rootfs).ctx(|| format!("chdir {rootfs:?}"))?;
+    os.chroot(Path::new(".")).ctx(|| "chroot".into())?;
+    os.chdir(Path::new("/")).ctx(|| "chdir /".into())
 }

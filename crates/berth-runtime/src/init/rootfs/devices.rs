@@ -5,13 +5,14 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag};
-use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
-use nix::unistd::{fchownat, Gid, Uid};
+use nix::fcntl::{openat, OFlag};
+use nix::mount::MsFlags;
+use nix::sys::stat::{makedev, Mode, SFlag};
+use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Spec};
 
 use super::resolve::{clean_path, fd_path, mkdir_all_in_root, replace_with_empty_file};
+use super::syscall::Syscall;
 use crate::init::error::{Ctx, InitError};
 
 /// The device nodes every container gets when its /dev is a fresh tmpfs, as runc.
@@ -37,7 +38,11 @@ pub(super) fn needs_dev_setup(spec: &Spec) -> bool {
     })
 }
 
-pub(super) fn create_default_devices(root: BorrowedFd<'_>, in_userns: bool) -> Result<(), InitError> {
+pub(super) fn create_default_devices(
+    os: &dyn Syscall,
+    root: BorrowedFd<'_>,
+    in_userns: bool,
+) -> Result<(), InitError> {
     for (path, major, minor) in DEFAULT_DEVICES {
         let dev = oci_spec::runtime::LinuxDeviceBuilder::default()
             .path(path)
@@ -49,7 +54,7 @@ pub(super) fn create_default_devices(root: BorrowedFd<'_>, in_userns: bool) -> R
             .gid(0u32)
             .build()
             .map_err(|e| InitError(e.to_string()))?;
-        create_device(root, &dev, in_userns)?;
+        create_device(os, root, &dev, in_userns)?;
     }
     let dev = mkdir_all_in_root(root, Path::new("/dev"))?;
     for (link, target) in [
@@ -60,7 +65,7 @@ pub(super) fn create_default_devices(root: BorrowedFd<'_>, in_userns: bool) -> R
         ("core", "/proc/kcore"),
         ("ptmx", "pts/ptmx"),
     ] {
-        match nix::unistd::symlinkat(target, dev.as_fd(), link) {
+        match os.symlink(target, dev.as_fd(), link) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(InitError(format!("symlink /dev/{link}: {e}"))),
         }
@@ -69,6 +74,7 @@ pub(super) fn create_default_devices(root: BorrowedFd<'_>, in_userns: bool) -> R
 }
 
 pub(super) fn create_device(
+    os: &dyn Syscall,
     root: BorrowedFd<'_>,
     dev: &LinuxDevice,
     in_userns: bool,
@@ -89,14 +95,9 @@ pub(super) fn create_device(
             Mode::empty(),
         )
         .ctx(|| format!("open {path:?}"))?;
-        return mount(
-            Some(path),
-            &fd_path(&target),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .ctx(|| format!("bind device {path:?}"));
+        return os
+            .mount(Some(path), &fd_path(&target), None, MsFlags::MS_BIND, None)
+            .ctx(|| format!("bind device {path:?}"));
     }
     let kind = match dev.typ() {
         LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
@@ -106,7 +107,7 @@ pub(super) fn create_device(
     };
     let mode = Mode::from_bits_truncate(dev.file_mode().unwrap_or(0o666));
     let rdev = makedev(dev.major() as u64, dev.minor() as u64);
-    match mknodat(parent.as_fd(), name, kind, mode, rdev) {
+    match os.mknod(parent.as_fd(), name, kind, mode, rdev) {
         Ok(()) => {}
         Err(Errno::EEXIST) => {
             // An image may ship a placeholder: replace it so the node is the one asked for.
@@ -116,7 +117,8 @@ pub(super) fn create_device(
                 nix::unistd::UnlinkatFlags::NoRemoveDir,
             )
             .ctx(|| format!("replace {path:?}"))?;
-            mknodat(parent.as_fd(), name, kind, mode, rdev).ctx(|| format!("mknod {path:?}"))?;
+            os.mknod(parent.as_fd(), name, kind, mode, rdev)
+                .ctx(|| format!("mknod {path:?}"))?;
         }
         Err(e) => return Err(InitError(format!("mknod {path:?}: {e}"))),
     }
@@ -135,12 +137,11 @@ pub(super) fn create_device(
         }
     })
     .ctx(|| format!("chmod {path:?}"))?;
-    fchownat(
+    os.chown(
         parent.as_fd(),
         name,
-        Some(Uid::from_raw(dev.uid().unwrap_or(0))),
-        Some(Gid::from_raw(dev.gid().unwrap_or(0))),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
+        Uid::from_raw(dev.uid().unwrap_or(0)),
+        Gid::from_raw(dev.gid().unwrap_or(0)),
     )
     .ctx(|| format!("chown {path:?}"))
 }

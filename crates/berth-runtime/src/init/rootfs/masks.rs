@@ -9,29 +9,41 @@ use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{makedev, SFlag};
 
 use super::resolve::open_in_root;
+use super::syscall::Syscall;
 use crate::init::error::{Ctx, InitError};
-use crate::sys;
 
 /// A read-only copy of the tree at `path`, submounts included (a plain read-only remount
 /// would leave a mount under /proc/sys writable), put in place in one step: the copy is
 /// made read-only while detached, then attached over the original.
-pub(super) fn make_readonly(root: BorrowedFd<'_>, path: &Path) -> Result<(), InitError> {
+pub(super) fn make_readonly(
+    os: &dyn Syscall,
+    root: BorrowedFd<'_>,
+    path: &Path,
+) -> Result<(), InitError> {
     let target = match open_in_root(root, path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(InitError(format!("open: {e}"))),
     };
-    let tree = sys::clone_tree(target.as_fd(), true).ctx(|| "copy the mount tree".into())?;
-    sys::mount_setattr(tree.as_fd(), true, libc::MOUNT_ATTR_RDONLY, 0, 0)
+    let tree = os
+        .clone_tree(target.as_fd(), true)
+        .ctx(|| "copy the mount tree".into())?;
+    os.mount_setattr(tree.as_fd(), true, libc::MOUNT_ATTR_RDONLY, 0, 0)
         .ctx(|| "make the copy read-only".into())?;
-    sys::move_mount(tree.as_fd(), target.as_fd()).ctx(|| "attach the read-only copy".into())
+    os.move_mount(tree.as_fd(), target.as_fd())
+        .ctx(|| "attach the read-only copy".into())
 }
 
 /// Covers `path` with an object berth made or verified, never one the image can choose:
 /// a directory with a fresh read-only tmpfs (which hides every mount below it), anything
 /// else with a copy of the container's /dev/null that is proven to be the null device
 /// (char 1:3) through an fd opened without following any symlink (CVE-2025-31133).
-pub(super) fn mask(root: BorrowedFd<'_>, path: &Path, null: &mut Option<OwnedFd>) -> Result<(), InitError> {
+pub(super) fn mask(
+    os: &dyn Syscall,
+    root: BorrowedFd<'_>,
+    path: &Path,
+    null: &mut Option<OwnedFd>,
+) -> Result<(), InitError> {
     let target = match open_in_root(root, path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
@@ -43,15 +55,18 @@ pub(super) fn mask(root: BorrowedFd<'_>, path: &Path, null: &mut Option<OwnedFd>
             | libc::MOUNT_ATTR_NOSUID
             | libc::MOUNT_ATTR_NODEV
             | libc::MOUNT_ATTR_NOEXEC;
-        sys::detached_tmpfs(attrs).ctx(|| "make an empty read-only tmpfs".into())?
+        os.detached_tmpfs(attrs)
+            .ctx(|| "make an empty read-only tmpfs".into())?
     } else {
         if null.is_none() {
             *null = Some(verified_null(root)?);
         }
         let null = null.as_ref().expect("just set");
-        sys::clone_tree(null.as_fd(), false).ctx(|| "copy /dev/null".into())?
+        os.clone_tree(null.as_fd(), false)
+            .ctx(|| "copy /dev/null".into())?
     };
-    sys::move_mount(tree.as_fd(), target.as_fd()).ctx(|| "mount over it".into())
+    os.move_mount(tree.as_fd(), target.as_fd())
+        .ctx(|| "mount over it".into())
 }
 
 /// The container's /dev/null, opened without following any symlink and checked to be the

@@ -12,12 +12,16 @@ mod masks;
 mod mounts;
 mod options;
 mod propagation;
+#[cfg(test)]
+mod recorder;
 mod resolve;
+mod syscall;
+#[cfg(test)]
+mod tests;
 
 pub use enter::{enter, finish};
 pub use mounts::mount_all;
-pub use options::{
-    option_names, parse_options, propagation_flag, MountOptions, RecursiveAttrs,
-};
+pub use options::{option_names, parse_options, propagation_flag, MountOptions, RecursiveAttrs};
 pub use propagation::prepare;
 pub use resolve::{check_proc_destination, clean_path, fd_path, mkdir_all_in_root, open_in_root};
+pub use syscall::{Host, Syscall};

@@ -7,7 +7,7 @@ use std::path::Path;
 use berth_cgroups::CgroupPaths;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::mount::{mount, MsFlags};
+use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
 use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::{Mount, Spec};
@@ -17,13 +17,14 @@ use super::resolve::{
     check_proc_target, ensure_target, fd_path, mkdir_all_in_root, open_in_root, path_in_root,
     refuse_symlinked, replace_with_empty_file,
 };
+use super::syscall::Syscall;
 use super::{parse_options, MountOptions, RecursiveAttrs};
 use crate::init::copyup;
 use crate::init::error::{Ctx, InitError};
-use crate::sys;
 
 /// Mounts the config's mounts, in order, inside `rootfs`.
 pub fn mount_all(
+    os: &dyn Syscall,
     spec: &Spec,
     rootfs: &Path,
     bundle: &Path,
@@ -37,11 +38,11 @@ pub fn mount_all(
     )
     .ctx(|| format!("open rootfs {rootfs:?}"))?;
     for m in spec.mounts().iter().flatten() {
-        mount_one(root.as_fd(), m, bundle, cgroup)
+        mount_one(os, root.as_fd(), m, bundle, cgroup)
             .map_err(|e| InitError(format!("mount {:?}: {}", m.destination(), e.0)))?;
     }
     if needs_dev_setup(spec) {
-        create_default_devices(root.as_fd(), in_userns)?;
+        create_default_devices(os, root.as_fd(), in_userns)?;
     }
     if spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
         // The mount point of the console (tty::bind_console), made while the root may
@@ -57,12 +58,13 @@ pub fn mount_all(
         .into_iter()
         .flatten()
     {
-        create_device(root.as_fd(), dev, in_userns)?;
+        create_device(os, root.as_fd(), dev, in_userns)?;
     }
     Ok(())
 }
 
 fn mount_one(
+    os: &dyn Syscall,
     root: BorrowedFd<'_>,
     m: &Mount,
     bundle: &Path,
@@ -74,7 +76,7 @@ fn mount_one(
     let is_bind = typ == "bind" || opts.flags.contains(MsFlags::MS_BIND);
 
     if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(root, dest, &opts, cgroup);
+        return mount_cgroup(os, root, dest, &opts, cgroup);
     }
 
     let source = m.source().as_deref().map(|s| {
@@ -101,32 +103,20 @@ fn mount_one(
     if is_bind {
         let src = source.ok_or_else(|| InitError("bind mount without a source".into()))?;
         let bind_flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-        mount(
-            Some(&src),
-            &target_path,
-            None::<&str>,
-            bind_flags,
-            None::<&str>,
-        )
-        .ctx(|| format!("bind {src:?}"))?;
+        os.mount(Some(&src), &target_path, None, bind_flags, None)
+            .ctx(|| format!("bind {src:?}"))?;
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         // The bind itself ignores every other flag: apply them with a remount of the new
         // mount (reopened, since the old fd points below it).
         let mounted =
             open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen bind target".into())?;
         if !extra.is_empty() {
-            remount(&fd_path(&mounted), extra)?;
+            remount(os, &fd_path(&mounted), extra)?;
         }
-        set_recursive(&mounted, opts.recursive)?;
+        set_recursive(os, &mounted, opts.recursive)?;
         for p in &opts.propagation {
-            mount(
-                None::<&str>,
-                &fd_path(&mounted),
-                None::<&str>,
-                *p,
-                None::<&str>,
-            )
-            .ctx(|| "set propagation".into())?;
+            os.mount(None, &fd_path(&mounted), None, *p, None)
+                .ctx(|| "set propagation".into())?;
         }
         return Ok(());
     }
@@ -137,24 +127,25 @@ fn mount_one(
     };
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
     let flags = opts.flags & !MsFlags::MS_REMOUNT;
-    let res = mount(source.as_deref(), &target_path, Some(typ), flags, data);
+    let res = os.mount(source.as_deref(), &target_path, Some(typ), flags, data);
     match res {
         Ok(()) => {}
         // Without its own network namespace (or under a user namespace) sysfs cannot be
         // mounted fresh: bind the host's, read-only, as runc does; read-only all the way
         // down, or the host's cgroup, debugfs, securityfs … mounts below it stay writable.
         Err(Errno::EPERM) if typ == "sysfs" => {
-            mount(
-                Some("/sys"),
+            os.mount(
+                Some(Path::new("/sys")),
                 &target_path,
-                None::<&str>,
+                None,
                 MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
+                None,
             )
             .ctx(|| "bind /sys".into())?;
             let mounted = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen sysfs".into())?;
-            remount(&fd_path(&mounted), flags | MsFlags::MS_RDONLY)?;
+            remount(os, &fd_path(&mounted), flags | MsFlags::MS_RDONLY)?;
             set_recursive(
+                os,
                 &mounted,
                 RecursiveAttrs {
                     set: libc::MOUNT_ATTR_RDONLY,
@@ -171,36 +162,34 @@ fn mount_one(
     }
     if !opts.propagation.is_empty() || !opts.recursive.is_empty() {
         let mounted = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen target".into())?;
-        set_recursive(&mounted, opts.recursive)?;
+        set_recursive(os, &mounted, opts.recursive)?;
         for p in &opts.propagation {
-            mount(
-                None::<&str>,
-                &fd_path(&mounted),
-                None::<&str>,
-                *p,
-                None::<&str>,
-            )
-            .ctx(|| "set propagation".into())?;
+            os.mount(None, &fd_path(&mounted), None, *p, None)
+                .ctx(|| "set propagation".into())?;
         }
     }
     Ok(())
 }
 
 /// Applies the recursive options (rro, rnoexec, …) to the mount `mounted` and every
-/// mount below it: mount(2) flags would reach the top mount only.
-fn set_recursive(mounted: &OwnedFd, attrs: RecursiveAttrs) -> Result<(), InitError> {
+/// mount below it: os.mount(2) flags would reach the top mount only.
+fn set_recursive(
+    os: &dyn Syscall,
+    mounted: &OwnedFd,
+    attrs: RecursiveAttrs,
+) -> Result<(), InitError> {
     if attrs.is_empty() {
         return Ok(());
     }
-    sys::mount_setattr(mounted.as_fd(), true, attrs.set, attrs.clear, 0)
+    os.mount_setattr(mounted.as_fd(), true, attrs.set, attrs.clear, 0)
         .ctx(|| "set recursive mount attributes".into())
 }
 
 /// Remounts a bind mount with `flags`, keeping the flags the kernel locks on mounts that a
 /// user namespace inherited (nodev, nosuid, noexec, and the atime mode).
-pub(super) fn remount(path: &Path, flags: MsFlags) -> Result<(), InitError> {
+pub(super) fn remount(os: &dyn Syscall, path: &Path, flags: MsFlags) -> Result<(), InitError> {
     let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    let first = mount(None::<&str>, path, None::<&str>, base | flags, None::<&str>);
+    let first = os.mount(None, path, None, base | flags, None);
     match first {
         Ok(()) => Ok(()),
         // Locked flags are the usual cause; in a user namespace, always.
@@ -220,14 +209,8 @@ pub(super) fn remount(path: &Path, flags: MsFlags) -> Result<(), InitError> {
                     locked |= ms;
                 }
             }
-            mount(
-                None::<&str>,
-                path,
-                None::<&str>,
-                base | flags | locked,
-                None::<&str>,
-            )
-            .ctx(|| "remount".into())
+            os.mount(None, path, None, base | flags | locked, None)
+                .ctx(|| "remount".into())
         }
         Err(e) => Err(InitError(format!("remount: {e}"))),
     }
@@ -237,6 +220,7 @@ pub(super) fn remount(path: &Path, flags: MsFlags) -> Result<(), InitError> {
 /// directory of every hierarchy bound under it (v1, hybrid), or the unified hierarchy
 /// directly (v2).
 fn mount_cgroup(
+    os: &dyn Syscall,
     root: BorrowedFd<'_>,
     dest: &Path,
     opts: &MountOptions,
@@ -257,22 +241,16 @@ fn mount_cgroup(
             .first()
             .ok_or_else(|| InitError("no cgroup dir".into()))?
             .1;
-        mount(
-            Some(dir),
-            &fd_path(&target),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .ctx(|| format!("bind {dir:?}"))?;
+        os.mount(Some(dir), &fd_path(&target), None, MsFlags::MS_BIND, None)
+            .ctx(|| format!("bind {dir:?}"))?;
         if ro {
             let m = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen".into())?;
-            remount(&fd_path(&m), flags | MsFlags::MS_RDONLY)?;
+            remount(os, &fd_path(&m), flags | MsFlags::MS_RDONLY)?;
         }
         return Ok(());
     }
-    mount(
-        Some("tmpfs"),
+    os.mount(
+        Some(Path::new("tmpfs")),
         &fd_path(&target),
         Some("tmpfs"),
         flags,
@@ -286,27 +264,21 @@ fn mount_cgroup(
         };
         let sub = dest.join(name);
         let t = mkdir_all_in_root(root, &sub)?;
-        mount(
-            Some(dir),
-            &fd_path(&t),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .ctx(|| format!("bind {dir:?}"))?;
+        os.mount(Some(dir), &fd_path(&t), None, MsFlags::MS_BIND, None)
+            .ctx(|| format!("bind {dir:?}"))?;
         let m = open_in_root(root, &sub, OFlag::O_PATH).ctx(|| "reopen".into())?;
         let mut f = flags;
         if ro {
             f |= MsFlags::MS_RDONLY;
         }
-        remount(&fd_path(&m), f)?;
+        remount(os, &fd_path(&m), f)?;
     }
     if ro {
         let m = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen".into())?;
-        mount(
-            None::<&str>,
+        os.mount(
+            None,
             &fd_path(&m),
-            None::<&str>,
+            None,
             MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
             Some("mode=755"),
         )

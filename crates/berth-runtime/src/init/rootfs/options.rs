@@ -175,7 +175,6 @@ pub fn parse_options(options: &[String]) -> MountOptions {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +239,4 @@ mod tests {
         let o = parse_options(&s(&["ro", "rw", "rbind"]));
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
     }
-
 }

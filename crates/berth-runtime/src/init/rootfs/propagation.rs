@@ -2,10 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, MsFlags};
+use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 
 use super::propagation_flag;
+use super::syscall::Syscall;
 use crate::init::error::{Ctx, InitError};
 
 /// Everything before the config's mounts: propagation and the rootfs as a mount point.
@@ -16,33 +17,27 @@ use crate::init::error::{Ctx, InitError};
 /// holds the rootfs is made private if it is shared, so that neither the rootfs bind nor
 /// pivot_root (which refuses a shared parent) reaches the host. Unbindable modes wait for
 /// `finish`: the rootfs could not be bound from an unbindable mount.
-pub fn prepare(spec: &Spec, rootfs: &Path) -> Result<(), InitError> {
+pub fn prepare(os: &dyn Syscall, spec: &Spec, rootfs: &Path) -> Result<(), InitError> {
     let linux = spec.linux().as_ref();
     let prop = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(propagation_flag)
         .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
+    os.mount(None, Path::new("/"), None, prop, None)
         .ctx(|| "set the propagation of /".into())?;
     if prop.contains(MsFlags::MS_SHARED) {
         for point in [Path::new("/"), &mount_point_of(rootfs)?] {
-            mount(
-                None::<&str>,
-                point,
-                None::<&str>,
-                MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )
-            .ctx(|| format!("make {point:?} private"))?;
+            os.mount(None, point, None, MsFlags::MS_PRIVATE, None)
+                .ctx(|| format!("make {point:?} private"))?;
         }
     }
-    mount(
+    os.mount(
         Some(rootfs),
         rootfs,
-        None::<&str>,
+        None,
         MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
+        None,
     )
     .ctx(|| format!("bind rootfs {rootfs:?}"))?;
     Ok(())
@@ -84,7 +79,6 @@ fn unescape_mountinfo(field: &str) -> PathBuf {
     }
     PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -119,7 +119,11 @@ pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, I
 
 /// Makes sure a mount target exists inside the root (a directory, or an empty file when
 /// the source is not a directory) and returns an O_PATH fd of it.
-pub(super) fn ensure_target(root: BorrowedFd<'_>, dest: &Path, dir: bool) -> Result<OwnedFd, InitError> {
+pub(super) fn ensure_target(
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    dir: bool,
+) -> Result<OwnedFd, InitError> {
     if dir {
         return mkdir_all_in_root(root, dest);
     }
@@ -212,7 +216,6 @@ pub(crate) fn replace_with_empty_file(dir: BorrowedFd<'_>, name: &OsStr) -> nix:
     )
     .map(drop)
 }
-
 
 #[cfg(test)]
 mod tests {

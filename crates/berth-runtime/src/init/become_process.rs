@@ -13,7 +13,8 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxPersonality, LinuxSeccomp, Process};
 
 use super::error::{Ctx, InitError};
-use super::{container_hooks, procfs, rootfs, security};
+use super::handshake::container_hooks;
+use super::{procfs, rootfs, security};
 use crate::process::{Channel, StartSocket, ToParent};
 use crate::sys;
 

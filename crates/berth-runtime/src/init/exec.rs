@@ -9,7 +9,8 @@ use oci_spec::runtime::{LinuxSeccomp, Process};
 
 use super::become_process::become_process;
 use super::error::{Ctx, InitError};
-use super::{expect_continue, tty};
+use super::handshake::expect_continue;
+use super::tty;
 use crate::process::{Channel, ToParent};
 use crate::sys;
 

@@ -16,13 +16,14 @@ use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use crate::process::{Channel, StartSocket, ToChild, ToParent};
+use crate::process::{Channel, StartSocket, ToParent};
 use crate::sys;
 
 mod become_process;
 mod copyup;
 mod error;
 mod exec;
+mod handshake;
 pub mod procfs;
 pub mod rootfs;
 pub mod security;
@@ -32,6 +33,7 @@ pub mod tty;
 use become_process::{become_process, StartWait};
 pub use error::{Ctx, InitError};
 pub use exec::{exec, ExecArgs};
+use handshake::{container_hooks, expect_continue, with_own_pid};
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub struct InitArgs<'a> {
@@ -60,33 +62,6 @@ pub fn run(args: InitArgs) -> ! {
     };
     let _ = args.chan.send(&ToParent::Failed(err.0));
     sys::exit_now(1)
-}
-
-/// Waits for `Continue`; returns the hook state if the parent sent one first.
-fn expect_continue(chan: &Channel) -> Result<Option<String>, InitError> {
-    let mut state = None;
-    loop {
-        match chan.recv::<ToChild>().ctx(|| "wait for berth".into())? {
-            ToChild::Continue => return Ok(state),
-            ToChild::HookState(s) => state = Some(s),
-            ToChild::Start => return Err(InitError("wait for berth: unexpected Start".into())),
-        }
-    }
-}
-
-/// Runs in-container hooks with the state the parent sent.
-fn container_hooks(
-    point: &'static str,
-    hooks: Option<&Vec<oci_spec::runtime::Hook>>,
-    state: Option<&String>,
-) -> Result<(), InitError> {
-    match hooks {
-        Some(h) if !h.is_empty() => {
-            let json = state.map(|s| s.as_bytes()).unwrap_or_default();
-            crate::hooks::run(point, h, json).map_err(|e| InitError(e.to_string()))
-        }
-        _ => Ok(()),
-    }
 }
 
 fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
@@ -236,15 +211,4 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
 
 fn set_domainname(name: &str) -> Result<(), InitError> {
     sys::set_domainname(name).ctx(|| format!("set domainname {name:?}"))
-}
-
-/// The state JSON with the pid the container sees, for hooks run inside it (the spec).
-fn with_own_pid(state: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(state) {
-        Ok(mut v) => {
-            v["pid"] = std::process::id().into();
-            v.to_string()
-        }
-        Err(_) => state.to_string(),
-    }
 }

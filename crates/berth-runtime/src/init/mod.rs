@@ -5,6 +5,9 @@
 //! reports `Ready`, and waits on the start socket until `start`. It never returns: it
 //! either becomes the container's program or sends `Failed` and exits — to the parent
 //! before `Ready`, to `start` after it.
+//!
+//! This file is create's init; `exec` is exec's child, `become_process` the tail both end
+//! with, `rootfs` and `security` the steps, `error` the one error type they all return.
 
 use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};

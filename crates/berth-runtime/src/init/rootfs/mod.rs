@@ -5,6 +5,9 @@
 //! Every mount target is resolved with openat2(RESOLVE_IN_ROOT) and mounted through its
 //! /proc/self/fd path, so a symlink planted in the rootfs (or racing into it) can never
 //! redirect a mount outside the root (CVE-2019-19921, CVE-2021-30465).
+//!
+//! Every privileged call goes through [`Syscall`]: the init passes [`Host`]; the unit tests
+//! (tests.rs) a recorder, to check the order and flags of a config's mounts without root.
 
 mod devices;
 mod enter;

@@ -1,7 +1,8 @@
 //! What limits the container's program: capabilities (the five sets, in the right order
 //! around the uid switch), the uid/gid switch itself, rlimits, no_new_privs and seccomp.
 //!
-//! Runs in the container init after the root is entered and before execve.
+//! Runs in the container init after the root is entered and before execve. One file per
+//! concern: caps, ids, rlimits, attrs (scheduler, io priority, personality), lsm, seccomp.
 
 mod attrs;
 mod caps;

@@ -8,6 +8,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
@@ -73,6 +74,8 @@ pub struct Recorder {
     scratch_path: PathBuf,
     trees: Cell<usize>,
     calls: RefCell<Vec<Call>>,
+    /// A filesystem type whose mounts fail with this errno (after being recorded).
+    refuse: Option<(&'static str, Errno)>,
 }
 
 impl Recorder {
@@ -89,7 +92,15 @@ impl Recorder {
             _scratch: scratch,
             trees: Cell::new(0),
             calls: RefCell::new(Vec::new()),
+            refuse: None,
         }
+    }
+
+    /// Makes every mount of the filesystem type `fstype` fail with `errno`, as the kernel
+    /// refuses some (sysfs without a network namespace of its own: EPERM).
+    pub fn refusing(mut self, fstype: &'static str, errno: Errno) -> Recorder {
+        self.refuse = Some((fstype, errno));
+        self
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -160,7 +171,10 @@ impl Syscall for Recorder {
             flags,
             data: data.map(str::to_string),
         });
-        Ok(())
+        match self.refuse {
+            Some((refused, errno)) if fstype == Some(refused) => Err(errno),
+            _ => Ok(()),
+        }
     }
 
     fn umount(&self, target: &Path, flags: MntFlags) -> nix::Result<()> {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{makedev, SFlag};
 use oci_spec::runtime::Spec;
@@ -229,6 +230,39 @@ fn tmpfs_with_data_then_its_propagation() {
         ]
     );
     assert!(s.root.path().join("run/x").is_dir());
+}
+
+#[test]
+fn sysfs_refused_is_the_hosts_bound_read_only_all_the_way_down() {
+    use MsFlags as F;
+    let mut s = scene();
+    s.os = Recorder::new(&[(s.root.path(), "$root")]).refusing("sysfs", Errno::EPERM);
+    let spec = spec(
+        r#"{"ociVersion": "1.0.2", "mounts": [{"destination": "/sys", "type": "sysfs",
+            "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}]}"#,
+    );
+    s.mount_all(&spec, false);
+    let flags = F::MS_NOSUID | F::MS_NOEXEC | F::MS_NODEV | F::MS_RDONLY;
+    assert_eq!(
+        s.os.calls()[..4],
+        [
+            mount(Some("sysfs"), "$root/sys", Some("sysfs"), flags, None),
+            mount(
+                Some("/sys"),
+                "$root/sys",
+                None,
+                F::MS_BIND | F::MS_REC,
+                None
+            ),
+            flags_on("$root/sys", F::MS_BIND | F::MS_REMOUNT | flags),
+            Call::SetAttr {
+                mount: "$root/sys".into(),
+                recursive: true,
+                set: libc::MOUNT_ATTR_RDONLY,
+                clear: 0,
+            },
+        ]
+    );
 }
 
 #[test]

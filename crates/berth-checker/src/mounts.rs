@@ -1,0 +1,176 @@
+//! Mounts (type, flags, recursive flags, propagation), the root's read-only flag and
+//! propagation, masked and read-only paths: all from /proc/self/mountinfo as the container sees it.
+
+use crate::procfs::{self, MountInfo};
+use crate::tap::Tap;
+use serde_json::Value;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::MetadataExt;
+
+/// A flag the config can ask for, and how mountinfo's per-mount options show it.
+#[derive(Clone, Copy)]
+enum Flag {
+    /// The option is shown.
+    Set(&'static str),
+    /// The option is not shown.
+    Clear(&'static str),
+    /// Neither noatime nor relatime (strictatime).
+    Strict,
+}
+
+/// Mount options → the flag they set, each with a slot: a later option for the same slot wins.
+fn flag(opt: &str) -> Option<(&'static str, Flag)> {
+    use Flag::*;
+    Some(match opt {
+        "ro" => ("ro", Set("ro")),
+        "rw" => ("ro", Set("rw")),
+        "nosuid" => ("suid", Set("nosuid")),
+        "suid" => ("suid", Clear("nosuid")),
+        "nodev" => ("dev", Set("nodev")),
+        "dev" => ("dev", Clear("nodev")),
+        "noexec" => ("exec", Set("noexec")),
+        "exec" => ("exec", Clear("noexec")),
+        "noatime" => ("atime", Set("noatime")),
+        "relatime" => ("atime", Set("relatime")),
+        "strictatime" => ("atime", Strict),
+        "nodiratime" => ("diratime", Set("nodiratime")),
+        "diratime" => ("diratime", Clear("nodiratime")),
+        "nosymfollow" => ("symfollow", Set("nosymfollow")),
+        "symfollow" => ("symfollow", Clear("nosymfollow")),
+        _ => return None,
+    })
+}
+
+fn holds(m: &MountInfo, f: Flag) -> bool {
+    match f {
+        Flag::Set(o) => m.has(o),
+        Flag::Clear(o) => !m.has(o),
+        Flag::Strict => !m.has("noatime") && !m.has("relatime"),
+    }
+}
+
+/// Propagation options → what mountinfo shows.
+fn propagation(opt: &str) -> Option<&'static str> {
+    Some(match opt.strip_prefix('r').filter(|_| opt != "rw" && opt != "ro").unwrap_or(opt) {
+        "shared" => "shared",
+        "slave" => "slave",
+        "private" => "private",
+        "unbindable" => "unbindable",
+        _ => return None,
+    })
+}
+
+pub fn check(t: &mut Tap, c: &Value) {
+    let mounts = procfs::mountinfo();
+    let root = mounts.iter().rev().find(|m| m.mount_point == "/");
+
+    let ro = c["root"]["readonly"].as_bool().unwrap_or(false);
+    t.check(
+        "root.readonly",
+        match root {
+            Some(m) if m.has("ro") == ro => Ok(()),
+            Some(m) => Err(format!("/ is mounted {}", m.options.join(","))),
+            None => Err("no / in mountinfo".into()),
+        },
+    );
+    if let Some(p) = c["linux"]["rootfsPropagation"].as_str() {
+        let want = propagation(p).unwrap_or("?");
+        let got = root.map(MountInfo::propagation);
+        t.eq("linux.rootfsPropagation", got, Some(want));
+    }
+
+    for m in c["mounts"].as_array().into_iter().flatten() {
+        one_mount(t, m, &mounts);
+    }
+
+    for p in c["linux"]["maskedPaths"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        t.check(&format!("maskedPaths {p}"), masked(p));
+    }
+    for p in c["linux"]["readonlyPaths"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        let what = format!("readonlyPaths {p}");
+        if std::fs::symlink_metadata(p).is_err() {
+            t.skip(&what, "absent in the container");
+            continue;
+        }
+        let m = procfs::mount_of(&mounts, &procfs::canonical(p));
+        t.check(
+            &what,
+            match m {
+                Some(m) if m.has("ro") => Ok(()),
+                Some(m) => Err(format!("on {} mounted {}", m.mount_point, m.options.join(","))),
+                None => Err("on no mount".into()),
+            },
+        );
+    }
+}
+
+fn one_mount(t: &mut Tap, spec: &Value, mounts: &[MountInfo]) {
+    let dest = spec["destination"].as_str().unwrap_or("");
+    let what = format!("mount {dest}");
+    let path = procfs::canonical(dest);
+    let Some(m) = mounts.iter().rev().find(|m| m.mount_point == path) else {
+        t.fail(&what, "not mounted");
+        return;
+    };
+    let opts: Vec<&str> = spec["options"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let ty = spec["type"].as_str().unwrap_or("");
+    let bind = ty == "bind" || opts.iter().any(|o| *o == "bind" || *o == "rbind");
+    if bind || ty.is_empty() {
+        t.ok(&what);
+    } else if ty == "cgroup" && m.fstype != "cgroup" && m.fstype != "cgroup2" {
+        // On cgroup v1 runc mounts a tmpfs and one cgroup mount per hierarchy under it.
+        t.check(&what, if m.fstype == "tmpfs" { Ok(()) } else { Err(format!("type {}", m.fstype)) });
+    } else {
+        t.eq(&format!("{what} type"), m.fstype.as_str(), ty);
+    }
+
+    // The last option for each flag wins; r-prefixed ones apply to every mount below too.
+    let mut slots: Vec<(&str, Flag, bool, &str)> = Vec::new();
+    let mut prop: Option<(&str, bool)> = None;
+    for o in &opts {
+        let (recursive, base) = match o.strip_prefix('r') {
+            Some(b) if flag(b).is_some() && *o != "rw" && *o != "ro" => (true, b),
+            _ => (false, *o),
+        };
+        if let Some((slot, f)) = flag(base) {
+            slots.retain(|s| s.0 != slot);
+            slots.push((slot, f, recursive, o));
+        } else if let Some(p) = propagation(o) {
+            prop = Some((p, o.starts_with('r')));
+        }
+    }
+    for (_, f, recursive, o) in slots {
+        let below: Vec<&MountInfo> = if recursive {
+            mounts.iter().filter(|x| procfs::is_under(&x.mount_point, &path) && x.mount_point != path).collect()
+        } else {
+            Vec::new()
+        };
+        let bad: Vec<String> = std::iter::once(m)
+            .chain(below)
+            .filter(|x| !holds(x, f))
+            .map(|x| format!("{} is {}", x.mount_point, x.options.join(",")))
+            .collect();
+        t.check(&format!("{what} option {o}"), if bad.is_empty() { Ok(()) } else { Err(bad.join("; ")) });
+    }
+    if let Some((want, _)) = prop {
+        t.eq(&format!("{what} propagation"), m.propagation(), want);
+    }
+}
+
+/// A masked path reads as nothing: a directory is empty, anything else is /dev/null (or absent).
+fn masked(p: &str) -> Result<(), String> {
+    let md = match std::fs::metadata(p) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    };
+    if md.is_dir() {
+        let n = std::fs::read_dir(p).map_err(|e| e.to_string())?.count();
+        return if n == 0 { Ok(()) } else { Err(format!("directory has {n} entries")) };
+    }
+    if md.file_type().is_char_device() && md.rdev() == crate::linux::makedev(1, 3) {
+        Ok(())
+    } else {
+        Err(format!("not /dev/null (mode {:o})", md.mode()))
+    }
+}

@@ -4,24 +4,28 @@
 //!
 //! Usage: `berth-checker [DIR]` (default `/.berth-checker`). DIR holds:
 //! - `config.json`: the bundle's config (the harness bind-mounts DIR read-only);
-//! - `namespaces` (optional): lines `host TYPE INODE` (the namespaces of the runtime's caller,
-//!   TYPE as in /proc/self/ns) and `path PATH INODE` (the namespace a config path names), so a
-//!   namespace can be told new, shared with the host, or joined.
+//! - `host` (optional), what the harness saw on the host: lines `ns TYPE INODE` (the namespaces
+//!   of the runtime's caller, TYPE as in /proc/self/ns) and `nspath PATH INODE` (the namespace a
+//!   config path names), so a namespace can be told new, shared with the host, or joined; and
+//!   `peer SOURCE GROUP` (a bind source's shared peer group), so a shared bind mount can be seen
+//!   to stay in the host's peer group.
 //!
 //! Exits 0 when every check passed or was skipped, 1 when one failed, 2 when the config cannot
 //! be read. Modelled on runtime-tools' validation tests and youki's runtimetest.
 
 mod linux;
 mod mounts;
-mod procfs;
 mod process;
+mod procfs;
 mod tap;
 
 use serde_json::Value;
 use std::path::Path;
 
 fn main() {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "/.berth-checker".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "/.berth-checker".into());
     let dir = Path::new(&dir);
     let config = match std::fs::read(dir.join("config.json"))
         .map_err(|e| e.to_string())
@@ -33,11 +37,23 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let namespaces = std::fs::read_to_string(dir.join("namespaces")).unwrap_or_default();
+    let host = Host(std::fs::read_to_string(dir.join("host")).unwrap_or_default());
 
     let mut t = tap::Tap::default();
     process::check(&mut t, &config);
-    mounts::check(&mut t, &config);
-    linux::check(&mut t, &config, &namespaces);
+    mounts::check(&mut t, &config, &host);
+    linux::check(&mut t, &config, &host);
     std::process::exit(t.finish());
+}
+
+/// The `host` file: lines of three words, looked up by the first two.
+pub struct Host(String);
+
+impl Host {
+    pub fn get(&self, kind: &str, key: &str) -> Option<&str> {
+        self.0.lines().find_map(|line| {
+            let mut f = line.split_whitespace();
+            (f.next() == Some(kind) && f.next() == Some(key)).then(|| f.next().unwrap_or(""))
+        })
+    }
 }

@@ -3,6 +3,7 @@
 
 use crate::procfs::{self, MountInfo};
 use crate::tap::Tap;
+use crate::Host;
 use serde_json::Value;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::MetadataExt;
@@ -51,16 +52,22 @@ fn holds(m: &MountInfo, f: Flag) -> bool {
 
 /// Propagation options → what mountinfo shows.
 fn propagation(opt: &str) -> Option<&'static str> {
-    Some(match opt.strip_prefix('r').filter(|_| opt != "rw" && opt != "ro").unwrap_or(opt) {
-        "shared" => "shared",
-        "slave" => "slave",
-        "private" => "private",
-        "unbindable" => "unbindable",
-        _ => return None,
-    })
+    Some(
+        match opt
+            .strip_prefix('r')
+            .filter(|_| opt != "rw" && opt != "ro")
+            .unwrap_or(opt)
+        {
+            "shared" => "shared",
+            "slave" => "slave",
+            "private" => "private",
+            "unbindable" => "unbindable",
+            _ => return None,
+        },
+    )
 }
 
-pub fn check(t: &mut Tap, c: &Value) {
+pub fn check(t: &mut Tap, c: &Value, host: &Host) {
     let mounts = procfs::mountinfo();
     let root = mounts.iter().rev().find(|m| m.mount_point == "/");
 
@@ -80,13 +87,23 @@ pub fn check(t: &mut Tap, c: &Value) {
     }
 
     for m in c["mounts"].as_array().into_iter().flatten() {
-        one_mount(t, m, &mounts);
+        one_mount(t, m, &mounts, host);
     }
 
-    for p in c["linux"]["maskedPaths"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for p in c["linux"]["maskedPaths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         t.check(&format!("maskedPaths {p}"), masked(p));
     }
-    for p in c["linux"]["readonlyPaths"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for p in c["linux"]["readonlyPaths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         let what = format!("readonlyPaths {p}");
         if std::fs::symlink_metadata(p).is_err() {
             t.skip(&what, "absent in the container");
@@ -97,14 +114,18 @@ pub fn check(t: &mut Tap, c: &Value) {
             &what,
             match m {
                 Some(m) if m.has("ro") => Ok(()),
-                Some(m) => Err(format!("on {} mounted {}", m.mount_point, m.options.join(","))),
+                Some(m) => Err(format!(
+                    "on {} mounted {}",
+                    m.mount_point,
+                    m.options.join(",")
+                )),
                 None => Err("on no mount".into()),
             },
         );
     }
 }
 
-fn one_mount(t: &mut Tap, spec: &Value, mounts: &[MountInfo]) {
+fn one_mount(t: &mut Tap, spec: &Value, mounts: &[MountInfo], host: &Host) {
     let dest = spec["destination"].as_str().unwrap_or("");
     let what = format!("mount {dest}");
     let path = procfs::canonical(dest);
@@ -112,14 +133,26 @@ fn one_mount(t: &mut Tap, spec: &Value, mounts: &[MountInfo]) {
         t.fail(&what, "not mounted");
         return;
     };
-    let opts: Vec<&str> = spec["options"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let opts: Vec<&str> = spec["options"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     let ty = spec["type"].as_str().unwrap_or("");
     let bind = ty == "bind" || opts.iter().any(|o| *o == "bind" || *o == "rbind");
     if bind || ty.is_empty() {
         t.ok(&what);
     } else if ty == "cgroup" && m.fstype != "cgroup" && m.fstype != "cgroup2" {
         // On cgroup v1 runc mounts a tmpfs and one cgroup mount per hierarchy under it.
-        t.check(&what, if m.fstype == "tmpfs" { Ok(()) } else { Err(format!("type {}", m.fstype)) });
+        t.check(
+            &what,
+            if m.fstype == "tmpfs" {
+                Ok(())
+            } else {
+                Err(format!("type {}", m.fstype))
+            },
+        );
     } else {
         t.eq(&format!("{what} type"), m.fstype.as_str(), ty);
     }
@@ -141,7 +174,10 @@ fn one_mount(t: &mut Tap, spec: &Value, mounts: &[MountInfo]) {
     }
     for (_, f, recursive, o) in slots {
         let below: Vec<&MountInfo> = if recursive {
-            mounts.iter().filter(|x| procfs::is_under(&x.mount_point, &path) && x.mount_point != path).collect()
+            mounts
+                .iter()
+                .filter(|x| procfs::is_under(&x.mount_point, &path) && x.mount_point != path)
+                .collect()
         } else {
             Vec::new()
         };
@@ -150,10 +186,44 @@ fn one_mount(t: &mut Tap, spec: &Value, mounts: &[MountInfo]) {
             .filter(|x| !holds(x, f))
             .map(|x| format!("{} is {}", x.mount_point, x.options.join(",")))
             .collect();
-        t.check(&format!("{what} option {o}"), if bad.is_empty() { Ok(()) } else { Err(bad.join("; ")) });
+        t.check(
+            &format!("{what} option {o}"),
+            if bad.is_empty() {
+                Ok(())
+            } else {
+                Err(bad.join("; "))
+            },
+        );
     }
     if let Some((want, _)) = prop {
-        t.eq(&format!("{what} propagation"), m.propagation(), want);
+        // A shared bind mount stays in its source's peer group, so mounts reach the host both ways.
+        let peer = spec["source"]
+            .as_str()
+            .and_then(|s| host.get("peer", s))
+            .filter(|_| bind && want == "shared");
+        let group = |m: &MountInfo| {
+            m.optional
+                .iter()
+                .find_map(|o| o.strip_prefix("shared:"))
+                .map(String::from)
+        };
+        match peer {
+            Some(peer) if m.propagation() == "shared" => t.check(
+                &format!("{what} propagation"),
+                match group(m) {
+                    Some(g)
+                        if g == peer && !m.optional.iter().any(|o| o.starts_with("master:")) =>
+                    {
+                        Ok(())
+                    }
+                    _ => Err(format!(
+                        "{}, want shared:{peer} (the source's peer group)",
+                        m.optional.join(" ")
+                    )),
+                },
+            ),
+            _ => t.eq(&format!("{what} propagation"), m.propagation(), want),
+        }
     }
 }
 
@@ -166,7 +236,11 @@ fn masked(p: &str) -> Result<(), String> {
     };
     if md.is_dir() {
         let n = std::fs::read_dir(p).map_err(|e| e.to_string())?.count();
-        return if n == 0 { Ok(()) } else { Err(format!("directory has {n} entries")) };
+        return if n == 0 {
+            Ok(())
+        } else {
+            Err(format!("directory has {n} entries"))
+        };
     }
     if md.file_type().is_char_device() && md.rdev() == crate::linux::makedev(1, 3) {
         Ok(())

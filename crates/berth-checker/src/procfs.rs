@@ -53,7 +53,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -90,7 +93,12 @@ pub fn mount_of<'a>(mounts: &'a [MountInfo], path: &str) -> Option<&'a MountInfo
         .iter()
         .filter(|m| is_under(path, &m.mount_point))
         .max_by_key(|m| m.mount_point.len())
-        .and_then(|best| mounts.iter().rev().find(|m| m.mount_point == best.mount_point))
+        .and_then(|best| {
+            mounts
+                .iter()
+                .rev()
+                .find(|m| m.mount_point == best.mount_point)
+        })
 }
 
 /// Whether `path` is `dir` or below it.
@@ -104,6 +112,10 @@ pub fn canonical(path: &str) -> String {
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| {
             let t = path.trim_end_matches('/');
-            if t.is_empty() { "/".into() } else { t.into() }
+            if t.is_empty() {
+                "/".into()
+            } else {
+                t.into()
+            }
         })
 }

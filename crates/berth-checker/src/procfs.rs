@@ -119,3 +119,52 @@ pub fn canonical(path: &str) -> String {
             }
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(mount_point: &str, optional: &[&str]) -> MountInfo {
+        MountInfo {
+            mount_point: mount_point.into(),
+            options: vec!["rw".into()],
+            optional: optional.iter().map(|s| s.to_string()).collect(),
+            fstype: "tmpfs".into(),
+        }
+    }
+
+    #[test]
+    fn unescapes_octal() {
+        assert_eq!(unescape(r"/a\040b\011c\134d"), "/a b\tc\\d");
+        assert_eq!(unescape(r"/plain"), "/plain");
+        assert_eq!(unescape(r"/end\04"), r"/end\04");
+    }
+
+    #[test]
+    fn propagation_from_optional_fields() {
+        assert_eq!(entry("/", &[]).propagation(), "private");
+        assert_eq!(entry("/", &["shared:3"]).propagation(), "shared");
+        assert_eq!(
+            entry("/", &["shared:3", "master:1"]).propagation(),
+            "shared"
+        );
+        assert_eq!(entry("/", &["master:1"]).propagation(), "slave");
+        assert_eq!(entry("/", &["unbindable"]).propagation(), "unbindable");
+    }
+
+    #[test]
+    fn mount_of_takes_the_last_mount_at_the_deepest_point() {
+        let m = [
+            entry("/", &[]),
+            entry("/proc", &[]),
+            entry("/proc/sys", &[]),
+            entry("/proc/sys", &["shared:9"]),
+        ];
+        assert_eq!(
+            mount_of(&m, "/proc/sys/kernel").unwrap().optional,
+            ["shared:9"]
+        );
+        assert_eq!(mount_of(&m, "/proc/system").unwrap().mount_point, "/proc");
+        assert_eq!(mount_of(&m, "/etc").unwrap().mount_point, "/");
+    }
+}

@@ -88,7 +88,7 @@ declare -A own_mount_ns=()
 # (a container sharing its caller's mount namespace) gets a private one.
 in_ns() {
     local rt=$1 case=$2; shift 2
-    if [ "$rt" = crun ] && mountpoint -q /sys/fs/cgroup/unified; then
+    if [ "${bins[$rt]##*/}" = crun ] && mountpoint -q /sys/fs/cgroup/unified; then
         # shellcheck disable=SC2016 # expanded by the inner shell
         unshare --mount --propagation unchanged sh -c 'mount --make-private /sys/fs/cgroup &&
             mount --make-private /sys/fs/cgroup/unified && umount /sys/fs/cgroup/unified && exec "$@"' sh "$@"
@@ -352,7 +352,7 @@ outcome() {
 }
 
 n=0 bad=0
-declare -A cell=()
+declare -A cell=() every_fails=()
 report=()
 for case in "${cases[@]}"; do
     if [[ -n "${CASES:-}" && ! $case =~ $CASES ]]; then continue; fi
@@ -380,7 +380,7 @@ for case in "${cases[@]}"; do
                 grep -qxF "$check" "$tmp/out/$case.$rt.failed" || local_ok=$rt
             done
             if [ -z "$local_ok" ]; then
-                report+=("every runtime fails '$check' in: $case")
+                every_fails[$check]+=" $case"
             else
                 regress+=("'$check' ($local_ok honours it: $(grep -F -- "- $check #" "$tmp/out/$case.berth.tap" | sed 's/.* # //' | head -1))")
             fi
@@ -435,6 +435,7 @@ for case in "${cases[@]}"; do
     done
 done
 for k in "${!oracle_fails[@]}"; do report+=("$k in:${oracle_fails[$k]}"); done
+for k in "${!every_fails[@]}"; do report+=("every runtime fails '$k' in:${every_fails[$k]}"); done
 if [ ${#report[@]} -gt 0 ]; then
     printf '\nnot counted against berth:\n'
     printf '  %s\n' "${report[@]}" | sort

@@ -289,6 +289,12 @@ variant blkio-weight '.linux.resources.blockIO = {weight: 500}'
 disk=$(lsblk -dn -o MAJ:MIN,TYPE | awk '$2 == "disk" { print $1; exit }')
 variant blkio-throttle --arg disk "${disk:-7:0}" '.linux.resources.blockIO = {throttleReadBpsDevice: [],
     throttleWriteBpsDevice: [{major: ($disk | split(":")[0] | tonumber), minor: ($disk | split(":")[1] | tonumber), rate: 1048576}]}'
+# Where AppArmor is enabled the checker reads the label back; elsewhere the config must be refused,
+# as runc and crun do (and any SELinux label on a host without SELinux).
+variant apparmor '.process.apparmorProfile = "unconfined"'
+[ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] || refuse[apparmor]=1
+variant selinux '.process.selinuxLabel = "system_u:system_r:container_t:s0"'
+[ -e /sys/fs/selinux/enforce ] || refuse[selinux]=1
 variant seccomp '.linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64"],
     syscalls: [{names: ["kexec_load"], action: "SCMP_ACT_ERRNO"}]}'
 fixture ctr ctr-config.json

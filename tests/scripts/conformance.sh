@@ -259,7 +259,7 @@ variant rootfs-slave '.linux.rootfsPropagation = "rslave"'
 variant rootfs-unbindable '.linux.rootfsPropagation = "unbindable" | .mounts |= map(select(.source != "CHECKER"))'
 checker_in_rootfs[rootfs-unbindable]=1
 variant root-readonly '.root.readonly = true'
-variant masked-readonly '.linux.maskedPaths += ["/home/berth", "/etc/group", "/conf-absent"]
+variant masked-readonly '.linux.maskedPaths += ["/usr", "/etc/group", "/conf-absent"]
     | .linux.readonlyPaths += ["/home", "/etc/passwd"]'
 variant devices '.linux.devices = [
     {path: "/dev/conf-null", type: "c", major: 1, minor: 3, fileMode: 416, uid: 1000, gid: 1000},

@@ -50,21 +50,15 @@ fn holds(m: &MountInfo, f: Flag) -> bool {
     }
 }
 
-/// Propagation options → what mountinfo shows.
+/// Propagation options (recursive or not) → what mountinfo shows.
 fn propagation(opt: &str) -> Option<&'static str> {
-    Some(
-        match opt
-            .strip_prefix('r')
-            .filter(|_| opt != "rw" && opt != "ro")
-            .unwrap_or(opt)
-        {
-            "shared" => "shared",
-            "slave" => "slave",
-            "private" => "private",
-            "unbindable" => "unbindable",
-            _ => return None,
-        },
-    )
+    Some(match opt.strip_prefix('r').unwrap_or(opt) {
+        "shared" => "shared",
+        "slave" => "slave",
+        "private" => "private",
+        "unbindable" => "unbindable",
+        _ => return None,
+    })
 }
 
 pub fn check(t: &mut Tap, c: &Value, host: &Host) {
@@ -159,17 +153,18 @@ fn one_mount(t: &mut Tap, spec: &Value, mounts: &[MountInfo], host: &Host) {
 
     // The last option for each flag wins; r-prefixed ones apply to every mount below too.
     let mut slots: Vec<(&str, Flag, bool, &str)> = Vec::new();
-    let mut prop: Option<(&str, bool)> = None;
+    let mut prop = None;
     for o in &opts {
+        // "rw" and "ro" are not "r" + a flag; "rro", "rnoexec", ... are.
         let (recursive, base) = match o.strip_prefix('r') {
-            Some(b) if flag(b).is_some() && *o != "rw" && *o != "ro" => (true, b),
+            Some(b) if flag(b).is_some() => (true, b),
             _ => (false, *o),
         };
         if let Some((slot, f)) = flag(base) {
             slots.retain(|s| s.0 != slot);
             slots.push((slot, f, recursive, o));
         } else if let Some(p) = propagation(o) {
-            prop = Some((p, o.starts_with('r')));
+            prop = Some(p);
         }
     }
     for (_, f, recursive, o) in slots {
@@ -195,7 +190,7 @@ fn one_mount(t: &mut Tap, spec: &Value, mounts: &[MountInfo], host: &Host) {
             },
         );
     }
-    if let Some((want, _)) = prop {
+    if let Some(want) = prop {
         // A shared bind mount stays in its source's peer group, so mounts reach the host both ways.
         let peer = spec["source"]
             .as_str()

@@ -53,7 +53,7 @@ known_difference() {
     local k
     for k in "${!KNOWN_DIFFERENCES[@]}"; do
         # shellcheck disable=SC2053 # the key is a glob
-        [[ "$1|$2" == $k ]] && { echo " (${KNOWN_DIFFERENCES[$k]})"; return; }
+        if [[ "$1|$2" == $k ]]; then echo " (${KNOWN_DIFFERENCES[$k]})"; fi
     done
 }
 

@@ -190,6 +190,13 @@ fn one_mount(t: &mut Tap, spec: &Value, mounts: &[MountInfo], host: &Host) {
             },
         );
     }
+    if !bind {
+        for o in &opts {
+            if let Some((key, value)) = o.split_once('=') {
+                data_option(t, &what, m, key, value);
+            }
+        }
+    }
     if let Some(want) = prop {
         // A shared bind mount stays in its source's peer group, so mounts reach the host both ways.
         let peer = spec["source"]
@@ -220,6 +227,56 @@ fn one_mount(t: &mut Tap, spec: &Value, mounts: &[MountInfo], host: &Host) {
             _ => t.eq(&format!("{what} propagation"), m.propagation(), want),
         }
     }
+}
+
+/// A filesystem option the kernel shows back (tmpfs, devpts, mqueue): modes in octal, ids in
+/// decimal, sizes in bytes; one it leaves out has its default (tmpfs mode 1777, ids 0).
+fn data_option(t: &mut Tap, what: &str, m: &MountInfo, key: &str, value: &str) {
+    let normal = |v: &str| -> Option<u64> {
+        match key {
+            "mode" | "ptmxmode" => u64::from_str_radix(v, 8).ok(),
+            "uid" | "gid" => v.parse().ok(),
+            "size" => {
+                let (n, unit) = match v.char_indices().last()? {
+                    (i, 'k' | 'K') => (&v[..i], 1 << 10),
+                    (i, 'm' | 'M') => (&v[..i], 1 << 20),
+                    (i, 'g' | 'G') => (&v[..i], 1 << 30),
+                    _ => (v, 1),
+                };
+                n.parse::<u64>().ok().map(|n| n * unit)
+            }
+            _ => None,
+        }
+    };
+    let Some(want) = normal(value) else {
+        return;
+    };
+    let shown = m
+        .super_options
+        .iter()
+        .find_map(|o| o.strip_prefix(key)?.strip_prefix('='));
+    let got = match (shown, key) {
+        // The kernel shows ids as the initial user namespace sees them.
+        (Some(v), "uid") => normal(v).and_then(|id| procfs::id_inside("uid_map", id)),
+        (Some(v), "gid") => normal(v).and_then(|id| procfs::id_inside("gid_map", id)),
+        (Some(v), _) => normal(v),
+        (None, "uid" | "gid") => Some(0),
+        (None, "mode") if m.fstype == "tmpfs" => Some(0o1777),
+        (None, _) => None,
+    };
+    // tmpfs rounds a size up to whole pages.
+    let ok = match (got, key) {
+        (Some(g), "size") => g >= want && g - want < 4096,
+        (g, _) => g == Some(want),
+    };
+    t.check(
+        &format!("{what} option {key}"),
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("shown {}", m.super_options.join(",")))
+        },
+    );
 }
 
 /// A masked path reads as nothing: a directory is empty, anything else is /dev/null (or absent).

@@ -16,6 +16,25 @@ pub fn status() -> HashMap<String, String> {
         .collect()
 }
 
+/// A host id as this process's user namespace names it (/proc/self/uid_map or gid_map).
+pub fn id_inside(map: &str, host: u64) -> Option<u64> {
+    read(&format!("/proc/self/{map}"))
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let f: Vec<u64> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            match f[..] {
+                [inside, outside, count] if (outside..outside + count).contains(&host) => {
+                    Some(inside + host - outside)
+                }
+                _ => None,
+            }
+        })
+}
+
 /// One line of /proc/self/mountinfo.
 #[derive(Debug, Clone)]
 pub struct MountInfo {
@@ -25,6 +44,8 @@ pub struct MountInfo {
     /// Optional fields: shared:N, master:N, propagate_from:N, unbindable.
     pub optional: Vec<String>,
     pub fstype: String,
+    /// Superblock options (mode=755, size=65536k, gid=5, ...).
+    pub super_options: Vec<String>,
 }
 
 impl MountInfo {
@@ -77,11 +98,16 @@ pub fn mountinfo() -> Vec<MountInfo> {
             if f.len() < 6 {
                 return None;
             }
+            let t: Vec<&str> = tail.split(' ').collect();
             Some(MountInfo {
                 mount_point: unescape(f[4]),
                 options: f[5].split(',').map(String::from).collect(),
                 optional: f[6..].iter().map(|s| s.to_string()).collect(),
-                fstype: tail.split(' ').next().unwrap_or("").to_string(),
+                fstype: t.first().unwrap_or(&"").to_string(),
+                super_options: t
+                    .get(2)
+                    .map(|s| s.split(',').map(String::from).collect())
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -130,6 +156,7 @@ mod tests {
             options: vec!["rw".into()],
             optional: optional.iter().map(|s| s.to_string()).collect(),
             fstype: "tmpfs".into(),
+            super_options: Vec::new(),
         }
     }
 

@@ -124,10 +124,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- shared pieces -------------------------------------------------------------------------------
+# tmpfs_at DIR [shared]: a small tmpfs of the script's own, unmounted on exit (latest first).
+tmpfs_at() {
+    mkdir -p "$1"
+    mount -t tmpfs -o size=64m,mode=755 conf-tmpfs "$1" || fail "mount a tmpfs at $1"
+    mounted=("$1" "${mounted[@]}")
+    [ -z "${2:-}" ] || mount --make-shared "$1" || fail "make $1 shared"
+}
 # The rootfs is on a shared mount of its own, so that rootfsPropagation has a peer group to show.
-mkdir -p "$tmp/shared-root"
-mount -t tmpfs -o size=64m,mode=755 conf-root "$tmp/shared-root" && mounted+=("$tmp/shared-root")
-mount --make-shared "$tmp/shared-root"
+tmpfs_at "$tmp/shared-root" shared
 rootfs=$tmp/shared-root/rootfs
 "$repo/scripts/make-rootfs.sh" "$rootfs" >/dev/null
 mkdir -p "$rootfs/.berth-checker"
@@ -146,20 +151,20 @@ done
 # Sources for bind mounts: a plain directory, one with a tmpfs below it (recursive flags), and a
 # shared tmpfs (propagation).
 src=$tmp/src
-mkdir -p "$src/plain" "$src/tree/sub" "$src/shared"
+mkdir -p "$src/plain"
 echo hi > "$src/plain/file"
-mount -t tmpfs -o size=1m conf-sub "$src/tree/sub" && mounted+=("$src/tree/sub")
-mount -t tmpfs -o size=1m conf-shared "$src/shared" && mounted=("$src/shared" "${mounted[@]}")
-mount --make-shared "$src/shared"
+tmpfs_at "$src/tree/sub"
+tmpfs_at "$src/shared" shared
 
+# The default config is runc's (berth's when runc is not an oracle).
 base=$tmp/base.json
 spec_rt=${bins[runc]:-$BERTH}
 (cd "$tmp" && "$spec_rt" spec && mv config.json "$base") || fail "$spec_rt spec failed"
 
 # adapt CONFIG CASE: a config that runs here. Root is the busybox rootfs, the process is the
 # checker (the checker's directory is one more read-only bind mount), hooks are dropped (they name
-# the capture host's programs), namespace paths name the holder's namespaces, bind sources that do
-# not exist here are made (a file for a file-like destination), the cgroup is this run's.
+# the capture host's programs), bind sources that do not exist here are made (a file for a
+# file-like destination), the cgroup is this run's.
 adapt() {
     local in=$1 case=$2 out=$tmp/cases/$2.json i n dest s
     mkdir -p "$tmp/cases" "$src/$case"
@@ -186,8 +191,8 @@ adapt() {
 # --- the matrix ------------------------------------------------------------------------------
 cases=()
 declare -A skip_reason=() refuse=() checker_in_rootfs=()
-# variant NAME [JQ-ARGS...] JQ: the default config changed by JQ ($src: the bind sources' directory, $pid: the
-# namespace holder's pid).
+# variant NAME [JQ-ARGS...] JQ: the default config changed by JQ ($src: the bind sources'
+# directory, $pid: the namespace holder's pid).
 variant() {
     local name=$1; shift
     cases+=("$name")

@@ -29,8 +29,6 @@ use crate::face::PeopleFace;
 use crate::log::Logger;
 use berth_runtime::state::StateRoot;
 
-pub use spec::default_spec;
-
 pub struct Context<'a> {
     pub root: StateRoot,
     /// The image store root; networks live in its networks/ directory.

@@ -55,7 +55,7 @@ pub struct SpecInput<'a> {
 
 pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
     let f = input.flags;
-    let mut spec = crate::commands::default_spec(false);
+    let mut spec = berth_runtime::spec::default_spec(false);
     let img = input.image_config.config().clone().unwrap_or_default();
 
     spec.set_root(Some(

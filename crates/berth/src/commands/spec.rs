@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use berth_runtime::spec::default_spec;
 
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Write a default config.json (as runc spec) into the bundle
 #[derive(clap::Args, Debug)]

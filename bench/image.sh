@@ -57,7 +57,9 @@ die() { echo "image bench: $*" >&2; exit 1; }
 for t in skopeo umoci podman runc docker-registry jq conmon; do
     command -v "$t" >/dev/null || die "$t missing (apt-get install -y skopeo umoci podman runc docker-registry jq conmon)"
 done
-[ -x "$BERTH" ] || die "berth binary $BERTH not found (cargo build --release -p berth)"
+[ -x "$BERTH" ] || die "berth binary $BERTH not found (cargo build --release: builds berth and berth-people)"
+[ -x "$(dirname -- "$BERTH")/berth-people" ] \
+    || die "berth-people not found beside $BERTH (berth executes it for images and run IMAGE)"
 OVERLAY_SETUP=${OVERLAY_SETUP:-${CARGO_TARGET_DIR:-$repo/target}/x86_64-unknown-linux-gnu/release/examples/overlay_setup}
 if [ ! -x "$OVERLAY_SETUP" ]; then
     (cd "$repo" && cargo build --release -p berth-image --example overlay_setup) >&2 \

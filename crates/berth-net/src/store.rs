@@ -30,7 +30,12 @@ const ATTACHED_DIR: &str = ".attached";
 /// `root`. One stat, so deleting a container that never joined a network costs nothing more
 /// (and the runtime face can ask without loading any network).
 pub fn has_attachments(root: &Path, container_id: &str) -> bool {
-    root.join(ATTACHED_DIR).join(container_id).exists()
+    attachment_marker(root, container_id).exists()
+}
+
+/// The attachment marker of `container_id` in the store at `root` (see [`has_attachments`]).
+pub fn attachment_marker(root: &Path, container_id: &str) -> PathBuf {
+    root.join(ATTACHED_DIR).join(container_id)
 }
 
 /// MTU used when none is given.
@@ -317,16 +322,16 @@ impl NetworkStore {
     /// Records that `container_id` (already validated) is about to hold something on a
     /// network; see [`has_attachments`].
     pub(crate) fn mark_attached(&self, container_id: &str) -> Result<(), StoreError> {
+        let marker = attachment_marker(&self.root, container_id);
         let dir = self.root.join(ATTACHED_DIR);
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-        let marker = dir.join(container_id);
         File::create(&marker).map_err(io_err("create", &marker))?;
         Ok(())
     }
 
     /// Forgets the marker of [`Self::mark_attached`] once nothing is held any more.
     pub fn clear_attached(&self, container_id: &str) -> Result<(), StoreError> {
-        let marker = self.root.join(ATTACHED_DIR).join(container_id);
+        let marker = attachment_marker(&self.root, container_id);
         match fs::remove_file(&marker) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("remove", &marker)(e)),
             _ => Ok(()),

@@ -4,6 +4,7 @@
 //! field: nothing in a config is silently ignored.
 
 use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Linux, LinuxNamespaceType, Spec};
@@ -256,6 +257,26 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
         return Err(invalid("linux.memoryPolicy is not supported by berth"));
     }
     Ok(())
+}
+
+/// The config `berth spec` writes (runc's defaults, with a terminal and hostname "berth");
+/// `berth run IMAGE` starts from it too. `rootless` maps the caller (the owner of this
+/// process) into a user namespace.
+pub fn default_spec(rootless: bool) -> Spec {
+    let mut spec = if rootless {
+        let (uid, gid) = std::fs::metadata("/proc/self")
+            .map(|m| (m.uid(), m.gid()))
+            .unwrap_or((0, 0));
+        Spec::rootless(uid, gid)
+    } else {
+        Spec::default()
+    };
+    spec.set_version("1.0.2".into());
+    spec.set_hostname(Some("berth".into()));
+    if let Some(p) = spec.process_mut() {
+        p.set_terminal(Some(true));
+    }
+    spec
 }
 
 #[cfg(test)]

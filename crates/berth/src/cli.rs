@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::commands;
-use crate::face::PeopleFace;
+use crate::context::Context;
+use crate::face::{PeopleFace, DEFAULT_IMAGE_ROOT};
 use crate::log;
 
 #[derive(Parser, Debug)]
@@ -40,7 +41,7 @@ struct Cli {
         long,
         global = true,
         env = "BERTH_IMAGE_ROOT",
-        default_value = berth_image::DEFAULT_ROOT,
+        default_value = DEFAULT_IMAGE_ROOT,
         value_name = "DIR"
     )]
     image_root: PathBuf,
@@ -91,7 +92,7 @@ fn default_root() -> PathBuf {
 }
 
 /// The whole program of either executable; `F` decides where people-face commands run.
-pub(crate) fn main<F: PeopleFace>() -> ExitCode {
+pub fn main<F: PeopleFace>() -> ExitCode {
     // Commands that put berth-cloned processes into a container first move berth onto a
     // read-only mount of itself (CVE-2019-5736, see berth_runtime::exe_guard): before any
     // parsing, so the process that is replaced does as little as possible.
@@ -120,7 +121,7 @@ pub(crate) fn main<F: PeopleFace>() -> ExitCode {
     berth_runtime::container::set_release_hook(Box::new(move |state| {
         F::release(state, &default_image_root)
     }));
-    let ctx = commands::Context {
+    let ctx = Context {
         root: berth_runtime::state::StateRoot::new(cli.root.clone().unwrap_or_else(default_root)),
         image_root,
         log: &logger,

@@ -1,5 +1,7 @@
 //! Where the people face's commands run (see the crate docs): the trait both executables
-//! implement, and `berth`'s implementation, which executes `berth-people`.
+//! implement, `berth`'s implementation, which executes `berth-people`, and the few facts of
+//! the people face that `berth` needs without linking it (where networks live, the annotation
+//! naming a container's image root).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -8,8 +10,29 @@ use std::process::{Command, Stdio};
 use berth_runtime::exe_guard;
 use berth_runtime::state::State;
 
-use crate::commands::{Context, Outcome, PeopleCommand};
-use crate::people::{networks_dir, ANN_IMAGE_ROOT};
+use crate::context::{Context, Outcome};
+use crate::people_cli::PeopleCommand;
+
+/// The image store root unless --image-root or BERTH_IMAGE_ROOT says otherwise (the image
+/// crate's `DEFAULT_ROOT`; a berth-people test keeps the two equal).
+pub const DEFAULT_IMAGE_ROOT: &str = "/var/lib/berth";
+
+/// The annotation naming the image store root a container's overlay root and bundle live
+/// under: berth-people writes it into the configs it generates.
+pub const ANN_IMAGE_ROOT: &str = "dev.berth.image-root";
+
+/// Where the network store lives: beside the image store.
+pub fn networks_dir(image_root: &Path) -> PathBuf {
+    image_root.join("networks")
+}
+
+/// Whether container `id` may hold a veth, lease or port rule on a network beside
+/// `image_root`: one stat of the network store's attachment marker. The marker's place is the
+/// network crate's fact (`berth_net::store::has_attachments`), repeated here so that `berth`
+/// links no network code; a berth-people test keeps the two equal.
+pub fn has_attachments(image_root: &Path, id: &str) -> bool {
+    networks_dir(image_root).join(".attached").join(id).exists()
+}
 
 /// The people face as one executable sees it.
 pub trait PeopleFace {
@@ -64,7 +87,7 @@ impl PeopleFace for Exec {
             None => (default_image_root.to_path_buf(), false),
         };
         // The common case, a runtime-face container on no network, costs one stat.
-        if !with_root && !berth_net::store::has_attachments(&networks_dir(&image_root), &state.id) {
+        if !with_root && !has_attachments(&image_root, &state.id) {
             return Ok(());
         }
         let exe = people_exe()?;

@@ -3,24 +3,18 @@
 //! `berth` is the runtime face (runc's command line) and stays small: peak memory and start
 //! latency of `create`, `start`, `exec`... are the product. The people face (images, networks,
 //! the tap switch, `run IMAGE CMD...`) needs a registry client, TLS, netlink and nftables code
-//! that the runtime path never runs, so it lives in the sibling executable `berth-people`.
-//! Both parse the same command line ([`cli`]); they differ only in their [`face::PeopleFace`]:
-//! `berth` hands people-face commands to `berth-people` ([`face::Exec`]), `berth-people` runs
-//! them in process ([`people::InProcess`]). Code that only the in-process face reaches is not
-//! linked into `berth`.
+//! that the runtime path never runs, so it lives in its own crate and executable,
+//! `berth-people`, which depends on this one; this crate depends on no image or network crate.
+//! Both executables parse the same command line ([`cli`]); they differ only in their
+//! [`face::PeopleFace`]: `berth` hands people-face commands to `berth-people` ([`face::Exec`]),
+//! `berth-people` runs them in process.
+//!
+//! Imports point one way: [`cli`] → [`commands`] → [`face`] → [`people_cli`], [`context`] →
+//! [`log`].
 
-mod cli;
-mod commands;
-mod face;
-mod log;
-mod people;
-
-/// `berth`'s program.
-pub fn runtime_main() -> std::process::ExitCode {
-    cli::main::<face::Exec>()
-}
-
-/// `berth-people`'s program.
-pub fn people_main() -> std::process::ExitCode {
-    cli::main::<people::InProcess>()
-}
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod face;
+pub mod log;
+pub mod people_cli;

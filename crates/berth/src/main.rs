@@ -1,5 +1,5 @@
 //! `berth`: the runtime face. People-face commands are handed to `berth-people` (see lib.rs).
 
 fn main() -> std::process::ExitCode {
-    berth::runtime_main()
+    berth::cli::main::<berth::face::Exec>()
 }

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use berth_runtime::container::{self, CreateOptions};
 
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Create a container from a bundle; it waits for `start`
 #[derive(clap::Args, Debug)]

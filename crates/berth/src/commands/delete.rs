@@ -1,4 +1,4 @@
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Delete a stopped container (with --force, any container)
 #[derive(clap::Args, Debug)]

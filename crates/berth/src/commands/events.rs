@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Print container statistics and OOM notifications as JSON lines
 #[derive(clap::Args, Debug)]

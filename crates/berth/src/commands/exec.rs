@@ -4,7 +4,7 @@ use berth_runtime::container::{self, ExecOptions};
 use berth_runtime::state::StateRoot;
 use oci_spec::runtime::{Capability, Process};
 
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Run a new process inside a running container
 #[derive(clap::Args, Debug)]

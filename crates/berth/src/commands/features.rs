@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// The newest runtime-spec version whose Linux fields berth honours. The 1.3.0 additions
 /// (linux.netDevices, linux.memoryPolicy) are refused at create, so they are not claimed.

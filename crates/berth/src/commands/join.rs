@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use berth_runtime::container::{self, JoinOptions, Namespace};
 
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Run a host program inside namespaces of running containers (nsenter by container ID)
 #[derive(clap::Args, Debug)]

@@ -1,6 +1,6 @@
 use berth_runtime::container;
 
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Send a signal to a container's init (default SIGTERM)
 #[derive(clap::Args, Debug)]

@@ -1,4 +1,4 @@
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// List containers under the state root
 #[derive(clap::Args, Debug)]

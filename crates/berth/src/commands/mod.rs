@@ -1,47 +1,28 @@
-//! One file per subcommand; each turns its flags into a berth-runtime call. The people
-//! face's commands ([`PeopleCommand`]) run wherever the executable's
-//! [`PeopleFace`](crate::face::PeopleFace) says.
+//! One file per runtime-face subcommand; each turns its flags into a berth-runtime call. The
+//! people face's commands (their flags in [`crate::people_cli`]) run wherever the executable's
+//! [`PeopleFace`] says.
 
 mod create;
 mod delete;
 mod events;
 mod exec;
 mod features;
-mod hook;
-mod image;
 mod join;
 mod kill;
 mod list;
-mod logs;
-mod network;
 mod pause;
 mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
-mod switch;
 mod update;
 
 use clap::Subcommand;
 
+use crate::context::{Context, Outcome};
 use crate::face::PeopleFace;
-use crate::log::Logger;
-use berth_runtime::state::StateRoot;
-
-pub use spec::default_spec;
-
-pub struct Context<'a> {
-    pub root: StateRoot,
-    /// The image store root; networks live in its networks/ directory.
-    pub image_root: std::path::PathBuf,
-    #[allow(dead_code)]
-    pub log: &'a Logger,
-    pub systemd_cgroup: bool,
-}
-
-/// What a command returns: the exit code, or an error for one line on stderr and the log.
-pub type Outcome = Result<u8, Box<dyn std::error::Error>>;
+use crate::people_cli::{HookArgs, ImageArgs, LogsArgs, NetworkArgs, PeopleCommand, SwitchArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -61,38 +42,12 @@ pub enum Command {
     List(list::Args),
     Spec(spec::Args),
     Features(features::Args),
-    Image(image::Args),
-    Network(network::Args),
-    Switch(switch::Args),
-    Logs(logs::Args),
+    Image(ImageArgs),
+    Network(NetworkArgs),
+    Switch(SwitchArgs),
+    Logs(LogsArgs),
     #[command(hide = true)]
-    Hook(hook::Args),
-}
-
-/// The commands of the people face.
-#[derive(Debug)]
-pub enum PeopleCommand {
-    Image(image::Args),
-    Network(network::Args),
-    Switch(switch::Args),
-    Logs(logs::Args),
-    Hook(hook::Args),
-    /// `run` in its image form (boxed: its flags dwarf the other variants).
-    Run(Box<run::Args>),
-}
-
-impl PeopleCommand {
-    /// Runs the command in this process (only `berth-people` links this).
-    pub fn run(self, ctx: &Context) -> Outcome {
-        match self {
-            PeopleCommand::Image(a) => a.run(ctx),
-            PeopleCommand::Network(a) => a.run(ctx),
-            PeopleCommand::Switch(a) => a.run(ctx),
-            PeopleCommand::Logs(a) => a.run(ctx),
-            PeopleCommand::Hook(a) => a.run(ctx),
-            PeopleCommand::Run(a) => (*a).run_image(ctx),
-        }
-    }
+    Hook(HookArgs),
 }
 
 impl Command {
@@ -118,7 +73,9 @@ impl Command {
             Command::Ps(a) => a.run(ctx),
             Command::Update(a) => a.run(ctx),
             Command::Events(a) => a.run(ctx),
-            Command::Run(a) if a.image_form() => F::run(PeopleCommand::Run(Box::new(a)), ctx),
+            Command::Run(a) if a.image_form() => {
+                F::run(PeopleCommand::Run(Box::new(a.into_image_form()?)), ctx)
+            }
             Command::Run(a) => a.run(ctx),
             Command::List(a) => a.run(ctx),
             Command::Spec(a) => a.run(ctx),

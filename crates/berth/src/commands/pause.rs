@@ -1,4 +1,4 @@
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Freeze every process of a running container
 #[derive(clap::Args, Debug)]

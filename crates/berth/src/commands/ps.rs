@@ -1,6 +1,6 @@
 use std::process::Command;
 
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Show the processes running in a container
 #[derive(clap::Args, Debug)]

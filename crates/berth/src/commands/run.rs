@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use berth_runtime::container::{self, RunOptions};
 
 use super::create::CreateFlags;
-use super::{Context, Outcome};
-use crate::people::run::{ImageRun, PeopleFlags};
+use crate::context::{Context, Outcome};
+use crate::people_cli::{ImageRunArgs, PeopleFlags};
 
 const FORMS: &str = "\
 Two forms, told apart by their arguments:
@@ -55,8 +55,8 @@ impl Args {
         self.people.any() || self.args.len() >= 2
     }
 
-    /// The image form (people face).
-    pub fn run_image(self, ctx: &Context) -> Outcome {
+    /// The image form's flags, for the people face; refuses what only the runtime form takes.
+    pub fn into_image_form(self) -> Result<ImageRunArgs, Box<dyn std::error::Error>> {
         if self.bundle.is_some() {
             return Err(
                 "--bundle belongs to the runtime form (berth run --bundle DIR ID); \
@@ -69,17 +69,13 @@ impl Args {
                 "--no-pivot, --no-new-keyring and --preserve-fds belong to the runtime form".into(),
             );
         }
-        let code = crate::people::run::run(ImageRun {
-            state_root: &ctx.root,
-            image_root: &ctx.image_root,
+        Ok(ImageRunArgs {
             flags: self.people,
             args: self.args,
             detach: self.detach,
             pid_file: self.create.pid_file,
             console_socket: self.create.console_socket,
-            systemd_cgroup: ctx.systemd_cgroup,
-        })?;
-        Ok(code.clamp(0, 255) as u8)
+        })
     }
 
     /// The runtime form (runc's).

@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
-use oci_spec::runtime::Spec;
+use berth_runtime::spec::default_spec;
 
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Write a default config.json (as runc spec) into the bundle
 #[derive(clap::Args, Debug)]
@@ -26,31 +26,4 @@ impl Args {
             .map_err(|e| format!("write {}: {e}", path.display()))?;
         Ok(0)
     }
-}
-
-/// The config `berth spec` writes; `berth run IMAGE` starts from it too.
-pub fn default_spec(rootless: bool) -> Spec {
-    let mut spec = if rootless {
-        Spec::rootless(nix_uid(), nix_gid())
-    } else {
-        Spec::default()
-    };
-    spec.set_version("1.0.2".into());
-    spec.set_hostname(Some("berth".into()));
-    if let Some(p) = spec.process_mut() {
-        p.set_terminal(Some(true));
-    }
-    spec
-}
-
-fn nix_uid() -> u32 {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-        .unwrap_or(0)
-}
-
-fn nix_gid() -> u32 {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
-        .unwrap_or(0)
 }

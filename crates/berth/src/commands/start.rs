@@ -1,4 +1,4 @@
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Start a created container's program
 #[derive(clap::Args, Debug)]

@@ -1,4 +1,4 @@
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Print a container's OCI state as JSON
 #[derive(clap::Args, Debug)]

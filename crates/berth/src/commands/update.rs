@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Map, Value};
 
-use super::{Context, Outcome};
+use crate::context::{Context, Outcome};
 
 /// Change a running container's resource limits
 #[derive(clap::Args, Debug)]

@@ -1,7 +1,8 @@
 //! The one busybox root filesystem writer of the berth integration tests (tests/common,
-//! tests/sec_common and tests/people.rs include this file): Debian's static busybox with one
-//! symlink per applet, users and groups the tests name, and empty files where client configs
-//! bind-mount theirs. scripts/make-rootfs.sh is the same idea for the demo and the benches.
+//! tests/sec_common and crates/berth-people/tests/people.rs include this file): Debian's
+//! static busybox with one symlink per applet, users and groups the tests name, and empty
+//! files where client configs bind-mount theirs. scripts/make-rootfs.sh is the same idea for
+//! the demo and the benches.
 
 use std::fs;
 use std::os::unix::fs::symlink;

@@ -26,11 +26,22 @@ pub fn prepare(os: &dyn Syscall, spec: &Spec, rootfs: &Path) -> Result<(), InitE
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     os.mount(None, Path::new("/"), None, prop, None)
         .ctx(|| "set the propagation of /".into())?;
-    if prop.contains(MsFlags::MS_SHARED) {
-        for point in [Path::new("/"), &mount_point_of(rootfs)?] {
-            os.mount(None, point, None, MsFlags::MS_PRIVATE, None)
-                .ctx(|| format!("make {point:?} private"))?;
-        }
+    // As runc: a shared mount holding the rootfs is made private, so the rootfs bind below
+    // propagates nowhere and pivot_root accepts it (it refuses a shared new root, which a
+    // non-recursive "private" of / would leave below it); a slave stays a slave, so
+    // "rslave" shows in the container. A shared / itself is made private too: pivot_root
+    // refuses a shared old root.
+    let (holder, holder_shared) = mount_holding(rootfs)?;
+    let mut private = Vec::new();
+    if holder_shared {
+        private.push(holder.as_path());
+    }
+    if prop.contains(MsFlags::MS_SHARED) && holder != Path::new("/") {
+        private.push(Path::new("/"));
+    }
+    for point in private {
+        os.mount(None, point, None, MsFlags::MS_PRIVATE, None)
+            .ctx(|| format!("make {point:?} private"))?;
     }
     os.mount(
         Some(rootfs),
@@ -44,14 +55,23 @@ pub fn prepare(os: &dyn Syscall, spec: &Spec, rootfs: &Path) -> Result<(), InitE
 }
 
 /// The mount point of the mount that holds `path` (the longest mount point in
-/// /proc/self/mountinfo that is an ancestor of it).
-fn mount_point_of(path: &Path) -> Result<PathBuf, InitError> {
+/// /proc/self/mountinfo that is an ancestor of it), and whether that mount is shared.
+fn mount_holding(path: &Path) -> Result<(PathBuf, bool), InitError> {
     let info =
         std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read mountinfo".to_string())?;
     info.lines()
-        .filter_map(|l| l.split(' ').nth(4).map(unescape_mountinfo))
-        .filter(|p| path.starts_with(p))
-        .max_by_key(|p| p.components().count())
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let point = unescape_mountinfo(fields.get(4)?);
+            // Optional fields (shared:N, master:N, …) run from the 7th to the "-".
+            let shared = fields[6.min(fields.len())..]
+                .iter()
+                .take_while(|f| **f != "-")
+                .any(|f| f.starts_with("shared:"));
+            Some((point, shared))
+        })
+        .filter(|(p, _)| path.starts_with(p))
+        .max_by_key(|(p, _)| p.components().count())
         .ok_or_else(|| InitError(format!("no mount holds {path:?}")))
 }
 

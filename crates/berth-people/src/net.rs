@@ -17,7 +17,7 @@ use berth_net::{attach, AttachRequest, Netns, NetworkStore, PortMapping};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use super::{io_err, PeopleError};
+use crate::error::{io_err, PeopleError};
 
 /// The network plan of a container (JSON), carried out by the createRuntime hook.
 pub const ANN_NET: &str = "dev.berth.net";

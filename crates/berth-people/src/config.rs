@@ -10,9 +10,14 @@ use oci_spec::runtime::{
     LinuxResources, Mount, Root, Spec, User,
 };
 
-use super::net::{NetMode, NetPlan, ANN_NET};
-use super::run::PeopleFlags;
-use super::{io_err, PeopleError, ANN_IMAGE, ANN_IMAGE_ROOT};
+use berth::face::ANN_IMAGE_ROOT;
+use berth::people_cli::PeopleFlags;
+
+use crate::error::{io_err, PeopleError};
+use crate::net::{NetMode, NetPlan, ANN_NET};
+
+/// The image a container was made from (informational).
+pub const ANN_IMAGE: &str = "dev.berth.image";
 
 /// Docker's default capability set: people expect `ping` (NET_RAW) and `chown` to work.
 const DEFAULT_CAPS: &[Capability] = &[
@@ -55,7 +60,7 @@ pub struct SpecInput<'a> {
 
 pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
     let f = input.flags;
-    let mut spec = crate::commands::default_spec(false);
+    let mut spec = berth_runtime::spec::default_spec(false);
     let img = input.image_config.config().clone().unwrap_or_default();
 
     spec.set_root(Some(

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+mod common;
+use common::BERTH;
 const GIB: u64 = 1 << 30;
 
 fn skip_reason() -> Option<&'static str> {
@@ -31,7 +32,7 @@ macro_rules! require {
 }
 
 fn berth(image_root: &Path, args: &[&str]) -> Output {
-    Command::new(BERTH)
+    Command::new(&*BERTH)
         .arg("--image-root")
         .arg(image_root)
         .args(args)
@@ -190,7 +191,7 @@ fn a_killed_import_is_cleaned_by_the_next_command() {
     let fifo = dir.path().join("fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let images = dir.path().join("images");
-    let mut child = Command::new(BERTH)
+    let mut child = Command::new(&*BERTH)
         .arg("--image-root")
         .arg(&images)
         .args(["image", "import", fifo.to_str().unwrap(), "killed:1"])

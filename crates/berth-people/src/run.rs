@@ -5,113 +5,15 @@ use std::path::{Path, PathBuf};
 use berth_runtime::container::{self, CreateOptions, RunOptions};
 use berth_runtime::state::{StateError, StateRoot};
 
-use super::config::{self, SpecInput};
-use super::net::{self, NetMode, NetPlan};
-use super::{io_err, PeopleError};
+use berth::people_cli::PeopleFlags;
+
+use crate::config::{self, SpecInput};
+use crate::error::{io_err, PeopleError};
+use crate::net::{self, NetMode, NetPlan};
+use crate::release::cleanup;
 
 /// Where a detached container's stdout and stderr go, in its bundle (`berth logs` reads it).
 pub const OUTPUT_LOG: &str = "output.log";
-
-/// The flags only the image form has; any of them selects it.
-#[derive(clap::Args, Debug, Default, Clone)]
-#[command(next_help_heading = "Image form")]
-pub struct PeopleFlags {
-    /// Container ID (default: a random 11-character name)
-    #[arg(long, value_name = "ID")]
-    pub name: Option<String>,
-    /// Image to run; then every positional argument is the command
-    #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
-    /// Remove the container when it exits (always so in the foreground, as runc's run; with -d a
-    /// background berth waits for the exit)
-    #[arg(long)]
-    pub rm: bool,
-    /// Keep stdin open (otherwise the container reads /dev/null)
-    #[arg(long, short = 'i')]
-    pub interactive: bool,
-    /// Give the container a terminal
-    #[arg(long, short = 't')]
-    pub tty: bool,
-    /// Set an environment variable (NAME=VALUE, or NAME to pass the caller's)
-    #[arg(long = "env", short = 'e', value_name = "NAME[=VALUE]")]
-    pub env: Vec<String>,
-    /// Read environment variables from a file (NAME=VALUE lines)
-    #[arg(long, value_name = "FILE")]
-    pub env_file: Vec<PathBuf>,
-    /// Working directory inside the container
-    #[arg(long, short = 'w', value_name = "DIR")]
-    pub workdir: Option<String>,
-    /// User (name or uid, optionally :group or :gid)
-    #[arg(long, short = 'u', value_name = "USER[:GROUP]")]
-    pub user: Option<String>,
-    /// Bind-mount a host path
-    #[arg(long, short = 'v', value_name = "HOST:CTR[:ro]")]
-    pub volume: Vec<String>,
-    /// Hostname (default: the container ID)
-    #[arg(long, value_name = "NAME")]
-    pub hostname: Option<String>,
-    /// Memory limit (e.g. 64m, 1g)
-    #[arg(long, short = 'm', value_name = "SIZE")]
-    pub memory: Option<String>,
-    /// CPU limit in CPUs (e.g. 0.5)
-    #[arg(long, value_name = "N")]
-    pub cpus: Option<f64>,
-    /// Maximum number of processes
-    #[arg(long, value_name = "N")]
-    pub pids_limit: Option<i64>,
-    /// Mount the root filesystem read-only
-    #[arg(long)]
-    pub read_only: bool,
-    /// Network: none, host, bridge[:NAME] (default bridge), container:ID, ns:PATH, switch:PATH
-    #[arg(long, visible_alias = "network", value_name = "MODE")]
-    pub net: Option<String>,
-    /// Address: IP on a bridge, ADDR/PREFIX on a switch
-    #[arg(long, value_name = "IP")]
-    pub ip: Option<String>,
-    /// Publish a port (bridge only)
-    #[arg(
-        long = "publish",
-        short = 'p',
-        value_name = "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]"
-    )]
-    pub publish: Vec<String>,
-    /// "host": share the host's pid namespace
-    #[arg(long, value_name = "host")]
-    pub pid: Option<String>,
-    /// "host": share the host's ipc namespace
-    #[arg(long, value_name = "host")]
-    pub ipc: Option<String>,
-    /// "host": share the host's uts namespace (and hostname)
-    #[arg(long, value_name = "host")]
-    pub uts: Option<String>,
-}
-
-impl PeopleFlags {
-    /// True when any image-form flag was given.
-    pub fn any(&self) -> bool {
-        self.name.is_some()
-            || self.image.is_some()
-            || self.rm
-            || self.interactive
-            || self.tty
-            || !self.env.is_empty()
-            || !self.env_file.is_empty()
-            || self.workdir.is_some()
-            || self.user.is_some()
-            || !self.volume.is_empty()
-            || self.hostname.is_some()
-            || self.memory.is_some()
-            || self.cpus.is_some()
-            || self.pids_limit.is_some()
-            || self.read_only
-            || self.net.is_some()
-            || self.ip.is_some()
-            || !self.publish.is_empty()
-            || self.pid.is_some()
-            || self.ipc.is_some()
-            || self.uts.is_some()
-    }
-}
 
 /// One image-form run.
 pub struct ImageRun<'a> {
@@ -146,7 +48,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
     }
     let id = match &r.flags.name {
         Some(n) => n.clone(),
-        None => super::random_id()?,
+        None => random_id()?,
     };
     berth_runtime::state::validate_id(&id).map_err(|e| PeopleError::Usage(e.to_string()))?;
     match r.state_root.open(&id) {
@@ -256,7 +158,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
             Ok(code)
         }
         Err(e) => {
-            if let Err(c) = super::cleanup(r.image_root, &id, true) {
+            if let Err(c) = cleanup(r.image_root, &id, true) {
                 eprintln!("berth: warning: cleanup of {id} after a failed run: {c}");
             }
             Err(e)
@@ -320,4 +222,21 @@ fn spawn_reaper(
         .spawn()
         .map_err(io_err("start the reaper", exe))?;
     Ok(())
+}
+
+/// A random 11-character base62 container ID, as containode names its containers.
+pub fn random_id() -> Result<String, PeopleError> {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut bytes = [0u8; 11];
+    let path = Path::new("/dev/urandom");
+    std::io::Read::read_exact(
+        &mut std::fs::File::open(path).map_err(io_err("open", path))?,
+        &mut bytes,
+    )
+    .map_err(io_err("read", path))?;
+    // 256 % 62 leaves a slight bias towards the first characters: harmless for a name.
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
 }

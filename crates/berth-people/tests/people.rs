@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "common/rootfs.rs"]
+#[path = "../../berth/tests/common/rootfs.rs"]
 mod rootfs;
 
-const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+mod common;
+use common::BERTH;
 
 fn skip_reason() -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
@@ -60,7 +61,7 @@ impl World {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BERTH);
+        let mut c = Command::new(&*BERTH);
         c.arg("--root")
             .arg(self.state_root())
             .arg("--image-root")
@@ -621,7 +622,7 @@ fn berth_without_berth_people_runs_bundles_and_names_what_is_missing() {
     let lone_dir = w.dir.path().join("lone");
     std::fs::create_dir(&lone_dir).unwrap();
     let lone = lone_dir.join("berth");
-    std::fs::copy(BERTH, &lone).unwrap();
+    std::fs::copy(&*BERTH, &lone).unwrap();
     let missing = lone_dir.join("berth-people");
     let lone_cmd = |args: &[&str]| {
         Command::new(&lone)

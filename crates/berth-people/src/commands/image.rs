@@ -1,0 +1,133 @@
+//! `berth image ls|inspect|rm|prune|import|pull|df`: the image store under --image-root.
+
+use berth_image::{ProgressMode, PullOptions, Store};
+
+use berth::context::{Context, Outcome};
+use berth::people_cli::{ImageArgs, ImageCommand};
+
+pub fn run(args: ImageArgs, ctx: &Context) -> Outcome {
+    let store = Store::open(&ctx.image_root)?;
+    match args.command {
+        ImageCommand::Ls { quiet, format } => {
+            let images = store.list()?;
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&images)?);
+            } else if quiet {
+                for i in images {
+                    println!("{}", i.name);
+                }
+            } else {
+                println!(
+                    "{:<40} {:<14} {:>10} {:>6}  CREATED",
+                    "NAME", "ID", "SIZE", "LAYERS"
+                );
+                for i in images {
+                    println!(
+                        "{:<40} {:<14} {:>10} {:>6}  {}",
+                        i.name,
+                        short_id(&i.id),
+                        human(i.size),
+                        i.layers,
+                        i.created.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        ImageCommand::Inspect { reference } => {
+            let d = store.inspect(&reference)?;
+            println!("{}", serde_json::to_string_pretty(&d)?);
+        }
+        ImageCommand::Rm { force, references } => {
+            for r in references {
+                let (names, report) = store.remove(&r, force)?;
+                for n in names {
+                    println!("untagged {n}");
+                }
+                if report.bytes_freed > 0 {
+                    println!("freed {}", human(report.bytes_freed));
+                }
+            }
+        }
+        ImageCommand::Prune => {
+            let r = store.prune()?;
+            println!(
+                "removed {} layers, {} blobs, {} stale imports; freed {}",
+                r.layers_removed,
+                r.blobs_removed,
+                r.staging_removed,
+                human(r.bytes_freed)
+            );
+        }
+        ImageCommand::Import { path, name } => {
+            let d = store.import(&path, &name, None)?;
+            println!("{} {}", d.record.name, d.record.config_digest);
+        }
+        ImageCommand::Pull {
+            insecure,
+            authfile,
+            platform,
+            quiet,
+            reference,
+        } => {
+            let platform = platform
+                .map(|p| {
+                    berth_image::Platform::parse(&p)
+                        .ok_or_else(|| format!("--platform {p}: expected OS/ARCH[/VARIANT]"))
+                })
+                .transpose()?;
+            let opts = PullOptions {
+                insecure,
+                auth_file: authfile,
+                platform,
+                progress: if quiet {
+                    ProgressMode::Quiet
+                } else {
+                    ProgressMode::Auto
+                },
+                ..Default::default()
+            };
+            let d = store.pull(&reference, &opts)?;
+            println!("{} {}", d.record.name, d.record.config_digest);
+        }
+        ImageCommand::Df => {
+            let du = store.disk_usage()?;
+            println!("{:<12} {:>8} {:>12}", "TYPE", "COUNT", "SIZE");
+            println!("{:<12} {:>8} {:>12}", "images", du.images, "-");
+            println!(
+                "{:<12} {:>8} {:>12}",
+                "layers",
+                du.layers,
+                human(du.layers_bytes)
+            );
+            println!("{:<12} {:>8} {:>12}", "blobs", "-", human(du.blobs_bytes));
+            println!(
+                "{:<12} {:>8} {:>12}",
+                "containers",
+                du.containers,
+                human(du.containers_bytes)
+            );
+            println!("reclaimable by prune: {}", human(du.reclaimable_bytes));
+        }
+    }
+    Ok(0)
+}
+fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+/// Sizes as people read them (1000-based, as Docker prints them).
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.1}{}", UNITS[u])
+    }
+}

@@ -1,0 +1,36 @@
+//! The people face's error: one variant per source, naming the step and the value involved.
+
+use std::path::{Path, PathBuf};
+
+/// Everything the people face can fail at, naming the step and the value involved.
+#[derive(Debug, thiserror::Error)]
+pub enum PeopleError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Image(#[from] berth_image::StoreError),
+    #[error(transparent)]
+    Net(#[from] berth_net::attach::AttachError),
+    #[error(transparent)]
+    NetStore(#[from] berth_net::store::StoreError),
+    #[error(transparent)]
+    Tap(#[from] berth_net::tap::TapError),
+    #[error(transparent)]
+    Etc(#[from] berth_net::etc::EtcError),
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::Error),
+    #[error("{step} {path}: {source}")]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub(crate) fn io_err(
+    step: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> PeopleError {
+    let path = path.to_path_buf();
+    move |source| PeopleError::Io { step, path, source }
+}

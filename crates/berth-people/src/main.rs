@@ -1,0 +1,74 @@
+//! `berth-people`: the people face, containers from images, with networks, on top of the
+//! runtime face. `berth` executes it for those commands (berth::face::Exec); it parses the
+//! same command line (berth::cli) and accepts everything `berth` does, but is not meant to be
+//! called by hand.
+//!
+//! `berth run IMAGE CMD…` turns an image and Docker-style flags into an ordinary OCI bundle
+//! (`<image root>/containers/<id>/`: the image crate's overlay root as rootfs, plus a generated
+//! `config.json`, `hosts` and `resolv.conf`) and hands it to the runtime's own `run`, so every
+//! runtime command (exec, kill, ps, pause, delete…) works on the result unchanged. What such a
+//! container holds outside the runtime's state is given back by [`release`].
+//!
+//! Owns: the people-face commands ([`commands`]), the spec generation ([`config`]), the `--net`
+//! modes and the network hook ([`net`]), the image-form `run` ([`run`]), the release hook
+//! ([`release`]). Must not touch: the runtime's state directory, which only the runtime
+//! library writes. Imports point one way: this file → [`commands`] → [`run`] → [`config`],
+//! [`release`] → [`net`] → [`error`].
+
+mod commands;
+mod config;
+mod error;
+mod net;
+mod release;
+mod run;
+
+use std::path::Path;
+
+use berth::context::{Context, Outcome};
+use berth::face::PeopleFace;
+use berth::people_cli::PeopleCommand;
+use berth_runtime::state::State;
+
+/// The people face run in this process: `berth-people`'s [`PeopleFace`].
+struct InProcess;
+
+impl PeopleFace for InProcess {
+    fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome {
+        commands::run(cmd, ctx)
+    }
+
+    fn release(state: &State, default_image_root: &Path) -> Result<(), String> {
+        release::release(state, default_image_root).map_err(|e| e.to_string())
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    berth::cli::main::<InProcess>()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// `berth` repeats two facts of the image and network crates so it links neither: they
+    /// must stay the ones those crates use.
+    #[test]
+    fn berth_face_facts_match_the_image_and_network_crates() {
+        assert_eq!(berth::face::DEFAULT_IMAGE_ROOT, berth_image::DEFAULT_ROOT);
+        let dir = tempfile::tempdir().unwrap();
+        let image_root = dir.path();
+        let store = crate::release::network_store(image_root);
+        let id = "c1";
+        let agree = |want: bool| {
+            assert_eq!(berth::face::has_attachments(image_root, id), want);
+            assert_eq!(berth_net::store::has_attachments(store.root(), id), want);
+        };
+        agree(false);
+        // The network crate's own marker, made as an attach makes it.
+        let marker = berth_net::store::attachment_marker(store.root(), id);
+        std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+        std::fs::write(&marker, "").unwrap();
+        agree(true);
+        assert!(marker.starts_with(Path::new(image_root)));
+    }
+}

@@ -1,0 +1,19 @@
+//! What every command runs with, whichever face runs it.
+
+use std::path::PathBuf;
+
+use berth_runtime::state::StateRoot;
+
+use crate::log::Logger;
+
+pub struct Context<'a> {
+    pub root: StateRoot,
+    /// The image store root; networks live in its networks/ directory.
+    pub image_root: PathBuf,
+    #[allow(dead_code)]
+    pub log: &'a Logger,
+    pub systemd_cgroup: bool,
+}
+
+/// What a command returns: the exit code, or an error for one line on stderr and the log.
+pub type Outcome = Result<u8, Box<dyn std::error::Error>>;

@@ -1,0 +1,293 @@
+//! The people face's command line: what `berth` parses for the commands `berth-people` runs
+//! (images, networks, the switch, logs, hooks, `run IMAGE`). Only clap definitions: the code
+//! that carries them out is in the berth-people crate, so none of it is linked into `berth`.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+/// The commands of the people face, as `face::PeopleFace::run` receives them.
+#[derive(Debug)]
+pub enum PeopleCommand {
+    Image(ImageArgs),
+    Network(NetworkArgs),
+    Switch(SwitchArgs),
+    Logs(LogsArgs),
+    Hook(HookArgs),
+    /// `run` in its image form (boxed: its flags dwarf the other variants).
+    Run(Box<ImageRunArgs>),
+}
+
+/// `run` in its image form: the flags of `berth run` that apply to it.
+#[derive(Debug)]
+pub struct ImageRunArgs {
+    pub flags: PeopleFlags,
+    /// Positional arguments: IMAGE CMD… (or only CMD… with --image).
+    pub args: Vec<String>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+}
+
+/// The flags only the image form has; any of them selects it.
+#[derive(clap::Args, Debug, Default, Clone)]
+#[command(next_help_heading = "Image form")]
+pub struct PeopleFlags {
+    /// Container ID (default: a random 11-character name)
+    #[arg(long, value_name = "ID")]
+    pub name: Option<String>,
+    /// Image to run; then every positional argument is the command
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Remove the container when it exits (always so in the foreground, as runc's run; with -d a
+    /// background berth waits for the exit)
+    #[arg(long)]
+    pub rm: bool,
+    /// Keep stdin open (otherwise the container reads /dev/null)
+    #[arg(long, short = 'i')]
+    pub interactive: bool,
+    /// Give the container a terminal
+    #[arg(long, short = 't')]
+    pub tty: bool,
+    /// Set an environment variable (NAME=VALUE, or NAME to pass the caller's)
+    #[arg(long = "env", short = 'e', value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (NAME=VALUE lines)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(long, short = 'w', value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User (name or uid, optionally :group or :gid)
+    #[arg(long, short = 'u', value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Bind-mount a host path
+    #[arg(long, short = 'v', value_name = "HOST:CTR[:ro]")]
+    pub volume: Vec<String>,
+    /// Hostname (default: the container ID)
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Memory limit (e.g. 64m, 1g)
+    #[arg(long, short = 'm', value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// CPU limit in CPUs (e.g. 0.5)
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes
+    #[arg(long, value_name = "N")]
+    pub pids_limit: Option<i64>,
+    /// Mount the root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// Network: none, host, bridge[:NAME] (default bridge), container:ID, ns:PATH, switch:PATH
+    #[arg(long, visible_alias = "network", value_name = "MODE")]
+    pub net: Option<String>,
+    /// Address: IP on a bridge, ADDR/PREFIX on a switch
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// Publish a port (bridge only)
+    #[arg(
+        long = "publish",
+        short = 'p',
+        value_name = "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]"
+    )]
+    pub publish: Vec<String>,
+    /// "host": share the host's pid namespace
+    #[arg(long, value_name = "host")]
+    pub pid: Option<String>,
+    /// "host": share the host's ipc namespace
+    #[arg(long, value_name = "host")]
+    pub ipc: Option<String>,
+    /// "host": share the host's uts namespace (and hostname)
+    #[arg(long, value_name = "host")]
+    pub uts: Option<String>,
+}
+
+impl PeopleFlags {
+    /// True when any image-form flag was given.
+    pub fn any(&self) -> bool {
+        self.name.is_some()
+            || self.image.is_some()
+            || self.rm
+            || self.interactive
+            || self.tty
+            || !self.env.is_empty()
+            || !self.env_file.is_empty()
+            || self.workdir.is_some()
+            || self.user.is_some()
+            || !self.volume.is_empty()
+            || self.hostname.is_some()
+            || self.memory.is_some()
+            || self.cpus.is_some()
+            || self.pids_limit.is_some()
+            || self.read_only
+            || self.net.is_some()
+            || self.ip.is_some()
+            || !self.publish.is_empty()
+            || self.pid.is_some()
+            || self.ipc.is_some()
+            || self.uts.is_some()
+    }
+}
+
+/// Manage images (import, pull, list, inspect, remove)
+#[derive(clap::Args, Debug)]
+pub struct ImageArgs {
+    #[command(subcommand)]
+    pub command: ImageCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Print only image names
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// Print JSON
+        #[arg(long, value_parser = ["table", "json"], default_value = "table")]
+        format: String,
+    },
+    /// Show an image's record and config as JSON
+    Inspect {
+        /// Image name or id
+        reference: String,
+    },
+    /// Remove images
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// Remove even when a container's root uses it (its layers stay until the container goes)
+        #[arg(long, short = 'f')]
+        force: bool,
+        #[arg(required = true, value_name = "IMAGE")]
+        references: Vec<String>,
+    },
+    /// Remove layers and blobs no image or container uses
+    Prune,
+    /// Import a rootfs tar (docker export), an OCI archive, a docker save archive or a directory
+    Import {
+        /// The tar file or directory
+        path: PathBuf,
+        /// Name for the image, e.g. busybox:latest
+        name: String,
+    },
+    /// Pull an image from an OCI registry
+    Pull {
+        /// Talk plain HTTP to the registry
+        #[arg(long)]
+        insecure: bool,
+        /// Read registry credentials from this file only
+        #[arg(long, value_name = "FILE")]
+        authfile: Option<PathBuf>,
+        /// Platform (os/arch[/variant]) to pick from a multi-platform image
+        #[arg(long, value_name = "OS/ARCH")]
+        platform: Option<String>,
+        /// No progress output
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// Reference, e.g. docker.io/library/busybox:latest or 127.0.0.1:5000/img:tag
+        reference: String,
+    },
+    /// Show disk usage of images, layers and containers
+    Df,
+}
+
+/// Manage bridge networks and attach containers to them
+#[derive(clap::Args, Debug)]
+pub struct NetworkArgs {
+    #[command(subcommand)]
+    pub command: NetworkCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a bridge network
+    Create {
+        /// Subnet (CIDR); a free 10.86.N.0/24 when omitted
+        #[arg(long, value_name = "CIDR")]
+        subnet: Option<String>,
+        /// Gateway address (the bridge's); the subnet's first address when omitted
+        #[arg(long, value_name = "IP")]
+        gateway: Option<Ipv4Addr>,
+        /// MTU of the bridge and the veths
+        #[arg(long, value_name = "N")]
+        mtu: Option<u32>,
+        /// No outbound NAT
+        #[arg(long)]
+        no_nat: bool,
+        /// Bridge device name (derived from NAME when omitted)
+        #[arg(long, value_name = "DEV")]
+        bridge: Option<String>,
+        name: String,
+    },
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls,
+    /// Show a network and its address leases as JSON
+    Inspect { name: String },
+    /// Remove a network (refused while containers are attached)
+    #[command(visible_alias = "remove")]
+    Rm { name: String },
+    /// Attach a running berth container (either face) to a network
+    Connect {
+        /// Address to take (a free one when omitted)
+        #[arg(long, value_name = "IP")]
+        ip: Option<Ipv4Addr>,
+        /// Publish a port
+        #[arg(
+            long = "publish",
+            short = 'p',
+            value_name = "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]"
+        )]
+        publish: Vec<String>,
+        /// Interface name inside the container
+        #[arg(long, default_value = "eth0", value_name = "NAME")]
+        ifname: String,
+        network: String,
+        id: String,
+    },
+    /// Detach a container from a network
+    Disconnect { network: String, id: String },
+}
+
+/// Run the tap switch in the foreground (containers join with --net switch:PATH)
+#[derive(clap::Args, Debug)]
+pub struct SwitchArgs {
+    /// Unix socket the containers post their tap devices to
+    #[arg(long, default_value = "/run/berth/switch.sock", value_name = "PATH")]
+    pub socket: PathBuf,
+}
+
+/// Print the output of a container started with `berth run -d IMAGE`
+#[derive(clap::Args, Debug)]
+pub struct LogsArgs {
+    /// Keep printing what it writes until the container stops
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Container ID
+    pub id: String,
+}
+
+/// Hooks berth puts into the configs it generates
+#[derive(clap::Args, Debug)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub which: Which,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Which {
+    /// Attach the container in the OCI state on stdin to its planned networks
+    NetSetup,
+    /// Wait until container ID's init exits, then delete the container
+    Reap { id: String },
+    /// Give back the networks (and, with --with-root, the overlay root and bundle) of
+    /// container ID, which is being deleted
+    Release {
+        #[arg(long)]
+        with_root: bool,
+        id: String,
+    },
+}

@@ -125,8 +125,9 @@ pub trait Manager {
     fn freezer_state(&self) -> Result<FreezerState>;
     /// Every pid in the cgroup (read from cgroup.procs).
     fn pids(&self) -> Result<Vec<i32>>;
-    /// Removes the container's directories (not pre-existing parents), retrying while
-    /// exiting processes still hold them. Removing an already-removed cgroup is Ok.
+    /// Removes the directories the container's create made (never one that existed
+    /// before: it is not the container's), retrying while exiting processes still hold
+    /// them. Removing an already-removed cgroup is Ok.
     fn destroy(&self) -> Result<()>;
     fn paths(&self) -> &CgroupPaths;
     /// Statistics in the shape of runc's `events --stats` data.

@@ -280,10 +280,12 @@ impl Manager for FsManager {
     fn destroy(&self) -> Result<()> {
         let deadline = Instant::now() + DESTROY_PATIENCE;
         for (key, dir) in &self.paths.dirs {
+            // A directory that existed before the container is someone else's: it stays.
+            let Some(top) = self.created_top(key) else {
+                continue;
+            };
             remove_tree(dir, deadline)?;
-            if let Some(top) = self.created_top(key) {
-                remove_created_parents(dir, top);
-            }
+            remove_created_parents(dir, top);
         }
         Ok(())
     }
@@ -511,5 +513,17 @@ mod tests {
         assert!(!t.path().join("cpu/docker").exists());
         assert!(t.path().join("cpu").is_dir());
         m.destroy().unwrap();
+    }
+
+    #[test]
+    fn destroy_keeps_a_cgroup_it_did_not_create() {
+        let t = tempfile::tempdir().unwrap();
+        let leaf = t.path().join("mem/shared");
+        std::fs::create_dir_all(&leaf).unwrap();
+        // Resolved while the leaf existed: nothing recorded as created.
+        let m = fixture(&[("memory", &leaf)]);
+        m.create().unwrap();
+        m.destroy().unwrap();
+        assert!(leaf.is_dir(), "a pre-existing cgroup was removed");
     }
 }

@@ -16,6 +16,10 @@ use crate::{
     bpf_devices, fs, v1, v1_devices, v2, CgroupError, CgroupPaths, FreezerState, Manager, Result,
 };
 
+/// The extended attribute that marks a cgroup shared (see `Manager::mark_shared`): trusted.*
+/// so only root can set or clear it, and cgroupfs (kernfs) stores it in v1 and v2.
+const SHARED_XATTR: &str = "trusted.berth.shared";
+
 /// How long destroy waits for exiting processes to leave before giving up.
 const DESTROY_PATIENCE: Duration = Duration::from_millis(2000);
 /// How long a freeze may stay in FREEZING / wait for cgroup.events before it fails.
@@ -275,6 +279,21 @@ impl Manager for FsManager {
         all.sort_unstable();
         all.dedup();
         Ok(all)
+    }
+
+    fn mark_shared(&self) -> Result<()> {
+        for (_, dir) in &self.paths.dirs {
+            crate::sys::set_xattr(dir, SHARED_XATTR, b"1")
+                .map_err(|e| fs::io_err("mark shared", dir, e))?;
+        }
+        Ok(())
+    }
+
+    fn is_marked_shared(&self) -> bool {
+        self.paths
+            .dirs
+            .iter()
+            .any(|(_, dir)| crate::sys::has_xattr(dir, SHARED_XATTR).unwrap_or(false))
     }
 
     fn destroy(&self) -> Result<()> {

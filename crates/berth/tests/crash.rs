@@ -252,42 +252,64 @@ fn delete_and_kill_all_spare_what_shares_the_cgroup() {
     if !need_root() {
         return;
     }
-    let a = Ctr::new("ownA", &["sleep", "100"]);
-    let mut b = Ctr::new("ownB", &["sleep", "100"]);
-    let shared = a.cgroup.clone();
-    b.patch(|cfg| cfg["linux"]["cgroupsPath"] = json!(shared));
-    a.create_and_start();
-    let a_pid = a.pid();
-    let host = HostProcess::in_cgroup(&shared);
-    let o = b.create();
-    assert_ok(&o, "create B in A's cgroup");
-    assert!(
-        stderr(&o).contains("shared"),
-        "B is not warned about the shared cgroup: {:?}",
-        stderr(&o)
-    );
-    assert_ok(&b.start(), "start B");
-    let b_pid = b.pid();
+    // A is created first, in an empty cgroup, so by its own record it is alone there; B and
+    // a host process join it later. A with and without a pid namespace, deleted by force
+    // while running or plainly after its init died.
+    for (a_pid_ns, force) in [(true, true), (true, false), (false, true), (false, false)] {
+        let ctx = format!("A with pid namespace: {a_pid_ns}, delete --force: {force}");
+        let mut a = Ctr::new("ownA", &["sleep", "100"]);
+        if !a_pid_ns {
+            a.without_ns("pid");
+        }
+        let mut b = Ctr::new("ownB", &["sleep", "100"]);
+        let shared = a.cgroup.clone();
+        b.patch(|cfg| cfg["linux"]["cgroupsPath"] = json!(shared));
+        a.create_and_start();
+        let a_pid = a.pid();
+        let host = HostProcess::in_cgroup(&shared);
+        let o = b.create();
+        assert_ok(&o, "create B in A's cgroup");
+        assert!(
+            stderr(&o).contains("shared"),
+            "{ctx}: B is not warned about the shared cgroup: {:?}",
+            stderr(&o)
+        );
+        assert_ok(&b.start(), "start B");
+        let b_pid = b.pid();
 
-    assert_ok(&a.cmd(&["delete", "--force", &a.id]), "delete --force A");
-    wait_until("A's init to be gone", Duration::from_secs(5), || {
-        !alive(a_pid)
-    });
-    assert!(alive(b_pid), "delete --force A killed B's init");
-    assert!(alive(host.pid()), "delete --force A killed a host process");
-    assert!(!a.state_dir().exists());
-    for d in a.cgroup_dirs() {
-        assert!(d.is_dir(), "{} removed while it holds others", d.display());
+        if force {
+            assert_ok(&a.cmd(&["delete", "--force", &a.id]), "delete --force A");
+        } else {
+            assert_ok(&a.cmd(&["kill", &a.id, "KILL"]), "kill A");
+            a.wait_status("stopped");
+            assert_ok(&a.cmd(&["delete", &a.id]), "delete A");
+        }
+        wait_until("A's init to be gone", Duration::from_secs(5), || {
+            !alive(a_pid)
+        });
+        assert!(alive(b_pid), "{ctx}: deleting A killed B's init");
+        assert!(alive(host.pid()), "{ctx}: deleting A killed a host process");
+        assert!(!a.state_dir().exists());
+        for d in a.cgroup_dirs() {
+            assert!(
+                d.is_dir(),
+                "{ctx}: {} removed while it holds others",
+                d.display()
+            );
+        }
+
+        // kill --all keeps runc's meaning for B's own processes only.
+        assert_ok(&b.cmd(&["kill", "--all", &b.id, "KILL"]), "kill --all B");
+        b.wait_status("stopped");
+        assert!(
+            alive(host.pid()),
+            "{ctx}: kill --all B killed a host process"
+        );
+        assert_ok(&b.cmd(&["delete", &b.id]), "delete B");
+        assert!(alive(host.pid()), "{ctx}: delete B killed a host process");
+        drop(host);
+        remove_test_cgroup(&shared);
     }
-
-    // kill --all keeps runc's meaning for B's own processes only.
-    assert_ok(&b.cmd(&["kill", "--all", &b.id, "KILL"]), "kill --all B");
-    b.wait_status("stopped");
-    assert!(alive(host.pid()), "kill --all B killed a host process");
-    assert_ok(&b.cmd(&["delete", &b.id]), "delete B");
-    assert!(alive(host.pid()), "delete B killed a host process");
-    drop(host);
-    remove_test_cgroup(&shared);
 }
 
 #[test]

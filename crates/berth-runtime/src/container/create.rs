@@ -338,7 +338,8 @@ fn build(
 
 /// Whether the container's cgroup, just created or found, already holds processes: they
 /// are not the container's, so it must never signal everything in that cgroup. runc 1.1
-/// warns and goes on; so does berth, marking the container shared.
+/// warns and goes on; so does berth, marking the container shared, and the cgroup too, so
+/// the container already in it does not signal this one's processes either.
 fn cgroup_holds_others(manager: &dyn Manager, id: &str) -> Result<bool> {
     let pids = manager.pids()?;
     if pids.is_empty() {
@@ -348,6 +349,11 @@ fn cgroup_holds_others(manager: &dyn Manager, id: &str) -> Result<bool> {
         "berth: warning: the cgroup of container {id} already holds {} process(es): it is shared, and kill --all and delete signal only the container's own processes",
         pids.len()
     );
+    if let Err(e) = manager.mark_shared() {
+        eprintln!(
+            "berth: warning: {e}: a container without a pid namespace already in this cgroup may signal container {id}'s processes"
+        );
+    }
     Ok(true)
 }
 

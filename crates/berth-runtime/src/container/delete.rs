@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::kill::{has_own_pid_ns, kill_all};
+use super::kill::{has_own_pid_ns, is_shared, kill_all};
 use super::{hooks_of, init_pidfd, state_json, wait_exit, Error, Result};
 use crate::state::{ContainerDir, State, StateError, StateRoot, Status};
 
@@ -67,7 +67,7 @@ fn remove_cgroup(state: &State, paths: &berth_cgroups::CgroupPaths) -> Result<()
     let mgr = berth_cgroups::manager_from_paths(paths.clone());
     // Everything left of an unshared container without a pid namespace is its own (just
     // killed, still exiting); in any other container, what is left is not its own.
-    let all_own = !state.cgroup_shared && !has_own_pid_ns(state);
+    let all_own = !has_own_pid_ns(state) && !is_shared(state, &*mgr);
     if !all_own {
         let others = mgr.pids().unwrap_or_default();
         if !others.is_empty() {

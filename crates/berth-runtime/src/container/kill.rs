@@ -88,21 +88,28 @@ pub(crate) fn has_own_pid_ns(state: &State) -> bool {
         })
 }
 
+/// Whether the container's cgroup holds, or held, processes that are not its own: it held
+/// some when the container was created, or a later create found this container's processes
+/// in it and marked the cgroup.
+pub(crate) fn is_shared(state: &State, mgr: &dyn berth_cgroups::Manager) -> bool {
+    state.cgroup_shared || mgr.is_marked_shared()
+}
+
 /// The processes in the container's cgroup that are the container's own:
 /// - with its own pid namespace, those in that namespace (none once the init is gone: the
 ///   kernel has killed the namespace), so nothing else in the cgroup is ever touched;
-/// - without one, everything in the cgroup (runc's meaning), unless the cgroup held other
-///   processes at create time (`cgroup_shared`): then only the init, which the caller
-///   signals by its pidfd.
+/// - without one, everything in the cgroup (runc's meaning), unless the cgroup is shared
+///   ([`is_shared`]): then only the init, which the caller signals by its pidfd.
 pub(crate) fn own_pids(state: &State, init: Option<&OwnedFd>) -> Vec<i32> {
     let Some(paths) = &state.cgroup else {
         return Vec::new();
     };
+    let mgr = berth_cgroups::manager_from_paths(paths.clone());
     let pid_ns = has_own_pid_ns(state);
-    if !pid_ns && state.cgroup_shared {
+    if !pid_ns && is_shared(state, &*mgr) {
         return Vec::new();
     }
-    let pids = match berth_cgroups::manager_from_paths(paths.clone()).pids() {
+    let pids = match mgr.pids() {
         Ok(p) => p,
         // The cgroup is already gone: nothing left to signal.
         Err(_) => return Vec::new(),

@@ -103,7 +103,7 @@ fn understood_status(c: &Ctr, ctx: &str) -> Option<String> {
 /// Deletes the container and asserts that nothing of it is left, waiting (bounded) for
 /// processes killed with their parent to finish exiting.
 fn delete_and_check_clean(c: &Ctr, ctx: &str) {
-    let o = c.cmd(&["delete", "--force", &c.id]);
+    let o = finishing(c, &["delete", "--force", &c.id], ctx);
     assert_ok(&o, &format!("{ctx}: delete --force"));
     let root = c.root.path().to_string_lossy().into_owned();
     wait_until(
@@ -112,6 +112,40 @@ fn delete_and_check_clean(c: &Ctr, ctx: &str) {
         || processes_naming(&root).is_empty() && pids_in_cgroup(&c.cgroup).is_empty(),
     );
     c.assert_nothing_left();
+}
+
+/// Runs a berth command that must not block forever: a lock left held by a dead berth (or
+/// by a process it left behind) would make it wait for good, so after a generous minute
+/// it is killed and the test fails naming that, instead of hanging the suite.
+fn finishing(c: &Ctr, args: &[&str], ctx: &str) -> std::process::Output {
+    let mut child = c
+        .berth()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            // Whatever holds the lock is this test's own (its command line names the test's
+            // state root): kill it, so cleanup after the failure does not block too.
+            let holders = processes_naming(&c.root.path().to_string_lossy());
+            for pid in &holders {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            panic!(
+                "{ctx}: berth {args:?} still blocked after a minute (lock held by {holders:?}?)"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn spawn_berth(c: &Ctr, args: &[&str]) -> Child {

@@ -10,8 +10,9 @@
 //! Modules: [`layout`] (mountinfo and /proc/self/cgroup, path resolution), [`systemd`]
 //! (`slice:prefix:name` translation), `fs` (file access with error context), `manager`
 //! (the one [`Manager`] implementation), `v1` / `v2` (per-controller writes),
-//! `v1_blkio` (v1 block I/O: what the host's schedulers expose), `v1_devices` (v1 device lists), `bpf_devices` (v2 device rules as an eBPF program),
-//! `sys` (the bpf(2) wrappers, the only unsafe code), `convert` (v1↔v2 value
+//! `v1_blkio` (v1 block I/O: what the host's schedulers expose), `v1_devices` (v1 device
+//! lists), `bpf_devices` (v2 device rules as an eBPF program), `sys` (the bpf(2) and xattr
+//! wrappers, the only unsafe code), `convert` (v1↔v2 value
 //! conversions), [`stats`] (runc-shaped statistics and OOM counters).
 
 use std::path::{Path, PathBuf};
@@ -126,8 +127,15 @@ pub trait Manager {
     fn freezer_state(&self) -> Result<FreezerState>;
     /// Every pid in the cgroup (read from cgroup.procs).
     fn pids(&self) -> Result<Vec<i32>>;
-    /// Removes the container's directories (not pre-existing parents), retrying while
-    /// exiting processes still hold them. Removing an already-removed cgroup is Ok.
+    /// Marks the cgroup, in every hierarchy, as holding more than one container's processes
+    /// (an extended attribute on its directories), so that no berth, whichever container it
+    /// acts for, signals everything in it.
+    fn mark_shared(&self) -> Result<()>;
+    /// Whether some create found this cgroup already holding processes ([`Manager::mark_shared`]).
+    fn is_marked_shared(&self) -> bool;
+    /// Removes the directories the container's create made (never one that existed
+    /// before: it is not the container's), retrying while exiting processes still hold
+    /// them. Removing an already-removed cgroup is Ok.
     fn destroy(&self) -> Result<()>;
     fn paths(&self) -> &CgroupPaths;
     /// Statistics in the shape of runc's `events --stats` data.

@@ -17,6 +17,10 @@ use crate::{
     Result,
 };
 
+/// The extended attribute that marks a cgroup shared (see `Manager::mark_shared`): trusted.*
+/// so only root can set or clear it, and cgroupfs (kernfs) stores it in v1 and v2.
+const SHARED_XATTR: &str = "trusted.berth.shared";
+
 /// How long destroy waits for exiting processes to leave before giving up.
 const DESTROY_PATIENCE: Duration = Duration::from_millis(2000);
 /// How long a freeze may stay in FREEZING / wait for cgroup.events before it fails.
@@ -278,13 +282,30 @@ impl Manager for FsManager {
         Ok(all)
     }
 
+    fn mark_shared(&self) -> Result<()> {
+        for (_, dir) in &self.paths.dirs {
+            crate::sys::set_xattr(dir, SHARED_XATTR, b"1")
+                .map_err(|e| fs::io_err("mark shared", dir, e))?;
+        }
+        Ok(())
+    }
+
+    fn is_marked_shared(&self) -> bool {
+        self.paths
+            .dirs
+            .iter()
+            .any(|(_, dir)| crate::sys::has_xattr(dir, SHARED_XATTR).unwrap_or(false))
+    }
+
     fn destroy(&self) -> Result<()> {
         let deadline = Instant::now() + DESTROY_PATIENCE;
         for (key, dir) in &self.paths.dirs {
+            // A directory that existed before the container is someone else's: it stays.
+            let Some(top) = self.created_top(key) else {
+                continue;
+            };
             remove_tree(dir, deadline)?;
-            if let Some(top) = self.created_top(key) {
-                remove_created_parents(dir, top);
-            }
+            remove_created_parents(dir, top);
         }
         Ok(())
     }
@@ -512,5 +533,17 @@ mod tests {
         assert!(!t.path().join("cpu/docker").exists());
         assert!(t.path().join("cpu").is_dir());
         m.destroy().unwrap();
+    }
+
+    #[test]
+    fn destroy_keeps_a_cgroup_it_did_not_create() {
+        let t = tempfile::tempdir().unwrap();
+        let leaf = t.path().join("mem/shared");
+        std::fs::create_dir_all(&leaf).unwrap();
+        // Resolved while the leaf existed: nothing recorded as created.
+        let m = fixture(&[("memory", &leaf)]);
+        m.create().unwrap();
+        m.destroy().unwrap();
+        assert!(leaf.is_dir(), "a pre-existing cgroup was removed");
     }
 }

@@ -4,6 +4,14 @@
 //!
 //! Every command that touches a container holds its lock (flock on the container
 //! directory) for its whole run, so concurrent commands on one ID are serialised.
+//!
+//! Crash safety: a container directory only ever appears with a state.json in it. `claim`
+//! builds the directory under a staging name (`.#claim-<pid>-<n>`, never a valid ID),
+//! writes the creator's intent into it (its own pid and start time, the cgroup paths it is
+//! about to create) and renames it into place with RENAME_NOREPLACE, the atomic claim.
+//! `remove` renames the directory to a trash name before emptying it. A berth killed at
+//! any instant so leaves either a complete container directory that the next command
+//! understands, or a staging/trash directory that the next `claim` sweeps away.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,6 +26,8 @@ use serde::{Deserialize, Serialize};
 pub const STATE_FILE: &str = "state.json";
 /// The socket `start` connects to; present from create until start (`Status::Created`).
 pub const START_SOCKET: &str = "start.sock";
+/// Prefix of staging and trash directories in the state root: '#' is not allowed in IDs.
+const SCRATCH_PREFIX: &str = ".#";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -86,6 +96,35 @@ pub struct State {
     /// The config the container was created from: exec, hooks and delete need it even if
     /// the bundle changes or disappears.
     pub config: Spec,
+    /// The `create` still building this container; cleared when it has finished. While that
+    /// process lives the container is "creating"; once it is gone, "stopped" (a half-made
+    /// container that `delete` cleans up from what is recorded here).
+    #[serde(default)]
+    pub creator: Option<Creator>,
+    /// The container's cgroup already held other processes when it was created (or that was
+    /// not checked yet): `kill --all` and `delete` then signal only the container's own
+    /// processes, never everything in the cgroup.
+    #[serde(default)]
+    pub cgroup_shared: bool,
+}
+
+/// A process identified by pid and start time, so a recycled pid never matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Creator {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl Creator {
+    /// The calling process.
+    pub fn this_process() -> Option<Creator> {
+        let pid = std::process::id() as i32;
+        proc_stat(pid).map(|(_, start_time)| Creator { pid, start_time })
+    }
+
+    pub fn alive(&self) -> bool {
+        process_matches(self.pid, self.start_time)
+    }
 }
 
 /// The OCI status values, plus runc's "paused".
@@ -127,19 +166,81 @@ impl StateRoot {
         StateRoot { path: path.into() }
     }
 
-    /// Creates the container's directory (the atomic claim on the ID) and locks it.
-    pub fn claim(&self, id: &str) -> Result<ContainerDir, StateError> {
+    /// Claims the ID: a locked directory holding `intent` as its state appears atomically
+    /// under the ID's name, or the claim fails with `Exists`.
+    pub fn claim(&self, id: &str, intent: &State) -> Result<ContainerDir, StateError> {
         validate_id(id)?;
         std::fs::create_dir_all(&self.path).map_err(io_err("create state root", &self.path))?;
+        self.sweep_scratch();
         let dir = self.path.join(id);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(StateError::Exists(id.to_string()))
-            }
-            Err(e) => return Err(io_err("create state dir", &dir)(e)),
+        if dir.exists() {
+            return Err(StateError::Exists(id.to_string()));
         }
-        ContainerDir::lock(id, dir)
+        let staging = self.scratch_path("claim");
+        std::fs::create_dir(&staging).map_err(io_err("create state dir", &staging))?;
+        let staged =
+            ContainerDir::lock(id, staging.clone()).and_then(|cd| cd.save(intent).map(|()| cd));
+        let staged = match staged {
+            Ok(cd) => cd,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e);
+            }
+        };
+        let renamed = nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &staging,
+            nix::fcntl::AT_FDCWD,
+            &dir,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        );
+        match renamed {
+            // The lock is on the directory itself: it moves with it.
+            Ok(()) => Ok(ContainerDir { dir, ..staged }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                match e {
+                    nix::errno::Errno::EEXIST => Err(StateError::Exists(id.to_string())),
+                    e => Err(io_err("claim state dir", &dir)(std::io::Error::from(e))),
+                }
+            }
+        }
+    }
+
+    /// A fresh staging or trash name in the root, carrying this process's pid.
+    fn scratch_path(&self, what: &str) -> PathBuf {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.path
+            .join(format!("{SCRATCH_PREFIX}{what}-{}-{n}", std::process::id()))
+    }
+
+    /// Removes staging and trash directories whose berth died: their pid is gone and nobody
+    /// holds their lock. A staging directory holds nothing but state (the claim renames it
+    /// before anything is acquired); a trash directory, what a finished destroy left.
+    fn sweep_scratch(&self) {
+        for entry in std::fs::read_dir(&self.path)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(rest) = name.strip_prefix(SCRATCH_PREFIX) else {
+                continue;
+            };
+            let pid = rest.split('-').nth(1).and_then(|p| p.parse::<i32>().ok());
+            if pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists()) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            if let Ok(_lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
     }
 
     /// Opens and locks an existing container's directory.
@@ -147,12 +248,38 @@ impl StateRoot {
         validate_id(id)?;
         let dir = self.path.join(id);
         let cd = ContainerDir::lock(id, dir)?;
-        // A directory without state is a create that failed and is being cleaned up, or
-        // the leftovers of a killed berth: either way the container does not exist.
+        // Every directory is claimed with its state; one without is the leftover of a berth
+        // older than the atomic claim, which `delete --force` removes (`open_leftover`).
         if !cd.dir.join(STATE_FILE).exists() {
             return Err(StateError::NotFound(id.to_string()));
         }
         Ok(cd)
+    }
+
+    /// Locks a directory under the ID's name that holds no state (see `open`), if any.
+    pub fn open_leftover(&self, id: &str) -> Option<ContainerDir> {
+        validate_id(id).ok()?;
+        let cd = ContainerDir::lock(id, self.path.join(id)).ok()?;
+        (!cd.dir.join(STATE_FILE).exists()).then_some(cd)
+    }
+
+    /// Reads a container's state without taking its lock, so `state` and `list` see a
+    /// container while another command (a `create` in progress) holds it. state.json is
+    /// only ever replaced whole, so the read is consistent.
+    pub fn peek(&self, id: &str) -> Result<(PathBuf, State), StateError> {
+        validate_id(id)?;
+        let dir = self.path.join(id);
+        let path = dir.join(STATE_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StateError::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(io_err("read state", &path)(e)),
+        };
+        let state = serde_json::from_slice(&bytes)
+            .map_err(|source| StateError::Corrupt { path, source })?;
+        Ok((dir, state))
     }
 
     /// IDs of every container under the root, sorted.
@@ -163,6 +290,7 @@ impl StateRoot {
             .flatten()
             .filter(|e| e.path().join(STATE_FILE).exists())
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| validate_id(name).is_ok())
             .collect();
         ids.sort();
         ids
@@ -199,6 +327,15 @@ impl ContainerDir {
         })
     }
 
+    /// For a child cloned while the lock is held: closes the child's copy of the lock's fd,
+    /// so a child that outlives its parent (the init waiting for `start` after a killed
+    /// `create`) never keeps the container locked. The parent keeps the lock: closing one of
+    /// several fds of an open file description does not release its flock.
+    pub fn close_in_child(&self) {
+        use std::os::fd::AsRawFd;
+        let _ = nix::unistd::close(self._lock.as_raw_fd());
+    }
+
     pub fn start_socket_path(&self) -> PathBuf {
         self.dir.join(START_SOCKET)
     }
@@ -217,28 +354,46 @@ impl ContainerDir {
         write_atomic(&self.dir.join(STATE_FILE), &bytes)
     }
 
-    /// Removes the directory and everything in it; the lock goes with the directory.
+    /// Removes the directory and everything in it; the lock goes with the directory. The
+    /// directory first moves to a trash name, atomically, so a berth killed while emptying
+    /// it never leaves a directory without state under the ID.
     pub fn remove(self) -> Result<(), StateError> {
-        std::fs::remove_dir_all(&self.dir).map_err(io_err("remove state dir", &self.dir))
+        let root = self.dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let trash = StateRoot::new(root).scratch_path("trash");
+        std::fs::rename(&self.dir, &trash).map_err(io_err("remove state dir", &self.dir))?;
+        std::fs::remove_dir_all(&trash).map_err(io_err("remove state dir", &trash))
     }
 
     /// The container's status as observed now.
     pub fn status(&self, state: &State) -> Status {
-        if !process_matches(state.pid, state.pid_start_time) {
-            return Status::Stopped;
-        }
-        if self.start_socket_path().exists() {
-            return Status::Created;
-        }
-        let frozen = state.cgroup.as_ref().is_some_and(|paths| {
-            let mgr = berth_cgroups::manager_from_paths(paths.clone());
-            matches!(mgr.freezer_state(), Ok(berth_cgroups::FreezerState::Frozen))
-        });
-        if frozen {
-            Status::Paused
+        status_at(&self.dir, state)
+    }
+}
+
+/// The status of the container whose directory is `dir`, as observed now.
+pub fn status_at(dir: &Path, state: &State) -> Status {
+    if let Some(creator) = &state.creator {
+        // Half made: being built, or abandoned by a create that died.
+        return if creator.alive() {
+            Status::Creating
         } else {
-            Status::Running
-        }
+            Status::Stopped
+        };
+    }
+    if !process_matches(state.pid, state.pid_start_time) {
+        return Status::Stopped;
+    }
+    if dir.join(START_SOCKET).exists() {
+        return Status::Created;
+    }
+    let frozen = state.cgroup.as_ref().is_some_and(|paths| {
+        let mgr = berth_cgroups::manager_from_paths(paths.clone());
+        matches!(mgr.freezer_state(), Ok(berth_cgroups::FreezerState::Frozen))
+    });
+    if frozen {
+        Status::Paused
+    } else {
+        Status::Running
     }
 }
 
@@ -287,16 +442,70 @@ mod tests {
         }
     }
 
+    fn intent(id: &str) -> State {
+        State {
+            id: id.into(),
+            pid: 0,
+            pid_start_time: 0,
+            bundle: "/bundle".into(),
+            rootfs: "/bundle/rootfs".into(),
+            created: now_rfc3339(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+            cgroup: None,
+            config: Spec::default(),
+            creator: Creator::this_process(),
+            cgroup_shared: true,
+        }
+    }
+
     #[test]
     fn claim_twice_is_exists_and_open_unknown_is_not_found() {
         let tmp = tempfile::tempdir().unwrap();
         let root = StateRoot::new(tmp.path());
-        let held = root.claim("c1").unwrap();
+        let held = root.claim("c1", &intent("c1")).unwrap();
         drop(held);
-        assert!(matches!(root.claim("c1"), Err(StateError::Exists(_))));
+        assert!(matches!(
+            root.claim("c1", &intent("c1")),
+            Err(StateError::Exists(_))
+        ));
         assert!(matches!(root.open("nope"), Err(StateError::NotFound(_))));
-        // Claimed but never saved: not a container yet.
-        assert!(matches!(root.open("c1"), Err(StateError::NotFound(_))));
+        // Claimed with its intent: a container, being created while its creator lives.
+        let cd = root.open("c1").unwrap();
+        assert_eq!(cd.status(&cd.load().unwrap()), Status::Creating);
+        assert_eq!(root.ids(), vec!["c1".to_string()]);
+        cd.remove().unwrap();
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn dead_creator_means_stopped_and_scratch_dirs_are_swept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(tmp.path());
+        let mut state = intent("c1");
+        // A start time no process has: the creator is gone.
+        state.creator.as_mut().unwrap().start_time += 1;
+        let cd = root.claim("c1", &state).unwrap();
+        assert_eq!(cd.status(&state), Status::Stopped);
+        // Leftovers of berths killed mid-claim and mid-remove (pid 0 never names one).
+        for scratch in [".#claim-0-1", ".#trash-0-2"] {
+            std::fs::create_dir(tmp.path().join(scratch)).unwrap();
+            std::fs::write(tmp.path().join(scratch).join(START_SOCKET), "").unwrap();
+        }
+        // A directory without state, as an older berth left it.
+        std::fs::create_dir(tmp.path().join("old")).unwrap();
+        assert!(matches!(root.open("old"), Err(StateError::NotFound(_))));
+        assert!(root.open_leftover("old").is_some());
+        drop(cd);
+        assert!(root.open_leftover("c1").is_none());
+        root.claim("c2", &intent("c2")).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["c1", "c2", "old"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use oci_spec::runtime::{
 use super::{hooks_of, io, state_json, Error, Result};
 use crate::init::{self, InitArgs};
 use crate::process::{Channel, StartSocket, ToChild, ToParent};
-use crate::state::{self, ContainerDir, State, StateRoot, Status};
+use crate::state::{self, ContainerDir, Creator, State, StateRoot, Status};
 use crate::sys::{self, Cloned};
 use crate::{hooks, spec};
 
@@ -72,20 +72,42 @@ pub(crate) fn create_with_console(
         opts.console_socket.as_deref(),
         "process.terminal is true: --console-socket is required to hand over the terminal",
     )?;
-    let dir = root.claim(&opts.id)?;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let manager = cgroup_manager(opts, &linux)?;
+    // The intent: everything this create may acquire is recorded before it is acquired,
+    // so whoever finds the container after a crash can give it all back.
+    let mut state = State {
+        id: opts.id.clone(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: Some(manager.paths().clone()),
+        config: spec.clone(),
+        creator: Some(
+            Creator::this_process().ok_or_else(|| Error::Init("read own start time".into()))?,
+        ),
+        // Until the cgroup is checked, assume it holds others: never mass-kill it.
+        cgroup_shared: true,
+    };
+    let dir = root.claim(&opts.id, &state)?;
     let mut cgroup: Option<Box<dyn Manager>> = None;
     let mut init: Option<(i32, OwnedFd)> = None;
     match build(
         &dir,
+        &mut state,
         opts,
         spec,
-        &bundle,
         &rootfs,
         console,
+        manager,
         &mut cgroup,
         &mut init,
     ) {
-        Ok(state) => {
+        Ok(()) => {
             let (_, pidfd) = init.expect("init cloned");
             Ok(Created { dir, state, pidfd })
         }
@@ -103,17 +125,42 @@ pub(crate) fn create_with_console(
     }
 }
 
+/// The container's cgroup, resolved but not created yet.
+fn cgroup_manager(
+    opts: &CreateOptions,
+    linux: &oci_spec::runtime::Linux,
+) -> Result<Box<dyn Manager>> {
+    let cgroups_path = if opts.systemd_cgroup {
+        let given = linux
+            .cgroups_path()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            // runc's default for systemd: system.slice:runc:<id>.
+            .unwrap_or_else(|| format!("system.slice:berth:{}", opts.id));
+        Some(berth_cgroups::systemd_to_cgroupfs(&given)?)
+    } else {
+        linux.cgroups_path().clone()
+    };
+    Ok(berth_cgroups::manager_for(
+        &Host::default(),
+        cgroups_path.as_deref(),
+        &opts.id,
+    )?)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn build(
     dir: &ContainerDir,
+    state: &mut State,
     opts: &CreateOptions,
     mut spec: Spec,
-    bundle: &Path,
     rootfs: &Path,
     console: Option<OwnedFd>,
+    manager: Box<dyn Manager>,
     cgroup_out: &mut Option<Box<dyn Manager>>,
     init_out: &mut Option<(i32, OwnedFd)>,
-) -> Result<State> {
+) -> Result<()> {
+    let bundle = state.bundle.clone();
     let preserve_fds = opts.preserve_fds.max(socket_activation(&mut spec));
     let linux = spec
         .linux()
@@ -131,21 +178,10 @@ fn build(
         ));
     }
 
-    let cgroups_path = if opts.systemd_cgroup {
-        let given = linux
-            .cgroups_path()
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned())
-            // runc's default for systemd: system.slice:runc:<id>.
-            .unwrap_or_else(|| format!("system.slice:berth:{}", opts.id));
-        Some(berth_cgroups::systemd_to_cgroupfs(&given)?)
-    } else {
-        linux.cgroups_path().clone()
-    };
-    let manager = berth_cgroups::manager_for(&Host::default(), cgroups_path.as_deref(), &opts.id)?;
     let manager = match manager.create() {
         Ok(()) => {
             let manager = cgroup_out.insert(manager);
+            state.cgroup_shared = cgroup_holds_others(&**manager, &opts.id)?;
             manager.apply(&with_default_devices(&linux))?;
             Some(&**manager)
         }
@@ -158,6 +194,8 @@ fn build(
                 )));
             }
             crate::warn::warn(&format!("rootless: running without a cgroup ({e})"));
+            state.cgroup = None;
+            state.cgroup_shared = false;
             None
         }
         Err(e) => return Err(e.into()),
@@ -216,10 +254,11 @@ fn build(
     let (pid, pidfd) = match cloned? {
         Cloned::Child => {
             drop(parent_chan);
+            dir.close_in_child();
             init::run(InitArgs {
                 spec: &spec,
                 rootfs,
-                bundle,
+                bundle: &bundle,
                 cgroup: manager.map(|m| m.paths()),
                 chan: child_chan,
                 start: start_socket,
@@ -238,19 +277,13 @@ fn build(
     // Only the init listens: once it is gone, `start` is refused at once.
     drop(start_socket);
     *init_out = Some((pid, pidfd));
-
-    let mut state = State {
-        id: opts.id.clone(),
-        pid,
-        pid_start_time: 0,
-        bundle: bundle.to_path_buf(),
-        rootfs: rootfs.to_path_buf(),
-        created: state::now_rfc3339(),
-        owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: manager.map(|m| m.paths().clone()),
-        config: spec.clone(),
-    };
+    // Recorded at once: from here a `delete` after a crash finds and kills the init (until
+    // Ready it also dies with berth, by its parent-death signal or the closed channel).
+    state.pid = pid;
+    state.pid_start_time = state::proc_stat(pid)
+        .map(|(_, start)| start)
+        .ok_or_else(|| Error::Init("exited right after the clone".into()))?;
+    dir.save(state)?;
     loop {
         let msg = parent_chan
             .recv::<ToParent>()
@@ -268,7 +301,7 @@ fn build(
                 // and runtime-tools' hooks_stdin have it.
                 if has_container_hooks {
                     let json =
-                        String::from_utf8(state_json(&state, Status::Created)).unwrap_or_default();
+                        String::from_utf8(state_json(state, Status::Created)).unwrap_or_default();
                     parent_chan
                         .send(&ToChild::HookState(json))
                         .map_err(|e| Error::Init(e.to_string()))?;
@@ -276,17 +309,17 @@ fn build(
                 send_continue(&parent_chan)?;
             }
             ToParent::RunCreateHooks => {
-                let json = state_json(&state, Status::Created);
-                hooks::run("prestart", &hooks_of(&state, |h| h.prestart()), &json)?;
+                let json = state_json(state, Status::Created);
+                hooks::run("prestart", &hooks_of(state, |h| h.prestart()), &json)?;
                 hooks::run(
                     "createRuntime",
-                    &hooks_of(&state, |h| h.create_runtime()),
+                    &hooks_of(state, |h| h.create_runtime()),
                     &json,
                 )?;
                 send_continue(&parent_chan)?;
             }
             ToParent::SeccompNotify => {
-                let oci = serde_json::to_value(super::oci_state(&state, Status::Creating))
+                let oci = serde_json::to_value(super::oci_state(state, Status::Creating))
                     .unwrap_or_default();
                 super::forward_seccomp_fd(&parent_chan, linux.seccomp().as_ref(), pid, oci)?;
             }
@@ -294,14 +327,36 @@ fn build(
             ToParent::Failed(msg) => return Err(Error::Init(msg)),
         }
     }
-    state.pid_start_time = state::proc_stat(pid)
-        .map(|(_, start)| start)
-        .ok_or_else(|| Error::Init("exited right after setup".into()))?;
-    dir.save(&state)?;
+    if !state::process_matches(pid, state.pid_start_time) {
+        return Err(Error::Init("exited right after setup".into()));
+    }
+    state.creator = None;
+    dir.save(state)?;
     if let Some(pid_file) = &opts.pid_file {
         state::write_atomic(pid_file, pid.to_string().as_bytes())?;
     }
-    Ok(state)
+    Ok(())
+}
+
+/// Whether the container's cgroup, just created or found, already holds processes: they
+/// are not the container's, so it must never signal everything in that cgroup. runc 1.1
+/// warns and goes on; so does berth, marking the container shared, and the cgroup too, so
+/// the container already in it does not signal this one's processes either.
+fn cgroup_holds_others(manager: &dyn Manager, id: &str) -> Result<bool> {
+    let pids = manager.pids()?;
+    if pids.is_empty() {
+        return Ok(false);
+    }
+    crate::warn::warn(&format!(
+        "the cgroup of container {id} already holds {} process(es): it is shared, and kill --all and delete signal only the container's own processes",
+        pids.len()
+    ));
+    if let Err(e) = manager.mark_shared() {
+        crate::warn::warn(&format!(
+            "{e}: a container without a pid namespace already in this cgroup may signal container {id}'s processes"
+        ));
+    }
+    Ok(true)
 }
 
 /// Whether linux.resources asks for anything beyond device rules (which a rootless

@@ -4,14 +4,21 @@
 
 use std::time::Duration;
 
-use super::kill::kill_all;
+use super::kill::{has_own_pid_ns, is_shared, kill_all};
 use super::{hooks_of, init_pidfd, state_json, wait_exit, Error, Result};
 use crate::state::{ContainerDir, State, StateError, StateRoot, Status};
 
 pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     let dir = match root.open(id) {
-        // runc: deleting what is already gone with --force succeeds.
-        Err(StateError::NotFound(_)) if force => return Ok(()),
+        Err(StateError::NotFound(_)) if force => {
+            // A directory without state (left by an older berth) holds nothing berth knows
+            // of; it only blocks the ID.
+            if let Some(leftover) = root.open_leftover(id) {
+                leftover.remove()?;
+            }
+            // runc: deleting what is already gone with --force succeeds.
+            return Ok(());
+        }
         other => other?,
     };
     let state = dir.load()?;
@@ -30,15 +37,17 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     destroy(dir, &state)
 }
 
-/// Kills whatever still runs, removes the cgroup and the state, runs poststop hooks.
+/// Kills the container's own processes, removes the cgroup and the state, runs poststop
+/// hooks. Each step is safe to repeat: a destroy killed half way is finished by the next.
 pub(crate) fn destroy(dir: ContainerDir, state: &State) -> Result<()> {
-    if let Some(pidfd) = init_pidfd(state) {
-        let _ = crate::sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), libc::SIGKILL);
-        wait_exit(&pidfd, Duration::from_secs(10));
-    }
+    let init = init_pidfd(state);
+    // With its own pid namespace, the init's death takes every process in it along.
     kill_all(state, libc::SIGKILL)?;
+    if let Some(pidfd) = &init {
+        wait_exit(pidfd, Duration::from_secs(10));
+    }
     if let Some(paths) = &state.cgroup {
-        berth_cgroups::manager_from_paths(paths.clone()).destroy()?;
+        remove_cgroup(state, paths)?;
     }
     super::release::release(state)?;
     let hooks = hooks_of(state, |h| h.poststop());
@@ -51,4 +60,25 @@ pub(crate) fn destroy(dir: ContainerDir, state: &State) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Removes the cgroup directories the container's create made, unless processes that are
+/// not the container's are still in them: those keep their cgroup.
+fn remove_cgroup(state: &State, paths: &berth_cgroups::CgroupPaths) -> Result<()> {
+    let mgr = berth_cgroups::manager_from_paths(paths.clone());
+    // Everything left of an unshared container without a pid namespace is its own (just
+    // killed, still exiting); in any other container, what is left is not its own.
+    let all_own = !has_own_pid_ns(state) && !is_shared(state, &*mgr);
+    if !all_own {
+        let others = mgr.pids().unwrap_or_default();
+        if !others.is_empty() {
+            crate::warn::warn(&format!(
+                "cgroup of container {} kept: it holds {} process(es) that are not the container's",
+                state.id,
+                others.len()
+            ));
+            return Ok(());
+        }
+    }
+    Ok(mgr.destroy()?)
 }

@@ -107,6 +107,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     let (pid, pidfd) = match super::clone_in_pid_ns(pidns, CloneFlags::empty())? {
         Cloned::Child => {
             drop(parent_chan);
+            dir.close_in_child();
             init::exec(ExecArgs {
                 process: &opts.process,
                 seccomp: seccomp.as_ref(),

@@ -1,12 +1,15 @@
 //! `kill`: signal the init through a pidfd (no pid-reuse race), or with --all every
-//! process in the container's cgroup.
+//! process of the container (runc: everything in its cgroup), and never a process that is
+//! not the container's own.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
+
+use oci_spec::runtime::LinuxNamespaceType;
 
 use nix::sys::signal::Signal;
 
 use super::{init_pidfd, Error, Result};
-use crate::state::{StateRoot, Status};
+use crate::state::{State, StateRoot, Status};
 
 /// runc's forms: a number, or a name with or without "SIG", in any case.
 pub fn parse_signal(s: &str) -> Result<i32> {
@@ -34,46 +37,94 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     if all {
         return kill_all(&state, signal);
     }
+    // runc's words: containerd's shim matches on "container not running".
+    let not_running = || Error::NotRunning(id.to_string());
     if status == Status::Stopped {
-        return Err(Error::WrongStatus {
-            id: id.to_string(),
-            status,
-            op: "kill",
-        });
+        return Err(not_running());
     }
-    let pidfd = init_pidfd(&state).ok_or_else(|| Error::WrongStatus {
-        id: id.to_string(),
-        status: Status::Stopped,
-        op: "kill",
-    })?;
+    let pidfd = init_pidfd(&state).ok_or_else(not_running)?;
     crate::sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(super::io(format!(
         "send signal {signal} to pid {}",
         state.pid
     )))
 }
 
-/// Signals every process in the container's cgroup; a frozen container is thawed after, so
-/// the signal is delivered (SIGKILL works even while frozen).
-pub(crate) fn kill_all(state: &crate::state::State, signal: i32) -> Result<()> {
+/// Signals every process of the container ([`own_pids`]); a frozen container is thawed
+/// after, so the signal is delivered.
+pub(crate) fn kill_all(state: &State, signal: i32) -> Result<()> {
+    let sig =
+        Signal::try_from(signal).map_err(|_| Error::Invalid(format!("invalid signal {signal}")))?;
+    let init = init_pidfd(state);
+    if let Some(pidfd) = &init {
+        // The init by its pidfd; it may be exiting already.
+        let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), signal);
+    }
+    for pid in own_pids(state, init.as_ref()) {
+        // A process may exit between listing and signalling.
+        if pid != state.pid {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+        }
+    }
     let Some(paths) = &state.cgroup else {
         return Ok(());
     };
     let mgr = berth_cgroups::manager_from_paths(paths.clone());
-    let pids = match mgr.pids() {
-        Ok(p) => p,
-        // The cgroup is already gone: nothing left to signal.
-        Err(_) => return Ok(()),
-    };
-    let sig =
-        Signal::try_from(signal).map_err(|_| Error::Invalid(format!("invalid signal {signal}")))?;
-    for pid in pids {
-        // A process may exit between listing and signalling.
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
-    }
     if matches!(mgr.freezer_state(), Ok(berth_cgroups::FreezerState::Frozen)) {
         mgr.freeze(berth_cgroups::FreezerState::Thawed)?;
     }
     Ok(())
+}
+
+/// Whether the container has a pid namespace of its own (not joined by path).
+pub(crate) fn has_own_pid_ns(state: &State) -> bool {
+    state
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        })
+}
+
+/// Whether the container's cgroup holds, or held, processes that are not its own: it held
+/// some when the container was created, or a later create found this container's processes
+/// in it and marked the cgroup.
+pub(crate) fn is_shared(state: &State, mgr: &dyn berth_cgroups::Manager) -> bool {
+    state.cgroup_shared || mgr.is_marked_shared()
+}
+
+/// The processes in the container's cgroup that are the container's own:
+/// - with its own pid namespace, those in that namespace (none once the init is gone: the
+///   kernel has killed the namespace), so nothing else in the cgroup is ever touched;
+/// - without one, everything in the cgroup (runc's meaning), unless the cgroup is shared
+///   ([`is_shared`]): then only the init, which the caller signals by its pidfd.
+pub(crate) fn own_pids(state: &State, init: Option<&OwnedFd>) -> Vec<i32> {
+    let Some(paths) = &state.cgroup else {
+        return Vec::new();
+    };
+    let mgr = berth_cgroups::manager_from_paths(paths.clone());
+    let pid_ns = has_own_pid_ns(state);
+    if !pid_ns && is_shared(state, &*mgr) {
+        return Vec::new();
+    }
+    let pids = match mgr.pids() {
+        Ok(p) => p,
+        // The cgroup is already gone: nothing left to signal.
+        Err(_) => return Vec::new(),
+    };
+    if !pid_ns {
+        return pids;
+    }
+    // Read while the pidfd pins the init, so the namespace is the container's.
+    let ns_of = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(own) = init.and_then(|_| ns_of(state.pid)) else {
+        return Vec::new();
+    };
+    pids.into_iter()
+        .filter(|p| ns_of(*p).as_ref() == Some(&own))
+        .collect()
 }
 
 #[cfg(test)]

@@ -54,6 +54,9 @@ pub enum Error {
         status: Status,
         op: &'static str,
     },
+    /// runc's wording, which containerd's shim matches on.
+    #[error("container {0}: container not running")]
+    NotRunning(String),
     #[error("{step}: {source}")]
     Io {
         step: String,

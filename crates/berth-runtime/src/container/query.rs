@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::Result;
-use crate::state::{State, StateRoot, Status};
+use crate::state::{status_at, State, StateRoot, Status};
 
 /// The runtime-spec state document (runc's field set).
 pub fn oci_state(state: &State, status: Status) -> Value {
@@ -29,11 +29,11 @@ pub fn oci_state(state: &State, status: Status) -> Value {
     v
 }
 
-/// `state ID`: the OCI state of one container.
+/// `state ID`: the OCI state of one container. Read without the container's lock, so a
+/// container being created shows as "creating" instead of blocking until it is done.
 pub fn state_of(root: &StateRoot, id: &str) -> Result<Value> {
-    let dir = root.open(id)?;
-    let state = dir.load()?;
-    Ok(oci_state(&state, dir.status(&state)))
+    let (dir, state) = root.peek(id)?;
+    Ok(oci_state(&state, status_at(&dir, &state)))
 }
 
 #[derive(Debug, Serialize)]
@@ -46,15 +46,14 @@ pub struct ListEntry {
     pub owner: String,
 }
 
-/// Every container under the root with its current status; containers that vanish
-/// while listing are skipped.
+/// Every container under the root with its current status (read as `state_of` does);
+/// containers that vanish while listing are skipped.
 pub fn list(root: &StateRoot) -> Vec<ListEntry> {
     root.ids()
         .into_iter()
         .filter_map(|id| {
-            let dir = root.open(&id).ok()?;
-            let state = dir.load().ok()?;
-            let status = dir.status(&state);
+            let (dir, state) = root.peek(&id).ok()?;
+            let status = status_at(&dir, &state);
             Some(ListEntry {
                 pid: if status == Status::Stopped {
                     0

@@ -70,7 +70,7 @@ pub fn run(args: InitArgs) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = args.chan.send(&ToParent::Failed(err.0));
+    let _ = args.chan.send(&ToParent::failed(&err.0));
     sys::exit_now(1)
 }
 
@@ -272,7 +272,7 @@ pub fn exec(args: ExecArgs) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = args.chan.send(&ToParent::Failed(err.0));
+    let _ = args.chan.send(&ToParent::failed(&err.0));
     sys::exit_now(1)
 }
 
@@ -405,7 +405,7 @@ fn become_process(
 /// Reports a failure past `Ready` and exits. Sent with write(2), which a seccomp filter
 /// loaded by now lets through.
 fn fail_after_ready(report: &Channel, err: InitError) -> ! {
-    let _ = report.send_by_write(&ToParent::Failed(err.0));
+    let _ = report.send_by_write(&ToParent::failed(&err.0));
     sys::exit_now(1)
 }
 

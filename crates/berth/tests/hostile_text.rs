@@ -141,3 +141,19 @@ fn megabytes_of_annotations_reach_the_in_container_hooks() {
     assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete");
     c.assert_nothing_left();
 }
+
+#[test]
+fn a_huge_image_reference_is_refused_in_one_short_line() {
+    // A 100 KB repository name parsed as valid was echoed whole ("pulling …") and sent to
+    // the registry; Docker refuses names over 255 characters.
+    let store = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(BERTH)
+        .arg("--image-root")
+        .arg(store.path())
+        .args(["image", "pull", &"a".repeat(100_000)])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_one_line_error(&o, &["invalid image reference", "longer than 255"]);
+    assert!(o.stderr.len() < 1100, "{} bytes of stderr", o.stderr.len());
+}

@@ -90,7 +90,9 @@ impl Reference {
         // Docker's limit on the normalized name: a longer one can name no image, and the
         // name is echoed whole in progress lines and URLs.
         if registry.len() + 1 + repository.len() > NAME_MAX {
-            return Err(bad("the name (registry/repository) is longer than 255 characters"));
+            return Err(bad(
+                "the name (registry/repository) is longer than 255 characters",
+            ));
         }
         let tag = if tag.is_none() && digest.is_none() {
             Some("latest".to_string())

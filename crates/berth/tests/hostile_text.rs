@@ -115,7 +115,11 @@ fn four_megabyte_value_refused_inside_the_init_is_still_reported() {
     let mut c = Ctr::new("hugehost", &["true"]);
     c.patch(|cfg| cfg["hostname"] = json!("h".repeat(4 << 20)));
     let (o, log) = create_logged(&c, "json");
-    assert_bounded(&o, &log, &["container init", "set hostname", "hhhh", "EINVAL"]);
+    assert_bounded(
+        &o,
+        &log,
+        &["container init", "set hostname", "hhhh", "EINVAL"],
+    );
     c.assert_nothing_left();
 }
 
@@ -134,10 +138,16 @@ fn megabytes_of_annotations_reach_the_in_container_hooks() {
         cfg["annotations"] = json!({ "big": "a".repeat(1 << 20) });
         cfg["hooks"] = json!({ "createContainer": hook });
     });
-    assert_ok(&c.create(), "create with 1 MiB of annotations and a createContainer hook");
+    assert_ok(
+        &c.create(),
+        "create with 1 MiB of annotations and a createContainer hook",
+    );
     let state: serde_json::Value =
         serde_json::from_slice(&fs::read(&out).expect("the hook ran")).expect("state JSON");
-    assert_eq!(state["annotations"]["big"].as_str().map(str::len), Some(1 << 20));
+    assert_eq!(
+        state["annotations"]["big"].as_str().map(str::len),
+        Some(1 << 20)
+    );
     assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete");
     c.assert_nothing_left();
 }

@@ -5,6 +5,9 @@ use std::fmt;
 /// The registry a reference without a host part names.
 pub const DEFAULT_REGISTRY: &str = "docker.io";
 
+/// The longest `registry/repository` Docker accepts.
+const NAME_MAX: usize = 255;
+
 /// Errors from parsing an image reference.
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
@@ -83,6 +86,13 @@ impl Reference {
         });
         if !repo_ok {
             return Err(bad("repository components must be lowercase [a-z0-9._-], starting and ending with [a-z0-9]"));
+        }
+        // Docker's limit on the normalized name: a longer one can name no image, and the
+        // name is echoed whole in progress lines and URLs.
+        if registry.len() + 1 + repository.len() > NAME_MAX {
+            return Err(bad(
+                "the name (registry/repository) is longer than 255 characters",
+            ));
         }
         let tag = if tag.is_none() && digest.is_none() {
             Some("latest".to_string())
@@ -185,6 +195,10 @@ mod tests {
         assert!(Reference::parse("UPPER").is_err());
         assert!(Reference::parse("a:b/../c").is_err());
         assert!(Reference::parse("x@sha256:zz").is_err());
+        // Docker's 255-character limit is on the normalized name.
+        let longest = "a".repeat(255 - "docker.io/library/".len());
+        assert!(Reference::parse(&longest).is_ok());
+        assert!(Reference::parse(&format!("{longest}a")).is_err());
         let r = Reference::parse("[::1]:5000/x").expect("parse");
         assert_eq!(r.registry, "[::1]:5000");
         // Found by the fuzz properties: a host part that is not a host.

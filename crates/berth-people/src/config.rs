@@ -337,9 +337,9 @@ fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, PeopleError> {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let read = |p: &str| std::fs::read_to_string(rootfs.join(p)).unwrap_or_default();
-    let lookup = |file: &str, name: &str| -> Option<(u32, u32)> {
-        read(file).lines().find_map(|l| {
+    let passwd = read_image_file(rootfs, "etc/passwd")?;
+    let lookup = |name: &str| -> Option<(u32, u32)> {
+        passwd.lines().find_map(|l| {
             let fields: Vec<&str> = l.split(':').collect();
             (fields.first() == Some(&name) && fields.len() >= 4)
                 .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
@@ -349,7 +349,7 @@ fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, PeopleError> {
     let (uid, mut gid) = match u.parse::<u32>() {
         Ok(uid) => (
             uid,
-            read("etc/passwd")
+            passwd
                 .lines()
                 .find_map(|l| {
                     let f: Vec<&str> = l.split(':').collect();
@@ -359,14 +359,14 @@ fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, PeopleError> {
                 })
                 .unwrap_or(0),
         ),
-        Err(_) => lookup("etc/passwd", u).ok_or_else(|| {
+        Err(_) => lookup(u).ok_or_else(|| {
             PeopleError::Usage(format!("user {u:?} is not in the image's /etc/passwd"))
         })?,
     };
     if let Some(g) = g {
         gid = match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => read("etc/group")
+            Err(_) => read_image_file(rootfs, "etc/group")?
                 .lines()
                 .find_map(|l| {
                     let f: Vec<&str> = l.split(':').collect();
@@ -380,6 +380,47 @@ fn resolve_user(rootfs: &Path, spec: &str) -> Result<User, PeopleError> {
         };
     }
     Ok(User::default().set_uid(uid).set_gid(gid).clone())
+}
+
+/// The most of an image's /etc/passwd or /etc/group that is read.
+const IMAGE_FILE_MAX: u64 = 4 << 20;
+
+/// A file of the image as the container would see it: resolved inside the root, so an
+/// image's symlink (`/etc/passwd` → the host's `/etc/shadow`) cannot lead to a host file; a
+/// regular file only (not `/dev/zero` or a fifo), read up to [`IMAGE_FILE_MAX`]. A missing
+/// file reads as empty.
+fn read_image_file(rootfs: &Path, path: &str) -> Result<String, PeopleError> {
+    use nix::fcntl::OFlag;
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let shown = format!("/{path} of the image");
+    let fail = |e: String| PeopleError::Usage(format!("read {shown}: {e}"));
+    let root = nix::fcntl::open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| fail(format!("open root {}: {e}", rootfs.display())))?;
+    // O_NONBLOCK: opening a fifo must not wait for a writer.
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK;
+    let fd = match berth_runtime::init::rootfs::open_in_root(root.as_fd(), Path::new(path), flags) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ENOENT) => return Ok(String::new()),
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    let mut file = std::fs::File::from(fd);
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(fail("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(IMAGE_FILE_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > IMAGE_FILE_MAX {
+        return Err(fail(format!("larger than {IMAGE_FILE_MAX} bytes")));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]

@@ -713,3 +713,46 @@ fn logs_shows_and_follows_a_detached_containers_output() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(names(&w.image_root().join("containers")).is_empty());
 }
+
+#[test]
+fn the_images_passwd_is_read_inside_its_root() {
+    require_root!();
+    let w = World::new();
+    // An image whose /etc/passwd is a symlink to a host file naming "bob": followed on the
+    // host, `-u bob` ran the program as the uid the host file gives.
+    let host_file = w.dir.path().join("host-passwd");
+    std::fs::write(&host_file, "bob:x:4242:4343::/:/bin/sh\n").unwrap();
+    let dir = w.dir.path().join("evil-rootfs");
+    rootfs::write(&dir);
+    std::fs::remove_file(dir.join("etc/passwd")).unwrap();
+    std::os::unix::fs::symlink(&host_file, dir.join("etc/passwd")).unwrap();
+    let tar = w.dir.path().join("evil.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    w.ok(&["image", "import", tar.to_str().unwrap(), "evilpw:latest"]);
+    let out = w.berth(&["run", "--rm", "--net", "none", "-u", "bob", "evilpw", "id"]);
+    assert!(
+        !out.status.success() && !text(&out.stdout).contains("4242"),
+        "the host file was read: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("\"bob\" is not in the image's /etc/passwd"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A name in the image's own file still resolves.
+    let out = w.ok(&[
+        "run", "--rm", "--net", "none", "-u", "tester", "busybox", "id", "-u",
+    ]);
+    assert_eq!(out, "1000\n");
+    w.assert_clean();
+}

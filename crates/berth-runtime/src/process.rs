@@ -10,8 +10,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::socket::{
-    accept4, bind, connect, listen, recv, send, socket, socketpair, AddressFamily, Backlog,
-    MsgFlags, SockFlag, SockType, UnixAddr,
+    accept4, bind, connect, listen, recv, send, setsockopt, socket, socketpair, sockopt,
+    AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -31,6 +31,15 @@ pub enum ToParent {
     /// Setup failed, or (to `start`) the program could not be executed; the init exits
     /// after sending this.
     Failed(String),
+}
+
+impl ToParent {
+    /// A `Failed` whose text is bounded and on one line (`text::one_line`): an error that
+    /// echoes a 4 MB config value would not fit in one handshake message, and the reason
+    /// would be lost with it.
+    pub fn failed(msg: &str) -> ToParent {
+        ToParent::Failed(crate::text::one_line(msg))
+    }
 }
 
 /// From berth to the container init.
@@ -73,6 +82,12 @@ impl Channel {
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
+        // One message must fit in the sender's buffer (else EMSGSIZE), and the hook state
+        // carries the annotations, up to 256 KiB in Kubernetes: as large as the host allows
+        // (the kernel caps the request at net.core.wmem_max).
+        for end in [&a, &b] {
+            setsockopt(end, sockopt::SndBuf, &(4 << 20))?;
+        }
         Ok((Channel { fd: a }, Channel { fd: b }))
     }
 
@@ -94,22 +109,25 @@ impl Channel {
         Ok(())
     }
 
+    /// Receives one message, whatever its size: its length is peeked first (MSG_TRUNC), as
+    /// the hook state carries the config's annotations, which may be hundreds of KiB.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T, ChannelError> {
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = loop {
-            match recv(
-                std::os::fd::AsRawFd::as_raw_fd(&self.fd),
-                &mut buf,
-                MsgFlags::empty(),
-            ) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                other => break other?,
-            }
-        };
+        let len = self.recv_into(&mut [0u8; 1], MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC)?;
+        let mut buf = vec![0u8; len];
+        let n = self.recv_into(&mut buf, MsgFlags::empty())?;
         if n == 0 {
             return Err(ChannelError::Closed);
         }
         Ok(serde_json::from_slice(&buf[..n])?)
+    }
+
+    fn recv_into(&self, buf: &mut [u8], flags: MsgFlags) -> Result<usize, ChannelError> {
+        loop {
+            match recv(self.fd.as_raw_fd(), buf, flags) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Sends one fd (SCM_RIGHTS) with a one-byte payload.

@@ -220,6 +220,24 @@ fn preserve_fds_passes_extra_fds() {
 }
 
 #[test]
+fn preserve_fds_near_the_u32_limit_keeps_stdio() {
+    // 3 + 4294967293 wrapped to 0: the init closed its stdin, stdout and stderr (a debug
+    // build panicked), so the program ran with no output at all.
+    let c = Ctr::new("preservemax", &["sh", "-c", "echo out; echo err >&2"]);
+    let o = c
+        .berth()
+        .args(["run", "--preserve-fds", "4294967293", "--bundle"])
+        .arg(c.bundle.path())
+        .arg(&c.id)
+        .output()
+        .unwrap();
+    assert_ok(&o, "run --preserve-fds 4294967293");
+    assert_eq!(stdout(&o), "out\n");
+    assert_eq!(stderr(&o), "err\n");
+    c.assert_nothing_left();
+}
+
+#[test]
 fn socket_activation_passes_listen_fds_and_tells_the_program() {
     let c = Ctr::new(
         "listen",

@@ -106,3 +106,64 @@ fn newlines_in_values_stay_on_one_escaped_line() {
     );
     c.assert_nothing_left();
 }
+
+#[test]
+fn four_megabyte_value_refused_inside_the_init_is_still_reported() {
+    // The kernel refuses the hostname inside the init, whose error echoes it: unbounded,
+    // that message did not fit in one handshake message and create said only that the
+    // init had died.
+    let mut c = Ctr::new("hugehost", &["true"]);
+    c.patch(|cfg| cfg["hostname"] = json!("h".repeat(4 << 20)));
+    let (o, log) = create_logged(&c, "json");
+    assert_bounded(
+        &o,
+        &log,
+        &["container init", "set hostname", "hhhh", "EINVAL"],
+    );
+    c.assert_nothing_left();
+}
+
+#[test]
+fn megabytes_of_annotations_reach_the_in_container_hooks() {
+    // The hook state (which carries the annotations, up to 256 KiB in Kubernetes) crosses
+    // the handshake to the init for createContainer and startContainer hooks; it was cut
+    // at 64 KiB and refused beyond the socket's default buffer.
+    let mut c = Ctr::new("hugeann", &["true"]);
+    let out = c.bundle.path().join("hook-state");
+    let hook = json!([{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat >> {}", out.display())]
+    }]);
+    c.patch(|cfg| {
+        cfg["annotations"] = json!({ "big": "a".repeat(1 << 20) });
+        cfg["hooks"] = json!({ "createContainer": hook });
+    });
+    assert_ok(
+        &c.create(),
+        "create with 1 MiB of annotations and a createContainer hook",
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(&out).expect("the hook ran")).expect("state JSON");
+    assert_eq!(
+        state["annotations"]["big"].as_str().map(str::len),
+        Some(1 << 20)
+    );
+    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn a_huge_image_reference_is_refused_in_one_short_line() {
+    // A 100 KB repository name parsed as valid was echoed whole ("pulling …") and sent to
+    // the registry; Docker refuses names over 255 characters.
+    let store = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(BERTH)
+        .arg("--image-root")
+        .arg(store.path())
+        .args(["image", "pull", &"a".repeat(100_000)])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_one_line_error(&o, &["invalid image reference", "longer than 255"]);
+    assert!(o.stderr.len() < 1100, "{} bytes of stderr", o.stderr.len());
+}

@@ -243,6 +243,41 @@ fn duplicate_additional_gids_are_set_once() {
     );
 }
 
+#[test]
+fn uid_minus_one_is_refused_not_left_as_root() {
+    // setresuid((uid_t)-1) changes nothing: uid 4294967295 ran the program as root.
+    for (uid, gid, extra) in [
+        (u32::MAX, 0, 0),
+        (1000, u32::MAX, 0),
+        (1000, 1000, u32::MAX),
+    ] {
+        let mut c = Ctr::new("uidmax", &["id"]);
+        c.patch(|cfg| {
+            cfg["process"]["user"] = json!({ "uid": uid, "gid": gid, "additionalGids": [extra] })
+        });
+        let o = c.run();
+        assert_one_line_error(&o, &["process.user", "4294967295", "outside 0-2147483647"]);
+        assert!(
+            !stdout(&o).contains("uid="),
+            "the program ran: {}",
+            stdout(&o)
+        );
+        c.assert_nothing_left();
+    }
+    // The same through exec -u.
+    let c = Ctr::new("uidmaxexec", &["sleep", "30"]);
+    c.create_and_start();
+    let o = c.cmd(&["exec", "-u", "4294967295", &c.id, "id"]);
+    assert_one_line_error(&o, &["process.user", "4294967295"]);
+    assert!(
+        !stdout(&o).contains("uid="),
+        "the program ran: {}",
+        stdout(&o)
+    );
+    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete");
+    c.assert_nothing_left();
+}
+
 /// Every kind of hook reads the state with the status the spec gives for its point; hooks
 /// run in the container see the container's pid. Failing poststart and poststop hooks are
 /// warnings (stderr and --log): the lifecycle and the remaining hooks go on.

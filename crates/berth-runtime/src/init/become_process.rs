@@ -33,7 +33,10 @@ pub(super) fn become_process(
     // close-on-exec), so no host fd is there to be reached through /proc/self/fd.
     let mut keep = vec![chan.as_raw_fd()];
     keep.extend(start.as_ref().map(|s| s.socket.raw_fd()));
-    sys::close_fds_except(3 + preserve_fds, &keep).ctx(|| "close inherited fds".into())?;
+    // Saturating: a --preserve-fds near u32::MAX means "keep them all" (runc), never a wrap
+    // to 0..2 that would close the program's stdio.
+    sys::close_fds_except(3u32.saturating_add(preserve_fds), &keep)
+        .ctx(|| "close inherited fds".into())?;
     security::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
     security::apply_process_attrs(process, personality)?;
     security::apply_apparmor(process)?;
@@ -125,7 +128,7 @@ pub(super) struct StartWait<'a> {
 /// Reports a failure past `Ready` and exits. Sent with write(2), which a seccomp filter
 /// loaded by now lets through.
 fn fail_after_ready(report: &Channel, err: InitError) -> ! {
-    let _ = report.send_by_write(&ToParent::Failed(err.0));
+    let _ = report.send_by_write(&ToParent::failed(&err.0));
     sys::exit_now(1)
 }
 

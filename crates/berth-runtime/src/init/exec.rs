@@ -33,7 +33,7 @@ pub fn exec(args: ExecArgs) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = args.chan.send(&ToParent::Failed(err.0));
+    let _ = args.chan.send(&ToParent::failed(&err.0));
     sys::exit_now(1)
 }
 

@@ -63,7 +63,7 @@ pub fn run(args: InitArgs) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = args.chan.send(&ToParent::Failed(err.0));
+    let _ = args.chan.send(&ToParent::failed(&err.0));
     sys::exit_now(1)
 }
 

@@ -8,6 +8,16 @@ use crate::init::error::{Ctx, InitError};
 /// Step 2: groups, gid, uid — keeping the permitted set across the switch so step 3 can
 /// choose what stays.
 pub fn switch_user(user: &User) -> Result<(), InitError> {
+    // The kernel reads id 4294967295 ((uid_t)-1) as "leave unchanged": setresuid with it
+    // would keep root. Refused, with every id above i32::MAX, as runc does.
+    let ids = [user.uid(), user.gid()]
+        .into_iter()
+        .chain(user.additional_gids().iter().flatten().copied());
+    if let Some(bad) = ids.into_iter().find(|id| i32::try_from(*id).is_err()) {
+        return Err(InitError(format!(
+            "process.user: id {bad} is outside 0-2147483647 (4294967295 would leave the id unchanged)"
+        )));
+    }
     nix::sys::prctl::set_keepcaps(true).ctx(|| "keep capabilities".into())?;
     // Duplicates removed, first occurrence kept (runc does the same).
     let mut gids: Vec<Gid> = Vec::new();

@@ -12,10 +12,16 @@
 //! `remove` renames the directory to a trash name before emptying it. A berth killed at
 //! any instant so leaves either a complete container directory that the next command
 //! understands, or a staging/trash directory that the next `claim` sweeps away.
+//!
+//! Modes (runc's): state.json holds the whole config, `process.env` secrets included, so
+//! the root is created 0700, each container directory 0711 and state.json is 0600. A root
+//! that already exists keeps its mode (it may be a directory the caller chose and shares):
+//! the 0711 directories and 0600 state files protect the state under any root.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::CgroupPaths;
@@ -28,6 +34,13 @@ pub const STATE_FILE: &str = "state.json";
 pub const START_SOCKET: &str = "start.sock";
 /// Prefix of staging and trash directories in the state root: '#' is not allowed in IDs.
 const SCRATCH_PREFIX: &str = ".#";
+/// Mode of a state root that berth creates: only root lists or enters it.
+const ROOT_MODE: u32 = 0o700;
+/// Mode of a container directory: others may reach a file they know the name of (a pid
+/// file, the start socket, which have their own modes) but not list the directory.
+const CONTAINER_DIR_MODE: u32 = 0o711;
+/// Mode of state.json: it holds the config, environment secrets included.
+const STATE_FILE_MODE: u32 = 0o600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -170,14 +183,21 @@ impl StateRoot {
     /// under the ID's name, or the claim fails with `Exists`.
     pub fn claim(&self, id: &str, intent: &State) -> Result<ContainerDir, StateError> {
         validate_id(id)?;
-        std::fs::create_dir_all(&self.path).map_err(io_err("create state root", &self.path))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(ROOT_MODE)
+            .create(&self.path)
+            .map_err(io_err("create state root", &self.path))?;
         self.sweep_scratch();
         let dir = self.path.join(id);
         if dir.exists() {
             return Err(StateError::Exists(id.to_string()));
         }
         let staging = self.scratch_path("claim");
-        std::fs::create_dir(&staging).map_err(io_err("create state dir", &staging))?;
+        std::fs::DirBuilder::new()
+            .mode(CONTAINER_DIR_MODE)
+            .create(&staging)
+            .map_err(io_err("create state dir", &staging))?;
         let staged =
             ContainerDir::lock(id, staging.clone()).and_then(|cd| cd.save(intent).map(|()| cd));
         let staged = match staged {
@@ -351,7 +371,7 @@ impl ContainerDir {
             path: self.dir.join(STATE_FILE),
             source,
         })?;
-        write_atomic(&self.dir.join(STATE_FILE), &bytes)
+        write_atomic_mode(&self.dir.join(STATE_FILE), &bytes, Some(STATE_FILE_MODE))
     }
 
     /// Removes the directory and everything in it; the lock goes with the directory. The
@@ -398,10 +418,26 @@ pub fn status_at(dir: &Path, state: &State) -> Status {
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers see either
-/// the old or the new content, never half of one.
+/// the old or the new content, never half of one. The file gets the default mode (0666
+/// less the umask), as runc's pid files.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    write_atomic_mode(path, bytes, None)
+}
+
+/// As [`write_atomic`]; with `mode`, the file has exactly that mode before any byte is
+/// written (also when a temporary file left by a crash is reused).
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), StateError> {
     let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(io_err("write", &tmp))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    if let Some(mode) = mode {
+        opts.mode(mode);
+    }
+    let mut f = opts.open(&tmp).map_err(io_err("write", &tmp))?;
+    if let Some(mode) = mode {
+        f.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(io_err("chmod", &tmp))?;
+    }
     f.write_all(bytes).map_err(io_err("write", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io_err("rename", path))
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ipam::{self, Ipam, IpamError, Lease};
+use crate::ipam::{Ipam, IpamError, Lease};
 use crate::netlink::{Netlink, NetlinkError};
 use crate::nft::{self, NftError, PortMapping};
 use crate::store::{self, Network, NetworkStore, StoreError};
@@ -150,7 +150,7 @@ pub fn attach(
     network: &str,
     req: &AttachRequest<'_>,
 ) -> Result<Attachment, AttachError> {
-    if !ipam::valid_container_id(req.container_id) {
+    if !berth_common::id::is_valid(req.container_id) {
         return Err(AttachError::InvalidId(req.container_id.into()));
     }
     if req.ifname.is_empty() || req.ifname.len() > 15 || req.ifname.contains(['/', ' ', '\t', '\n'])

@@ -37,8 +37,6 @@ const DEFAULT_CAPS: &[Capability] = &[
     Capability::AuditWrite,
 ];
 
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// Everything the config is made from.
 pub struct SpecInput<'a> {
     pub image: &'a str,
@@ -216,7 +214,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
                 "net-setup".into(),
             ]))
             // nft is looked up on PATH; hooks start with an empty environment.
-            .set_env(Some(vec![DEFAULT_PATH.into()]))
+            .set_env(Some(vec![format!("PATH={}", berth_common::DEFAULT_PATH)]))
             .set_timeout(Some(30))
             .clone();
         let mut hooks = spec.hooks().clone().unwrap_or_default();
@@ -235,7 +233,7 @@ fn environment(image_env: &[String], f: &PeopleFlags) -> Result<Vec<String>, Peo
         env.retain(|e| e.split('=').next() != Some(key.as_str()));
         env.push(kv);
     };
-    set(DEFAULT_PATH.into());
+    set(format!("PATH={}", berth_common::DEFAULT_PATH));
     for e in image_env {
         set(e.clone());
     }

@@ -245,8 +245,8 @@ pub fn release(store: &NetworkStore, id: &str) -> Result<(), PeopleError> {
 }
 
 /// The `hosts` and `resolv.conf` a container starts with (the hook fills in its address).
-/// Plain writes, not berth_net's fsynced tmp+rename: the files are new in a directory no
-/// container uses yet, and they do not outlive the container.
+/// Plain writes, not berth_net's tmp+rename: the files are new in a directory no container
+/// uses yet, and they do not outlive the container.
 pub fn write_etc(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), PeopleError> {
     let resolv = berth_net::etc::resolv_conf_from_host(&[])?;
     let hosts = berth_net::etc::hosts(hostname, &[], &[]);

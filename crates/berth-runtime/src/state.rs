@@ -20,11 +20,11 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::CgroupPaths;
+use berth_common::fs::Durability;
 use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,7 @@ const STATE_FILE_MODE: u32 = 0o600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("invalid container ID {0:?}: use letters, digits, '_', '+', '-' and '.' only")]
+    #[error("invalid container ID {0:?}: use {rule}", rule = berth_common::id::RULE)]
     InvalidId(String),
     #[error("container {0} already exists")]
     Exists(String),
@@ -74,16 +74,9 @@ fn io_err<'a>(
     }
 }
 
-/// runc's rule: `^[\w+\-.]+$`, and not "." or "..".
+/// The one container-ID rule (`berth_common::id`).
 pub fn validate_id(id: &str) -> Result<(), StateError> {
-    let ok = !id.is_empty()
-        && id != "."
-        && id != ".."
-        && id.len() <= 1024
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
-    if ok {
+    if berth_common::id::is_valid(id) {
         Ok(())
     } else {
         Err(StateError::InvalidId(id.to_string()))
@@ -371,7 +364,10 @@ impl ContainerDir {
             path: self.dir.join(STATE_FILE),
             source,
         })?;
-        write_atomic_mode(&self.dir.join(STATE_FILE), &bytes, Some(STATE_FILE_MODE))
+        let path = self.dir.join(STATE_FILE);
+        // Under /run: the state describes processes that die with the boot.
+        berth_common::fs::write_atomic(&path, &bytes, Some(STATE_FILE_MODE), Durability::Crash)
+            .map_err(write_err)
     }
 
     /// Removes the directory and everything in it; the lock goes with the directory. The
@@ -417,29 +413,18 @@ pub fn status_at(dir: &Path, state: &State) -> Status {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so readers see either
-/// the old or the new content, never half of one. The file gets the default mode (0666
-/// less the umask), as runc's pid files.
+/// Writes a file for clients (a pid file) atomically, with the default mode as runc's pid
+/// files (see `berth_common::fs::write_atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    write_atomic_mode(path, bytes, None)
+    berth_common::fs::write_atomic(path, bytes, None, Durability::Crash).map_err(write_err)
 }
 
-/// As [`write_atomic`]; with `mode`, the file has exactly that mode before any byte is
-/// written (also when a temporary file left by a crash is reused).
-fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), StateError> {
-    let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    if let Some(mode) = mode {
-        opts.mode(mode);
+fn write_err(e: berth_common::fs::WriteError) -> StateError {
+    StateError::Io {
+        step: e.step,
+        path: e.path,
+        source: e.source,
     }
-    let mut f = opts.open(&tmp).map_err(io_err("write", &tmp))?;
-    if let Some(mode) = mode {
-        f.set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(io_err("chmod", &tmp))?;
-    }
-    f.write_all(bytes).map_err(io_err("write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err("rename", path))
 }
 
 /// (state letter, start time) of a pid from /proc/<pid>/stat.
@@ -457,11 +442,6 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
 pub fn process_matches(pid: i32, start_time: u64) -> bool {
     pid > 0
         && matches!(proc_stat(pid), Some((state, start)) if start == start_time && state != 'Z' && state != 'X')
-}
-
-/// Current time as RFC 3339 with nanoseconds, UTC.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
 
 #[cfg(test)]
@@ -485,7 +465,7 @@ mod tests {
             pid_start_time: 0,
             bundle: "/bundle".into(),
             rootfs: "/bundle/rootfs".into(),
-            created: now_rfc3339(),
+            created: berth_common::now_rfc3339(),
             owner: String::new(),
             annotations: HashMap::new(),
             cgroup: None,

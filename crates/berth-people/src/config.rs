@@ -310,22 +310,14 @@ fn resources(f: &PeopleFlags) -> Result<Option<LinuxResources>, PeopleError> {
     Ok(Some(r))
 }
 
-/// `512k`, `64m`, `1g`, `1048576` (bytes).
+/// `--memory`: a positive size in `berth_common::size`'s grammar (`512k`, `64m`, `1g`, bytes).
 pub fn parse_size(s: &str) -> Result<i64, PeopleError> {
-    let bad = || PeopleError::Usage(format!("--memory {s}: expected a size such as 64m or 1g"));
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    if !n.is_finite() || n <= 0.0 {
-        return Err(bad());
+    match berth_common::size::parse_bytes(s) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(PeopleError::Usage(format!(
+            "--memory {s}: expected a size such as 64m or 1g"
+        ))),
     }
-    Ok((n * mult as f64) as i64)
 }
 
 /// `-u` / the image's User: `uid[:gid]`, or names looked up in the image's /etc/passwd and

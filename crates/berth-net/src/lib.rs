@@ -10,8 +10,7 @@
 //! | `network rm NAME` | [`attach::remove_network`] |
 //! | `run --net bridge[:NAME] [--ip] [-p]`, `network connect NET ID` | [`attach::attach`] |
 //! | `network disconnect NET ID` | [`attach::detach`] |
-//! | container delete, failed create | [`attach::detach_all`] |
-//! | cleanup after a crash | [`attach::gc`] (given a liveness check) or [`attach::detach_all`] |
+//! | container delete, failed create, cleanup after a crash | [`attach::detach_all`] |
 //! | `/etc/hosts`, `/etc/resolv.conf` | [`etc::hosts`], [`etc::resolv_conf_from_host`], [`etc::write_files`] |
 //! | `berth switch [--socket PATH]` | [`switch::run_switch`] |
 //! | `run --net switch:PATH [--ip ADDR/PREFIX]` | [`tap::attach_tap`] (and [`tap::detach_tap`]) |

@@ -1,6 +1,8 @@
 //! The bottom of berth's crates: facts that the runtime, the image store, the network store
-//! and the people face must agree on, written once. No heavy dependencies, no unsafe code.
+//! and the people face must agree on, written once. No heavy dependencies; unsafe code only
+//! in `fdpass`, where descriptors received from the kernel get their owner.
 
+pub mod fdpass;
 pub mod fs;
 pub mod id;
 pub mod size;

@@ -187,10 +187,25 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Takes ownership of an fd the kernel just handed us (e.g. through SCM_RIGHTS).
-pub fn own_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: callers pass fds freshly received from the kernel that nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+/// Accepts a connection on `listener`, close-on-exec.
+pub fn accept_cloexec(listener: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
+    let fd = nix::sys::socket::accept4(
+        listener.as_raw_fd(),
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )?;
+    // SAFETY: accept4 just installed `fd` in our table; nothing else knows it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The notify fd of the filter just loaded, owned: libseccomp hands out the descriptor the
+/// load made and never closes it itself.
+pub fn seccomp_notify_fd(
+    filter: &libseccomp::ScmpFilterContext,
+) -> Result<OwnedFd, libseccomp::error::SeccompError> {
+    let fd = filter.get_notify_fd()?;
+    // SAFETY: the descriptor was made by this process's seccomp load and is owned by no Rust
+    // value; libseccomp keeps only the number.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// dup2 onto a fixed descriptor number (stdio for the container's terminal).

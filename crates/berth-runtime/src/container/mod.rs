@@ -154,8 +154,7 @@ pub(crate) fn forward_seccomp_fd(
     pid: i32,
     state: serde_json::Value,
 ) -> Result<()> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let fd = chan
         .recv_fd()
         .map_err(|e| Error::Init(format!("receive seccomp notify fd: {e}")))?;
@@ -175,15 +174,8 @@ pub(crate) fn forward_seccomp_fd(
         "state": state,
     });
     let bytes = serde_json::to_vec(&msg).unwrap_or_default();
-    let fds = [fd.as_raw_fd()];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[std::io::IoSlice::new(&bytes)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .map_err(errno(format!("send seccomp fd to {}", path.display())))?;
+    berth_common::fdpass::send_fds(sock.as_fd(), &bytes, &[fd.as_fd()])
+        .map_err(errno(format!("send seccomp fd to {}", path.display())))?;
     Ok(())
 }
 

@@ -163,11 +163,7 @@ fn exec_program(
 /// Hands the loaded filter's notify fd to berth, then closes this process's copy: the
 /// container's program must not answer its own notifications.
 fn send_notify_fd(filter: &libseccomp::ScmpFilterContext, chan: &Channel) -> Result<(), InitError> {
-    let fd = sys::own_fd(
-        filter
-            .get_notify_fd()
-            .ctx(|| "get seccomp notify fd".into())?,
-    );
+    let fd = sys::seccomp_notify_fd(filter).ctx(|| "get seccomp notify fd".into())?;
     chan.send(&ToParent::SeccompNotify)
         .ctx(|| "report seccomp notify fd".into())?;
     chan.send_fd(fd.as_fd())

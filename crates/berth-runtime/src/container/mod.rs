@@ -89,12 +89,10 @@ pub(crate) fn init_pidfd(state: &State) -> Option<OwnedFd> {
     crate::state::process_matches(state.pid, state.pid_start_time).then_some(fd)
 }
 
-/// Waits until the process behind `pidfd` has exited (a pidfd polls readable then).
+/// Waits until the process behind `pidfd` has exited, at most `timeout`.
 pub(crate) fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)), Ok(n) if n > 0)
+    let deadline = std::time::Instant::now() + timeout;
+    crate::sys::pidfd_wait_exit(pidfd.as_fd(), Some(deadline)).unwrap_or(false)
 }
 
 /// The OCI state JSON for hooks and `state`.

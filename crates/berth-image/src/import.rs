@@ -174,9 +174,7 @@ impl Store {
 
 fn default_config() -> Config {
     let mut c = Config::default();
-    c.set_env(Some(vec![
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-    ]));
+    c.set_env(Some(vec![format!("PATH={}", berth_common::DEFAULT_PATH)]));
     c
 }
 
@@ -189,12 +187,12 @@ fn commit_single_layer(
 ) -> Result<(), ImportError> {
     let host = Platform::host();
     let config = serde_json::json!({
-        "created": manifest::now_rfc3339(),
+        "created": berth_common::now_rfc3339(),
         "architecture": host.architecture,
         "os": host.os,
         "config": changes.unwrap_or_else(default_config),
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
-        "history": [{"created": manifest::now_rfc3339(), "created_by": "berth image import"}],
+        "history": [{"created": berth_common::now_rfc3339(), "created_by": "berth image import"}],
     });
     let config_bytes =
         serde_json::to_vec(&config).map_err(|e| format_err(Path::new("config"), e.to_string()))?;

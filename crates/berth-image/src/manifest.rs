@@ -82,31 +82,6 @@ pub(crate) fn select<'a>(index: &'a ImageIndex, want: &Platform) -> Option<&'a D
     })
 }
 
-/// RFC 3339 UTC timestamp of now, for `created` in configs berth writes.
-pub(crate) fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +101,5 @@ mod tests {
         let arm = select(&idx, &Platform::parse("linux/arm64/v8").expect("p")).expect("arm64");
         assert!(arm.digest().to_string().ends_with(&"a".repeat(64)));
         assert!(select(&idx, &Platform::parse("linux/s390x").expect("p")).is_none());
-        assert_eq!(now_rfc3339().len(), 20);
     }
 }

@@ -19,12 +19,13 @@
 use crate::overlay::OverlayOptions;
 use crate::reference::{Reference, ReferenceError};
 use crate::unpack::{unpack_layer, unpack_layer_threaded, UnpackError, UnpackedLayer};
+use berth_common::fs::Durability;
 use oci_spec::image::ImageConfiguration;
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,7 +66,7 @@ pub enum StoreError {
     BlobMissing(String),
     #[error("not a sha256 digest: {0:?}")]
     InvalidDigest(String),
-    #[error("invalid container id {0:?}: use 1-128 of [A-Za-z0-9_.-]")]
+    #[error("invalid container id {0:?}: use {rule}", rule = berth_common::id::RULE)]
     InvalidContainerId(String),
     #[error("container root {0} already exists")]
     ContainerExists(String),
@@ -676,15 +677,9 @@ impl Store {
     }
 
     /// `containers/<id>`: a container's bundle and overlay root (whether or not it exists).
-    /// IDs are 1-128 of `[A-Za-z0-9_.-]`, not starting with '.', so the path stays inside.
+    /// The runtime's ID rule (`berth_common::id`): one path component, so it stays inside.
     pub fn container_dir(&self, container_id: &str) -> Result<PathBuf, StoreError> {
-        let ok_id = !container_id.is_empty()
-            && container_id.len() <= 128
-            && container_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-            && !container_id.starts_with('.');
-        if !ok_id {
+        if !berth_common::id::is_valid(container_id) {
             return Err(StoreError::InvalidContainerId(container_id.to_string()));
         }
         Ok(self.root.join("containers").join(container_id))
@@ -869,13 +864,10 @@ impl Drop for Staging<'_> {
     }
 }
 
-/// Writes a file by tmp + fsync + rename so readers see the old or the new content, never half.
+/// Replaces a file of the store, durably (`berth_common::fs::write_atomic`).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-    f.write_all(bytes).map_err(io_err("write", &tmp))?;
-    f.sync_all().map_err(io_err("fsync", &tmp))?;
-    fs::rename(&tmp, path).map_err(io_err("rename", &tmp))
+    berth_common::fs::write_atomic(path, bytes, None, Durability::PowerLoss)
+        .map_err(|e| io_err(e.step, &e.path)(e.source))
 }
 
 fn list_names(dir: &Path) -> Result<Vec<String>, StoreError> {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ipam::{self, Ipam, IpamError, Lease};
+use crate::ipam::{Ipam, IpamError, Lease};
 use crate::netlink::{Netlink, NetlinkError};
 use crate::nft::{self, NftError, PortMapping};
 use crate::store::{self, Network, NetworkStore, StoreError};
@@ -150,7 +150,7 @@ pub fn attach(
     network: &str,
     req: &AttachRequest<'_>,
 ) -> Result<Attachment, AttachError> {
-    if !ipam::valid_container_id(req.container_id) {
+    if !berth_common::id::is_valid(req.container_id) {
         return Err(AttachError::InvalidId(req.container_id.into()));
     }
     if req.ifname.is_empty() || req.ifname.len() > 15 || req.ifname.contains(['/', ' ', '\t', '\n'])
@@ -251,30 +251,18 @@ pub fn detach(store: &NetworkStore, network: &str, container_id: &str) -> Result
     Ok(())
 }
 
-/// Detaches the container from every network (container delete, failed create, crash cleanup).
+/// Detaches the container from every network it holds a lease on (the release hook at
+/// container delete, failed create, crash cleanup). One stat when it never joined a network.
 pub fn detach_all(store: &NetworkStore, container_id: &str) -> Result<(), AttachError> {
-    for net in store.list()? {
-        detach(store, &net.name, container_id)?;
+    if !store::has_attachments(store.root(), container_id) {
+        return Ok(());
     }
-    Ok(store.clear_attached(container_id)?)
-}
-
-/// Releases everything held by containers for which `is_alive` says false; returns their ids.
-pub fn gc(
-    store: &NetworkStore,
-    is_alive: impl Fn(&str) -> bool,
-) -> Result<Vec<String>, AttachError> {
-    let mut gone = Vec::new();
     for net in store.list()? {
-        for id in Ipam::new(store, &net).leases()?.into_keys() {
-            if !is_alive(&id) {
-                detach(store, &net.name, &id)?;
-                store.clear_attached(&id)?;
-                gone.push(id);
-            }
+        if Ipam::new(store, &net).get(container_id)?.is_some() {
+            detach(store, &net.name, container_id)?;
         }
     }
-    Ok(gone)
+    Ok(store.clear_attached(container_id)?)
 }
 
 /// `network inspect NAME`.

@@ -65,15 +65,6 @@ pub struct Ipam {
 
 type Leases = BTreeMap<String, Lease>;
 
-pub(crate) fn valid_container_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 1024
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '+'))
-}
-
 impl Ipam {
     pub fn new(store: &NetworkStore, network: &Network) -> Self {
         Self {
@@ -133,7 +124,7 @@ impl Ipam {
         container_id: &str,
         requested: Option<Ipv4Addr>,
     ) -> Result<Lease, IpamError> {
-        if !valid_container_id(container_id) {
+        if !berth_common::id::is_valid(container_id) {
             return Err(IpamError::InvalidId(container_id.into()));
         }
         let net = &self.network;

@@ -10,8 +10,7 @@
 //! | `network rm NAME` | [`attach::remove_network`] |
 //! | `run --net bridge[:NAME] [--ip] [-p]`, `network connect NET ID` | [`attach::attach`] |
 //! | `network disconnect NET ID` | [`attach::detach`] |
-//! | container delete, failed create | [`attach::detach_all`] |
-//! | cleanup after a crash | [`attach::gc`] (given a liveness check) or [`attach::detach_all`] |
+//! | container delete, failed create, cleanup after a crash | [`attach::detach_all`] |
 //! | `/etc/hosts`, `/etc/resolv.conf` | [`etc::hosts`], [`etc::resolv_conf_from_host`], [`etc::write_files`] |
 //! | `berth switch [--socket PATH]` | [`switch::run_switch`] |
 //! | `run --net switch:PATH [--ip ADDR/PREFIX]` | [`tap::attach_tap`] (and [`tap::detach_tap`]) |
@@ -21,28 +20,26 @@
 //! namespace uses a short-lived thread that is joined before the call returns: no async runtime,
 //! no thread left running, so the runtime can fork afterwards.
 //!
-//! # libcontainer's `networks` entries
+//! # A network and a fixed-address attachment
 //!
-//! The seed's container.json entry
-//! `{"type": "veth", "context": {"bridge": "docker0", "prefix": "dock"}, "address":
-//! "172.17.0.100/16", "gateway": "172.17.42.1", "mtu": 1500}` is a network (bridge, subnet from the
-//! address's prefix, gateway, MTU) plus an attachment with a fixed address. The host end's name is
-//! berth's own (`vb<digest>`, so cleanup finds it without records) rather than `prefix`:
+//! A network is a bridge, a subnet, a gateway and an MTU; an attachment puts a container's
+//! namespace on it, here with a fixed address. The host end's name is berth's own
+//! (`vb<digest>`, so cleanup finds it without records):
 //!
 //! ```no_run
 //! use berth_net::{attach, AttachRequest, Netns, NetworkSpec, NetworkStore};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = NetworkStore::default();
 //! store.create(&NetworkSpec {
-//!     name: "docker0".into(),
-//!     bridge: Some("docker0".into()),
+//!     name: "web".into(),
+//!     bridge: Some("br-web".into()),
 //!     subnet: Some("172.17.0.0/16".into()),
 //!     gateway: Some("172.17.42.1".parse()?),
 //!     mtu: Some(1500),
 //!     nat: true,
 //! })?;
 //! let netns = std::path::Path::new("/proc/4242/ns/net");
-//! let a = attach(&store, "docker0", &AttachRequest {
+//! let a = attach(&store, "web", &AttachRequest {
 //!     container_id: "koye",
 //!     netns: Netns::Path(netns),
 //!     ip: Some("172.17.0.100".parse()?),

@@ -5,10 +5,10 @@
 //! The default network [`DEFAULT_NETWORK`] is written lazily the first time it is asked for.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use berth_common::fs::Durability;
 use ipnet::Ipv4Net;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -130,29 +130,15 @@ pub(crate) fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// Writes `data` to `path` atomically (temp file in the same directory, then rename), durable
-/// across a power loss.
+/// Replaces `path` with `data`, durably (`berth_common::fs::write_atomic`).
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    write_file(path, data, true)
+    berth_common::fs::write_atomic(path, data, None, Durability::PowerLoss).map_err(Into::into)
 }
 
 /// As [`write_atomic`], without waiting for the disk: for files that describe only what lives
-/// until the next boot (leases, a container's /etc files). A killed process still leaves the old
-/// or the new content; after a power loss the file may come back empty.
+/// until the next boot (leases, a container's /etc files).
 pub(crate) fn replace_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    write_file(path, data, false)
-}
-
-fn write_file(path: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        if durable {
-            f.sync_all()?;
-        }
-    }
-    fs::rename(&tmp, path)
+    berth_common::fs::write_atomic(path, data, None, Durability::Crash).map_err(Into::into)
 }
 
 /// Takes an exclusive flock on `path` (created if missing); released when the guard drops.

@@ -17,8 +17,8 @@
 //! carries on.
 
 use std::collections::HashMap;
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 use crate::tap::HELLO;
 
@@ -228,26 +227,9 @@ impl Switch {
 
     fn admit(&mut self, stream: &UnixStream) -> bool {
         let mut msg = [0u8; 8];
-        let mut fds: Vec<OwnedFd> = Vec::new();
-        let bytes = {
-            let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
-            let mut iov = [IoSliceMut::new(&mut msg)];
-            let Ok(r) = recvmsg::<()>(
-                stream.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) else {
-                return false;
-            };
-            for c in r.cmsgs().into_iter().flatten() {
-                if let ControlMessageOwned::ScmRights(raw) = c {
-                    // SCM_RIGHTS installed these descriptors in our table; each gets one owner
-                    // here so that every one of them is closed, accepted or not.
-                    fds.extend(raw.into_iter().map(crate::sys::own_received_fd));
-                }
-            }
-            r.bytes
+        // Every descriptor received is owned, so each is closed, accepted or not.
+        let Ok((bytes, mut fds)) = berth_common::fdpass::recv_fds(stream.as_fd(), &mut msg) else {
+            return false;
         };
         if bytes < 5 || &msg[..4] != HELLO || fds.len() != 1 {
             return false;

@@ -65,11 +65,3 @@ pub(crate) fn tun_get_flags(fd: BorrowedFd<'_>) -> nix::Result<(libc::c_int, usi
     }
     Ok((flags, usize::try_from(hdr).unwrap_or(0)))
 }
-
-/// Takes ownership of a descriptor received via SCM_RIGHTS.
-pub(crate) fn own_received_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
-    use std::os::fd::FromRawFd;
-    // SAFETY: the kernel just installed `fd` in our table for this message; nothing else refers to
-    // it, so exactly one owner is created here.
-    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
-}

@@ -12,9 +12,9 @@
 //! fd (TUNGETIFF) over the byte. The switch, not the member, turns the tap's offloads on or off.
 
 use std::fs::OpenOptions;
-use std::io::{IoSlice, Read};
+use std::io::Read;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 use crate::attach::Netns;
 use crate::netlink::{Netlink, NetlinkError};
@@ -154,15 +153,7 @@ pub(crate) fn post(socket: &Path, tap: BorrowedFd<'_>, hdr_len: u8) -> Result<()
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(perr)?;
     let msg = [HELLO[0], HELLO[1], HELLO[2], HELLO[3], hdr_len];
-    let fds = [tap.as_raw_fd()];
-    sendmsg::<()>(
-        s.as_raw_fd(),
-        &[IoSlice::new(&msg)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| perr(e.into()))?;
+    berth_common::fdpass::send_fds(s.as_fd(), &msg, &[tap.as_fd()]).map_err(|e| perr(e.into()))?;
     let mut ack = [0u8; 2];
     s.read_exact(&mut ack).map_err(perr)?;
     if &ack != b"OK" {

@@ -188,7 +188,7 @@ fn published_port_answers_from_localhost_other_netns_and_same_bridge() {
 }
 
 #[test]
-fn failed_attach_leaves_nothing_and_gc_releases_dead_containers() {
+fn failed_attach_leaves_nothing_and_detach_all_releases_a_dead_container() {
     require_root!();
     let dir = tempfile::tempdir().unwrap();
     let store = NetworkStore::new(dir.path());
@@ -210,8 +210,8 @@ fn failed_attach_leaves_nothing_and_gc_releases_dead_containers() {
     assert!(!host_links().contains(&attach::host_ifname(&net, "bad")));
 
     let att = attach::attach(&store, "t3", &req("crashed", &p, &[])).unwrap();
-    let gone = attach::gc(&store, |_| false).unwrap();
-    assert_eq!(gone, vec!["crashed".to_string()]);
+    attach::detach_all(&store, "crashed").unwrap();
+    assert!(!berth_net::store::has_attachments(dir.path(), "crashed"));
     assert!(!host_links().contains(&att.host_ifname));
     assert!(Ipam::new(&store, &net).leases().unwrap().is_empty());
     attach::remove_network(&store, "t3").unwrap();

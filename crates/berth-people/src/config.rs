@@ -37,8 +37,6 @@ const DEFAULT_CAPS: &[Capability] = &[
     Capability::AuditWrite,
 ];
 
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// Everything the config is made from.
 pub struct SpecInput<'a> {
     pub image: &'a str,
@@ -216,7 +214,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
                 "net-setup".into(),
             ]))
             // nft is looked up on PATH; hooks start with an empty environment.
-            .set_env(Some(vec![DEFAULT_PATH.into()]))
+            .set_env(Some(vec![format!("PATH={}", berth_common::DEFAULT_PATH)]))
             .set_timeout(Some(30))
             .clone();
         let mut hooks = spec.hooks().clone().unwrap_or_default();
@@ -235,7 +233,7 @@ fn environment(image_env: &[String], f: &PeopleFlags) -> Result<Vec<String>, Peo
         env.retain(|e| e.split('=').next() != Some(key.as_str()));
         env.push(kv);
     };
-    set(DEFAULT_PATH.into());
+    set(format!("PATH={}", berth_common::DEFAULT_PATH));
     for e in image_env {
         set(e.clone());
     }
@@ -312,22 +310,14 @@ fn resources(f: &PeopleFlags) -> Result<Option<LinuxResources>, PeopleError> {
     Ok(Some(r))
 }
 
-/// `512k`, `64m`, `1g`, `1048576` (bytes).
+/// `--memory`: a positive size in `berth_common::size`'s grammar (`512k`, `64m`, `1g`, bytes).
 pub fn parse_size(s: &str) -> Result<i64, PeopleError> {
-    let bad = || PeopleError::Usage(format!("--memory {s}: expected a size such as 64m or 1g"));
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    if !n.is_finite() || n <= 0.0 {
-        return Err(bad());
+    match berth_common::size::parse_bytes(s) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(PeopleError::Usage(format!(
+            "--memory {s}: expected a size such as 64m or 1g"
+        ))),
     }
-    Ok((n * mult as f64) as i64)
 }
 
 /// `-u` / the image's User: `uid[:gid]`, or names looked up in the image's /etc/passwd and

@@ -233,20 +233,12 @@ pub fn hook_setup(store: &NetworkStore, state: &serde_json::Value) -> Result<(),
 /// Detaches `id` from every network it holds a lease on; nothing to do (and no network
 /// store created) when there is none.
 pub fn release(store: &NetworkStore, id: &str) -> Result<(), PeopleError> {
-    if !berth_net::store::has_attachments(store.root(), id) {
-        return Ok(());
-    }
-    for net in store.list()? {
-        if attach::inspect(store, &net.name)?.leases.contains_key(id) {
-            attach::detach(store, &net.name, id)?;
-        }
-    }
-    Ok(store.clear_attached(id)?)
+    Ok(attach::detach_all(store, id)?)
 }
 
 /// The `hosts` and `resolv.conf` a container starts with (the hook fills in its address).
-/// Plain writes, not berth_net's fsynced tmp+rename: the files are new in a directory no
-/// container uses yet, and they do not outlive the container.
+/// Plain writes, not berth_net's tmp+rename: the files are new in a directory no container
+/// uses yet, and they do not outlive the container.
 pub fn write_etc(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), PeopleError> {
     let resolv = berth_net::etc::resolv_conf_from_host(&[])?;
     let hosts = berth_net::etc::hosts(hostname, &[], &[]);

@@ -6,8 +6,6 @@ use std::os::fd::AsFd;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::Hook;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,29 +81,9 @@ fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Ho
     Err(fail(format!("exited with {status}")))
 }
 
-/// Sleeps on the child's pidfd until it exits (true) or `deadline` passes (false): no polling
-/// interval added to every create. The child is ours and not yet reaped, so its pid is its own.
+/// Sleeps on the child's pidfd until it exits (true) or `deadline` passes (false). The child
+/// is ours and not yet reaped, so its pid is its own.
 fn exited_by(child: &Child, deadline: Option<Instant>) -> std::io::Result<bool> {
     let pidfd = crate::sys::pidfd_open(child.id() as i32)?;
-    loop {
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Ok(false);
-                }
-                // Rounded up, so the wait never ends just short of the deadline.
-                PollTimeout::try_from(left.as_millis() + 1).unwrap_or(PollTimeout::MAX)
-            }
-        };
-        match poll(
-            &mut [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)],
-            timeout,
-        ) {
-            Ok(0) | Err(Errno::EINTR) => continue,
-            Ok(_) => return Ok(true),
-            Err(e) => return Err(e.into()),
-        }
-    }
+    crate::sys::pidfd_wait_exit(pidfd.as_fd(), deadline)
 }

@@ -6,12 +6,12 @@
 //! (`StartSocket`): it sends `Start` and reads until EOF, which the init's execve causes
 //! (the accepted connection is close-on-exec), or until the init's `Failed`.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::socket::{
-    accept4, bind, connect, listen, recv, send, setsockopt, socket, socketpair, sockopt,
-    AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr,
+    bind, connect, listen, recv, send, setsockopt, socket, socketpair, sockopt, AddressFamily,
+    Backlog, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -132,38 +132,17 @@ impl Channel {
 
     /// Sends one fd (SCM_RIGHTS) with a one-byte payload.
     pub fn send_fd(&self, fd: std::os::fd::BorrowedFd<'_>) -> Result<(), ChannelError> {
-        use nix::sys::socket::{sendmsg, ControlMessage};
-        let fds = [std::os::fd::AsRawFd::as_raw_fd(&fd)];
-        sendmsg::<()>(
-            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
-            &[std::io::IoSlice::new(b"F")],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )?;
-        Ok(())
+        Ok(berth_common::fdpass::send_fds(
+            self.fd.as_fd(),
+            b"F",
+            &[fd],
+        )?)
     }
 
     /// Receives the fd `send_fd` sent.
     pub fn recv_fd(&self) -> Result<OwnedFd, ChannelError> {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned};
-        let mut byte = [0u8; 1];
-        let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(
-            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )?;
-        for cmsg in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                if let Some(fd) = fds.first() {
-                    return Ok(crate::sys::own_fd(*fd));
-                }
-            }
-        }
-        Err(ChannelError::Closed)
+        let (_, fds) = berth_common::fdpass::recv_fds(self.fd.as_fd(), &mut [0u8; 1])?;
+        fds.into_iter().next().ok_or(ChannelError::Closed)
     }
 }
 
@@ -187,11 +166,9 @@ impl StartSocket {
     /// without it (a `start` killed half-way) is dropped and the wait goes on.
     pub fn wait_start(&self) -> Result<Channel, ChannelError> {
         loop {
-            let conn = match accept4(self.fd.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+            let conn = match crate::sys::accept_cloexec(self.fd.as_fd()) {
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNABORTED) => continue,
-                other => Channel {
-                    fd: crate::sys::own_fd(other?),
-                },
+                other => Channel { fd: other? },
             };
             if let Ok(ToChild::Start) = conn.recv::<ToChild>() {
                 return Ok(conn);

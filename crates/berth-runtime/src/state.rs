@@ -12,13 +12,19 @@
 //! `remove` renames the directory to a trash name before emptying it. A berth killed at
 //! any instant so leaves either a complete container directory that the next command
 //! understands, or a staging/trash directory that the next `claim` sweeps away.
+//!
+//! Modes (runc's): state.json holds the whole config, `process.env` secrets included, so
+//! the root is created 0700, each container directory 0711 and state.json is 0600. A root
+//! that already exists keeps its mode (it may be a directory the caller chose and shares):
+//! the 0711 directories and 0600 state files protect the state under any root.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::CgroupPaths;
+use berth_common::fs::Durability;
 use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
@@ -28,10 +34,17 @@ pub const STATE_FILE: &str = "state.json";
 pub const START_SOCKET: &str = "start.sock";
 /// Prefix of staging and trash directories in the state root: '#' is not allowed in IDs.
 const SCRATCH_PREFIX: &str = ".#";
+/// Mode of a state root that berth creates: only root lists or enters it.
+const ROOT_MODE: u32 = 0o700;
+/// Mode of a container directory: others may reach a file they know the name of (a pid
+/// file, the start socket, which have their own modes) but not list the directory.
+const CONTAINER_DIR_MODE: u32 = 0o711;
+/// Mode of state.json: it holds the config, environment secrets included.
+const STATE_FILE_MODE: u32 = 0o600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("invalid container ID {0:?}: use letters, digits, '_', '+', '-' and '.' only")]
+    #[error("invalid container ID {0:?}: use {rule}", rule = berth_common::id::RULE)]
     InvalidId(String),
     #[error("container {0} already exists")]
     Exists(String),
@@ -61,16 +74,9 @@ fn io_err<'a>(
     }
 }
 
-/// runc's rule: `^[\w+\-.]+$`, and not "." or "..".
+/// The one container-ID rule (`berth_common::id`).
 pub fn validate_id(id: &str) -> Result<(), StateError> {
-    let ok = !id.is_empty()
-        && id != "."
-        && id != ".."
-        && id.len() <= 1024
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
-    if ok {
+    if berth_common::id::is_valid(id) {
         Ok(())
     } else {
         Err(StateError::InvalidId(id.to_string()))
@@ -170,14 +176,21 @@ impl StateRoot {
     /// under the ID's name, or the claim fails with `Exists`.
     pub fn claim(&self, id: &str, intent: &State) -> Result<ContainerDir, StateError> {
         validate_id(id)?;
-        std::fs::create_dir_all(&self.path).map_err(io_err("create state root", &self.path))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(ROOT_MODE)
+            .create(&self.path)
+            .map_err(io_err("create state root", &self.path))?;
         self.sweep_scratch();
         let dir = self.path.join(id);
         if dir.exists() {
             return Err(StateError::Exists(id.to_string()));
         }
         let staging = self.scratch_path("claim");
-        std::fs::create_dir(&staging).map_err(io_err("create state dir", &staging))?;
+        std::fs::DirBuilder::new()
+            .mode(CONTAINER_DIR_MODE)
+            .create(&staging)
+            .map_err(io_err("create state dir", &staging))?;
         let staged =
             ContainerDir::lock(id, staging.clone()).and_then(|cd| cd.save(intent).map(|()| cd));
         let staged = match staged {
@@ -351,7 +364,10 @@ impl ContainerDir {
             path: self.dir.join(STATE_FILE),
             source,
         })?;
-        write_atomic(&self.dir.join(STATE_FILE), &bytes)
+        let path = self.dir.join(STATE_FILE);
+        // Under /run: the state describes processes that die with the boot.
+        berth_common::fs::write_atomic(&path, &bytes, Some(STATE_FILE_MODE), Durability::Crash)
+            .map_err(write_err)
     }
 
     /// Removes the directory and everything in it; the lock goes with the directory. The
@@ -397,13 +413,18 @@ pub fn status_at(dir: &Path, state: &State) -> Status {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so readers see either
-/// the old or the new content, never half of one.
+/// Writes a file for clients (a pid file) atomically, with the default mode as runc's pid
+/// files (see `berth_common::fs::write_atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(io_err("write", &tmp))?;
-    f.write_all(bytes).map_err(io_err("write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err("rename", path))
+    berth_common::fs::write_atomic(path, bytes, None, Durability::Crash).map_err(write_err)
+}
+
+fn write_err(e: berth_common::fs::WriteError) -> StateError {
+    StateError::Io {
+        step: e.step,
+        path: e.path,
+        source: e.source,
+    }
 }
 
 /// (state letter, start time) of a pid from /proc/<pid>/stat.
@@ -421,11 +442,6 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
 pub fn process_matches(pid: i32, start_time: u64) -> bool {
     pid > 0
         && matches!(proc_stat(pid), Some((state, start)) if start == start_time && state != 'Z' && state != 'X')
-}
-
-/// Current time as RFC 3339 with nanoseconds, UTC.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
 
 #[cfg(test)]
@@ -449,7 +465,7 @@ mod tests {
             pid_start_time: 0,
             bundle: "/bundle".into(),
             rootfs: "/bundle/rootfs".into(),
-            created: now_rfc3339(),
+            created: berth_common::now_rfc3339(),
             owner: String::new(),
             annotations: HashMap::new(),
             cgroup: None,

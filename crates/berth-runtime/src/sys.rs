@@ -67,6 +67,33 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// Sleeps on `pidfd` until its process exits (true: a pidfd polls readable then) or
+/// `deadline` passes (false); no polling interval, and a signal does not end the wait.
+pub fn pidfd_wait_exit(
+    pidfd: BorrowedFd<'_>,
+    deadline: Option<std::time::Instant>,
+) -> io::Result<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                // Rounded up, so the wait never ends just short of the deadline.
+                PollTimeout::try_from(left.as_millis() + 1).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        match poll(&mut [PollFd::new(pidfd, PollFlags::POLLIN)], timeout) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Sends `sig` to the process a pidfd pins (no pid-reuse race).
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
     // SAFETY: plain syscall; a null siginfo means "as kill(2)".
@@ -187,10 +214,25 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Takes ownership of an fd the kernel just handed us (e.g. through SCM_RIGHTS).
-pub fn own_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: callers pass fds freshly received from the kernel that nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+/// Accepts a connection on `listener`, close-on-exec.
+pub fn accept_cloexec(listener: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
+    let fd = nix::sys::socket::accept4(
+        listener.as_raw_fd(),
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )?;
+    // SAFETY: accept4 just installed `fd` in our table; nothing else knows it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The notify fd of the filter just loaded, owned: libseccomp hands out the descriptor the
+/// load made and never closes it itself.
+pub fn seccomp_notify_fd(
+    filter: &libseccomp::ScmpFilterContext,
+) -> Result<OwnedFd, libseccomp::error::SeccompError> {
+    let fd = filter.get_notify_fd()?;
+    // SAFETY: the descriptor was made by this process's seccomp load and is owned by no Rust
+    // value; libseccomp keeps only the number.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// dup2 onto a fixed descriptor number (stdio for the container's terminal).

@@ -46,7 +46,7 @@ impl Logger {
 
     fn write(&self, level: &str, msg: &str) {
         let Some(path) = &self.file else { return };
-        let time = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+        let time = berth_common::now_rfc3339();
         let line = if self.json {
             serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
         } else {

@@ -591,3 +591,75 @@ fn events_print_stats_and_report_an_oom_kill() {
     assert!(types.iter().any(|t| t == "\"stats\""), "{types:?}");
     assert_ok(&c.cmd(&["delete", &c.id]), "delete");
 }
+
+/// Mode of `path` without the file type bits.
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// `cat path` as nobody (uid and gid 65534, no supplementary groups).
+fn cat_as_nobody(path: &std::path::Path) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn state_holding_environment_secrets_is_readable_by_root_only() {
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("skipped: setpriv (util-linux) is not installed");
+        return;
+    }
+    let mut c = Ctr::new("statemode", &["sleep", "100"]);
+    let secret = format!("hunter2-{}", c.id);
+    c.patch(|cfg| {
+        cfg["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(format!("API_TOKEN={secret}")))
+    });
+    // A state root berth creates itself, in a directory anyone may enter.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(c.root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let root = c.root.path().join("state");
+    let berth = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(BERTH);
+        cmd.arg("--root").arg(&root).args(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    };
+    let mut create = berth(&["create", "--bundle"]);
+    create.arg(c.bundle.path()).arg(&c.id);
+    assert_ok(&run_detached_stdio(create), "create");
+    let state = root.join(&c.id).join("state.json");
+    assert!(fs::read_to_string(&state).unwrap().contains(&secret));
+    assert_eq!(mode_of(&root), 0o700, "state root");
+    assert_eq!(mode_of(&root.join(&c.id)), 0o711, "container dir");
+    assert_eq!(mode_of(&state), 0o600, "state.json");
+    let o = cat_as_nobody(&state);
+    assert!(!o.status.success(), "nobody read state.json");
+    assert!(!stdout(&o).contains(&secret));
+    // A pre-existing root keeps its (looser) mode; the state file alone still protects.
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+    let o = cat_as_nobody(&state);
+    assert!(
+        !o.status.success(),
+        "nobody read state.json under a 0755 root"
+    );
+    assert!(!stdout(&o).contains(&secret));
+    // Rewritten state (start) keeps the mode.
+    assert_ok(&berth(&["start", &c.id]).output().unwrap(), "start");
+    assert_eq!(mode_of(&state), 0o600, "state.json after start");
+    assert_ok(
+        &berth(&["delete", "--force", &c.id]).output().unwrap(),
+        "delete",
+    );
+    assert!(!root.join(&c.id).exists());
+}

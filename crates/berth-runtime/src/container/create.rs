@@ -82,7 +82,7 @@ pub(crate) fn create_with_console(
         pid_start_time: 0,
         bundle: bundle.clone(),
         rootfs: rootfs.clone(),
-        created: state::now_rfc3339(),
+        created: berth_common::now_rfc3339(),
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: Some(manager.paths().clone()),

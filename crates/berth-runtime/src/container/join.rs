@@ -330,8 +330,7 @@ fn find_program(program: &OsStr) -> Result<PathBuf, JoinError> {
     if program.as_bytes().contains(&b'/') {
         return Ok(PathBuf::from(program));
     }
-    let search = std::env::var_os("PATH")
-        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    let search = std::env::var_os("PATH").unwrap_or_else(|| berth_common::DEFAULT_PATH.into());
     std::env::split_paths(&search)
         .filter(|dir| !dir.as_os_str().is_empty())
         .map(|dir| dir.join(program))

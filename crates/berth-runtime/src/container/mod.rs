@@ -89,12 +89,10 @@ pub(crate) fn init_pidfd(state: &State) -> Option<OwnedFd> {
     crate::state::process_matches(state.pid, state.pid_start_time).then_some(fd)
 }
 
-/// Waits until the process behind `pidfd` has exited (a pidfd polls readable then).
+/// Waits until the process behind `pidfd` has exited, at most `timeout`.
 pub(crate) fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)), Ok(n) if n > 0)
+    let deadline = std::time::Instant::now() + timeout;
+    crate::sys::pidfd_wait_exit(pidfd.as_fd(), Some(deadline)).unwrap_or(false)
 }
 
 /// The OCI state JSON for hooks and `state`.
@@ -154,8 +152,7 @@ pub(crate) fn forward_seccomp_fd(
     pid: i32,
     state: serde_json::Value,
 ) -> Result<()> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let fd = chan
         .recv_fd()
         .map_err(|e| Error::Init(format!("receive seccomp notify fd: {e}")))?;
@@ -175,15 +172,8 @@ pub(crate) fn forward_seccomp_fd(
         "state": state,
     });
     let bytes = serde_json::to_vec(&msg).unwrap_or_default();
-    let fds = [fd.as_raw_fd()];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[std::io::IoSlice::new(&bytes)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .map_err(errno(format!("send seccomp fd to {}", path.display())))?;
+    berth_common::fdpass::send_fds(sock.as_fd(), &bytes, &[fd.as_fd()])
+        .map_err(errno(format!("send seccomp fd to {}", path.display())))?;
     Ok(())
 }
 

@@ -163,11 +163,7 @@ fn exec_program(
 /// Hands the loaded filter's notify fd to berth, then closes this process's copy: the
 /// container's program must not answer its own notifications.
 fn send_notify_fd(filter: &libseccomp::ScmpFilterContext, chan: &Channel) -> Result<(), InitError> {
-    let fd = sys::own_fd(
-        filter
-            .get_notify_fd()
-            .ctx(|| "get seccomp notify fd".into())?,
-    );
+    let fd = sys::seccomp_notify_fd(filter).ctx(|| "get seccomp notify fd".into())?;
     chan.send(&ToParent::SeccompNotify)
         .ctx(|| "report seccomp notify fd".into())?;
     chan.send_fd(fd.as_fd())
@@ -224,7 +220,7 @@ fn find_program(name: &str, env: &[String]) -> Result<CString, InitError> {
     let path = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        .unwrap_or(berth_common::DEFAULT_PATH);
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let candidate = Path::new(dir).join(name);
         if executable(&candidate) {

@@ -1,12 +1,10 @@
 //! Terminals: the container's pty, created inside the container (its devpts instance) and
 //! handed to whoever listens on the console socket with SCM_RIGHTS, as runc does.
 
-use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 use crate::init::error::{Ctx, InitError};
 use crate::sys;
@@ -44,16 +42,8 @@ fn open_console(
         sys::set_winsize(slave.as_fd(), size.height() as u16, size.width() as u16)
             .ctx(|| "set console size".into())?;
     }
-    let fds = [master.as_raw_fd()];
-    let name = slave_path.as_bytes();
-    sendmsg::<()>(
-        console.as_raw_fd(),
-        &[IoSlice::new(name)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .ctx(|| "send the console to the console socket".into())?;
+    berth_common::fdpass::send_fds(console, slave_path.as_bytes(), &[master.as_fd()])
+        .ctx(|| "send the console to the console socket".into())?;
     drop(master);
     nix::unistd::setsid().ctx(|| "setsid".into())?;
     sys::set_controlling_terminal(slave.as_fd()).ctx(|| "set controlling terminal".into())?;
@@ -76,26 +66,8 @@ fn bind_console(slave: BorrowedFd<'_>) -> Result<(), InitError> {
 
 /// Receives a pty master sent with SCM_RIGHTS over a console socket.
 pub fn recv_console(sock: BorrowedFd<'_>) -> std::io::Result<std::os::fd::OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned};
-    use std::io::IoSliceMut;
-    let mut name = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut name)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(std::io::Error::from)?;
-    for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(fd) = fds.first() {
-                return Ok(sys::own_fd(*fd));
-            }
-        }
-    }
-    Err(std::io::Error::other(
-        "the console socket carried no file descriptor",
-    ))
+    let (_, fds) = berth_common::fdpass::recv_fds(sock, &mut [0u8; 256])?;
+    fds.into_iter()
+        .next()
+        .ok_or_else(|| std::io::Error::other("the console socket carried no file descriptor"))
 }

@@ -58,24 +58,12 @@ pub struct Args {
     pub id: String,
 }
 
-/// runc's byte sizes: plain numbers or with a b/k/m/g/t suffix (powers of 1024).
+/// A size in `berth_common::size`'s grammar, or -1 (unlimited), as runc's `update`.
 fn bytes(s: &str) -> Result<i64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    if t == "-1" {
+    if s.trim() == "-1" {
         return Ok(-1);
     }
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    num.parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| format!("invalid size {s:?}"))
+    berth_common::size::parse_bytes(s).ok_or_else(|| format!("invalid size {s:?}"))
 }
 
 impl Args {

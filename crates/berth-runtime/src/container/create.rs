@@ -92,6 +92,7 @@ pub(crate) fn create_with_console(
         ),
         // Until the cgroup is checked, assume it holds others: never mass-kill it.
         cgroup_shared: true,
+        rootfs_mount: None,
     };
     let dir = root.claim(&opts.id, &state)?;
     let mut cgroup: Option<Box<dyn Manager>> = None;
@@ -118,6 +119,9 @@ pub(crate) fn create_with_console(
             }
             if let Some(m) = cgroup {
                 let _ = m.destroy();
+            }
+            if let Err(undo) = super::shared_rootfs::release(&state) {
+                crate::warn::warn(&format!("after a failed create: {undo}"));
             }
             let _ = dir.remove();
             Err(e)
@@ -200,6 +204,15 @@ fn build(
         }
         Err(e) => return Err(e.into()),
     };
+
+    // New or joined, the container's own mount namespace; without one, its mounts go under
+    // a bind of the rootfs in the caller's.
+    if !namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Mount)
+    {
+        super::shared_rootfs::bind(dir, state, rootfs)?;
+    }
 
     let start_path = dir.start_socket_path();
     let start_socket = StartSocket::listen(&start_path)

@@ -49,6 +49,8 @@ pub(crate) fn destroy(dir: ContainerDir, state: &State) -> Result<()> {
     if let Some(paths) = &state.cgroup {
         remove_cgroup(state, paths)?;
     }
+    // Before the release hook: an overlay under the rootfs is busy while the bind is there.
+    super::shared_rootfs::release(state)?;
     super::release::release(state)?;
     let hooks = hooks_of(state, |h| h.poststop());
     dir.remove()?;

@@ -12,6 +12,7 @@ mod ps;
 mod query;
 mod release;
 mod run;
+mod shared_rootfs;
 mod start;
 mod update;
 

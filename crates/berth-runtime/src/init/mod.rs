@@ -156,14 +156,13 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
 
     let os: &dyn rootfs::Syscall = &rootfs::Host;
     // New or joined: the container's own mount namespace. Without one it shares the
-    // caller's, where neither "/" nor the root may change (shared_mnt).
+    // caller's, where neither "/" nor the root may change, and the parent has bound the
+    // rootfs onto itself for the mounts to go under (shared_mnt).
     let own_mount_ns = namespaces
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::Mount);
     if own_mount_ns {
         rootfs::prepare(os, spec, a.rootfs)?;
-    } else {
-        shared_mnt::prepare(os, a.rootfs)?;
     }
     rootfs::mount_all(os, spec, a.rootfs, a.bundle, a.cgroup, in_userns)?;
     if a.create_hooks {

@@ -58,7 +58,7 @@ pub(crate) fn create_with_console(
     let spec = spec::load_bundle(&bundle)?;
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
-    crate::init::security::check_lsm(process).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::init::security::check_lsm(process).map_err(Error::Lsm)?;
     if let Some(caps) = process.capabilities() {
         let supported = caps::runtime::thread_all_supported();
         for name in crate::init::security::unsupported_caps(caps, &supported) {
@@ -87,9 +87,7 @@ pub(crate) fn create_with_console(
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: Some(manager.paths().clone()),
         config: spec.clone(),
-        creator: Some(
-            Creator::this_process().ok_or_else(|| Error::Init("read own start time".into()))?,
-        ),
+        creator: Some(Creator::this_process().ok_or(Error::OwnStartTime)?),
         // Until the cgroup is checked, assume it holds others: never mass-kill it.
         cgroup_shared: true,
         rootfs_mount: None,
@@ -177,9 +175,7 @@ fn build(
         .map(|n| n.typ())
         .collect();
     if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
-        return Err(Error::Invalid(
-            "linux.timeOffsets is not supported yet".into(),
-        ));
+        return Err(Error::TimeOffsets);
     }
 
     let manager = match manager.create() {
@@ -193,9 +189,7 @@ fn build(
         // mode does, unless the config asks for limits only a cgroup can enforce.
         Err(e) if !nix::unistd::geteuid().is_root() => {
             if wants_limits(&linux) {
-                return Err(Error::Invalid(format!(
-                    "linux.resources needs a cgroup, and this user cannot create one ({e}): delegate a cgroup to the user or drop the limits"
-                )));
+                return Err(Error::RootlessLimits(e));
             }
             crate::warn::warn(&format!("rootless: running without a cgroup ({e})"));
             state.cgroup = None;
@@ -215,8 +209,10 @@ fn build(
     }
 
     let start_path = dir.start_socket_path();
-    let start_socket = StartSocket::listen(&start_path)
-        .map_err(|e| Error::Init(format!("listen on {}: {e}", start_path.display())))?;
+    let start_socket = StartSocket::listen(&start_path).map_err(|source| Error::ListenStart {
+        path: start_path.clone(),
+        source,
+    })?;
 
     // One clone carries every new namespace, unless something is joined by path: then the
     // init joins first and creates the rest itself, so they belong to the right owners.
@@ -237,16 +233,14 @@ fn build(
         (all_new, CloneFlags::empty())
     };
     if joins_any && all_new.contains(NEWTIME) {
-        return Err(Error::Invalid(
-            "a new time namespace together with joined namespaces is not supported yet".into(),
-        ));
+        return Err(Error::TimeNsWithJoins);
     }
     let pid_join = namespaces
         .iter()
         .find(|n| n.typ() == LinuxNamespaceType::Pid)
         .and_then(|n| n.path().clone());
 
-    let (parent_chan, child_chan) = Channel::pair().map_err(|e| Error::Init(e.to_string()))?;
+    let (parent_chan, child_chan) = Channel::pair()?;
     let has_create_hooks = spec.hooks().as_ref().is_some_and(|h| {
         h.prestart().as_ref().is_some_and(|v| !v.is_empty())
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
@@ -295,12 +289,10 @@ fn build(
     state.pid = pid;
     state.pid_start_time = state::proc_stat(pid)
         .map(|(_, start)| start)
-        .ok_or_else(|| Error::Init("exited right after the clone".into()))?;
+        .ok_or(Error::ExitedAfterClone)?;
     dir.save(state)?;
     loop {
-        let msg = parent_chan
-            .recv::<ToParent>()
-            .map_err(|e| Error::Init(e.to_string()))?;
+        let msg = parent_chan.recv::<ToParent>()?;
         match msg {
             ToParent::NamespacesReady => {
                 if new.contains(&LinuxNamespaceType::User) {
@@ -315,9 +307,7 @@ fn build(
                 if has_container_hooks {
                     let json =
                         String::from_utf8(state_json(state, Status::Created)).unwrap_or_default();
-                    parent_chan
-                        .send(&ToChild::HookState(json))
-                        .map_err(|e| Error::Init(e.to_string()))?;
+                    parent_chan.send(&ToChild::HookState(json))?;
                 }
                 send_continue(&parent_chan)?;
             }
@@ -337,11 +327,11 @@ fn build(
                 super::forward_seccomp_fd(&parent_chan, linux.seccomp().as_ref(), pid, oci)?;
             }
             ToParent::Ready => break,
-            ToParent::Failed(msg) => return Err(Error::Init(msg)),
+            ToParent::Failed(msg) => return Err(Error::InitFailed(msg)),
         }
     }
     if !state::process_matches(pid, state.pid_start_time) {
-        return Err(Error::Init("exited right after setup".into()));
+        return Err(Error::ExitedAfterSetup);
     }
     state.creator = None;
     dir.save(state)?;
@@ -442,8 +432,7 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> LinuxResources {
 }
 
 fn send_continue(chan: &Channel) -> Result<()> {
-    chan.send(&ToChild::Continue)
-        .map_err(|e| Error::Init(e.to_string()))
+    Ok(chan.send(&ToChild::Continue)?)
 }
 
 fn map_text(maps: &[LinuxIdMapping]) -> String {
@@ -479,7 +468,7 @@ fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
     Ok(())
 }
 
-fn id_map_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> {
+fn id_map_helper(helper: &'static str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> {
     let mut cmd = std::process::Command::new(helper);
     cmd.arg(pid.to_string());
     for m in maps {
@@ -489,16 +478,15 @@ fn id_map_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> 
             m.size().to_string(),
         ]);
     }
-    let out = cmd.output().map_err(|e| {
-        Error::Invalid(format!(
-            "rootless: {helper} is needed for more than one id mapping: {e} (install Debian's uidmap)"
-        ))
-    })?;
+    let out = cmd
+        .output()
+        .map_err(|source| Error::IdMapHelperMissing { helper, source })?;
     if !out.status.success() {
-        return Err(Error::Invalid(format!(
-            "rootless: {helper} {pid} failed: {} (are the ranges in /etc/subuid and /etc/subgid?)",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::IdMapHelperFailed {
+            helper,
+            pid,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(())
 }

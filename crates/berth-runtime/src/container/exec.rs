@@ -30,7 +30,7 @@ pub struct ExecOptions {
 
 /// Returns the exit code (0 when detached).
 pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
-    crate::init::security::check_lsm(&opts.process).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::init::security::check_lsm(&opts.process).map_err(Error::Lsm)?;
     let dir = root.open(&opts.id)?;
     let state = dir.load()?;
     let status = dir.status(&state);
@@ -85,8 +85,12 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         let path = format!("/proc/{}/root", state.pid);
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         Some(
-            nix::fcntl::open(path.as_str(), flags, Mode::empty())
-                .map_err(|e| Error::Init(format!("open the container's root {path}: {e}")))?,
+            nix::fcntl::open(path.as_str(), flags, Mode::empty()).map_err(|source| {
+                Error::OpenRoot {
+                    path: path.clone(),
+                    source,
+                }
+            })?,
         )
     };
     let seccomp = state
@@ -102,7 +106,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     } else {
         Some(forwarded_signals()?)
     };
-    let (parent_chan, child_chan) = Channel::pair().map_err(|e| Error::Init(e.to_string()))?;
+    let (parent_chan, child_chan) = Channel::pair()?;
     let pidns = has(LinuxNamespaceType::Pid).then(|| init.as_fd());
     let (pid, pidfd) = match super::clone_in_pid_ns(pidns, CloneFlags::empty())? {
         Cloned::Child => {
@@ -133,7 +137,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     }
     parent_chan
         .send(&ToChild::Continue)
-        .map_err(|e| fail(Error::Init(e.to_string())))?;
+        .map_err(|e| fail(e.into()))?;
     let mut msg = parent_chan.recv::<ToParent>();
     if let Ok(ToParent::SeccompNotify) = msg {
         let oci = serde_json::to_value(super::oci_state(&state, status)).unwrap_or_default();
@@ -142,17 +146,17 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     }
     match msg {
         Ok(ToParent::Ready) => {}
-        Ok(ToParent::Failed(msg)) => return Err(fail(Error::Init(msg))),
-        Ok(other) => return Err(fail(Error::Init(format!("unexpected {other:?}")))),
-        Err(e) => return Err(fail(Error::Init(e.to_string()))),
+        Ok(ToParent::Failed(msg)) => return Err(fail(Error::InitFailed(msg))),
+        Ok(other) => return Err(fail(Error::Unexpected(format!("{other:?}")))),
+        Err(e) => return Err(fail(e.into())),
     }
     // The child's end is close-on-exec: EOF means its execve succeeded; a message, that
     // one of its last steps failed.
     match parent_chan.recv::<ToParent>() {
         Err(ChannelError::Closed) => {}
-        Ok(ToParent::Failed(msg)) => return Err(fail(Error::Init(msg))),
-        Ok(other) => return Err(fail(Error::Init(format!("unexpected {other:?}")))),
-        Err(e) => return Err(fail(Error::Init(e.to_string()))),
+        Ok(ToParent::Failed(msg)) => return Err(fail(Error::InitFailed(msg))),
+        Ok(other) => return Err(fail(Error::Unexpected(format!("{other:?}")))),
+        Err(e) => return Err(fail(e.into())),
     }
     if let Some(pid_file) = &opts.pid_file {
         // A caller that cannot learn the pid cannot manage the process: do not leave it running.

@@ -28,8 +28,9 @@ pub fn set_release_hook(hook: ReleaseHook) -> bool {
 /// Runs the registered hook, if any.
 pub(crate) fn release(state: &State) -> Result<(), super::Error> {
     match HOOK.get() {
-        Some(hook) => hook(state).map_err(|e| {
-            super::Error::Invalid(format!("release resources of container {}: {e}", state.id))
+        Some(hook) => hook(state).map_err(|reason| super::Error::Release {
+            id: state.id.clone(),
+            reason,
         }),
         None => Ok(()),
     }

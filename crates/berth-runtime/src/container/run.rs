@@ -179,7 +179,7 @@ pub(crate) fn supervise(
     Ok(match status {
         WaitStatus::Exited(_, code) => code,
         WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-        other => return Err(Error::Init(format!("unexpected wait status {other:?}"))),
+        other => return Err(Error::Unexpected(format!("wait status {other:?}"))),
     })
 }
 

@@ -15,6 +15,7 @@ use super::{hooks_of, io, state_json, Error, Result};
 use crate::init::{self, InitArgs};
 use crate::process::{Channel, StartSocket, ToChild, ToParent};
 use crate::state::{self, ContainerDir, Creator, State, StateRoot, Status};
+use crate::steps::{step, timed};
 use crate::sys::{self, Cloned};
 use crate::{hooks, spec};
 
@@ -54,6 +55,7 @@ pub(crate) fn create_with_console(
     opts: &CreateOptions,
     console: Option<OwnedFd>,
 ) -> Result<Created> {
+    let checks = step("create: load and check the bundle");
     let bundle = super::bundle_path(&opts.bundle)?;
     let spec = spec::load_bundle(&bundle)?;
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
@@ -74,6 +76,7 @@ pub(crate) fn create_with_console(
     )?;
     let linux = spec.linux().clone().unwrap_or_default();
     let manager = cgroup_manager(opts, &linux)?;
+    drop(checks);
     // The intent: everything this create may acquire is recorded before it is acquired,
     // so whoever finds the container after a crash can give it all back.
     let mut state = State {
@@ -92,7 +95,7 @@ pub(crate) fn create_with_console(
         cgroup_shared: true,
         rootfs_mount: None,
     };
-    let dir = root.claim(&opts.id, &state)?;
+    let dir = timed("create: claim the ID", || root.claim(&opts.id, &state))?;
     let mut cgroup: Option<Box<dyn Manager>> = None;
     let mut init: Option<(i32, OwnedFd)> = None;
     match build(
@@ -178,6 +181,7 @@ fn build(
         return Err(Error::TimeOffsets);
     }
 
+    let cgroup_step = step("create: make the cgroup");
     let manager = match manager.create() {
         Ok(()) => {
             let manager = cgroup_out.insert(manager);
@@ -198,6 +202,7 @@ fn build(
         }
         Err(e) => return Err(e.into()),
     };
+    drop(cgroup_step);
 
     // New or joined, the container's own mount namespace; without one, its mounts go under
     // a bind of the rootfs in the caller's.
@@ -205,7 +210,9 @@ fn build(
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::Mount)
     {
-        super::shared_rootfs::bind(dir, state, rootfs)?;
+        timed("create: bind the rootfs onto itself", || {
+            super::shared_rootfs::bind(dir, state, rootfs)
+        })?;
     }
 
     let start_path = dir.start_socket_path();
@@ -257,6 +264,7 @@ fn build(
         ),
         None => None,
     };
+    let clone_step = step("create: clone the init");
     let cloned = super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), clone_flags);
     let (pid, pidfd) = match cloned? {
         Cloned::Child => {
@@ -291,10 +299,13 @@ fn build(
         .map(|(_, start)| start)
         .ok_or(Error::ExitedAfterClone)?;
     dir.save(state)?;
+    drop(clone_step);
+    let setup = step("create: the init sets up the container");
     loop {
         let msg = parent_chan.recv::<ToParent>()?;
         match msg {
             ToParent::NamespacesReady => {
+                let _step = step("create: id maps and cgroup of the init");
                 if new.contains(&LinuxNamespaceType::User) {
                     write_id_maps(pid, &linux)?;
                 }
@@ -312,6 +323,7 @@ fn build(
                 send_continue(&parent_chan)?;
             }
             ToParent::RunCreateHooks => {
+                let _step = step("create: prestart and createRuntime hooks");
                 let json = state_json(state, Status::Created);
                 hooks::run("prestart", &hooks_of(state, |h| h.prestart()), &json)?;
                 hooks::run(
@@ -330,6 +342,8 @@ fn build(
             ToParent::Failed(msg) => return Err(Error::InitFailed(msg)),
         }
     }
+    drop(setup);
+    let _step = step("create: save the state");
     if !state::process_matches(pid, state.pid_start_time) {
         return Err(Error::ExitedAfterSetup);
     }

@@ -16,6 +16,7 @@ use crate::init::tty;
 use crate::init::{self, ExecArgs};
 use crate::process::{Channel, ChannelError, ToChild, ToParent};
 use crate::state::{self, StateRoot, Status};
+use crate::steps::step;
 use crate::sys::{self, Cloned};
 
 #[derive(Debug, Clone)]
@@ -108,6 +109,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     };
     let (parent_chan, child_chan) = Channel::pair()?;
     let pidns = has(LinuxNamespaceType::Pid).then(|| init.as_fd());
+    let clone_step = step("exec: clone the process");
     let (pid, pidfd) = match super::clone_in_pid_ns(pidns, CloneFlags::empty())? {
         Cloned::Child => {
             drop(parent_chan);
@@ -125,6 +127,8 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         }
         Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
+    drop(clone_step);
+    let setup = step("exec: the process sets itself up and executes");
     drop(child_chan);
     drop(console);
     let fail = |e: Error| {
@@ -158,6 +162,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         Ok(other) => return Err(fail(Error::Unexpected(format!("{other:?}")))),
         Err(e) => return Err(fail(e.into())),
     }
+    drop(setup);
     if let Some(pid_file) = &opts.pid_file {
         // A caller that cannot learn the pid cannot manage the process: do not leave it running.
         state::write_atomic(pid_file, pid.to_string().as_bytes()).map_err(|e| fail(e.into()))?;

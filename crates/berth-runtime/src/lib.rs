@@ -11,6 +11,7 @@ pub mod container;
 pub mod exe_guard;
 pub mod hooks;
 pub mod init;
+pub mod namespaces;
 pub mod process;
 pub mod spec;
 pub mod state;

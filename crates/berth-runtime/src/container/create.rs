@@ -6,21 +6,18 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::{Host, Manager};
-use nix::sched::CloneFlags;
 use oci_spec::runtime::{
     LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec,
 };
 
 use super::{hooks_of, io, state_json, Error, Result};
 use crate::init::{self, InitArgs};
+use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, StartSocket, ToChild, ToParent};
 use crate::state::{self, ContainerDir, Creator, State, StateRoot, Status};
 use crate::steps::{step, timed};
 use crate::sys::{self, Cloned};
 use crate::{hooks, spec};
-
-/// nix has no constant for the time namespace.
-const NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -171,12 +168,7 @@ fn build(
         .linux()
         .clone()
         .unwrap_or_else(crate::spec::empty_linux);
-    let namespaces = linux.namespaces().clone().unwrap_or_default();
-    let new: Vec<LinuxNamespaceType> = namespaces
-        .iter()
-        .filter(|n| n.path().is_none())
-        .map(|n| n.typ())
-        .collect();
+    let plan = NamespacePlan::of_linux(Some(&linux));
     if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
         return Err(Error::TimeOffsets);
     }
@@ -206,10 +198,7 @@ fn build(
 
     // New or joined, the container's own mount namespace; without one, its mounts go under
     // a bind of the rootfs in the caller's.
-    if !namespaces
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::Mount)
-    {
+    if !plan.is_own(LinuxNamespaceType::Mount) {
         timed("create: bind the rootfs onto itself", || {
             super::shared_rootfs::bind(dir, state, rootfs)
         })?;
@@ -221,31 +210,9 @@ fn build(
         source,
     })?;
 
-    // One clone carries every new namespace, unless something is joined by path: then the
-    // init joins first and creates the rest itself, so they belong to the right owners.
-    // The cgroup namespace always comes after joining the cgroup, inside the init.
-    // The enum's values are the CLONE_NEW* bits.
-    let flag = |t: LinuxNamespaceType| CloneFlags::from_bits_retain(t as i32);
-    let all_new = new
-        .iter()
-        .filter(|t| **t != LinuxNamespaceType::Cgroup)
-        .fold(CloneFlags::empty(), |acc, t| acc | flag(*t));
-    let joins_any = namespaces
-        .iter()
-        .any(|n| n.path().is_some() && n.typ() != LinuxNamespaceType::Pid);
-    let (clone_flags, unshare_flags) = if joins_any {
-        let pid = all_new & CloneFlags::CLONE_NEWPID;
-        (pid, all_new - pid - NEWTIME)
-    } else {
-        (all_new, CloneFlags::empty())
-    };
-    if joins_any && all_new.contains(NEWTIME) {
+    if plan.new_time_with_joins() {
         return Err(Error::TimeNsWithJoins);
     }
-    let pid_join = namespaces
-        .iter()
-        .find(|n| n.typ() == LinuxNamespaceType::Pid)
-        .and_then(|n| n.path().clone());
 
     let (parent_chan, child_chan) = Channel::pair()?;
     let has_create_hooks = spec.hooks().as_ref().is_some_and(|h| {
@@ -257,7 +224,7 @@ fn build(
         h.create_container().as_ref().is_some_and(|v| !v.is_empty())
             || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
     });
-    let target_pidns = match &pid_join {
+    let target_pidns = match plan.pid_join() {
         Some(path) => Some(
             std::fs::File::open(path)
                 .map_err(io(format!("open pid namespace {}", path.display())))?,
@@ -265,7 +232,8 @@ fn build(
         None => None,
     };
     let clone_step = step("create: clone the init");
-    let cloned = super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), clone_flags);
+    let cloned =
+        super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), plan.clone_flags());
     let (pid, pidfd) = match cloned? {
         Cloned::Child => {
             drop(parent_chan);
@@ -278,7 +246,7 @@ fn build(
                 chan: child_chan,
                 start: start_socket,
                 console,
-                unshare: unshare_flags,
+                plan: &plan,
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 preserve_fds,
@@ -306,7 +274,7 @@ fn build(
         match msg {
             ToParent::NamespacesReady => {
                 let _step = step("create: id maps and cgroup of the init");
-                if new.contains(&LinuxNamespaceType::User) {
+                if plan.is_new(LinuxNamespaceType::User) {
                     write_id_maps(pid, &linux)?;
                 }
                 if let Some(m) = manager {

@@ -14,6 +14,7 @@ use super::run::{forwarded_signals, own_console, supervise};
 use super::{init_pidfd, io, Error, Result};
 use crate::init::tty;
 use crate::init::{self, ExecArgs};
+use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, ChannelError, ToChild, ToParent};
 use crate::state::{self, StateRoot, Status};
 use crate::steps::step;
@@ -56,27 +57,8 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         "--tty with --detach needs --console-socket",
     )?;
 
-    let config_ns = state
-        .config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    let has = |t: LinuxNamespaceType| config_ns.iter().any(|n| n.typ() == t);
-    let mut ns = CloneFlags::empty();
-    for t in [
-        LinuxNamespaceType::User,
-        LinuxNamespaceType::Mount,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Network,
-        LinuxNamespaceType::Cgroup,
-        LinuxNamespaceType::Time,
-    ] {
-        if has(t) {
-            ns |= CloneFlags::from_bits_retain(t as i32);
-        }
-    }
+    let plan = NamespacePlan::of(&state.config);
+    let has = |t: LinuxNamespaceType| plan.is_own(t);
     // Without a mount namespace of its own the container's root is a chroot: the new
     // process takes the init's root. The pidfd opened above pins the pid, so this is the
     // init's /proc entry, not a recycled one.
@@ -118,7 +100,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
                 process: &opts.process,
                 seccomp: seccomp.as_ref(),
                 init_pidfd: init.as_fd(),
-                namespaces: ns,
+                namespaces: plan.setns_flags(),
                 root: root.as_ref().map(|r| r.as_fd()),
                 chan: child_chan,
                 console,

@@ -76,15 +76,7 @@ pub(crate) fn kill_all(state: &State, signal: i32) -> Result<()> {
 
 /// Whether the container has a pid namespace of its own (not joined by path).
 pub(crate) fn has_own_pid_ns(state: &State) -> bool {
-    state
-        .config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-        })
+    crate::namespaces::NamespacePlan::of(&state.config).is_new(LinuxNamespaceType::Pid)
 }
 
 /// Whether the container's cgroup holds, or held, processes that are not its own: it held

@@ -10,13 +10,14 @@ use oci_spec::runtime::{
     LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec,
 };
 
+use super::child::ChildGuard;
 use super::{hooks_of, io, state_json, Error, Result};
 use crate::init::{self, InitArgs};
 use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, StartSocket, ToChild, ToParent};
 use crate::state::{self, ContainerDir, Creator, State, StateRoot, Status};
 use crate::steps::{step, timed};
-use crate::sys::{self, Cloned};
+use crate::sys::Cloned;
 use crate::{hooks, spec};
 
 #[derive(Debug, Clone, Default)]
@@ -93,31 +94,10 @@ pub(crate) fn create_with_console(
         rootfs_mount: None,
     };
     let dir = timed("create: claim the ID", || root.claim(&opts.id, &state))?;
-    let mut cgroup: Option<Box<dyn Manager>> = None;
-    let mut init: Option<(i32, OwnedFd)> = None;
-    match build(
-        &dir,
-        &mut state,
-        opts,
-        spec,
-        &rootfs,
-        console,
-        manager,
-        &mut cgroup,
-        &mut init,
-    ) {
-        Ok(()) => {
-            let (_, pidfd) = init.expect("init cloned");
-            Ok(Created { dir, state, pidfd })
-        }
+    match build(&dir, &mut state, opts, spec, &rootfs, console, manager) {
+        Ok(pidfd) => Ok(Created { dir, state, pidfd }),
         Err(e) => {
-            if let Some((pid, pidfd)) = init {
-                let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-            }
-            if let Some(m) = cgroup {
-                let _ = m.destroy();
-            }
+            // The init and the cgroup are gone with build's guards.
             if let Err(undo) = super::shared_rootfs::release(&state) {
                 crate::warn::warn(&format!("after a failed create: {undo}"));
             }
@@ -150,7 +130,9 @@ fn cgroup_manager(
     )?)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The steps of a create, in order, each named in --debug. A failing step returns at once:
+/// the guards of the earlier ones give back what they made (the init, the cgroup), and
+/// `create_with_console` the rootfs bind and the state directory.
 fn build(
     dir: &ContainerDir,
     state: &mut State,
@@ -159,9 +141,7 @@ fn build(
     rootfs: &Path,
     console: Option<OwnedFd>,
     manager: Box<dyn Manager>,
-    cgroup_out: &mut Option<Box<dyn Manager>>,
-    init_out: &mut Option<(i32, OwnedFd)>,
-) -> Result<()> {
+) -> Result<OwnedFd> {
     let bundle = state.bundle.clone();
     let preserve_fds = opts.preserve_fds.max(socket_activation(&mut spec));
     let linux = spec
@@ -172,30 +152,9 @@ fn build(
     if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
         return Err(Error::TimeOffsets);
     }
-
-    let cgroup_step = step("create: make the cgroup");
-    let manager = match manager.create() {
-        Ok(()) => {
-            let manager = cgroup_out.insert(manager);
-            state.cgroup_shared = cgroup_holds_others(&**manager, &opts.id)?;
-            manager.apply(&with_default_devices(&linux))?;
-            Some(&**manager)
-        }
-        // A rootless user without a delegated cgroup runs without one, as runc's rootless
-        // mode does, unless the config asks for limits only a cgroup can enforce.
-        Err(e) if !nix::unistd::geteuid().is_root() => {
-            if wants_limits(&linux) {
-                return Err(Error::RootlessLimits(e));
-            }
-            crate::warn::warn(&format!("rootless: running without a cgroup ({e})"));
-            state.cgroup = None;
-            state.cgroup_shared = false;
-            None
-        }
-        Err(e) => return Err(e.into()),
-    };
-    drop(cgroup_step);
-
+    let cgroup = timed("create: make the cgroup", || {
+        make_cgroup(state, opts, &linux, manager)
+    })?;
     // New or joined, the container's own mount namespace; without one, its mounts go under
     // a bind of the rootfs in the caller's.
     if !plan.is_own(LinuxNamespaceType::Mount) {
@@ -203,27 +162,120 @@ fn build(
             super::shared_rootfs::bind(dir, state, rootfs)
         })?;
     }
-
-    let start_path = dir.start_socket_path();
-    let start_socket = StartSocket::listen(&start_path).map_err(|source| Error::ListenStart {
-        path: start_path.clone(),
-        source,
-    })?;
-
+    let start_socket = listen_start(dir)?;
     if plan.new_time_with_joins() {
         return Err(Error::TimeNsWithJoins);
     }
-
     let (parent_chan, child_chan) = Channel::pair()?;
-    let has_create_hooks = spec.hooks().as_ref().is_some_and(|h| {
+    let args = InitArgs {
+        spec: &spec,
+        rootfs,
+        bundle: &bundle,
+        cgroup: cgroup.as_ref().map(|c| c.manager().paths()),
+        chan: child_chan,
+        start: start_socket,
+        console,
+        plan: &plan,
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds,
+        create_hooks: has_create_hooks(&spec),
+    };
+    let clone_step = step("create: clone the init");
+    let (init, parent_chan) = clone_init(dir, &plan, args, parent_chan)?;
+    record_init(dir, state, init.pid())?;
+    drop(clone_step);
+    timed("create: the init sets up the container", || {
+        handshake(
+            &parent_chan,
+            state,
+            &linux,
+            &plan,
+            init.pid(),
+            cgroup.as_ref().map(|c| c.manager()),
+        )
+    })?;
+    timed("create: save the state", || {
+        finish(dir, state, opts, init.pid())
+    })?;
+    if let Some(cgroup) = cgroup {
+        cgroup.keep();
+    }
+    Ok(init.keep())
+}
+
+/// A cgroup this create made: removed when dropped, unless kept.
+struct MadeCgroup(Option<Box<dyn Manager>>);
+
+impl MadeCgroup {
+    fn manager(&self) -> &dyn Manager {
+        &**self.0.as_ref().expect("held until keep")
+    }
+
+    fn keep(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for MadeCgroup {
+    fn drop(&mut self) {
+        if let Some(m) = self.0.take() {
+            // Best effort on a path that already fails: the error being returned says why.
+            let _ = m.destroy();
+        }
+    }
+}
+
+/// Creates the cgroup and applies the resources; None for a rootless user without one.
+fn make_cgroup(
+    state: &mut State,
+    opts: &CreateOptions,
+    linux: &oci_spec::runtime::Linux,
+    manager: Box<dyn Manager>,
+) -> Result<Option<MadeCgroup>> {
+    match manager.create() {
+        Ok(()) => {
+            let made = MadeCgroup(Some(manager));
+            state.cgroup_shared = cgroup_holds_others(made.manager(), &opts.id)?;
+            made.manager().apply(&with_default_devices(linux))?;
+            Ok(Some(made))
+        }
+        // A rootless user without a delegated cgroup runs without one, as runc's rootless
+        // mode does, unless the config asks for limits only a cgroup can enforce.
+        Err(e) if !nix::unistd::geteuid().is_root() => {
+            if wants_limits(linux) {
+                return Err(Error::RootlessLimits(e));
+            }
+            crate::warn::warn(&format!("rootless: running without a cgroup ({e})"));
+            state.cgroup = None;
+            state.cgroup_shared = false;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The socket `start` connects to, listening before the clone so the init inherits it.
+fn listen_start(dir: &ContainerDir) -> Result<StartSocket> {
+    let path = dir.start_socket_path();
+    StartSocket::listen(&path).map_err(|source| Error::ListenStart { path, source })
+}
+
+fn has_create_hooks(spec: &Spec) -> bool {
+    spec.hooks().as_ref().is_some_and(|h| {
         h.prestart().as_ref().is_some_and(|v| !v.is_empty())
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-    });
+    })
+}
 
-    let has_container_hooks = spec.hooks().as_ref().is_some_and(|h| {
-        h.create_container().as_ref().is_some_and(|v| !v.is_empty())
-            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
-    });
+/// Clones the init (into a pid namespace joined by path, if any), which runs `args`.
+/// Returns the guarded init and the parent's end of the handshake.
+fn clone_init(
+    dir: &ContainerDir,
+    plan: &NamespacePlan,
+    args: InitArgs,
+    parent_chan: Channel,
+) -> Result<(ChildGuard, Channel)> {
     let target_pidns = match plan.pid_join() {
         Some(path) => Some(
             std::fs::File::open(path)
@@ -231,53 +283,53 @@ fn build(
         ),
         None => None,
     };
-    let clone_step = step("create: clone the init");
-    let cloned =
-        super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), plan.clone_flags());
-    let (pid, pidfd) = match cloned? {
+    match super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), plan.clone_flags())? {
         Cloned::Child => {
             drop(parent_chan);
             dir.close_in_child();
-            init::run(InitArgs {
-                spec: &spec,
-                rootfs,
-                bundle: &bundle,
-                cgroup: manager.map(|m| m.paths()),
-                chan: child_chan,
-                start: start_socket,
-                console,
-                plan: &plan,
-                no_pivot: opts.no_pivot,
-                no_new_keyring: opts.no_new_keyring,
-                preserve_fds,
-                create_hooks: has_create_hooks,
-            })
+            init::run(args)
         }
-        Cloned::Parent { pid, pidfd } => (pid, pidfd),
-    };
-    drop(child_chan);
-    drop(console);
-    // Only the init listens: once it is gone, `start` is refused at once.
-    drop(start_socket);
-    *init_out = Some((pid, pidfd));
-    // Recorded at once: from here a `delete` after a crash finds and kills the init (until
-    // Ready it also dies with berth, by its parent-death signal or the closed channel).
+        Cloned::Parent { pid, pidfd } => {
+            // The init's ends (handshake, console, start socket) are its own now: only the
+            // init listens, so once it is gone `start` is refused at once.
+            drop(args);
+            Ok((ChildGuard::new(pid, pidfd), parent_chan))
+        }
+    }
+}
+
+/// Records the init at once: from here a `delete` after a crash finds and kills it (until
+/// Ready it also dies with berth, by its parent-death signal or the closed channel).
+fn record_init(dir: &ContainerDir, state: &mut State, pid: i32) -> Result<()> {
     state.pid = pid;
     state.pid_start_time = state::proc_stat(pid)
         .map(|(_, start)| start)
         .ok_or(Error::ExitedAfterClone)?;
-    dir.save(state)?;
-    drop(clone_step);
-    let setup = step("create: the init sets up the container");
+    Ok(dir.save(state)?)
+}
+
+/// Answers the init until it reports `Ready`: id maps and cgroup once its namespaces
+/// exist, the create hooks, a seccomp notify fd.
+fn handshake(
+    chan: &Channel,
+    state: &State,
+    linux: &oci_spec::runtime::Linux,
+    plan: &NamespacePlan,
+    pid: i32,
+    cgroup: Option<&dyn Manager>,
+) -> Result<()> {
+    let has_container_hooks = state.config.hooks().as_ref().is_some_and(|h| {
+        h.create_container().as_ref().is_some_and(|v| !v.is_empty())
+            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
+    });
     loop {
-        let msg = parent_chan.recv::<ToParent>()?;
-        match msg {
+        match chan.recv::<ToParent>()? {
             ToParent::NamespacesReady => {
                 let _step = step("create: id maps and cgroup of the init");
                 if plan.is_new(LinuxNamespaceType::User) {
-                    write_id_maps(pid, &linux)?;
+                    write_id_maps(pid, linux)?;
                 }
-                if let Some(m) = manager {
+                if let Some(m) = cgroup {
                     m.add_process(pid)?;
                 }
                 // Hooks run after the environment is made (prestart, createRuntime,
@@ -286,9 +338,9 @@ fn build(
                 if has_container_hooks {
                     let json =
                         String::from_utf8(state_json(state, Status::Created)).unwrap_or_default();
-                    parent_chan.send(&ToChild::HookState(json))?;
+                    chan.send(&ToChild::HookState(json))?;
                 }
-                send_continue(&parent_chan)?;
+                send_continue(chan)?;
             }
             ToParent::RunCreateHooks => {
                 let _step = step("create: prestart and createRuntime hooks");
@@ -299,19 +351,21 @@ fn build(
                     &hooks_of(state, |h| h.create_runtime()),
                     &json,
                 )?;
-                send_continue(&parent_chan)?;
+                send_continue(chan)?;
             }
             ToParent::SeccompNotify => {
                 let oci = serde_json::to_value(super::oci_state(state, Status::Creating))
                     .unwrap_or_default();
-                super::forward_seccomp_fd(&parent_chan, linux.seccomp().as_ref(), pid, oci)?;
+                super::forward_seccomp_fd(chan, linux.seccomp().as_ref(), pid, oci)?;
             }
-            ToParent::Ready => break,
+            ToParent::Ready => return Ok(()),
             ToParent::Failed(msg) => return Err(Error::InitFailed(msg)),
         }
     }
-    drop(setup);
-    let _step = step("create: save the state");
+}
+
+/// The final state (no creator: creation is done) and the pid file.
+fn finish(dir: &ContainerDir, state: &mut State, opts: &CreateOptions, pid: i32) -> Result<()> {
     if !state::process_matches(pid, state.pid_start_time) {
         return Err(Error::ExitedAfterSetup);
     }

@@ -10,6 +10,7 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
+use super::child::ChildGuard;
 use super::run::{forwarded_signals, own_console, supervise};
 use super::{init_pidfd, io, Error, Result};
 use crate::init::tty;
@@ -18,7 +19,7 @@ use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, ChannelError, ToChild, ToParent};
 use crate::state::{self, StateRoot, Status};
 use crate::steps::step;
-use crate::sys::{self, Cloned};
+use crate::sys::Cloned;
 
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -109,52 +110,48 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         }
         Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
+    // Killed and reaped on any failure below, until it runs its program.
+    let child = ChildGuard::new(pid, pidfd);
     drop(clone_step);
     let setup = step("exec: the process sets itself up and executes");
     drop(child_chan);
     drop(console);
-    let fail = |e: Error| {
-        let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        e
-    };
     if let Some(m) = &manager {
-        m.add_process(pid).map_err(|e| fail(e.into()))?;
+        m.add_process(pid)?;
     }
-    parent_chan
-        .send(&ToChild::Continue)
-        .map_err(|e| fail(e.into()))?;
+    parent_chan.send(&ToChild::Continue)?;
     let mut msg = parent_chan.recv::<ToParent>();
     if let Ok(ToParent::SeccompNotify) = msg {
         let oci = serde_json::to_value(super::oci_state(&state, status)).unwrap_or_default();
-        super::forward_seccomp_fd(&parent_chan, seccomp.as_ref(), pid, oci).map_err(fail)?;
+        super::forward_seccomp_fd(&parent_chan, seccomp.as_ref(), pid, oci)?;
         msg = parent_chan.recv::<ToParent>();
     }
     match msg {
         Ok(ToParent::Ready) => {}
-        Ok(ToParent::Failed(msg)) => return Err(fail(Error::InitFailed(msg))),
-        Ok(other) => return Err(fail(Error::Unexpected(format!("{other:?}")))),
-        Err(e) => return Err(fail(e.into())),
+        Ok(ToParent::Failed(msg)) => return Err(Error::InitFailed(msg)),
+        Ok(other) => return Err(Error::Unexpected(format!("{other:?}"))),
+        Err(e) => return Err(e.into()),
     }
     // The child's end is close-on-exec: EOF means its execve succeeded; a message, that
     // one of its last steps failed.
     match parent_chan.recv::<ToParent>() {
         Err(ChannelError::Closed) => {}
-        Ok(ToParent::Failed(msg)) => return Err(fail(Error::InitFailed(msg))),
-        Ok(other) => return Err(fail(Error::Unexpected(format!("{other:?}")))),
-        Err(e) => return Err(fail(e.into())),
+        Ok(ToParent::Failed(msg)) => return Err(Error::InitFailed(msg)),
+        Ok(other) => return Err(Error::Unexpected(format!("{other:?}"))),
+        Err(e) => return Err(e.into()),
     }
     drop(setup);
     if let Some(pid_file) = &opts.pid_file {
         // A caller that cannot learn the pid cannot manage the process: do not leave it running.
-        state::write_atomic(pid_file, pid.to_string().as_bytes()).map_err(|e| fail(e.into()))?;
+        state::write_atomic(pid_file, pid.to_string().as_bytes())?;
     }
     let master = match (&ours, terminal) {
         (Some(sock), true) => {
-            Some(tty::recv_console(sock.as_fd()).map_err(|e| fail(io("receive the terminal")(e)))?)
+            Some(tty::recv_console(sock.as_fd()).map_err(io("receive the terminal"))?)
         }
         _ => None,
     };
+    let pidfd = child.keep();
     drop(dir);
     if opts.detach {
         return Ok(0);

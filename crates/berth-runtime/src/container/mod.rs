@@ -1,6 +1,7 @@
 //! The container lifecycle, one file per operation. Each operation takes the state root,
 //! locks the container for its whole run, and leaves nothing behind when it fails.
 
+mod child;
 mod create;
 mod delete;
 mod events;

@@ -125,14 +125,13 @@ pub fn main<F: PeopleFace>() -> ExitCode {
         }));
     }
     let default_image_root = image_root.clone();
-    berth_runtime::container::set_release_hook(Box::new(move |state| {
-        F::release(state, &default_image_root)
-    }));
+    let release = move |state: &berth_runtime::state::State| F::release(state, &default_image_root);
     let ctx = Context {
         root: berth_runtime::state::StateRoot::new(cli.root.clone().unwrap_or_else(default_root)),
         image_root,
         log: &logger,
         systemd_cgroup: cli.systemd_cgroup,
+        release: &release,
     };
     match cli.command.run::<F>(&ctx) {
         Ok(code) => ExitCode::from(code),

@@ -30,7 +30,7 @@ pub use kill::{kill, parse_signal};
 pub use pause::{pause, resume};
 pub use ps::pids;
 pub use query::{list, oci_state, state_of, ListEntry};
-pub use release::{set_release_hook, ReleaseHook};
+pub use release::Release;
 pub use run::{run, RunOptions};
 pub use start::start;
 pub use update::update;

@@ -27,6 +27,8 @@ pub struct ImageRun<'a> {
     pub console_socket: Option<PathBuf>,
     /// --systemd-cgroup, passed through to create.
     pub systemd_cgroup: bool,
+    /// Given to the runtime's `run`: what a destroyed container gives back.
+    pub release: &'a berth_runtime::container::Release,
 }
 
 /// Runs the container; returns berth's exit code (the container's in the foreground).
@@ -140,6 +142,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
                 },
                 detach: r.detach,
             },
+            r.release,
         )?;
         drop(_redirect);
         Ok::<i32, PeopleError>(code)

@@ -112,6 +112,10 @@ pub struct State {
     /// processes, never everything in the cgroup.
     #[serde(default)]
     pub cgroup_shared: bool,
+    /// Without a mount namespace of its own: the mount ID of the rootfs bind that holds the
+    /// container's mounts in the caller's namespace (`container/shared_rootfs.rs`).
+    #[serde(default)]
+    pub rootfs_mount: Option<u64>,
 }
 
 /// A process identified by pid and start time, so a recycled pid never matches.
@@ -472,6 +476,7 @@ mod tests {
             config: Spec::default(),
             creator: Creator::this_process(),
             cgroup_shared: true,
+            rootfs_mount: None,
         }
     }
 

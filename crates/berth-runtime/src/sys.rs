@@ -341,6 +341,29 @@ pub fn mount_setattr(
     Ok(())
 }
 
+/// The ID of the mount `fd` is on (statx STATX_MNT_ID), as /proc/self/mountinfo shows it.
+pub fn mount_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    // SAFETY: statx is plain data, valid when zeroed.
+    let mut buf: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: the empty path is NUL-terminated, buf is a valid statx the kernel fills.
+    let ret = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_MNT_ID,
+            &mut buf,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if buf.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(io::Error::from(io::ErrorKind::Unsupported));
+    }
+    Ok(buf.stx_mnt_id)
+}
+
 /// A new detached tmpfs mount with the MOUNT_ATTR_* bits `attrs` (fsopen, fsconfig
 /// create, fsmount): a runtime-made empty directory to mask with.
 pub fn detached_tmpfs(attrs: u64) -> io::Result<OwnedFd> {

@@ -45,7 +45,7 @@ struct Cli {
         value_name = "DIR"
     )]
     image_root: PathBuf,
-    /// Log debug information
+    /// Write each step of create, start, exec and delete with its duration to --log
     #[arg(long, global = true)]
     debug: bool,
     /// cgroupsPath is systemd's slice:prefix:name (berth creates the matching cgroupfs
@@ -117,15 +117,21 @@ pub fn main<F: PeopleFace>() -> ExitCode {
     };
     let warn_log = logger.clone();
     berth_runtime::warn::set_warning_sink(Box::new(move |msg| warn_log.warn(msg)));
+    // Only with --debug: without a sink the runtime's steps read no clock.
+    if logger.debugging() {
+        let debug_log = logger.clone();
+        berth_runtime::steps::set_step_sink(Box::new(move |name, took| {
+            debug_log.debug(&format!("{name}: {took:?}"))
+        }));
+    }
     let default_image_root = image_root.clone();
-    berth_runtime::container::set_release_hook(Box::new(move |state| {
-        F::release(state, &default_image_root)
-    }));
+    let release = move |state: &berth_runtime::state::State| F::release(state, &default_image_root);
     let ctx = Context {
         root: berth_runtime::state::StateRoot::new(cli.root.clone().unwrap_or_else(default_root)),
         image_root,
         log: &logger,
         systemd_cgroup: cli.systemd_cgroup,
+        release: &release,
     };
     match cli.command.run::<F>(&ctx) {
         Ok(code) => ExitCode::from(code),

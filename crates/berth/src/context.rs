@@ -13,6 +13,8 @@ pub struct Context<'a> {
     #[allow(dead_code)]
     pub log: &'a Logger,
     pub systemd_cgroup: bool,
+    /// What `delete` and `run` call to give back what a container holds outside the runtime.
+    pub release: &'a berth_runtime::container::Release,
 }
 
 /// What a command returns: the exit code, or an error for one line on stderr and the log.

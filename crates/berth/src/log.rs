@@ -37,7 +37,11 @@ impl Logger {
         self.write("warning", &msg);
     }
 
-    #[allow(dead_code)]
+    /// Whether --debug was given.
+    pub fn debugging(&self) -> bool {
+        self.debug
+    }
+
     pub fn debug(&self, msg: &str) {
         if self.debug {
             self.write("debug", &one_line(msg));

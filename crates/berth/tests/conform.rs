@@ -238,7 +238,84 @@ fn without_a_mount_namespace_the_callers_is_shared() {
         root.path().join("proc/1/ns").exists(),
         "no container proc under the rootfs on the host"
     );
+    assert!(!mounts_under(root.path()).is_empty());
     assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete");
+    // Unlike runc, the container's mounts leave with it.
+    assert_eq!(mounts_under(root.path()), Vec::<String>::new());
+}
+
+/// The mount points at or under `dir` in the test's mount namespace.
+fn mounts_under(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.to_str().unwrap();
+    host_mount_points()
+        .into_iter()
+        .filter(|m| m == dir || m.starts_with(&format!("{dir}/")))
+        .collect()
+}
+
+/// Without a mount namespace, a create that fails after some mounts were made takes them
+/// all back from the caller's namespace.
+#[test]
+fn without_a_mount_namespace_a_failed_create_leaves_no_mount() {
+    let root = OwnRootfs::new("failed");
+    let mut c = Ctr::new("nomntfail", &["true"]);
+    sharing_mounts(&mut c, &root);
+    c.patch(|cfg| {
+        // After /proc, /dev and the others: the last mount fails.
+        cfg["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/mnt",
+            "type": "bind",
+            "source": "/nonexistent-berth-source",
+            "options": ["bind"]
+        }));
+    });
+    assert_one_line_error(&c.create(), &["nonexistent-berth-source"]);
+    assert!(!c.state_dir().exists(), "state left behind");
+    assert_eq!(mounts_under(root.path()), Vec::<String>::new());
+}
+
+/// Without a mount namespace, a create killed while its mounts are made is cleaned up by
+/// `delete --force`, mounts included.
+#[test]
+fn without_a_mount_namespace_delete_of_a_half_made_container_leaves_no_mount() {
+    let root = OwnRootfs::new("half");
+    let mut c = Ctr::new("nomnthalf", &["true"]);
+    sharing_mounts(&mut c, &root);
+    let marker = c.bundle.path().join("hook-pid");
+    let script = format!(
+        "echo $$ > {}.tmp && mv {0}.tmp {0} && exec sleep 60",
+        marker.display()
+    );
+    c.patch(|cfg| {
+        cfg["hooks"] =
+            json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
+    });
+    let mut create = c.berth();
+    create
+        .arg("create")
+        .arg("--bundle")
+        .arg(c.bundle.path())
+        .arg(&c.id)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut create = create.spawn().unwrap();
+    // The hook runs once every mount is made.
+    wait_until(
+        "the createRuntime hook",
+        std::time::Duration::from_secs(60),
+        || marker.exists(),
+    );
+    create.kill().unwrap();
+    create.wait().unwrap();
+    let hook: i32 = fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(hook),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = fs::remove_file(&marker);
+    assert!(!mounts_under(root.path()).is_empty());
+    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete");
+    assert_eq!(mounts_under(root.path()), Vec::<String>::new());
 }
 
 /// Masked and read-only paths without a mount namespace are refused, as runc does.

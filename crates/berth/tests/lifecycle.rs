@@ -474,6 +474,68 @@ fn text_log_gets_one_error_line() {
     );
 }
 
+/// `--debug` writes each step of create, start and delete with its duration to --log (JSON
+/// and text); without it the same commands write nothing there.
+#[test]
+fn debug_logs_each_step_with_its_duration_and_nothing_without_it() {
+    let lifecycle = |c: &Ctr, log: &std::path::Path, flags: &[&str]| {
+        for args in [
+            vec![
+                "create",
+                "--bundle",
+                c.bundle.path().to_str().unwrap(),
+                &c.id,
+            ],
+            vec!["start", &c.id],
+            vec!["delete", "--force", &c.id],
+        ] {
+            let o = run_detached_stdio({
+                let mut cmd = c.berth();
+                cmd.arg("--log").arg(log).args(flags).args(&args);
+                cmd
+            });
+            assert_ok(&o, args[0]);
+        }
+        fs::read_to_string(log).unwrap_or_default()
+    };
+    let c = Ctr::new("debugjson", &["sleep", "60"]);
+    let log = c.bundle.path().join("debug.json");
+    let text = lifecycle(&c, &log, &["--debug", "--log-format", "json"]);
+    let steps: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["level"], "debug", "{l}");
+            v["msg"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for want in [
+        "create: claim the ID: ",
+        "create: clone the init: ",
+        "create: the init sets up the container: ",
+        "start: wait for the program to run: ",
+        "delete: kill the processes: ",
+        "delete: remove the state: ",
+    ] {
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.starts_with(want) && s.ends_with('s')),
+            "no {want:?} step with a duration in {steps:?}"
+        );
+    }
+    let c = Ctr::new("debugtext", &["sleep", "60"]);
+    let log = c.bundle.path().join("debug.log");
+    let text = lifecycle(&c, &log, &["--debug"]);
+    assert!(
+        text.contains("level=debug msg=\"create: clone the init: "),
+        "{text}"
+    );
+    let c = Ctr::new("nodebug", &["sleep", "60"]);
+    let log = c.bundle.path().join("quiet.log");
+    assert_eq!(lifecycle(&c, &log, &[]), "");
+}
+
 /// 2026-11-24T23:12:59.123Z style.
 fn humantime_like(t: &str) -> bool {
     let b = t.as_bytes();

@@ -31,7 +31,7 @@ pub fn run(args: HookArgs, ctx: &Context) -> Outcome {
                     while let Err(nix::errno::Errno::EINTR) = poll(&mut fds, PollTimeout::NONE) {}
                 }
             }
-            berth_runtime::container::delete(&ctx.root, &id, true)?;
+            berth_runtime::container::delete(&ctx.root, &id, true, ctx.release)?;
         }
         Which::Release { with_root, id } => {
             crate::release::cleanup(&ctx.image_root, &id, with_root)?;

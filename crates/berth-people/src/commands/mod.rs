@@ -35,6 +35,7 @@ fn run_image(a: ImageRunArgs, ctx: &Context) -> Outcome {
         pid_file: a.pid_file,
         console_socket: a.console_socket,
         systemd_cgroup: ctx.systemd_cgroup,
+        release: ctx.release,
     })?;
     Ok(code.clamp(0, 255) as u8)
 }

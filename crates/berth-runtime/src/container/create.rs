@@ -6,20 +6,19 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::{Host, Manager};
-use nix::sched::CloneFlags;
 use oci_spec::runtime::{
     LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec,
 };
 
+use super::child::ChildGuard;
 use super::{hooks_of, io, state_json, Error, Result};
 use crate::init::{self, InitArgs};
+use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, StartSocket, ToChild, ToParent};
 use crate::state::{self, ContainerDir, Creator, State, StateRoot, Status};
-use crate::sys::{self, Cloned};
+use crate::steps::{step, timed};
+use crate::sys::Cloned;
 use crate::{hooks, spec};
-
-/// nix has no constant for the time namespace.
-const NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -54,11 +53,12 @@ pub(crate) fn create_with_console(
     opts: &CreateOptions,
     console: Option<OwnedFd>,
 ) -> Result<Created> {
+    let checks = step("create: load and check the bundle");
     let bundle = super::bundle_path(&opts.bundle)?;
     let spec = spec::load_bundle(&bundle)?;
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
-    crate::init::security::check_lsm(process).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::init::security::check_lsm(process).map_err(Error::Lsm)?;
     if let Some(caps) = process.capabilities() {
         let supported = caps::runtime::thread_all_supported();
         for name in crate::init::security::unsupported_caps(caps, &supported) {
@@ -74,6 +74,7 @@ pub(crate) fn create_with_console(
     )?;
     let linux = spec.linux().clone().unwrap_or_default();
     let manager = cgroup_manager(opts, &linux)?;
+    drop(checks);
     // The intent: everything this create may acquire is recorded before it is acquired,
     // so whoever finds the container after a crash can give it all back.
     let mut state = State {
@@ -87,37 +88,18 @@ pub(crate) fn create_with_console(
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: Some(manager.paths().clone()),
         config: spec.clone(),
-        creator: Some(
-            Creator::this_process().ok_or_else(|| Error::Init("read own start time".into()))?,
-        ),
+        creator: Some(Creator::this_process().ok_or(Error::OwnStartTime)?),
         // Until the cgroup is checked, assume it holds others: never mass-kill it.
         cgroup_shared: true,
+        rootfs_mount: None,
     };
-    let dir = root.claim(&opts.id, &state)?;
-    let mut cgroup: Option<Box<dyn Manager>> = None;
-    let mut init: Option<(i32, OwnedFd)> = None;
-    match build(
-        &dir,
-        &mut state,
-        opts,
-        spec,
-        &rootfs,
-        console,
-        manager,
-        &mut cgroup,
-        &mut init,
-    ) {
-        Ok(()) => {
-            let (_, pidfd) = init.expect("init cloned");
-            Ok(Created { dir, state, pidfd })
-        }
+    let dir = timed("create: claim the ID", || root.claim(&opts.id, &state))?;
+    match build(&dir, &mut state, opts, spec, &rootfs, console, manager) {
+        Ok(pidfd) => Ok(Created { dir, state, pidfd }),
         Err(e) => {
-            if let Some((pid, pidfd)) = init {
-                let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-            }
-            if let Some(m) = cgroup {
-                let _ = m.destroy();
+            // The init and the cgroup are gone with build's guards.
+            if let Err(undo) = super::shared_rootfs::release(&state) {
+                crate::warn::warn(&format!("after a failed create: {undo}"));
             }
             let _ = dir.remove();
             Err(e)
@@ -148,7 +130,9 @@ fn cgroup_manager(
     )?)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The steps of a create, in order, each named in --debug. A failing step returns at once:
+/// the guards of the earlier ones give back what they made (the init, the cgroup), and
+/// `create_with_console` the rootfs bind and the state directory.
 fn build(
     dir: &ContainerDir,
     state: &mut State,
@@ -157,143 +141,195 @@ fn build(
     rootfs: &Path,
     console: Option<OwnedFd>,
     manager: Box<dyn Manager>,
-    cgroup_out: &mut Option<Box<dyn Manager>>,
-    init_out: &mut Option<(i32, OwnedFd)>,
-) -> Result<()> {
+) -> Result<OwnedFd> {
     let bundle = state.bundle.clone();
     let preserve_fds = opts.preserve_fds.max(socket_activation(&mut spec));
     let linux = spec
         .linux()
         .clone()
         .unwrap_or_else(crate::spec::empty_linux);
-    let namespaces = linux.namespaces().clone().unwrap_or_default();
-    let new: Vec<LinuxNamespaceType> = namespaces
-        .iter()
-        .filter(|n| n.path().is_none())
-        .map(|n| n.typ())
-        .collect();
+    let plan = NamespacePlan::of_linux(Some(&linux));
     if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
-        return Err(Error::Invalid(
-            "linux.timeOffsets is not supported yet".into(),
-        ));
+        return Err(Error::TimeOffsets);
+    }
+    let cgroup = timed("create: make the cgroup", || {
+        make_cgroup(state, opts, &linux, manager)
+    })?;
+    // New or joined, the container's own mount namespace; without one, its mounts go under
+    // a bind of the rootfs in the caller's.
+    if !plan.is_own(LinuxNamespaceType::Mount) {
+        timed("create: bind the rootfs onto itself", || {
+            super::shared_rootfs::bind(dir, state, rootfs)
+        })?;
+    }
+    let start_socket = listen_start(dir)?;
+    if plan.new_time_with_joins() {
+        return Err(Error::TimeNsWithJoins);
+    }
+    let (parent_chan, child_chan) = Channel::pair()?;
+    let args = InitArgs {
+        spec: &spec,
+        rootfs,
+        bundle: &bundle,
+        cgroup: cgroup.as_ref().map(|c| c.manager().paths()),
+        chan: child_chan,
+        start: start_socket,
+        console,
+        plan: &plan,
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds,
+        create_hooks: has_create_hooks(&spec),
+    };
+    let clone_step = step("create: clone the init");
+    let (init, parent_chan) = clone_init(dir, &plan, args, parent_chan)?;
+    record_init(dir, state, init.pid())?;
+    drop(clone_step);
+    timed("create: the init sets up the container", || {
+        handshake(
+            &parent_chan,
+            state,
+            &linux,
+            &plan,
+            init.pid(),
+            cgroup.as_ref().map(|c| c.manager()),
+        )
+    })?;
+    timed("create: save the state", || {
+        finish(dir, state, opts, init.pid())
+    })?;
+    if let Some(cgroup) = cgroup {
+        cgroup.keep();
+    }
+    Ok(init.keep())
+}
+
+/// A cgroup this create made: removed when dropped, unless kept.
+struct MadeCgroup(Option<Box<dyn Manager>>);
+
+impl MadeCgroup {
+    fn manager(&self) -> &dyn Manager {
+        &**self.0.as_ref().expect("held until keep")
     }
 
-    let manager = match manager.create() {
+    fn keep(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for MadeCgroup {
+    fn drop(&mut self) {
+        if let Some(m) = self.0.take() {
+            // Best effort on a path that already fails: the error being returned says why.
+            let _ = m.destroy();
+        }
+    }
+}
+
+/// Creates the cgroup and applies the resources; None for a rootless user without one.
+fn make_cgroup(
+    state: &mut State,
+    opts: &CreateOptions,
+    linux: &oci_spec::runtime::Linux,
+    manager: Box<dyn Manager>,
+) -> Result<Option<MadeCgroup>> {
+    match manager.create() {
         Ok(()) => {
-            let manager = cgroup_out.insert(manager);
-            state.cgroup_shared = cgroup_holds_others(&**manager, &opts.id)?;
-            manager.apply(&with_default_devices(&linux))?;
-            Some(&**manager)
+            let made = MadeCgroup(Some(manager));
+            state.cgroup_shared = cgroup_holds_others(made.manager(), &opts.id)?;
+            made.manager().apply(&with_default_devices(linux))?;
+            Ok(Some(made))
         }
         // A rootless user without a delegated cgroup runs without one, as runc's rootless
         // mode does, unless the config asks for limits only a cgroup can enforce.
         Err(e) if !nix::unistd::geteuid().is_root() => {
-            if wants_limits(&linux) {
-                return Err(Error::Invalid(format!(
-                    "linux.resources needs a cgroup, and this user cannot create one ({e}): delegate a cgroup to the user or drop the limits"
-                )));
+            if wants_limits(linux) {
+                return Err(Error::RootlessLimits(e));
             }
             crate::warn::warn(&format!("rootless: running without a cgroup ({e})"));
             state.cgroup = None;
             state.cgroup_shared = false;
-            None
+            Ok(None)
         }
-        Err(e) => return Err(e.into()),
-    };
-
-    let start_path = dir.start_socket_path();
-    let start_socket = StartSocket::listen(&start_path)
-        .map_err(|e| Error::Init(format!("listen on {}: {e}", start_path.display())))?;
-
-    // One clone carries every new namespace, unless something is joined by path: then the
-    // init joins first and creates the rest itself, so they belong to the right owners.
-    // The cgroup namespace always comes after joining the cgroup, inside the init.
-    // The enum's values are the CLONE_NEW* bits.
-    let flag = |t: LinuxNamespaceType| CloneFlags::from_bits_retain(t as i32);
-    let all_new = new
-        .iter()
-        .filter(|t| **t != LinuxNamespaceType::Cgroup)
-        .fold(CloneFlags::empty(), |acc, t| acc | flag(*t));
-    let joins_any = namespaces
-        .iter()
-        .any(|n| n.path().is_some() && n.typ() != LinuxNamespaceType::Pid);
-    let (clone_flags, unshare_flags) = if joins_any {
-        let pid = all_new & CloneFlags::CLONE_NEWPID;
-        (pid, all_new - pid - NEWTIME)
-    } else {
-        (all_new, CloneFlags::empty())
-    };
-    if joins_any && all_new.contains(NEWTIME) {
-        return Err(Error::Invalid(
-            "a new time namespace together with joined namespaces is not supported yet".into(),
-        ));
+        Err(e) => Err(e.into()),
     }
-    let pid_join = namespaces
-        .iter()
-        .find(|n| n.typ() == LinuxNamespaceType::Pid)
-        .and_then(|n| n.path().clone());
+}
 
-    let (parent_chan, child_chan) = Channel::pair().map_err(|e| Error::Init(e.to_string()))?;
-    let has_create_hooks = spec.hooks().as_ref().is_some_and(|h| {
+/// The socket `start` connects to, listening before the clone so the init inherits it.
+fn listen_start(dir: &ContainerDir) -> Result<StartSocket> {
+    let path = dir.start_socket_path();
+    StartSocket::listen(&path).map_err(|source| Error::ListenStart { path, source })
+}
+
+fn has_create_hooks(spec: &Spec) -> bool {
+    spec.hooks().as_ref().is_some_and(|h| {
         h.prestart().as_ref().is_some_and(|v| !v.is_empty())
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-    });
+    })
+}
 
-    let has_container_hooks = spec.hooks().as_ref().is_some_and(|h| {
-        h.create_container().as_ref().is_some_and(|v| !v.is_empty())
-            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
-    });
-    let target_pidns = match &pid_join {
+/// Clones the init (into a pid namespace joined by path, if any), which runs `args`.
+/// Returns the guarded init and the parent's end of the handshake.
+fn clone_init(
+    dir: &ContainerDir,
+    plan: &NamespacePlan,
+    args: InitArgs,
+    parent_chan: Channel,
+) -> Result<(ChildGuard, Channel)> {
+    let target_pidns = match plan.pid_join() {
         Some(path) => Some(
             std::fs::File::open(path)
                 .map_err(io(format!("open pid namespace {}", path.display())))?,
         ),
         None => None,
     };
-    let cloned = super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), clone_flags);
-    let (pid, pidfd) = match cloned? {
+    match super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), plan.clone_flags())? {
         Cloned::Child => {
             drop(parent_chan);
             dir.close_in_child();
-            init::run(InitArgs {
-                spec: &spec,
-                rootfs,
-                bundle: &bundle,
-                cgroup: manager.map(|m| m.paths()),
-                chan: child_chan,
-                start: start_socket,
-                console,
-                unshare: unshare_flags,
-                no_pivot: opts.no_pivot,
-                no_new_keyring: opts.no_new_keyring,
-                preserve_fds,
-                create_hooks: has_create_hooks,
-            })
+            init::run(args)
         }
-        Cloned::Parent { pid, pidfd } => (pid, pidfd),
-    };
-    drop(child_chan);
-    drop(console);
-    // Only the init listens: once it is gone, `start` is refused at once.
-    drop(start_socket);
-    *init_out = Some((pid, pidfd));
-    // Recorded at once: from here a `delete` after a crash finds and kills the init (until
-    // Ready it also dies with berth, by its parent-death signal or the closed channel).
+        Cloned::Parent { pid, pidfd } => {
+            // The init's ends (handshake, console, start socket) are its own now: only the
+            // init listens, so once it is gone `start` is refused at once.
+            drop(args);
+            Ok((ChildGuard::new(pid, pidfd), parent_chan))
+        }
+    }
+}
+
+/// Records the init at once: from here a `delete` after a crash finds and kills it (until
+/// Ready it also dies with berth, by its parent-death signal or the closed channel).
+fn record_init(dir: &ContainerDir, state: &mut State, pid: i32) -> Result<()> {
     state.pid = pid;
     state.pid_start_time = state::proc_stat(pid)
         .map(|(_, start)| start)
-        .ok_or_else(|| Error::Init("exited right after the clone".into()))?;
-    dir.save(state)?;
+        .ok_or(Error::ExitedAfterClone)?;
+    Ok(dir.save(state)?)
+}
+
+/// Answers the init until it reports `Ready`: id maps and cgroup once its namespaces
+/// exist, the create hooks, a seccomp notify fd.
+fn handshake(
+    chan: &Channel,
+    state: &State,
+    linux: &oci_spec::runtime::Linux,
+    plan: &NamespacePlan,
+    pid: i32,
+    cgroup: Option<&dyn Manager>,
+) -> Result<()> {
+    let has_container_hooks = state.config.hooks().as_ref().is_some_and(|h| {
+        h.create_container().as_ref().is_some_and(|v| !v.is_empty())
+            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
+    });
     loop {
-        let msg = parent_chan
-            .recv::<ToParent>()
-            .map_err(|e| Error::Init(e.to_string()))?;
-        match msg {
+        match chan.recv::<ToParent>()? {
             ToParent::NamespacesReady => {
-                if new.contains(&LinuxNamespaceType::User) {
-                    write_id_maps(pid, &linux)?;
+                let _step = step("create: id maps and cgroup of the init");
+                if plan.is_new(LinuxNamespaceType::User) {
+                    write_id_maps(pid, linux)?;
                 }
-                if let Some(m) = manager {
+                if let Some(m) = cgroup {
                     m.add_process(pid)?;
                 }
                 // Hooks run after the environment is made (prestart, createRuntime,
@@ -302,13 +338,12 @@ fn build(
                 if has_container_hooks {
                     let json =
                         String::from_utf8(state_json(state, Status::Created)).unwrap_or_default();
-                    parent_chan
-                        .send(&ToChild::HookState(json))
-                        .map_err(|e| Error::Init(e.to_string()))?;
+                    chan.send(&ToChild::HookState(json))?;
                 }
-                send_continue(&parent_chan)?;
+                send_continue(chan)?;
             }
             ToParent::RunCreateHooks => {
+                let _step = step("create: prestart and createRuntime hooks");
                 let json = state_json(state, Status::Created);
                 hooks::run("prestart", &hooks_of(state, |h| h.prestart()), &json)?;
                 hooks::run(
@@ -316,19 +351,23 @@ fn build(
                     &hooks_of(state, |h| h.create_runtime()),
                     &json,
                 )?;
-                send_continue(&parent_chan)?;
+                send_continue(chan)?;
             }
             ToParent::SeccompNotify => {
                 let oci = serde_json::to_value(super::oci_state(state, Status::Creating))
                     .unwrap_or_default();
-                super::forward_seccomp_fd(&parent_chan, linux.seccomp().as_ref(), pid, oci)?;
+                super::forward_seccomp_fd(chan, linux.seccomp().as_ref(), pid, oci)?;
             }
-            ToParent::Ready => break,
-            ToParent::Failed(msg) => return Err(Error::Init(msg)),
+            ToParent::Ready => return Ok(()),
+            ToParent::Failed(msg) => return Err(Error::InitFailed(msg)),
         }
     }
+}
+
+/// The final state (no creator: creation is done) and the pid file.
+fn finish(dir: &ContainerDir, state: &mut State, opts: &CreateOptions, pid: i32) -> Result<()> {
     if !state::process_matches(pid, state.pid_start_time) {
-        return Err(Error::Init("exited right after setup".into()));
+        return Err(Error::ExitedAfterSetup);
     }
     state.creator = None;
     dir.save(state)?;
@@ -429,8 +468,7 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> LinuxResources {
 }
 
 fn send_continue(chan: &Channel) -> Result<()> {
-    chan.send(&ToChild::Continue)
-        .map_err(|e| Error::Init(e.to_string()))
+    Ok(chan.send(&ToChild::Continue)?)
 }
 
 fn map_text(maps: &[LinuxIdMapping]) -> String {
@@ -466,7 +504,7 @@ fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
     Ok(())
 }
 
-fn id_map_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> {
+fn id_map_helper(helper: &'static str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> {
     let mut cmd = std::process::Command::new(helper);
     cmd.arg(pid.to_string());
     for m in maps {
@@ -476,16 +514,15 @@ fn id_map_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> 
             m.size().to_string(),
         ]);
     }
-    let out = cmd.output().map_err(|e| {
-        Error::Invalid(format!(
-            "rootless: {helper} is needed for more than one id mapping: {e} (install Debian's uidmap)"
-        ))
-    })?;
+    let out = cmd
+        .output()
+        .map_err(|source| Error::IdMapHelperMissing { helper, source })?;
     if !out.status.success() {
-        return Err(Error::Invalid(format!(
-            "rootless: {helper} {pid} failed: {} (are the ranges in /etc/subuid and /etc/subgid?)",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::IdMapHelperFailed {
+            helper,
+            pid,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(())
 }

@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use super::kill::{has_own_pid_ns, is_shared, kill_all};
+use super::release::Release;
 use super::{hooks_of, init_pidfd, state_json, wait_exit, Error, Result};
 use crate::state::{ContainerDir, State, StateError, StateRoot, Status};
+use crate::steps::{step, timed};
 
-pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
+pub fn delete(root: &StateRoot, id: &str, force: bool, release: &Release) -> Result<()> {
     let dir = match root.open(id) {
         Err(StateError::NotFound(_)) if force => {
             // A directory without state (left by an older berth) holds nothing berth knows
@@ -34,25 +36,34 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
             })
         }
     }
-    destroy(dir, &state)
+    destroy(dir, &state, release)
 }
 
 /// Kills the container's own processes, removes the cgroup and the state, runs poststop
 /// hooks. Each step is safe to repeat: a destroy killed half way is finished by the next.
-pub(crate) fn destroy(dir: ContainerDir, state: &State) -> Result<()> {
+pub(crate) fn destroy(dir: ContainerDir, state: &State, release: &Release) -> Result<()> {
+    let kill = step("delete: kill the processes");
     let init = init_pidfd(state);
     // With its own pid namespace, the init's death takes every process in it along.
     kill_all(state, libc::SIGKILL)?;
     if let Some(pidfd) = &init {
         wait_exit(pidfd, Duration::from_secs(10));
     }
+    drop(kill);
     if let Some(paths) = &state.cgroup {
-        remove_cgroup(state, paths)?;
+        timed("delete: remove the cgroup", || remove_cgroup(state, paths))?;
     }
-    super::release::release(state)?;
+    // Before the release hook: an overlay under the rootfs is busy while the bind is there.
+    timed("delete: unmount the rootfs bind", || {
+        super::shared_rootfs::release(state)
+    })?;
+    timed("delete: release resources", || {
+        super::release::release(state, release)
+    })?;
     let hooks = hooks_of(state, |h| h.poststop());
-    dir.remove()?;
+    timed("delete: remove the state", || dir.remove())?;
     if !hooks.is_empty() {
+        let _step = step("delete: poststop hooks");
         crate::hooks::run_warning_on_failure(
             "poststop",
             &hooks,

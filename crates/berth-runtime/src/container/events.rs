@@ -27,9 +27,10 @@ pub fn events(
                 op: "read events of it",
             });
         }
-        state
-            .cgroup
-            .ok_or_else(|| Error::Invalid(format!("container {id} has no cgroup")))?
+        state.cgroup.ok_or_else(|| Error::NoCgroup {
+            id: id.to_string(),
+            what: "",
+        })?
     };
     let mgr = berth_cgroups::manager_from_paths(paths);
     if stats_once {

@@ -10,13 +10,16 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
+use super::child::ChildGuard;
 use super::run::{forwarded_signals, own_console, supervise};
 use super::{init_pidfd, io, Error, Result};
 use crate::init::tty;
 use crate::init::{self, ExecArgs};
+use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, ChannelError, ToChild, ToParent};
 use crate::state::{self, StateRoot, Status};
-use crate::sys::{self, Cloned};
+use crate::steps::step;
+use crate::sys::Cloned;
 
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -30,7 +33,7 @@ pub struct ExecOptions {
 
 /// Returns the exit code (0 when detached).
 pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
-    crate::init::security::check_lsm(&opts.process).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::init::security::check_lsm(&opts.process).map_err(Error::Lsm)?;
     let dir = root.open(&opts.id)?;
     let state = dir.load()?;
     let status = dir.status(&state);
@@ -55,27 +58,8 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         "--tty with --detach needs --console-socket",
     )?;
 
-    let config_ns = state
-        .config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    let has = |t: LinuxNamespaceType| config_ns.iter().any(|n| n.typ() == t);
-    let mut ns = CloneFlags::empty();
-    for t in [
-        LinuxNamespaceType::User,
-        LinuxNamespaceType::Mount,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Network,
-        LinuxNamespaceType::Cgroup,
-        LinuxNamespaceType::Time,
-    ] {
-        if has(t) {
-            ns |= CloneFlags::from_bits_retain(t as i32);
-        }
-    }
+    let plan = NamespacePlan::of(&state.config);
+    let has = |t: LinuxNamespaceType| plan.is_own(t);
     // Without a mount namespace of its own the container's root is a chroot: the new
     // process takes the init's root. The pidfd opened above pins the pid, so this is the
     // init's /proc entry, not a recycled one.
@@ -85,8 +69,12 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         let path = format!("/proc/{}/root", state.pid);
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         Some(
-            nix::fcntl::open(path.as_str(), flags, Mode::empty())
-                .map_err(|e| Error::Init(format!("open the container's root {path}: {e}")))?,
+            nix::fcntl::open(path.as_str(), flags, Mode::empty()).map_err(|source| {
+                Error::OpenRoot {
+                    path: path.clone(),
+                    source,
+                }
+            })?,
         )
     };
     let seccomp = state
@@ -102,8 +90,9 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     } else {
         Some(forwarded_signals()?)
     };
-    let (parent_chan, child_chan) = Channel::pair().map_err(|e| Error::Init(e.to_string()))?;
+    let (parent_chan, child_chan) = Channel::pair()?;
     let pidns = has(LinuxNamespaceType::Pid).then(|| init.as_fd());
+    let clone_step = step("exec: clone the process");
     let (pid, pidfd) = match super::clone_in_pid_ns(pidns, CloneFlags::empty())? {
         Cloned::Child => {
             drop(parent_chan);
@@ -112,7 +101,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
                 process: &opts.process,
                 seccomp: seccomp.as_ref(),
                 init_pidfd: init.as_fd(),
-                namespaces: ns,
+                namespaces: plan.setns_flags(),
                 root: root.as_ref().map(|r| r.as_fd()),
                 chan: child_chan,
                 console,
@@ -121,49 +110,48 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         }
         Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
+    // Killed and reaped on any failure below, until it runs its program.
+    let child = ChildGuard::new(pid, pidfd);
+    drop(clone_step);
+    let setup = step("exec: the process sets itself up and executes");
     drop(child_chan);
     drop(console);
-    let fail = |e: Error| {
-        let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        e
-    };
     if let Some(m) = &manager {
-        m.add_process(pid).map_err(|e| fail(e.into()))?;
+        m.add_process(pid)?;
     }
-    parent_chan
-        .send(&ToChild::Continue)
-        .map_err(|e| fail(Error::Init(e.to_string())))?;
+    parent_chan.send(&ToChild::Continue)?;
     let mut msg = parent_chan.recv::<ToParent>();
     if let Ok(ToParent::SeccompNotify) = msg {
         let oci = serde_json::to_value(super::oci_state(&state, status)).unwrap_or_default();
-        super::forward_seccomp_fd(&parent_chan, seccomp.as_ref(), pid, oci).map_err(fail)?;
+        super::forward_seccomp_fd(&parent_chan, seccomp.as_ref(), pid, oci)?;
         msg = parent_chan.recv::<ToParent>();
     }
     match msg {
         Ok(ToParent::Ready) => {}
-        Ok(ToParent::Failed(msg)) => return Err(fail(Error::Init(msg))),
-        Ok(other) => return Err(fail(Error::Init(format!("unexpected {other:?}")))),
-        Err(e) => return Err(fail(Error::Init(e.to_string()))),
+        Ok(ToParent::Failed(msg)) => return Err(Error::InitFailed(msg)),
+        Ok(other) => return Err(Error::Unexpected(format!("{other:?}"))),
+        Err(e) => return Err(e.into()),
     }
     // The child's end is close-on-exec: EOF means its execve succeeded; a message, that
     // one of its last steps failed.
     match parent_chan.recv::<ToParent>() {
         Err(ChannelError::Closed) => {}
-        Ok(ToParent::Failed(msg)) => return Err(fail(Error::Init(msg))),
-        Ok(other) => return Err(fail(Error::Init(format!("unexpected {other:?}")))),
-        Err(e) => return Err(fail(Error::Init(e.to_string()))),
+        Ok(ToParent::Failed(msg)) => return Err(Error::InitFailed(msg)),
+        Ok(other) => return Err(Error::Unexpected(format!("{other:?}"))),
+        Err(e) => return Err(e.into()),
     }
+    drop(setup);
     if let Some(pid_file) = &opts.pid_file {
         // A caller that cannot learn the pid cannot manage the process: do not leave it running.
-        state::write_atomic(pid_file, pid.to_string().as_bytes()).map_err(|e| fail(e.into()))?;
+        state::write_atomic(pid_file, pid.to_string().as_bytes())?;
     }
     let master = match (&ours, terminal) {
         (Some(sock), true) => {
-            Some(tty::recv_console(sock.as_fd()).map_err(|e| fail(io("receive the terminal")(e)))?)
+            Some(tty::recv_console(sock.as_fd()).map_err(io("receive the terminal"))?)
         }
         _ => None,
     };
+    let pidfd = child.keep();
     drop(dir);
     if opts.detach {
         return Ok(0);

@@ -280,13 +280,9 @@ fn target(root: &StateRoot, id: &str) -> Result<Target, JoinError> {
     let state = dir.load()?;
     let pidfd = init_pidfd(&state).ok_or_else(|| JoinError::NotRunning(id.to_string()))?;
     // A namespace the config does not list is berth's own (the container shares the host's).
-    let own = state
-        .config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .map(|ns| ns.iter().map(|n| n.typ()).collect())
-        .unwrap_or_default();
+    let own = crate::namespaces::NamespacePlan::of(&state.config)
+        .own()
+        .to_vec();
     Ok(Target {
         id: id.to_string(),
         pidfd,

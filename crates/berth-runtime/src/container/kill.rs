@@ -17,7 +17,7 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         if (1..=64).contains(&n) {
             return Ok(n);
         }
-        return Err(Error::Invalid(format!("invalid signal {s:?}")));
+        return Err(Error::InvalidSignal(format!("{s:?}")));
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -27,7 +27,7 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     };
     name.parse::<Signal>()
         .map(|sig| sig as i32)
-        .map_err(|_| Error::Invalid(format!("invalid signal {s:?}")))
+        .map_err(|_| Error::InvalidSignal(format!("{s:?}")))
 }
 
 pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
@@ -52,8 +52,7 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
 /// Signals every process of the container ([`own_pids`]); a frozen container is thawed
 /// after, so the signal is delivered.
 pub(crate) fn kill_all(state: &State, signal: i32) -> Result<()> {
-    let sig =
-        Signal::try_from(signal).map_err(|_| Error::Invalid(format!("invalid signal {signal}")))?;
+    let sig = Signal::try_from(signal).map_err(|_| Error::InvalidSignal(signal.to_string()))?;
     let init = init_pidfd(state);
     if let Some(pidfd) = &init {
         // The init by its pidfd; it may be exiting already.
@@ -77,15 +76,7 @@ pub(crate) fn kill_all(state: &State, signal: i32) -> Result<()> {
 
 /// Whether the container has a pid namespace of its own (not joined by path).
 pub(crate) fn has_own_pid_ns(state: &State) -> bool {
-    state
-        .config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-        })
+    crate::namespaces::NamespacePlan::of(&state.config).is_new(LinuxNamespaceType::Pid)
 }
 
 /// Whether the container's cgroup holds, or held, processes that are not its own: it held

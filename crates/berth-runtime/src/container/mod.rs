@@ -1,6 +1,7 @@
 //! The container lifecycle, one file per operation. Each operation takes the state root,
 //! locks the container for its whole run, and leaves nothing behind when it fails.
 
+mod child;
 mod create;
 mod delete;
 mod events;
@@ -12,6 +13,7 @@ mod ps;
 mod query;
 mod release;
 mod run;
+mod shared_rootfs;
 mod start;
 mod update;
 
@@ -28,7 +30,7 @@ pub use kill::{kill, parse_signal};
 pub use pause::{pause, resume};
 pub use ps::pids;
 pub use query::{list, oci_state, state_of, ListEntry};
-pub use release::{set_release_hook, ReleaseHook};
+pub use release::Release;
 pub use run::{run, RunOptions};
 pub use start::start;
 pub use update::update;
@@ -46,8 +48,77 @@ pub enum Error {
     Cgroup(#[from] berth_cgroups::CgroupError),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    /// The init's (or exec child's) own report of the step that failed.
     #[error("container init: {0}")]
-    Init(String),
+    InitFailed(String),
+    #[error("container init: {0}")]
+    Handshake(#[from] crate::process::ChannelError),
+    #[error("container init: unexpected {0}")]
+    Unexpected(String),
+    #[error("container init: read own start time")]
+    OwnStartTime,
+    #[error("container init: exited right after the clone")]
+    ExitedAfterClone,
+    #[error("container init: exited right after setup")]
+    ExitedAfterSetup,
+    #[error("container init: listen on {}: {source}", path.display())]
+    ListenStart {
+        path: PathBuf,
+        source: crate::process::ChannelError,
+    },
+    #[error("container init: connect to {}: {source}", path.display())]
+    ConnectStart {
+        path: PathBuf,
+        source: crate::process::ChannelError,
+    },
+    #[error("container init: tell the init to start: {0}")]
+    TellStart(crate::process::ChannelError),
+    #[error("container init: wait for the program to start: {0}")]
+    WaitStart(crate::process::ChannelError),
+    #[error("container init: the container init is gone; it cannot be started")]
+    InitGone,
+    #[error("container init: open the container's root {path}: {source}")]
+    OpenRoot { path: String, source: nix::Error },
+    #[error("container init: receive seccomp notify fd: {0}")]
+    SeccompFd(crate::process::ChannelError),
+    #[error("container init: seccomp notify fd without a profile")]
+    SeccompNoProfile,
+    #[error("SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")]
+    SeccompNoListener,
+    #[error(transparent)]
+    Lsm(#[from] crate::init::security::LsmError),
+    #[error("linux.timeOffsets is not supported yet")]
+    TimeOffsets,
+    #[error("a new time namespace together with joined namespaces is not supported yet")]
+    TimeNsWithJoins,
+    #[error("linux.resources needs a cgroup, and this user cannot create one ({0}): delegate a cgroup to the user or drop the limits")]
+    RootlessLimits(berth_cgroups::CgroupError),
+    #[error("rootless: {helper} is needed for more than one id mapping: {source} (install Debian's uidmap)")]
+    IdMapHelperMissing {
+        helper: &'static str,
+        source: std::io::Error,
+    },
+    #[error("rootless: {helper} {pid} failed: {stderr} (are the ranges in /etc/subuid and /etc/subgid?)")]
+    IdMapHelperFailed {
+        helper: &'static str,
+        pid: i32,
+        stderr: String,
+    },
+    #[error("invalid signal {0}")]
+    InvalidSignal(String),
+    /// `what` completes "has no cgroup" (e.g. " to freeze").
+    #[error("container {id} has no cgroup{what}")]
+    NoCgroup { id: String, what: &'static str },
+    #[error("release resources of container {id}: {reason}")]
+    Release { id: String, reason: String },
+    #[error("bundle {}: {source}", path.display())]
+    Bundle {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A terminal was asked for without a way to hand it over.
+    #[error("{0}")]
+    NoConsoleSocket(&'static str),
     #[error("container {id} is {status}: cannot {op}")]
     WrongStatus {
         id: String,
@@ -62,8 +133,6 @@ pub enum Error {
         step: String,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Invalid(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -113,7 +182,10 @@ pub(crate) fn hooks_of(
 }
 
 pub(crate) fn bundle_path(p: &std::path::Path) -> Result<PathBuf> {
-    std::fs::canonicalize(p).map_err(|e| Error::Invalid(format!("bundle {}: {e}", p.display())))
+    std::fs::canonicalize(p).map_err(|source| Error::Bundle {
+        path: p.to_path_buf(),
+        source,
+    })
 }
 
 /// Clones the container-side process; with `pidns`, into that pid namespace. Joining a pid
@@ -153,15 +225,12 @@ pub(crate) fn forward_seccomp_fd(
     state: serde_json::Value,
 ) -> Result<()> {
     use std::os::fd::AsFd;
-    let fd = chan
-        .recv_fd()
-        .map_err(|e| Error::Init(format!("receive seccomp notify fd: {e}")))?;
-    let seccomp =
-        seccomp.ok_or_else(|| Error::Init("seccomp notify fd without a profile".into()))?;
+    let fd = chan.recv_fd().map_err(Error::SeccompFd)?;
+    let seccomp = seccomp.ok_or(Error::SeccompNoProfile)?;
     let path = seccomp
         .listener_path()
         .as_ref()
-        .ok_or_else(|| Error::Invalid("SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into()))?;
+        .ok_or(Error::SeccompNoListener)?;
     let sock = std::os::unix::net::UnixStream::connect(path)
         .map_err(io(format!("connect seccomp listener {}", path.display())))?;
     let msg = serde_json::json!({
@@ -184,7 +253,7 @@ pub(crate) fn console_fd(
     terminal: bool,
     own: Option<OwnedFd>,
     socket: Option<&std::path::Path>,
-    missing: &str,
+    missing: &'static str,
 ) -> Result<Option<OwnedFd>> {
     if !terminal {
         return Ok(None);
@@ -192,7 +261,7 @@ pub(crate) fn console_fd(
     if let Some(fd) = own {
         return Ok(Some(fd));
     }
-    let path = socket.ok_or_else(|| Error::Invalid(missing.to_string()))?;
+    let path = socket.ok_or(Error::NoConsoleSocket(missing))?;
     let sock = std::os::unix::net::UnixStream::connect(path)
         .map_err(io(format!("connect console socket {}", path.display())))?;
     Ok(Some(OwnedFd::from(sock)))

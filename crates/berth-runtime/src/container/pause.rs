@@ -31,10 +31,10 @@ fn set_frozen(
             op,
         });
     }
-    let paths = state
-        .cgroup
-        .clone()
-        .ok_or_else(|| Error::Invalid(format!("container {id} has no cgroup to freeze")))?;
+    let paths = state.cgroup.clone().ok_or_else(|| Error::NoCgroup {
+        id: id.to_string(),
+        what: " to freeze",
+    })?;
     berth_cgroups::manager_from_paths(paths).freeze(to)?;
     Ok(())
 }

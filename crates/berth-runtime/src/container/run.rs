@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 
 use super::create::create_with_console;
 use super::delete::destroy;
+use super::release::Release;
 use super::start::start_locked;
 use super::{io, CreateOptions, Error, Result};
 use crate::init::tty;
@@ -27,7 +28,7 @@ pub struct RunOptions {
 }
 
 /// Returns the exit code berth should exit with.
-pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
+pub fn run(root: &StateRoot, opts: &RunOptions, release: &Release) -> Result<i32> {
     let (ours, theirs) = own_console(opts.detach, opts.create.console_socket.is_some())?;
     let created = create_with_console(root, &opts.create, theirs)?;
     let terminal = created
@@ -41,7 +42,7 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
         (Some(sock), true) => match tty::recv_console(sock.as_fd()) {
             Ok(fd) => Some(fd),
             Err(e) => {
-                let _ = destroy(created.dir, &created.state);
+                let _ = destroy(created.dir, &created.state, release);
                 return Err(io("receive the container's terminal")(e));
             }
         },
@@ -55,13 +56,13 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
         match forwarded_signals() {
             Ok(sfd) => Some(sfd),
             Err(e) => {
-                let _ = destroy(created.dir, &created.state);
+                let _ = destroy(created.dir, &created.state, release);
                 return Err(e);
             }
         }
     };
     if let Err(e) = start_locked(&created.dir, &created.state) {
-        let _ = destroy(created.dir, &created.state);
+        let _ = destroy(created.dir, &created.state, release);
         return Err(e);
     }
     if opts.detach {
@@ -77,7 +78,7 @@ pub fn run(root: &StateRoot, opts: &RunOptions) -> Result<i32> {
     let code = supervise(pid, &pidfd, master, signals)?;
     if let Ok(dir) = root.open(&id) {
         if let Ok(state) = dir.load() {
-            destroy(dir, &state)?;
+            destroy(dir, &state, release)?;
         }
     }
     Ok(code)
@@ -179,7 +180,7 @@ pub(crate) fn supervise(
     Ok(match status {
         WaitStatus::Exited(_, code) => code,
         WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-        other => return Err(Error::Init(format!("unexpected wait status {other:?}"))),
+        other => return Err(Error::Unexpected(format!("wait status {other:?}"))),
     })
 }
 

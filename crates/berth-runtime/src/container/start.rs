@@ -5,6 +5,7 @@ use super::{hooks_of, state_json, Error, Result};
 use crate::hooks;
 use crate::process::{connect_start, ChannelError, ToChild, ToParent};
 use crate::state::{ContainerDir, State, StateRoot, Status};
+use crate::steps::step;
 
 pub fn start(root: &StateRoot, id: &str) -> Result<()> {
     let dir = root.open(id)?;
@@ -22,25 +23,32 @@ pub(crate) fn start_locked(dir: &ContainerDir, state: &State) -> Result<()> {
         });
     }
     let path = dir.start_socket_path();
-    let gone = || Error::Init("the container init is gone; it cannot be started".into());
+    let gone = || Error::InitGone;
     // Nobody listens once the init is gone: refused at once.
+    let tell = step("start: tell the init");
     let conn = connect_start(&path).map_err(|e| match e {
         ChannelError::Io(nix::errno::Errno::ECONNREFUSED) => gone(),
-        e => Error::Init(format!("connect to {}: {e}", path.display())),
+        source => Error::ConnectStart {
+            path: path.clone(),
+            source,
+        },
     })?;
-    conn.send(&ToChild::Start)
-        .map_err(|e| Error::Init(format!("tell the init to start: {e}")))?;
+    conn.send(&ToChild::Start).map_err(Error::TellStart)?;
     // From here the container is no longer "created", whatever the init answers.
     std::fs::remove_file(&path).map_err(super::io("remove the start socket"))?;
     // The init's connection is close-on-exec: EOF means execve succeeded. Anything else
     // is the init's last word on why the program did not run.
+    drop(tell);
+    let wait = step("start: wait for the program to run");
     match conn.recv::<ToParent>() {
         Err(ChannelError::Closed) => {}
-        Ok(ToParent::Failed(msg)) => return Err(Error::Init(msg)),
-        Ok(other) => return Err(Error::Init(format!("unexpected {other:?} at start"))),
+        Ok(ToParent::Failed(msg)) => return Err(Error::InitFailed(msg)),
+        Ok(other) => return Err(Error::Unexpected(format!("{other:?} at start"))),
         Err(ChannelError::Io(nix::errno::Errno::ECONNRESET)) => return Err(gone()),
-        Err(e) => return Err(Error::Init(format!("wait for the program to start: {e}"))),
+        Err(e) => return Err(Error::WaitStart(e)),
     }
+    drop(wait);
+    let _step = step("start: poststart hooks");
     let hooks = hooks_of(state, |h| h.poststart());
     if !hooks.is_empty() {
         hooks::run_warning_on_failure("poststart", &hooks, &state_json(state, Status::Running));

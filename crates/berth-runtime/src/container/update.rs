@@ -17,10 +17,10 @@ pub fn update(root: &StateRoot, id: &str, resources: &LinuxResources) -> Result<
             op: "update",
         });
     }
-    let paths = state
-        .cgroup
-        .clone()
-        .ok_or_else(|| Error::Invalid(format!("container {id} has no cgroup")))?;
+    let paths = state.cgroup.clone().ok_or_else(|| Error::NoCgroup {
+        id: id.to_string(),
+        what: "",
+    })?;
     berth_cgroups::manager_from_paths(paths).apply(resources)?;
     if let Some(linux) = state.config.linux_mut() {
         linux.set_resources(Some(merge(linux.resources().clone(), resources)));

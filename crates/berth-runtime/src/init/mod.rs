@@ -19,6 +19,7 @@ use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use crate::namespaces::{self, NamespacePlan};
 use crate::process::{Channel, StartSocket, ToParent};
 use crate::sys;
 
@@ -49,8 +50,8 @@ pub struct InitArgs<'a> {
     pub start: StartSocket,
     /// A connected console socket when process.terminal is set.
     pub console: Option<OwnedFd>,
-    /// New namespaces the clone itself did not create (because some are joined by path).
-    pub unshare: CloneFlags,
+    /// What is new, joined or shared; what the clone did not create the init unshares.
+    pub plan: &'a NamespacePlan,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -77,39 +78,25 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
     let spec = a.spec;
     let linux = spec.linux().as_ref();
-    let namespaces: Vec<_> = linux
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    let new_ns = |t: LinuxNamespaceType| {
-        namespaces
-            .iter()
-            .any(|n| n.typ() == t && n.path().is_none())
-    };
+    let plan = a.plan;
+    let new_ns = |t: LinuxNamespaceType| plan.is_new(t);
 
-    // Joined namespaces first, the user namespace before the others: what we create
-    // afterwards belongs to the joined user namespace.
-    let mut joins: Vec<_> = namespaces
-        .iter()
-        .filter(|n| n.path().is_some() && n.typ() != LinuxNamespaceType::Pid)
-        .collect();
-    joins.sort_by_key(|n| n.typ() != LinuxNamespaceType::User);
-    for ns in joins {
-        let path = ns.path().as_ref().expect("filtered on path");
+    // Joined namespaces first, the user namespace before the others (the plan's order):
+    // what we create afterwards belongs to the joined user namespace.
+    for (typ, path) in plan.joins() {
         let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .ctx(|| format!("open {} namespace {path:?}", ns.typ()))?;
+            .ctx(|| format!("open {typ} namespace {path:?}"))?;
         // The declared type goes to setns, so the kernel refuses a file of another type.
-        let typ = CloneFlags::from_bits_retain(ns.typ() as i32);
-        setns(fd.as_fd(), typ).map_err(|e| match e {
+        setns(fd.as_fd(), namespaces::flag(*typ)).map_err(|e| match e {
             nix::errno::Errno::EINVAL => InitError(format!(
-                "join {} namespace {path:?}: not a {} namespace",
-                ns.typ(),
-                ns.typ()
+                "join {typ} namespace {path:?}: not a {typ} namespace"
             )),
-            e => InitError(format!("join {} namespace {path:?}: {e}", ns.typ())),
+            e => InitError(format!("join {typ} namespace {path:?}: {e}")),
         })?;
     }
-    if !a.unshare.is_empty() {
-        unshare(a.unshare).ctx(|| "create namespaces".into())?;
+    let unshare_flags = plan.unshare_flags();
+    if !unshare_flags.is_empty() {
+        unshare(unshare_flags).ctx(|| "create namespaces".into())?;
     }
     let in_userns = new_ns(LinuxNamespaceType::User);
     // A non-dumpable process's /proc files belong to root: a parent that is not root could
@@ -156,14 +143,11 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
 
     let os: &dyn rootfs::Syscall = &rootfs::Host;
     // New or joined: the container's own mount namespace. Without one it shares the
-    // caller's, where neither "/" nor the root may change (shared_mnt).
-    let own_mount_ns = namespaces
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::Mount);
+    // caller's, where neither "/" nor the root may change, and the parent has bound the
+    // rootfs onto itself for the mounts to go under (shared_mnt).
+    let own_mount_ns = plan.is_own(LinuxNamespaceType::Mount);
     if own_mount_ns {
         rootfs::prepare(os, spec, a.rootfs)?;
-    } else {
-        shared_mnt::prepare(os, a.rootfs)?;
     }
     rootfs::mount_all(os, spec, a.rootfs, a.bundle, a.cgroup, in_userns)?;
     if a.create_hooks {

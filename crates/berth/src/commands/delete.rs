@@ -12,7 +12,7 @@ pub struct Args {
 
 impl Args {
     pub fn run(self, ctx: &Context) -> Outcome {
-        berth_runtime::container::delete(&ctx.root, &self.id, self.force)?;
+        berth_runtime::container::delete(&ctx.root, &self.id, self.force, ctx.release)?;
         Ok(0)
     }
 }

@@ -96,6 +96,7 @@ impl Args {
                 ),
                 detach: self.detach,
             },
+            ctx.release,
         )?;
         Ok(code.clamp(0, 255) as u8)
     }

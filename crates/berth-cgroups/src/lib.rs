@@ -13,7 +13,7 @@
 //! `v1_blkio` (v1 block I/O: what the host's schedulers expose), `v1_devices` (v1 device
 //! lists), `bpf_devices` (v2 device rules as an eBPF program), `sys` (the bpf(2) and xattr
 //! wrappers, the only unsafe code), `convert` (v1↔v2 value
-//! conversions), [`stats`] (runc-shaped statistics and OOM counters).
+//! conversions), [`stats`] (the statistics and OOM counters of `events`).
 
 use std::path::{Path, PathBuf};
 

@@ -16,9 +16,9 @@ use crate::log;
 #[command(
     name = "berth",
     version,
-    about = "A fast, runc-compatible Linux container runtime",
-    long_about = "berth runs OCI bundles with runc's command line, so containerd, Docker and \
-                  podman can use it in place of runc. It also runs containers from images \
+    about = "A fast OCI container runtime for Linux",
+    long_about = "berth runs OCI bundles with the command line container managers expect of an \
+                  OCI runtime, so they can use it as theirs. It also runs containers from images \
                   (berth image, berth run IMAGE CMD...) on networks (berth network, berth switch); \
                   those commands run in berth-people, installed next to berth.",
     // A repeated flag takes its last value, as in runc and crun: clients put their own
@@ -52,10 +52,10 @@ struct Cli {
     /// directories itself; no systemd is needed)
     #[arg(long, global = true)]
     systemd_cgroup: bool,
-    /// Accepted for runc compatibility: berth picks rootless mode from the user namespace
+    /// Accepted for command-line compatibility: berth picks rootless mode from the user namespace
     #[arg(long, value_name = "true|false|auto", hide = true)]
     rootless: Option<String>,
-    /// Accepted for runc compatibility (checkpointing is not supported)
+    /// Accepted for command-line compatibility (checkpointing is not supported)
     #[arg(long, value_name = "PATH", hide = true)]
     criu: Option<String>,
     #[command(subcommand)]

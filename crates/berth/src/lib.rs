@@ -1,6 +1,6 @@
 //! The berth command line, shared by its two executables.
 //!
-//! `berth` is the runtime face (runc's command line) and stays small: peak memory and start
+//! `berth` is the runtime face (the OCI runtime command line) and stays small: peak memory and start
 //! latency of `create`, `start`, `exec`... are the product. The people face (images, networks,
 //! the tap switch, `run IMAGE CMD...`) needs a registry client, TLS, netlink and nftables code
 //! that the runtime path never runs, so it lives in its own crate and executable,

@@ -40,7 +40,7 @@ pub struct PeopleFlags {
     /// Image to run; then every positional argument is the command
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
-    /// Remove the container when it exits (always so in the foreground, as runc's run; with -d a
+    /// Remove the container when it exits (always so in the foreground, as the runtime's run; with -d a
     /// background berth waits for the exit)
     #[arg(long)]
     pub rm: bool,

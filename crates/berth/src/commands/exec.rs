@@ -45,10 +45,10 @@ pub struct Args {
     /// Pass this many extra fds (from 3 on) to the process
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
-    /// Accepted for runc compatibility: SELinux is not enabled on hosts berth supports yet
+    /// Accepted for command-line compatibility: SELinux is not enabled on hosts berth supports yet
     #[arg(long, hide = true)]
     pub process_label: Option<String>,
-    /// Accepted for runc compatibility: AppArmor is not enabled on hosts berth supports yet
+    /// Accepted for command-line compatibility: AppArmor is not enabled on hosts berth supports yet
     #[arg(long, hide = true)]
     pub apparmor: Option<String>,
     /// Container ID

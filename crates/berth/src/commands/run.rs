@@ -8,14 +8,14 @@ use crate::people_cli::{ImageRunArgs, PeopleFlags};
 
 const FORMS: &str = "\
 Two forms, told apart by their arguments:
-  runtime form (runc's):  berth run [--bundle DIR] [-d] [--pid-file F] [--console-socket S] ID
+  runtime form (OCI):     berth run [--bundle DIR] [-d] [--pid-file F] [--console-socket S] ID
   image form:             berth run [IMAGE-FORM FLAGS] IMAGE [CMD [ARG]...]
                           berth run --image IMAGE [CMD [ARG]...]
 
 The image form is chosen when any image-form flag is given (--name, --image, --rm, -i, -t, -e,
 --env-file, -w, -u, -v, --hostname, -m, --cpus, --pids-limit, --read-only, --net, --ip, -p,
 --pid, --ipc, --uts) or when there are two or more positional arguments; otherwise the single
-positional argument is the ID of a runtime-form container, exactly as runc. So
+positional argument is the ID of a runtime-form container, as OCI runtimes take it. So
 `berth run busybox` is the bundle form for ID busybox: say `berth run --rm busybox` or
 `berth run --image busybox` to run the image's default command. The course's
 `container ID IMAGE CMD...` is `berth run --name ID IMAGE CMD...`.
@@ -23,8 +23,8 @@ positional argument is the ID of a runtime-form container, exactly as runc. So
 In the image form the config.json is generated from the image and the flags and kept in
 <image root>/containers/ID/ with the container's overlay root; every runtime command (exec,
 kill, ps, pause, delete...) works on the container, and `delete` unmounts its root and
-detaches its networks. In the foreground the container is removed when it exits (as runc's
-run); with -d it stays until `berth delete` (or, with --rm, until it exits), and berth prints
+detaches its networks. In the foreground the container is removed when it exits (as the
+runtime form does); with -d it stays until `berth delete` (or, with --rm, until it exits), and berth prints
 its ID; its output goes to output.log in its bundle (`berth logs [-f] ID`).";
 
 /// Create and start a container; in the foreground, wait and exit with its status
@@ -78,7 +78,7 @@ impl Args {
         })
     }
 
-    /// The runtime form (runc's).
+    /// The runtime form (the OCI runtime's own `run`).
     pub fn run(self, ctx: &Context) -> Outcome {
         let id = match <[String; 1]>::try_from(self.args) {
             Ok([id]) => id,

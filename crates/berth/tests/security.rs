@@ -67,12 +67,20 @@ fn cve_2019_5736_setup(bundle: &Bundle, bin_dir: &Path) -> std::path::PathBuf {
     copy
 }
 
+/// The line the attacker wrote to `path`, once it is whole: the shell creates the file
+/// before it writes, so an empty read means "not yet", not the answer.
+fn written_line(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .filter(|s| s.ends_with('\n'))
+}
+
 fn finish_attack(rootfs: &Path, copy: &Path, before: &str) {
     std::fs::write(rootfs.join("go"), "").unwrap();
     let result = wait_for(
         "the attacker's write attempt",
         Duration::from_secs(20),
-        || std::fs::read_to_string(rootfs.join("result2")).ok(),
+        || written_line(&rootfs.join("result2")),
     );
     assert_eq!(
         sha256(copy),
@@ -115,7 +123,7 @@ fn cve_2019_5736_exec_cannot_overwrite_berth() {
     let first = wait_for(
         "the attacker to open the exe",
         Duration::from_secs(20),
-        || std::fs::read_to_string(bundle.rootfs().join("result1")).ok(),
+        || written_line(&bundle.rootfs().join("result1")),
     );
     let mut sink = Vec::new();
     r.read_to_end(&mut sink).unwrap();
@@ -175,7 +183,7 @@ fn cve_2019_5736_init_cannot_overwrite_berth() {
     let first = wait_for(
         "the attacker to open the exe",
         Duration::from_secs(20),
-        || std::fs::read_to_string(bundle.rootfs().join("result1")).ok(),
+        || written_line(&bundle.rootfs().join("result1")),
     );
     let mut sink = Vec::new();
     r.read_to_end(&mut sink).unwrap();

@@ -5,6 +5,7 @@
 pub mod fdpass;
 pub mod fs;
 pub mod id;
+pub mod mountinfo;
 pub mod size;
 
 /// PATH for a process whose environment names none (runtime `exec`, the init's program

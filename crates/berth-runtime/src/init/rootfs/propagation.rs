@@ -62,7 +62,7 @@ fn mount_holding(path: &Path) -> Result<(PathBuf, bool), InitError> {
     info.lines()
         .filter_map(|l| {
             let fields: Vec<&str> = l.split(' ').collect();
-            let point = unescape_mountinfo(fields.get(4)?);
+            let point = PathBuf::from(berth_common::mountinfo::unescape(fields.get(4)?));
             // Optional fields (shared:N, master:N, …) run from the 7th to the "-".
             let shared = fields[6.min(fields.len())..]
                 .iter()
@@ -73,39 +73,4 @@ fn mount_holding(path: &Path) -> Result<(PathBuf, bool), InitError> {
         .filter(|(p, _)| path.starts_with(p))
         .max_by_key(|(p, _)| p.components().count())
         .ok_or_else(|| InitError(format!("no mount holds {path:?}")))
-}
-
-/// mountinfo writes space, tab, newline and backslash as octal escapes (\040).
-fn unescape_mountinfo(field: &str) -> PathBuf {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b.get(i + 1..i + 4).and_then(|d| {
-            std::str::from_utf8(d)
-                .ok()
-                .and_then(|d| u8::from_str_radix(d, 8).ok())
-        });
-        match (b[i], oct) {
-            (b'\\', Some(c)) => {
-                out.push(c);
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_decoded() {
-        assert_eq!(unescape_mountinfo("/a\\040b\\134c"), Path::new("/a b\\c"));
-    }
 }

@@ -30,16 +30,19 @@ pub fn prepare(os: &dyn Syscall, spec: &Spec, rootfs: &Path) -> Result<(), InitE
     // propagates nowhere and pivot_root accepts it (it refuses a shared new root, which a
     // non-recursive "private" of / would leave below it); a slave stays a slave, so
     // "rslave" shows in the container. A shared / itself is made private too: pivot_root
-    // refuses a shared old root.
-    let (holder, holder_shared) = mount_holding(rootfs)?;
+    // refuses a shared old root. After a recursive private or slave of / (the default)
+    // no mount is shared any more: mountinfo need not be read on that common path.
     let mut private = Vec::new();
-    if holder_shared {
-        private.push(holder.as_path());
+    if !prop.contains(MsFlags::MS_REC) || prop.contains(MsFlags::MS_SHARED) {
+        let (holder, holder_shared) = mount_holding(rootfs)?;
+        if holder_shared {
+            private.push(holder.clone());
+        }
+        if prop.contains(MsFlags::MS_SHARED) && holder != Path::new("/") {
+            private.push(PathBuf::from("/"));
+        }
     }
-    if prop.contains(MsFlags::MS_SHARED) && holder != Path::new("/") {
-        private.push(Path::new("/"));
-    }
-    for point in private {
+    for point in &private {
         os.mount(None, point, None, MsFlags::MS_PRIVATE, None)
             .ctx(|| format!("make {point:?} private"))?;
     }

@@ -25,42 +25,29 @@ pub(crate) fn is_set(b: &LinuxBlockIo) -> bool {
 
 pub(crate) fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     let weights = WeightFiles::detect(dir);
+    const WEIGHT: &str = "no blkio.weight or blkio.bfq.weight (CFQ/BFQ)";
+    const WEIGHT_DEVICE: &str = "no blkio.weight_device or blkio.bfq.weight_device";
+    const LEAF: &str = "no blkio.leaf_weight (only CFQ has leaf weights)";
+    const LEAF_DEVICE: &str = "no blkio.leaf_weight_device (only CFQ has leaf weights)";
     if let Some(w) = b.weight().filter(|w| *w != 0) {
-        let file = weights.weight.ok_or_else(|| {
-            unsupported(
-                "blockIO.weight",
-                "no blkio.weight or blkio.bfq.weight (CFQ/BFQ)",
-            )
-        })?;
-        write_setting(dir, file, &w.to_string(), "blockIO.weight")?;
+        let what = "blockIO.weight";
+        write_weight(dir, weights.weight, WEIGHT, &w.to_string(), what)?;
     }
     if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
-        let file = weights.leaf_weight.ok_or_else(|| {
-            unsupported(
-                "blockIO.leafWeight",
-                "no blkio.leaf_weight (only CFQ has leaf weights)",
-            )
-        })?;
-        write_setting(dir, file, &w.to_string(), "blockIO.leafWeight")?;
+        let what = "blockIO.leafWeight";
+        write_weight(dir, weights.leaf_weight, LEAF, &w.to_string(), what)?;
     }
     for wd in b.weight_device().iter().flatten() {
         let dev = format!("{}:{}", wd.major(), wd.minor());
         if let Some(w) = wd.weight().filter(|w| *w != 0) {
             let what = format!("blockIO.weightDevice {dev} weight");
-            let file = weights.weight_device.ok_or_else(|| {
-                unsupported(&what, "no blkio.weight_device or blkio.bfq.weight_device")
-            })?;
-            write_setting(dir, file, &format!("{dev} {w}"), &what)?;
+            let value = format!("{dev} {w}");
+            write_weight(dir, weights.weight_device, WEIGHT_DEVICE, &value, &what)?;
         }
         if let Some(w) = wd.leaf_weight().filter(|w| *w != 0) {
             let what = format!("blockIO.weightDevice {dev} leafWeight");
-            let file = weights.leaf_weight_device.ok_or_else(|| {
-                unsupported(
-                    &what,
-                    "no blkio.leaf_weight_device (only CFQ has leaf weights)",
-                )
-            })?;
-            write_setting(dir, file, &format!("{dev} {w}"), &what)?;
+            let value = format!("{dev} {w}");
+            write_weight(dir, weights.leaf_weight_device, LEAF_DEVICE, &value, &what)?;
         }
     }
     let throttles = [
@@ -113,6 +100,18 @@ impl WeightFiles {
             leaf_weight_device: first(&["blkio.leaf_weight_device"]),
         }
     }
+}
+
+/// Writes a weight to the file the host's scheduler offers; none is a clear error naming why.
+fn write_weight(
+    dir: &Path,
+    file: Option<&str>,
+    missing: &str,
+    value: &str,
+    what: &str,
+) -> Result<()> {
+    let file = file.ok_or_else(|| unsupported(what, missing))?;
+    write_setting(dir, file, value, what)
 }
 
 fn unsupported(what: &str, why: &str) -> CgroupError {

@@ -9,9 +9,10 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
-use nix::sys::socket::{
-    bind, connect, listen, recv, send, setsockopt, socket, socketpair, sockopt, AddressFamily,
-    Backlog, MsgFlags, SockFlag, SockType, UnixAddr,
+use rustix::io::Errno;
+use rustix::net::{
+    bind, connect, listen, recv, send, socket_with, socketpair, sockopt, AddressFamily, RecvFlags,
+    SendFlags, SocketAddrUnix, SocketFlags, SocketType,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -61,7 +62,7 @@ pub struct Channel {
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     #[error("handshake socket: {0}")]
-    Io(#[from] nix::Error),
+    Io(#[from] Errno),
     #[error("handshake message: {0}")]
     Codec(#[from] serde_json::Error),
     #[error("the other side closed the handshake (the container init died?)")]
@@ -77,16 +78,16 @@ impl AsRawFd for Channel {
 impl Channel {
     pub fn pair() -> Result<(Channel, Channel), ChannelError> {
         let (a, b) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
             None,
-            SockFlag::SOCK_CLOEXEC,
         )?;
         // One message must fit in the sender's buffer (else EMSGSIZE), and the hook state
         // carries the annotations, up to 256 KiB in Kubernetes: as large as the host allows
         // (the kernel caps the request at net.core.wmem_max).
         for end in [&a, &b] {
-            setsockopt(end, sockopt::SndBuf, &(4 << 20))?;
+            sockopt::set_socket_send_buffer_size(end, 4 << 20)?;
         }
         Ok((Channel { fd: a }, Channel { fd: b }))
     }
@@ -95,37 +96,34 @@ impl Channel {
     /// through, for the init's report after its filter is loaded.
     pub fn send_by_write<T: Serialize>(&self, msg: &T) -> Result<(), ChannelError> {
         let bytes = serde_json::to_vec(msg)?;
-        nix::unistd::write(&self.fd, &bytes)?;
+        rustix::io::write(&self.fd, &bytes)?;
         Ok(())
     }
 
     pub fn send<T: Serialize>(&self, msg: &T) -> Result<(), ChannelError> {
         let bytes = serde_json::to_vec(msg)?;
-        send(
-            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
-            &bytes,
-            MsgFlags::MSG_NOSIGNAL,
-        )?;
+        send(&self.fd, &bytes, SendFlags::NOSIGNAL)?;
         Ok(())
     }
 
     /// Receives one message, whatever its size: its length is peeked first (MSG_TRUNC), as
     /// the hook state carries the config's annotations, which may be hundreds of KiB.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T, ChannelError> {
-        let len = self.recv_into(&mut [0u8; 1], MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC)?;
+        let len = self.recv_into(&mut [0u8; 1], RecvFlags::PEEK | RecvFlags::TRUNC)?;
         let mut buf = vec![0u8; len];
-        let n = self.recv_into(&mut buf, MsgFlags::empty())?;
+        let n = self.recv_into(&mut buf, RecvFlags::empty())?;
         if n == 0 {
             return Err(ChannelError::Closed);
         }
         Ok(serde_json::from_slice(&buf[..n])?)
     }
 
-    fn recv_into(&self, buf: &mut [u8], flags: MsgFlags) -> Result<usize, ChannelError> {
+    /// The message's length (with TRUNC, larger than `buf` when it did not fit).
+    fn recv_into(&self, buf: &mut [u8], flags: RecvFlags) -> Result<usize, ChannelError> {
         loop {
-            match recv(self.fd.as_raw_fd(), buf, flags) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                other => return Ok(other?),
+            match recv(&self.fd, &mut *buf, flags) {
+                Err(Errno::INTR) => continue,
+                other => return Ok(other?.1),
             }
         }
     }
@@ -157,8 +155,8 @@ pub struct StartSocket {
 impl StartSocket {
     pub fn listen(path: &Path) -> Result<StartSocket, ChannelError> {
         let fd = seqpacket()?;
-        with_addr(path, |addr| bind(fd.as_raw_fd(), addr))?;
-        listen(&fd, Backlog::new(4).unwrap_or(Backlog::MAXCONN))?;
+        with_addr(path, |addr| bind(&fd, addr))?;
+        listen(&fd, 4)?;
         Ok(StartSocket { fd })
     }
 
@@ -166,8 +164,8 @@ impl StartSocket {
     /// without it (a `start` killed half-way) is dropped and the wait goes on.
     pub fn wait_start(&self) -> Result<Channel, ChannelError> {
         loop {
-            let conn = match crate::sys::accept_cloexec(self.fd.as_fd()) {
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNABORTED) => continue,
+            let conn = match rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC) {
+                Err(Errno::INTR | Errno::CONNABORTED) => continue,
                 other => Channel { fd: other? },
             };
             if let Ok(ToChild::Start) = conn.recv::<ToChild>() {
@@ -184,15 +182,15 @@ impl StartSocket {
 /// `start`'s end: connected to the init waiting in `StartSocket::wait_start`.
 pub fn connect_start(path: &Path) -> Result<Channel, ChannelError> {
     let fd = seqpacket()?;
-    with_addr(path, |addr| connect(fd.as_raw_fd(), addr))?;
+    with_addr(path, |addr| connect(&fd, addr))?;
     Ok(Channel { fd })
 }
 
 fn seqpacket() -> Result<OwnedFd, ChannelError> {
-    Ok(socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC,
+    Ok(socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
         None,
     )?)
 }
@@ -202,22 +200,22 @@ fn seqpacket() -> Result<OwnedFd, ChannelError> {
 /// entry instead.
 fn with_addr<T>(
     path: &Path,
-    f: impl FnOnce(&UnixAddr) -> nix::Result<T>,
+    f: impl FnOnce(&SocketAddrUnix) -> rustix::io::Result<T>,
 ) -> Result<T, ChannelError> {
-    if let Ok(addr) = UnixAddr::new(path) {
+    if let Ok(addr) = SocketAddrUnix::new(path) {
         return Ok(f(&addr)?);
     }
     let (dir, name) = match (path.parent(), path.file_name()) {
         (Some(d), Some(n)) => (d, n),
-        _ => return Err(nix::errno::Errno::ENAMETOOLONG.into()),
+        _ => return Err(Errno::NAMETOOLONG.into()),
     };
-    let dir = nix::fcntl::open(
+    let dir = rustix::fs::open(
         dir,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
     )?;
     let short = Path::new("/proc/self/fd")
         .join(dir.as_raw_fd().to_string())
         .join(name);
-    Ok(f(&UnixAddr::new(&short)?)?)
+    Ok(f(&SocketAddrUnix::new(&short)?)?)
 }

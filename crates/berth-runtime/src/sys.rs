@@ -214,16 +214,6 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Accepts a connection on `listener`, close-on-exec.
-pub fn accept_cloexec(listener: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
-    let fd = nix::sys::socket::accept4(
-        listener.as_raw_fd(),
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-    )?;
-    // SAFETY: accept4 just installed `fd` in our table; nothing else knows it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// The notify fd of the filter just loaded, owned: libseccomp hands out the descriptor the
 /// load made and never closes it itself.
 pub fn seccomp_notify_fd(

@@ -142,11 +142,11 @@ pub(crate) fn io(step: impl Into<String>) -> impl FnOnce(std::io::Error) -> Erro
     move |source| Error::Io { step, source }
 }
 
-pub(crate) fn errno(step: impl Into<String>) -> impl FnOnce(nix::Error) -> Error {
+pub(crate) fn errno<E: Into<std::io::Error>>(step: impl Into<String>) -> impl FnOnce(E) -> Error {
     let step = step.into();
     move |e| Error::Io {
         step,
-        source: std::io::Error::from(e),
+        source: e.into(),
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) fn start_locked(dir: &ContainerDir, state: &State) -> Result<()> {
     // Nobody listens once the init is gone: refused at once.
     let tell = step("start: tell the init");
     let conn = connect_start(&path).map_err(|e| match e {
-        ChannelError::Io(nix::errno::Errno::ECONNREFUSED) => gone(),
+        ChannelError::Io(rustix::io::Errno::CONNREFUSED) => gone(),
         source => Error::ConnectStart {
             path: path.clone(),
             source,
@@ -44,7 +44,7 @@ pub(crate) fn start_locked(dir: &ContainerDir, state: &State) -> Result<()> {
         Err(ChannelError::Closed) => {}
         Ok(ToParent::Failed(msg)) => return Err(Error::InitFailed(msg)),
         Ok(other) => return Err(Error::Unexpected(format!("{other:?} at start"))),
-        Err(ChannelError::Io(nix::errno::Errno::ECONNRESET)) => return Err(gone()),
+        Err(ChannelError::Io(rustix::io::Errno::CONNRESET)) => return Err(gone()),
         Err(e) => return Err(Error::WaitStart(e)),
     }
     drop(wait);

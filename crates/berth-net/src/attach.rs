@@ -122,7 +122,7 @@ pub fn host_ifname(net: &Network, container_id: &str) -> String {
     format!("vb{}", &h[..12])
 }
 
-fn nft_lock(store: &NetworkStore) -> Result<nix::fcntl::Flock<File>, AttachError> {
+fn nft_lock(store: &NetworkStore) -> Result<File, AttachError> {
     let path = store.root().join(".nft.lock");
     std::fs::create_dir_all(store.root())
         .and_then(|()| store::lock_file(&path))

@@ -22,7 +22,6 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
-use nix::sched::{setns, CloneFlags};
 
 /// Errors of netlink requests.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +29,7 @@ pub enum NetlinkError {
     #[error("open netlink socket: {0}")]
     Socket(std::io::Error),
     #[error("enter network namespace (fd {fd}): {source}")]
-    Setns { fd: i32, source: nix::Error },
+    Setns { fd: i32, source: rustix::io::Errno },
     #[error("netlink namespace thread panicked")]
     Thread,
     #[error("{step}: {source}")]
@@ -365,7 +364,11 @@ pub fn in_netns<T: Send + 'static>(
 ) -> Result<T, NetlinkError> {
     let fd: OwnedFd = netns.try_clone_to_owned().map_err(NetlinkError::Socket)?;
     std::thread::spawn(move || {
-        setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| NetlinkError::Setns {
+        rustix::thread::move_into_link_name_space(
+            fd.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(|source| NetlinkError::Setns {
             fd: fd.as_raw_fd(),
             source,
         })?;

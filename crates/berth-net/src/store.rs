@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use berth_common::fs::Durability;
 use ipnet::Ipv4Net;
-use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 /// Name of the network that exists without setup.
@@ -141,14 +140,16 @@ pub(crate) fn replace_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
     berth_common::fs::write_atomic(path, data, None, Durability::Crash).map_err(Into::into)
 }
 
-/// Takes an exclusive flock on `path` (created if missing); released when the guard drops.
-pub(crate) fn lock_file(path: &Path) -> std::io::Result<Flock<File>> {
+/// Takes an exclusive flock on `path` (created if missing); released when the returned file
+/// closes (it is close-on-exec, so no child keeps it).
+pub(crate) fn lock_file(path: &Path) -> std::io::Result<File> {
     let f = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)?;
-    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| std::io::Error::from(e))
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)?;
+    Ok(f)
 }
 
 impl NetworkStore {
@@ -168,7 +169,7 @@ impl NetworkStore {
         fs::create_dir_all(&self.root).map_err(io_err("create store root", &self.root))
     }
 
-    fn lock(&self) -> Result<Flock<File>, StoreError> {
+    fn lock(&self) -> Result<File, StoreError> {
         self.ensure_root()?;
         let p = self.root.join(".lock");
         lock_file(&p).map_err(io_err("lock store", &p))

@@ -25,9 +25,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
+use rustix::event::Timespec;
+use rustix::fs::OFlags;
+use rustix::io::Errno;
 
 use crate::tap::HELLO;
 
@@ -104,7 +105,7 @@ pub struct SwitchStats {
 pub struct Switch {
     cfg: SwitchConfig,
     listener: UnixListener,
-    epoll: Epoll,
+    epoll: OwnedFd,
     ports: HashMap<u64, Port>,
     port_count: Arc<AtomicUsize>,
     stats: Arc<SwitchStats>,
@@ -112,9 +113,9 @@ pub struct Switch {
     macs: HashMap<[u8; 6], (u64, Instant)>,
 }
 
-fn set_nonblocking(fd: impl AsFd) -> nix::Result<()> {
-    let flags = OFlag::from_bits_truncate(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
+fn set_nonblocking(fd: impl AsFd) -> rustix::io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(fd.as_fd())?;
+    rustix::fs::fcntl_setfl(fd.as_fd(), flags | OFlags::NONBLOCK)
 }
 
 impl Switch {
@@ -131,17 +132,20 @@ impl Switch {
         listener
             .set_nonblocking(true)
             .map_err(bind_err(&cfg.socket))?;
-        let epoll =
-            Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|source| SwitchError::Epoll {
-                step: "create",
-                source,
-            })?;
-        epoll
-            .add(&listener, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))
-            .map_err(|source| SwitchError::Epoll {
-                step: "add listener",
-                source,
-            })?;
+        let epoll = epoll::create(CreateFlags::CLOEXEC).map_err(|source| SwitchError::Epoll {
+            step: "create",
+            source,
+        })?;
+        epoll::add(
+            &epoll,
+            &listener,
+            EventData::new_u64(LISTENER),
+            EventFlags::IN,
+        )
+        .map_err(|source| SwitchError::Epoll {
+            step: "add listener",
+            source,
+        })?;
         Ok(Self {
             cfg,
             listener,
@@ -171,13 +175,21 @@ impl Switch {
 
     /// Serves until `stop` becomes true (checked at least every 200 ms); runs forever if `None`.
     pub fn run(&mut self, stop: Option<&AtomicBool>) -> Result<(), SwitchError> {
-        let mut events = vec![EpollEvent::empty(); 64];
+        let empty = Event {
+            flags: EventFlags::empty(),
+            data: EventData::new_u64(0),
+        };
+        let mut events = vec![empty; 64];
+        let timeout = Timespec {
+            tv_sec: 0,
+            tv_nsec: 200_000_000,
+        };
         let mut buf = vec![0u8; FRAME_MAX];
         let mut last_sweep = Instant::now();
         while !stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-            let n = match self.epoll.wait(&mut events, EpollTimeout::from(200u16)) {
+            let n = match epoll::wait(&self.epoll, &mut events[..], Some(&timeout)) {
                 Ok(n) => n,
-                Err(Errno::EINTR) => continue,
+                Err(Errno::INTR) => continue,
                 Err(source) => {
                     return Err(SwitchError::Epoll {
                         step: "wait",
@@ -186,16 +198,14 @@ impl Switch {
                 }
             };
             let now = Instant::now();
-            for ev in &events[..n] {
-                let token = ev.data();
+            for ev in events[..n].iter().copied() {
+                let token = ev.data.u64();
                 if token == LISTENER {
                     self.accept_members();
                     continue;
                 }
-                if ev
-                    .events()
-                    .intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP)
-                {
+                let flags = ev.flags;
+                if flags.intersects(EventFlags::ERR | EventFlags::HUP) {
                     self.drop_port(token);
                     continue;
                 }
@@ -250,11 +260,7 @@ impl Switch {
         }
         let token = self.next_port;
         self.next_port += 1;
-        if self
-            .epoll
-            .add(&fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
-            .is_err()
-        {
+        if epoll::add(&self.epoll, &fd, EventData::new_u64(token), EventFlags::IN).is_err() {
             return false;
         }
         self.ports.insert(
@@ -296,7 +302,7 @@ impl Switch {
 
     fn drop_port(&mut self, token: u64) {
         if let Some(p) = self.ports.remove(&token) {
-            let _ = self.epoll.delete(&p.fd);
+            let _ = epoll::delete(&self.epoll, &p.fd);
         }
         self.macs.retain(|_, (t, _)| *t != token);
         self.port_count.store(self.ports.len(), Ordering::Relaxed);
@@ -309,9 +315,9 @@ impl Switch {
             let Some(src) = self.ports.get(&token) else {
                 return;
             };
-            let n = match nix::unistd::read(&src.fd, buf) {
+            let n = match rustix::io::read(&src.fd, &mut *buf) {
                 Ok(n) => n,
-                Err(Errno::EAGAIN | Errno::EINTR) => break,
+                Err(Errno::AGAIN | Errno::INTR) => break,
                 Err(_) => {
                     dead.push(token);
                     break;
@@ -404,13 +410,13 @@ impl Frame<'_> {
 /// switch would. Returns true if the port is dead.
 fn send(port: &Port, frame: &Frame<'_>, stats: &SwitchStats) -> bool {
     let r = if port.hdr == frame.hdr_len {
-        nix::unistd::write(&port.fd, frame.raw)
+        rustix::io::write(&port.fd, frame.raw)
     } else if port.hdr == 0 {
         if frame.offloaded() {
             stats.dropped_offloaded.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        nix::unistd::write(&port.fd, frame.eth())
+        rustix::io::write(&port.fd, frame.eth())
     } else {
         let keep = frame.hdr_len.min(port.hdr);
         let iov = [
@@ -418,10 +424,10 @@ fn send(port: &Port, frame: &Frame<'_>, stats: &SwitchStats) -> bool {
             IoSlice::new(&ZERO_HDR[..port.hdr - keep]),
             IoSlice::new(frame.eth()),
         ];
-        nix::sys::uio::writev(&port.fd, &iov)
+        rustix::io::writev(&port.fd, &iov)
     };
     match r {
-        Ok(_) | Err(Errno::EAGAIN | Errno::EINTR | Errno::ENOBUFS | Errno::EINVAL) => false,
+        Ok(_) | Err(Errno::AGAIN | Errno::INTR | Errno::NOBUFS | Errno::INVAL) => false,
         Err(_) => true,
     }
 }
@@ -436,7 +442,7 @@ mod tests {
     //! Switching logic without root: SOCK_SEQPACKET pairs keep frame boundaries like a tap does,
     //! so one end posted to the switch stands in for a member's tap.
     use super::*;
-    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 
     struct Member {
         end: OwnedFd,
@@ -447,10 +453,10 @@ mod tests {
 
     fn member_with(sock: &Path, n: u8, hdr: usize) -> Member {
         let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
             None,
-            SockFlag::SOCK_CLOEXEC,
         )
         .unwrap();
         crate::tap::post(sock, theirs.as_fd(), hdr as u8).unwrap();
@@ -489,7 +495,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         let mut out = Vec::new();
         let mut buf = [0u8; 256];
-        while let Ok(n) = nix::unistd::read(&m.end, &mut buf) {
+        while let Ok(n) = rustix::io::read(&m.end, &mut buf) {
             if n == 0 {
                 break;
             }
@@ -531,21 +537,21 @@ mod tests {
         let (a, b, c) = (member(&sock, 1), member(&sock, 2), member(&sock, 3));
         assert_eq!(ports.load(Ordering::Relaxed), 3);
         // Broadcast floods to everyone but the sender.
-        nix::unistd::write(&a.end, &frame(&a, BCAST, 1)).unwrap();
+        rustix::io::write(&a.end, &frame(&a, BCAST, 1)).unwrap();
         assert_eq!(received(&b), [1]);
         assert_eq!(received(&c), [1]);
         assert!(received(&a).is_empty());
         // a's MAC was learned: a unicast reply goes to a only.
-        nix::unistd::write(&b.end, &frame(&b, a.mac, 2)).unwrap();
+        rustix::io::write(&b.end, &frame(&b, a.mac, 2)).unwrap();
         assert_eq!(received(&a), [2]);
         assert!(received(&c).is_empty());
         // Unknown unicast floods.
-        nix::unistd::write(&a.end, &frame(&a, [2, 0, 0, 0, 0, 9], 3)).unwrap();
+        rustix::io::write(&a.end, &frame(&a, [2, 0, 0, 0, 0, 9], 3)).unwrap();
         assert_eq!(received(&b), [3]);
         assert_eq!(received(&c), [3]);
         // After ageing, a's entry is gone and frames to it flood again.
         std::thread::sleep(Duration::from_millis(400));
-        nix::unistd::write(&c.end, &frame(&c, a.mac, 4)).unwrap();
+        rustix::io::write(&c.end, &frame(&c, a.mac, 4)).unwrap();
         assert_eq!(received(&a), [4]);
         assert_eq!(received(&b), [4]);
         // A member that goes away is dropped; the others carry on.
@@ -555,7 +561,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(ports.load(Ordering::Relaxed), 2);
-        nix::unistd::write(&a.end, &frame(&a, b.mac, 5)).unwrap();
+        rustix::io::write(&a.end, &frame(&a, b.mac, 5)).unwrap();
         assert_eq!(received(&b), [5]);
 
         stop.store(true, Ordering::Relaxed);
@@ -575,7 +581,7 @@ mod tests {
         let (v1, v2) = (member(&sock, 1), member(&sock, 2));
         let plain = member_with(&sock, 3, 0);
         // Plain to vnet: a zero header is put in front.
-        nix::unistd::write(&plain.end, &frame(&plain, BCAST, 1)).unwrap();
+        rustix::io::write(&plain.end, &frame(&plain, BCAST, 1)).unwrap();
         for v in [&v1, &v2] {
             let got = received_raw(v);
             assert_eq!(got.len(), 1);
@@ -587,12 +593,12 @@ mod tests {
             assert_eq!(got[0][got[0].len() - 1], 1);
         }
         // Vnet to plain: the header is cut off.
-        nix::unistd::write(&v1.end, &frame(&v1, plain.mac, 2)).unwrap();
+        rustix::io::write(&v1.end, &frame(&v1, plain.mac, 2)).unwrap();
         assert_eq!(received(&plain), [2]);
         // A GSO frame and a partial-checksum frame flood to the other vnet member with their
         // header intact, but never reach the plain member.
-        nix::unistd::write(&v1.end, &frame_hdr(&v1, BCAST, 3, 0, 1)).unwrap();
-        nix::unistd::write(&v1.end, &frame_hdr(&v1, BCAST, 4, 1, 0)).unwrap();
+        rustix::io::write(&v1.end, &frame_hdr(&v1, BCAST, 3, 0, 1)).unwrap();
+        rustix::io::write(&v1.end, &frame_hdr(&v1, BCAST, 4, 1, 0)).unwrap();
         let got = received_raw(&v2);
         assert_eq!(got.len(), 2);
         assert_eq!((got[0][1], got[0][got[0].len() - 1]), (1, 3));
@@ -601,7 +607,7 @@ mod tests {
         assert_eq!(stats.dropped_offloaded.load(Ordering::Relaxed), 2);
         assert_eq!(stats.gso_frames.load(Ordering::Relaxed), 1);
         // Vnet to vnet, unicast: untouched.
-        nix::unistd::write(&v2.end, &frame_hdr(&v2, v1.mac, 5, 1, 4)).unwrap();
+        rustix::io::write(&v2.end, &frame_hdr(&v2, v1.mac, 5, 1, 4)).unwrap();
         let got = received_raw(&v1);
         assert_eq!(got, [frame_hdr(&v2, v1.mac, 5, 1, 4)]);
 

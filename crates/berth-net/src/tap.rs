@@ -45,7 +45,10 @@ pub enum TapError {
     #[error("open /dev/net/tun: {0}")]
     OpenTun(std::io::Error),
     #[error("create tap {name}: {source}")]
-    CreateTap { name: String, source: nix::Error },
+    CreateTap {
+        name: String,
+        source: std::io::Error,
+    },
     #[error("connect to switch {path}: {source}")]
     Connect {
         path: PathBuf,

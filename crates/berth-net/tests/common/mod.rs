@@ -13,7 +13,7 @@ use berth_net::netlink::in_netns;
 
 /// Why the test cannot run here, if it cannot.
 pub fn skip_reason() -> Option<&'static str> {
-    if !nix::unistd::geteuid().is_root() {
+    if !rustix::process::geteuid().is_root() {
         return Some("needs root");
     }
     if Command::new("ip").arg("-V").output().is_err() {

@@ -380,22 +380,22 @@ const IMAGE_FILE_MAX: u64 = 4 << 20;
 /// regular file only (not `/dev/zero` or a fifo), read up to [`IMAGE_FILE_MAX`]. A missing
 /// file reads as empty.
 fn read_image_file(rootfs: &Path, path: &str) -> Result<String, PeopleError> {
-    use nix::fcntl::OFlag;
+    use rustix::fs::OFlags;
     use std::io::Read;
     use std::os::fd::AsFd;
     let shown = format!("/{path} of the image");
     let fail = |e: String| PeopleError::Usage(format!("read {shown}: {e}"));
-    let root = nix::fcntl::open(
+    let root = rustix::fs::open(
         rootfs,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
     )
     .map_err(|e| fail(format!("open root {}: {e}", rootfs.display())))?;
     // O_NONBLOCK: opening a fifo must not wait for a writer.
-    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK;
     let fd = match berth_runtime::init::rootfs::open_in_root(root.as_fd(), Path::new(path), flags) {
         Ok(fd) => fd,
-        Err(nix::errno::Errno::ENOENT) => return Ok(String::new()),
+        Err(rustix::io::Errno::NOENT) => return Ok(String::new()),
         Err(e) => return Err(fail(e.to_string())),
     };
     let mut file = std::fs::File::from(fd);

@@ -15,9 +15,10 @@
 //! a sealed memfd copy (crun's way, slower). Owns nothing else.
 
 use std::ffi::{CString, OsString};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStringExt;
 
-use nix::unistd::AccessFlags;
+use rustix::fs::{Access, SealFlags};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExeGuardError {
@@ -26,7 +27,7 @@ pub enum ExeGuardError {
     #[error("protect the berth binary: find its own path: {0}")]
     OwnPath(std::io::Error),
     #[error("protect the berth binary: re-execute from the read-only mount: {0}")]
-    Exec(nix::Error),
+    Exec(std::io::Error),
     #[error("protect the berth binary: argument or environment {0:?} contains a NUL byte")]
     Nul(OsString),
 }
@@ -35,14 +36,11 @@ pub enum ExeGuardError {
 /// also reports a read-only mount).
 /// A sealed memfd (the fallback) passes access(2) but refuses writes: its seals say so.
 pub fn exe_writable() -> bool {
-    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
-    if nix::unistd::access("/proc/self/exe", AccessFlags::W_OK).is_err() {
+    if rustix::fs::access("/proc/self/exe", Access::WRITE_OK).is_err() {
         return false;
     }
-    let sealed = std::fs::File::open("/proc/self/exe").is_ok_and(|f| {
-        fcntl(&f, FcntlArg::F_GET_SEALS)
-            .is_ok_and(|s| SealFlag::from_bits_truncate(s).contains(SealFlag::F_SEAL_WRITE))
-    });
+    let sealed = std::fs::File::open("/proc/self/exe")
+        .is_ok_and(|f| rustix::fs::fcntl_get_seals(&f).is_ok_and(|s| s.contains(SealFlags::WRITE)));
     !sealed
 }
 
@@ -91,25 +89,20 @@ pub fn ensure_readonly_exe() -> Result<(), ExeGuardError> {
         })
         .collect::<Result<_, _>>()?;
     // The tree fd is close-on-exec: the running image keeps the mount alive by itself.
-    let err = nix::unistd::execveat(&tree, c"", &argv, &envp, nix::fcntl::AtFlags::AT_EMPTY_PATH)
-        .expect_err("execveat returns only on failure");
-    Err(ExeGuardError::Exec(err))
+    Err(ExeGuardError::Exec(crate::sys::execveat(
+        tree.as_fd(),
+        &argv,
+        &envp,
+    )))
 }
 
 /// A sealed memfd holding a copy of the running binary: nobody can write it again.
 fn sealed_copy() -> std::io::Result<std::os::fd::OwnedFd> {
-    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
-    use nix::sys::memfd::{memfd_create, MFdFlags};
-    let fd = memfd_create(
-        c"berth",
-        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
-    )?;
+    use rustix::fs::{memfd_create, MemfdFlags};
+    let fd = memfd_create(c"berth", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
     let mut file = std::fs::File::from(fd);
     std::io::copy(&mut std::fs::File::open("/proc/self/exe")?, &mut file)?;
-    let seals = SealFlag::F_SEAL_SEAL
-        | SealFlag::F_SEAL_SHRINK
-        | SealFlag::F_SEAL_GROW
-        | SealFlag::F_SEAL_WRITE;
-    fcntl(&file, FcntlArg::F_ADD_SEALS(seals))?;
+    let seals = SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE;
+    rustix::fs::fcntl_add_seals(&file, seals)?;
     Ok(std::os::fd::OwnedFd::from(file))
 }

@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use nix::sched::CloneFlags;
 use oci_spec::runtime::{Linux, LinuxNamespaceType, Spec};
+use rustix::thread::UnshareFlags;
 
-/// nix has no constant for the time namespace.
-const NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+/// The time namespace, named as the other flags.
+const NEWTIME: UnshareFlags = UnshareFlags::NEWTIME;
 
 #[derive(Debug, Clone, Default)]
 pub struct NamespacePlan {
@@ -26,8 +26,14 @@ pub struct NamespacePlan {
 }
 
 /// The CLONE_NEW* bit of a namespace type (the OCI enum's values are those bits).
-pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
-    CloneFlags::from_bits_retain(t as i32)
+pub fn flag(t: LinuxNamespaceType) -> UnshareFlags {
+    UnshareFlags::from_bits_retain(t as u32)
+}
+
+/// setns(2) into the namespaces of `flags` that `fd` (a namespace file or a pidfd) has.
+pub fn setns(fd: std::os::fd::BorrowedFd<'_>, flags: UnshareFlags) -> rustix::io::Result<()> {
+    let types = rustix::thread::ThreadNameSpaceType::from_bits_retain(flags.bits());
+    rustix::thread::move_into_thread_name_spaces(fd, types)
 }
 
 impl NamespacePlan {
@@ -77,31 +83,31 @@ impl NamespacePlan {
 
     /// Every new namespace but the cgroup one, which the init always creates later, from
     /// inside its cgroup.
-    fn new_flags(&self) -> CloneFlags {
+    fn new_flags(&self) -> UnshareFlags {
         self.new
             .iter()
             .filter(|t| **t != LinuxNamespaceType::Cgroup)
-            .fold(CloneFlags::empty(), |acc, t| acc | flag(*t))
+            .fold(UnshareFlags::empty(), |acc, t| acc | flag(*t))
     }
 
     /// What the clone creates: every new namespace in one call, unless something is joined
     /// by path; then only the pid namespace, and the init creates the rest after joining
     /// (`unshare_flags`), so they belong to the right owners.
-    pub fn clone_flags(&self) -> CloneFlags {
+    pub fn clone_flags(&self) -> UnshareFlags {
         let new = self.new_flags();
         if self.joins.is_empty() {
             new
         } else {
-            new & CloneFlags::CLONE_NEWPID
+            new & UnshareFlags::NEWPID
         }
     }
 
     /// What the init unshares after joining (see `clone_flags`).
-    pub fn unshare_flags(&self) -> CloneFlags {
+    pub fn unshare_flags(&self) -> UnshareFlags {
         if self.joins.is_empty() {
-            CloneFlags::empty()
+            UnshareFlags::empty()
         } else {
-            self.new_flags() - CloneFlags::CLONE_NEWPID - NEWTIME
+            self.new_flags() - UnshareFlags::NEWPID - NEWTIME
         }
     }
 
@@ -112,11 +118,11 @@ impl NamespacePlan {
 
     /// What exec joins through the init's pidfd: every namespace of the container's own
     /// but the pid namespace, which the parent enters around the clone.
-    pub fn setns_flags(&self) -> CloneFlags {
+    pub fn setns_flags(&self) -> UnshareFlags {
         self.own
             .iter()
             .filter(|t| **t != LinuxNamespaceType::Pid)
-            .fold(CloneFlags::empty(), |acc, t| acc | flag(*t))
+            .fold(UnshareFlags::empty(), |acc, t| acc | flag(*t))
     }
 }
 
@@ -146,7 +152,7 @@ mod tests {
         let p = plan(&[(Pid, None), (Mount, None), (Cgroup, None), (User, None)]);
         assert_eq!(
             p.clone_flags(),
-            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER
+            UnshareFlags::NEWPID | UnshareFlags::NEWNS | UnshareFlags::NEWUSER
         );
         assert!(p.unshare_flags().is_empty());
         assert!(p.is_new(Cgroup) && !p.is_own(Network));
@@ -161,12 +167,12 @@ mod tests {
             (Mount, None),
             (User, Some("/u")),
         ]);
-        assert_eq!(p.clone_flags(), CloneFlags::CLONE_NEWPID);
-        assert_eq!(p.unshare_flags(), CloneFlags::CLONE_NEWNS);
+        assert_eq!(p.clone_flags(), UnshareFlags::NEWPID);
+        assert_eq!(p.unshare_flags(), UnshareFlags::NEWNS);
         assert_eq!(p.joins()[0].0, User);
         assert_eq!(
             p.setns_flags(),
-            CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER
+            UnshareFlags::NEWNET | UnshareFlags::NEWNS | UnshareFlags::NEWUSER
         );
     }
 
@@ -176,7 +182,7 @@ mod tests {
         let p = plan(&[(Pid, Some("/p")), (Mount, None)]);
         assert_eq!(p.pid_join(), Some(Path::new("/p")));
         assert!(p.joins().is_empty());
-        assert_eq!(p.clone_flags(), CloneFlags::CLONE_NEWNS);
+        assert_eq!(p.clone_flags(), UnshareFlags::NEWNS);
         assert!(p.is_own(Pid) && !p.is_new(Pid));
     }
 }

@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 
 use berth_cgroups::CgroupPaths;
 use berth_common::fs::Durability;
-use nix::fcntl::{Flock, FlockArg};
 use oci_spec::runtime::Spec;
+use rustix::fs::{flock, FlockOperation};
 use serde::{Deserialize, Serialize};
 
 pub const STATE_FILE: &str = "state.json";
@@ -204,12 +204,12 @@ impl StateRoot {
                 return Err(e);
             }
         };
-        let renamed = nix::fcntl::renameat2(
-            nix::fcntl::AT_FDCWD,
+        let renamed = rustix::fs::renameat_with(
+            rustix::fs::CWD,
             &staging,
-            nix::fcntl::AT_FDCWD,
+            rustix::fs::CWD,
             &dir,
-            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            rustix::fs::RenameFlags::NOREPLACE,
         );
         match renamed {
             // The lock is on the directory itself: it moves with it.
@@ -217,7 +217,7 @@ impl StateRoot {
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&staging);
                 match e {
-                    nix::errno::Errno::EEXIST => Err(StateError::Exists(id.to_string())),
+                    rustix::io::Errno::EXIST => Err(StateError::Exists(id.to_string())),
                     e => Err(io_err("claim state dir", &dir)(std::io::Error::from(e))),
                 }
             }
@@ -254,7 +254,7 @@ impl StateRoot {
             let Ok(file) = File::open(&path) else {
                 continue;
             };
-            if let Ok(_lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
                 let _ = std::fs::remove_dir_all(&path);
             }
         }
@@ -319,7 +319,8 @@ impl StateRoot {
 pub struct ContainerDir {
     pub id: String,
     pub dir: PathBuf,
-    _lock: Flock<File>,
+    /// Locked (flock) while this value lives: the lock goes with the file's last close.
+    _lock: File,
 }
 
 impl ContainerDir {
@@ -331,8 +332,9 @@ impl ContainerDir {
             }
             Err(e) => return Err(io_err("open state dir", &dir)(e)),
         };
-        let lock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| io_err("lock state dir", &dir)(std::io::Error::from(errno)))?;
+        flock(&file, FlockOperation::LockExclusive)
+            .map_err(|errno| io_err("lock state dir", &dir)(std::io::Error::from(errno)))?;
+        let lock = file;
         // The holder before us may have deleted the container.
         if !dir.exists() {
             return Err(StateError::NotFound(id.to_string()));
@@ -349,8 +351,8 @@ impl ContainerDir {
     /// `create`) never keeps the container locked. The parent keeps the lock: closing one of
     /// several fds of an open file description does not release its flock.
     pub fn close_in_child(&self) {
-        use std::os::fd::AsRawFd;
-        let _ = nix::unistd::close(self._lock.as_raw_fd());
+        use std::os::fd::AsFd;
+        crate::sys::close_in_clone(self._lock.as_fd());
     }
 
     pub fn start_socket_path(&self) -> PathBuf {

@@ -1,6 +1,8 @@
-//! The only module with `unsafe`: thin wrappers over syscalls that nix does not cover
-//! (clone3, pidfds, close_range, keyctl, terminal ioctls, interface flags, signal
-//! dispositions, the new mount API (open_tree, move_mount, mount_setattr, fsmount), personality, io priority, scheduler, `_exit`).
+//! The only module with `unsafe`: thin wrappers over the syscalls rustix does not offer
+//! safely (clone3, any-signal pidfd_send_signal, close_range, keyctl, mount_setattr,
+//! interface flags, signal masks and dispositions, signalfd, execve, unshare, personality,
+//! io priority, scheduler, `_exit`), and the few calls the runtime makes in its own terms
+//! (pid numbers, terminal sizes, detached mounts), there made with rustix.
 //!
 //! Every wrapper returns `io::Result` and takes or returns owned/borrowed fds, never bare
 //! integers that outlive the call.
@@ -8,6 +10,9 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use rustix::io::Errno;
+use rustix::mount::{open_tree, MoveMountFlags, OpenTreeFlags};
 
 /// What `clone3` returned in each process.
 pub enum Cloned {
@@ -58,13 +63,11 @@ pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> 
 
 /// A pidfd for an existing process.
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new fd that we now own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    let pid = rustix::process::Pid::from_raw(pid).ok_or(Errno::SRCH)?;
+    Ok(rustix::process::pidfd_open(
+        pid,
+        rustix::process::PidfdFlags::empty(),
+    )?)
 }
 
 /// Sleeps on `pidfd` until its process exits (true: a pidfd polls readable then) or
@@ -73,28 +76,32 @@ pub fn pidfd_wait_exit(
     pidfd: BorrowedFd<'_>,
     deadline: Option<std::time::Instant>,
 ) -> io::Result<bool> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
     loop {
         let timeout = match deadline {
-            None => PollTimeout::NONE,
+            None => None,
             Some(d) => {
                 let left = d.saturating_duration_since(std::time::Instant::now());
                 if left.is_zero() {
                     return Ok(false);
                 }
-                // Rounded up, so the wait never ends just short of the deadline.
-                PollTimeout::try_from(left.as_millis() + 1).unwrap_or(PollTimeout::MAX)
+                Some(Timespec::try_from(left).unwrap_or(Timespec {
+                    tv_sec: i64::MAX,
+                    tv_nsec: 0,
+                }))
             }
         };
-        match poll(&mut [PollFd::new(pidfd, PollFlags::POLLIN)], timeout) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+        let mut fds = [PollFd::from_borrowed_fd(pidfd, PollFlags::IN)];
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(0) | Err(Errno::INTR) => continue,
             Ok(_) => return Ok(true),
             Err(e) => return Err(e.into()),
         }
     }
 }
 
-/// Sends `sig` to the process a pidfd pins (no pid-reuse race).
+/// Sends `sig` to the process a pidfd pins (no pid-reuse race). Any number, as kill(1)
+/// takes: rustix's `pidfd_send_signal` takes only the named signals (no SIGRTMIN+n).
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
     // SAFETY: plain syscall; a null siginfo means "as kill(2)".
     let ret = unsafe {
@@ -139,6 +146,15 @@ pub fn close_fds_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
     Ok(())
 }
 
+/// Closes the descriptor `fd` borrows, in a process cloned from the one that owns it, where
+/// that owner is never used or dropped again (the child execs or ends with [`exit_now`]):
+/// the child's copy must not keep what the parent holds (a flock) alive.
+pub fn close_in_clone(fd: BorrowedFd<'_>) {
+    // SAFETY: close touches no memory; by the contract above nothing in this process uses
+    // or closes the number again.
+    unsafe { libc::close(fd.as_raw_fd()) };
+}
+
 /// Marks every fd >= `first` close-on-exec, so nothing of the host's reaches the
 /// container's program (CVE-2024-21626) while fds below `first` (stdio and preserved fds)
 /// stay open.
@@ -172,39 +188,23 @@ pub fn join_session_keyring(name: &std::ffi::CStr) -> io::Result<()> {
 
 /// Makes the terminal on `fd` the controlling terminal of this (session-leader) process.
 pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: TIOCSCTTY takes an integer argument.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(rustix::process::ioctl_tiocsctty(fd)?)
 }
 
 /// Window size of a terminal: (rows, cols).
 pub fn get_winsize(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
-    // SAFETY: winsize is plain integers; TIOCGWINSZ fills it.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: the pointer is valid for the call.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let ws = rustix::termios::tcgetwinsize(fd)?;
     Ok((ws.ws_row, ws.ws_col))
 }
 
 pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
-    let ws = libc::winsize {
+    let ws = rustix::termios::Winsize {
         ws_row: rows,
         ws_col: cols,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: the pointer is valid for the call; TIOCSWINSZ only reads it.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(rustix::termios::tcsetwinsize(fd, ws)?)
 }
 
 /// Ends the process at once, without running destructors or atexit handlers: the only
@@ -227,10 +227,11 @@ pub fn seccomp_notify_fd(
 
 /// dup2 onto a fixed descriptor number (stdio for the container's terminal).
 pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
-    // SAFETY: dup2 only manipulates the fd table; `target` is one of stdio, which the
-    // process owns and means to replace.
-    if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
-        return Err(io::Error::last_os_error());
+    match target {
+        0 => rustix::stdio::dup2_stdin(fd)?,
+        1 => rustix::stdio::dup2_stdout(fd)?,
+        2 => rustix::stdio::dup2_stderr(fd)?,
+        _ => return Err(Errno::BADF.into()),
     }
     Ok(())
 }
@@ -239,20 +240,11 @@ pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
 /// OPEN_TREE_CLONE, then mount_setattr MOUNT_ATTR_RDONLY). The mount is in no mount
 /// namespace: it lives as long as the returned fd, or a process executing from it.
 pub fn readonly_detached_clone(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
-    // SAFETY: open_tree reads a NUL-terminated path that outlives the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new fd that we now own.
-    let tree = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let tree = open_tree(
+        rustix::fs::CWD,
+        path,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )?;
     mount_setattr(tree.as_fd(), false, libc::MOUNT_ATTR_RDONLY, 0, 0)?;
     Ok(tree)
 }
@@ -261,38 +253,20 @@ pub fn readonly_detached_clone(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
 /// to, with its submounts when `recursive`: bound elsewhere with [`move_mount`], it is
 /// exactly that object, whatever paths lead to it now.
 pub fn clone_tree(fd: BorrowedFd<'_>, recursive: bool) -> io::Result<OwnedFd> {
-    let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32;
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_EMPTY_PATH;
     if recursive {
-        flags |= libc::AT_RECURSIVE as u32;
+        flags |= OpenTreeFlags::AT_RECURSIVE;
     }
-    // SAFETY: the empty path is a valid NUL-terminated string; the fd is borrowed.
-    let ret = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new fd that we now own.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+    Ok(open_tree(fd, c"", flags)?)
 }
 
 /// Attaches the detached mount `tree` on the file `target` refers to (move_mount with
 /// both paths empty: no path is resolved).
 pub fn move_mount(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
-    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
-    // SAFETY: both paths are valid empty strings; the fds are borrowed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            target.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-        )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH;
+    Ok(rustix::mount::move_mount(tree, c"", target, c"", flags)?)
 }
 
 /// mount_setattr(2) on the mount `fd` refers to (and every mount below it when
@@ -333,22 +307,9 @@ pub fn mount_setattr(
 
 /// The ID of the mount `fd` is on (statx STATX_MNT_ID), as /proc/self/mountinfo shows it.
 pub fn mount_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    // SAFETY: statx is plain data, valid when zeroed.
-    let mut buf: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: the empty path is NUL-terminated, buf is a valid statx the kernel fills.
-    let ret = unsafe {
-        libc::statx(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            libc::STATX_MNT_ID,
-            &mut buf,
-        )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if buf.stx_mask & libc::STATX_MNT_ID == 0 {
+    use rustix::fs::{statx, AtFlags, StatxFlags};
+    let buf = statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?;
+    if buf.stx_mask & StatxFlags::MNT_ID.bits() == 0 {
         return Err(io::Error::from(io::ErrorKind::Unsupported));
     }
     Ok(buf.stx_mnt_id)
@@ -357,64 +318,25 @@ pub fn mount_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
 /// A new detached tmpfs mount with the MOUNT_ATTR_* bits `attrs` (fsopen, fsconfig
 /// create, fsmount): a runtime-made empty directory to mask with.
 pub fn detached_tmpfs(attrs: u64) -> io::Result<OwnedFd> {
-    // SAFETY: fsopen reads a NUL-terminated name that outlives the call.
-    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) };
-    if fs < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new fd that we now own.
-    let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
-    // SAFETY: FSCONFIG_CMD_CREATE takes no key, value or aux argument.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            libc::FSCONFIG_CMD_CREATE,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0,
-        )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: plain syscall with integer arguments.
-    let mnt = unsafe {
-        libc::syscall(
-            libc::SYS_fsmount,
-            fs.as_raw_fd(),
-            libc::FSMOUNT_CLOEXEC,
-            attrs,
-        )
-    };
-    if mnt < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new fd that we now own.
-    Ok(unsafe { OwnedFd::from_raw_fd(mnt as RawFd) })
+    use rustix::mount::{fsconfig_create, fsmount, fsopen, FsMountFlags, FsOpenFlags};
+    let fs = fsopen(c"tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    fsconfig_create(&fs)?;
+    let attrs = rustix::mount::MountAttrFlags::from_bits_retain(attrs as u32);
+    Ok(fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?)
 }
 
 /// The peer of a pty master, opened by the kernel from the master itself (TIOCGPTPEER):
 /// no /dev/pts path is resolved, so no symlink or mount can substitute another file.
 pub fn pty_peer(master: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
-    // SAFETY: TIOCGPTPEER takes the open flags as an integer and returns a new fd.
-    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new fd that we now own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use rustix::pty::OpenptFlags;
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    Ok(rustix::pty::ioctl_tiocgptpeer(master, flags)?)
 }
 
 /// setdomainname(2): the NIS domain name of this process's uts namespace, set without a
 /// path (/proc/sys/kernel/domainname could be redirected by a mount).
 pub fn set_domainname(name: &str) -> io::Result<()> {
-    // SAFETY: the pointer and length describe `name`, which outlives the call.
-    if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(rustix::system::setdomainname(name.as_bytes())?)
 }
 
 /// personality(2): the execution domain of this process and its children.
@@ -476,11 +398,11 @@ pub fn default_signal_action(sig: i32) -> io::Result<()> {
 /// Sets IFF_UP on `lo` in the calling thread's network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS
 /// on a datagram socket: no netlink round trip for one flag).
 pub fn loopback_up() -> io::Result<()> {
-    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    let sock = socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
+    use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
+    let sock = socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
         None,
     )?;
     // SAFETY: ifreq is plain integers and arrays; all-zero is a valid value.
@@ -503,4 +425,133 @@ pub fn loopback_up() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// unshare(2) for this process. rustix marks it unsafe for a multi-threaded caller (CLONE_FS
+/// or CLONE_FILES change state other threads share); the init that calls it is one thread.
+pub fn unshare(flags: rustix::thread::UnshareFlags) -> io::Result<()> {
+    // SAFETY: the caller (the container's init, or a forked child) is single-threaded: no
+    // other thread shares the fs or fd-table state unshare may change.
+    Ok(unsafe { rustix::thread::unshare_unsafe(flags) }?)
+}
+
+/// A set of signal numbers (sigset_t).
+pub struct SigSet(libc::sigset_t);
+
+impl SigSet {
+    /// No signal.
+    pub fn empty() -> SigSet {
+        // SAFETY: sigset_t is plain integers; all-zero is the empty set on Linux.
+        SigSet(unsafe { std::mem::zeroed() })
+    }
+
+    /// Every signal.
+    pub fn all() -> SigSet {
+        let mut set = SigSet::empty();
+        // SAFETY: the pointer is to a valid sigset_t, which sigfillset only writes.
+        unsafe { libc::sigfillset(&mut set.0) };
+        set
+    }
+
+    pub fn remove(&mut self, sig: i32) {
+        // SAFETY: the pointer is to a valid sigset_t; an invalid number is refused (EINVAL)
+        // without touching it.
+        unsafe { libc::sigdelset(&mut self.0, sig) };
+    }
+
+    /// Adds these signals to the calling thread's blocked set.
+    pub fn thread_block(&self) -> io::Result<()> {
+        self.thread_mask(libc::SIG_BLOCK)
+    }
+
+    /// Makes this set the calling thread's blocked set.
+    pub fn thread_set_mask(&self) -> io::Result<()> {
+        self.thread_mask(libc::SIG_SETMASK)
+    }
+
+    fn thread_mask(&self, how: libc::c_int) -> io::Result<()> {
+        // SAFETY: the set is valid for the call; a null old set asks for nothing back.
+        let ret = unsafe { libc::pthread_sigmask(how, &self.0, std::ptr::null_mut()) };
+        if ret != 0 {
+            return Err(io::Error::from_raw_os_error(ret));
+        }
+        Ok(())
+    }
+}
+
+/// A signalfd (close-on-exec) receiving the signals of a set, which the caller blocks.
+pub struct SignalFd(OwnedFd);
+
+impl SignalFd {
+    pub fn new(mask: &SigSet) -> io::Result<SignalFd> {
+        // SAFETY: -1 asks for a new descriptor; the mask is valid for the call.
+        let fd = unsafe { libc::signalfd(-1, &mask.0, libc::SFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: signalfd just made `fd`; nothing else owns it.
+        Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// The number of the next pending signal (blocks until one is).
+    pub fn read_signal(&self) -> io::Result<i32> {
+        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+        let n = rustix::io::read(&self.0, &mut info)?;
+        // ssi_signo is the record's first field.
+        match info.get(..4).filter(|_| n == info.len()) {
+            Some(signo) => Ok(i32::from_ne_bytes([signo[0], signo[1], signo[2], signo[3]])),
+            None => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+        }
+    }
+}
+
+impl AsFd for SignalFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// NULL-terminated pointer array for execve: valid as long as `strings` is.
+fn exec_array(strings: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain([std::ptr::null()])
+        .collect()
+}
+
+/// execve(2): returns only on failure, with the error.
+pub fn execve(
+    program: &std::ffi::CStr,
+    argv: &[std::ffi::CString],
+    envp: &[std::ffi::CString],
+) -> io::Error {
+    let (argv, envp) = (exec_array(argv), exec_array(envp));
+    // SAFETY: every pointer is to a NUL-terminated string that outlives the call, and both
+    // arrays end with NULL.
+    unsafe { libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// execveat(program, "", argv, envp, AT_EMPTY_PATH): runs the file the descriptor is
+/// open on, with no path resolved. Returns only on failure, with the error.
+pub fn execveat(
+    program: BorrowedFd<'_>,
+    argv: &[std::ffi::CString],
+    envp: &[std::ffi::CString],
+) -> io::Error {
+    let (argv, envp) = (exec_array(argv), exec_array(envp));
+    // SAFETY: the fd is borrowed, the path is an empty NUL-terminated string, every pointer
+    // is to a NUL-terminated string that outlives the call, and both arrays end with NULL.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            program.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    io::Error::last_os_error()
 }

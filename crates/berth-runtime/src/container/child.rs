@@ -35,7 +35,10 @@ impl Drop for ChildGuard {
         if let Some(pidfd) = self.pidfd.take() {
             // Best effort on a path that already fails: the error being returned says why.
             let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+            let _ = rustix::process::waitpid(
+                rustix::process::Pid::from_raw(self.pid),
+                rustix::process::WaitOptions::empty(),
+            );
         }
     }
 }

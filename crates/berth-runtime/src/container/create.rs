@@ -242,7 +242,7 @@ fn make_cgroup(
         }
         // A rootless user without a delegated cgroup runs without one, as runc's rootless
         // mode does, unless the config asks for limits only a cgroup can enforce.
-        Err(e) if !nix::unistd::geteuid().is_root() => {
+        Err(e) if !rustix::process::geteuid().is_root() => {
             if wants_limits(linux) {
                 return Err(Error::RootlessLimits(e));
             }
@@ -488,11 +488,11 @@ fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
     let own = |maps: &[LinuxIdMapping], id: u32| {
         maps.len() == 1 && maps[0].size() == 1 && maps[0].host_id() == id
     };
-    if nix::unistd::geteuid().is_root() {
+    if rustix::process::geteuid().is_root() {
         std::fs::write(base.join("uid_map"), map_text(uids)).map_err(io("write uid_map"))?;
         std::fs::write(base.join("gid_map"), map_text(gids)).map_err(io("write gid_map"))?;
-    } else if own(uids, nix::unistd::geteuid().as_raw())
-        && own(gids, nix::unistd::getegid().as_raw())
+    } else if own(uids, rustix::process::geteuid().as_raw())
+        && own(gids, rustix::process::getegid().as_raw())
     {
         std::fs::write(base.join("setgroups"), "deny").map_err(io("write setgroups"))?;
         std::fs::write(base.join("uid_map"), map_text(uids)).map_err(io("write uid_map"))?;

@@ -5,10 +5,10 @@
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use nix::fcntl::OFlag;
-use nix::sched::CloneFlags;
-use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
+use rustix::fs::Mode;
+use rustix::fs::OFlags;
+use rustix::thread::UnshareFlags;
 
 use super::child::ChildGuard;
 use super::run::{forwarded_signals, own_console, supervise};
@@ -67,9 +67,9 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         None
     } else {
         let path = format!("/proc/{}/root", state.pid);
-        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         Some(
-            nix::fcntl::open(path.as_str(), flags, Mode::empty()).map_err(|source| {
+            rustix::fs::open(path.as_str(), flags, Mode::empty()).map_err(|source| {
                 Error::OpenRoot {
                     path: path.clone(),
                     source,
@@ -93,7 +93,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     let (parent_chan, child_chan) = Channel::pair()?;
     let pidns = has(LinuxNamespaceType::Pid).then(|| init.as_fd());
     let clone_step = step("exec: clone the process");
-    let (pid, pidfd) = match super::clone_in_pid_ns(pidns, CloneFlags::empty())? {
+    let (pid, pidfd) = match super::clone_in_pid_ns(pidns, UnshareFlags::empty())? {
         Cloned::Child => {
             drop(parent_chan);
             dir.close_in_child();

@@ -20,11 +20,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::{open, AtFlags, OFlag};
-use nix::sched::{setns, CloneFlags};
-use nix::sys::stat::{fstat, Mode, SFlag};
 use oci_spec::runtime::LinuxNamespaceType;
+use rustix::fs::{fstat, open, FileType, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::thread::ThreadNameSpaceType;
 
 use super::init_pidfd;
 use crate::state::{StateError, StateRoot};
@@ -81,9 +80,9 @@ impl Namespace {
         }
     }
 
-    fn flag(self) -> CloneFlags {
-        // The OCI enum's values are the CLONE_NEW* bits (CLONE_NEWTIME is not in nix).
-        CloneFlags::from_bits_retain(self.oci() as i32)
+    fn flag(self) -> ThreadNameSpaceType {
+        // The OCI enum's values are the CLONE_NEW* bits.
+        ThreadNameSpaceType::from_bits_retain(self.oci() as u32)
     }
 }
 
@@ -171,14 +170,15 @@ pub fn join(root: &StateRoot, opts: &JoinOptions) -> Result<i32, JoinError> {
             cstr(&kv)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| JoinError::Sys {
-        step: "create the exec status pipe",
-        source: e.into(),
-    })?;
+    let (err_r, err_w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| JoinError::Sys {
+            step: "create the exec status pipe",
+            source: e.into(),
+        })?;
 
     enter(&targets, &wanted)?;
     if let Some(dir) = &opts.cwd {
-        nix::unistd::chdir(dir).map_err(|source| JoinError::Cwd {
+        rustix::process::chdir(dir).map_err(|source| JoinError::Cwd {
             dir: dir.clone(),
             source,
         })?;
@@ -193,7 +193,7 @@ pub fn join(root: &StateRoot, opts: &JoinOptions) -> Result<i32, JoinError> {
         Cloned::Child => {
             drop(err_r);
             let errno = exec_program(&program, &argv, &envp);
-            let _ = nix::unistd::write(&err_w, &(errno as i32).to_ne_bytes());
+            let _ = rustix::io::write(&err_w, &errno.raw_os_error().to_ne_bytes());
             sys::exit_now(127)
         }
         Cloned::Parent { pid, pidfd } => (pid, pidfd),
@@ -204,17 +204,18 @@ pub fn join(root: &StateRoot, opts: &JoinOptions) -> Result<i32, JoinError> {
     // The write end closes on a successful exec: EOF means the program runs.
     let mut buf = [0u8; 4];
     let n = loop {
-        match nix::unistd::read(&err_r, &mut buf) {
-            Err(Errno::EINTR) => continue,
+        match rustix::io::read(&err_r, &mut buf) {
+            Err(Errno::INTR) => continue,
             r => break r.unwrap_or(0),
         }
     };
     if n == buf.len() {
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        let source = Errno::from_raw(i32::from_ne_bytes(buf));
+        let pid = rustix::process::Pid::from_raw(pid);
+        let _ = rustix::process::waitpid(pid, rustix::process::WaitOptions::empty());
+        let source = Errno::from_raw_os_error(i32::from_ne_bytes(buf));
         let mount_joined = wanted.contains_key(&Namespace::Mount);
         let hint = match source {
-            Errno::ENOENT if mount_joined => {
+            Errno::NOENT if mount_joined => {
                 " (its ELF or #! interpreter is looked up in the joined mount namespace and is not \
                  there: use a statically linked program)"
             }
@@ -293,7 +294,7 @@ fn target(root: &StateRoot, id: &str) -> Result<Target, JoinError> {
 /// Opens the program on the host; `fexecve` runs it later from any mount namespace.
 fn open_program(program: &OsStr) -> Result<(OwnedFd, PathBuf), JoinError> {
     let path = find_program(program)?;
-    let fd = open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
+    let fd = open(&path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
         JoinError::Program {
             program: path.clone(),
             reason: format!("open: {e}"),
@@ -304,9 +305,7 @@ fn open_program(program: &OsStr) -> Result<(OwnedFd, PathBuf), JoinError> {
         program: path.clone(),
         reason: format!("stat: {e}"),
     })?;
-    if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG
-        || st.st_mode & 0o111 == 0
-    {
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_mode & 0o111 == 0 {
         return Err(JoinError::Program {
             program: path,
             reason: "not an executable file".into(),
@@ -356,17 +355,19 @@ fn enter(targets: &[Target], wanted: &BTreeMap<Namespace, usize>) -> Result<(), 
     let join = |i: usize, kinds: &[Namespace]| {
         let flags = kinds
             .iter()
-            .fold(CloneFlags::empty(), |f, ns| f | ns.flag());
+            .fold(ThreadNameSpaceType::empty(), |f, ns| f | ns.flag());
         // One setns per container: the kernel joins all of them or none.
-        setns(targets[i].pidfd.as_fd(), flags).map_err(|source| JoinError::Setns {
-            ns: kinds
-                .iter()
-                .map(|ns| ns.name())
-                .collect::<Vec<_>>()
-                .join(", "),
-            id: targets[i].id.clone(),
-            source,
-        })
+        rustix::thread::move_into_thread_name_spaces(targets[i].pidfd.as_fd(), flags).map_err(
+            |source| JoinError::Setns {
+                ns: kinds
+                    .iter()
+                    .map(|ns| ns.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                id: targets[i].id.clone(),
+                source,
+            },
+        )
     };
     let mut refused = Vec::new();
     for i in 0..targets.len() {
@@ -377,7 +378,7 @@ fn enter(targets: &[Target], wanted: &BTreeMap<Namespace, usize>) -> Result<(), 
         match join(i, &kinds) {
             Ok(()) => {}
             Err(JoinError::Setns {
-                source: Errno::EPERM,
+                source: Errno::PERM,
                 ..
             }) if user.is_some() => refused.push((i, kinds)),
             Err(e) => return Err(e),
@@ -386,10 +387,10 @@ fn enter(targets: &[Target], wanted: &BTreeMap<Namespace, usize>) -> Result<(), 
     if let Some(i) = user {
         join(i, &[Namespace::User])?;
         // As nsenter: the program runs as root of the joined user namespace.
-        let root_gid = nix::unistd::Gid::from_raw(0);
-        let root_uid = nix::unistd::Uid::from_raw(0);
-        nix::unistd::setresgid(root_gid, root_gid, root_gid)
-            .and_then(|()| nix::unistd::setresuid(root_uid, root_uid, root_uid))
+        // One thread here: the thread-level calls are the process's.
+        let (root_gid, root_uid) = (rustix::process::Gid::ROOT, rustix::process::Uid::ROOT);
+        rustix::thread::set_thread_res_gid(root_gid, root_gid, root_gid)
+            .and_then(|()| rustix::thread::set_thread_res_uid(root_uid, root_uid, root_uid))
             .map_err(|source| JoinError::Credentials {
                 id: targets[i].id.clone(),
                 source,
@@ -405,19 +406,17 @@ fn enter(targets: &[Target], wanted: &BTreeMap<Namespace, usize>) -> Result<(), 
 fn exec_program(program: &OwnedFd, argv: &[CString], envp: &[CString]) -> Errno {
     // No host fd beyond stdio reaches the program; the status pipe closes on exec.
     if let Err(e) = sys::cloexec_from(3) {
-        return Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF));
+        return Errno::from_io_error(&e).unwrap_or(Errno::BADF);
     }
     if let Err(e) = sys::default_signal_action(libc::SIGPIPE) {
-        return Errno::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL));
+        return Errno::from_io_error(&e).unwrap_or(Errno::INVAL);
     }
     // berth blocked the signals it forwards; the program starts with none blocked.
-    if let Err(e) = nix::sys::signal::SigSet::empty().thread_set_mask() {
-        return e;
+    if let Err(e) = sys::SigSet::empty().thread_set_mask() {
+        return Errno::from_io_error(&e).unwrap_or(Errno::INVAL);
     }
-    match nix::unistd::execveat(program, c"", argv, envp, AtFlags::AT_EMPTY_PATH) {
-        Err(e) => e,
-        Ok(never) => match never {},
-    }
+    let e = sys::execveat(program.as_fd(), argv, envp);
+    Errno::from_io_error(&e).unwrap_or(Errno::INVAL)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use oci_spec::runtime::LinuxNamespaceType;
 
-use nix::sys::signal::Signal;
+use rustix::process::{Pid, Signal};
 
 use super::{init_pidfd, Error, Result};
 use crate::state::{State, StateRoot, Status};
@@ -25,10 +25,47 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     } else {
         format!("SIG{upper}")
     };
-    name.parse::<Signal>()
-        .map(|sig| sig as i32)
-        .map_err(|_| Error::InvalidSignal(format!("{s:?}")))
+    SIGNALS
+        .iter()
+        .position(|n| *n == name)
+        .map(|i| i as i32 + 1)
+        .ok_or_else(|| Error::InvalidSignal(format!("{s:?}")))
 }
+
+/// The names of signals 1 to 31, in order (x86_64).
+const SIGNALS: [&str; 31] = [
+    "SIGHUP",
+    "SIGINT",
+    "SIGQUIT",
+    "SIGILL",
+    "SIGTRAP",
+    "SIGABRT",
+    "SIGBUS",
+    "SIGFPE",
+    "SIGKILL",
+    "SIGUSR1",
+    "SIGSEGV",
+    "SIGUSR2",
+    "SIGPIPE",
+    "SIGALRM",
+    "SIGTERM",
+    "SIGSTKFLT",
+    "SIGCHLD",
+    "SIGCONT",
+    "SIGSTOP",
+    "SIGTSTP",
+    "SIGTTIN",
+    "SIGTTOU",
+    "SIGURG",
+    "SIGXCPU",
+    "SIGXFSZ",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGWINCH",
+    "SIGIO",
+    "SIGPWR",
+    "SIGSYS",
+];
 
 pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     let dir = root.open(id)?;
@@ -52,7 +89,8 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
 /// Signals every process of the container ([`own_pids`]); a frozen container is thawed
 /// after, so the signal is delivered.
 pub(crate) fn kill_all(state: &State, signal: i32) -> Result<()> {
-    let sig = Signal::try_from(signal).map_err(|_| Error::InvalidSignal(signal.to_string()))?;
+    let sig =
+        Signal::from_named_raw(signal).ok_or_else(|| Error::InvalidSignal(signal.to_string()))?;
     let init = init_pidfd(state);
     if let Some(pidfd) = &init {
         // The init by its pidfd; it may be exiting already.
@@ -61,7 +99,9 @@ pub(crate) fn kill_all(state: &State, signal: i32) -> Result<()> {
     for pid in own_pids(state, init.as_ref()) {
         // A process may exit between listing and signalling.
         if pid != state.pid {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            if let Some(pid) = Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, sig);
+            }
         }
     }
     let Some(paths) = &state.cgroup else {

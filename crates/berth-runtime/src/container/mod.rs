@@ -78,7 +78,10 @@ pub enum Error {
     #[error("container init: the container init is gone; it cannot be started")]
     InitGone,
     #[error("container init: open the container's root {path}: {source}")]
-    OpenRoot { path: String, source: nix::Error },
+    OpenRoot {
+        path: String,
+        source: rustix::io::Errno,
+    },
     #[error("container init: receive seccomp notify fd: {0}")]
     SeccompFd(crate::process::ChannelError),
     #[error("container init: seccomp notify fd without a profile")]
@@ -192,14 +195,15 @@ pub(crate) fn bundle_path(p: &std::path::Path) -> Result<PathBuf> {
 /// namespace only changes where children go, so berth switches for the clone and back.
 pub(crate) fn clone_in_pid_ns(
     pidns: Option<std::os::fd::BorrowedFd<'_>>,
-    flags: nix::sched::CloneFlags,
+    flags: rustix::thread::UnshareFlags,
 ) -> Result<crate::sys::Cloned> {
-    use nix::sched::{setns, CloneFlags};
+    use crate::namespaces::setns;
+    use rustix::thread::UnshareFlags;
     let own = match pidns {
         Some(target) => {
             let own =
                 std::fs::File::open("/proc/self/ns/pid").map_err(io("open own pid namespace"))?;
-            setns(target, CloneFlags::CLONE_NEWPID).map_err(errno("join the pid namespace"))?;
+            setns(target, UnshareFlags::NEWPID).map_err(errno("join the pid namespace"))?;
             Some(own)
         }
         None => None,
@@ -207,7 +211,7 @@ pub(crate) fn clone_in_pid_ns(
     let cloned = crate::sys::clone3(flags.bits() as u64, None);
     if let Some(own) = own {
         if let Ok(crate::sys::Cloned::Parent { .. }) = &cloned {
-            setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
+            setns(own.as_fd(), UnshareFlags::NEWPID)
                 .map_err(errno("return to own pid namespace"))?;
         }
     }

@@ -5,12 +5,10 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::termios;
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::Pid;
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::io::Errno;
+use rustix::process::{waitpid, Pid, WaitOptions};
+use rustix::termios;
 
 use super::create::create_with_console;
 use super::delete::destroy;
@@ -19,7 +17,7 @@ use super::start::start_locked;
 use super::{io, CreateOptions, Error, Result};
 use crate::init::tty;
 use crate::state::StateRoot;
-use crate::sys;
+use crate::sys::{self, SigSet, SignalFd};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -89,16 +87,11 @@ pub(crate) fn forwarded_signals() -> Result<SignalFd> {
     let mut mask = SigSet::all();
     // SIGPIPE stays ignored, not forwarded: berth's own write to a hook that already exited
     // (a poststart hook that does not read its state) must not kill the container.
-    for s in [
-        Signal::SIGKILL,
-        Signal::SIGSTOP,
-        Signal::SIGCHLD,
-        Signal::SIGPIPE,
-    ] {
+    for s in [libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD, libc::SIGPIPE] {
         mask.remove(s);
     }
     mask.thread_block().map_err(super::errno("block signals"))?;
-    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(super::errno("signalfd"))
+    SignalFd::new(&mask).map_err(super::errno("signalfd"))
 }
 
 /// Forwards signals (and the terminal) until the process exits; returns its exit code.
@@ -119,24 +112,20 @@ pub(crate) fn supervise(
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let mut fds = vec![
-            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
-            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::from_borrowed_fd(pidfd.as_fd(), PollFlags::IN),
+            PollFd::from_borrowed_fd(sfd.as_fd(), PollFlags::IN),
         ];
         if let Some(m) = &master {
-            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::from_borrowed_fd(m.as_fd(), PollFlags::IN));
             if stdin_open {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+                fds.push(PollFd::from_borrowed_fd(stdin.as_fd(), PollFlags::IN));
             }
         }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
+        match poll(&mut fds, None) {
+            Err(Errno::INTR) => continue,
             r => r.map_err(super::errno("poll"))?,
         };
-        let ready = |i: usize, fds: &[PollFd]| {
-            fds.get(i)
-                .and_then(|f| f.revents())
-                .is_some_and(|r| !r.is_empty())
-        };
+        let ready = |i: usize, fds: &[PollFd]| fds.get(i).is_some_and(|f| !f.revents().is_empty());
         let (exited, sig_ready, master_ready, stdin_ready) = (
             ready(0, &fds),
             ready(1, &fds),
@@ -145,8 +134,7 @@ pub(crate) fn supervise(
         );
         drop(fds);
         if sig_ready {
-            if let Ok(Some(info)) = sfd.read_signal() {
-                let signo = info.ssi_signo as i32;
+            if let Ok(signo) = sfd.read_signal() {
                 if signo == libc::SIGWINCH {
                     if let Some(m) = &master {
                         if let Ok((rows, cols)) = sys::get_winsize(stdin.as_fd()) {
@@ -175,13 +163,16 @@ pub(crate) fn supervise(
         }
     }
     drop(raw);
-    let status =
-        waitpid(Pid::from_raw(pid), None).map_err(super::errno("wait for the container"))?;
-    Ok(match status {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-        other => return Err(Error::Unexpected(format!("wait status {other:?}"))),
-    })
+    let status = waitpid(Pid::from_raw(pid), WaitOptions::empty())
+        .map_err(super::errno("wait for the container"))?
+        .map(|(_, status)| status);
+    match status {
+        Some(s) if s.exit_status().is_some() => Ok(s.exit_status().unwrap_or_default()),
+        Some(s) if s.terminating_signal().is_some() => {
+            Ok(128 + s.terminating_signal().unwrap_or_default())
+        }
+        other => Err(Error::Unexpected(format!("wait status {other:?}"))),
+    }
 }
 
 /// In the foreground without a console socket, berth itself takes the terminal: a
@@ -199,14 +190,14 @@ pub(crate) fn own_console(
 
 /// Copies one read's worth; false at EOF or error.
 fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>, buf: &mut [u8]) -> bool {
-    match nix::unistd::read(from, buf) {
+    match rustix::io::read(from, &mut *buf) {
         Ok(0) | Err(_) => false,
         Ok(n) => {
             let mut off = 0;
             while off < n {
-                match nix::unistd::write(to, &buf[off..n]) {
+                match rustix::io::write(to, &buf[off..n]) {
                     Ok(w) => off += w,
-                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(Errno::INTR) => {}
                     Err(_) => return false,
                 }
             }
@@ -225,8 +216,8 @@ impl RawMode {
     fn enter(fd: BorrowedFd<'_>) -> Option<RawMode> {
         let saved = termios::tcgetattr(fd).ok()?;
         let mut raw = saved.clone();
-        termios::cfmakeraw(&mut raw);
-        termios::tcsetattr(fd, termios::SetArg::TCSANOW, &raw).ok()?;
+        raw.make_raw();
+        termios::tcsetattr(fd, termios::OptionalActions::Now, &raw).ok()?;
         Some(RawMode {
             fd: fd.as_raw_fd(),
             saved,
@@ -239,6 +230,6 @@ impl Drop for RawMode {
         // SAFETY-free: stdin outlives this guard; borrow it again by number.
         let fd = std::io::stdin();
         debug_assert_eq!(fd.as_raw_fd(), self.fd);
-        let _ = termios::tcsetattr(fd.as_fd(), termios::SetArg::TCSANOW, &self.saved);
+        let _ = termios::tcsetattr(fd.as_fd(), termios::OptionalActions::Now, &self.saved);
     }
 }

@@ -8,8 +8,8 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
+use rustix::fs::Mode;
+use rustix::fs::OFlags;
 
 use super::{errno, io, Result};
 use crate::state::{ContainerDir, State};
@@ -39,7 +39,7 @@ pub(super) fn release(state: &State) -> Result<()> {
     };
     let root = match open_path(&state.rootfs) {
         Ok(fd) => fd,
-        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
         Err(e) => return Err(errno(format!("open rootfs {}", state.rootfs.display()))(e)),
     };
     let top = sys::mount_id(root.as_fd()).map_err(io("read the rootfs mount ID"))?;
@@ -56,14 +56,14 @@ pub(super) fn release(state: &State) -> Result<()> {
     // Through the fd: the mount checked above is the one detached, whatever the path
     // leads to by now.
     let by_fd = format!("/proc/self/fd/{}", root.as_raw_fd());
-    nix::mount::umount2(by_fd.as_str(), nix::mount::MntFlags::MNT_DETACH)
+    rustix::mount::unmount(by_fd.as_str(), rustix::mount::UnmountFlags::DETACH)
         .map_err(errno(format!("unmount rootfs {}", state.rootfs.display())))
 }
 
-fn open_path(path: &Path) -> nix::Result<OwnedFd> {
-    nix::fcntl::open(
+fn open_path(path: &Path) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::open(
         path,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
 }

@@ -8,9 +8,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxPersonality, LinuxSeccomp, Process};
+use rustix::fs::Mode;
+use rustix::fs::OFlags;
 
 use super::error::{Ctx, InitError};
 use super::handshake::container_hooks;
@@ -45,7 +45,7 @@ pub(super) fn become_process(
             .map_err(|e| InitError(format!("set oom_score_adj {adj}: {e}")))?;
     }
     if let Some(umask) = process.user().umask() {
-        nix::sys::stat::umask(Mode::from_bits_truncate(umask));
+        rustix::process::umask(Mode::from_bits_truncate(umask));
     }
     enter_cwd(process.cwd())?;
 
@@ -79,7 +79,7 @@ pub(super) fn become_process(
     security::switch_user(process.user())?;
     security::apply_caps(caps)?;
     if nnp {
-        nix::sys::prctl::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
+        rustix::thread::set_no_new_privs(true).ctx(|| "set no_new_privs".into())?;
     }
 
     let argv: Vec<CString> = args.iter().map(|s| cstring(s)).collect::<Result<_, _>>()?;
@@ -93,7 +93,8 @@ pub(super) fn become_process(
     }
 
     // From here the process belongs to the container: berth's exit must not kill it.
-    nix::sys::prctl::set_pdeathsig(None).ctx(|| "clear parent-death signal".into())?;
+    rustix::process::set_parent_process_death_signal(None)
+        .ctx(|| "clear parent-death signal".into())?;
     chan.send(&ToParent::Ready).ctx(|| "report ready".into())?;
     // Past `Ready`, a failure goes to whoever waits for the program to run: `start`'s
     // connection (create), or the parent, which reads on after `Ready` (exec).
@@ -144,7 +145,7 @@ fn exec_program(
     // berth blocks the signals it forwards; the program starts with none blocked, and with
     // every disposition at its default: an ignored signal (Rust ignores SIGPIPE, a shell
     // may ignore SIGQUIT) would otherwise survive execve into the container.
-    nix::sys::signal::SigSet::empty()
+    sys::SigSet::empty()
         .thread_set_mask()
         .ctx(|| "reset the signal mask".into())?;
     for sig in 1..=libc::SIGRTMAX() {
@@ -156,8 +157,8 @@ fn exec_program(
     if let Some(f) = late_filter {
         f.load().ctx(|| "load seccomp filter".into())?;
     }
-    nix::unistd::execve(program, argv, envp).ctx(|| format!("exec {first:?}"))?;
-    unreachable!("execve returned without an error")
+    let err = sys::execve(program, argv, envp);
+    Err(InitError(format!("exec {first:?}: {err}")))
 }
 
 /// Hands the loaded filter's notify fd to berth, then closes this process's copy: the
@@ -179,11 +180,11 @@ fn cstring(s: &str) -> Result<CString, InitError> {
 /// (openat2 RESOLVE_IN_ROOT, no magic links), then fchdir to what was resolved: neither
 /// `..` nor a symlink nor /proc/self/fd/N (a leaked host fd, CVE-2024-21626) leads out.
 fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
-    let dir = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let root = nix::fcntl::open("/", dir, Mode::empty()).ctx(|| "open / for cwd".into())?;
+    let dir = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let root = rustix::fs::open("/", dir, Mode::empty()).ctx(|| "open / for cwd".into())?;
     let target = rootfs::open_in_root(root.as_fd(), cwd, dir)
         .ctx(|| format!("cwd {cwd:?}: resolve inside the container root"))?;
-    nix::unistd::fchdir(&target).ctx(|| format!("chdir to cwd {cwd:?}"))
+    rustix::process::fchdir(&target).ctx(|| format!("chdir to cwd {cwd:?}"))
 }
 
 /// The process env, plus HOME from the container's /etc/passwd when the config has none.

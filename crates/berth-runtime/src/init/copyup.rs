@@ -9,11 +9,11 @@
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use nix::dir::Dir;
-use nix::errno::Errno;
-use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
-use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, mknodat, Mode, SFlag};
-use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
+use rustix::fs::{
+    chownat, fchmod, fchown, fstat, mkdirat, mknodat, openat, readlinkat, statat, symlinkat,
+    AtFlags, Dir, FileType, Gid, Mode, OFlags, Stat, Uid,
+};
+use rustix::io::Errno;
 
 use crate::init::error::{Ctx, InitError};
 
@@ -31,11 +31,11 @@ pub fn copy_into(lower: OwnedFd, upper: BorrowedFd<'_>) -> Result<(), InitError>
     copy_dir(lower, upper)
 }
 
-fn dir_flags() -> OFlag {
-    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+fn dir_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
-fn copy_attrs(fd: BorrowedFd<'_>, st: &nix::sys::stat::FileStat) -> nix::Result<()> {
+fn copy_attrs(fd: BorrowedFd<'_>, st: &Stat) -> rustix::io::Result<()> {
     fchown(
         fd,
         Some(Uid::from_raw(st.st_uid)),
@@ -46,42 +46,41 @@ fn copy_attrs(fd: BorrowedFd<'_>, st: &nix::sys::stat::FileStat) -> nix::Result<
 }
 
 fn copy_dir(src: OwnedFd, dst: BorrowedFd<'_>) -> Result<(), InitError> {
-    let mut dir = Dir::from_fd(src).ctx(|| "read the directory to copy up".into())?;
-    let src = dir.as_fd().try_clone_to_owned().ctx(|| "dup".into())?;
-    for entry in dir.iter() {
+    let dir = Dir::read_from(&src).ctx(|| "read the directory to copy up".into())?;
+    for entry in dir {
         let entry = entry.ctx(|| "read the directory to copy up".into())?;
         let name = entry.file_name();
         if name.to_bytes() == b"." || name.to_bytes() == b".." {
             continue;
         }
         let step = || format!("copy up {:?}", name);
-        let st = fstatat(&src, name, AtFlags::AT_SYMLINK_NOFOLLOW).ctx(step)?;
-        let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        let st = statat(&src, name, AtFlags::SYMLINK_NOFOLLOW).ctx(step)?;
+        let kind = FileType::from_raw_mode(st.st_mode);
         let perm = Mode::from_bits_truncate(st.st_mode);
         match kind {
-            SFlag::S_IFDIR => {
+            FileType::Directory => {
                 mkdirat(dst, name, Mode::from_bits_truncate(0o700)).ctx(step)?;
                 let from = openat(&src, name, dir_flags(), Mode::empty()).ctx(step)?;
                 let to = openat(dst, name, dir_flags(), Mode::empty()).ctx(step)?;
                 copy_dir(from, to.as_fd())?;
                 copy_attrs(to.as_fd(), &st).ctx(step)?;
             }
-            SFlag::S_IFREG => {
+            FileType::RegularFile => {
                 let from = openat(
                     &src,
                     name,
-                    OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
                 .ctx(step)?;
                 let to = openat(
                     dst,
                     name,
-                    OFlag::O_WRONLY
-                        | OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
                     Mode::from_bits_truncate(0o600),
                 )
                 .ctx(step)?;
@@ -89,15 +88,15 @@ fn copy_dir(src: OwnedFd, dst: BorrowedFd<'_>) -> Result<(), InitError> {
                 std::io::copy(&mut from, &mut to).ctx(step)?;
                 copy_attrs(to.as_fd(), &st).ctx(step)?;
             }
-            SFlag::S_IFLNK => {
-                let target = readlinkat(&src, name).ctx(step)?;
-                symlinkat(target.as_os_str(), dst, name).ctx(step)?;
-                fchownat(
+            FileType::Symlink => {
+                let target = readlinkat(&src, name, Vec::new()).ctx(step)?;
+                symlinkat(target.as_c_str(), dst, name).ctx(step)?;
+                chownat(
                     dst,
                     name,
                     Some(Uid::from_raw(st.st_uid)),
                     Some(Gid::from_raw(st.st_gid)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                    AtFlags::SYMLINK_NOFOLLOW,
                 )
                 .ctx(step)?;
             }
@@ -107,7 +106,9 @@ fn copy_dir(src: OwnedFd, dst: BorrowedFd<'_>) -> Result<(), InitError> {
                     Ok(()) => {}
                     // A device node the container may not create (a user namespace) is left
                     // out, as runc's copy does.
-                    Err(Errno::EPERM) if matches!(kind, SFlag::S_IFCHR | SFlag::S_IFBLK) => {
+                    Err(Errno::PERM)
+                        if matches!(kind, FileType::CharacterDevice | FileType::BlockDevice) =>
+                    {
                         continue
                     }
                     Err(e) => return Err(InitError(format!("{}: {e}", step()))),
@@ -115,16 +116,16 @@ fn copy_dir(src: OwnedFd, dst: BorrowedFd<'_>) -> Result<(), InitError> {
                 let node = openat(
                     dst,
                     name,
-                    OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
                 .ctx(step)?;
-                fchownat(
+                chownat(
                     &node,
                     "",
                     Some(Uid::from_raw(st.st_uid)),
                     Some(Gid::from_raw(st.st_gid)),
-                    AtFlags::AT_EMPTY_PATH,
+                    AtFlags::EMPTY_PATH,
                 )
                 .ctx(step)?;
             }
@@ -150,7 +151,7 @@ mod tests {
         symlink("/etc/passwd", l.join("link")).unwrap();
         std::fs::set_permissions(l, std::fs::Permissions::from_mode(0o1777)).unwrap();
 
-        let open = |p: &std::path::Path| nix::fcntl::open(p, dir_flags(), Mode::empty()).unwrap();
+        let open = |p: &std::path::Path| rustix::fs::open(p, dir_flags(), Mode::empty()).unwrap();
         let up = open(upper.path());
         copy_into(open(l), up.as_fd()).unwrap();
 

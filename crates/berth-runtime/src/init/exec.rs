@@ -3,9 +3,9 @@
 use std::convert::Infallible;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use nix::sched::{setns, CloneFlags};
-use nix::unistd::{chroot, fchdir};
 use oci_spec::runtime::{LinuxSeccomp, Process};
+use rustix::process::{chroot, fchdir};
+use rustix::thread::UnshareFlags;
 
 use super::become_process::become_process;
 use super::error::{Ctx, InitError};
@@ -20,7 +20,7 @@ pub struct ExecArgs<'a> {
     pub process: &'a Process,
     pub seccomp: Option<&'a LinuxSeccomp>,
     pub init_pidfd: BorrowedFd<'a>,
-    pub namespaces: CloneFlags,
+    pub namespaces: UnshareFlags,
     /// The init's root when the container has no mount namespace to join (a chroot).
     pub root: Option<BorrowedFd<'a>>,
     pub chan: Channel,
@@ -38,11 +38,12 @@ pub fn exec(args: ExecArgs) -> ! {
 }
 
 fn exec_inner(a: &ExecArgs) -> Result<Infallible, InitError> {
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .ctx(|| "set parent-death signal".into())?;
     // Until execve this process holds host state: nothing in the container may ptrace it
     // or open its /proc files (CVE-2016-9962).
-    nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .ctx(|| "set non-dumpable".into())?;
     expect_continue(&a.chan)?;
     // Before setns: once in the container's user namespace, the process could no longer
     // chroot in the caller's mount namespace.
@@ -53,13 +54,14 @@ fn exec_inner(a: &ExecArgs) -> Result<Infallible, InitError> {
     // A container with no namespace of its own (e.g. no `linux` section) has nothing to
     // join, and setns with no flags is EINVAL.
     if !a.namespaces.is_empty() {
-        setns(a.init_pidfd, a.namespaces).ctx(|| "join the container's namespaces".into())?;
+        crate::namespaces::setns(a.init_pidfd, a.namespaces)
+            .ctx(|| "join the container's namespaces".into())?;
     }
-    if a.namespaces.contains(CloneFlags::CLONE_NEWUSER) {
-        let g = nix::unistd::Gid::from_raw(0);
-        let u = nix::unistd::Uid::from_raw(0);
-        nix::unistd::setresgid(g, g, g).ctx(|| "setgid 0 in user namespace".into())?;
-        nix::unistd::setresuid(u, u, u).ctx(|| "setuid 0 in user namespace".into())?;
+    if a.namespaces.contains(UnshareFlags::NEWUSER) {
+        let g = rustix::process::Gid::ROOT;
+        let u = rustix::process::Uid::ROOT;
+        rustix::thread::set_thread_res_gid(g, g, g).ctx(|| "setgid 0 in user namespace".into())?;
+        rustix::thread::set_thread_res_uid(u, u, u).ctx(|| "setuid 0 in user namespace".into())?;
     }
     if let Some(console) = &a.console {
         tty::setup_console(console.as_fd(), a.process.console_size().as_ref())?;

@@ -14,10 +14,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use berth_cgroups::CgroupPaths;
-use nix::fcntl::OFlag;
-use nix::sched::{setns, unshare, CloneFlags};
-use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::fs::Mode;
+use rustix::fs::OFlags;
+use rustix::thread::UnshareFlags;
 
 use crate::namespaces::{self, NamespacePlan};
 use crate::process::{Channel, StartSocket, ToParent};
@@ -70,12 +70,13 @@ pub fn run(args: InitArgs) -> ! {
 
 fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     // If berth dies before the container is fully created, so does the init.
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .ctx(|| "set parent-death signal".into())?;
     // Until execve the init holds host state (the handshake socket, the start socket,
     // berth's own image): nothing in the container may ptrace it or open its /proc files,
     // even once its capabilities match the container's (CVE-2016-9962, CVE-2019-5736).
-    nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .ctx(|| "set non-dumpable".into())?;
     let spec = a.spec;
     let linux = spec.linux().as_ref();
     let plan = a.plan;
@@ -84,11 +85,11 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     // Joined namespaces first, the user namespace before the others (the plan's order):
     // what we create afterwards belongs to the joined user namespace.
     for (typ, path) in plan.joins() {
-        let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .ctx(|| format!("open {typ} namespace {path:?}"))?;
         // The declared type goes to setns, so the kernel refuses a file of another type.
-        setns(fd.as_fd(), namespaces::flag(*typ)).map_err(|e| match e {
-            nix::errno::Errno::EINVAL => InitError(format!(
+        namespaces::setns(fd.as_fd(), namespaces::flag(*typ)).map_err(|e| match e {
+            rustix::io::Errno::INVAL => InitError(format!(
                 "join {typ} namespace {path:?}: not a {typ} namespace"
             )),
             e => InitError(format!("join {typ} namespace {path:?}: {e}")),
@@ -96,13 +97,14 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     }
     let unshare_flags = plan.unshare_flags();
     if !unshare_flags.is_empty() {
-        unshare(unshare_flags).ctx(|| "create namespaces".into())?;
+        sys::unshare(unshare_flags).ctx(|| "create namespaces".into())?;
     }
     let in_userns = new_ns(LinuxNamespaceType::User);
     // A non-dumpable process's /proc files belong to root: a parent that is not root could
     // not write the id maps. Nothing of the container runs yet in this window.
     if in_userns {
-        nix::sys::prctl::set_dumpable(true).ctx(|| "set dumpable for the id maps".into())?;
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable)
+            .ctx(|| "set dumpable for the id maps".into())?;
     }
     a.chan
         .send(&ToParent::NamespacesReady)
@@ -110,25 +112,26 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     // Hooks run in the container see the pid the container sees.
     let hook_state = expect_continue(&a.chan)?.map(|s| with_own_pid(&s));
     if in_userns {
-        nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+            .ctx(|| "set non-dumpable".into())?;
     }
 
     if in_userns {
         // The parent wrote the maps: become the namespace's root.
-        let root_g = nix::unistd::Gid::from_raw(0);
-        let root_u = nix::unistd::Uid::from_raw(0);
-        nix::unistd::setresgid(root_g, root_g, root_g)
+        let root_g = rustix::process::Gid::ROOT;
+        let root_u = rustix::process::Uid::ROOT;
+        rustix::thread::set_thread_res_gid(root_g, root_g, root_g)
             .ctx(|| "setgid 0 in user namespace".into())?;
-        nix::unistd::setresuid(root_u, root_u, root_u)
+        rustix::thread::set_thread_res_uid(root_u, root_u, root_u)
             .ctx(|| "setuid 0 in user namespace".into())?;
     }
     // Only now, inside its cgroup, may the init take a cgroup namespace rooted there.
     if new_ns(LinuxNamespaceType::Cgroup) {
-        unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "create cgroup namespace".into())?;
+        sys::unshare(UnshareFlags::NEWCGROUP).ctx(|| "create cgroup namespace".into())?;
     }
     if new_ns(LinuxNamespaceType::Uts) {
         if let Some(h) = spec.hostname() {
-            nix::unistd::sethostname(h).ctx(|| format!("set hostname {h:?}"))?;
+            rustix::system::sethostname(h.as_bytes()).ctx(|| format!("set hostname {h:?}"))?;
         }
         if let Some(d) = spec.domainname() {
             set_domainname(d)?;

@@ -12,11 +12,12 @@
 //! already uses for mount targets (docs/SECURITY.md says why not the `pathrs` crate).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
-use nix::fcntl::{openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{fstat, Mode};
-use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
+use rustix::fs::{
+    fstat, fstatfs, openat2, readlinkat, Mode, OFlags, ResolveFlags, PROC_SUPER_MAGIC,
+};
 
 use crate::init::error::{Ctx, InitError};
 
@@ -35,9 +36,10 @@ pub fn write(rel: &str, value: &str) -> Result<(), InitError> {
 pub fn write_own(name: &str, value: &str) -> Result<(), InitError> {
     let step = || format!("write /proc/self/{name}");
     let root = open_root().ctx(step)?;
-    let me = readlinkat(root.as_fd(), "self").ctx(step)?;
+    let me = readlinkat(root.as_fd(), "self", Vec::new()).ctx(step)?;
     let me = me
         .to_str()
+        .ok()
         .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| InitError(format!("{}: /proc/self is {me:?}", step())))?;
     write_at(&root, &format!("{me}/{name}"), value)
@@ -46,46 +48,50 @@ pub fn write_own(name: &str, value: &str) -> Result<(), InitError> {
 fn write_at(root: &OwnedFd, rel: &str, value: &str) -> Result<(), InitError> {
     let step = || format!("write /proc/{rel}");
     let file = open_beneath(root, rel).ctx(step)?;
-    nix::unistd::write(&file, value.as_bytes()).ctx(step)?;
+    rustix::io::write(&file, value.as_bytes()).ctx(step)?;
     Ok(())
 }
 
 fn open_root() -> Result<OwnedFd, String> {
-    let root = nix::fcntl::open(
+    let root = rustix::fs::open(
         "/proc",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| format!("open /proc: {e}"))?;
     let fs = fstatfs(&root).map_err(|e| format!("statfs /proc: {e}"))?;
     let st = fstat(&root).map_err(|e| format!("stat /proc: {e}"))?;
-    if fs.filesystem_type() != PROC_SUPER_MAGIC || st.st_ino != PROC_ROOT_INO {
+    if fs.f_type != PROC_SUPER_MAGIC || st.st_ino != PROC_ROOT_INO {
         return Err("/proc is not the root of a procfs".into());
     }
     Ok(root)
 }
 
 fn open_beneath(root: &OwnedFd, rel: &str) -> Result<OwnedFd, String> {
-    let how = OpenHow::new()
-        .flags(OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
-        .resolve(
-            ResolveFlag::RESOLVE_BENEATH
-                | ResolveFlag::RESOLVE_NO_XDEV
-                | ResolveFlag::RESOLVE_NO_SYMLINKS
-                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-        );
-    let file = openat2(root.as_fd(), rel, how).map_err(|e| match e {
-        nix::errno::Errno::EXDEV => "a mount covers part of the path: refused".to_string(),
-        nix::errno::Errno::ELOOP => "a symlink is part of the path: refused".to_string(),
+    let file = openat2(
+        root.as_fd(),
+        rel,
+        OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH
+            | ResolveFlags::NO_XDEV
+            | ResolveFlags::NO_SYMLINKS
+            | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::XDEV => "a mount covers part of the path: refused".to_string(),
+        rustix::io::Errno::LOOP => "a symlink is part of the path: refused".to_string(),
         e => e.to_string(),
     })?;
     let fs = fstatfs(&file).map_err(|e| format!("statfs: {e}"))?;
-    if fs.filesystem_type() != PROC_SUPER_MAGIC {
+    if fs.f_type != PROC_SUPER_MAGIC {
         return Err("the file is not on procfs".into());
     }
     // The kernel's own name for what we opened, read through the verified procfs.
     let link = format!("thread-self/fd/{}", file.as_raw_fd());
-    let actual = readlinkat(root.as_fd(), link.as_str()).map_err(|e| format!("readlink: {e}"))?;
+    let actual = readlinkat(root.as_fd(), link.as_str(), Vec::new())
+        .map_err(|e| format!("readlink: {e}"))?;
+    let actual = std::ffi::OsString::from_vec(actual.into_bytes());
     let wanted = Path::new("/proc").join(rel);
     if Path::new(&actual) != wanted {
         return Err(format!("the file opened is {actual:?}, not {wanted:?}"));

@@ -3,8 +3,8 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
-use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use rustix::fs::{openat2, Mode, OFlags, ResolveFlags, CWD};
+use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
 
 use crate::init::error::{Ctx, InitError};
 use crate::sys;
@@ -31,11 +31,11 @@ fn open_console(
     console: BorrowedFd<'_>,
     size: Option<&oci_spec::runtime::Box>,
 ) -> Result<OwnedFd, InitError> {
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
         .ctx(|| "open /dev/ptmx".into())?;
     grantpt(&master).ctx(|| "grantpt".into())?;
     unlockpt(&master).ctx(|| "unlockpt".into())?;
-    let slave_path = ptsname_r(&master).ctx(|| "ptsname".into())?;
+    let slave_path = ptsname(&master, Vec::new()).ctx(|| "ptsname".into())?;
     // From the master itself: a /dev/pts path could be a symlink or a mount of the image's.
     let slave = sys::pty_peer(master.as_fd()).ctx(|| "open the pty's peer".into())?;
     if let Some(size) = size {
@@ -45,7 +45,7 @@ fn open_console(
     berth_common::fdpass::send_fds(console, slave_path.as_bytes(), &[master.as_fd()])
         .ctx(|| "send the console to the console socket".into())?;
     drop(master);
-    nix::unistd::setsid().ctx(|| "setsid".into())?;
+    rustix::process::setsid().ctx(|| "setsid".into())?;
     sys::set_controlling_terminal(slave.as_fd()).ctx(|| "set controlling terminal".into())?;
     for fd in 0..3 {
         sys::dup_onto(slave.as_fd(), fd).ctx(|| format!("dup console to fd {fd}"))?;
@@ -56,10 +56,14 @@ fn open_console(
 /// Binds the pty `slave` (the very file, through a detached copy of its mount) onto the
 /// /dev/console file that rootfs::mount_all made, opened without following any symlink.
 fn bind_console(slave: BorrowedFd<'_>) -> Result<(), InitError> {
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
-    let target = openat2(AT_FDCWD, "/dev/console", how).ctx(|| "open /dev/console".into())?;
+    let target = openat2(
+        CWD,
+        "/dev/console",
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS,
+    )
+    .ctx(|| "open /dev/console".into())?;
     let tree = sys::clone_tree(slave, false).ctx(|| "copy the console's mount".into())?;
     sys::move_mount(tree.as_fd(), target.as_fd()).ctx(|| "bind the console to /dev/console".into())
 }

@@ -1,15 +1,14 @@
 //! Device nodes: the default set and /dev links for a fresh /dev, and the config's own
 //! (a bind of the host's node in a user namespace, where mknod is refused).
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
-use nix::errno::Errno;
-use nix::fcntl::{openat, OFlag};
-use nix::mount::MsFlags;
-use nix::sys::stat::{makedev, Mode, SFlag};
-use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Spec};
+use rustix::fs::{makedev, openat, AtFlags, FileType, Gid, Mode, OFlags, Uid};
+use rustix::io::Errno;
+use rustix::mount::MountFlags;
 
 use super::resolve::{clean_path, fd_path, mkdir_all_in_root, replace_with_empty_file};
 use super::syscall::Syscall;
@@ -66,7 +65,7 @@ pub(super) fn create_default_devices(
         ("ptmx", "pts/ptmx"),
     ] {
         match os.symlink(target, dev.as_fd(), link) {
-            Ok(()) | Err(Errno::EEXIST) => {}
+            Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(InitError(format!("symlink /dev/{link}: {e}"))),
         }
     }
@@ -91,52 +90,35 @@ pub(super) fn create_device(
         let target = openat(
             parent.as_fd(),
             name,
-            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )
         .ctx(|| format!("open {path:?}"))?;
         return os
-            .mount(Some(path), &fd_path(&target), None, MsFlags::MS_BIND, None)
+            .mount(Some(path), &fd_path(&target), None, MountFlags::BIND, None)
             .ctx(|| format!("bind device {path:?}"));
     }
     let kind = match dev.typ() {
-        LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
-        LinuxDeviceType::B => SFlag::S_IFBLK,
-        LinuxDeviceType::P => SFlag::S_IFIFO,
+        LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
+        LinuxDeviceType::B => FileType::BlockDevice,
+        LinuxDeviceType::P => FileType::Fifo,
         LinuxDeviceType::A => return Err(InitError(format!("device {path:?} has type 'a'"))),
     };
     let mode = Mode::from_bits_truncate(dev.file_mode().unwrap_or(0o666));
-    let rdev = makedev(dev.major() as u64, dev.minor() as u64);
+    let rdev = makedev(dev.major() as u32, dev.minor() as u32);
     match os.mknod(parent.as_fd(), name, kind, mode, rdev) {
         Ok(()) => {}
-        Err(Errno::EEXIST) => {
+        Err(Errno::EXIST) => {
             // An image may ship a placeholder: replace it so the node is the one asked for.
-            nix::unistd::unlinkat(
-                parent.as_fd(),
-                name,
-                nix::unistd::UnlinkatFlags::NoRemoveDir,
-            )
-            .ctx(|| format!("replace {path:?}"))?;
+            rustix::fs::unlinkat(parent.as_fd(), name, AtFlags::empty())
+                .ctx(|| format!("replace {path:?}"))?;
             os.mknod(parent.as_fd(), name, kind, mode, rdev)
                 .ctx(|| format!("mknod {path:?}"))?;
         }
         Err(e) => return Err(InitError(format!("mknod {path:?}: {e}"))),
     }
     // mknod applies the umask; the config's mode is exact.
-    nix::sys::stat::fchmodat(
-        parent.as_fd(),
-        name,
-        mode,
-        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
-    )
-    .or_else(|e| {
-        if e == Errno::EOPNOTSUPP {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    })
-    .ctx(|| format!("chmod {path:?}"))?;
+    chmod_nofollow(parent.as_fd(), name, mode).ctx(|| format!("chmod {path:?}"))?;
     os.chown(
         parent.as_fd(),
         name,
@@ -144,4 +126,15 @@ pub(super) fn create_device(
         Gid::from_raw(dev.gid().unwrap_or(0)),
     )
     .ctx(|| format!("chown {path:?}"))
+}
+
+/// chmod of `name` in `dir`, never following a symlink (a symlink is left as it is), as
+/// glibc's fchmodat(AT_SYMLINK_NOFOLLOW): through the /proc link of an O_PATH fd of the file.
+fn chmod_nofollow(dir: BorrowedFd<'_>, name: &OsStr, mode: Mode) -> rustix::io::Result<()> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let node = openat(dir, name, flags, Mode::empty())?;
+    if FileType::from_raw_mode(rustix::fs::fstat(&node)?.st_mode) == FileType::Symlink {
+        return Ok(());
+    }
+    rustix::fs::chmod(format!("/proc/self/fd/{}", node.as_raw_fd()), mode)
 }

@@ -4,14 +4,15 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use nix::fcntl::OFlag;
-use nix::mount::{MntFlags, MsFlags};
-use nix::sys::stat::Mode;
 use oci_spec::runtime::Spec;
+use rustix::fs::Mode;
+use rustix::fs::OFlags;
+use rustix::mount::{MountFlags, UnmountFlags};
 
 use super::masks::{make_readonly, mask};
 use super::mounts::remount;
 use super::propagation_flag;
+use super::syscall::ms;
 use super::syscall::Syscall;
 use crate::init::error::{Ctx, InitError};
 use crate::init::procfs;
@@ -21,14 +22,14 @@ use crate::init::procfs;
 pub fn enter(os: &dyn Syscall, rootfs: &Path, no_pivot: bool) -> Result<(), InitError> {
     if no_pivot {
         os.chdir(rootfs).ctx(|| format!("chdir {rootfs:?}"))?;
-        os.mount(Some(rootfs), Path::new("/"), None, MsFlags::MS_MOVE, None)
+        os.mount(Some(rootfs), Path::new("/"), None, ms::MOVE, None)
             .ctx(|| "move rootfs to /".into())?;
         os.chroot(Path::new(".")).ctx(|| "chroot".into())?;
         return os.chdir(Path::new("/")).ctx(|| "chdir /".into());
     }
-    let dir = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
-    let old = nix::fcntl::open("/", dir, Mode::empty()).ctx(|| "open /".into())?;
-    let new = nix::fcntl::open(rootfs, dir, Mode::empty()).ctx(|| "open rootfs".into())?;
+    let dir = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+    let old = rustix::fs::open("/", dir, Mode::empty()).ctx(|| "open /".into())?;
+    let new = rustix::fs::open(rootfs, dir, Mode::empty()).ctx(|| "open rootfs".into())?;
     os.fchdir(new.as_fd()).ctx(|| "fchdir rootfs".into())?;
     os.pivot_root(Path::new("."), Path::new("."))
         .ctx(|| "pivot_root".into())?;
@@ -39,11 +40,11 @@ pub fn enter(os: &dyn Syscall, rootfs: &Path, no_pivot: bool) -> Result<(), Init
         None,
         Path::new("."),
         None,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        ms::SLAVE | MountFlags::REC,
         None,
     )
     .ctx(|| "make old root slave".into())?;
-    os.umount(Path::new("."), MntFlags::MNT_DETACH)
+    os.umount(Path::new("."), UnmountFlags::DETACH)
         .ctx(|| "detach old root".into())?;
     os.chdir(Path::new("/")).ctx(|| "chdir /".into())
 }
@@ -60,9 +61,9 @@ pub fn finish(os: &dyn Syscall, spec: &Spec, root_path: &Path) -> Result<(), Ini
         procfs::write(&format!("sys/{}", key.replace('.', "/")), value)
             .map_err(|e| InitError(format!("sysctl {key}: {e}")))?;
     }
-    let root = nix::fcntl::open(
+    let root = rustix::fs::open(
         root_path,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .ctx(|| format!("open {root_path:?}"))?;
@@ -89,7 +90,7 @@ pub fn finish(os: &dyn Syscall, spec: &Spec, root_path: &Path) -> Result<(), Ini
         .and_then(|r| r.readonly())
         .unwrap_or(false)
     {
-        remount(os, root_path, MsFlags::MS_RDONLY)?;
+        remount(os, root_path, MountFlags::RDONLY)?;
     }
     if let Some(p) = linux
         .and_then(|l| l.rootfs_propagation().as_deref())

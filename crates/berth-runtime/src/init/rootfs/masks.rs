@@ -4,9 +4,8 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{makedev, SFlag};
+use rustix::fs::{makedev, openat2, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 
 use super::resolve::open_in_root;
 use super::syscall::Syscall;
@@ -20,9 +19,9 @@ pub(super) fn make_readonly(
     root: BorrowedFd<'_>,
     path: &Path,
 ) -> Result<(), InitError> {
-    let target = match open_in_root(root, path, OFlag::O_PATH) {
+    let target = match open_in_root(root, path, OFlags::PATH) {
         Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(()),
+        Err(Errno::NOENT) => return Ok(()),
         Err(e) => return Err(InitError(format!("open: {e}"))),
     };
     let tree = os
@@ -44,13 +43,13 @@ pub(super) fn mask(
     path: &Path,
     null: &mut Option<OwnedFd>,
 ) -> Result<(), InitError> {
-    let target = match open_in_root(root, path, OFlag::O_PATH) {
+    let target = match open_in_root(root, path, OFlags::PATH) {
         Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(()),
+        Err(Errno::NOENT) => return Ok(()),
         Err(e) => return Err(InitError(format!("open: {e}"))),
     };
-    let st = nix::sys::stat::fstat(&target).ctx(|| "stat".into())?;
-    let tree = if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR {
+    let st = rustix::fs::fstat(&target).ctx(|| "stat".into())?;
+    let tree = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
         let attrs = libc::MOUNT_ATTR_RDONLY
             | libc::MOUNT_ATTR_NOSUID
             | libc::MOUNT_ATTR_NODEV
@@ -72,12 +71,16 @@ pub(super) fn mask(
 /// The container's /dev/null, opened without following any symlink and checked to be the
 /// null device: any char 1:3 node is, whoever made it.
 fn verified_null(root: BorrowedFd<'_>) -> Result<OwnedFd, InitError> {
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
-    let fd = openat2(root, "dev/null", how).ctx(|| "open /dev/null".into())?;
-    let st = nix::sys::stat::fstat(&fd).ctx(|| "stat /dev/null".into())?;
-    let is_char = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFCHR;
+    let fd = openat2(
+        root,
+        "dev/null",
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS,
+    )
+    .ctx(|| "open /dev/null".into())?;
+    let st = rustix::fs::fstat(&fd).ctx(|| "stat /dev/null".into())?;
+    let is_char = FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice;
     if !is_char || st.st_rdev != makedev(1, 3) {
         return Err(InitError(
             "/dev/null in the container is not the null device (char 1:3): refusing to mask with it"

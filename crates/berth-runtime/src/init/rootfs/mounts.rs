@@ -5,12 +5,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use berth_cgroups::CgroupPaths;
-use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::mount::MsFlags;
-use nix::sys::stat::Mode;
-use nix::sys::statvfs::{statvfs, FsFlags};
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+use rustix::mount::MountFlags;
+
+use super::syscall::ms;
 use oci_spec::runtime::{Mount, Spec};
+use rustix::fs::Mode;
+use rustix::fs::{statvfs, StatVfsMountFlags as FsFlags};
 
 use super::devices::{create_default_devices, create_device, needs_dev_setup};
 use super::resolve::{
@@ -31,9 +33,9 @@ pub fn mount_all(
     cgroup: Option<&CgroupPaths>,
     in_userns: bool,
 ) -> Result<(), InitError> {
-    let root = nix::fcntl::open(
+    let root = rustix::fs::open(
         rootfs,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .ctx(|| format!("open rootfs {rootfs:?}"))?;
@@ -73,7 +75,7 @@ fn mount_one(
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
-    let is_bind = typ == "bind" || opts.flags.contains(MsFlags::MS_BIND);
+    let is_bind = typ == "bind" || opts.flags.contains(MountFlags::BIND);
 
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(os, root, dest, &opts, cgroup);
@@ -102,14 +104,13 @@ fn mount_one(
 
     if is_bind {
         let src = source.ok_or_else(|| InitError("bind mount without a source".into()))?;
-        let bind_flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
+        let bind_flags = opts.flags & (MountFlags::BIND | MountFlags::REC);
         os.mount(Some(&src), &target_path, None, bind_flags, None)
             .ctx(|| format!("bind {src:?}"))?;
-        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        let extra = opts.flags & !(MountFlags::BIND | MountFlags::REC | ms::REMOUNT);
         // The bind itself ignores every other flag: apply them with a remount of the new
         // mount (reopened, since the old fd points below it).
-        let mounted =
-            open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen bind target".into())?;
+        let mounted = open_in_root(root, dest, OFlags::PATH).ctx(|| "reopen bind target".into())?;
         if !extra.is_empty() {
             remount(os, &fd_path(&mounted), extra)?;
         }
@@ -126,24 +127,24 @@ fn mount_one(
         false => None,
     };
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let flags = opts.flags & !ms::REMOUNT;
     let res = os.mount(source.as_deref(), &target_path, Some(typ), flags, data);
     match res {
         Ok(()) => {}
         // Without its own network namespace (or under a user namespace) sysfs cannot be
         // mounted fresh: bind the host's, read-only, as runc does; read-only all the way
         // down, or the host's cgroup, debugfs, securityfs … mounts below it stay writable.
-        Err(Errno::EPERM) if typ == "sysfs" => {
+        Err(Errno::PERM) if typ == "sysfs" => {
             os.mount(
                 Some(Path::new("/sys")),
                 &target_path,
                 None,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
+                MountFlags::BIND | MountFlags::REC,
                 None,
             )
             .ctx(|| "bind /sys".into())?;
-            let mounted = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen sysfs".into())?;
-            remount(os, &fd_path(&mounted), flags | MsFlags::MS_RDONLY)?;
+            let mounted = open_in_root(root, dest, OFlags::PATH).ctx(|| "reopen sysfs".into())?;
+            remount(os, &fd_path(&mounted), flags | MountFlags::RDONLY)?;
             set_recursive(
                 os,
                 &mounted,
@@ -156,12 +157,12 @@ fn mount_one(
         Err(e) => return Err(InitError(format!("mount {typ}: {e}"))),
     }
     if let Some(lower) = lower {
-        let upper = open_in_root(root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+        let upper = open_in_root(root, dest, OFlags::RDONLY | OFlags::DIRECTORY)
             .ctx(|| "open the new tmpfs".into())?;
         copyup::copy_into(lower, upper.as_fd())?;
     }
     if !opts.propagation.is_empty() || !opts.recursive.is_empty() {
-        let mounted = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen target".into())?;
+        let mounted = open_in_root(root, dest, OFlags::PATH).ctx(|| "reopen target".into())?;
         set_recursive(os, &mounted, opts.recursive)?;
         for p in &opts.propagation {
             os.mount(None, &fd_path(&mounted), None, *p, None)
@@ -187,25 +188,25 @@ fn set_recursive(
 
 /// Remounts a bind mount with `flags`, keeping the flags the kernel locks on mounts that a
 /// user namespace inherited (nodev, nosuid, noexec, and the atime mode).
-pub(super) fn remount(os: &dyn Syscall, path: &Path, flags: MsFlags) -> Result<(), InitError> {
-    let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+pub(super) fn remount(os: &dyn Syscall, path: &Path, flags: MountFlags) -> Result<(), InitError> {
+    let base = MountFlags::BIND | ms::REMOUNT;
     let first = os.mount(None, path, None, base | flags, None);
     match first {
         Ok(()) => Ok(()),
         // Locked flags are the usual cause; in a user namespace, always.
-        Err(Errno::EPERM) => {
+        Err(Errno::PERM) => {
             let st = statvfs(path).ctx(|| "statvfs".into())?;
-            let mut locked = MsFlags::empty();
+            let mut locked = MountFlags::empty();
             for (fs, ms) in [
-                (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-                (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-                (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-                (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-                (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-                (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-                (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+                (FsFlags::NODEV, MountFlags::NODEV),
+                (FsFlags::NOSUID, MountFlags::NOSUID),
+                (FsFlags::NOEXEC, MountFlags::NOEXEC),
+                (FsFlags::NOATIME, MountFlags::NOATIME),
+                (FsFlags::NODIRATIME, MountFlags::NODIRATIME),
+                (FsFlags::RELATIME, MountFlags::RELATIME),
+                (FsFlags::RDONLY, MountFlags::RDONLY),
             ] {
-                if st.flags().contains(fs) {
+                if st.f_flag.contains(fs) {
                     locked |= ms;
                 }
             }
@@ -231,8 +232,8 @@ fn mount_cgroup(
     let Some(paths) = cgroup else {
         return Ok(());
     };
-    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
-    let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
+    let ro = opts.flags.contains(MountFlags::RDONLY);
+    let flags = opts.flags & !(MountFlags::RDONLY | MountFlags::BIND | MountFlags::REC);
     let target = mkdir_all_in_root(root, dest)?;
     check_proc_target(&path_in_root(root, &target)?, "cgroup", None, false)?;
     if paths.layout == berth_cgroups::LayoutKind::V2 {
@@ -241,11 +242,11 @@ fn mount_cgroup(
             .first()
             .ok_or_else(|| InitError("no cgroup dir".into()))?
             .1;
-        os.mount(Some(dir), &fd_path(&target), None, MsFlags::MS_BIND, None)
+        os.mount(Some(dir), &fd_path(&target), None, MountFlags::BIND, None)
             .ctx(|| format!("bind {dir:?}"))?;
         if ro {
-            let m = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen".into())?;
-            remount(os, &fd_path(&m), flags | MsFlags::MS_RDONLY)?;
+            let m = open_in_root(root, dest, OFlags::PATH).ctx(|| "reopen".into())?;
+            remount(os, &fd_path(&m), flags | MountFlags::RDONLY)?;
         }
         return Ok(());
     }
@@ -264,22 +265,22 @@ fn mount_cgroup(
         };
         let sub = dest.join(name);
         let t = mkdir_all_in_root(root, &sub)?;
-        os.mount(Some(dir), &fd_path(&t), None, MsFlags::MS_BIND, None)
+        os.mount(Some(dir), &fd_path(&t), None, MountFlags::BIND, None)
             .ctx(|| format!("bind {dir:?}"))?;
-        let m = open_in_root(root, &sub, OFlag::O_PATH).ctx(|| "reopen".into())?;
+        let m = open_in_root(root, &sub, OFlags::PATH).ctx(|| "reopen".into())?;
         let mut f = flags;
         if ro {
-            f |= MsFlags::MS_RDONLY;
+            f |= MountFlags::RDONLY;
         }
         remount(os, &fd_path(&m), f)?;
     }
     if ro {
-        let m = open_in_root(root, dest, OFlag::O_PATH).ctx(|| "reopen".into())?;
+        let m = open_in_root(root, dest, OFlags::PATH).ctx(|| "reopen".into())?;
         os.mount(
             None,
             &fd_path(&m),
             None,
-            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+            ms::REMOUNT | MountFlags::RDONLY | flags,
             Some("mode=755"),
         )
         .ctx(|| "remount cgroup tmpfs read-only".into())?;

@@ -1,13 +1,13 @@
 //! The one table of mount options berth honours (as runc), and how a mount's options
 //! split into mount(2) flags, recursive attributes, propagation and filesystem data.
 
-use nix::mount::MsFlags;
+use rustix::mount::MountFlags;
 
 /// A mount's options split the way mount(2) wants them.
 #[derive(Debug, PartialEq, Eq)]
 pub struct MountOptions {
-    pub flags: MsFlags,
-    pub propagation: Vec<MsFlags>,
+    pub flags: MountFlags,
+    pub propagation: Vec<MountFlags>,
     /// Filesystem-specific options (mode=755, size=…) joined with commas.
     pub data: String,
     /// runc's `tmpcopyup`: a tmpfs starts with a copy of the directory it covers.
@@ -19,7 +19,7 @@ pub struct MountOptions {
 impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
-            flags: MsFlags::empty(),
+            flags: MountFlags::empty(),
             propagation: Vec::new(),
             data: String::new(),
             copy_up: false,
@@ -147,9 +147,9 @@ fn lookup(name: &str) -> Option<Opt> {
     OPTIONS.iter().find(|(n, _)| *n == name).map(|(_, o)| *o)
 }
 
-pub fn propagation_flag(name: &str) -> Option<MsFlags> {
+pub fn propagation_flag(name: &str) -> Option<MountFlags> {
     match lookup(name)? {
-        Opt::Propagation(p) => Some(MsFlags::from_bits_truncate(p)),
+        Opt::Propagation(p) => Some(MountFlags::from_bits_retain(p as u32)),
         _ => None,
     }
 }
@@ -162,11 +162,13 @@ pub fn parse_options(options: &[String]) -> MountOptions {
     for opt in options {
         match lookup(opt) {
             Some(Opt::Flags(set, clear)) => {
-                out.flags.remove(MsFlags::from_bits_truncate(clear));
-                out.flags.insert(MsFlags::from_bits_truncate(set));
+                out.flags.remove(MountFlags::from_bits_retain(clear as u32));
+                out.flags.insert(MountFlags::from_bits_retain(set as u32));
             }
             Some(Opt::Recursive(set, clear)) => out.recursive.apply(set, clear),
-            Some(Opt::Propagation(p)) => out.propagation.push(MsFlags::from_bits_truncate(p)),
+            Some(Opt::Propagation(p)) => {
+                out.propagation.push(MountFlags::from_bits_retain(p as u32))
+            }
             Some(Opt::CopyUp) => out.copy_up = true,
             None => data.push(opt.as_str()),
         }
@@ -178,6 +180,7 @@ pub fn parse_options(options: &[String]) -> MountOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::init::rootfs::syscall::ms;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
@@ -192,8 +195,8 @@ mod tests {
             "size=65536k",
             "rprivate",
         ]));
-        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
-        assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+        assert_eq!(o.flags, MountFlags::NOSUID | MountFlags::STRICTATIME);
+        assert_eq!(o.propagation, vec![ms::PRIVATE | MountFlags::REC]);
         assert_eq!(o.data, "mode=755,size=65536k");
         assert!(!o.copy_up);
     }
@@ -209,7 +212,7 @@ mod tests {
     fn recursive_options_are_attributes_not_data() {
         let o = parse_options(&s(&["rbind", "rro", "rnoexec", "rnoatime", "rrelatime"]));
         assert_eq!(o.data, "");
-        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(o.flags, MountFlags::BIND | MountFlags::REC);
         assert_eq!(
             o.recursive.set,
             libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR_RELATIME
@@ -237,6 +240,6 @@ mod tests {
     #[test]
     fn later_options_override_earlier_ones() {
         let o = parse_options(&s(&["ro", "rw", "rbind"]));
-        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(o.flags, MountFlags::BIND | MountFlags::REC);
     }
 }

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use nix::mount::MsFlags;
+use rustix::mount::MountFlags;
+
+use super::syscall::ms;
 use oci_spec::runtime::Spec;
 
 use super::propagation_flag;
@@ -22,8 +24,8 @@ pub fn prepare(os: &dyn Syscall, spec: &Spec, rootfs: &Path) -> Result<(), InitE
     let prop = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(propagation_flag)
-        .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        .filter(|p| !p.contains(ms::UNBINDABLE))
+        .unwrap_or(ms::SLAVE | MountFlags::REC);
     os.mount(None, Path::new("/"), None, prop, None)
         .ctx(|| "set the propagation of /".into())?;
     // As runc: a shared mount holding the rootfs is made private, so the rootfs bind below
@@ -33,24 +35,24 @@ pub fn prepare(os: &dyn Syscall, spec: &Spec, rootfs: &Path) -> Result<(), InitE
     // refuses a shared old root. After a recursive private or slave of / (the default)
     // no mount is shared any more: mountinfo need not be read on that common path.
     let mut private = Vec::new();
-    if !prop.contains(MsFlags::MS_REC) || prop.contains(MsFlags::MS_SHARED) {
+    if !prop.contains(MountFlags::REC) || prop.contains(ms::SHARED) {
         let (holder, holder_shared) = mount_holding(rootfs)?;
         if holder_shared {
             private.push(holder.clone());
         }
-        if prop.contains(MsFlags::MS_SHARED) && holder != Path::new("/") {
+        if prop.contains(ms::SHARED) && holder != Path::new("/") {
             private.push(PathBuf::from("/"));
         }
     }
     for point in &private {
-        os.mount(None, point, None, MsFlags::MS_PRIVATE, None)
+        os.mount(None, point, None, ms::PRIVATE, None)
             .ctx(|| format!("make {point:?} private"))?;
     }
     os.mount(
         Some(rootfs),
         rootfs,
         None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
+        MountFlags::BIND | MountFlags::REC,
         None,
     )
     .ctx(|| format!("bind rootfs {rootfs:?}"))?;

@@ -8,11 +8,9 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::mount::{MntFlags, MsFlags};
-use nix::sys::stat::{Mode, SFlag};
-use nix::unistd::{Gid, Uid};
+use rustix::fs::{FileType, Gid, Mode, OFlags, Uid};
+use rustix::io::Errno;
+use rustix::mount::{MountFlags, UnmountFlags};
 
 use super::syscall::Syscall;
 
@@ -23,10 +21,10 @@ pub enum Call {
         source: Option<String>,
         target: String,
         fstype: Option<String>,
-        flags: MsFlags,
+        flags: MountFlags,
         data: Option<String>,
     },
-    Umount(String, MntFlags),
+    Umount(String, UnmountFlags),
     SetAttr {
         mount: String,
         recursive: bool,
@@ -48,7 +46,7 @@ pub enum Call {
     },
     Mknod {
         path: String,
-        kind: SFlag,
+        kind: FileType,
         dev: u64,
     },
     Chown {
@@ -150,7 +148,7 @@ impl Recorder {
         let name = format!("tree{}", self.trees.get());
         let path = self.scratch_path.join(&name);
         std::fs::write(&path, "")?;
-        let fd = nix::fcntl::open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())?;
+        let fd = rustix::fs::open(&path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
         Ok((fd, name))
     }
 }
@@ -161,9 +159,9 @@ impl Syscall for Recorder {
         source: Option<&Path>,
         target: &Path,
         fstype: Option<&str>,
-        flags: MsFlags,
+        flags: MountFlags,
         data: Option<&str>,
-    ) -> nix::Result<()> {
+    ) -> rustix::io::Result<()> {
         self.record(Call::Mount {
             source: source.map(|s| self.show(s)),
             target: self.show(target),
@@ -177,7 +175,7 @@ impl Syscall for Recorder {
         }
     }
 
-    fn umount(&self, target: &Path, flags: MntFlags) -> nix::Result<()> {
+    fn umount(&self, target: &Path, flags: UnmountFlags) -> rustix::io::Result<()> {
         self.record(Call::Umount(self.show(target), flags));
         Ok(())
     }
@@ -228,12 +226,12 @@ impl Syscall for Recorder {
         &self,
         dir: BorrowedFd<'_>,
         name: &OsStr,
-        kind: SFlag,
+        kind: FileType,
         mode: Mode,
         dev: libc::dev_t,
-    ) -> nix::Result<()> {
-        let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
-        nix::fcntl::openat(dir, name, flags, mode)?;
+    ) -> rustix::io::Result<()> {
+        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC;
+        rustix::fs::openat(dir, name, flags, mode)?;
         self.record(Call::Mknod {
             path: self.show_at(dir, name),
             kind,
@@ -242,7 +240,13 @@ impl Syscall for Recorder {
         Ok(())
     }
 
-    fn chown(&self, dir: BorrowedFd<'_>, name: &OsStr, uid: Uid, gid: Gid) -> nix::Result<()> {
+    fn chown(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        uid: Uid,
+        gid: Gid,
+    ) -> rustix::io::Result<()> {
         self.record(Call::Chown {
             path: self.show_at(dir, name),
             uid: uid.as_raw(),
@@ -251,7 +255,7 @@ impl Syscall for Recorder {
         Ok(())
     }
 
-    fn symlink(&self, target: &str, dir: BorrowedFd<'_>, name: &str) -> nix::Result<()> {
+    fn symlink(&self, target: &str, dir: BorrowedFd<'_>, name: &str) -> rustix::io::Result<()> {
         self.record(Call::Symlink {
             link: self.show_at(dir, name),
             target: target.to_string(),
@@ -259,22 +263,22 @@ impl Syscall for Recorder {
         Ok(())
     }
 
-    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> nix::Result<()> {
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> rustix::io::Result<()> {
         self.record(Call::PivotRoot(self.show(new_root), self.show(put_old)));
         Ok(())
     }
 
-    fn chroot(&self, path: &Path) -> nix::Result<()> {
+    fn chroot(&self, path: &Path) -> rustix::io::Result<()> {
         self.record(Call::Chroot(self.show(path)));
         Ok(())
     }
 
-    fn chdir(&self, path: &Path) -> nix::Result<()> {
+    fn chdir(&self, path: &Path) -> rustix::io::Result<()> {
         self.record(Call::Chdir(self.show(path)));
         Ok(())
     }
 
-    fn fchdir(&self, dir: BorrowedFd<'_>) -> nix::Result<()> {
+    fn fchdir(&self, dir: BorrowedFd<'_>) -> rustix::io::Result<()> {
         self.record(Call::Fchdir(self.show_fd(dir)));
         Ok(())
     }

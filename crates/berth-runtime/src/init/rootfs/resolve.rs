@@ -6,9 +6,8 @@ use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, AtFlags, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{mkdirat, Mode, SFlag};
+use rustix::fs::{mkdirat, openat, openat2, AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 
 use crate::init::error::{Ctx, InitError};
 
@@ -64,15 +63,17 @@ pub fn clean_path(path: &Path) -> PathBuf {
     out
 }
 
-fn in_root_how(flags: OFlag) -> OpenHow {
-    OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
-}
+/// How every lookup inside the root resolves.
+const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
 /// Opens `path` inside the root `root`, never leaving it.
-pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
-    openat2(root, relative(path), in_root_how(flags))
+pub fn open_in_root(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    flags: OFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let flags = flags | OFlags::CLOEXEC;
+    openat2(root, relative(path), flags, Mode::empty(), IN_ROOT)
 }
 
 fn relative(path: &Path) -> &Path {
@@ -90,7 +91,7 @@ pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
 /// Creates every missing directory of `path` inside `root` and returns an O_PATH fd of it.
 pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, InitError> {
     let mut cur = PathBuf::from("/");
-    let mut fd = open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY)
+    let mut fd = open_in_root(root, &cur, OFlags::PATH | OFlags::DIRECTORY)
         .ctx(|| "open rootfs".to_string())?;
     for comp in path.components() {
         let name = match comp {
@@ -101,14 +102,14 @@ pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, I
             _ => continue,
         };
         cur.push(name);
-        fd = match open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+        fd = match open_in_root(root, &cur, OFlags::PATH | OFlags::DIRECTORY) {
             Ok(next) => next,
-            Err(Errno::ENOENT) => {
+            Err(Errno::NOENT) => {
                 match mkdirat(fd.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Ok(()) | Err(Errno::EXIST) => {}
                     Err(e) => return Err(InitError(format!("mkdir {cur:?} in rootfs: {e}"))),
                 }
-                open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY)
+                open_in_root(root, &cur, OFlags::PATH | OFlags::DIRECTORY)
                     .ctx(|| format!("open {cur:?} in rootfs"))?
             }
             Err(e) => return Err(InitError(format!("open {cur:?} in rootfs: {e}"))),
@@ -127,7 +128,7 @@ pub(super) fn ensure_target(
     if dir {
         return mkdir_all_in_root(root, dest);
     }
-    if let Ok(fd) = open_in_root(root, dest, OFlag::O_PATH) {
+    if let Ok(fd) = open_in_root(root, dest, OFlags::PATH) {
         return Ok(fd);
     }
     let parent = mkdir_all_in_root(root, dest.parent().unwrap_or(Path::new("/")))?;
@@ -137,13 +138,13 @@ pub(super) fn ensure_target(
     match openat(
         parent.as_fd(),
         name,
-        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        OFlags::CREATE | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_bits_truncate(0o644),
     ) {
-        Ok(_) | Err(Errno::EEXIST) | Err(Errno::ELOOP) => {}
+        Ok(_) | Err(Errno::EXIST) | Err(Errno::LOOP) => {}
         Err(e) => return Err(InitError(format!("create {dest:?} in rootfs: {e}"))),
     }
-    open_in_root(root, dest, OFlag::O_PATH).ctx(|| format!("open {dest:?} in rootfs"))
+    open_in_root(root, dest, OFlags::PATH).ctx(|| format!("open {dest:?} in rootfs"))
 }
 
 /// Where `target` (an fd under the root `root`) is, as a path inside the container.
@@ -181,8 +182,8 @@ pub(super) fn check_proc_target(
         return Ok(());
     };
     if inside == Path::new("/proc") {
-        let fs = nix::sys::statfs::statfs(src).ctx(|| format!("statfs {src:?}"))?;
-        if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        let fs = rustix::fs::statfs(src).ctx(|| format!("statfs {src:?}"))?;
+        if fs.f_type != rustix::fs::PROC_SUPER_MAGIC {
             return Err(InitError(format!(
                 "a bind on /proc must bring a procfs; {src:?} is not one"
             )));
@@ -197,21 +198,17 @@ pub(super) fn check_proc_target(
 
 /// Makes `name` in `dir` an empty regular file: whatever else is there (a symlink, a
 /// device, a fifo the image shipped) is removed first, and nothing is followed.
-pub(crate) fn replace_with_empty_file(dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<()> {
-    match nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st)
-            if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFREG =>
-        {
-            return Ok(())
-        }
-        Ok(_) => nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)?,
-        Err(Errno::ENOENT) => {}
+pub(crate) fn replace_with_empty_file(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<()> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => return Ok(()),
+        Ok(_) => rustix::fs::unlinkat(dir, name, AtFlags::empty())?,
+        Err(Errno::NOENT) => {}
         Err(e) => return Err(e),
     }
     openat(
         dir,
         name,
-        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_bits_truncate(0o600),
     )
     .map(drop)

@@ -12,11 +12,23 @@ use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use nix::mount::{MntFlags, MsFlags};
-use nix::sys::stat::{Mode, SFlag};
-use nix::unistd::{Gid, Uid};
+use rustix::fs::{AtFlags, FileType, Gid, Mode, Uid};
+use rustix::io::Result;
+use rustix::mount::{MountFlags, UnmountFlags};
 
 use crate::sys;
+
+/// The mount(2) flags rustix keeps for its special-purpose calls (mount_remount,
+/// mount_change, mount_move): `Syscall::mount` takes them in one word, as the kernel does.
+pub mod ms {
+    use rustix::mount::MountFlags;
+    pub const REMOUNT: MountFlags = MountFlags::from_bits_retain(libc::MS_REMOUNT as u32);
+    pub const MOVE: MountFlags = MountFlags::from_bits_retain(libc::MS_MOVE as u32);
+    pub const PRIVATE: MountFlags = MountFlags::from_bits_retain(libc::MS_PRIVATE as u32);
+    pub const SHARED: MountFlags = MountFlags::from_bits_retain(libc::MS_SHARED as u32);
+    pub const SLAVE: MountFlags = MountFlags::from_bits_retain(libc::MS_SLAVE as u32);
+    pub const UNBINDABLE: MountFlags = MountFlags::from_bits_retain(libc::MS_UNBINDABLE as u32);
+}
 
 pub trait Syscall {
     /// mount(2).
@@ -25,11 +37,11 @@ pub trait Syscall {
         source: Option<&Path>,
         target: &Path,
         fstype: Option<&str>,
-        flags: MsFlags,
+        flags: MountFlags,
         data: Option<&str>,
-    ) -> nix::Result<()>;
+    ) -> Result<()>;
     /// umount2(2).
-    fn umount(&self, target: &Path, flags: MntFlags) -> nix::Result<()>;
+    fn umount(&self, target: &Path, flags: UnmountFlags) -> Result<()>;
     /// See [`sys::mount_setattr`].
     fn mount_setattr(
         &self,
@@ -50,22 +62,22 @@ pub trait Syscall {
         &self,
         dir: BorrowedFd<'_>,
         name: &OsStr,
-        kind: SFlag,
+        kind: FileType,
         mode: Mode,
         dev: libc::dev_t,
-    ) -> nix::Result<()>;
+    ) -> Result<()>;
     /// fchownat(2), never following a symlink.
-    fn chown(&self, dir: BorrowedFd<'_>, name: &OsStr, uid: Uid, gid: Gid) -> nix::Result<()>;
+    fn chown(&self, dir: BorrowedFd<'_>, name: &OsStr, uid: Uid, gid: Gid) -> Result<()>;
     /// symlinkat(2).
-    fn symlink(&self, target: &str, dir: BorrowedFd<'_>, name: &str) -> nix::Result<()>;
+    fn symlink(&self, target: &str, dir: BorrowedFd<'_>, name: &str) -> Result<()>;
     /// pivot_root(2).
-    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> nix::Result<()>;
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()>;
     /// chroot(2).
-    fn chroot(&self, path: &Path) -> nix::Result<()>;
+    fn chroot(&self, path: &Path) -> Result<()>;
     /// chdir(2).
-    fn chdir(&self, path: &Path) -> nix::Result<()>;
+    fn chdir(&self, path: &Path) -> Result<()>;
     /// fchdir(2).
-    fn fchdir(&self, dir: BorrowedFd<'_>) -> nix::Result<()>;
+    fn fchdir(&self, dir: BorrowedFd<'_>) -> Result<()>;
 }
 
 /// The real calls.
@@ -77,14 +89,24 @@ impl Syscall for Host {
         source: Option<&Path>,
         target: &Path,
         fstype: Option<&str>,
-        flags: MsFlags,
+        flags: MountFlags,
         data: Option<&str>,
-    ) -> nix::Result<()> {
-        nix::mount::mount(source, target, fstype, flags, data)
+    ) -> Result<()> {
+        // rustix passes no NULL source or type: "none" is what the kernel records for a
+        // missing source, and the type is read only for a new mount, which names one.
+        let data = data.map(std::ffi::CString::new).transpose();
+        let data = data.map_err(|_| rustix::io::Errno::INVAL)?;
+        rustix::mount::mount(
+            source.unwrap_or(Path::new("none")),
+            target,
+            fstype.unwrap_or(""),
+            flags,
+            data.as_deref(),
+        )
     }
 
-    fn umount(&self, target: &Path, flags: MntFlags) -> nix::Result<()> {
-        nix::mount::umount2(target, flags)
+    fn umount(&self, target: &Path, flags: UnmountFlags) -> Result<()> {
+        rustix::mount::unmount(target, flags)
     }
 
     fn mount_setattr(
@@ -114,35 +136,34 @@ impl Syscall for Host {
         &self,
         dir: BorrowedFd<'_>,
         name: &OsStr,
-        kind: SFlag,
+        kind: FileType,
         mode: Mode,
         dev: libc::dev_t,
-    ) -> nix::Result<()> {
-        nix::sys::stat::mknodat(dir, name, kind, mode, dev)
+    ) -> Result<()> {
+        rustix::fs::mknodat(dir, name, kind, mode, dev)
     }
 
-    fn chown(&self, dir: BorrowedFd<'_>, name: &OsStr, uid: Uid, gid: Gid) -> nix::Result<()> {
-        let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
-        nix::unistd::fchownat(dir, name, Some(uid), Some(gid), nofollow)
+    fn chown(&self, dir: BorrowedFd<'_>, name: &OsStr, uid: Uid, gid: Gid) -> Result<()> {
+        rustix::fs::chownat(dir, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)
     }
 
-    fn symlink(&self, target: &str, dir: BorrowedFd<'_>, name: &str) -> nix::Result<()> {
-        nix::unistd::symlinkat(target, dir, name)
+    fn symlink(&self, target: &str, dir: BorrowedFd<'_>, name: &str) -> Result<()> {
+        rustix::fs::symlinkat(target, dir, name)
     }
 
-    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> nix::Result<()> {
-        nix::unistd::pivot_root(new_root, put_old)
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()> {
+        rustix::process::pivot_root(new_root, put_old)
     }
 
-    fn chroot(&self, path: &Path) -> nix::Result<()> {
-        nix::unistd::chroot(path)
+    fn chroot(&self, path: &Path) -> Result<()> {
+        rustix::process::chroot(path)
     }
 
-    fn chdir(&self, path: &Path) -> nix::Result<()> {
-        nix::unistd::chdir(path)
+    fn chdir(&self, path: &Path) -> Result<()> {
+        rustix::process::chdir(path)
     }
 
-    fn fchdir(&self, dir: BorrowedFd<'_>) -> nix::Result<()> {
-        nix::unistd::fchdir(dir)
+    fn fchdir(&self, dir: BorrowedFd<'_>) -> Result<()> {
+        rustix::process::fchdir(dir)
     }
 }

@@ -4,9 +4,11 @@
 
 use std::path::Path;
 
-use nix::errno::Errno;
-use nix::mount::{MntFlags, MsFlags};
-use nix::sys::stat::{makedev, SFlag};
+use rustix::fs::{makedev, FileType};
+use rustix::io::Errno;
+use rustix::mount::{MountFlags, UnmountFlags};
+
+use super::syscall::ms;
 use oci_spec::runtime::Spec;
 use tempfile::TempDir;
 
@@ -49,7 +51,7 @@ fn mount(
     source: Option<&str>,
     target: &str,
     fstype: Option<&str>,
-    flags: MsFlags,
+    flags: MountFlags,
     data: Option<&str>,
 ) -> Call {
     Call::Mount {
@@ -62,16 +64,16 @@ fn mount(
 }
 
 /// A propagation change or a remount: no source, type or data.
-fn flags_on(target: &str, flags: MsFlags) -> Call {
+fn flags_on(target: &str, flags: MountFlags) -> Call {
     mount(None, target, None, flags, None)
 }
 
 #[test]
 fn default_spec_mounts_then_devices_then_links() {
-    use MsFlags as F;
+    use MountFlags as F;
     let s = scene();
     s.mount_all(&Spec::default(), false);
-    let nosuid_noexec_nodev = F::MS_NOSUID | F::MS_NOEXEC | F::MS_NODEV;
+    let nosuid_noexec_nodev = F::NOSUID | F::NOEXEC | F::NODEV;
     let fs = |src, target, typ, flags, data| mount(Some(src), target, Some(typ), flags, data);
     assert_eq!(
         s.os.mounts(),
@@ -81,14 +83,14 @@ fn default_spec_mounts_then_devices_then_links() {
                 "tmpfs",
                 "$root/dev",
                 "tmpfs",
-                F::MS_NOSUID | F::MS_STRICTATIME,
+                F::NOSUID | F::STRICTATIME,
                 Some("mode=755,size=65536k"),
             ),
             fs(
                 "devpts",
                 "$root/dev/pts",
                 "devpts",
-                F::MS_NOSUID | F::MS_NOEXEC,
+                F::NOSUID | F::NOEXEC,
                 Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
             ),
             fs(
@@ -109,7 +111,7 @@ fn default_spec_mounts_then_devices_then_links() {
                 "sysfs",
                 "$root/sys",
                 "sysfs",
-                nosuid_noexec_nodev | F::MS_RDONLY,
+                nosuid_noexec_nodev | F::RDONLY,
                 None,
             ),
             // No cgroup of its own (rootless): no cgroup filesystem.
@@ -129,7 +131,7 @@ fn default_spec_mounts_then_devices_then_links() {
         let path = format!("$root/dev/{name}");
         want.push(Call::Mknod {
             path: path.clone(),
-            kind: SFlag::S_IFCHR,
+            kind: FileType::CharacterDevice,
             dev: makedev(major, minor),
         });
         want.push(Call::Chown {
@@ -162,7 +164,7 @@ fn devices_in_a_user_namespace_are_binds_of_the_hosts_nodes() {
     let bind = |name: &str| {
         let host = format!("/dev/{name}");
         let target = format!("$root/dev/{name}");
-        mount(Some(&host), &target, None, MsFlags::MS_BIND, None)
+        mount(Some(&host), &target, None, MountFlags::BIND, None)
     };
     let want: Vec<_> = ["null", "zero", "full", "random", "urandom", "tty"]
         .into_iter()
@@ -174,7 +176,7 @@ fn devices_in_a_user_namespace_are_binds_of_the_hosts_nodes() {
 
 #[test]
 fn bind_with_rbind_and_rro_is_bind_then_remount_then_recursive_read_only() {
-    use MsFlags as F;
+    use MountFlags as F;
     let s = scene();
     std::fs::create_dir(s.bundle.path().join("vol")).unwrap();
     let spec = spec(
@@ -191,11 +193,11 @@ fn bind_with_rbind_and_rro_is_bind_then_remount_then_recursive_read_only() {
                 Some("$bundle/vol"),
                 "$root/data",
                 None,
-                F::MS_BIND | F::MS_REC,
+                F::BIND | F::REC,
                 None
             ),
             // The bind ignores nosuid: a remount of the new mount applies it.
-            flags_on("$root/data", F::MS_BIND | F::MS_REMOUNT | F::MS_NOSUID),
+            flags_on("$root/data", F::BIND | ms::REMOUNT | F::NOSUID),
             // rro reaches every mount below, which a remount would not.
             Call::SetAttr {
                 mount: "$root/data".into(),
@@ -209,7 +211,7 @@ fn bind_with_rbind_and_rro_is_bind_then_remount_then_recursive_read_only() {
 
 #[test]
 fn tmpfs_with_data_then_its_propagation() {
-    use MsFlags as F;
+    use MountFlags as F;
     let s = scene();
     let spec = spec(
         r#"{"ociVersion": "1.0.2", "mounts": [{"destination": "/run/x", "type": "tmpfs",
@@ -223,10 +225,10 @@ fn tmpfs_with_data_then_its_propagation() {
                 Some("tmpfs"),
                 "$root/run/x",
                 Some("tmpfs"),
-                F::MS_NOSUID | F::MS_NODEV,
+                F::NOSUID | F::NODEV,
                 Some("mode=1777"),
             ),
-            flags_on("$root/run/x", F::MS_PRIVATE | F::MS_REC),
+            flags_on("$root/run/x", ms::PRIVATE | F::REC),
         ]
     );
     assert!(s.root.path().join("run/x").is_dir());
@@ -234,27 +236,21 @@ fn tmpfs_with_data_then_its_propagation() {
 
 #[test]
 fn sysfs_refused_is_the_hosts_bound_read_only_all_the_way_down() {
-    use MsFlags as F;
+    use MountFlags as F;
     let mut s = scene();
-    s.os = Recorder::new(&[(s.root.path(), "$root")]).refusing("sysfs", Errno::EPERM);
+    s.os = Recorder::new(&[(s.root.path(), "$root")]).refusing("sysfs", Errno::PERM);
     let spec = spec(
         r#"{"ociVersion": "1.0.2", "mounts": [{"destination": "/sys", "type": "sysfs",
             "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}]}"#,
     );
     s.mount_all(&spec, false);
-    let flags = F::MS_NOSUID | F::MS_NOEXEC | F::MS_NODEV | F::MS_RDONLY;
+    let flags = F::NOSUID | F::NOEXEC | F::NODEV | F::RDONLY;
     assert_eq!(
         s.os.calls()[..4],
         [
             mount(Some("sysfs"), "$root/sys", Some("sysfs"), flags, None),
-            mount(
-                Some("/sys"),
-                "$root/sys",
-                None,
-                F::MS_BIND | F::MS_REC,
-                None
-            ),
-            flags_on("$root/sys", F::MS_BIND | F::MS_REMOUNT | flags),
+            mount(Some("/sys"), "$root/sys", None, F::BIND | F::REC, None),
+            flags_on("$root/sys", F::BIND | ms::REMOUNT | flags),
             Call::SetAttr {
                 mount: "$root/sys".into(),
                 recursive: true,
@@ -309,10 +305,7 @@ fn readonly_root_with_readonly_and_masked_paths() {
                 tree: "tree2".into(),
                 target: "$root/proc/acpi".into(),
             },
-            flags_on(
-                "$root",
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY
-            ),
+            flags_on("$root", MountFlags::BIND | ms::REMOUNT | MountFlags::RDONLY),
         ]
     );
 }
@@ -340,43 +333,40 @@ fn assert_only_privates_of_what_holds(calls: &[Call], root: &Path) {
             panic!("{call:?}")
         };
         assert!(root.starts_with(target), "{target} does not hold {root:?}");
-        assert_eq!(*flags, MsFlags::MS_PRIVATE, "{call:?}");
+        assert_eq!(*flags, ms::PRIVATE, "{call:?}");
     }
 }
 
 #[test]
 fn rshared_root_keeps_the_rootfs_mount_private_and_applies_rshared_at_the_end() {
-    use MsFlags as F;
+    use MountFlags as F;
     let s = scene();
     let spec = spec(r#"{"ociVersion": "1.0.2", "linux": {"rootfsPropagation": "rshared"}}"#);
     prepare(&s.os, &spec, s.root.path()).unwrap();
     let calls = s.os.calls();
     let n = calls.len();
-    assert_eq!(calls[0], flags_on("/", F::MS_SHARED | F::MS_REC));
+    assert_eq!(calls[0], flags_on("/", ms::SHARED | F::REC));
     assert_only_privates_of_what_holds(&calls[1..n - 1], s.root.path());
     assert_eq!(
         calls[n - 1],
-        mount(Some("$root"), "$root", None, F::MS_BIND | F::MS_REC, None)
+        mount(Some("$root"), "$root", None, F::BIND | F::REC, None)
     );
     finish(&s.os, &spec, s.root.path()).unwrap();
-    assert_eq!(
-        s.os.calls()[n..],
-        [flags_on("$root", F::MS_SHARED | F::MS_REC)]
-    );
+    assert_eq!(s.os.calls()[n..], [flags_on("$root", ms::SHARED | F::REC)]);
 }
 
 #[test]
 fn default_propagation_is_rslave_and_changes_nothing_at_the_end() {
-    use MsFlags as F;
+    use MountFlags as F;
     let s = scene();
     prepare(&s.os, &Spec::default(), s.root.path()).unwrap();
     let calls = s.os.calls();
     let n = calls.len();
-    assert_eq!(calls[0], flags_on("/", F::MS_SLAVE | F::MS_REC));
+    assert_eq!(calls[0], flags_on("/", ms::SLAVE | F::REC));
     assert_only_privates_of_what_holds(&calls[1..n - 1], s.root.path());
     assert_eq!(
         calls[n - 1],
-        mount(Some("$root"), "$root", None, F::MS_BIND | F::MS_REC, None)
+        mount(Some("$root"), "$root", None, F::BIND | F::REC, None)
     );
     finish(&s.os, &spec(r#"{"ociVersion": "1.0.2"}"#), s.root.path()).unwrap();
     assert_eq!(s.os.calls().len(), n);
@@ -392,8 +382,8 @@ fn pivot_root_then_the_old_root_detached_without_propagating() {
             Call::Fchdir("$root".into()),
             Call::PivotRoot(".".into(), ".".into()),
             Call::Fchdir("/".into()),
-            flags_on(".", MsFlags::MS_SLAVE | MsFlags::MS_REC),
-            Call::Umount(".".into(), MntFlags::MNT_DETACH),
+            flags_on(".", ms::SLAVE | MountFlags::REC),
+            Call::Umount(".".into(), UnmountFlags::DETACH),
             Call::Chdir("/".into()),
         ]
     );
@@ -403,7 +393,7 @@ fn pivot_root_then_the_old_root_detached_without_propagating() {
         s.os.calls(),
         [
             Call::Chdir("$root".into()),
-            mount(Some("$root"), "/", None, MsFlags::MS_MOVE, None),
+            mount(Some("$root"), "/", None, ms::MOVE, None),
             Call::Chroot(".".into()),
             Call::Chdir("/".into()),
         ]
@@ -428,7 +418,7 @@ fn paths_in_the_plan_are_the_ones_under_the_root() {
             Some("tmpfs"),
             "$root/etc/x",
             Some("tmpfs"),
-            MsFlags::empty(),
+            MountFlags::empty(),
             None
         )]
     );

@@ -1,7 +1,12 @@
 //! The switch to the configured groups, gid and uid.
 
-use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+// The thread-level calls are the process's: the init is one thread.
 use oci_spec::runtime::User;
+use rustix::process::{Gid, Uid};
+use rustix::thread::{
+    set_thread_groups as setgroups, set_thread_res_gid as setresgid,
+    set_thread_res_uid as setresuid,
+};
 
 use crate::init::error::{Ctx, InitError};
 
@@ -18,7 +23,7 @@ pub fn switch_user(user: &User) -> Result<(), InitError> {
             "process.user: id {bad} is outside 0-2147483647 (4294967295 would leave the id unchanged)"
         )));
     }
-    nix::sys::prctl::set_keepcaps(true).ctx(|| "keep capabilities".into())?;
+    rustix::thread::set_keep_capabilities(true).ctx(|| "keep capabilities".into())?;
     // Duplicates removed, first occurrence kept (runc does the same).
     let mut gids: Vec<Gid> = Vec::new();
     for g in user
@@ -35,8 +40,8 @@ pub fn switch_user(user: &User) -> Result<(), InitError> {
     // list there is what the kernel already has.
     match setgroups(&gids) {
         Ok(()) => {}
-        Err(nix::errno::Errno::EPERM) if gids.is_empty() => {}
-        Err(nix::errno::Errno::EPERM)
+        Err(rustix::io::Errno::PERM) if gids.is_empty() => {}
+        Err(rustix::io::Errno::PERM)
             if std::fs::read_to_string("/proc/self/setgroups")
                 .is_ok_and(|s| s.trim() == "deny") =>
         {
@@ -49,9 +54,9 @@ pub fn switch_user(user: &User) -> Result<(), InitError> {
         Err(e) => return Err(InitError(format!("setgroups {gids:?}: {e}"))),
     }
     let gid = Gid::from_raw(user.gid());
-    setresgid(gid, gid, gid).ctx(|| format!("setgid {gid}"))?;
+    setresgid(gid, gid, gid).ctx(|| format!("setgid {}", gid.as_raw()))?;
     let uid = Uid::from_raw(user.uid());
-    setresuid(uid, uid, uid).ctx(|| format!("setuid {uid}"))?;
-    nix::sys::prctl::set_keepcaps(false).ctx(|| "clear keep capabilities".into())?;
+    setresuid(uid, uid, uid).ctx(|| format!("setuid {}", uid.as_raw()))?;
+    rustix::thread::set_keep_capabilities(false).ctx(|| "clear keep capabilities".into())?;
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! Thin wrappers over bpf(2) and the xattr calls, the crate's only unsafe code: loading a
+//! Thin wrappers over bpf(2), the crate's only unsafe code: loading a
 //! BPF_PROG_TYPE_CGROUP_DEVICE program and attaching/detaching/querying programs on a
-//! cgroup v2 directory; setting and testing an extended attribute on a cgroup directory.
+//! cgroup v2 directory; and, over rustix, setting and testing an extended attribute on a
+//! cgroup directory.
 //! Attribute layouts follow `union bpf_attr` in linux/bpf.h; fds travel as
 //! `OwnedFd`/`BorrowedFd`.
 #![allow(unsafe_code)]
@@ -187,45 +188,21 @@ pub(crate) fn prog_fd_by_id(id: u32) -> std::io::Result<OwnedFd> {
     bpf(BPF_PROG_GET_FD_BY_ID, &mut attr).and_then(owned)
 }
 
-fn c_path(path: &std::path::Path) -> std::io::Result<CString> {
-    use std::os::unix::ffi::OsStrExt;
-    Ok(CString::new(path.as_os_str().as_bytes())?)
-}
-
 /// setxattr(2): sets `name` to `value` on `path`.
 pub(crate) fn set_xattr(path: &std::path::Path, name: &str, value: &[u8]) -> std::io::Result<()> {
-    let p = c_path(path)?;
-    let n = CString::new(name)?;
-    // SAFETY: both strings are NUL-terminated and outlive the call; the pointer and length
-    // describe the live `value` slice, which the kernel only reads.
-    let r = unsafe {
-        libc::setxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(rustix::fs::setxattr(
+        path,
+        name,
+        value,
+        rustix::fs::XattrFlags::empty(),
+    )?)
 }
 
 /// getxattr(2) with no buffer: whether `path` has the attribute `name`.
 pub(crate) fn has_xattr(path: &std::path::Path, name: &str) -> std::io::Result<bool> {
-    let p = c_path(path)?;
-    let n = CString::new(name)?;
-    // SAFETY: both strings are NUL-terminated and outlive the call; a null buffer of size 0
-    // only asks for the value's size, nothing is written.
-    let r = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) };
-    if r >= 0 {
-        return Ok(true);
+    match rustix::fs::getxattr_query(path, name) {
+        Ok(_) => Ok(true),
+        Err(rustix::io::Errno::NODATA) => Ok(false),
+        Err(e) => Err(e.into()),
     }
-    let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ENODATA) {
-        return Ok(false);
-    }
-    Err(e)
 }

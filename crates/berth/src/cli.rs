@@ -84,7 +84,7 @@ fn subcommand_of(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsStr> {
 /// they can write and nobody else can.
 fn default_root() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !nix::unistd::geteuid().is_root() && !dir.is_empty() => {
+        Some(dir) if !rustix::process::geteuid().is_root() && !dir.is_empty() => {
             PathBuf::from(dir).join("berth")
         }
         _ => PathBuf::from("/run/berth"),

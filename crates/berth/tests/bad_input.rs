@@ -292,9 +292,9 @@ fn start_of_a_created_container_whose_init_died_fails() {
     let c = Ctr::new("deadinit", &["sleep", "100"]);
     assert_ok(&c.create(), "create");
     let pid = c.pid();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).expect("a pid"),
+        rustix::process::Signal::KILL,
     )
     .unwrap();
     c.wait_status("stopped");

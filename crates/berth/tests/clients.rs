@@ -219,7 +219,7 @@ fn run_with_terminal(client: &str, runc_device_rules: bool) {
 }
 
 fn libc_eio() -> i32 {
-    nix::errno::Errno::EIO as i32
+    rustix::io::Errno::IO.raw_os_error()
 }
 
 #[test]

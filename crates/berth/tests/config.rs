@@ -185,9 +185,9 @@ fn init_killed_behind_berths_back_reads_stopped() {
     let c = Ctr::new("killbehind", &["sleep", "100"]);
     c.create_and_start();
     let pid = c.pid();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).expect("a pid"),
+        rustix::process::Signal::KILL,
     )
     .unwrap();
     c.wait_status("stopped");

@@ -181,7 +181,7 @@ impl OwnRootfs {
 impl Drop for OwnRootfs {
     fn drop(&mut self) {
         // The self-bind holds every mount the container made: one lazy unmount frees all.
-        while nix::mount::umount2(self.path(), nix::mount::MntFlags::MNT_DETACH).is_ok() {}
+        while rustix::mount::unmount(self.path(), rustix::mount::UnmountFlags::DETACH).is_ok() {}
     }
 }
 
@@ -308,9 +308,9 @@ fn without_a_mount_namespace_delete_of_a_half_made_container_leaves_no_mount() {
     create.kill().unwrap();
     create.wait().unwrap();
     let hook: i32 = fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(hook),
-        nix::sys::signal::Signal::SIGKILL,
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_raw(hook).expect("a pid"),
+        rustix::process::Signal::KILL,
     );
     let _ = fs::remove_file(&marker);
     assert!(!mounts_under(root.path()).is_empty());
@@ -374,8 +374,9 @@ fn a_mount_namespace_joined_by_path_is_used() {
     struct Unmount<'a>(&'a std::path::Path);
     impl Drop for Unmount<'_> {
         fn drop(&mut self) {
-            let _ = nix::mount::umount2(&self.0.join("mnt"), nix::mount::MntFlags::MNT_DETACH);
-            let _ = nix::mount::umount2(self.0, nix::mount::MntFlags::MNT_DETACH);
+            let _ =
+                rustix::mount::unmount(&self.0.join("mnt"), rustix::mount::UnmountFlags::DETACH);
+            let _ = rustix::mount::unmount(self.0, rustix::mount::UnmountFlags::DETACH);
         }
     }
     let _unmount = Unmount(dir);

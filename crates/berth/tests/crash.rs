@@ -18,7 +18,7 @@ use common::*;
 use serde_json::{json, Value};
 
 fn need_root() -> bool {
-    if !nix::unistd::geteuid().is_root() {
+    if !rustix::process::geteuid().is_root() {
         eprintln!("skipped: needs root (real containers)");
         return false;
     }
@@ -134,9 +134,9 @@ fn finishing(c: &Ctr, args: &[&str], ctx: &str) -> std::process::Output {
             // state root): kill it, so cleanup after the failure does not block too.
             let holders = processes_naming(&c.root.path().to_string_lossy());
             for pid in &holders {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(*pid),
-                    nix::sys::signal::Signal::SIGKILL,
+                let _ = rustix::process::kill_process(
+                    rustix::process::Pid::from_raw(*pid).expect("a pid"),
+                    rustix::process::Signal::KILL,
                 );
             }
             panic!(

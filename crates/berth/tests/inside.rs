@@ -88,8 +88,8 @@ fn run_forwards_signals_to_the_container() {
     // "running" is visible before `run` blocks signals for forwarding (the bug that
     // run_forwards_a_signal_that_arrives_right_after_start shows): give it a moment.
     std::thread::sleep(Duration::from_millis(200));
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     assert_eq!(run_status(&c, child).code(), Some(143));
     c.assert_nothing_left();
 }

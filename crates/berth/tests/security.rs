@@ -49,7 +49,7 @@ exec sleep 1000
 /// A pipe whose buffer is already full: a process writing to it blocks until we read.
 fn full_pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
     let (r, mut w) = std::io::pipe().unwrap();
-    let size = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_GETPIPE_SZ).unwrap();
+    let size = rustix::pipe::fcntl_getpipe_size(&w).unwrap();
     w.write_all(&vec![b'x'; size as usize]).unwrap();
     (r, w)
 }
@@ -915,7 +915,6 @@ fn rootless_user_runs_containers() {
 /// success, so the container sees mkdir succeed and no directory appear.
 #[test]
 fn seccomp_notify_fd_reaches_the_listener() {
-    use std::os::fd::AsRawFd;
     if !need_root() {
         return;
     }
@@ -926,27 +925,13 @@ fn seccomp_notify_fd_reaches_the_listener() {
     let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<(Value, u64)>();
     std::thread::spawn(move || {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        use std::os::fd::{AsFd, IntoRawFd};
         let (conn, _) = listener.accept().unwrap();
         let mut buf = vec![0u8; 64 * 1024];
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::empty(),
-        )
-        .unwrap();
-        let mut fd = None;
-        for c in msg.cmsgs().unwrap() {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                fd = fds.first().copied();
-            }
-        }
-        let n = msg.bytes;
-        let state: Value = serde_json::from_slice(&buf[..n]).unwrap();
+        let (n, fds) = berth_common::fdpass::recv_fds(conn.as_fd(), &mut buf).unwrap();
         // libseccomp's notify calls take the raw fd; it stays open for the test's life.
+        let fd = fds.into_iter().next().map(IntoRawFd::into_raw_fd);
+        let state: Value = serde_json::from_slice(&buf[..n]).unwrap();
         let fd = fd.expect("no fd with the state");
         let mut answered = 0;
         while let Ok(req) = libseccomp::ScmpNotifReq::receive(fd) {

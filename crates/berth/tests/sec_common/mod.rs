@@ -13,7 +13,7 @@ pub const BUSYBOX: &str = "/bin/busybox";
 
 /// Root is needed for real containers; without it a test prints why and passes.
 pub fn need_root() -> bool {
-    if !nix::unistd::geteuid().is_root() {
+    if !rustix::process::geteuid().is_root() {
         eprintln!("skipped: needs root (real containers)");
         return false;
     }

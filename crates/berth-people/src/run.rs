@@ -120,7 +120,8 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         if !r.flags.interactive && !r.flags.tty && !r.detach {
             let null = Path::new("/dev/null");
             let f = std::fs::File::open(null).map_err(io_err("open", null))?;
-            nix::unistd::dup2_stdin(&f).map_err(|e| io_err("redirect stdin to", null)(e.into()))?;
+            rustix::stdio::dup2_stdin(&f)
+                .map_err(|e| io_err("redirect stdin to", null)(e.into()))?;
         }
         // A detached container must not hold the caller's stdout and stderr (a pipe would
         // never see EOF): its output goes to <bundle>/output.log. berth's own are restored.
@@ -184,12 +185,12 @@ impl Redirect {
             .open(path)
             .map_err(io_err("create", path))?;
         let dup = |fd: std::os::fd::BorrowedFd<'_>| {
-            nix::unistd::dup(fd).map_err(|e| io_err("dup stdio for", path)(e.into()))
+            rustix::io::dup(fd).map_err(|e| io_err("dup stdio for", path)(e.into()))
         };
         let saved_out = dup(std::io::stdout().as_fd())?;
         let saved_err = dup(std::io::stderr().as_fd())?;
-        nix::unistd::dup2_stdout(&f).map_err(|e| io_err("redirect stdout to", path)(e.into()))?;
-        nix::unistd::dup2_stderr(&f).map_err(|e| io_err("redirect stderr to", path)(e.into()))?;
+        rustix::stdio::dup2_stdout(&f).map_err(|e| io_err("redirect stdout to", path)(e.into()))?;
+        rustix::stdio::dup2_stderr(&f).map_err(|e| io_err("redirect stderr to", path)(e.into()))?;
         Ok(Redirect {
             saved_out,
             saved_err,
@@ -200,8 +201,8 @@ impl Redirect {
 impl Drop for Redirect {
     fn drop(&mut self) {
         // Nothing sensible to do if restoring fails: berth exits right after.
-        let _ = nix::unistd::dup2_stdout(&self.saved_out);
-        let _ = nix::unistd::dup2_stderr(&self.saved_err);
+        let _ = rustix::stdio::dup2_stdout(&self.saved_out);
+        let _ = rustix::stdio::dup2_stderr(&self.saved_err);
     }
 }
 

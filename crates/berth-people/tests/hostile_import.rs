@@ -13,7 +13,7 @@ use common::BERTH;
 const GIB: u64 = 1 << 30;
 
 fn skip_reason() -> Option<&'static str> {
-    if !nix::unistd::geteuid().is_root() {
+    if !rustix::process::geteuid().is_root() {
         return Some("needs root (an import keeps file owners; tmpfs mounts)");
     }
     if Command::new("tar").arg("--version").output().is_err() {
@@ -141,7 +141,7 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
     }
 }
 
@@ -176,8 +176,8 @@ fn import_larger_than_the_store_is_refused_and_leaves_nothing() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("zeros") && err.contains("do not fit"), "{err}");
     assert_no_import_left(&images);
-    let st = nix::sys::statvfs::statvfs(&images).unwrap();
-    let used = (st.blocks() - st.blocks_free()) * st.fragment_size();
+    let st = rustix::fs::statvfs(&images).unwrap();
+    let used = (st.f_blocks - st.f_bfree) * st.f_frsize;
     assert!(used < 1 << 20, "{used} bytes still used on the store");
 }
 
@@ -189,7 +189,15 @@ fn a_killed_import_is_cleaned_by_the_next_command() {
     fs::create_dir_all(src.join("bin")).unwrap();
     gnu_tar(&["-cf", "../rootfs.tar", "bin"], &src);
     let fifo = dir.path().join("fifo");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let fifo_mode = rustix::fs::Mode::from_bits_truncate(0o600);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        fifo_mode,
+        0,
+    )
+    .unwrap();
     let images = dir.path().join("images");
     let mut child = Command::new(&*BERTH)
         .arg("--image-root")

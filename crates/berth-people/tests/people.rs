@@ -15,7 +15,7 @@ mod common;
 use common::BERTH;
 
 fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
+    if !rustix::process::geteuid().is_root() {
         return Some("needs root".into());
     }
     if !Path::new("/bin/busybox").exists() {

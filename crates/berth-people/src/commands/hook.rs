@@ -4,7 +4,6 @@
 //! runtime's release hook as `berth` runs it (see berth::face::Exec).
 
 use std::io::Read;
-use std::os::fd::AsFd;
 
 use berth::context::{Context, Outcome};
 use berth::people_cli::{HookArgs, Which};
@@ -26,9 +25,9 @@ pub fn run(args: HookArgs, ctx: &Context) -> Outcome {
             // cannot be fooled by a recycled pid.
             if let Ok(fd) = berth_runtime::sys::pidfd_open(state.pid) {
                 if berth_runtime::state::process_matches(state.pid, state.pid_start_time) {
-                    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-                    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-                    while let Err(nix::errno::Errno::EINTR) = poll(&mut fds, PollTimeout::NONE) {}
+                    use rustix::event::{poll, PollFd, PollFlags};
+                    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+                    while let Err(rustix::io::Errno::INTR) = poll(&mut fds, None) {}
                 }
             }
             berth_runtime::container::delete(&ctx.root, &id, true, ctx.release)?;

@@ -63,7 +63,7 @@ pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> 
 
 /// A pidfd for an existing process.
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    let pid = rustix::process::Pid::from_raw(pid).ok_or(Errno::SRCH)?;
+    let pid = rustix::process::Pid::from_raw(pid).ok_or(Errno::INVAL)?;
     Ok(rustix::process::pidfd_open(
         pid,
         rustix::process::PidfdFlags::empty(),

@@ -6,8 +6,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{LinuxNamespaceType, Process};
-use rustix::fs::Mode;
-use rustix::fs::OFlags;
+use rustix::fs::{Mode, OFlags};
 use rustix::thread::UnshareFlags;
 
 use super::child::ChildGuard;

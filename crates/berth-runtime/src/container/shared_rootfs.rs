@@ -8,8 +8,7 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::Mode;
-use rustix::fs::OFlags;
+use rustix::fs::{Mode, OFlags};
 
 use super::{errno, io, Result};
 use crate::state::{ContainerDir, State};

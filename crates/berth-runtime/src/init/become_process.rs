@@ -9,8 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxPersonality, LinuxSeccomp, Process};
-use rustix::fs::Mode;
-use rustix::fs::OFlags;
+use rustix::fs::{Mode, OFlags};
 
 use super::error::{Ctx, InitError};
 use super::handshake::container_hooks;

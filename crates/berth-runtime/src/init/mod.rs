@@ -15,8 +15,7 @@ use std::path::Path;
 
 use berth_cgroups::CgroupPaths;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use rustix::fs::Mode;
-use rustix::fs::OFlags;
+use rustix::fs::{Mode, OFlags};
 use rustix::thread::UnshareFlags;
 
 use crate::namespaces::{self, NamespacePlan};

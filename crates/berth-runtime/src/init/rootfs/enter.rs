@@ -5,15 +5,13 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
-use rustix::fs::Mode;
-use rustix::fs::OFlags;
+use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountFlags, UnmountFlags};
 
 use super::masks::{make_readonly, mask};
 use super::mounts::remount;
 use super::propagation_flag;
-use super::syscall::ms;
-use super::syscall::Syscall;
+use super::syscall::{ms, Syscall};
 use crate::init::error::{Ctx, InitError};
 use crate::init::procfs;
 

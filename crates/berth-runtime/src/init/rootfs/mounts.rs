@@ -5,21 +5,17 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use berth_cgroups::CgroupPaths;
-use rustix::fs::OFlags;
+use oci_spec::runtime::{Mount, Spec};
+use rustix::fs::{statvfs, Mode, OFlags, StatVfsMountFlags as FsFlags};
 use rustix::io::Errno;
 use rustix::mount::MountFlags;
-
-use super::syscall::ms;
-use oci_spec::runtime::{Mount, Spec};
-use rustix::fs::Mode;
-use rustix::fs::{statvfs, StatVfsMountFlags as FsFlags};
 
 use super::devices::{create_default_devices, create_device, needs_dev_setup};
 use super::resolve::{
     check_proc_target, ensure_target, fd_path, mkdir_all_in_root, open_in_root, path_in_root,
     refuse_symlinked, replace_with_empty_file,
 };
-use super::syscall::Syscall;
+use super::syscall::{ms, Syscall};
 use super::{parse_options, MountOptions, RecursiveAttrs};
 use crate::init::copyup;
 use crate::init::error::{Ctx, InitError};

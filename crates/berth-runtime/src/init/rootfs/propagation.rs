@@ -2,13 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use oci_spec::runtime::Spec;
 use rustix::mount::MountFlags;
 
-use super::syscall::ms;
-use oci_spec::runtime::Spec;
-
 use super::propagation_flag;
-use super::syscall::Syscall;
+use super::syscall::{ms, Syscall};
 use crate::init::error::{Ctx, InitError};
 
 /// Everything before the config's mounts: propagation and the rootfs as a mount point.

@@ -4,15 +4,14 @@
 
 use std::path::Path;
 
+use oci_spec::runtime::Spec;
 use rustix::fs::{makedev, FileType};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, UnmountFlags};
-
-use super::syscall::ms;
-use oci_spec::runtime::Spec;
 use tempfile::TempDir;
 
 use super::recorder::{Call, Recorder};
+use super::syscall::ms;
 use super::{enter, finish, mount_all, prepare};
 
 /// A scratch rootfs and a bundle, and a recorder that names them `$root` and `$bundle`.

@@ -4,8 +4,8 @@
 //! io priority, scheduler, `_exit`), and the few calls the runtime makes in its own terms
 //! (pid numbers, terminal sizes, detached mounts), there made with rustix.
 //!
-//! Every wrapper returns `io::Result` and takes or returns owned/borrowed fds, never bare
-//! integers that outlive the call.
+//! Every wrapper reports failure as `io::Error` and takes or returns owned/borrowed fds,
+//! never bare integers that outlive the call.
 #![allow(unsafe_code)]
 
 use std::io;

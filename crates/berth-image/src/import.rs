@@ -11,6 +11,7 @@ use crate::reference::Reference;
 use crate::registry::MAX_DOCUMENT;
 use crate::store::{ImageDetails, Staging, Store, StoreError};
 use crate::unpack::{ChanReader, SpaceBudget};
+use berth_common::io::{IoError, Step};
 use oci_spec::image::{
     Config, Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest,
     ImageManifestBuilder, MediaType,
@@ -29,12 +30,8 @@ pub enum ImportError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
-    #[error("{step} {path}: {source}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{path}: {what}")]
     Format { path: PathBuf, what: String },
     #[error("{what}: digest mismatch, expected {expected}, got {actual}")]
@@ -45,14 +42,6 @@ pub enum ImportError {
     },
     #[error("build image metadata: {0}")]
     Spec(#[from] oci_spec::OciSpecError),
-}
-
-fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ImportError + 'a {
-    move |source| ImportError::Io {
-        step,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 fn format_err(path: &Path, what: impl Into<String>) -> ImportError {
@@ -82,19 +71,19 @@ impl ImportSource {
     /// `index.json` (OCI layout; also what Docker 25+ saves), `manifest.json` (docker save), or
     /// anything else (a rootfs).
     pub fn detect(path: &Path) -> Result<ImportSource, ImportError> {
-        let md = fs::metadata(path).map_err(io_err("stat", path))?;
+        let md = fs::metadata(path).step("stat", path)?;
         if md.is_dir() {
             if path.join("oci-layout").is_file() && path.join("index.json").is_file() {
                 return Ok(ImportSource::OciLayout(path.to_path_buf()));
             }
             return Ok(ImportSource::Directory(path.to_path_buf()));
         }
-        let file = File::open(path).map_err(io_err("open", path))?;
-        let (_, plain) = crate::unpack::decompress(file).map_err(io_err("read", path))?;
+        let file = File::open(path).step("open", path)?;
+        let (_, plain) = crate::unpack::decompress(file).step("read", path)?;
         let mut archive = tar::Archive::new(crate::tarlimit::Limited::new(plain));
         let (mut oci, mut docker) = (false, false);
-        for entry in archive.entries().map_err(io_err("read tar", path))? {
-            let entry = entry.map_err(io_err("read tar", path))?;
+        for entry in archive.entries().step("read tar", path)? {
+            let entry = entry.step("read tar", path)?;
             let name = entry.path_bytes();
             let name = name.strip_prefix(b"./").unwrap_or(&name);
             match name {
@@ -143,7 +132,7 @@ impl Store {
         let staging = self.staging()?;
         match source {
             ImportSource::RootfsTar(p) => {
-                let f = File::open(p).map_err(io_err("open", p))?;
+                let f = File::open(p).step("open", p)?;
                 let layer = staging.unpack(f)?;
                 commit_single_layer(&staging, &reference, layer, changes)?;
             }
@@ -291,17 +280,17 @@ struct ArchiveFiles {
 impl ArchiveFiles {
     fn extract(staging: &Staging<'_>, archive: &Path) -> Result<ArchiveFiles, ImportError> {
         let root = staging.scratch("archive");
-        fs::create_dir(&root).map_err(io_err("create", &root))?;
-        let root_fd = File::open(&root).map_err(io_err("open", &root))?;
+        fs::create_dir(&root).step("create", &root)?;
+        let root_fd = File::open(&root).step("open", &root)?;
         // A compressed archive can expand without bound: its members are charged to the
         // store's free space as the layers' files are.
         let mut space = SpaceBudget::of(&root_fd, &root).map_err(StoreError::from)?;
-        let file = File::open(archive).map_err(io_err("open", archive))?;
-        let (_, plain) = crate::unpack::decompress(file).map_err(io_err("read", archive))?;
+        let file = File::open(archive).step("open", archive)?;
+        let (_, plain) = crate::unpack::decompress(file).step("read", archive)?;
         let mut tar = tar::Archive::new(crate::tarlimit::Limited::new(plain));
         let mut links = HashMap::new();
-        for entry in tar.entries().map_err(io_err("read tar", archive))? {
-            let mut entry = entry.map_err(io_err("read tar", archive))?;
+        for entry in tar.entries().step("read tar", archive)? {
+            let mut entry = entry.step("read tar", archive)?;
             let raw = entry.path_bytes().into_owned();
             let Some(name) = clean(&String::from_utf8_lossy(&raw)) else {
                 return Err(format_err(
@@ -322,10 +311,10 @@ impl ArchiveFiles {
                         .map_err(StoreError::from)?;
                     let dest = root.join(&name);
                     if let Some(parent) = dest.parent() {
-                        fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+                        fs::create_dir_all(parent).step("create", parent)?;
                     }
-                    let mut out = File::create(&dest).map_err(io_err("create", &dest))?;
-                    io::copy(&mut entry, &mut out).map_err(io_err("extract", &dest))?;
+                    let mut out = File::create(&dest).step("create", &dest)?;
+                    io::copy(&mut entry, &mut out).step("extract", &dest)?;
                 }
                 tar::EntryType::Symlink | tar::EntryType::Link => {
                     let target = entry
@@ -382,7 +371,7 @@ impl ArchiveFiles {
         self.open(name)?
             .take(MAX_DOCUMENT + 1)
             .read_to_end(&mut buf)
-            .map_err(io_err("read", &self.archive))?;
+            .step("read", &self.archive)?;
         if buf.len() as u64 > MAX_DOCUMENT {
             return Err(format_err(
                 &self.archive,
@@ -475,7 +464,7 @@ fn import_oci(
             .ok_or_else(|| format_err(&files.archive, format!("unsupported digest {digest}")))?;
         let mut hashing = HashingReader::new(files.open(&format!("blobs/sha256/{hex}"))?);
         let got = staging.unpack(&mut hashing)?;
-        let (blob_digest, _) = hashing.finish().map_err(io_err("read", &files.archive))?;
+        let (blob_digest, _) = hashing.finish().step("read", &files.archive)?;
         if blob_digest != digest {
             return Err(ImportError::DigestMismatch {
                 what: format!("layer blob {digest}"),

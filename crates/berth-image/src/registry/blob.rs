@@ -43,13 +43,8 @@ impl<'a> BlobReader<'a> {
         let mut body = resp.into_body().into_reader();
         if self.offset > 0 && !ranged {
             // The server ignored Range: skip what was already read.
-            let skipped = io::copy(&mut (&mut body).take(self.offset), &mut io::sink()).map_err(
-                |source| PullError::Io {
-                    step: "skip to resume offset",
-                    path: PathBuf::from(&self.digest),
-                    source,
-                },
-            )?;
+            let skipped = io::copy(&mut (&mut body).take(self.offset), &mut io::sink())
+                .step("skip to resume offset", &self.digest)?;
             if skipped != self.offset {
                 return Err(PullError::Document {
                     what: format!("blob {}", self.digest),
@@ -83,11 +78,7 @@ impl<'a> BlobReader<'a> {
     /// blob's size and digest.
     pub(super) fn verify(mut self) -> Result<(), PullError> {
         use sha2::Digest as _;
-        io::copy(&mut self, &mut io::sink()).map_err(|source| PullError::Io {
-            step: "download",
-            path: PathBuf::from(&self.digest),
-            source,
-        })?;
+        io::copy(&mut self, &mut io::sink()).step("download", &self.digest)?;
         if self.offset != self.size {
             return Err(PullError::Document {
                 what: format!("blob {}", self.digest),
@@ -118,7 +109,7 @@ impl Read for BlobReader<'_> {
             if self.body.is_none() {
                 match self.open() {
                     Ok(()) => {}
-                    Err(e @ (PullError::Http { .. } | PullError::Io { .. })) => {
+                    Err(e @ (PullError::Http { .. } | PullError::Io(_))) => {
                         self.failed(e.to_string())?;
                         continue;
                     }

@@ -11,6 +11,7 @@ mod blob;
 mod client;
 mod progress;
 
+use berth_common::io::{IoError, Step};
 use blob::BlobReader;
 pub(crate) use client::Client;
 use progress::{LayerProgress, Progress};
@@ -68,12 +69,8 @@ pub enum PullError {
     Document { what: String, why: String },
     #[error("{reference} has no image for platform {platform}")]
     NoPlatform { reference: String, platform: String },
-    #[error("{step} {path}: {source}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// How pull reports progress (on stderr).

@@ -23,7 +23,7 @@ impl Store {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     return Err(StoreError::ContainerExists(dir.display().to_string()))
                 }
-                Err(e) => return Err(io_err("create container dir", &dir)(e)),
+                Err(e) => return Err(IoError::new("create container dir", &dir, e).into()),
             }
             let cref = ContainerRef {
                 image: details.record.name.clone(),
@@ -38,9 +38,9 @@ impl Store {
             // exclusively. No fsync: the record only pins layers while the container exists,
             // and its overlay mount does not survive a crash either; see container_refs.
             let record = dir.join("image.json");
-            if let Err(e) = fs::write(&record, &bytes).map_err(io_err("write", &record)) {
+            if let Err(e) = fs::write(&record, &bytes).step("write", &record) {
                 let _ = fs::remove_dir_all(&dir);
-                return Err(e);
+                return Err(e.into());
             }
             let lowers = details
                 .record

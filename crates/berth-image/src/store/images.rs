@@ -61,8 +61,8 @@ impl Store {
     fn container_refs(&self) -> Result<BTreeMap<String, ContainerRef>, StoreError> {
         let dir = self.root.join("containers");
         let mut out = BTreeMap::new();
-        for ent in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
-            let ent = ent.map_err(io_err("list", &dir))?;
+        for ent in fs::read_dir(&dir).step("list", &dir)? {
+            let ent = ent.step("list", &dir)?;
             let p = ent.path().join("image.json");
             // A container dir without image.json is mid-creation or mid-removal: nothing to pin.
             // Nor with an empty one: image.json is not fsynced (a container root does not
@@ -203,7 +203,7 @@ impl Store {
             let link = self.root.join("l").join(&hex[..hex.len().min(16)]);
             let _ = fs::remove_file(&link);
             let p = layers.join(&hex);
-            fs::remove_dir_all(&p).map_err(io_err("remove layer", &p))?;
+            fs::remove_dir_all(&p).step("remove layer", &p)?;
             report.layers_removed += 1;
         }
         let blobs = self.root.join("blobs/sha256");
@@ -213,7 +213,7 @@ impl Store {
             }
             let p = blobs.join(&hex);
             report.bytes_freed += fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-            fs::remove_file(&p).map_err(io_err("remove blob", &p))?;
+            fs::remove_file(&p).step("remove blob", &p)?;
             report.blobs_removed += 1;
         }
         Ok(report)
@@ -243,7 +243,7 @@ impl Store {
                     Ok(()) => {}
                     // Its owner finished and removed it meanwhile.
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(io_err("remove stale staging", &dir)(e)),
+                    Err(e) => return Err(IoError::new("remove stale staging", &dir, e).into()),
                 }
                 n += 1;
             }

@@ -25,6 +25,7 @@ pub(crate) use staging::Staging;
 use crate::reference::{Reference, ReferenceError};
 use crate::unpack::UnpackError;
 use berth_common::fs::Durability;
+use berth_common::io::{IoError, Step};
 use oci_spec::image::ImageConfiguration;
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
@@ -40,12 +41,8 @@ pub const DEFAULT_ROOT: &str = "/var/lib/berth";
 /// Errors from store operations; each names the step and the path or value involved.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{step} {path}: {source}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("parse {path}: {source}")]
     Corrupt {
         path: PathBuf,
@@ -81,14 +78,6 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Overlay(#[from] crate::overlay::OverlayError),
-}
-
-fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io {
-        step,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// One name:tag in the store.
@@ -200,7 +189,7 @@ impl Store {
                 .recursive(true)
                 .mode(0o700)
                 .create(&p)
-                .map_err(io_err("create", &p))?;
+                .step("create", &p)?;
         }
         let store = Store { root };
         store.clean_stale_staging_if_idle()?;
@@ -228,11 +217,7 @@ impl Store {
         } else {
             FlockOperation::LockShared
         };
-        rustix::fs::flock(&f, op).map_err(|e| StoreError::Io {
-            step: "flock",
-            path: p,
-            source: e.into(),
-        })?;
+        rustix::fs::flock(&f, op).step("flock", p)?;
         Ok(StoreLock(f))
     }
 
@@ -242,11 +227,7 @@ impl Store {
         match rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(Some(StoreLock(f))),
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-            Err(e) => Err(StoreError::Io {
-                step: "flock",
-                path: p,
-                source: e.into(),
-            }),
+            Err(e) => Err(IoError::new("flock", p, e).into()),
         }
     }
 
@@ -257,7 +238,7 @@ impl Store {
             .truncate(false)
             .write(true)
             .open(&p)
-            .map_err(io_err("open lock", &p))?;
+            .step("open lock", &p)?;
         Ok((f, p))
     }
 
@@ -272,7 +253,7 @@ impl Store {
                 serde_json::from_slice(&b).map_err(|source| StoreError::Corrupt { path: p, source })
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
-            Err(e) => Err(io_err("read", &p)(e)),
+            Err(e) => Err(IoError::new("read", &p, e).into()),
         }
     }
 
@@ -313,7 +294,7 @@ impl Store {
     /// Reads a blob, verifying nothing (it was verified when stored).
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
         let p = self.blob_path(digest)?;
-        fs::read(&p).map_err(io_err("read blob", &p))
+        Ok(fs::read(&p).step("read blob", &p)?)
     }
 
     /// All records matching a name or an id prefix (`sha256:abc…` or `abc…`, at least 4 hex).
@@ -365,14 +346,13 @@ impl Store {
 
 /// Replaces a file of the store, durably (`berth_common::fs::write_atomic`).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    berth_common::fs::write_atomic(path, bytes, None, Durability::PowerLoss)
-        .map_err(|e| io_err(e.step, &e.path)(e.source))
+    berth_common::fs::write_atomic(path, bytes, None, Durability::PowerLoss).map_err(Into::into)
 }
 
 fn list_names(dir: &Path) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
-    for ent in fs::read_dir(dir).map_err(io_err("list", dir))? {
-        let ent = ent.map_err(io_err("list", dir))?;
+    for ent in fs::read_dir(dir).step("list", dir)? {
+        let ent = ent.step("list", dir)?;
         out.push(ent.file_name().to_string_lossy().into_owned());
     }
     Ok(out)

@@ -33,20 +33,16 @@ impl<'s> Staging<'s> {
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
-            .map_err(io_err("create staging", &dir))?;
+            .step("create staging", &dir)?;
         // Locked before it gets its name, so a cleaner never sees an unlocked live .lock.
         let tmp_lock = dir.join(".lock.new");
-        let lock = File::create(&tmp_lock).map_err(io_err("create staging lock", &tmp_lock))?;
-        rustix::fs::flock(&lock, FlockOperation::LockExclusive).map_err(|e| StoreError::Io {
-            step: "flock",
-            path: tmp_lock.clone(),
-            source: e.into(),
-        })?;
+        let lock = File::create(&tmp_lock).step("create staging lock", &tmp_lock)?;
+        rustix::fs::flock(&lock, FlockOperation::LockExclusive).step("flock", &tmp_lock)?;
         let lp = dir.join(".lock");
-        fs::rename(&tmp_lock, &lp).map_err(io_err("rename staging lock", &tmp_lock))?;
+        fs::rename(&tmp_lock, &lp).step("rename staging lock", &tmp_lock)?;
         for sub in ["blobs", "layers", "work"] {
             let p = dir.join(sub);
-            fs::create_dir(&p).map_err(io_err("create staging", &p))?;
+            fs::create_dir(&p).step("create staging", &p)?;
         }
         Ok(Staging {
             store,
@@ -68,7 +64,7 @@ impl<'s> Staging<'s> {
     pub(crate) fn put_blob(&self, bytes: &[u8]) -> Result<String, StoreError> {
         let digest = crate::digest::sha256_digest(bytes);
         let p = self.dir.join("blobs").join(&digest["sha256:".len()..]);
-        fs::write(&p, bytes).map_err(io_err("write blob", &p))?;
+        fs::write(&p, bytes).step("write blob", &p)?;
         Ok(digest)
     }
 
@@ -100,22 +96,22 @@ impl<'s> Staging<'s> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = self.dir.join("layers").join(format!("new-{n}"));
         let diff = tmp.join("diff");
-        fs::create_dir(&tmp).map_err(io_err("create layer dir", &tmp))?;
-        fs::create_dir(&diff).map_err(io_err("create layer dir", &diff))?;
+        fs::create_dir(&tmp).step("create layer dir", &tmp)?;
+        fs::create_dir(&diff).step("create layer dir", &diff)?;
         fs::set_permissions(&diff, fs::Permissions::from_mode(0o755))
-            .map_err(io_err("chmod layer dir", &diff))?;
+            .step("chmod layer dir", &diff)?;
         let layer = unpack(&diff)?;
         let sp = tmp.join("size");
-        fs::write(&sp, layer.size.to_string()).map_err(io_err("write", &sp))?;
+        fs::write(&sp, layer.size.to_string()).step("write", &sp)?;
         let final_dir = self
             .dir
             .join("layers")
             .join(&layer.diff_id["sha256:".len()..]);
         if final_dir.exists() {
             // The same layer twice in one image (or two threads raced on it): keep one.
-            fs::remove_dir_all(&tmp).map_err(io_err("remove duplicate layer", &tmp))?;
+            fs::remove_dir_all(&tmp).step("remove duplicate layer", &tmp)?;
         } else {
-            fs::rename(&tmp, &final_dir).map_err(io_err("rename layer", &tmp))?;
+            fs::rename(&tmp, &final_dir).step("rename layer", &tmp)?;
         }
         Ok(layer)
     }
@@ -143,7 +139,7 @@ impl<'s> Staging<'s> {
             if !staged.exists() {
                 return Err(StoreError::BlobMissing(d.to_string()));
             }
-            fs::rename(&staged, &stored).map_err(io_err("store blob", &staged))?;
+            fs::rename(&staged, &stored).step("store blob", &staged)?;
         }
         for diff_id in layers {
             let hex = crate::digest::sha256_hex(diff_id)
@@ -159,8 +155,8 @@ impl<'s> Staging<'s> {
             let link = store.layer_short_path(diff_id)?;
             let _ = fs::remove_file(&link);
             std::os::unix::fs::symlink(Path::new("../layers").join(hex).join("diff"), &link)
-                .map_err(io_err("create layer link", &link))?;
-            fs::rename(&staged, &target).map_err(io_err("store layer", &staged))?;
+                .step("create layer link", &link)?;
+            fs::rename(&staged, &target).step("store layer", &staged)?;
         }
         let mut index = store.read_index()?;
         let added = std::time::SystemTime::now()

@@ -3,6 +3,7 @@
 //! Produces file contents (and writes them into a directory the caller owns, e.g. the container's
 //! state dir); the runtime bind-mounts them. Never touches the host's own files.
 
+use berth_common::io::{IoError, Step};
 use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -10,12 +11,8 @@ use std::path::{Path, PathBuf};
 /// Errors of the /etc helpers.
 #[derive(Debug, thiserror::Error)]
 pub enum EtcError {
-    #[error("{step} {path}: {source}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// `/etc/hosts`: loopback entries, the container's own address(es) under its hostname, and
@@ -77,15 +74,11 @@ pub fn write_files(
     hosts_content: &str,
     resolv_content: &str,
 ) -> Result<(PathBuf, PathBuf), EtcError> {
-    let io = |step, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| EtcError::Io { step, path, source }
-    };
-    fs::create_dir_all(dir).map_err(io("create dir", dir))?;
+    fs::create_dir_all(dir).step("create dir", dir)?;
     let h = dir.join("hosts");
     let r = dir.join("resolv.conf");
-    crate::store::replace_file(&h, hosts_content.as_bytes()).map_err(io("write", &h))?;
-    crate::store::replace_file(&r, resolv_content.as_bytes()).map_err(io("write", &r))?;
+    crate::store::replace_file(&h, hosts_content.as_bytes()).step("write", &h)?;
+    crate::store::replace_file(&r, resolv_content.as_bytes()).step("write", &r)?;
     Ok((h, r))
 }
 
@@ -95,11 +88,7 @@ pub fn resolv_conf_from_host(fallback: &[IpAddr]) -> Result<String, EtcError> {
     match fs::read_to_string(p) {
         Ok(s) => Ok(resolv_conf(&s, fallback)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(resolv_conf("", fallback)),
-        Err(source) => Err(EtcError::Io {
-            step: "read",
-            path: p.into(),
-            source,
-        }),
+        Err(source) => Err(IoError::new("read", p, source).into()),
     }
 }
 

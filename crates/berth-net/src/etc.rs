@@ -1,12 +1,12 @@
 //! `/etc/hosts` and `/etc/resolv.conf` for a container.
 //!
-//! Produces file contents (and writes them into a directory the caller owns, e.g. the container's
-//! state dir); the runtime bind-mounts them. Never touches the host's own files.
+//! Produces file contents; the people face writes them beside the container and the runtime
+//! bind-mounts them. Reads the host's resolv.conf, never writes the host's own files.
 
-use berth_common::io::{IoError, Step};
+use berth_common::io::IoError;
 use std::fs;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Errors of the /etc helpers.
 #[derive(Debug, thiserror::Error)]
@@ -67,21 +67,6 @@ pub fn resolv_conf(host_resolv: &str, fallback: &[IpAddr]) -> String {
     out
 }
 
-/// Writes `hosts` and `resolv.conf` into `dir` (created if missing) and returns their paths,
-/// ready to bind-mount over the container's `/etc/hosts` and `/etc/resolv.conf`.
-pub fn write_files(
-    dir: &Path,
-    hosts_content: &str,
-    resolv_content: &str,
-) -> Result<(PathBuf, PathBuf), EtcError> {
-    fs::create_dir_all(dir).step("create dir", dir)?;
-    let h = dir.join("hosts");
-    let r = dir.join("resolv.conf");
-    crate::store::replace_file(&h, hosts_content.as_bytes()).step("write", &h)?;
-    crate::store::replace_file(&r, resolv_content.as_bytes()).step("write", &r)?;
-    Ok((h, r))
-}
-
 /// Reads the host's `/etc/resolv.conf` (empty if missing) and derives the container's from it.
 pub fn resolv_conf_from_host(fallback: &[IpAddr]) -> Result<String, EtcError> {
     let p = Path::new("/etc/resolv.conf");
@@ -123,11 +108,4 @@ mod tests {
         );
     }
 
-    #[test]
-    fn writes_files_for_bind_mounting() {
-        let d = tempfile::tempdir().unwrap();
-        let (h, r) = write_files(&d.path().join("etc"), "H", "R").unwrap();
-        assert_eq!(fs::read_to_string(h).unwrap(), "H");
-        assert_eq!(fs::read_to_string(r).unwrap(), "R");
-    }
 }

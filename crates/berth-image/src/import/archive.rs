@@ -1,6 +1,17 @@
 //! The files of an image archive (or an OCI layout directory), read safely.
 
-use super::*;
+use super::error::{format_err, ImportError};
+use crate::digest::sha256_digest;
+use crate::registry::MAX_DOCUMENT;
+use crate::store::staging::Staging;
+use crate::store::StoreError;
+use crate::unpack::SpaceBudget;
+use berth_common::io::Step;
+use oci_spec::image::Descriptor;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
 
 /// The regular files of an image archive, copied into staging, plus its (sym/hard) links
 /// resolved logically; or an OCI layout directory read in place (only read, and every blob

@@ -1,6 +1,11 @@
 //! A directory imported as one layer, streamed as a tar into the unpacker.
 
-use super::*;
+use super::error::{format_err, ImportError};
+use crate::store::staging::Staging;
+use crate::unpack::ChanReader;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::mpsc;
 
 /// Streams `dir` as a tar into the unpacker: one code path (and one set of checks) for every
 /// layer, and the diff-id comes for free.

@@ -1,7 +1,11 @@
 //! A `docker save` archive: manifest.json, its config and layers, every digest checked.
 
 use super::archive::ArchiveFiles;
-use super::*;
+use super::commit::commit_with_manifest;
+use super::error::{format_err, ImportError};
+use crate::reference::Reference;
+use crate::store::staging::Staging;
+use oci_spec::image::ImageConfiguration;
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -6,60 +6,26 @@
 //! claims is checked before the image is committed.
 
 mod archive;
+mod commit;
 mod directory;
 mod docker;
+mod error;
 mod oci;
 
 use archive::ArchiveFiles;
+use commit::commit_single_layer;
 use directory::unpack_directory;
 use docker::import_docker;
+pub use error::ImportError;
 use oci::import_oci;
 
-use crate::digest::{sha256_digest, HashingReader};
-use crate::manifest::{self, Platform};
 use crate::reference::Reference;
-use crate::registry::MAX_DOCUMENT;
-use crate::store::{ImageDetails, Staging, Store, StoreError};
-use crate::unpack::{ChanReader, SpaceBudget};
-use berth_common::io::{IoError, Step};
-use oci_spec::image::{
-    Config, Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest,
-    ImageManifestBuilder, MediaType,
-};
+use crate::store::{ImageDetails, Store};
+use berth_common::io::Step;
+use oci_spec::image::Config;
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
-use std::path::{Component, Path, PathBuf};
-use std::str::FromStr;
-use std::sync::mpsc;
-
-/// Errors from importing an image; each names the file or entry involved.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Reference(#[from] crate::reference::ReferenceError),
-    #[error(transparent)]
-    Io(#[from] IoError),
-    #[error("{path}: {what}")]
-    Format { path: PathBuf, what: String },
-    #[error("{what}: digest mismatch, expected {expected}, got {actual}")]
-    DigestMismatch {
-        what: String,
-        expected: String,
-        actual: String,
-    },
-    #[error("build image metadata: {0}")]
-    Spec(#[from] oci_spec::OciSpecError),
-}
-
-fn format_err(path: &Path, what: impl Into<String>) -> ImportError {
-    ImportError::Format {
-        path: path.to_path_buf(),
-        what: what.into(),
-    }
-}
+use std::path::{Path, PathBuf};
 
 /// What a local import reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,68 +135,4 @@ impl Store {
         }
         Ok(self.inspect(&reference.to_string())?)
     }
-}
-
-fn default_config() -> Config {
-    let mut c = Config::default();
-    c.set_env(Some(vec![format!("PATH={}", berth_common::DEFAULT_PATH)]));
-    c
-}
-
-/// Writes config + manifest for a one-layer image berth built itself and commits it.
-fn commit_single_layer(
-    staging: &Staging<'_>,
-    reference: &Reference,
-    layer: crate::unpack::UnpackedLayer,
-    changes: Option<Config>,
-) -> Result<(), ImportError> {
-    let host = Platform::host();
-    let config = serde_json::json!({
-        "created": berth_common::now_rfc3339(),
-        "architecture": host.architecture,
-        "os": host.os,
-        "config": changes.unwrap_or_else(default_config),
-        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
-        "history": [{"created": berth_common::now_rfc3339(), "created_by": "berth image import"}],
-    });
-    let config_bytes =
-        serde_json::to_vec(&config).map_err(|e| format_err(Path::new("config"), e.to_string()))?;
-    let layers = vec![(layer.diff_id.clone(), layer.tar_size)];
-    commit_with_manifest(staging, reference, &config_bytes, &layers)
-}
-
-/// Builds an OCI manifest for uncompressed layers (berth keeps layers unpacked, not as blobs)
-/// and commits.
-fn commit_with_manifest(
-    staging: &Staging<'_>,
-    reference: &Reference,
-    config_bytes: &[u8],
-    layers: &[(String, u64)],
-) -> Result<(), ImportError> {
-    let config_digest = staging.put_blob(config_bytes)?;
-    let digest = |d: &str| Digest::from_str(d).map_err(ImportError::Spec);
-    let mut descs = Vec::new();
-    for (diff_id, size) in layers {
-        descs.push(Descriptor::new(
-            MediaType::ImageLayer,
-            *size,
-            digest(diff_id)?,
-        ));
-    }
-    let manifest = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .config(Descriptor::new(
-            MediaType::ImageConfig,
-            config_bytes.len() as u64,
-            digest(&config_digest)?,
-        ))
-        .layers(descs)
-        .build()?;
-    let manifest_bytes = serde_json::to_vec(&manifest)
-        .map_err(|e| format_err(Path::new("manifest"), e.to_string()))?;
-    let manifest_digest = staging.put_blob(&manifest_bytes)?;
-    let diff_ids: Vec<String> = layers.iter().map(|(d, _)| d.clone()).collect();
-    staging.commit(reference, &manifest_digest, &config_digest, &diff_ids)?;
-    Ok(())
 }

@@ -1,7 +1,13 @@
 //! An OCI image layout: index, manifest, config and layers, every digest checked.
 
 use super::archive::ArchiveFiles;
-use super::*;
+use super::error::{format_err, ImportError};
+use crate::digest::HashingReader;
+use crate::manifest::{self, Platform};
+use crate::reference::Reference;
+use crate::store::staging::Staging;
+use berth_common::io::Step;
+use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
 pub(super) fn import_oci(
     staging: &Staging<'_>,

@@ -1,6 +1,15 @@
 //! A layer blob as a verified, resumable stream.
 
-use super::*;
+use super::client::Client;
+use super::error::PullError;
+use super::progress::LayerProgress;
+use berth_common::io::Step;
+use oci_spec::image::Descriptor;
+use std::io::{self, Read};
+use std::time::Duration;
+
+/// Tries of one blob before the pull fails.
+const ATTEMPTS: u32 = 5;
 
 /// A layer blob as a stream, verified and resumable: a broken transfer is picked up again
 /// with an HTTP Range request from the byte reached, invisibly to the decompressor and the

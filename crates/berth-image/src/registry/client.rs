@@ -1,6 +1,20 @@
 //! One registry repository over HTTP: authorization challenges, manifests, small blobs.
 
-use super::*;
+use super::error::PullError;
+use super::options::PullOptions;
+use crate::auth::{self, Credentials};
+use crate::digest::sha256_digest;
+use crate::reference::Reference;
+use oci_spec::image::Descriptor;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+/// The largest manifest, index, config or token document read into memory (pull or import).
+pub(crate) const MAX_DOCUMENT: u64 = 8 << 20;
 
 /// One registry repository, with the authorization it has earned so far.
 pub(crate) struct Client {

@@ -9,106 +9,23 @@
 
 mod blob;
 mod client;
+mod error;
+mod options;
 mod progress;
 
-use berth_common::io::{IoError, Step};
 use blob::BlobReader;
-pub(crate) use client::Client;
-use progress::{LayerProgress, Progress};
+pub(crate) use client::{Client, MAX_DOCUMENT};
+pub use error::PullError;
+pub use options::{ProgressMode, PullOptions};
+use progress::Progress;
 
-use crate::auth::{self, Credentials};
-use crate::digest::sha256_digest;
 use crate::manifest::{self, Platform};
 use crate::reference::Reference;
-use crate::store::{ImageDetails, Staging, Store, StoreError};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use crate::store::staging::Staging;
+use crate::store::{ImageDetails, Store};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
-use std::io::{self, IsTerminal, Read};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
-
-const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
-application/vnd.oci.image.manifest.v1+json, \
-application/vnd.docker.distribution.manifest.list.v2+json, \
-application/vnd.docker.distribution.manifest.v2+json";
-/// The largest manifest, index, config or token document read into memory (pull or import).
-pub(crate) const MAX_DOCUMENT: u64 = 8 << 20;
-const ATTEMPTS: u32 = 5;
-
-/// Errors from a pull; each names the URL, digest or file involved.
-#[derive(Debug, thiserror::Error)]
-pub enum PullError {
-    #[error(transparent)]
-    Reference(#[from] crate::reference::ReferenceError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Auth(#[from] auth::AuthError),
-    #[error("GET {url}: {source}")]
-    Http {
-        url: String,
-        source: Box<ureq::Error>,
-    },
-    #[error("GET {url}: HTTP {status}{detail}")]
-    Status {
-        url: String,
-        status: u16,
-        detail: String,
-    },
-    #[error("{registry}: authentication failed: {why}")]
-    Unauthorized { registry: String, why: String },
-    #[error("{what}: digest mismatch, expected {expected}, got {actual}")]
-    DigestMismatch {
-        what: String,
-        expected: String,
-        actual: String,
-    },
-    #[error("{what}: {why}")]
-    Document { what: String, why: String },
-    #[error("{reference} has no image for platform {platform}")]
-    NoPlatform { reference: String, platform: String },
-    #[error(transparent)]
-    Io(#[from] IoError),
-}
-
-/// How pull reports progress (on stderr).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ProgressMode {
-    /// Bars when stderr is a terminal, plain lines otherwise.
-    #[default]
-    Auto,
-    Bars,
-    Lines,
-    Quiet,
-}
-
-/// Options of `image pull`.
-#[derive(Debug, Clone)]
-pub struct PullOptions {
-    /// Talk plain HTTP to the registry (`--insecure`).
-    pub insecure: bool,
-    /// Read credentials from this file only, instead of the usual ones.
-    pub auth_file: Option<PathBuf>,
-    /// Platform to select from a multi-platform image; the host's by default.
-    pub platform: Option<Platform>,
-    pub progress: ProgressMode,
-    /// Layers fetched at once.
-    pub jobs: usize,
-}
-
-impl Default for PullOptions {
-    fn default() -> Self {
-        PullOptions {
-            insecure: false,
-            auth_file: None,
-            platform: None,
-            progress: ProgressMode::Auto,
-            jobs: 3,
-        }
-    }
-}
 
 impl Store {
     /// `image pull REF`: fetches the image for the host platform (or `opts.platform`) and

@@ -1,6 +1,8 @@
 //! Progress output of a pull: bars on a terminal, lines otherwise.
 
-use super::*;
+use super::options::ProgressMode;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::io::{self, IsTerminal};
 
 /// Progress display shared by the layer workers.
 pub(super) struct Progress {

@@ -18,9 +18,7 @@
 
 mod containers;
 mod images;
-mod staging;
-
-pub(crate) use staging::Staging;
+pub(crate) mod staging;
 
 use crate::reference::{Reference, ReferenceError};
 use crate::unpack::UnpackError;

@@ -10,6 +10,7 @@
 //! Ownership is kept when running as root; modes, xattrs, symlinks, device nodes and mtimes always.
 
 mod entries;
+mod error;
 mod meta;
 mod paths;
 mod space;
@@ -18,6 +19,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+pub use error::UnpackError;
 pub(crate) use space::SpaceBudget;
 pub(crate) use stream::ChanReader;
 pub use stream::{decompress, Compression};
@@ -25,32 +27,8 @@ pub use stream::{decompress, Compression};
 use crate::digest::HashingReader;
 use entries::unpack_tar;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
-
-/// Errors from unpacking a layer; each names the tar entry or path involved.
-#[derive(Debug, thiserror::Error)]
-pub enum UnpackError {
-    #[error("open layer directory {path}: {source}")]
-    OpenRoot { path: PathBuf, source: io::Error },
-    #[error("read layer stream: {0}")]
-    Read(#[source] io::Error),
-    #[error("tar entry {entry:?} escapes the layer directory ({why})")]
-    Escape { entry: String, why: &'static str },
-    #[error("tar entry {entry:?}: parent component {component:?} is a symlink or not a directory")]
-    ThroughSymlink { entry: String, component: String },
-    #[error("tar entry {entry:?}: {step}: {source}")]
-    Entry {
-        entry: String,
-        step: &'static str,
-        source: io::Error,
-    },
-    #[error(
-        "tar entry {entry:?}: {need} bytes of data do not fit in the {free} bytes left free \
-         on the store's filesystem"
-    )]
-    NoSpace { entry: String, need: u64, free: u64 },
-}
 
 /// What an unpack produced.
 #[derive(Debug, Clone, PartialEq, Eq)]

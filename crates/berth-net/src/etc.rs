@@ -107,5 +107,4 @@ mod tests {
             "nameserver 198.51.100.1\n"
         );
     }
-
 }

@@ -9,17 +9,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::{CgroupError, Result};
+use berth_common::io::IoError;
 
 pub(crate) fn io_err(
     step: &'static str,
     path: impl Into<PathBuf>,
     source: std::io::Error,
 ) -> CgroupError {
-    CgroupError::Io {
-        step,
-        path: path.into(),
-        source,
-    }
+    CgroupError::Io(IoError::new(step, path, source))
 }
 
 /// Writes `value` to `dir/file`.
@@ -34,10 +31,9 @@ pub(crate) fn write_path(path: &Path, value: &str) -> Result<()> {
         .truncate(true)
         .open(path)
         .map_err(|e| io_err("open for writing", path, e))?;
-    f.write_all(value.as_bytes()).map_err(|e| CgroupError::Io {
-        step: "write",
-        path: path.to_path_buf(),
-        source: std::io::Error::new(e.kind(), format!("value {value:?}: {e}")),
+    f.write_all(value.as_bytes()).map_err(|e| {
+        let source = std::io::Error::new(e.kind(), format!("value {value:?}: {e}"));
+        io_err("write", path, source)
     })
 }
 

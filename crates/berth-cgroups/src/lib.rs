@@ -17,6 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
+use berth_common::io::IoError;
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
@@ -41,12 +42,8 @@ pub use systemd::systemd_to_cgroupfs;
 /// Errors name the failing step and carry the path involved.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("cgroup: {step} {path}: {source}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cgroup: {0}")]
+    Io(#[from] IoError),
     #[error("cgroup: {0}")]
     Invalid(String),
     #[error("cgroup: {0} is not supported on this host")]

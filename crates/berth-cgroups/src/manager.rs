@@ -272,8 +272,7 @@ impl Manager for FsManager {
             match fs::read_procs(&d) {
                 Ok(p) => all.extend(p),
                 // A sub-cgroup removed while we walk, or the cgroup already destroyed.
-                Err(CgroupError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(CgroupError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
         }

@@ -132,11 +132,10 @@ fn write_setting(dir: &Path, file: &str, value: &str, what: &str) -> Result<()> 
         Err(e) if e.kind() == ErrorKind::NotFound => {
             Err(unsupported(what, &format!("no {file} in this cgroup")))
         }
-        Err(e) => Err(CgroupError::Io {
-            step: "write",
-            path: dir.join(file),
-            source: std::io::Error::new(e.kind(), format!("{what}: value {value:?}: {e}")),
-        }),
+        Err(e) => {
+            let source = std::io::Error::new(e.kind(), format!("{what}: value {value:?}: {e}"));
+            Err(crate::fs::io_err("write", dir.join(file), source))
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! Atomic file replacement, one implementation for every store.
 
+use crate::io::{IoError, Step};
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What must survive once [`write_atomic`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,21 +19,6 @@ pub enum Durability {
     PowerLoss,
 }
 
-/// A failed step of [`write_atomic`]: what was done to which file.
-#[derive(Debug, thiserror::Error)]
-#[error("{step} {path}: {source}")]
-pub struct WriteError {
-    pub step: &'static str,
-    pub path: PathBuf,
-    pub source: std::io::Error,
-}
-
-impl From<WriteError> for std::io::Error {
-    fn from(e: WriteError) -> Self {
-        std::io::Error::new(e.source.kind(), e)
-    }
-}
-
 /// Replaces `path` with `bytes` through a temporary file beside it (`<name>.tmp-<pid>`) and a
 /// rename: readers see the old or the new content, never half of one; `durability` says what
 /// survives a crash. With `mode` the file has exactly that mode before any byte is written
@@ -43,35 +29,28 @@ pub fn write_atomic(
     bytes: &[u8],
     mode: Option<u32>,
     durability: Durability,
-) -> Result<(), WriteError> {
+) -> Result<(), IoError> {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp-{}", std::process::id()));
     let tmp = path.with_file_name(name);
-    let fail = |step, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| WriteError { step, path, source }
-    };
     let mut opts = OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     if let Some(mode) = mode {
         opts.mode(mode);
     }
-    let mut f: File = opts.open(&tmp).map_err(fail("create", &tmp))?;
+    let mut f: File = opts.open(&tmp).step("create", &tmp)?;
     if let Some(mode) = mode {
         f.set_permissions(Permissions::from_mode(mode))
-            .map_err(fail("chmod", &tmp))?;
+            .step("chmod", &tmp)?;
     }
-    let written = f
-        .write_all(bytes)
-        .map_err(fail("write", &tmp))
-        .and_then(|()| {
-            if durability == Durability::PowerLoss {
-                f.sync_all().map_err(fail("fsync", &tmp))
-            } else {
-                Ok(())
-            }
-        });
-    let done = written.and_then(|()| std::fs::rename(&tmp, path).map_err(fail("rename", path)));
+    let written = f.write_all(bytes).step("write", &tmp).and_then(|()| {
+        if durability == Durability::PowerLoss {
+            f.sync_all().step("fsync", &tmp)
+        } else {
+            Ok(())
+        }
+    });
+    let done = written.and_then(|()| std::fs::rename(&tmp, path).step("rename", path));
     if done.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

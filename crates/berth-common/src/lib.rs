@@ -5,6 +5,7 @@
 pub mod fdpass;
 pub mod fs;
 pub mod id;
+pub mod io;
 pub mod mountinfo;
 pub mod size;
 

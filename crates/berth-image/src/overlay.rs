@@ -6,6 +6,7 @@
 //! a longer string is refused with a clear error instead of a kernel EINVAL.
 //! Read-only roots are mounted with MS_RDONLY here, so the runtime needs no root.readonly remount.
 
+use berth_common::io::{IoError, Step};
 use rustix::fs::CWD;
 use rustix::io::Errno;
 use rustix::mount::{
@@ -19,12 +20,8 @@ use std::path::{Path, PathBuf};
 /// Errors from mounting or removing a container root.
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
-    #[error("{step} {path}: {source}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("overlay needs at least one layer")]
     NoLayers,
     #[error("layer path {0} contains ':' or ',' which overlayfs cannot take")]
@@ -37,14 +34,6 @@ pub enum OverlayError {
     },
     #[error("mount overlay at {path}: {source}")]
     Mount { path: PathBuf, source: io::Error },
-}
-
-fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> OverlayError + 'a {
-    move |source| OverlayError::Io {
-        step,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// How a container root is mounted.
@@ -83,7 +72,7 @@ pub fn mount_overlay(
     let work = container_dir.join("work");
     let merged = container_dir.join("merged");
     for d in [&upper, &work, &merged] {
-        fs::create_dir_all(d).map_err(io_err("create", d))?;
+        fs::create_dir_all(d).step("create", d)?;
     }
     let top_first: Vec<&PathBuf> = layers_lowest_first.iter().rev().collect();
     match mount_new_api(&top_first, &upper, &work, &merged, opts) {
@@ -222,7 +211,7 @@ pub fn unmount_overlay(container_dir: &Path) -> Result<(), OverlayError> {
     match fs::remove_dir_all(container_dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err("remove container dir", container_dir)(e)),
+        Err(e) => Err(IoError::new("remove container dir", container_dir, e).into()),
     }
 }
 

@@ -1,21 +1,18 @@
 //! `/etc/hosts` and `/etc/resolv.conf` for a container.
 //!
-//! Produces file contents (and writes them into a directory the caller owns, e.g. the container's
-//! state dir); the runtime bind-mounts them. Never touches the host's own files.
+//! Produces file contents; the people face writes them beside the container and the runtime
+//! bind-mounts them. Reads the host's resolv.conf, never writes the host's own files.
 
+use berth_common::io::IoError;
 use std::fs;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Errors of the /etc helpers.
 #[derive(Debug, thiserror::Error)]
 pub enum EtcError {
-    #[error("{step} {path}: {source}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// `/etc/hosts`: loopback entries, the container's own address(es) under its hostname, and
@@ -70,36 +67,13 @@ pub fn resolv_conf(host_resolv: &str, fallback: &[IpAddr]) -> String {
     out
 }
 
-/// Writes `hosts` and `resolv.conf` into `dir` (created if missing) and returns their paths,
-/// ready to bind-mount over the container's `/etc/hosts` and `/etc/resolv.conf`.
-pub fn write_files(
-    dir: &Path,
-    hosts_content: &str,
-    resolv_content: &str,
-) -> Result<(PathBuf, PathBuf), EtcError> {
-    let io = |step, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| EtcError::Io { step, path, source }
-    };
-    fs::create_dir_all(dir).map_err(io("create dir", dir))?;
-    let h = dir.join("hosts");
-    let r = dir.join("resolv.conf");
-    crate::store::replace_file(&h, hosts_content.as_bytes()).map_err(io("write", &h))?;
-    crate::store::replace_file(&r, resolv_content.as_bytes()).map_err(io("write", &r))?;
-    Ok((h, r))
-}
-
 /// Reads the host's `/etc/resolv.conf` (empty if missing) and derives the container's from it.
 pub fn resolv_conf_from_host(fallback: &[IpAddr]) -> Result<String, EtcError> {
     let p = Path::new("/etc/resolv.conf");
     match fs::read_to_string(p) {
         Ok(s) => Ok(resolv_conf(&s, fallback)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(resolv_conf("", fallback)),
-        Err(source) => Err(EtcError::Io {
-            step: "read",
-            path: p.into(),
-            source,
-        }),
+        Err(source) => Err(IoError::new("read", p, source).into()),
     }
 }
 
@@ -132,13 +106,5 @@ mod tests {
             resolv_conf("nameserver 127.0.0.53\n", &[fb]),
             "nameserver 198.51.100.1\n"
         );
-    }
-
-    #[test]
-    fn writes_files_for_bind_mounting() {
-        let d = tempfile::tempdir().unwrap();
-        let (h, r) = write_files(&d.path().join("etc"), "H", "R").unwrap();
-        assert_eq!(fs::read_to_string(h).unwrap(), "H");
-        assert_eq!(fs::read_to_string(r).unwrap(), "R");
     }
 }

@@ -3,6 +3,7 @@
 //! Owns `<root>/<network>/leases.json` and its lock `<root>/<network>/ipam.lock`. Every read-modify-
 //! write happens under an exclusive flock, so concurrent processes never hand out one address twice.
 
+use berth_common::io::IoError;
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::net::Ipv4Addr;
@@ -32,12 +33,8 @@ pub enum IpamError {
     },
     #[error("invalid container id {0:?}")]
     InvalidId(String),
-    #[error("{step} {path}: {source}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("parse {path}: {source}")]
     Parse {
         path: PathBuf,
@@ -73,9 +70,8 @@ impl Ipam {
         }
     }
 
-    fn io(&self, step: &'static str, file: &str) -> impl FnOnce(std::io::Error) -> IpamError {
-        let path = self.dir.join(file);
-        move |source| IpamError::Io { step, path, source }
+    fn io(&self, step: &'static str, file: &str) -> impl FnOnce(std::io::Error) -> IoError {
+        IoError::at(step, self.dir.join(file))
     }
 
     /// Runs `f` on the lease table under the lock and saves it when `f` says so.
@@ -109,11 +105,7 @@ impl Ipam {
                 serde_json::from_slice(&b).map_err(|source| IpamError::Parse { path: p, source })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Leases::new()),
-            Err(e) => Err(IpamError::Io {
-                step: "read",
-                path: p,
-                source: e,
-            }),
+            Err(e) => Err(IoError::new("read", p, e).into()),
         }
     }
 

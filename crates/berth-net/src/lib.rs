@@ -11,7 +11,7 @@
 //! | `run --net bridge[:NAME] [--ip] [-p]`, `network connect NET ID` | [`attach::attach`] |
 //! | `network disconnect NET ID` | [`attach::detach`] |
 //! | container delete, failed create, cleanup after a crash | [`attach::detach_all`] |
-//! | `/etc/hosts`, `/etc/resolv.conf` | [`etc::hosts`], [`etc::resolv_conf_from_host`], [`etc::write_files`] |
+//! | `/etc/hosts`, `/etc/resolv.conf` | [`etc::hosts`], [`etc::resolv_conf_from_host`] |
 //! | `berth switch [--socket PATH]` | [`switch::run_switch`] |
 //! | `run --net switch:PATH [--ip ADDR/PREFIX]` | [`tap::attach_tap`] (and [`tap::detach_tap`]) |
 //!

@@ -4,6 +4,7 @@
 //! network's directory belong to [`crate::ipam`]; links and rules belong to [`mod@crate::attach`].
 //! The default network [`DEFAULT_NETWORK`] is written lazily the first time it is asked for.
 
+use berth_common::io::{IoError, Step};
 use std::fs::{self, File, OpenOptions};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -64,22 +65,13 @@ pub enum StoreError {
     InvalidMtu(u32),
     #[error("no free subnet left for network {0:?}: give --subnet")]
     NoFreeSubnet(String),
-    #[error("{step} {path}: {source}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("parse {path}: {source}")]
     Parse {
         path: PathBuf,
         source: serde_json::Error,
     },
-}
-
-fn io_err(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
-    let path = path.to_path_buf();
-    move |source| StoreError::Io { step, path, source }
 }
 
 /// What a caller asks for when creating a network; unset fields get defaults.
@@ -166,13 +158,13 @@ impl NetworkStore {
     }
 
     fn ensure_root(&self) -> Result<(), StoreError> {
-        fs::create_dir_all(&self.root).map_err(io_err("create store root", &self.root))
+        Ok(fs::create_dir_all(&self.root).step("create store root", &self.root)?)
     }
 
     fn lock(&self) -> Result<File, StoreError> {
         self.ensure_root()?;
         let p = self.root.join(".lock");
-        lock_file(&p).map_err(io_err("lock store", &p))
+        Ok(lock_file(&p).step("lock store", &p)?)
     }
 
     fn read(&self, name: &str) -> Result<Option<Network>, StoreError> {
@@ -182,17 +174,17 @@ impl NetworkStore {
                 .map(Some)
                 .map_err(|source| StoreError::Parse { path: p, source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("read network", &p)(e)),
+            Err(e) => Err(IoError::new("read network", &p, e).into()),
         }
     }
 
     fn write(&self, net: &Network) -> Result<(), StoreError> {
         let dir = self.net_dir(&net.name);
-        fs::create_dir_all(&dir).map_err(io_err("create network dir", &dir))?;
+        fs::create_dir_all(&dir).step("create network dir", &dir)?;
         let p = dir.join("network.json");
         // Serializing plain owned data cannot fail.
         let data = serde_json::to_vec_pretty(net).expect("Network serializes");
-        write_atomic(&p, &data).map_err(io_err("write network", &p))
+        Ok(write_atomic(&p, &data).step("write network", &p)?)
     }
 
     fn list_unlocked(&self) -> Result<Vec<Network>, StoreError> {
@@ -200,10 +192,10 @@ impl NetworkStore {
         let rd = match fs::read_dir(&self.root) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(io_err("list store", &self.root)(e)),
+            Err(e) => return Err(IoError::new("list store", &self.root, e).into()),
         };
         for ent in rd {
-            let ent = ent.map_err(io_err("list store", &self.root))?;
+            let ent = ent.step("list store", &self.root)?;
             let name = ent.file_name().to_string_lossy().into_owned();
             if !valid_name(&name) {
                 continue;
@@ -311,8 +303,8 @@ impl NetworkStore {
     pub(crate) fn mark_attached(&self, container_id: &str) -> Result<(), StoreError> {
         let marker = attachment_marker(&self.root, container_id);
         let dir = self.root.join(ATTACHED_DIR);
-        fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-        File::create(&marker).map_err(io_err("create", &marker))?;
+        fs::create_dir_all(&dir).step("create", &dir)?;
+        File::create(&marker).step("create", &marker)?;
         Ok(())
     }
 
@@ -320,7 +312,9 @@ impl NetworkStore {
     pub fn clear_attached(&self, container_id: &str) -> Result<(), StoreError> {
         let marker = attachment_marker(&self.root, container_id);
         match fs::remove_file(&marker) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("remove", &marker)(e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(IoError::new("remove", &marker, e).into())
+            }
             _ => Ok(()),
         }
     }
@@ -342,7 +336,7 @@ impl NetworkStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(StoreError::NotFound(name.into()))
             }
-            Err(e) => Err(io_err("remove network dir", &dir)(e)),
+            Err(e) => Err(IoError::new("remove network dir", &dir, e).into()),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The config.json of an image-form container: `berth spec`'s default config, with the
 //! image's command, environment, working directory and user, and the `run` flags on top.
 
+use berth_common::io::Step;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,7 @@ use oci_spec::runtime::{
 use berth::face::ANN_IMAGE_ROOT;
 use berth::people_cli::PeopleFlags;
 
-use crate::error::{io_err, PeopleError};
+use crate::error::PeopleError;
 use crate::net::{NetMode, NetPlan, ANN_NET};
 
 /// The image a container was made from (informational).
@@ -239,7 +240,7 @@ fn environment(image_env: &[String], f: &PeopleFlags) -> Result<Vec<String>, Peo
     }
     let mut given: Vec<String> = Vec::new();
     for file in &f.env_file {
-        let text = std::fs::read_to_string(file).map_err(io_err("read env file", file))?;
+        let text = std::fs::read_to_string(file).step("read env file", file)?;
         given.extend(
             text.lines()
                 .map(str::trim)
@@ -278,7 +279,7 @@ pub fn parse_volume(v: &str) -> Result<(PathBuf, String, bool), PeopleError> {
     if !dst.starts_with('/') {
         return Err(bad("the container path must be absolute"));
     }
-    let src = std::fs::canonicalize(src).map_err(io_err("bind source", Path::new(src)))?;
+    let src = std::fs::canonicalize(src).step("bind source", Path::new(src))?;
     Ok((src, dst.to_string(), ro))
 }
 

@@ -1,6 +1,7 @@
 //! The people face's error: one variant per source, naming the step and the value involved.
 
-use std::path::{Path, PathBuf};
+use berth_common::io::IoError;
+use std::path::Path;
 
 /// Everything the people face can fail at, naming the step and the value involved.
 #[derive(Debug, thiserror::Error)]
@@ -19,18 +20,15 @@ pub enum PeopleError {
     Etc(#[from] berth_net::etc::EtcError),
     #[error(transparent)]
     Runtime(#[from] berth_runtime::Error),
-    #[error("{step} {path}: {source}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
+/// The error of `step` on `path`, for `map_err` (elsewhere `berth_common::io::Step` does it).
 pub(crate) fn io_err(
     step: &'static str,
     path: &Path,
 ) -> impl FnOnce(std::io::Error) -> PeopleError {
     let path = path.to_path_buf();
-    move |source| PeopleError::Io { step, path, source }
+    move |source| IoError::new(step, path, source).into()
 }

@@ -9,6 +9,7 @@
 //! same path works for `create`, `run -d` and a foreground `run` with a terminal, and a failing
 //! attach fails the create, whose cleanup then detaches whatever was attached.
 
+use berth_common::io::Step;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -17,7 +18,7 @@ use berth_net::{attach, AttachRequest, Netns, NetworkStore, PortMapping};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{io_err, PeopleError};
+use crate::error::PeopleError;
 
 /// The network plan of a container (JSON), carried out by the createRuntime hook.
 pub const ANN_NET: &str = "dev.berth.net";
@@ -143,7 +144,7 @@ impl NetPlan {
                         })
                     })
                     .transpose()?;
-                let socket = std::path::absolute(socket).map_err(io_err("resolve", socket))?;
+                let socket = std::path::absolute(socket).step("resolve", socket)?;
                 NetPlan {
                     bridge: None,
                     switch: Some(SwitchPlan { socket, address }),
@@ -226,7 +227,7 @@ pub fn hook_setup(store: &NetworkStore, state: &serde_json::Value) -> Result<(),
     // In place, not by rename: the file may already be bind-mounted into the container.
     let hosts = bundle.join("hosts");
     std::fs::write(&hosts, berth_net::etc::hosts(&plan.hostname, &own, &[]))
-        .map_err(io_err("write", &hosts))?;
+        .step("write", &hosts)?;
     Ok(())
 }
 
@@ -243,7 +244,7 @@ pub fn write_etc(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), Peopl
     let resolv = berth_net::etc::resolv_conf_from_host(&[])?;
     let hosts = berth_net::etc::hosts(hostname, &[], &[]);
     let (h, r) = (dir.join("hosts"), dir.join("resolv.conf"));
-    std::fs::write(&h, hosts).map_err(io_err("write", &h))?;
-    std::fs::write(&r, resolv).map_err(io_err("write", &r))?;
+    std::fs::write(&h, hosts).step("write", &h)?;
+    std::fs::write(&r, resolv).step("write", &r)?;
     Ok((h, r))
 }

@@ -1,5 +1,6 @@
 //! The image form of `berth run`: overlay root → bundle → the runtime's `run`.
 
+use berth_common::io::Step;
 use std::path::{Path, PathBuf};
 
 use berth_runtime::container::{self, CreateOptions, RunOptions};
@@ -81,7 +82,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         _ => None,
     };
     let exe = berth_runtime::exe_guard::original_exe()
-        .map_err(io_err("find own binary", Path::new("/proc/self/exe")))?;
+        .step("find own binary", Path::new("/proc/self/exe"))?;
 
     let store = berth_image::Store::open(r.image_root)?;
     // A foreground run and `-d --rm` remove the root when the container exits: its writes
@@ -116,10 +117,10 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         let cfg = croot.dir.join("config.json");
         let text = serde_json::to_string_pretty(&spec)
             .map_err(|e| PeopleError::Usage(format!("serialize config.json: {e}")))?;
-        std::fs::write(&cfg, text).map_err(io_err("write", &cfg))?;
+        std::fs::write(&cfg, text).step("write", &cfg)?;
         if !r.flags.interactive && !r.flags.tty && !r.detach {
             let null = Path::new("/dev/null");
-            let f = std::fs::File::open(null).map_err(io_err("open", null))?;
+            let f = std::fs::File::open(null).step("open", null)?;
             rustix::stdio::dup2_stdin(&f)
                 .map_err(|e| io_err("redirect stdin to", null)(e.into()))?;
         }
@@ -183,7 +184,7 @@ impl Redirect {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(io_err("create", path))?;
+            .step("create", path)?;
         let dup = |fd: std::os::fd::BorrowedFd<'_>| {
             rustix::io::dup(fd).map_err(|e| io_err("dup stdio for", path)(e.into()))
         };
@@ -224,7 +225,7 @@ fn spawn_reaper(
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(io_err("start the reaper", exe))?;
+        .step("start the reaper", exe)?;
     Ok(())
 }
 
@@ -234,10 +235,10 @@ pub fn random_id() -> Result<String, PeopleError> {
     let mut bytes = [0u8; 11];
     let path = Path::new("/dev/urandom");
     std::io::Read::read_exact(
-        &mut std::fs::File::open(path).map_err(io_err("open", path))?,
+        &mut std::fs::File::open(path).step("open", path)?,
         &mut bytes,
     )
-    .map_err(io_err("read", path))?;
+    .step("read", path)?;
     // 256 % 62 leaves a slight bias towards the first characters: harmless for a name.
     Ok(bytes
         .iter()

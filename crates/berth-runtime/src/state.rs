@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use berth_cgroups::CgroupPaths;
 use berth_common::fs::Durability;
+use berth_common::io::IoError;
 use oci_spec::runtime::Spec;
 use rustix::fs::{flock, FlockOperation};
 use serde::{Deserialize, Serialize};
@@ -50,12 +51,8 @@ pub enum StateError {
     Exists(String),
     #[error("container {0} does not exist")]
     NotFound(String),
-    #[error("{step} {path}: {source}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("corrupt state file {path}: {source}")]
     Corrupt {
         path: PathBuf,
@@ -67,11 +64,7 @@ fn io_err<'a>(
     step: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> StateError + 'a {
-    move |source| StateError::Io {
-        step,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| IoError::new(step, path, source).into()
 }
 
 /// The one container-ID rule (`berth_common::id`).
@@ -373,7 +366,7 @@ impl ContainerDir {
         let path = self.dir.join(STATE_FILE);
         // Under /run: the state describes processes that die with the boot.
         berth_common::fs::write_atomic(&path, &bytes, Some(STATE_FILE_MODE), Durability::Crash)
-            .map_err(write_err)
+            .map_err(StateError::Io)
     }
 
     /// Removes the directory and everything in it; the lock goes with the directory. The
@@ -422,15 +415,7 @@ pub fn status_at(dir: &Path, state: &State) -> Status {
 /// Writes a file for clients (a pid file) atomically, with the default mode as runc's pid
 /// files (see `berth_common::fs::write_atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    berth_common::fs::write_atomic(path, bytes, None, Durability::Crash).map_err(write_err)
-}
-
-fn write_err(e: berth_common::fs::WriteError) -> StateError {
-    StateError::Io {
-        step: e.step,
-        path: e.path,
-        source: e.source,
-    }
+    berth_common::fs::write_atomic(path, bytes, None, Durability::Crash).map_err(StateError::Io)
 }
 
 /// (state letter, start time) of a pid from /proc/<pid>/stat.

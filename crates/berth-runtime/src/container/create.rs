@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::{Host, Manager};
+use berth_common::io::Step;
 use oci_spec::runtime::{
     LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec,
 };
@@ -277,10 +278,7 @@ fn clone_init(
     parent_chan: Channel,
 ) -> Result<(ChildGuard, Channel)> {
     let target_pidns = match plan.pid_join() {
-        Some(path) => Some(
-            std::fs::File::open(path)
-                .map_err(io(format!("open pid namespace {}", path.display())))?,
-        ),
+        Some(path) => Some(std::fs::File::open(path).step("open pid namespace", path)?),
         None => None,
     };
     match super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), plan.clone_flags())? {

@@ -20,6 +20,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use berth_common::io::{IoError, Step};
 use oci_spec::runtime::LinuxNamespaceType;
 use rustix::fs::{fstat, open, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -126,11 +127,8 @@ pub enum JoinError {
     Credentials { id: String, source: Errno },
     #[error("change directory to {dir:?}: {source}")]
     Cwd { dir: PathBuf, source: Errno },
-    #[error("{step}: {source}")]
-    Sys {
-        step: &'static str,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("execute {program:?}: {source}{hint}")]
     Exec {
         program: PathBuf,
@@ -171,10 +169,7 @@ pub fn join(root: &StateRoot, opts: &JoinOptions) -> Result<i32, JoinError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let (err_r, err_w) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| JoinError::Sys {
-            step: "create the exec status pipe",
-            source: e.into(),
-        })?;
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).during("create the exec status pipe")?;
 
     enter(&targets, &wanted)?;
     if let Some(dir) = &opts.cwd {
@@ -186,10 +181,7 @@ pub fn join(root: &StateRoot, opts: &JoinOptions) -> Result<i32, JoinError> {
 
     // Blocked before the fork, so no signal meant for the program can kill berth.
     let signals = super::run::forwarded_signals()?;
-    let (pid, pidfd) = match sys::clone3(0, None).map_err(|source| JoinError::Sys {
-        step: "fork the program's process",
-        source,
-    })? {
+    let (pid, pidfd) = match sys::clone3(0, None).during("fork the program's process")? {
         Cloned::Child => {
             drop(err_r);
             let errno = exec_program(&program, &argv, &envp);

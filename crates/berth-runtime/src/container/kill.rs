@@ -80,10 +80,11 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
         return Err(not_running());
     }
     let pidfd = init_pidfd(&state).ok_or_else(not_running)?;
-    crate::sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(super::io(format!(
-        "send signal {signal} to pid {}",
-        state.pid
-    )))
+    crate::sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(|source| Error::Signal {
+        signal,
+        pid: state.pid,
+        source,
+    })
 }
 
 /// Signals every process of the container ([`own_pids`]); a frozen container is thawed

@@ -36,6 +36,7 @@ pub use start::start;
 pub use update::update;
 
 use crate::state::{State, Status};
+use berth_common::io::{IoError, Step};
 
 /// Every way a lifecycle operation fails, each naming the container or the step.
 #[derive(Debug, thiserror::Error)]
@@ -131,26 +132,27 @@ pub enum Error {
     /// runc's wording, which containerd's shim matches on.
     #[error("container {0}: container not running")]
     NotRunning(String),
-    #[error("{step}: {source}")]
-    Io {
-        step: String,
+    #[error("send signal {signal} to pid {pid}: {source}")]
+    Signal {
+        signal: i32,
+        pid: i32,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub(crate) fn io(step: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
-    let step = step.into();
-    move |source| Error::Io { step, source }
+/// The error of `step`, which names no file, for `map_err` (`berth_common::io::Step`
+/// where a path belongs in the message).
+pub(crate) fn io(step: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| IoError::during(step, source).into()
 }
 
-pub(crate) fn errno<E: Into<std::io::Error>>(step: impl Into<String>) -> impl FnOnce(E) -> Error {
-    let step = step.into();
-    move |e| Error::Io {
-        step,
-        source: e.into(),
-    }
+/// As [`io`], for a syscall's errno.
+pub(crate) fn errno<E: Into<std::io::Error>>(step: &'static str) -> impl FnOnce(E) -> Error {
+    move |e| IoError::during(step, e).into()
 }
 
 /// A pidfd for the container's init, only if the pid still is that process.
@@ -235,8 +237,8 @@ pub(crate) fn forward_seccomp_fd(
         .listener_path()
         .as_ref()
         .ok_or(Error::SeccompNoListener)?;
-    let sock = std::os::unix::net::UnixStream::connect(path)
-        .map_err(io(format!("connect seccomp listener {}", path.display())))?;
+    let sock =
+        std::os::unix::net::UnixStream::connect(path).step("connect seccomp listener", path)?;
     let msg = serde_json::json!({
         "ociVersion": "1.2.0",
         "fds": ["seccompFd"],
@@ -246,7 +248,7 @@ pub(crate) fn forward_seccomp_fd(
     });
     let bytes = serde_json::to_vec(&msg).unwrap_or_default();
     berth_common::fdpass::send_fds(sock.as_fd(), &bytes, &[fd.as_fd()])
-        .map_err(errno(format!("send seccomp fd to {}", path.display())))?;
+        .step("send seccomp fd to", path)?;
     Ok(())
 }
 
@@ -266,7 +268,7 @@ pub(crate) fn console_fd(
         return Ok(Some(fd));
     }
     let path = socket.ok_or(Error::NoConsoleSocket(missing))?;
-    let sock = std::os::unix::net::UnixStream::connect(path)
-        .map_err(io(format!("connect console socket {}", path.display())))?;
+    let sock =
+        std::os::unix::net::UnixStream::connect(path).step("connect console socket", path)?;
     Ok(Some(OwnedFd::from(sock)))
 }

@@ -10,24 +10,24 @@ use std::path::Path;
 
 use rustix::fs::{Mode, OFlags};
 
-use super::{errno, io, Result};
+use super::{io, Result};
 use crate::state::{ContainerDir, State};
 use crate::sys;
+use berth_common::io::{IoError, Step};
 
 /// Binds the rootfs onto itself, private (so the container's mounts never propagate to the
 /// caller's peers), with the bind's mount ID saved in the state before it is attached.
 pub(super) fn bind(dir: &ContainerDir, state: &mut State, rootfs: &Path) -> Result<()> {
-    let step = |what: &str| format!("{what} rootfs {}", rootfs.display());
-    let target = open_path(rootfs).map_err(errno(step("open")))?;
-    let tree = sys::clone_tree(target.as_fd(), true).map_err(io(step("bind")))?;
+    let target = open_path(rootfs).step("open rootfs", rootfs)?;
+    let tree = sys::clone_tree(target.as_fd(), true).step("bind rootfs", rootfs)?;
     sys::mount_setattr(tree.as_fd(), true, 0, 0, libc::MS_PRIVATE)
-        .map_err(io(step("make private the bind of")))?;
+        .step("make private the bind of rootfs", rootfs)?;
     // Intent first: a crash before the attach leaves an ID that matches nothing, and the
     // detached tree goes with the fd.
     state.rootfs_mount =
-        Some(sys::mount_id(tree.as_fd()).map_err(io(step("read the mount ID of")))?);
+        Some(sys::mount_id(tree.as_fd()).step("read the mount ID of rootfs", rootfs)?);
     dir.save(state)?;
-    sys::move_mount(tree.as_fd(), target.as_fd()).map_err(io(step("attach the bind of")))
+    Ok(sys::move_mount(tree.as_fd(), target.as_fd()).step("attach the bind of rootfs", rootfs)?)
 }
 
 /// Detaches the bind `bind` made, with every mount under it, if it is still the top mount
@@ -39,7 +39,7 @@ pub(super) fn release(state: &State) -> Result<()> {
     let root = match open_path(&state.rootfs) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(errno(format!("open rootfs {}", state.rootfs.display()))(e)),
+        Err(e) => return Err(IoError::new("open rootfs", &state.rootfs, e).into()),
     };
     let top = sys::mount_id(root.as_fd()).map_err(io("read the rootfs mount ID"))?;
     if top != id {
@@ -56,7 +56,8 @@ pub(super) fn release(state: &State) -> Result<()> {
     // leads to by now.
     let by_fd = format!("/proc/self/fd/{}", root.as_raw_fd());
     rustix::mount::unmount(by_fd.as_str(), rustix::mount::UnmountFlags::DETACH)
-        .map_err(errno(format!("unmount rootfs {}", state.rootfs.display())))
+        .step("unmount rootfs", &state.rootfs)?;
+    Ok(())
 }
 
 fn open_path(path: &Path) -> rustix::io::Result<OwnedFd> {

@@ -278,8 +278,9 @@ fn uid_minus_one_is_refused_not_left_as_root() {
     c.assert_nothing_left();
 }
 
-/// Every kind of hook reads the state with the status the spec gives for its point; hooks
-/// run in the container see the container's pid. Failing poststart and poststop hooks are
+/// Every kind of hook reads the state with the status the spec gives for its point, with
+/// runc's fields (the spec's State: no pid once stopped); hooks run in the container see the
+/// container's pid. Failing poststart and poststop hooks are
 /// warnings (stderr and --log): the lifecycle and the remaining hooks go on.
 #[test]
 fn hooks_read_their_status_and_late_failures_are_warnings() {
@@ -347,6 +348,16 @@ fn hooks_read_their_status_and_late_failures_are_warnings() {
             let want = if in_container { 1 } else { host_pid };
             assert_eq!(st["pid"], want, "{name}: {st}");
         }
+        // runc's field set for hooks: no pid once stopped, nothing of berth's own state.
+        let mut keys: Vec<&str> = st.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        keys.sort_unstable();
+        let mut want = vec!["bundle", "id", "ociVersion", "status"];
+        if name != "poststop" {
+            want.push("pid");
+            want.sort_unstable();
+        }
+        assert_eq!(keys, want, "{name}: {st}");
+        assert_eq!(st["bundle"], c.bundle.path().to_str().unwrap(), "{name}: {st}");
     }
     c.assert_nothing_left();
 }

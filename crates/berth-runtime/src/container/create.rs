@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use berth_cgroups::{Host, Manager};
 use oci_spec::runtime::{
-    LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec,
+    ContainerState, LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType,
+    LinuxResources, Spec,
 };
 
 use super::child::ChildGuard;
-use super::{hooks_of, io, state_json, Error, Result};
+use super::{hooks_of, io, Error, Result};
 use crate::init::{self, InitArgs};
 use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, StartSocket, ToChild, ToParent};
@@ -336,20 +337,19 @@ fn handshake(
                 // createContainer, startContainer) see "created", as the spec's lifecycle
                 // and runtime-tools' hooks_stdin have it.
                 if has_container_hooks {
-                    let json =
-                        String::from_utf8(state_json(state, Status::Created)).unwrap_or_default();
-                    chan.send(&ToChild::HookState(json))?;
+                    let hook_state = hooks::state(state, ContainerState::Created);
+                    chan.send(&ToChild::HookState(Box::new(hook_state)))?;
                 }
                 send_continue(chan)?;
             }
             ToParent::RunCreateHooks => {
                 let _step = step("create: prestart and createRuntime hooks");
-                let json = state_json(state, Status::Created);
-                hooks::run("prestart", &hooks_of(state, |h| h.prestart()), &json)?;
+                let hook_state = hooks::state(state, ContainerState::Created);
+                hooks::run("prestart", &hooks_of(state, |h| h.prestart()), &hook_state)?;
                 hooks::run(
                     "createRuntime",
                     &hooks_of(state, |h| h.create_runtime()),
-                    &json,
+                    &hook_state,
                 )?;
                 send_continue(chan)?;
             }

@@ -164,11 +164,6 @@ pub(crate) fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
     crate::sys::pidfd_wait_exit(pidfd.as_fd(), Some(deadline)).unwrap_or(false)
 }
 
-/// The OCI state JSON for hooks and `state`.
-pub(crate) fn state_json(state: &State, status: Status) -> Vec<u8> {
-    serde_json::to_vec(&oci_state(state, status)).unwrap_or_default()
-}
-
 pub(crate) fn hooks_of(
     state: &State,
     pick: fn(&oci_spec::runtime::Hooks) -> &Option<Vec<oci_spec::runtime::Hook>>,

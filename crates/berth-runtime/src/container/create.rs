@@ -21,10 +21,22 @@ use crate::steps::{step, timed};
 use crate::sys::Cloned;
 use crate::{hooks, spec};
 
+/// Where a create takes the container's config from.
+#[derive(Debug, Clone, Default)]
+pub enum Config {
+    /// `<bundle>/config.json`, read and validated (the runc CLI's way).
+    #[default]
+    Bundle,
+    /// A spec built in memory (`berth run IMAGE`), validated as a loaded one is and never
+    /// read back from the bundle: the bundle still names the directory hooks see.
+    Spec(Box<Spec>),
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
     pub id: String,
     pub bundle: PathBuf,
+    pub config: Config,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
@@ -56,7 +68,13 @@ pub(crate) fn create_with_console(
 ) -> Result<Created> {
     let checks = step("create: load and check the bundle");
     let bundle = super::bundle_path(&opts.bundle)?;
-    let spec = spec::load_bundle(&bundle)?;
+    let spec = match &opts.config {
+        Config::Bundle => spec::load_bundle(&bundle)?,
+        Config::Spec(given) => {
+            spec::validate(given)?;
+            Spec::clone(given)
+        }
+    };
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
     crate::init::security::check_lsm(process).map_err(Error::Lsm)?;

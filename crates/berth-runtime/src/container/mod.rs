@@ -21,7 +21,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use create::{create, CreateOptions, Created};
+pub use create::{create, Config, CreateOptions, Created};
 pub use delete::delete;
 pub use events::events;
 pub use exec::{exec, ExecOptions};

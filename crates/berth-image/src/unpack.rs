@@ -972,9 +972,9 @@ mod tests {
         }
     }
 
-    fn skip_unless_root(test: &str) -> bool {
+    fn skip_unless_root() -> bool {
         if !rustix::process::geteuid().is_root() {
-            eprintln!("{test}: skipped, needs root (mknod of whiteouts, trusted.* xattrs, chown)");
+            berth_common::note_skipped!("needs root (mknod of whiteouts, trusted.* xattrs, chown)");
             return true;
         }
         false
@@ -982,7 +982,7 @@ mod tests {
 
     #[test]
     fn unpacks_plain_gzip_and_zstd_layers_with_metadata() {
-        if skip_unless_root("unpacks_plain_gzip_and_zstd_layers_with_metadata") {
+        if skip_unless_root() {
             return;
         }
         let plain = sample_layer();
@@ -1045,7 +1045,7 @@ mod tests {
 
     #[test]
     fn drops_overlay_xattrs_from_the_tar() {
-        if skip_unless_root("drops_overlay_xattrs_from_the_tar") {
+        if skip_unless_root() {
             return;
         }
         let mut b = tar::Builder::new(Vec::new());

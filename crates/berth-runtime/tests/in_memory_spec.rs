@@ -38,8 +38,7 @@ fn spec_writing_hostname_to(out: &std::path::Path) -> Spec {
 #[test]
 fn create_uses_the_in_memory_spec_not_the_bundles_config_json() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root");
-        return;
+        berth_common::skip!("needs root");
     }
     let tmp = tempfile::tempdir().unwrap();
     let bundle = tmp.path().join("bundle");
@@ -61,7 +60,10 @@ fn create_uses_the_in_memory_spec_not_the_bundles_config_json() {
     drop(created.dir);
     container::start(&root, &id).expect("start");
     // The pidfd turns readable when the init exits; a minute bounds a hang, it times nothing.
-    let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let mut fds = [nix::poll::PollFd::new(
+        pidfd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
     let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(60_000u16)).unwrap();
     assert_eq!(ready, 1, "the container's process did not exit");
     container::delete(&root, &id, false, &|_| Ok(())).expect("delete");

@@ -114,8 +114,7 @@ fn fifo_device_is_created_without_a_cgroup_rule() {
 fn blkio_settings_apply_what_the_host_offers() {
     let blkio = std::path::Path::new("/sys/fs/cgroup/blkio");
     if !blkio.join("cgroup.procs").exists() {
-        eprintln!("skipped: no cgroup v1 blkio hierarchy");
-        return;
+        berth_common::skip!("no cgroup v1 blkio hierarchy");
     }
     let dev = fs::read_dir("/sys/block")
         .unwrap()
@@ -124,8 +123,7 @@ fn blkio_settings_apply_what_the_host_offers() {
         .map(|d| d.trim().to_string())
         .min();
     let Some(dev) = dev else {
-        eprintln!("skipped: no block device");
-        return;
+        berth_common::skip!("no block device");
     };
     let (maj, min) = dev.split_once(':').unwrap();
     let (maj, min): (i64, i64) = (maj.parse().unwrap(), min.parse().unwrap());

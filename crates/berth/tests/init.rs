@@ -357,7 +357,11 @@ fn hooks_read_their_status_and_late_failures_are_warnings() {
             want.sort_unstable();
         }
         assert_eq!(keys, want, "{name}: {st}");
-        assert_eq!(st["bundle"], c.bundle.path().to_str().unwrap(), "{name}: {st}");
+        assert_eq!(
+            st["bundle"],
+            c.bundle.path().to_str().unwrap(),
+            "{name}: {st}"
+        );
     }
     c.assert_nothing_left();
 }

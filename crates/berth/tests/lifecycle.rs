@@ -676,8 +676,7 @@ fn state_holding_environment_secrets_is_readable_by_root_only() {
         .output()
         .is_err()
     {
-        println!("skipped: setpriv (util-linux) is not installed");
-        return;
+        berth_common::skip!("setpriv (util-linux) is not installed");
     }
     let mut c = Ctr::new("statemode", &["sleep", "100"]);
     let secret = format!("hunter2-{}", c.id);

@@ -569,8 +569,7 @@ fn docker_and_podman_seccomp_profiles_load_and_run() {
     }
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
     if !fixtures.exists() {
-        eprintln!("skipped: {} missing", fixtures.display());
-        return;
+        berth_common::skip!("{} missing", fixtures.display());
     }
     let bundle = Bundle::new();
     let berth = Berth::new();
@@ -667,8 +666,7 @@ fn lsm_labels_without_an_lsm() {
     }
     let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
     if lsm.contains("apparmor") || lsm.contains("selinux") {
-        eprintln!("skipped: an LSM is enabled here ({lsm})");
-        return;
+        berth_common::skip!("an LSM is enabled here ({lsm})");
     }
     let bundle = Bundle::new();
     let berth = Berth::new();
@@ -818,8 +816,7 @@ fn rootless_user_runs_containers() {
         return;
     }
     let Some((uid, gid)) = rootless_user() else {
-        eprintln!("skipped: cannot create user {ROOTLESS_USER} (useradd)");
-        return;
+        berth_common::skip!("cannot create user {ROOTLESS_USER} (useradd)");
     };
     let bundle = Bundle::new();
     let runtime_dir = tempfile::tempdir().unwrap();

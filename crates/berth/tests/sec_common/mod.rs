@@ -14,11 +14,11 @@ pub const BUSYBOX: &str = "/bin/busybox";
 /// Root is needed for real containers; without it a test prints why and passes.
 pub fn need_root() -> bool {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root (real containers)");
+        berth_common::note_skipped!("needs root (real containers)");
         return false;
     }
     if !Path::new(BUSYBOX).exists() {
-        eprintln!("skipped: {BUSYBOX} missing (Debian busybox-static)");
+        berth_common::note_skipped!("{BUSYBOX} missing (Debian busybox-static)");
         return false;
     }
     true

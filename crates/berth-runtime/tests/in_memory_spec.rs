@@ -6,12 +6,12 @@
 mod rootfs;
 
 use std::fs;
-use std::os::fd::AsFd;
 
 use berth_runtime::container::{self, Config, CreateOptions};
 use berth_runtime::spec::default_spec;
 use berth_runtime::state::StateRoot;
 use oci_spec::runtime::{Mount, Spec};
+use rustix::event::{PollFd, PollFlags, Timespec};
 
 fn spec_writing_hostname_to(out: &std::path::Path) -> Spec {
     let mut spec = default_spec(false);
@@ -37,7 +37,7 @@ fn spec_writing_hostname_to(out: &std::path::Path) -> Spec {
 
 #[test]
 fn create_uses_the_in_memory_spec_not_the_bundles_config_json() {
-    if !nix::unistd::Uid::effective().is_root() {
+    if !rustix::process::geteuid().is_root() {
         berth_common::skip!("needs root");
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -60,11 +60,12 @@ fn create_uses_the_in_memory_spec_not_the_bundles_config_json() {
     drop(created.dir);
     container::start(&root, &id).expect("start");
     // The pidfd turns readable when the init exits; a minute bounds a hang, it times nothing.
-    let mut fds = [nix::poll::PollFd::new(
-        pidfd.as_fd(),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(60_000u16)).unwrap();
+    let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+    let minute = Timespec {
+        tv_sec: 60,
+        tv_nsec: 0,
+    };
+    let ready = rustix::event::poll(&mut fds, Some(&minute)).unwrap();
     assert_eq!(ready, 1, "the container's process did not exit");
     container::delete(&root, &id, false, &|_| Ok(())).expect("delete");
     let hostname = fs::read_to_string(out.join("hostname")).expect("the process ran");

@@ -5,11 +5,12 @@
 
 mod common;
 
-use common::*;
-use serde_json::{json, Value};
 use std::fs;
 use std::process::Stdio;
 use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
 
 #[test]
 fn container_joins_its_cgroup_in_every_hierarchy_and_delete_removes_everything() {

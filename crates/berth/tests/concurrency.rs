@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::*;
-use serde_json::{json, Value};
 use std::fs;
 use std::sync::{Arc, Barrier};
+
+use common::*;
+use serde_json::{json, Value};
 
 /// Runs `f` on `n` threads released together.
 fn race<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {

@@ -4,10 +4,11 @@
 
 mod common;
 
-use common::*;
-use serde_json::{json, Value};
 use std::fs;
 use std::process::Command;
+
+use common::*;
+use serde_json::{json, Value};
 
 /// `features` parses as the spec's Features structure and states every section as it is.
 #[test]

@@ -5,9 +5,10 @@
 
 mod common;
 
+use std::fs;
+
 use common::*;
 use serde_json::{json, Value};
-use std::fs;
 
 const WRONG_TYPES: &[(&str, &str, &str)] = &[
     // (JSON pointer, bad value as JSON, the field's name in the config)

@@ -4,10 +4,11 @@
 
 mod common;
 
-use common::*;
-use serde_json::{json, Value};
 use std::fs;
 use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
 
 #[test]
 fn poststart_and_poststop_hooks_run() {

@@ -5,11 +5,12 @@
 
 mod common;
 
-use common::*;
-use serde_json::{json, Value};
 use std::fs;
 use std::process::Stdio;
 use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
 
 fn list_json(c: &Ctr) -> Vec<Value> {
     let o = c.cmd(&["list", "--format", "json"]);

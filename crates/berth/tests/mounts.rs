@@ -5,11 +5,12 @@
 
 mod common;
 
-use common::*;
-use serde_json::json;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::json;
 
 /// A private bind of the shared rootfs with a host tmpfs under it; unmounted on drop.
 struct HostMounts {

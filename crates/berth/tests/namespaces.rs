@@ -6,10 +6,11 @@
 
 mod common;
 
-use common::*;
-use serde_json::{json, Value};
 use std::fs;
 use std::process::Command;
+
+use common::*;
+use serde_json::{json, Value};
 
 /// A rootfs of the test's own: a container without a mount namespace leaves its mounts in
 /// the caller's namespace (as runc and crun do), under this rootfs; dropping it detaches

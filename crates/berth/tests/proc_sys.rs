@@ -5,10 +5,11 @@
 
 mod common;
 
-use common::*;
-use serde_json::json;
 use std::fs;
 use std::os::unix::fs::symlink;
+
+use common::*;
+use serde_json::json;
 
 const BURST: &str = "/proc/sys/kernel/printk_ratelimit_burst";
 

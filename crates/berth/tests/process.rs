@@ -5,12 +5,13 @@
 
 mod common;
 
-use common::*;
-use serde_json::json;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
+
+use common::*;
+use serde_json::json;
 
 /// Spawns `berth run` in the foreground and waits until the container runs. Its stdio
 /// goes to /dev/null: the container inherits it, and would hold a pipe open.

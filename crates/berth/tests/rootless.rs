@@ -3,11 +3,12 @@
 
 mod common;
 
-use common::*;
-use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
+
+use common::*;
+use serde_json::{json, Value};
 
 const ROOTLESS_USER: &str = "berth-rootless";
 

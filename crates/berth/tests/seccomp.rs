@@ -5,11 +5,12 @@
 
 mod common;
 
-use common::*;
-use serde_json::{json, Value};
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
 
 /// A seccomp profile that allows everything but `denied` (EPERM).
 fn denying(denied: &[&str]) -> Value {

@@ -3,14 +3,15 @@
 
 mod common;
 
-use common::*;
-use serde_json::{json, Value};
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
 
 fn write_exec(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap();

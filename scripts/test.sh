@@ -9,7 +9,8 @@
 #
 # Every step runs even when an earlier one failed (except that the shell tests need the release
 # build), so one run shows every failure. Exits non-zero if anything failed. The last line is the
-# tally over cargo tests and shell tests: "N passed, M failed, K skipped".
+# tally over cargo tests and shell tests: "N passed, M failed, K skipped", where skipped counts
+# ignored cargo tests and those that reported "skipped" through berth_common::skip! (BERTH_SKIP_LOG).
 # Env: BERTH (runtime the shell tests drive; default <repo>/target/x86_64-unknown-linux-gnu/release/berth),
 #      SHELL_TEST_TIMEOUT (seconds per shell test, default 600).
 set -uo pipefail
@@ -39,7 +40,11 @@ step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 built=0
 step "cargo build --release" cargo build --release && built=1
 cargo_log=$(mktemp)
-trap 'rm -f "$cargo_log"' EXIT
+# A test that cannot run here (berth_common::skip!) appends "<crate> <test>: why" to this file;
+# cargo counts it as passed, the tally below as skipped.
+export BERTH_SKIP_LOG
+BERTH_SKIP_LOG=$(mktemp)
+trap 'rm -f "$cargo_log" "$BERTH_SKIP_LOG"' EXIT
 cargo_tests() { cargo test --workspace 2>&1 | tee "$cargo_log"; }
 step "cargo test" cargo_tests
 # Totals over every test binary, for the closing line.
@@ -47,6 +52,9 @@ read -r cargo_passed cargo_failed cargo_ignored < <(awk '
     /^test result:/ { for (i = 1; i <= NF; i++) {
         if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
     END { print p + 0, f + 0, g + 0 }' "$cargo_log")
+# One per skipped test, even if a helper and the test both said so.
+cargo_skipped=$(awk -F': ' '{ print $1 }' "$BERTH_SKIP_LOG" | sort -u | grep -c .)
+cargo_passed=$((cargo_passed - cargo_skipped))
 
 passed=0 failed=0
 failed_tests=()
@@ -76,7 +84,12 @@ fi
 printf '\n'
 [ ${#failed_steps[@]} -eq 0 ] || printf 'failed steps: %s\n' "${failed_steps[*]}"
 [ ${#failed_tests[@]} -eq 0 ] || printf 'failed shell tests: %s\n' "${failed_tests[*]}"
-printf 'cargo test: %d passed, %d failed, %d ignored; shell tests: %d passed, %d failed\n' \
-    "$cargo_passed" "$cargo_failed" "$cargo_ignored" "$passed" "$failed"
-printf '%d passed, %d failed, %d skipped\n' "$((cargo_passed + passed))" "$((cargo_failed + failed))" "$cargo_ignored"
+if [ "$cargo_skipped" -gt 0 ]; then
+    printf 'skipped cargo tests:\n'
+    sort -u "$BERTH_SKIP_LOG" | sed 's/^/  /'
+fi
+printf 'cargo test: %d passed, %d failed, %d ignored, %d skipped; shell tests: %d passed, %d failed\n' \
+    "$cargo_passed" "$cargo_failed" "$cargo_ignored" "$cargo_skipped" "$passed" "$failed"
+printf '%d passed, %d failed, %d skipped\n' "$((cargo_passed + passed))" "$((cargo_failed + failed))" \
+    "$((cargo_ignored + cargo_skipped))"
 [ ${#failed_steps[@]} -eq 0 ] && [ "$failed" -eq 0 ]

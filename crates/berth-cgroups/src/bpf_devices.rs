@@ -230,13 +230,11 @@ mod tests {
             .map(Path::new)
             .find(|p| p.join("cgroup.subtree_control").exists())
         else {
-            eprintln!("skipping reapply_keeps_one_program: no cgroup2 mount");
-            return;
+            berth_common::skip!("no cgroup2 mount");
         };
         let dir = root.join(format!("berth-bpftest-{}", std::process::id()));
         if let Err(e) = std::fs::create_dir(&dir) {
-            eprintln!("skipping reapply_keeps_one_program: {e} (needs root)");
-            return;
+            berth_common::skip!("{e} (needs root)");
         }
         let r = rules(r#"[{"allow":false,"access":"rwm"}]"#);
         let outcome = apply(&dir, &r).and_then(|()| apply(&dir, &r)).map(|()| {

@@ -16,20 +16,20 @@ use oci_spec::runtime::LinuxResources;
 const BUSYBOX: &str = "/bin/busybox";
 
 /// None (after saying why) when the host cannot run these tests.
-fn host_ready(test: &str) -> Option<Host> {
+fn host_ready() -> Option<Host> {
     if !is_root() {
-        eprintln!("skipping {test}: needs root");
+        berth_common::note_skipped!("needs root");
         return None;
     }
     if !Path::new(BUSYBOX).exists() {
-        eprintln!("skipping {test}: {BUSYBOX} missing (apt-get install busybox-static)");
+        berth_common::note_skipped!("{BUSYBOX} missing (apt-get install busybox-static)");
         return None;
     }
     let host = Host::default();
     match berth_cgroups::layout_kind(&host) {
         Ok(_) => Some(host),
         Err(e) => {
-            eprintln!("skipping {test}: {e}");
+            berth_common::note_skipped!("{e}");
             None
         }
     }
@@ -134,7 +134,7 @@ fn cgroup_of(pid: i32) -> String {
 /// v1 boot cannot pass as a v2 run.
 #[test]
 fn layout_is_the_expected_one() {
-    let Some(host) = host_ready("layout_is_the_expected_one") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let kind = berth_cgroups::layout_kind(&host).unwrap();
@@ -146,7 +146,7 @@ fn layout_is_the_expected_one() {
 
 #[test]
 fn join_list_freeze_and_destroy_leave_nothing_behind() {
-    let Some(host) = host_ready("join_list_freeze_and_destroy_leave_nothing_behind") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let base = test_path("life");
@@ -237,7 +237,7 @@ fn join_list_freeze_and_destroy_leave_nothing_behind() {
 
 #[test]
 fn destroy_waits_for_live_processes_then_reports_them() {
-    let Some(host) = host_ready("destroy_waits_for_live_processes_then_reports_them") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let m = manager_for(&host, Some(&test_path("busy")), "busy").unwrap();
@@ -273,7 +273,7 @@ fn destroy_waits_for_live_processes_then_reports_them() {
 
 #[test]
 fn memory_limit_oom_kills_and_is_counted() {
-    let Some(host) = host_ready("memory_limit_oom_kills_and_is_counted") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let m = manager_for(&host, Some(&test_path("oom")), "oom").unwrap();
@@ -308,7 +308,7 @@ fn memory_limit_oom_kills_and_is_counted() {
 
 #[test]
 fn pids_limit_stops_a_fork_loop() {
-    let Some(host) = host_ready("pids_limit_stops_a_fork_loop") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let m = manager_for(&host, Some(&test_path("pids")), "pids").unwrap();
@@ -375,7 +375,7 @@ fn check_device_rules(m: &dyn Manager, rules: &dyn Manager) {
 
 #[test]
 fn device_rules_deny_open_and_mknod() {
-    let Some(host) = host_ready("device_rules_deny_open_and_mknod") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let m = manager_for(&host, Some(&test_path("dev")), "dev").unwrap();
@@ -406,15 +406,14 @@ fn device_rules_deny_open_and_mknod() {
 /// hybrid host through a manager that sees only that hierarchy, on pure v2 directly.
 #[test]
 fn device_rules_as_bpf_program_on_cgroup2() {
-    let Some(host) = host_ready("device_rules_as_bpf_program_on_cgroup2") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let m = manager_for(&host, Some(&test_path("bpfdev")), "bpfdev").unwrap();
     let _c = Cleanup(m.as_ref());
     m.create().unwrap();
     let Some(uni) = m.paths().unified_dir() else {
-        eprintln!("skipping device_rules_as_bpf_program_on_cgroup2: no cgroup2 mounted");
-        return;
+        berth_common::skip!("no cgroup2 mounted");
     };
     let v2_only = manager_from_paths(CgroupPaths {
         layout: LayoutKind::V2,
@@ -429,7 +428,7 @@ fn device_rules_as_bpf_program_on_cgroup2() {
 
 #[test]
 fn cpu_quota_caps_usage_and_update_changes_limits() {
-    let Some(host) = host_ready("cpu_quota_caps_usage_and_update_changes_limits") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let m = manager_for(&host, Some(&test_path("cpu")), "cpu").unwrap();
@@ -496,12 +495,11 @@ fn cpu_quota_caps_usage_and_update_changes_limits() {
 
 #[test]
 fn hybrid_hugetlb_lives_in_the_unified_hierarchy() {
-    let Some(host) = host_ready("hybrid_hugetlb_lives_in_the_unified_hierarchy") else {
+    let Some(host) = host_ready() else {
         return;
     };
     if berth_cgroups::layout_kind(&host).unwrap() != LayoutKind::Hybrid {
-        eprintln!("skipping hybrid_hugetlb_lives_in_the_unified_hierarchy: host is not hybrid");
-        return;
+        berth_common::skip!("host is not hybrid");
     }
     // Nested, so controllers must be enabled in a parent this create makes too.
     let m = manager_for(&host, Some(&test_path("huge").join("ctr")), "huge").unwrap();
@@ -510,8 +508,7 @@ fn hybrid_hugetlb_lives_in_the_unified_hierarchy() {
     let uni = m.paths().unified_dir().unwrap().to_path_buf();
     let offered = std::fs::read_to_string(uni.join("cgroup.controllers")).unwrap();
     if !offered.contains("hugetlb") {
-        eprintln!("skipping hugetlb check: the unified hierarchy offers no hugetlb");
-        return;
+        berth_common::skip!("the unified hierarchy offers no hugetlb");
     }
     m.apply(&resources(
         r#"{"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}"#,
@@ -540,19 +537,17 @@ fn some_block_device() -> Option<String> {
 /// write nothing, and a setting the host cannot honour fails naming that setting.
 #[test]
 fn blkio_v1_writes_what_the_host_offers() {
-    let Some(host) = host_ready("blkio_v1_writes_what_the_host_offers") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let m = manager_for(&host, Some(&test_path("blkio")), "blkio").unwrap();
     let _c = Cleanup(m.as_ref());
     m.create().unwrap();
     let Some(dir) = m.paths().dir_for("blkio").map(Path::to_path_buf) else {
-        eprintln!("skipping blkio_v1_writes_what_the_host_offers: no v1 blkio hierarchy");
-        return;
+        berth_common::skip!("no v1 blkio hierarchy");
     };
     let Some(dev) = some_block_device() else {
-        eprintln!("skipping blkio_v1_writes_what_the_host_offers: no block device");
-        return;
+        berth_common::skip!("no block device");
     };
     let (maj, min) = dev.split_once(':').unwrap();
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
@@ -637,7 +632,7 @@ fn blkio_v1_writes_what_the_host_offers() {
 
 #[test]
 fn systemd_path_translates_to_a_working_cgroup() {
-    let Some(host) = host_ready("systemd_path_translates_to_a_working_cgroup") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let name = format!("berth-cgtest-{}.slice:test:sd", std::process::id());
@@ -658,7 +653,7 @@ fn systemd_path_translates_to_a_working_cgroup() {
 /// resolve + create + memory/pids/cpu limits + join + destroy, averaged over a few rounds.
 #[test]
 fn repeated_create_apply_destroy_leaves_nothing() {
-    let Some(host) = host_ready("repeated_create_apply_destroy_leaves_nothing") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let limits = resources(
@@ -695,7 +690,7 @@ fn repeated_create_apply_destroy_leaves_nothing() {
 /// /work/shared/fixtures/client-configs) apply as they are.
 #[test]
 fn client_config_resources_apply() {
-    let Some(host) = host_ready("client_config_resources_apply") else {
+    let Some(host) = host_ready() else {
         return;
     };
     let configs = [

@@ -8,6 +8,7 @@ pub mod id;
 pub mod io;
 pub mod mountinfo;
 pub mod size;
+mod skip;
 
 /// PATH for a process whose environment names none (runtime `exec`, the init's program
 /// lookup, imported images, the people face's default environment).

@@ -236,8 +236,7 @@ mod tests {
     #[test]
     fn legacy_mount_works_for_kernels_without_lowerdir_plus() {
         if !rustix::process::geteuid().is_root() {
-            eprintln!("legacy_mount_works_for_kernels_without_lowerdir_plus: skipped, needs root to mount");
-            return;
+            berth_common::skip!("needs root to mount");
         }
         let tmp = tempfile::tempdir().expect("tempdir");
         let (low, high) = (tmp.path().join("low"), tmp.path().join("high"));

@@ -317,8 +317,7 @@ fn opts(auth_file: Option<PathBuf>) -> PullOptions {
 #[test]
 fn pull_layers_with_whiteouts_in_three_compressions() {
     if let Some(why) = missing_prereq() {
-        eprintln!("pull_layers_with_whiteouts_in_three_compressions: skipped, {why}");
-        return;
+        berth_common::skip!("{why}");
     }
     let reg = Registry::start(None).expect("registry");
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -389,8 +388,7 @@ fn pull_layers_with_whiteouts_in_three_compressions() {
 #[test]
 fn pull_selects_platform_from_multi_arch_index() {
     if let Some(why) = missing_prereq() {
-        eprintln!("pull_selects_platform_from_multi_arch_index: skipped, {why}");
-        return;
+        berth_common::skip!("{why}");
     }
     let reg = Registry::start(None).expect("registry");
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -440,14 +438,12 @@ fn pull_selects_platform_from_multi_arch_index() {
 #[test]
 fn pull_with_basic_auth_from_auth_file() {
     if let Some(why) = missing_prereq() {
-        eprintln!("pull_with_basic_auth_from_auth_file: skipped, {why}");
-        return;
+        berth_common::skip!("{why}");
     }
     let reg = match Registry::start(Some(("berth", "s3cret"))) {
         Ok(r) => r,
         Err(why) => {
-            eprintln!("pull_with_basic_auth_from_auth_file: skipped, {why}");
-            return;
+            berth_common::skip!("{why}");
         }
     };
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -652,8 +648,7 @@ impl Proxy {
 #[test]
 fn pull_with_bearer_token_and_resume_after_broken_transfer() {
     if let Some(why) = missing_prereq() {
-        eprintln!("pull_with_bearer_token_and_resume_after_broken_transfer: skipped, {why}");
-        return;
+        berth_common::skip!("{why}");
     }
     let reg = Registry::start(None).expect("registry");
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -720,8 +715,7 @@ fn pull_with_bearer_token_and_resume_after_broken_transfer() {
 #[test]
 fn pull_rejects_a_blob_with_the_wrong_digest() {
     if let Some(why) = missing_prereq() {
-        eprintln!("pull_rejects_a_blob_with_the_wrong_digest: skipped, {why}");
-        return;
+        berth_common::skip!("{why}");
     }
     let reg = Registry::start(None).expect("registry");
     let tmp = tempfile::tempdir().expect("tempdir");

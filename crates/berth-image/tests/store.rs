@@ -153,10 +153,10 @@ fn count(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
 
-fn skip(test: &str) -> bool {
+fn skip() -> bool {
     if !is_root() {
-        eprintln!(
-            "{test}: skipped, needs root (layer ownership, whiteout devices, overlay mounts)"
+        berth_common::note_skipped!(
+            "needs root (layer ownership, whiteout devices, overlay mounts)"
         );
         return true;
     }
@@ -165,7 +165,7 @@ fn skip(test: &str) -> bool {
 
 #[test]
 fn import_rootfs_tar_gzip_and_directory() {
-    if skip("import_rootfs_tar_gzip_and_directory") {
+    if skip() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -229,7 +229,7 @@ fn import_rootfs_tar_gzip_and_directory() {
 
 #[test]
 fn import_oci_archive_keeps_config_and_whiteouts() {
-    if skip("import_oci_archive_keeps_config_and_whiteouts") {
+    if skip() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -277,7 +277,7 @@ fn import_oci_archive_keeps_config_and_whiteouts() {
 
 #[test]
 fn import_docker_save_archive() {
-    if skip("import_docker_save_archive") {
+    if skip() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -301,7 +301,7 @@ fn import_docker_save_archive() {
 
 #[test]
 fn failed_import_leaves_nothing() {
-    if skip("failed_import_leaves_nothing") {
+    if skip() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -371,7 +371,7 @@ fn oversized_document_in_an_archive_is_refused() {
 
 #[test]
 fn shared_layers_remove_and_prune() {
-    if skip("shared_layers_remove_and_prune") {
+    if skip() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -417,7 +417,7 @@ fn shared_layers_remove_and_prune() {
 
 #[test]
 fn concurrent_imports_of_the_same_image() {
-    if skip("concurrent_imports_of_the_same_image") {
+    if skip() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -471,7 +471,7 @@ fn overlay_options(merged: &Path) -> String {
 /// durable one is not. Both take writes and are removed without a trace.
 #[test]
 fn transient_roots_are_volatile_and_durable_ones_are_not() {
-    if skip("transient_roots_are_volatile_and_durable_ones_are_not") {
+    if skip() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -510,7 +510,7 @@ fn transient_roots_are_volatile_and_durable_ones_are_not() {
 
 #[test]
 fn container_roots_are_isolated_and_cleaned_up() {
-    if skip("container_roots_are_isolated_and_cleaned_up") {
+    if skip() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -590,7 +590,7 @@ fn container_roots_are_isolated_and_cleaned_up() {
 
 #[test]
 fn readonly_container_root() {
-    if skip("readonly_container_root") {
+    if skip() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -611,7 +611,7 @@ fn readonly_container_root() {
 
 #[test]
 fn overlay_with_many_layers() {
-    if skip("overlay_with_many_layers") {
+    if skip() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -655,7 +655,7 @@ fn overlay_with_many_layers() {
 
 #[test]
 fn import_oci_layout_directory_made_by_umoci() {
-    if skip("import_oci_layout_directory_made_by_umoci") {
+    if skip() {
         return;
     }
     for (bin, pkg) in [
@@ -663,8 +663,7 @@ fn import_oci_layout_directory_made_by_umoci() {
         ("/bin/busybox", "busybox-static"),
     ] {
         if !Path::new(bin).exists() {
-            eprintln!("import_oci_layout_directory_made_by_umoci: skipped, {bin} missing: apt-get install {pkg}");
-            return;
+            berth_common::skip!("{bin} missing: apt-get install {pkg}");
         }
     }
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -204,26 +204,24 @@ impl NetPlan {
 }
 
 /// `berth-people hook net-setup`: the createRuntime hook. `state` is the OCI state on stdin.
-pub fn hook_setup(store: &NetworkStore, state: &serde_json::Value) -> Result<(), PeopleError> {
-    let field = |k: &str| {
-        state
-            .get(k)
-            .ok_or_else(|| PeopleError::Usage(format!("hook state has no {k:?}")))
-    };
-    let id = field("id")?.as_str().unwrap_or_default().to_string();
-    let pid = field("pid")?.as_i64().unwrap_or_default() as i32;
-    let bundle = PathBuf::from(field("bundle")?.as_str().unwrap_or_default());
+pub fn hook_setup(
+    store: &NetworkStore,
+    state: &oci_spec::runtime::State,
+) -> Result<(), PeopleError> {
+    let id = state.id();
+    let pid = state.pid().unwrap_or_default();
+    let bundle = state.bundle();
     let plan_json = state
-        .get("annotations")
+        .annotations()
+        .as_ref()
         .and_then(|a| a.get(ANN_NET))
-        .and_then(|v| v.as_str())
         .ok_or_else(|| PeopleError::Usage(format!("container {id} has no {ANN_NET} annotation")))?;
     let plan: NetPlan = serde_json::from_str(plan_json)
         .map_err(|e| PeopleError::Usage(format!("{ANN_NET} of container {id}: {e}")))?;
     if pid <= 0 {
         return Err(PeopleError::Usage(format!("hook state of {id} has no pid")));
     }
-    let own = plan.apply(store, &id, pid)?;
+    let own = plan.apply(store, id, pid)?;
     // In place, not by rename: the file may already be bind-mounted into the container.
     let hosts = bundle.join("hosts");
     std::fs::write(&hosts, berth_net::etc::hosts(&plan.hostname, &own, &[]))

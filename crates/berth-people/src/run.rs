@@ -3,7 +3,7 @@
 use berth_common::io::Step;
 use std::path::{Path, PathBuf};
 
-use berth_runtime::container::{self, CreateOptions, RunOptions};
+use berth_runtime::container::{self, Config, CreateOptions, RunOptions};
 use berth_runtime::state::{StateError, StateRoot};
 
 use berth::people_cli::PeopleFlags;
@@ -114,6 +114,8 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
             plan: plan.as_ref(),
             exe: &exe,
         })?;
+        // Written once for whoever reads the bundle as a runc bundle (hooks, people
+        // inspecting it); the runtime creates the container from `spec` itself.
         let cfg = croot.dir.join("config.json");
         let text = serde_json::to_string_pretty(&spec)
             .map_err(|e| PeopleError::Usage(format!("serialize config.json: {e}")))?;
@@ -137,6 +139,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
                 create: CreateOptions {
                     id: id.clone(),
                     bundle: croot.dir.clone(),
+                    config: Config::Spec(Box::new(spec)),
                     pid_file: r.pid_file.clone(),
                     console_socket: r.console_socket.clone(),
                     systemd_cgroup: r.systemd_cgroup,

@@ -25,8 +25,7 @@ fn skip_reason() -> Option<&'static str> {
 macro_rules! require {
     () => {
         if let Some(why) = skip_reason() {
-            eprintln!("skipped: {why}");
-            return;
+            berth_common::skip!("{why}");
         }
     };
 }

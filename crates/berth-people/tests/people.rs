@@ -27,8 +27,7 @@ fn skip_reason() -> Option<String> {
 macro_rules! require_root {
     () => {
         if let Some(why) = skip_reason() {
-            eprintln!("skipping: {why}");
-            return;
+            berth_common::skip!("{why}");
         }
     };
 }
@@ -477,8 +476,7 @@ impl Drop for Switch {
 fn two_containers_on_the_tap_switch_ping_each_other() {
     require_root!();
     if !Path::new("/dev/net/tun").exists() {
-        eprintln!("skipping: needs /dev/net/tun");
-        return;
+        berth_common::skip!("needs /dev/net/tun");
     }
     let w = World::new();
     let sock = w.dir.path().join("switch.sock");

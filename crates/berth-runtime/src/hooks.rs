@@ -1,12 +1,16 @@
 //! OCI hooks: run a hook's program with the container's state JSON on stdin, its args and
 //! env, and its timeout.
+//!
+//! A hook reads the runtime spec's `State` (`oci_spec::runtime::State`), the field set runc
+//! sends: ociVersion, id, status, pid (left out once stopped), bundle and annotations (left
+//! out when empty). berth's own state.json and `berth state` keep their larger set.
 
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{ContainerState, Hook, State};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
@@ -18,22 +22,52 @@ pub enum HookError {
     },
 }
 
+/// The state hooks read, for `container` in `status`.
+pub fn state(container: &crate::state::State, status: ContainerState) -> State {
+    let mut s = State::default();
+    s.set_version(container.config.version().clone())
+        .set_id(container.id.clone())
+        .set_status(status)
+        .set_pid((status != ContainerState::Stopped).then_some(container.pid))
+        .set_bundle(container.bundle.clone())
+        .set_annotations(
+            (!container.annotations.is_empty()).then(|| container.annotations.clone()),
+        );
+    s
+}
+
 /// Runs `hooks` in order; the first failure stops the rest.
-pub fn run(point: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
+pub fn run(point: &'static str, hooks: &[Hook], state: &State) -> Result<(), HookError> {
+    let json = encode(point, hooks, state)?;
     for hook in hooks {
-        run_one(point, hook, state_json)?;
+        run_one(point, hook, &json)?;
     }
     Ok(())
 }
 
 /// Runs every hook, each failure a warning: for poststart and poststop, whose failures the
 /// spec says must neither stop the remaining hooks nor the lifecycle.
-pub fn run_warning_on_failure(point: &'static str, hooks: &[Hook], state_json: &[u8]) {
+pub fn run_warning_on_failure(point: &'static str, hooks: &[Hook], state: &State) {
+    let json = match encode(point, hooks, state) {
+        Ok(json) => json,
+        Err(e) => return crate::warn::warn(&e.to_string()),
+    };
     for hook in hooks {
-        if let Err(e) = run_one(point, hook, state_json) {
+        if let Err(e) = run_one(point, hook, &json) {
             crate::warn::warn(&e.to_string());
         }
     }
+}
+
+fn encode(point: &'static str, hooks: &[Hook], state: &State) -> Result<Vec<u8>, HookError> {
+    serde_json::to_vec(state).map_err(|e| HookError::Failed {
+        point,
+        path: hooks
+            .first()
+            .map(|h| h.path().display().to_string())
+            .unwrap_or_default(),
+        reason: format!("encode the state: {e}"),
+    })
 }
 
 fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> {

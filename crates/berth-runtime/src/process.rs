@@ -47,9 +47,9 @@ impl ToParent {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToChild {
     Continue,
-    /// The state JSON for hooks that run inside the container (createContainer,
-    /// startContainer), as the parent keeps it; the init puts in the pid it sees.
-    HookState(String),
+    /// The state for hooks that run inside the container (createContainer, startContainer);
+    /// the init puts in the pid it sees.
+    HookState(Box<oci_spec::runtime::State>),
     /// From `start`: run the program.
     Start,
 }

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 fn need_root() -> bool {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root (real containers)");
+        berth_common::note_skipped!("needs root (real containers)");
         return false;
     }
     true

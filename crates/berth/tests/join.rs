@@ -23,8 +23,7 @@ fn is_root() -> bool {
 macro_rules! need_root {
     () => {
         if !is_root() {
-            eprintln!("skipped: berth join tests start containers and need root");
-            return;
+            berth_common::skip!("berth join tests start containers and need root");
         }
     };
 }

@@ -1,12 +1,12 @@
 //! The container lifecycle through berth's runc command line: state transitions, `list`,
-//! kill by name and number, `kill --all`, cleanup after `delete`, `--pid-file`, concurrent
-//! commands on one ID, and the JSON error log. Real containers: these tests run as root.
+//! kill by name and number, `kill --all`, cleanup after `delete`, `--pid-file`, commands in
+//! the wrong state, the start socket, and the modes of the state. Real containers: these
+//! tests run as root.
 
 mod common;
 
 use std::fs;
 use std::process::Stdio;
-use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::*;
@@ -29,6 +29,44 @@ fn listed_status(c: &Ctr) -> String {
         .find(|e| e["id"] == c.id.as_str())
         .unwrap_or_else(|| panic!("{} not in list {entries:?}", c.id));
     e["status"].as_str().unwrap().to_string()
+}
+
+/// Starts `berth run` in the foreground on a `sleep` without a pid namespace, so default
+/// dispositions apply to the init and its exit status tells which signal arrived.
+fn running_in_foreground(tag: &str) -> (Ctr, std::process::Child) {
+    let mut c = Ctr::new(tag, &["sleep", "100"]);
+    c.without_ns("pid");
+    let child = c
+        .berth()
+        .arg("run")
+        .arg("--bundle")
+        .arg(c.bundle.path())
+        .arg(&c.id)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("container running", Duration::from_secs(5), || {
+        let o = c.cmd(&["state", &c.id]);
+        o.status.success()
+            && serde_json::from_slice::<Value>(&o.stdout).unwrap()["status"] == "running"
+    });
+    (c, child)
+}
+
+/// Mode of `path` without the file type bits.
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// `cat path` as nobody (uid and gid 65534, no supplementary groups).
+fn cat_as_nobody(path: &std::path::Path) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+        .arg(path)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -96,29 +134,6 @@ fn container_that_exits_by_itself_reads_stopped() {
     c.wait_status("stopped");
     assert_ok(&c.cmd(&["delete", &c.id]), "delete");
     c.assert_nothing_left();
-}
-
-/// Starts `berth run` in the foreground on a `sleep` without a pid namespace, so default
-/// dispositions apply to the init and its exit status tells which signal arrived.
-fn running_in_foreground(tag: &str) -> (Ctr, std::process::Child) {
-    let mut c = Ctr::new(tag, &["sleep", "100"]);
-    c.without_ns("pid");
-    let child = c
-        .berth()
-        .arg("run")
-        .arg("--bundle")
-        .arg(c.bundle.path())
-        .arg(&c.id)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("container running", Duration::from_secs(5), || {
-        let o = c.cmd(&["state", &c.id]);
-        o.status.success()
-            && serde_json::from_slice::<Value>(&o.stdout).unwrap()["status"] == "running"
-    });
-    (c, child)
 }
 
 #[test]
@@ -194,35 +209,6 @@ fn kill_all_with_term_reaches_children_too() {
 }
 
 #[test]
-fn container_joins_its_cgroup_in_every_hierarchy_and_delete_removes_everything() {
-    let c = Ctr::new("cleanup", &["sh", "-c", "sleep 100 & wait"]);
-    c.create_and_start();
-    let pid = c.pid();
-    for d in c.cgroup_dirs() {
-        assert!(d.is_dir(), "cgroup {} missing", d.display());
-        let procs = fs::read_to_string(d.join("cgroup.procs")).unwrap();
-        assert!(
-            procs.lines().any(|l| l == pid.to_string()),
-            "init {pid} not in {}: {procs:?}",
-            d.display()
-        );
-    }
-    wait_until("2 processes", Duration::from_secs(5), || {
-        pids_in_cgroup(&c.cgroup).len() == 2
-    });
-    let pids = pids_in_cgroup(&c.cgroup);
-    assert_ok(&c.cmd(&["kill", &c.id, "KILL"]), "kill");
-    c.wait_status("stopped");
-    assert_ok(&c.cmd(&["delete", &c.id]), "delete");
-    for p in pids {
-        assert!(!alive(p), "pid {p} survived delete");
-    }
-    c.assert_nothing_left();
-    let o = c.cmd(&["state", &c.id]);
-    assert!(!o.status.success());
-}
-
-#[test]
 fn delete_of_a_created_container_removes_its_init() {
     let c = Ctr::new("delcreated", &["sleep", "100"]);
     assert_ok(&c.create(), "create");
@@ -279,273 +265,6 @@ fn run_detach_with_pid_file_leaves_a_running_container() {
     c.assert_nothing_left();
 }
 
-/// Runs `f` on `n` threads released together.
-fn race<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
-    let barrier = Arc::new(Barrier::new(n));
-    let f = Arc::new(f);
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let (b, f) = (barrier.clone(), f.clone());
-            std::thread::spawn(move || {
-                b.wait();
-                f(i)
-            })
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().unwrap()).collect()
-}
-
-#[test]
-fn concurrent_delete_force_all_succeed_and_leave_nothing() {
-    let c = Arc::new(Ctr::new("racedel", &["sleep", "100"]));
-    c.create_and_start();
-    let pid = c.pid();
-    let cc = c.clone();
-    let outs = race(8, move |_| cc.cmd(&["delete", "--force", &cc.id]));
-    for o in &outs {
-        assert_ok(o, "concurrent delete --force");
-    }
-    assert!(!alive(pid));
-    c.assert_nothing_left();
-}
-
-#[test]
-fn concurrent_start_kill_delete_do_not_corrupt_state() {
-    let c = Arc::new(Ctr::new("racemix", &["sleep", "100"]));
-    assert_ok(&c.create(), "create");
-    let pid = c.pid();
-    let cc = c.clone();
-    let outs = race(8, move |i| {
-        let id = cc.id.as_str();
-        let args: &[&str] = match i % 4 {
-            0 => &["start", id],
-            1 => &["kill", id, "KILL"],
-            2 => &["state", id],
-            _ => &["delete", "--force", id],
-        };
-        (
-            i,
-            run_detached_stdio({
-                let mut cmd = cc.berth();
-                cmd.args(args);
-                cmd
-            }),
-        )
-    });
-    for (i, o) in &outs {
-        // Whatever the order, a command either succeeds or fails with one clean line.
-        if !o.status.success() {
-            assert_eq!(stderr(o).lines().count(), 1, "command {i}: {:?}", stderr(o));
-            assert!(!stderr(o).contains("panicked"), "{}", stderr(o));
-        }
-        if i % 4 == 2 && o.status.success() {
-            let st: Value = serde_json::from_slice(&o.stdout).expect("state JSON intact");
-            assert!(st["status"].is_string());
-        }
-        if i % 4 == 3 {
-            assert_ok(o, "delete --force");
-        }
-    }
-    assert!(!alive(pid));
-    c.assert_nothing_left();
-}
-
-#[test]
-fn concurrent_create_of_one_id_has_exactly_one_winner() {
-    let c = Arc::new(Ctr::new("racecreate", &["sleep", "100"]));
-    let cc = c.clone();
-    let outs = race(6, move |_| cc.create());
-    let winners = outs.iter().filter(|o| o.status.success()).count();
-    assert_eq!(
-        winners,
-        1,
-        "{:?}",
-        outs.iter().map(stderr).collect::<Vec<_>>()
-    );
-    for o in outs.iter().filter(|o| !o.status.success()) {
-        assert_one_line_error(o, &["already exists"]);
-    }
-    assert_eq!(c.status(), "created");
-    assert_ok(&c.cmd(&["delete", &c.id]), "delete");
-    c.assert_nothing_left();
-}
-
-#[test]
-fn containers_sharing_a_cgroup_parent_come_and_go_concurrently() {
-    // Like Docker's /docker/<id>: parents are shared, created and removed around each other.
-    let parent = format!("berthtest-shared-{}", std::process::id());
-    let p = parent.clone();
-    let outs = race(6, move |_| {
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            let mut c = Ctr::new("shared", &["true"]);
-            c.cgroup = format!("/{p}/{}", c.id);
-            let cg = c.cgroup.clone();
-            c.patch(|cfg| cfg["linux"]["cgroupsPath"] = json!(cg));
-            let o = c.run();
-            if !o.status.success() {
-                failures.push(stderr(&o));
-            }
-            c.assert_nothing_left();
-        }
-        failures
-    });
-    for h in cgroup_hierarchies() {
-        let _ = fs::remove_dir(h.join(&parent));
-    }
-    let failures: Vec<String> = outs.into_iter().flatten().collect();
-    assert!(failures.is_empty(), "{failures:?}");
-}
-
-#[test]
-fn json_log_gets_one_error_line_for_a_failing_command() {
-    let c = Ctr::new("logjson", &["true"]);
-    let log = c.bundle.path().join("berth.log");
-    let o = c
-        .berth()
-        .arg("--log")
-        .arg(&log)
-        .args(["--log-format", "json", "state", "no-such-container"])
-        .output()
-        .unwrap();
-    assert_one_line_error(&o, &["no-such-container"]);
-    let text = fs::read_to_string(&log).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "{text}");
-    let v: Value = serde_json::from_str(lines[0]).unwrap();
-    assert_eq!(v["level"], "error");
-    assert!(
-        v["msg"].as_str().unwrap().contains("no-such-container"),
-        "{v}"
-    );
-    let time = v["time"].as_str().unwrap();
-    assert!(humantime_like(time), "time {time:?} is not RFC 3339");
-}
-
-#[test]
-fn json_log_as_containerd_passes_it_for_a_failing_create() {
-    let mut c = Ctr::new("logcreate", &["/bin/no-such-program"]);
-    c.patch(|_| {});
-    let log = c.bundle.path().join("log.json");
-    let pid_file = c.bundle.path().join("pid");
-    // containerd's exact form: global flags first.
-    let o = run_detached_stdio({
-        let mut cmd = c.berth();
-        cmd.arg("--log")
-            .arg(&log)
-            .args(["--log-format", "json", "create", "--bundle"])
-            .arg(c.bundle.path())
-            .arg("--pid-file")
-            .arg(&pid_file)
-            .arg(&c.id);
-        cmd
-    });
-    assert_one_line_error(&o, &["no-such-program"]);
-    let text = fs::read_to_string(&log).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "{text}");
-    let v: Value = serde_json::from_str(lines[0]).unwrap();
-    assert_eq!(v["level"], "error");
-    assert!(
-        v["msg"].as_str().unwrap().contains("no-such-program"),
-        "{v}"
-    );
-    assert!(!pid_file.exists());
-    c.assert_nothing_left();
-}
-
-#[test]
-fn text_log_gets_one_error_line() {
-    let c = Ctr::new("logtext", &["true"]);
-    let log = c.bundle.path().join("berth.log");
-    let o = c
-        .berth()
-        .arg("--log")
-        .arg(&log)
-        .args(["state", "nope-text"])
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    let text = fs::read_to_string(&log).unwrap();
-    assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(
-        text.contains("level=error") && text.contains("nope-text"),
-        "{text}"
-    );
-}
-
-/// `--debug` writes each step of create, start and delete with its duration to --log (JSON
-/// and text); without it the same commands write nothing there.
-#[test]
-fn debug_logs_each_step_with_its_duration_and_nothing_without_it() {
-    let lifecycle = |c: &Ctr, log: &std::path::Path, flags: &[&str]| {
-        for args in [
-            vec![
-                "create",
-                "--bundle",
-                c.bundle.path().to_str().unwrap(),
-                &c.id,
-            ],
-            vec!["start", &c.id],
-            vec!["delete", "--force", &c.id],
-        ] {
-            let o = run_detached_stdio({
-                let mut cmd = c.berth();
-                cmd.arg("--log").arg(log).args(flags).args(&args);
-                cmd
-            });
-            assert_ok(&o, args[0]);
-        }
-        fs::read_to_string(log).unwrap_or_default()
-    };
-    let c = Ctr::new("debugjson", &["sleep", "60"]);
-    let log = c.bundle.path().join("debug.json");
-    let text = lifecycle(&c, &log, &["--debug", "--log-format", "json"]);
-    let steps: Vec<String> = text
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            assert_eq!(v["level"], "debug", "{l}");
-            v["msg"].as_str().unwrap().to_string()
-        })
-        .collect();
-    for want in [
-        "create: claim the ID: ",
-        "create: clone the init: ",
-        "create: the init sets up the container: ",
-        "start: wait for the program to run: ",
-        "delete: kill the processes: ",
-        "delete: remove the state: ",
-    ] {
-        assert!(
-            steps
-                .iter()
-                .any(|s| s.starts_with(want) && s.ends_with('s')),
-            "no {want:?} step with a duration in {steps:?}"
-        );
-    }
-    let c = Ctr::new("debugtext", &["sleep", "60"]);
-    let log = c.bundle.path().join("debug.log");
-    let text = lifecycle(&c, &log, &["--debug"]);
-    assert!(
-        text.contains("level=debug msg=\"create: clone the init: "),
-        "{text}"
-    );
-    let c = Ctr::new("nodebug", &["sleep", "60"]);
-    let log = c.bundle.path().join("quiet.log");
-    assert_eq!(lifecycle(&c, &log, &[]), "");
-}
-
-/// 2026-11-24T23:12:59.123Z style.
-fn humantime_like(t: &str) -> bool {
-    let b = t.as_bytes();
-    b.len() >= 20
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[10] == b'T'
-        && (t.ends_with('Z') || t.contains('+'))
-}
-
 #[test]
 fn delete_of_a_stopped_container_kills_processes_its_init_left_behind() {
     // Without a pid namespace, the init's children outlive it in the container's cgroup.
@@ -562,27 +281,6 @@ fn delete_of_a_stopped_container_kills_processes_its_init_left_behind() {
     for p in pids {
         assert!(!alive(p), "orphan {p} survived delete");
     }
-    c.assert_nothing_left();
-}
-
-#[test]
-fn concurrent_start_has_exactly_one_winner() {
-    let c = Arc::new(Ctr::new("racestart", &["sleep", "100"]));
-    assert_ok(&c.create(), "create");
-    let cc = c.clone();
-    let outs = race(6, move |_| cc.start());
-    let winners = outs.iter().filter(|o| o.status.success()).count();
-    assert_eq!(
-        winners,
-        1,
-        "{:?}",
-        outs.iter().map(stderr).collect::<Vec<_>>()
-    );
-    for o in outs.iter().filter(|o| !o.status.success()) {
-        assert_one_line_error(o, &[&c.id]);
-    }
-    assert_eq!(c.status(), "running");
-    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete --force");
     c.assert_nothing_left();
 }
 
@@ -614,61 +312,6 @@ fn several_containers_in_one_root_are_listed() {
     a.assert_nothing_left();
 }
 
-/// `events --stats` prints one stats event; `events` streams stats until the container stops
-/// and reports the OOM kill its memory limit causes (as runc's `{"type":"oom"}`).
-#[test]
-fn events_print_stats_and_report_an_oom_kill() {
-    let limit = 16 * 1024 * 1024;
-    let mut c = Ctr::new("events", &["sh", "-c", "sleep 1; tail /dev/zero; sleep 1"]);
-    c.patch(|cfg| {
-        // swap = limit: no swapping around the OOM killer.
-        cfg["linux"]["resources"]["memory"] = json!({"limit": limit, "swap": limit});
-    });
-    c.create_and_start();
-
-    let o = c.cmd(&["events", "--stats", &c.id]);
-    assert_ok(&o, "events --stats");
-    let lines: Vec<Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert_eq!(lines[0]["type"], "stats");
-    assert_eq!(lines[0]["id"], c.id.as_str());
-    assert_eq!(lines[0]["data"]["memory"]["usage"]["limit"], limit);
-
-    // Streams until the container stops: the shell outlives the killed tail by a second.
-    let o = c
-        .berth()
-        .args(["events", "--interval", "100ms", &c.id])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_ok(&o, "events");
-    let types: Vec<String> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].to_string())
-        .collect();
-    assert!(types.iter().any(|t| t == "\"oom\""), "{types:?}");
-    assert!(types.iter().any(|t| t == "\"stats\""), "{types:?}");
-    assert_ok(&c.cmd(&["delete", &c.id]), "delete");
-}
-
-/// Mode of `path` without the file type bits.
-fn mode_of(path: &std::path::Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    fs::metadata(path).unwrap().permissions().mode() & 0o7777
-}
-
-/// `cat path` as nobody (uid and gid 65534, no supplementary groups).
-fn cat_as_nobody(path: &std::path::Path) -> std::process::Output {
-    std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
-        .arg(path)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn state_holding_environment_secrets_is_readable_by_root_only() {
     if std::process::Command::new("setpriv")
@@ -676,8 +319,7 @@ fn state_holding_environment_secrets_is_readable_by_root_only() {
         .output()
         .is_err()
     {
-        println!("skipped: setpriv (util-linux) is not installed");
-        return;
+        berth_common::skip!("setpriv (util-linux) is not installed");
     }
     let mut c = Ctr::new("statemode", &["sleep", "100"]);
     let secret = format!("hunter2-{}", c.id);
@@ -724,4 +366,161 @@ fn state_holding_environment_secrets_is_readable_by_root_only() {
         "delete",
     );
     assert!(!root.join(&c.id).exists());
+}
+
+#[test]
+fn kill_of_a_created_container_stops_it() {
+    let c = Ctr::new("killcreated", &["sleep", "100"]);
+    assert_ok(&c.create(), "create");
+    let pid = c.pid();
+    assert_ok(&c.cmd(&["kill", &c.id, "KILL"]), "kill");
+    c.wait_status("stopped");
+    assert!(!alive(pid));
+    assert_ok(&c.cmd(&["delete", &c.id]), "delete");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn init_killed_behind_berths_back_reads_stopped() {
+    let c = Ctr::new("killbehind", &["sleep", "100"]);
+    c.create_and_start();
+    let pid = c.pid();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).expect("a pid"),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    c.wait_status("stopped");
+    assert_ok(&c.cmd(&["delete", &c.id]), "delete");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn list_of_an_empty_or_missing_root_is_empty() {
+    let o = std::process::Command::new(BERTH)
+        .args(["--root", "/nonexistent/berth-root", "list", "-q"])
+        .output()
+        .unwrap();
+    assert_ok(&o, "list");
+    assert_eq!(stdout(&o), "");
+}
+
+#[test]
+fn duplicate_id() {
+    let c = Ctr::new("dup", &["sleep", "100"]);
+    assert_ok(&c.create(), "first create");
+    let pid = c.pid();
+    let o = c.create();
+    assert_one_line_error(&o, &[&c.id, "already exists"]);
+    // The first container is untouched.
+    assert_eq!(c.status(), "created");
+    assert_eq!(c.pid(), pid);
+    assert!(alive(pid));
+    assert_eq!(pids_in_cgroup(&c.cgroup), vec![pid]);
+    assert_ok(&c.cmd(&["delete", &c.id]), "delete");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn start_twice() {
+    let c = Ctr::new("start2", &["sleep", "100"]);
+    c.create_and_start();
+    let o = c.start();
+    assert_one_line_error(&o, &[&c.id, "running"]);
+    assert_eq!(c.status(), "running");
+    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete --force");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn start_of_a_stopped_container() {
+    let c = Ctr::new("startstopped", &["true"]);
+    c.create_and_start();
+    c.wait_status("stopped");
+    let o = c.start();
+    assert_one_line_error(&o, &[&c.id, "stopped"]);
+    assert_ok(&c.cmd(&["delete", &c.id]), "delete");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn delete_running_without_force_fails_then_force_works() {
+    let c = Ctr::new("delrun", &["sleep", "100"]);
+    c.create_and_start();
+    let pid = c.pid();
+    let o = c.cmd(&["delete", &c.id]);
+    assert_one_line_error(&o, &[&c.id, "running"]);
+    assert_eq!(c.status(), "running");
+    assert!(alive(pid));
+    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete --force");
+    assert!(!alive(pid));
+    c.assert_nothing_left();
+}
+
+#[test]
+fn delete_force_of_unknown_id_exits_0() {
+    let c = Ctr::new("delunknown", &["true"]);
+    let o = c.cmd(&["delete", "--force", "never-created"]);
+    assert_ok(&o, "delete --force of an unknown ID");
+    assert_eq!(stderr(&o), "");
+    let o = c.cmd(&["delete", "never-created"]);
+    assert_one_line_error(&o, &["never-created", "does not exist"]);
+}
+
+#[test]
+fn state_of_unknown_id() {
+    let c = Ctr::new("stateunknown", &["true"]);
+    let o = c.cmd(&["state", "no-such-id"]);
+    assert_one_line_error(&o, &["no-such-id", "does not exist"]);
+    assert_eq!(stdout(&o), "");
+    for sub in ["start", "kill"] {
+        let o = c.cmd(&[sub, "no-such-id"]);
+        assert_one_line_error(&o, &["no-such-id", "does not exist"]);
+    }
+    assert_root_empty(&c);
+}
+
+#[test]
+fn kill_of_a_stopped_container_fails() {
+    let c = Ctr::new("killstopped", &["true"]);
+    c.create_and_start();
+    c.wait_status("stopped");
+    let o = c.cmd(&["kill", &c.id, "KILL"]);
+    assert_one_line_error(&o, &[&c.id, "stopped"]);
+}
+
+#[test]
+fn start_of_a_created_container_whose_init_died_fails() {
+    let c = Ctr::new("deadinit", &["sleep", "100"]);
+    assert_ok(&c.create(), "create");
+    let pid = c.pid();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).expect("a pid"),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    c.wait_status("stopped");
+    let o = c.start();
+    assert_one_line_error(&o, &[&c.id, "stopped"]);
+    assert_ok(&c.cmd(&["delete", &c.id]), "delete");
+    c.assert_nothing_left();
+}
+
+/// A state path longer than a socket address holds (a deep --root and a 64-character ID, as
+/// containerd's) still reaches the start socket.
+#[test]
+fn start_socket_works_under_a_state_path_longer_than_sun_path() {
+    let c = Ctr::new("longroot", &["echo", "ran"]);
+    let root = c.root.path().join("r".repeat(100));
+    let id = format!("{}-{}", c.id, "x".repeat(64 - c.id.len() - 1));
+    let berth = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(BERTH);
+        cmd.arg("--root").arg(&root).args(args);
+        run_detached_stdio(cmd)
+    };
+    let bundle = c.bundle.path().to_str().unwrap();
+    assert_ok(&berth(&["create", "--bundle", bundle, &id]), "create");
+    assert_ok(&berth(&["start", &id]), "start");
+    let o = berth(&["delete", "--force", &id]);
+    assert_ok(&o, "delete");
 }

@@ -1,20 +1,17 @@
 //! Regression tests that try the known container escapes against a real berth, as root.
 //! Each test names the CVE it replays; docs/SECURITY.md maps protections to these tests.
 
-mod sec_common;
+mod common;
 
+use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use sec_common::*;
+use common::*;
 use serde_json::{json, Value};
-
-fn id(name: &str) -> String {
-    format!("sec-{name}-{}", std::process::id())
-}
 
 fn write_exec(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap();
@@ -88,6 +85,30 @@ fn finish_attack(rootfs: &Path, copy: &Path, before: &str) {
         "the berth binary on the host was modified"
     );
     assert_eq!(result.trim(), "write-denied");
+}
+
+fn fd_list(berth: &Berth, args: &[&str]) -> Vec<String> {
+    let out = berth.run(args);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    // `ls -l` lines end in "N -> target": keep N, show the targets on failure. `; true`
+    // keeps sh from exec'ing ls, so $$ is the shell and not ls with its own dir fd.
+    parse_fds(&t)
+}
+
+fn parse_fds(t: &str) -> Vec<String> {
+    let mut fds: Vec<String> = t
+        .lines()
+        .filter(|l| l.contains(" -> "))
+        .filter_map(|l| l.split(" -> ").next()?.split_whitespace().last())
+        .filter(|f| f.parse::<u32>().is_ok())
+        .map(String::from)
+        .collect();
+    fds.sort();
+    if fds.len() > 3 {
+        eprintln!("{t}");
+    }
+    fds
 }
 
 #[test]
@@ -222,30 +243,6 @@ fn cve_2016_9962_waiting_init_is_not_inspectable() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert_eq!(t.trim(), "done", "the waiting init is exposed: {t}");
-}
-
-fn fd_list(berth: &Berth, args: &[&str]) -> Vec<String> {
-    let out = berth.run(args);
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    // `ls -l` lines end in "N -> target": keep N, show the targets on failure. `; true`
-    // keeps sh from exec'ing ls, so $$ is the shell and not ls with its own dir fd.
-    parse_fds(&t)
-}
-
-fn parse_fds(t: &str) -> Vec<String> {
-    let mut fds: Vec<String> = t
-        .lines()
-        .filter(|l| l.contains(" -> "))
-        .filter_map(|l| l.split(" -> ").next()?.split_whitespace().last())
-        .filter(|f| f.parse::<u32>().is_ok())
-        .map(String::from)
-        .collect();
-    fds.sort();
-    if fds.len() > 3 {
-        eprintln!("{t}");
-    }
-    fds
 }
 
 /// CVE-2024-21626: no host fd reaches the container, in the init or through exec.
@@ -451,528 +448,57 @@ fn proc_and_sys_are_masked() {
     assert_eq!(t.trim(), "done", "{t}");
 }
 
-/// An unknown capability name is a create (and exec) error that names it.
+/// CVE-2024-21626 through `..`: a cwd that reaches /proc/self/fd/N by a path the old prefix
+/// check did not catch is resolved inside the root (no magic links) and refused, for
+/// create and for exec; an ordinary cwd with `..` and symlinks still works.
 #[test]
-fn unknown_capability_is_a_clear_error() {
-    if !need_root() {
-        return;
-    }
-    let bundle = Bundle::new();
-    let berth = Berth::new();
-    let mut cfg = berth.bundle(bundle.path(), &["true"]);
-    cfg["process"]["capabilities"]["bounding"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!("CAP_NO_SUCH_THING"));
-    Berth::write_config(bundle.path(), &cfg);
-    let out = berth.run_container(bundle.path(), &id("capname"));
-    assert!(!out.status.success());
-    assert!(text(&out).contains("CAP_NO_SUCH_THING"), "{}", text(&out));
-
-    let cfg = berth.bundle(bundle.path(), &["sleep", "100"]);
-    Berth::write_config(bundle.path(), &cfg);
-    let id = id("capexec");
-    berth.ok(&[
-        "run",
-        "-d",
-        "--bundle",
-        bundle.path().to_str().unwrap(),
-        &id,
-    ]);
-    let out = berth.run(&["exec", "--cap", "CAP_BOGUS", &id, "true"]);
-    assert!(!out.status.success());
-    assert!(text(&out).contains("CAP_BOGUS"), "{}", text(&out));
-}
-
-fn with_caps(cfg: &mut Value, add: &[&str]) {
-    for set in ["bounding", "effective", "permitted"] {
-        let list = cfg["process"]["capabilities"][set].as_array_mut().unwrap();
-        for c in add {
-            list.push(json!(c));
+fn cve_2024_21626_cwd_with_dotdot_stays_in_the_root() {
+    for n in 3..8 {
+        for cwd in [
+            format!("/proc/../proc/self/fd/{n}"),
+            format!("/proc/./thread-self/fd/{n}"),
+        ] {
+            let mut c = Ctr::new("cwd-fd", &["pwd"]);
+            c.patch(|cfg| cfg["process"]["cwd"] = json!(cwd));
+            let o = c.create();
+            assert_one_line_error(&o, &["cwd", &cwd]);
+            c.assert_nothing_left();
         }
     }
-}
+    let mut c = Ctr::new("cwd-ok", &["pwd"]);
+    c.patch(|cfg| cfg["process"]["cwd"] = json!("/../../tmp/../etc/.."));
+    let o = c.run();
+    assert_ok(&o, "run with a cwd full of ..");
+    assert_eq!(stdout(&o), "/\n");
 
-/// Without CAP_NET_RAW no raw socket, without CAP_SYS_ADMIN no mount; granting either
-/// makes the same call work (so the failure is the capability's doing).
-#[test]
-fn missing_capabilities_deny_raw_sockets_and_mounts() {
-    if !need_root() {
-        return;
-    }
-    let bundle = Bundle::new();
-    let berth = Berth::new();
-    // busybox ping needs a raw socket (ICMP datagram sockets are off in a new netns).
-    let script = "ping -c1 -W1 127.0.0.1 2>&1 | grep -qi 'permission denied\\|not permitted' \
-                  && echo raw-denied; \
-                  mount -t tmpfs t /tmp 2>/dev/null && echo mounted || echo mount-denied";
-    let cfg = berth.bundle(bundle.path(), &["sh", "-c", script]);
-    Berth::write_config(bundle.path(), &cfg);
-    let out = berth.run_container(bundle.path(), &id("capdeny"));
-    assert_eq!(text(&out).trim(), "raw-denied\nmount-denied");
-
-    let mut cfg = berth.bundle(bundle.path(), &["sh", "-c", script]);
-    with_caps(&mut cfg, &["CAP_NET_RAW", "CAP_SYS_ADMIN"]);
-    Berth::write_config(bundle.path(), &cfg);
-    let out = berth.run_container(bundle.path(), &id("capgrant"));
-    assert_eq!(text(&out).trim(), "mounted");
-}
-
-/// A non-root user keeps an ambient capability across execve (and only that one).
-#[test]
-fn ambient_capabilities_for_a_non_root_user() {
-    if !need_root() {
-        return;
-    }
-    let bundle = Bundle::new();
-    let berth = Berth::new();
-    let mut cfg = berth.bundle(
-        bundle.path(),
-        &[
-            "sh",
-            "-c",
-            "grep -E '^Cap(Eff|Amb)' /proc/self/status; id -u",
-        ],
-    );
-    cfg["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-    cfg["process"]["capabilities"] = json!({
-        "bounding": ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
-        "effective": ["CAP_NET_BIND_SERVICE"],
-        "permitted": ["CAP_NET_BIND_SERVICE"],
-        "inheritable": ["CAP_NET_BIND_SERVICE"],
-        "ambient": ["CAP_NET_BIND_SERVICE"],
-    });
-    Berth::write_config(bundle.path(), &cfg);
-    let out = berth.run_container(bundle.path(), &id("ambient"));
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    // CAP_NET_BIND_SERVICE is bit 10.
-    assert!(t.contains("CapEff:\t0000000000000400"), "{t}");
-    assert!(t.contains("CapAmb:\t0000000000000400"), "{t}");
-    assert!(t.trim_end().ends_with("1000"), "{t}");
-}
-
-fn fixture_seccomp(client: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/client-configs")
-        .join(format!("{client}-config.json"));
-    let cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    cfg["linux"]["seccomp"].clone()
-}
-
-/// Docker's and podman's default profiles load, and a container runs under them (in
-/// seccomp filter mode).
-#[test]
-fn docker_and_podman_seccomp_profiles_load_and_run() {
-    if !need_root() {
-        return;
-    }
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
-    if !fixtures.exists() {
-        eprintln!("skipped: {} missing", fixtures.display());
-        return;
-    }
-    let bundle = Bundle::new();
-    let berth = Berth::new();
-    for client in ["docker", "podman"] {
-        let mut cfg = berth.bundle(
-            bundle.path(),
-            &[
-                "sh",
-                "-c",
-                "grep Seccomp: /proc/self/status; echo hi > /tmp/f && cat /tmp/f",
-            ],
+    let c = Ctr::new("cwd-exec", &["sleep", "100"]);
+    c.create_and_start();
+    for cwd in ["/proc/../proc/self/fd/3", "/proc/../proc/1/cwd/../.."] {
+        let o = c.cmd(&["exec", "--cwd", cwd, &c.id, "pwd"]);
+        assert!(
+            !o.status.success() || stdout(&o) == "/\n",
+            "exec with cwd {cwd} ran outside the root: {:?}",
+            stdout(&o)
         );
-        cfg["linux"]["seccomp"] = fixture_seccomp(client);
-        Berth::write_config(bundle.path(), &cfg);
-        let out = berth.run_container(bundle.path(), &id(client));
-        let t = text(&out);
-        assert!(out.status.success(), "{client}: {t}");
-        assert_eq!(t.trim(), "Seccomp:\t2\nhi", "{client}: {t}");
     }
+    let o = c.cmd(&["exec", "--cwd", "/proc/../proc/self/fd/3", &c.id, "pwd"]);
+    assert_one_line_error(&o, &["cwd"]);
 }
 
-/// SCMP_ACT_ERRNO with errnoRet, argument conditions (EQ and MASKED_EQ), and filter
-/// flags.
+/// While the init waits for `start` it holds no directory of the host (before, the locked
+/// state dir was open in it when it entered the cwd).
 #[test]
-fn seccomp_errno_args_and_flags() {
-    if !need_root() {
-        return;
+fn waiting_init_holds_no_host_directory() {
+    let c = Ctr::new("init-fds", &["true"]);
+    assert_ok(&c.create(), "create");
+    let pid = c.pid();
+    for e in fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        let target = fs::read_link(e.path()).unwrap_or_default();
+        let is_dir = fs::metadata(e.path()).is_ok_and(|m| m.is_dir());
+        assert!(
+            !is_dir,
+            "fd {:?} of the init is the directory {target:?}",
+            e.file_name()
+        );
     }
-    let bundle = Bundle::new();
-    let berth = Berth::new();
-    let mut cfg = berth.bundle(
-        bundle.path(),
-        &[
-            "sh",
-            "-c",
-            "mkdir /tmp/d 2>&1; touch /tmp/f; \
-             chmod 4755 /tmp/f 2>/dev/null || echo setuid-denied; \
-             chmod 755 /tmp/f && echo chmod-ok; \
-             kill -0 $$ 2>/dev/null || echo kill0-denied; kill -CONT $$ && echo cont-ok",
-        ],
-    );
-    cfg["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
-        "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
-        "syscalls": [
-            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95},
-            {"names": ["chmod"], "action": "SCMP_ACT_ERRNO",
-             "args": [{"index": 1, "value": 2048, "valueTwo": 2048, "op": "SCMP_CMP_MASKED_EQ"}]},
-            {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO",
-             "args": [{"index": 2, "value": 2048, "valueTwo": 2048, "op": "SCMP_CMP_MASKED_EQ"}]},
-            {"names": ["kill"], "action": "SCMP_ACT_ERRNO",
-             "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
-            {"names": ["no_such_syscall_in_any_kernel"], "action": "SCMP_ACT_ERRNO"}
-        ]
-    });
-    Berth::write_config(bundle.path(), &cfg);
-    let out = berth.run_container(bundle.path(), &id("scmp"));
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    let lines: Vec<&str> = t.lines().collect();
-    // errno 95 is EOPNOTSUPP.
-    assert!(lines[0].contains("not supported"), "{t}");
-    assert_eq!(
-        lines[1..],
-        ["setuid-denied", "chmod-ok", "kill0-denied", "cont-ok"],
-        "{t}"
-    );
-}
-
-/// `features` reports the seccomp architectures, flags and actions that work here.
-#[test]
-fn features_reports_working_seccomp() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("features")
-        .output()
-        .unwrap();
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let seccomp = &doc["linux"]["seccomp"];
-    let has = |key: &str, v: &str| seccomp[key].as_array().unwrap().contains(&json!(v));
-    assert!(has("archs", "SCMP_ARCH_X86_64"));
-    assert!(has("supportedFlags", "SECCOMP_FILTER_FLAG_LOG"));
-    assert!(has("actions", "SCMP_ACT_ERRNO"));
-    assert!(has("actions", "SCMP_ACT_NOTIFY"));
-}
-
-/// LSM fields where no LSM is enabled (as here): empty labels are ignored, a requested
-/// AppArmor profile or SELinux process label is a create error naming it (runc fails
-/// applying them), and mountLabel is ignored.
-#[test]
-fn lsm_labels_without_an_lsm() {
-    if !need_root() {
-        return;
-    }
-    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
-    if lsm.contains("apparmor") || lsm.contains("selinux") {
-        eprintln!("skipped: an LSM is enabled here ({lsm})");
-        return;
-    }
-    let bundle = Bundle::new();
-    let berth = Berth::new();
-    let mut cfg = berth.bundle(bundle.path(), &["true"]);
-    cfg["process"]["apparmorProfile"] = json!("");
-    cfg["process"]["selinuxLabel"] = json!("");
-    cfg["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0");
-    Berth::write_config(bundle.path(), &cfg);
-    let out = berth.run_container(bundle.path(), &id("lsm0"));
-    assert!(out.status.success(), "{}", text(&out));
-
-    for (field, value) in [
-        ("apparmorProfile", "docker-default"),
-        ("selinuxLabel", "system_u:system_r:container_t:s0"),
-    ] {
-        let mut cfg = berth.bundle(bundle.path(), &["true"]);
-        cfg["process"][field] = json!(value);
-        Berth::write_config(bundle.path(), &cfg);
-        let out = berth.run_container(bundle.path(), &id("lsm1"));
-        assert!(!out.status.success(), "{field} accepted");
-        assert!(text(&out).contains(value), "{}", text(&out));
-    }
-}
-
-/// process.oomScoreAdj, noNewPrivileges, ioPriority, scheduler and linux.personality are
-/// applied; a non-namespaced sysctl is a create error.
-#[test]
-fn process_fields_are_applied_and_sysctls_checked() {
-    if !need_root() {
-        return;
-    }
-    let bundle = Bundle::new();
-    let berth = Berth::new();
-    let mut cfg = berth.bundle(
-        bundle.path(),
-        &[
-            "sh",
-            "-c",
-            "cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status; \
-             grep -E '^policy' /proc/self/sched; uname -m; cat /proc/sys/net/ipv4/ip_forward",
-        ],
-    );
-    cfg["process"]["oomScoreAdj"] = json!(123);
-    cfg["process"]["noNewPrivileges"] = json!(true);
-    cfg["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
-    cfg["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
-    cfg["linux"]["personality"] = json!({"domain": "LINUX32"});
-    cfg["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
-    Berth::write_config(bundle.path(), &cfg);
-    let out = berth.run_container(bundle.path(), &id("procf"));
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    let lines: Vec<&str> = t.lines().map(str::trim).collect();
-    assert_eq!(lines[0], "123", "{t}");
-    assert_eq!(lines[1], "NoNewPrivs:\t1", "{t}");
-    // SCHED_BATCH is policy 3.
-    assert!(
-        lines[2].starts_with("policy") && lines[2].ends_with(" 3"),
-        "{t}"
-    );
-    assert_eq!(lines[3], "i686", "{t}");
-    assert_eq!(lines[4], "1", "{t}");
-
-    let mut cfg = berth.bundle(bundle.path(), &["true"]);
-    cfg["linux"]["sysctl"] = json!({"vm.swappiness": "10"});
-    Berth::write_config(bundle.path(), &cfg);
-    let out = berth.run_container(bundle.path(), &id("sysctl"));
-    assert!(!out.status.success());
-    assert!(text(&out).contains("vm.swappiness"), "{}", text(&out));
-}
-
-/// A user namespace with uid/gid mappings written by berth while the init waits: the
-/// container's root is an unprivileged host uid.
-#[test]
-fn user_namespace_with_mappings() {
-    if !need_root() {
-        return;
-    }
-    let bundle = Bundle::new();
-    let berth = Berth::new();
-    let mut cfg = berth.bundle(
-        bundle.path(),
-        &[
-            "sh",
-            "-c",
-            "cat /proc/self/uid_map /proc/self/gid_map; id -u; \
-             cat /proc/self/setgroups; (echo x > /proc/sysrq-trigger) 2>/dev/null || echo denied",
-        ],
-    );
-    cfg["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    let map = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    cfg["linux"]["uidMappings"] = map.clone();
-    cfg["linux"]["gidMappings"] = map;
-    Berth::write_config(bundle.path(), &cfg);
-    let out = berth.run_container(bundle.path(), &id("userns"));
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    let words: Vec<&str> = t.split_whitespace().collect();
-    assert_eq!(
-        words,
-        ["0", "200000", "65536", "0", "200000", "65536", "0", "allow", "denied"],
-        "{t}"
-    );
-}
-
-const ROOTLESS_USER: &str = "berth-rootless";
-
-/// Creates the test's non-root user (with /etc/subuid and /etc/subgid ranges) once.
-fn rootless_user() -> Option<(u32, u32)> {
-    let ids = |flag: &str| -> Option<u32> {
-        let out = std::process::Command::new("id")
-            .args([flag, ROOTLESS_USER])
-            .output()
-            .ok()?;
-        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-    };
-    if ids("-u").is_none() {
-        let _ = std::process::Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/bin/sh", ROOTLESS_USER])
-            .status();
-    }
-    Some((ids("-u")?, ids("-g")?))
-}
-
-/// Runs berth as the rootless user with its own XDG_RUNTIME_DIR.
-fn as_user(runtime_dir: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("runuser")
-        .args(["-u", ROOTLESS_USER, "--", "env"])
-        .arg(format!("XDG_RUNTIME_DIR={}", runtime_dir.display()))
-        .arg(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-/// A non-root user runs containers: `spec --rootless`, state under
-/// $XDG_RUNTIME_DIR/berth, no cgroup (a warning, not a failure), one mapping written
-/// directly and several through newuidmap/newgidmap; supplementary groups and resource
-/// limits are clear errors.
-#[test]
-fn rootless_user_runs_containers() {
-    if !need_root() {
-        return;
-    }
-    let Some((uid, gid)) = rootless_user() else {
-        eprintln!("skipped: cannot create user {ROOTLESS_USER} (useradd)");
-        return;
-    };
-    let bundle = Bundle::new();
-    let runtime_dir = tempfile::tempdir().unwrap();
-    for p in [bundle.path(), runtime_dir.path()] {
-        std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    let bundle_arg = bundle.path().to_str().unwrap();
-    let out = as_user(
-        runtime_dir.path(),
-        &["spec", "--rootless", "--bundle", bundle_arg],
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let read = || -> Value {
-        serde_json::from_slice(&std::fs::read(bundle.path().join("config.json")).unwrap()).unwrap()
-    };
-    let mut cfg = read();
-    cfg["process"]["terminal"] = json!(false);
-    cfg["process"]["args"] = json!(["sh", "-c", "id -u; cat /proc/self/uid_map"]);
-    cfg["root"]["path"] = json!(bundle.rootfs());
-    Berth::write_config(bundle.path(), &cfg);
-
-    let id = id("rootless");
-    let out = as_user(runtime_dir.path(), &["run", "--bundle", bundle_arg, &id]);
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let words: Vec<&str> = stdout.split_whitespace().collect();
-    assert_eq!(words, ["0", "0", &uid.to_string(), "1"], "{t}");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("without a cgroup"),
-        "{t}"
-    );
-    // State lived under $XDG_RUNTIME_DIR/berth (and is gone after run).
-    assert!(runtime_dir.path().join("berth").is_dir());
-
-    // Supplementary groups cannot be set with setgroups denied.
-    let mut groups = cfg.clone();
-    groups["process"]["user"]["additionalGids"] = json!([5]);
-    Berth::write_config(bundle.path(), &groups);
-    let out = as_user(runtime_dir.path(), &["run", "--bundle", bundle_arg, &id]);
-    assert!(!out.status.success());
-    assert!(text(&out).contains("setgroups is denied"), "{}", text(&out));
-    let _ = as_user(runtime_dir.path(), &["delete", "--force", &id]);
-
-    // Limits need a cgroup this user cannot make.
-    let mut limits = cfg.clone();
-    limits["linux"]["resources"] = json!({"pids": {"limit": 10}});
-    Berth::write_config(bundle.path(), &limits);
-    let out = as_user(runtime_dir.path(), &["run", "--bundle", bundle_arg, &id]);
-    assert!(!out.status.success());
-    assert!(text(&out).contains("needs a cgroup"), "{}", text(&out));
-    let _ = as_user(runtime_dir.path(), &["delete", "--force", &id]);
-
-    // More than one mapping goes through newuidmap/newgidmap.
-    if Path::new("/usr/bin/newuidmap").exists() {
-        let subuid = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
-        let start = subuid
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{ROOTLESS_USER}:")))
-            .and_then(|r| r.split(':').next()?.parse::<u32>().ok());
-        if let Some(start) = start {
-            let mut multi = cfg.clone();
-            for (key, own) in [("uidMappings", uid), ("gidMappings", gid)] {
-                multi["linux"][key] = json!([
-                    {"containerID": 0, "hostID": own, "size": 1},
-                    {"containerID": 1, "hostID": start, "size": 1000}
-                ]);
-            }
-            multi["process"]["args"] = json!(["sh", "-c", "cat /proc/self/uid_map"]);
-            Berth::write_config(bundle.path(), &multi);
-            let out = as_user(runtime_dir.path(), &["run", "--bundle", bundle_arg, &id]);
-            let t = text(&out);
-            assert!(out.status.success(), "{t}");
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let words: Vec<&str> = stdout.split_whitespace().collect();
-            let (own, sub) = (uid.to_string(), start.to_string());
-            assert_eq!(
-                words,
-                ["0", own.as_str(), "1", "1", sub.as_str(), "1000"],
-                "{t}"
-            );
-        } else {
-            eprintln!("note: no /etc/subuid range for {ROOTLESS_USER}: multi-mapping not tried");
-        }
-    } else {
-        eprintln!("note: newuidmap missing (Debian uidmap): multi-mapping not tried");
-    }
-}
-
-/// SCMP_ACT_NOTIFY: berth hands the notify fd and the container process state to the
-/// listener at listenerPath (SCM_RIGHTS, as runc); the listener answers mkdir with a fake
-/// success, so the container sees mkdir succeed and no directory appear.
-#[test]
-fn seccomp_notify_fd_reaches_the_listener() {
-    if !need_root() {
-        return;
-    }
-    let bundle = Bundle::new();
-    let berth = Berth::new();
-    let sock_dir = tempfile::tempdir().unwrap();
-    let sock_path = sock_dir.path().join("listener.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<(Value, u64)>();
-    std::thread::spawn(move || {
-        use std::os::fd::{AsFd, IntoRawFd};
-        let (conn, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 64 * 1024];
-        let (n, fds) = berth_common::fdpass::recv_fds(conn.as_fd(), &mut buf).unwrap();
-        // libseccomp's notify calls take the raw fd; it stays open for the test's life.
-        let fd = fds.into_iter().next().map(IntoRawFd::into_raw_fd);
-        let state: Value = serde_json::from_slice(&buf[..n]).unwrap();
-        let fd = fd.expect("no fd with the state");
-        let mut answered = 0;
-        while let Ok(req) = libseccomp::ScmpNotifReq::receive(fd) {
-            let resp = libseccomp::ScmpNotifResp::new_val(
-                req.id,
-                0,
-                libseccomp::ScmpNotifRespFlags::empty(),
-            );
-            let _ = resp.respond(fd);
-            answered += 1;
-            let _ = tx.send((state.clone(), answered));
-        }
-    });
-    let mut cfg = berth.bundle(
-        bundle.path(),
-        &[
-            "sh",
-            "-c",
-            "mkdir /tmp/notified && echo mkdir-ok; ls -d /tmp/notified 2>/dev/null || echo absent",
-        ],
-    );
-    cfg["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": sock_path,
-        "listenerMetadata": "berth-test-metadata",
-        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
-    });
-    Berth::write_config(bundle.path(), &cfg);
-    let id = id("notify");
-    let out = berth.run_container(bundle.path(), &id);
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    assert_eq!(
-        t.split_whitespace().collect::<Vec<_>>(),
-        ["mkdir-ok", "absent"],
-        "{t}"
-    );
-    let (state, answered) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    assert!(answered >= 1);
-    assert_eq!(state["fds"], json!(["seccompFd"]));
-    assert_eq!(state["metadata"], json!("berth-test-metadata"));
-    assert_eq!(state["state"]["id"], json!(id));
-    assert!(state["pid"].as_i64().unwrap() > 0, "{state}");
 }

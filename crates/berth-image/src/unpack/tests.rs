@@ -237,9 +237,9 @@ fn check_sample(root: &Path) {
     }
 }
 
-fn skip_unless_root(test: &str) -> bool {
+fn skip_unless_root() -> bool {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("{test}: skipped, needs root (mknod of whiteouts, trusted.* xattrs, chown)");
+        berth_common::note_skipped!("needs root (mknod of whiteouts, trusted.* xattrs, chown)");
         return true;
     }
     false
@@ -247,7 +247,7 @@ fn skip_unless_root(test: &str) -> bool {
 
 #[test]
 fn unpacks_plain_gzip_and_zstd_layers_with_metadata() {
-    if skip_unless_root("unpacks_plain_gzip_and_zstd_layers_with_metadata") {
+    if skip_unless_root() {
         return;
     }
     let plain = sample_layer();
@@ -310,7 +310,7 @@ fn threaded_unpack_hashes_to_the_end_and_reports_bad_streams() {
 
 #[test]
 fn drops_overlay_xattrs_from_the_tar() {
-    if skip_unless_root("drops_overlay_xattrs_from_the_tar") {
+    if skip_unless_root() {
         return;
     }
     let mut b = tar::Builder::new(Vec::new());

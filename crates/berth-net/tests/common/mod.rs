@@ -29,8 +29,7 @@ pub fn skip_reason() -> Option<&'static str> {
 macro_rules! require_root {
     () => {
         if let Some(why) = common::skip_reason() {
-            eprintln!("skipping: {why}");
-            return;
+            berth_common::skip!("{why}");
         }
     };
 }

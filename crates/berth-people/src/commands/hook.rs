@@ -15,7 +15,7 @@ pub fn run(args: HookArgs, ctx: &Context) -> Outcome {
             std::io::stdin()
                 .read_to_string(&mut input)
                 .map_err(|e| format!("read the container state from stdin: {e}"))?;
-            let state: serde_json::Value = serde_json::from_str(&input)
+            let state: oci_spec::runtime::State = serde_json::from_str(&input)
                 .map_err(|e| format!("container state on stdin: {e}"))?;
             crate::net::hook_setup(&crate::release::network_store(&ctx.image_root), &state)?;
         }

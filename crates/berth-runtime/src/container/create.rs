@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use berth_cgroups::{Host, Manager};
 use berth_common::io::Step;
 use oci_spec::runtime::{
-    LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec,
+    ContainerState, LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType,
+    LinuxResources, Spec,
 };
 
 use super::child::ChildGuard;
-use super::{hooks_of, io, state_json, Error, Result};
+use super::{hooks_of, io, Error, Result};
 use crate::init::{self, InitArgs};
 use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, StartSocket, ToChild, ToParent};
@@ -21,10 +22,22 @@ use crate::steps::{step, timed};
 use crate::sys::Cloned;
 use crate::{hooks, spec};
 
+/// Where a create takes the container's config from.
+#[derive(Debug, Clone, Default)]
+pub enum Config {
+    /// `<bundle>/config.json`, read and validated (the runc CLI's way).
+    #[default]
+    Bundle,
+    /// A spec built in memory (`berth run IMAGE`), validated as a loaded one is and never
+    /// read back from the bundle: the bundle still names the directory hooks see.
+    Spec(Box<Spec>),
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
     pub id: String,
     pub bundle: PathBuf,
+    pub config: Config,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
@@ -56,7 +69,13 @@ pub(crate) fn create_with_console(
 ) -> Result<Created> {
     let checks = step("create: load and check the bundle");
     let bundle = super::bundle_path(&opts.bundle)?;
-    let spec = spec::load_bundle(&bundle)?;
+    let spec = match &opts.config {
+        Config::Bundle => spec::load_bundle(&bundle)?,
+        Config::Spec(given) => {
+            spec::validate(given)?;
+            Spec::clone(given)
+        }
+    };
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
     crate::init::security::check_lsm(process).map_err(Error::Lsm)?;
@@ -334,20 +353,19 @@ fn handshake(
                 // createContainer, startContainer) see "created", as the spec's lifecycle
                 // and runtime-tools' hooks_stdin have it.
                 if has_container_hooks {
-                    let json =
-                        String::from_utf8(state_json(state, Status::Created)).unwrap_or_default();
-                    chan.send(&ToChild::HookState(json))?;
+                    let hook_state = hooks::state(state, ContainerState::Created);
+                    chan.send(&ToChild::HookState(Box::new(hook_state)))?;
                 }
                 send_continue(chan)?;
             }
             ToParent::RunCreateHooks => {
                 let _step = step("create: prestart and createRuntime hooks");
-                let json = state_json(state, Status::Created);
-                hooks::run("prestart", &hooks_of(state, |h| h.prestart()), &json)?;
+                let hook_state = hooks::state(state, ContainerState::Created);
+                hooks::run("prestart", &hooks_of(state, |h| h.prestart()), &hook_state)?;
                 hooks::run(
                     "createRuntime",
                     &hooks_of(state, |h| h.create_runtime()),
-                    &json,
+                    &hook_state,
                 )?;
                 send_continue(chan)?;
             }

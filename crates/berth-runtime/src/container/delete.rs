@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use oci_spec::runtime::ContainerState;
+
 use super::kill::{has_own_pid_ns, is_shared, kill_all};
 use super::release::Release;
-use super::{hooks_of, init_pidfd, state_json, wait_exit, Error, Result};
+use super::{hooks_of, init_pidfd, wait_exit, Error, Result};
 use crate::state::{ContainerDir, State, StateError, StateRoot, Status};
 use crate::steps::{step, timed};
 
@@ -67,7 +69,7 @@ pub(crate) fn destroy(dir: ContainerDir, state: &State, release: &Release) -> Re
         crate::hooks::run_warning_on_failure(
             "poststop",
             &hooks,
-            &state_json(state, Status::Stopped),
+            &crate::hooks::state(state, ContainerState::Stopped),
         );
     }
     Ok(())

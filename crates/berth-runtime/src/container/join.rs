@@ -168,8 +168,8 @@ pub fn join(root: &StateRoot, opts: &JoinOptions) -> Result<i32, JoinError> {
             cstr(&kv)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (err_r, err_w) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).during("create the exec status pipe")?;
+    let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .during("create the exec status pipe")?;
 
     enter(&targets, &wanted)?;
     if let Some(dir) = &opts.cwd {

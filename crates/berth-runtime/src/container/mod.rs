@@ -21,7 +21,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use create::{create, CreateOptions, Created};
+pub use create::{create, Config, CreateOptions, Created};
 pub use delete::delete;
 pub use events::events;
 pub use exec::{exec, ExecOptions};
@@ -167,11 +167,6 @@ pub(crate) fn init_pidfd(state: &State) -> Option<OwnedFd> {
 pub(crate) fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
     crate::sys::pidfd_wait_exit(pidfd.as_fd(), Some(deadline)).unwrap_or(false)
-}
-
-/// The OCI state JSON for hooks and `state`.
-pub(crate) fn state_json(state: &State, status: Status) -> Vec<u8> {
-    serde_json::to_vec(&oci_state(state, status)).unwrap_or_default()
 }
 
 pub(crate) fn hooks_of(

@@ -1,11 +1,12 @@
 //! `start`: tell a created container's init to run its program, learn whether it did,
 //! then run the poststart hooks.
 
-use super::{hooks_of, state_json, Error, Result};
+use super::{hooks_of, Error, Result};
 use crate::hooks;
 use crate::process::{connect_start, ChannelError, ToChild, ToParent};
 use crate::state::{ContainerDir, State, StateRoot, Status};
 use crate::steps::step;
+use oci_spec::runtime::ContainerState;
 
 pub fn start(root: &StateRoot, id: &str) -> Result<()> {
     let dir = root.open(id)?;
@@ -51,7 +52,11 @@ pub(crate) fn start_locked(dir: &ContainerDir, state: &State) -> Result<()> {
     let _step = step("start: poststart hooks");
     let hooks = hooks_of(state, |h| h.poststart());
     if !hooks.is_empty() {
-        hooks::run_warning_on_failure("poststart", &hooks, &state_json(state, Status::Running));
+        hooks::run_warning_on_failure(
+            "poststart",
+            &hooks,
+            &hooks::state(state, ContainerState::Running),
+        );
     }
     Ok(())
 }

@@ -101,9 +101,7 @@ pub(super) fn become_process(
     let report = match start {
         Some(start) => {
             start_conn = start.socket.wait_start().ctx(|| "wait for start".into())?;
-            if let Err(e) =
-                container_hooks("startContainer", Some(&start.hooks), Some(&start.state))
-            {
+            if let Err(e) = container_hooks("startContainer", Some(&start.hooks), &start.state) {
                 fail_after_ready(&start_conn, e)
             }
             &start_conn
@@ -122,7 +120,7 @@ pub(super) fn become_process(
 pub(super) struct StartWait<'a> {
     pub(super) socket: &'a StartSocket,
     pub(super) hooks: Vec<oci_spec::runtime::Hook>,
-    pub(super) state: String,
+    pub(super) state: oci_spec::runtime::State,
 }
 
 /// Reports a failure past `Ready` and exits. Sent with write(2), which a seccomp filter

@@ -3,14 +3,15 @@
 
 use super::error::{Ctx, InitError};
 use crate::process::{Channel, ToChild};
+use oci_spec::runtime::State;
 
 /// Waits for `Continue`; returns the hook state if the parent sent one first.
-pub(super) fn expect_continue(chan: &Channel) -> Result<Option<String>, InitError> {
+pub(super) fn expect_continue(chan: &Channel) -> Result<Option<State>, InitError> {
     let mut state = None;
     loop {
         match chan.recv::<ToChild>().ctx(|| "wait for berth".into())? {
             ToChild::Continue => return Ok(state),
-            ToChild::HookState(s) => state = Some(s),
+            ToChild::HookState(s) => state = Some(*s),
             ToChild::Start => return Err(InitError("wait for berth: unexpected Start".into())),
         }
     }
@@ -20,24 +21,18 @@ pub(super) fn expect_continue(chan: &Channel) -> Result<Option<String>, InitErro
 pub(super) fn container_hooks(
     point: &'static str,
     hooks: Option<&Vec<oci_spec::runtime::Hook>>,
-    state: Option<&String>,
+    state: &State,
 ) -> Result<(), InitError> {
     match hooks {
         Some(h) if !h.is_empty() => {
-            let json = state.map(|s| s.as_bytes()).unwrap_or_default();
-            crate::hooks::run(point, h, json).map_err(|e| InitError(e.to_string()))
+            crate::hooks::run(point, h, state).map_err(|e| InitError(e.to_string()))
         }
         _ => Ok(()),
     }
 }
 
-/// The state JSON with the pid the container sees, for hooks run inside it (the spec).
-pub(super) fn with_own_pid(state: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(state) {
-        Ok(mut v) => {
-            v["pid"] = std::process::id().into();
-            v.to_string()
-        }
-        Err(_) => state.to_string(),
-    }
+/// The state with the pid the container sees, for hooks run inside it (the spec).
+pub(super) fn with_own_pid(mut state: State) -> State {
+    state.set_pid(Some(std::process::id() as i32));
+    state
 }

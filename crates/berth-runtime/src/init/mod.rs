@@ -109,7 +109,7 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         .send(&ToParent::NamespacesReady)
         .ctx(|| "report namespaces".into())?;
     // Hooks run in the container see the pid the container sees.
-    let hook_state = expect_continue(&a.chan)?.map(|s| with_own_pid(&s));
+    let hook_state = expect_continue(&a.chan)?.map(with_own_pid);
     if in_userns {
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
             .ctx(|| "set non-dumpable".into())?;
@@ -162,7 +162,7 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     container_hooks(
         "createContainer",
         hooks.and_then(|h| h.create_container().as_ref()),
-        hook_state.as_ref(),
+        hook_state.as_ref().unwrap_or(&Default::default()),
     )?;
     if own_mount_ns {
         rootfs::enter(os, a.rootfs, a.no_pivot)?;

@@ -42,6 +42,7 @@ impl CreateFlags {
         CreateOptions {
             id,
             bundle,
+            config: container::Config::Bundle,
             pid_file: self.pid_file,
             console_socket: self.console_socket,
             no_pivot: self.no_pivot,

@@ -4,6 +4,10 @@
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
 pub mod rootfs;
+pub mod sec;
+
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use sec::*;
 
 use std::fs;
 use std::io::Read;
@@ -399,4 +403,26 @@ pub fn run_detached_stdio(mut c: Command) -> Output {
         stdout: o,
         stderr: e,
     }
+}
+
+/// Nothing at all under the state root: not even an empty directory for the ID.
+pub fn assert_root_empty(c: &Ctr) {
+    let left: Vec<_> = fs::read_dir(c.root.path())
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left under the state root: {left:?}");
+}
+
+/// Runs the container in the foreground; it must succeed. Its stdout.
+pub fn run_ok(c: &Ctr) -> String {
+    let o = c.run();
+    assert_ok(&o, "run");
+    stdout(&o)
+}
+
+/// A berth command on `c` with `--log LOG`, its stdio detached.
+pub fn with_log(c: &Ctr, log: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = c.berth();
+    cmd.arg("--log").arg(log).args(args);
+    run_detached_stdio(cmd)
 }

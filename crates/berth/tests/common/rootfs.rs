@@ -1,5 +1,6 @@
 //! The one busybox root filesystem writer of the berth integration tests (tests/common,
-//! tests/sec_common and crates/berth-people/tests/people.rs include this file): Debian's
+//! tests/common/sec.rs, crates/berth-runtime/tests/in_memory_spec.rs and
+//! crates/berth-people/tests/people.rs include this file): Debian's
 //! static busybox with one symlink per applet, users and groups the tests name, and empty
 //! files where client configs bind-mount theirs. scripts/make-rootfs.sh is the same idea for
 //! the demo and the benches.

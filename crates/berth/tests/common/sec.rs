@@ -1,7 +1,6 @@
-//! Helpers for the security regression tests: a busybox rootfs built from this machine's
-//! /bin/busybox, bundles written by `berth spec` and patched, and a berth runner with its
-//! own state root. Kept apart from tests/common (another suite's helpers).
-#![allow(dead_code)]
+//! Helpers of the security-minded tests (security, caps, seccomp, rootless): a busybox rootfs
+//! per bundle, bundles written by `berth spec` and patched, and a berth runner with its own
+//! state root.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -14,18 +13,17 @@ pub const BUSYBOX: &str = "/bin/busybox";
 /// Root is needed for real containers; without it a test prints why and passes.
 pub fn need_root() -> bool {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root (real containers)");
+        berth_common::note_skipped!("needs root (real containers)");
         return false;
     }
     if !Path::new(BUSYBOX).exists() {
-        eprintln!("skipped: {BUSYBOX} missing (Debian busybox-static)");
+        berth_common::note_skipped!("{BUSYBOX} missing (Debian busybox-static)");
         return false;
     }
     true
 }
 
-#[path = "../common/rootfs.rs"]
-mod rootfs;
+use super::rootfs;
 
 /// Writes a busybox root filesystem into `dir`.
 pub fn busybox_rootfs(dir: &Path) {
@@ -213,4 +211,9 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A container ID unique to this test process.
+pub fn id(name: &str) -> String {
+    format!("sec-{name}-{}", std::process::id())
 }

@@ -378,8 +378,7 @@ fn a_mount_namespace_joined_by_path_is_used() {
     struct Unmount<'a>(&'a std::path::Path);
     impl Drop for Unmount<'_> {
         fn drop(&mut self) {
-            let _ =
-                rustix::mount::unmount(&self.0.join("mnt"), rustix::mount::UnmountFlags::DETACH);
+            let _ = rustix::mount::unmount(self.0.join("mnt"), rustix::mount::UnmountFlags::DETACH);
             let _ = rustix::mount::unmount(self.0, rustix::mount::UnmountFlags::DETACH);
         }
     }

@@ -19,7 +19,7 @@ use crate::init::{self, ExecArgs};
 use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, ChannelError, ToChild, ToParent};
 use crate::state::{self, StateRoot, Status};
-use crate::steps::step;
+use crate::steps::{step, timed};
 use crate::sys::Cloned;
 
 #[derive(Debug, Clone)]
@@ -125,7 +125,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     drop(child_chan);
     drop(console);
     if let Some(m) = manager.as_ref().filter(|_| !in_cgroup) {
-        m.add_process(pid)?;
+        timed("exec: move the process into the cgroup", || m.add_process(pid))?;
     }
     parent_chan.send(&ToChild::Continue)?;
     let mut msg = parent_chan.recv::<ToParent>();

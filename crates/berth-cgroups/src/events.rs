@@ -183,7 +183,10 @@ impl MemoryWatch {
         if self.notify.is_some() {
             return Ok(MemoryEvents::parse(&fs::read(&self.dir, "memory.events")?));
         }
-        let oom_kill = fs::keyed_get(&fs::read_keyed(&self.dir, "memory.oom_control")?, "oom_kill");
+        let oom_kill = fs::keyed_get(
+            &fs::read_keyed(&self.dir, "memory.oom_control")?,
+            "oom_kill",
+        );
         Ok(MemoryEvents {
             oom_kill: oom_kill.unwrap_or(0),
             ..MemoryEvents::default()

@@ -36,8 +36,8 @@ mod v1_devices;
 mod v2;
 
 pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, memory_swap_to_v2};
-pub use layout::{layout_kind, Layout};
 pub use events::{Changes, Event, EventData, MemoryEvents, MemoryWatch};
+pub use layout::{layout_kind, Layout};
 pub use stats::Stats;
 pub use systemd::systemd_to_cgroupfs;
 

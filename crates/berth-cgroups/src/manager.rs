@@ -483,7 +483,10 @@ mod tests {
         let uni = t.path().join("unified/c");
         touch(&net, &["net_cls.classid", "net_prio.ifpriomap"]);
         touch(&pids, &["pids.max"]);
-        touch(&uni, &["hugetlb.2MB.max", "rdma.max", "hugetlb.2MB.rsvd.max"]);
+        touch(
+            &uni,
+            &["hugetlb.2MB.max", "rdma.max", "hugetlb.2MB.rsvd.max"],
+        );
         std::fs::write(uni.join("cgroup.controllers"), "hugetlb rdma\n").unwrap();
         let m = fixture(&[("net_cls,net_prio", &net), ("pids", &pids), ("", &uni)]);
         m.apply(&res(

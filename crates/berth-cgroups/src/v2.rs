@@ -357,7 +357,10 @@ mod tests {
     fn kill_writes_cgroup_kill_or_reports_its_absence() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
-        assert!(!kill(d).unwrap(), "no cgroup.kill: the caller signals pid by pid");
+        assert!(
+            !kill(d).unwrap(),
+            "no cgroup.kill: the caller signals pid by pid"
+        );
         touch(d, &["cgroup.kill"]);
         assert!(kill(d).unwrap());
         assert_eq!(get(d, "cgroup.kill"), "1");
@@ -367,7 +370,10 @@ mod tests {
     fn hugetlb_sets_the_reservation_limit_where_present() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
-        touch(d, &["hugetlb.2MB.max", "hugetlb.2MB.rsvd.max", "hugetlb.1GB.max"]);
+        touch(
+            d,
+            &["hugetlb.2MB.max", "hugetlb.2MB.rsvd.max", "hugetlb.1GB.max"],
+        );
         let l = |size: &str, limit: u64| {
             oci_spec::runtime::LinuxHugepageLimitBuilder::default()
                 .page_size(size)
@@ -387,7 +393,15 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
         touch(d, &["cpu.idle", "cpu.weight"]);
-        cpu(d, &LinuxCpuBuilder::default().idle(1i64).shares(2u64).build().unwrap()).unwrap();
+        cpu(
+            d,
+            &LinuxCpuBuilder::default()
+                .idle(1i64)
+                .shares(2u64)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(get(d, "cpu.idle"), "1");
         assert_eq!(get(d, "cpu.weight"), "1");
     }

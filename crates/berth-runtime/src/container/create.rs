@@ -341,7 +341,9 @@ fn handshake(
                     write_id_maps(pid, linux)?;
                 }
                 if let Some(m) = cgroup {
-                    timed("create: move the init into the cgroup", || m.add_process(pid))?;
+                    timed("create: move the init into the cgroup", || {
+                        m.add_process(pid)
+                    })?;
                 }
                 // Hooks run after the environment is made (prestart, createRuntime,
                 // createContainer, startContainer) see "created", as the spec's lifecycle

@@ -125,7 +125,9 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     drop(child_chan);
     drop(console);
     if let Some(m) = manager.as_ref().filter(|_| !in_cgroup) {
-        timed("exec: move the process into the cgroup", || m.add_process(pid))?;
+        timed("exec: move the process into the cgroup", || {
+            m.add_process(pid)
+        })?;
     }
     parent_chan.send(&ToChild::Continue)?;
     let mut msg = parent_chan.recv::<ToParent>();

@@ -234,8 +234,11 @@ pub(crate) fn clone_target(paths: Option<&berth_cgroups::CgroupPaths>) -> Result
     let Some(dir) = paths.and_then(|p| p.v2_only_dir()) else {
         return Ok(None);
     };
-    match rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-    {
+    match rustix::fs::open(
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
         Ok(fd) => Ok(Some(fd)),
         Err(rustix::io::Errno::NOENT) => Ok(None),
         Err(e) => Err(io(format!("open cgroup {}", dir.display()))(e.into())),

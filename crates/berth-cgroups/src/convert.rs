@@ -3,7 +3,9 @@
 
 use crate::{CgroupError, Result};
 
-/// cpu.shares (2..262144) → cpu.weight (1..10000); 0 means "unset".
+/// cpu.shares (2..262144) → cpu.weight (1..10000); 0 means "unset". runc 1.1.5's linear
+/// mapping, `1 + ((shares - 2) * 9999) / 262142`: that runc is the oracle the conformance
+/// tests compare with (newer runc maps quadratically, so that 1024 shares give weight 100).
 pub fn cpu_shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {
         return 0;
@@ -64,7 +66,9 @@ mod tests {
     fn shares_to_weight_matches_runc() {
         assert_eq!(cpu_shares_to_weight(0), 0);
         assert_eq!(cpu_shares_to_weight(2), 1);
+        assert_eq!(cpu_shares_to_weight(512), 20);
         assert_eq!(cpu_shares_to_weight(1024), 39);
+        assert_eq!(cpu_shares_to_weight(4096), 157);
         assert_eq!(cpu_shares_to_weight(262144), 10000);
     }
 

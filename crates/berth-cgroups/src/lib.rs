@@ -13,7 +13,8 @@
 //! `v1_blkio` (v1 block I/O: what the host's schedulers expose), `v1_devices` (v1 device
 //! lists), `bpf_devices` (v2 device rules as an eBPF program), `sys` (the bpf(2) and xattr
 //! wrappers, the only unsafe code), `convert` (v1↔v2 value
-//! conversions), [`stats`] (the statistics and OOM counters of `events`).
+//! conversions), [`stats`] (the statistics of `events`), `events` (its lines, and the
+//! memory-event watch: inotify on v2).
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 mod bpf_devices;
 mod convert;
+mod events;
 mod fs;
 pub mod layout;
 mod manager;
@@ -35,8 +37,9 @@ mod v1_devices;
 mod v2;
 
 pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, memory_swap_to_v2};
+pub use events::{Changes, Event, EventData, MemoryEvents, MemoryWatch};
 pub use layout::{layout_kind, Layout};
-pub use stats::{Event, OomWatcher, Stats};
+pub use stats::Stats;
 pub use systemd::systemd_to_cgroupfs;
 
 /// Errors name the failing step and carry the path involved.
@@ -102,6 +105,15 @@ impl CgroupPaths {
             .map(|(_, d)| d.as_path())
     }
 
+    /// The container's only directory on a pure cgroup v2 host, where joining it is all
+    /// there is to joining the container's cgroup: the directory to clone into
+    /// (`CLONE_INTO_CGROUP`). None on v1 and hybrid hosts, which need the v1 joins too.
+    pub fn v2_only_dir(&self) -> Option<&Path> {
+        (self.layout == LayoutKind::V2)
+            .then(|| self.unified_dir())
+            .flatten()
+    }
+
     /// The container's directory in the hierarchy that holds `controller` ("memory",
     /// "freezer", ...), v1 first, then the unified hierarchy.
     pub fn dir_for(&self, controller: &str) -> Option<&Path> {
@@ -158,6 +170,18 @@ impl Default for Host {
             mountinfo: "/proc/self/mountinfo".into(),
             self_cgroup: "/proc/self/cgroup".into(),
         }
+    }
+}
+
+/// Kills every process in the cgroup at once through `cgroup.kill` (SIGKILL; processes
+/// forking while it runs are killed too). Only on a pure v2 host, where the unified
+/// directory holds all of the container; Ok(false) elsewhere and where the kernel has no
+/// cgroup.kill (< 5.14), for the caller to signal pid by pid. Whether everything in the
+/// cgroup may be killed is the caller's decision.
+pub fn kill_all(paths: &CgroupPaths) -> Result<bool> {
+    match paths.v2_only_dir() {
+        Some(dir) => v2::kill(dir),
+        None => Ok(false),
     }
 }
 

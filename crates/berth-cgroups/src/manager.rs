@@ -482,7 +482,10 @@ mod tests {
         let uni = t.path().join("unified/c");
         touch(&net, &["net_cls.classid", "net_prio.ifpriomap"]);
         touch(&pids, &["pids.max"]);
-        touch(&uni, &["hugetlb.2MB.max", "rdma.max", "memory.high"]);
+        touch(
+            &uni,
+            &["hugetlb.2MB.max", "rdma.max", "hugetlb.2MB.rsvd.max"],
+        );
         std::fs::write(uni.join("cgroup.controllers"), "hugetlb rdma\n").unwrap();
         let m = fixture(&[("net_cls,net_prio", &net), ("pids", &pids), ("", &uni)]);
         m.apply(&res(
@@ -490,7 +493,7 @@ mod tests {
                 "pids":{"limit":-1},
                 "hugepageLimits":[{"pageSize":"2MB","limit":2097152}],
                 "rdma":{"mlx5_1":{"hcaHandles":3,"hcaObjects":10}},
-                "unified":{"memory.high":"4096"}}"#,
+                "unified":{"hugetlb.2MB.rsvd.max":"4096"}}"#,
         ))
         .unwrap();
         assert_eq!(get(&net, "net_cls.classid"), "1048577");
@@ -498,7 +501,7 @@ mod tests {
         assert_eq!(get(&pids, "pids.max"), "max");
         assert_eq!(get(&uni, "hugetlb.2MB.max"), "2097152");
         assert_eq!(get(&uni, "rdma.max"), "mlx5_1 hca_handle=3 hca_object=10");
-        assert_eq!(get(&uni, "memory.high"), "4096");
+        assert_eq!(get(&uni, "hugetlb.2MB.rsvd.max"), "4096");
         // No memory controller anywhere: a memory limit is refused, an empty one is not.
         let err = m.apply(&res(r#"{"memory":{"limit":1000}}"#)).unwrap_err();
         assert!(matches!(err, CgroupError::Unsupported(_)), "{err}");

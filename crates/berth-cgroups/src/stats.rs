@@ -2,7 +2,7 @@
 //!
 //! Owns reading the accounting files (cpuacct/cpu.stat, memory, pids, blkio/io.stat,
 //! hugetlb) of both cgroup versions into one set of serde structs whose field names are
-//! runc's (`types/events.go`), plus [`OomWatcher`] for `events`' OOM notifications.
+//! runc's (`types/events.go`); `events` (the module) turns them into `events` lines.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,35 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fs;
 use crate::manager::{FsManager, Target};
-use crate::{Manager, Result};
-
-/// One line of `runc events` output: `{"type":"stats"|"oom","id":..,"data":..}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub id: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub data: Option<Stats>,
-}
-
-impl Event {
-    pub fn stats(id: &str, stats: Stats) -> Event {
-        Event {
-            kind: "stats".into(),
-            id: id.into(),
-            data: Some(stats),
-        }
-    }
-
-    pub fn oom(id: &str) -> Event {
-        Event {
-            kind: "oom".into(),
-            id: id.into(),
-            data: None,
-        }
-    }
-}
+use crate::Result;
 
 fn is_zero(v: &u64) -> bool {
     *v == 0
@@ -511,28 +483,6 @@ pub(crate) fn v2_oom_kills(d: &Path) -> Result<u64> {
     Ok(fs::keyed_get(&fs::read_keyed(d, "memory.events")?, "oom_kill").unwrap_or(0))
 }
 
-/// Turns the OOM-kill counter into events: each [`OomWatcher::poll`] reports how many
-/// OOM kills happened since the previous one (the first poll counts from creation of the
-/// watcher). `berth events` polls it at its interval and prints one `oom` event per kill.
-pub struct OomWatcher<'a> {
-    manager: &'a dyn Manager,
-    seen: u64,
-}
-
-impl<'a> OomWatcher<'a> {
-    pub fn new(manager: &'a dyn Manager) -> Result<Self> {
-        let seen = manager.oom_kill_count()?;
-        Ok(OomWatcher { manager, seen })
-    }
-
-    pub fn poll(&mut self) -> Result<u64> {
-        let now = self.manager.oom_kill_count()?;
-        let new = now.saturating_sub(self.seen);
-        self.seen = now;
-        Ok(new)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,7 +508,7 @@ mod tests {
                 failcnt: 0,
             },
         );
-        let v = serde_json::to_value(Event::stats("c1", s)).unwrap();
+        let v = serde_json::to_value(crate::Event::stats("c1", s)).unwrap();
         assert_eq!(v["type"], "stats");
         assert_eq!(v["id"], "c1");
         let d = &v["data"];
@@ -572,8 +522,6 @@ mod tests {
         assert_eq!(d["hugetlb"]["2MB"]["failcnt"], 0);
         assert!(d["intel_rdt"].is_object());
         assert!(d["cpuset"]["sched_load_balance"].is_number());
-        let oom = serde_json::to_string(&Event::oom("c1")).unwrap();
-        assert_eq!(oom, r#"{"type":"oom","id":"c1"}"#);
     }
 
     #[test]

@@ -154,29 +154,54 @@ pub(crate) fn hugetlb(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
     Ok(())
 }
 
-/// Raw `unified` key/values: each key names a file of the container's own directory.
+/// Raw `unified` key/values, each written as a file of the container's own directory and
+/// checked as runc checks them: a plain `CONTROLLER.PARAMETER` file name (no '/', no
+/// leading '.', so never "..") whose controller is enabled there (`cgroup.*` always is).
+/// Written after every other resource, so a key overrides the value a field set.
 pub(crate) fn unified(dir: &Path, kv: &HashMap<String, String>) -> Result<()> {
     let mut keys: Vec<&String> = kv.keys().collect();
     keys.sort();
+    let enabled = fs::read(dir, "cgroup.controllers").unwrap_or_default();
     for k in keys {
-        if k.is_empty() || k.contains('/') || k.starts_with('.') {
+        if k.contains('/') || k.starts_with('.') {
             return Err(CgroupError::Invalid(format!(
-                "unified key {k:?} does not name a cgroup file"
+                "unified key {k:?} must be a file name of the container's cgroup (no '/' or \"..\")"
+            )));
+        }
+        let Some((controller, _)) = k.split_once('.') else {
+            return Err(CgroupError::Invalid(format!(
+                "unified key {k:?} must be in the form CONTROLLER.PARAMETER"
+            )));
+        };
+        if controller != "cgroup" && !enabled.split_whitespace().any(|c| c == controller) {
+            return Err(CgroupError::Unsupported(format!(
+                "unified key {k:?} (controller {controller:?} not enabled in {})",
+                dir.display()
             )));
         }
         match fs::try_write(dir, k, &kv[k]) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let controller = k.split('.').next().unwrap_or(k);
-                return Err(CgroupError::Unsupported(format!(
-                    "unified key {k:?} (controller {controller:?} not enabled in {})",
-                    dir.display()
-                )));
+            Err(e) => {
+                return Err(CgroupError::Invalid(format!(
+                    "unified key {k:?}: write {:?} to {}: {e}",
+                    kv[k],
+                    dir.join(k).display()
+                )))
             }
-            Err(e) => return Err(fs::io_err("write unified key", dir.join(k), e)),
         }
     }
     Ok(())
+}
+
+/// `cgroup.kill`: SIGKILL to every process in `dir` and its descendants, forks racing the
+/// kill included (kernel ≥ 5.14). Ok(false) where the file is missing, for the caller to
+/// signal pid by pid instead.
+pub(crate) fn kill(dir: &Path) -> Result<bool> {
+    match fs::try_write(dir, "cgroup.kill", "1") {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(fs::io_err("write cgroup.kill", dir, e)),
+    }
 }
 
 /// cgroup.freeze, then wait until cgroup.events reports the state reached.
@@ -291,21 +316,93 @@ mod tests {
     }
 
     #[test]
-    fn unified_rejects_escaping_keys() {
+    fn unified_writes_keys_of_enabled_controllers_only() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
-        touch(d, &["memory.high"]);
-        let mut kv = HashMap::new();
-        kv.insert("memory.high".to_string(), "4096".to_string());
-        unified(d, &kv).unwrap();
+        touch(d, &["memory.high", "memory.min", "cgroup.max.depth"]);
+        std::fs::write(d.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        let kv = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        unified(
+            d,
+            &kv(&[
+                ("memory.high", "4096"),
+                ("memory.min", "1024"),
+                ("cgroup.max.depth", "2"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(get(d, "memory.high"), "4096");
-        kv.insert("../x".to_string(), "1".to_string());
-        assert!(matches!(unified(d, &kv), Err(CgroupError::Invalid(_))));
-        let mut missing = HashMap::new();
-        missing.insert("pids.max".to_string(), "1".to_string());
-        assert!(matches!(
-            unified(d, &missing),
-            Err(CgroupError::Unsupported(_))
-        ));
+        assert_eq!(get(d, "memory.min"), "1024");
+        assert_eq!(get(d, "cgroup.max.depth"), "2");
+        for bad in ["../memory.high", "..", "a/b", "nodot"] {
+            let err = unified(d, &kv(&[(bad, "1")])).unwrap_err();
+            assert!(matches!(err, CgroupError::Invalid(_)), "{bad}: {err}");
+            assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+        }
+        // hugetlb is not enabled: refused, naming the key, before any write.
+        let err = unified(d, &kv(&[("hugetlb.2MB.max", "0")])).unwrap_err();
+        assert!(matches!(err, CgroupError::Unsupported(_)), "{err}");
+        assert!(err.to_string().contains("\"hugetlb.2MB.max\""), "{err}");
+        // Enabled controller, no such file: the write fails, naming the key.
+        let err = unified(d, &kv(&[("memory.nope", "1")])).unwrap_err();
+        assert!(err.to_string().contains("\"memory.nope\""), "{err}");
+    }
+
+    #[test]
+    fn kill_writes_cgroup_kill_or_reports_its_absence() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        assert!(
+            !kill(d).unwrap(),
+            "no cgroup.kill: the caller signals pid by pid"
+        );
+        touch(d, &["cgroup.kill"]);
+        assert!(kill(d).unwrap());
+        assert_eq!(get(d, "cgroup.kill"), "1");
+    }
+
+    #[test]
+    fn hugetlb_sets_the_reservation_limit_where_present() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        touch(
+            d,
+            &["hugetlb.2MB.max", "hugetlb.2MB.rsvd.max", "hugetlb.1GB.max"],
+        );
+        let l = |size: &str, limit: u64| {
+            oci_spec::runtime::LinuxHugepageLimitBuilder::default()
+                .page_size(size)
+                .limit(limit as i64)
+                .build()
+                .unwrap()
+        };
+        hugetlb(d, &[l("2MB", 4 << 20), l("1GB", 1 << 30)]).unwrap();
+        assert_eq!(get(d, "hugetlb.2MB.max"), "4194304");
+        assert_eq!(get(d, "hugetlb.2MB.rsvd.max"), "4194304");
+        assert_eq!(get(d, "hugetlb.1GB.max"), "1073741824");
+        assert!(!d.join("hugetlb.1GB.rsvd.max").exists());
+    }
+
+    #[test]
+    fn cpu_idle_is_written() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        touch(d, &["cpu.idle", "cpu.weight"]);
+        cpu(
+            d,
+            &LinuxCpuBuilder::default()
+                .idle(1i64)
+                .shares(2u64)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(get(d, "cpu.idle"), "1");
+        assert_eq!(get(d, "cpu.weight"), "1");
     }
 }

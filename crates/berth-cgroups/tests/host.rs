@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use berth_cgroups::{
     manager_for, manager_from_paths, systemd_to_cgroupfs, CgroupError, CgroupPaths, FreezerState,
-    Host, Layout, LayoutKind, Manager, OomWatcher,
+    Host, Layout, LayoutKind, Manager, MemoryWatch,
 };
 use oci_spec::runtime::LinuxResources;
 
@@ -284,15 +284,15 @@ fn memory_limit_oom_kills_and_is_counted() {
         r#"{{"memory":{{"limit":{limit},"swap":{limit}}}}}"#
     )))
     .unwrap();
-    let mut watcher = OomWatcher::new(m.as_ref()).unwrap();
+    let mut watcher = MemoryWatch::new(m.paths()).unwrap();
     let mut child = Gated::spawn("x=0123456789abcdef; while :; do x=$x$x; done");
     m.add_process(child.pid()).unwrap();
     child.release();
     let (code, sig, _) = child.finish(Duration::from_secs(30));
     assert_eq!((code, sig), (None, Some(9)), "killed by the OOM killer");
     assert!(m.oom_kill_count().unwrap() >= 1);
-    assert_eq!(watcher.poll().unwrap(), 1);
-    assert_eq!(watcher.poll().unwrap(), 0);
+    assert_eq!(watcher.poll().unwrap().oom_kills, 1);
+    assert_eq!(watcher.poll().unwrap().oom_kills, 0);
     let stats = m.stats().unwrap();
     assert_eq!(stats.memory.usage.limit, limit);
     // The peak reached the limit (failcnt stays 0 on kernels whose v1 memcg no longer

@@ -2,7 +2,7 @@
 //! namespaces, answer its handshake, and persist the state. On any failure the init is
 //! killed and the cgroup and state directory are removed.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::{Host, Manager};
@@ -201,8 +201,15 @@ fn build(
         preserve_fds,
         create_hooks: has_create_hooks(&spec),
     };
+    let cgroup_fd = super::clone_target(cgroup.as_ref().map(|c| c.manager().paths()))?;
     let clone_step = step("create: clone the init");
-    let (init, parent_chan) = clone_init(dir, &plan, args, parent_chan)?;
+    let (init, parent_chan, in_cgroup) = clone_init(
+        dir,
+        &plan,
+        args,
+        parent_chan,
+        cgroup_fd.as_ref().map(|f| f.as_fd()),
+    )?;
     record_init(dir, state, init.pid())?;
     drop(clone_step);
     timed("create: the init sets up the container", || {
@@ -212,7 +219,7 @@ fn build(
             &linux,
             &plan,
             init.pid(),
-            cgroup.as_ref().map(|c| c.manager()),
+            cgroup.as_ref().map(|c| c.manager()).filter(|_| !in_cgroup),
         )
     })?;
     timed("create: save the state", || {
@@ -288,29 +295,32 @@ fn has_create_hooks(spec: &Spec) -> bool {
     })
 }
 
-/// Clones the init (into a pid namespace joined by path, if any), which runs `args`.
-/// Returns the guarded init and the parent's end of the handshake.
+/// Clones the init (into a pid namespace joined by path, if any; into `cgroup`, if given),
+/// which runs `args`. Returns the guarded init, the parent's end of the handshake and
+/// whether the init started in the cgroup.
 fn clone_init(
     dir: &ContainerDir,
     plan: &NamespacePlan,
     args: InitArgs,
     parent_chan: Channel,
-) -> Result<(ChildGuard, Channel)> {
+    cgroup: Option<BorrowedFd<'_>>,
+) -> Result<(ChildGuard, Channel, bool)> {
     let target_pidns = match plan.pid_join() {
         Some(path) => Some(std::fs::File::open(path).step("open pid namespace", path)?),
         None => None,
     };
-    match super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), plan.clone_flags())? {
-        Cloned::Child => {
+    let pidns = target_pidns.as_ref().map(|f| f.as_fd());
+    match super::clone_in_pid_ns(pidns, plan.clone_flags(), cgroup)? {
+        (Cloned::Child, _) => {
             drop(parent_chan);
             dir.close_in_child();
             init::run(args)
         }
-        Cloned::Parent { pid, pidfd } => {
+        (Cloned::Parent { pid, pidfd }, in_cgroup) => {
             // The init's ends (handshake, console, start socket) are its own now: only the
             // init listens, so once it is gone `start` is refused at once.
             drop(args);
-            Ok((ChildGuard::new(pid, pidfd), parent_chan))
+            Ok((ChildGuard::new(pid, pidfd), parent_chan, in_cgroup))
         }
     }
 }
@@ -326,7 +336,8 @@ fn record_init(dir: &ContainerDir, state: &mut State, pid: i32) -> Result<()> {
 }
 
 /// Answers the init until it reports `Ready`: id maps and cgroup once its namespaces
-/// exist, the create hooks, a seccomp notify fd.
+/// exist (`cgroup` is None when the init was cloned into it), the create hooks, a seccomp
+/// notify fd.
 fn handshake(
     chan: &Channel,
     state: &State,
@@ -347,7 +358,9 @@ fn handshake(
                     write_id_maps(pid, linux)?;
                 }
                 if let Some(m) = cgroup {
-                    m.add_process(pid)?;
+                    timed("create: move the init into the cgroup", || {
+                        m.add_process(pid)
+                    })?;
                 }
                 // Hooks run after the environment is made (prestart, createRuntime,
                 // createContainer, startContainer) see "created", as the spec's lifecycle

@@ -1,5 +1,6 @@
 //! `exec`: run another process in a running container. It joins every namespace of the
-//! container through the init's pidfd and the container's cgroup, and goes through the same
+//! container through the init's pidfd and the container's cgroup (cloned straight into it on
+//! a pure v2 host), and goes through the same
 //! privilege-dropping path as the init (user, capabilities, no_new_privs, seccomp).
 
 use std::os::fd::AsFd;
@@ -17,7 +18,7 @@ use crate::init::{self, ExecArgs};
 use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, ChannelError, ToChild, ToParent};
 use crate::state::{self, StateRoot, Status};
-use crate::steps::step;
+use crate::steps::{step, timed};
 use crate::sys::Cloned;
 
 #[derive(Debug, Clone)]
@@ -91,8 +92,15 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     };
     let (parent_chan, child_chan) = Channel::pair()?;
     let pidns = has(LinuxNamespaceType::Pid).then(|| init.as_fd());
+    let cgroup_fd = super::clone_target(state.cgroup.as_ref())?;
     let clone_step = step("exec: clone the process");
-    let (pid, pidfd) = match super::clone_in_pid_ns(pidns, UnshareFlags::empty())? {
+    let cloned = super::clone_in_pid_ns(
+        pidns,
+        UnshareFlags::empty(),
+        cgroup_fd.as_ref().map(|f| f.as_fd()),
+    )?;
+    let (cloned, in_cgroup) = cloned;
+    let (pid, pidfd) = match cloned {
         Cloned::Child => {
             drop(parent_chan);
             dir.close_in_child();
@@ -115,8 +123,10 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     let setup = step("exec: the process sets itself up and executes");
     drop(child_chan);
     drop(console);
-    if let Some(m) = &manager {
-        m.add_process(pid)?;
+    if let Some(m) = manager.as_ref().filter(|_| !in_cgroup) {
+        timed("exec: move the process into the cgroup", || {
+            m.add_process(pid)
+        })?;
     }
     parent_chan.send(&ToChild::Continue)?;
     let mut msg = parent_chan.recv::<ToParent>();

@@ -10,6 +10,7 @@ use rustix::process::{Pid, Signal};
 
 use super::{init_pidfd, Error, Result};
 use crate::state::{State, StateRoot, Status};
+use crate::steps::step;
 
 /// runc's forms: a number, or a name with or without "SIG", in any case.
 pub fn parse_signal(s: &str) -> Result<i32> {
@@ -88,31 +89,63 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
 }
 
 /// Signals every process of the container ([`own_pids`]); a frozen container is thawed
-/// after, so the signal is delivered.
+/// after, so the signal is delivered. SIGKILL to a cgroup that holds nothing but the
+/// container's processes goes through `cgroup.kill` where the host has it (pure v2,
+/// kernel ≥ 5.14): the kernel kills them all at once, forks racing the kill included.
 pub(crate) fn kill_all(state: &State, signal: i32) -> Result<()> {
     let sig =
         Signal::from_named_raw(signal).ok_or_else(|| Error::InvalidSignal(signal.to_string()))?;
     let init = init_pidfd(state);
-    if let Some(pidfd) = &init {
-        // The init by its pidfd; it may be exiting already.
-        let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), signal);
-    }
-    for pid in own_pids(state, init.as_ref()) {
-        // A process may exit between listing and signalling.
-        if pid != state.pid {
-            if let Some(pid) = Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(pid, sig);
-            }
-        }
-    }
     let Some(paths) = &state.cgroup else {
+        if let Some(pidfd) = &init {
+            // The init by its pidfd; it may be exiting already.
+            let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), signal);
+        }
         return Ok(());
     };
     let mgr = berth_cgroups::manager_from_paths(paths.clone());
+    let at_once = signal == libc::SIGKILL && whole_cgroup_is_own(state, &*mgr, init.as_ref()) && {
+        let _step = step("kill: every process of the cgroup (cgroup.kill)");
+        berth_cgroups::kill_all(paths)?
+    };
+    if !at_once {
+        if let Some(pidfd) = &init {
+            let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), signal);
+        }
+        for pid in own_pids(state, init.as_ref()) {
+            // A process may exit between listing and signalling.
+            if pid != state.pid {
+                if let Some(pid) = Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, sig);
+                }
+            }
+        }
+    }
     if matches!(mgr.freezer_state(), Ok(berth_cgroups::FreezerState::Frozen)) {
         mgr.freeze(berth_cgroups::FreezerState::Thawed)?;
     }
     Ok(())
+}
+
+/// Whether every process in the container's cgroup is its own, so the whole cgroup may be
+/// killed: it is not shared, and with a pid namespace of its own, each process in it is in
+/// that namespace.
+fn whole_cgroup_is_own(
+    state: &State,
+    mgr: &dyn berth_cgroups::Manager,
+    init: Option<&OwnedFd>,
+) -> bool {
+    if is_shared(state, mgr) {
+        return false;
+    }
+    if !has_own_pid_ns(state) {
+        return true;
+    }
+    let Ok(pids) = mgr.pids() else {
+        return false;
+    };
+    let all = pids.len();
+    in_init_pid_ns(state, init, pids).len() == all
 }
 
 /// Whether the container has a pid namespace of its own (not joined by path).
@@ -149,7 +182,12 @@ pub(crate) fn own_pids(state: &State, init: Option<&OwnedFd>) -> Vec<i32> {
     if !pid_ns {
         return pids;
     }
-    // Read while the pidfd pins the init, so the namespace is the container's.
+    in_init_pid_ns(state, init, pids)
+}
+
+/// Those of `pids` in the pid namespace of the container's init (none once the init is
+/// gone), read while the pidfd pins the init, so the namespace is the container's.
+fn in_init_pid_ns(state: &State, init: Option<&OwnedFd>, pids: Vec<i32>) -> Vec<i32> {
     let ns_of = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
     let Some(own) = init.and_then(|_| ns_of(state.pid)) else {
         return Vec::new();

@@ -190,10 +190,14 @@ pub(crate) fn bundle_path(p: &std::path::Path) -> Result<PathBuf> {
 
 /// Clones the container-side process; with `pidns`, into that pid namespace. Joining a pid
 /// namespace only changes where children go, so berth switches for the clone and back.
+/// With `cgroup` (see [`clone_target`]) the process starts in that cgroup
+/// (`CLONE_INTO_CGROUP`); the returned flag says whether it did, or must still be moved
+/// there (a kernel before 5.7 answers E2BIG to the larger clone_args).
 pub(crate) fn clone_in_pid_ns(
     pidns: Option<std::os::fd::BorrowedFd<'_>>,
     flags: rustix::thread::UnshareFlags,
-) -> Result<crate::sys::Cloned> {
+    cgroup: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<(crate::sys::Cloned, bool)> {
     use crate::namespaces::setns;
     use rustix::thread::UnshareFlags;
     let own = match pidns {
@@ -205,14 +209,41 @@ pub(crate) fn clone_in_pid_ns(
         }
         None => None,
     };
-    let cloned = crate::sys::clone3(flags.bits() as u64, None);
+    let bits = flags.bits() as u64;
+    let cloned = match crate::sys::clone3(bits, cgroup) {
+        Err(e) if cgroup.is_some() && e.raw_os_error() == Some(libc::E2BIG) => {
+            crate::sys::clone3(bits, None).map(|c| (c, false))
+        }
+        other => other.map(|c| (c, cgroup.is_some())),
+    };
     if let Some(own) = own {
-        if let Ok(crate::sys::Cloned::Parent { .. }) = &cloned {
+        if let Ok((crate::sys::Cloned::Parent { .. }, _)) = &cloned {
             setns(own.as_fd(), UnshareFlags::NEWPID)
                 .map_err(errno("return to own pid namespace"))?;
         }
     }
     cloned.map_err(io("clone"))
+}
+
+/// On a pure cgroup v2 host, the container's cgroup directory, opened for
+/// `CLONE_INTO_CGROUP`: its process starts there, with no cgroup.procs write after the
+/// clone, and never runs a moment outside the container's limits. None elsewhere (v1 and
+/// hybrid hosts join each hierarchy by a write) and when the directory is not there to
+/// open: the write after the clone then joins it, or says why it cannot.
+pub(crate) fn clone_target(paths: Option<&berth_cgroups::CgroupPaths>) -> Result<Option<OwnedFd>> {
+    use rustix::fs::{Mode, OFlags};
+    let Some(dir) = paths.and_then(|p| p.v2_only_dir()) else {
+        return Ok(None);
+    };
+    match rustix::fs::open(
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(rustix::io::Errno::NOENT) => Ok(None),
+        Err(e) => Err(IoError::new("open cgroup", dir, e).into()),
+    }
 }
 
 /// Passes a container process's seccomp notify fd to the listener at

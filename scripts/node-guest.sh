@@ -66,12 +66,14 @@ TimeoutStartSec=infinity
 WantedBy=multi-user.target
 EOF
     ln -sf /etc/systemd/system/berth-guest-run.service "$r/etc/systemd/system/multi-user.target.wants/"
-    # containerd is started by the tests that want it, with their own config.
-    rm -f "$r/etc/systemd/system/multi-user.target.wants/containerd.service"
+    # containerd is started by the tests that want it, with their own config; no timers.
+    rm -f "$r/etc/systemd/system/multi-user.target.wants/containerd.service" \
+        "$r/etc/systemd/system/timers.target.wants/"*
     # The kernel's modules (overlay, veth, bridge, netfilter, ...), not its hardware drivers.
     local m=/lib/modules/$kver
     mkdir -p "$r$m"
-    (cd "$m" && find . -path ./kernel/drivers -prune -o -path ./kernel/sound -prune -o -print |
+    (cd "$m" && find . -path ./kernel/drivers -prune -o -path ./kernel/sound -prune \
+        -o -path ./kernel/arch/x86/kvm -prune -o -print |
         cpio -pdm --quiet "$r$m")
     (cd "$m" && find kernel/drivers/net -maxdepth 1 -name '*.ko*' -print | cpio -pdm --quiet "$r$m")
     depmod -b "$r" "$kver"
@@ -88,7 +90,7 @@ build() {
     # shellcheck disable=SC2064 # expand now
     trap "rm -rf '$tmp'" RETURN
     echo "node-guest: building the base image (Debian bookworm, ${packages[*]})" >&2
-    mmdebstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \
+    mmdebstrap --quiet --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \
         --skip=download/empty --skip=essential/unlink \
         --setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
         --setup-hook="sync-in '$cache/apt' /var/cache/apt/archives/" \
@@ -97,7 +99,7 @@ build() {
         bookworm "$tmp/root" http://deb.debian.org/debian >&2 ||
         die "build: mmdebstrap failed"
     rm -f "$tmp/root/var/cache/apt/archives/"*.deb
-    mkfs.ext4 -q -L berth-node -d "$tmp/root" "$tmp/root.img" 2G || die "build: mkfs.ext4 -d failed"
+    mkfs.ext4 -q -L berth-node -d "$tmp/root" "$tmp/root.img" 2G >/dev/null || die "build: mkfs.ext4 -d failed"
     qemu-img convert -O qcow2 "$tmp/root.img" "$tmp/root.qcow2" || die "build: qemu-img convert failed"
     mv "$tmp/root.qcow2" "$base"
     echo "node-guest: built $base ($(du -h "$base" | cut -f1)) in $(($(date +%s) - started)) s" >&2
@@ -132,7 +134,7 @@ boot() {
     if [ -n "$dir" ]; then
         local size
         size=$(( $(du -sm "$dir" | cut -f1) * 2 + 64 ))
-        mkfs.ext4 -q -d "$dir" "$work/payload.img" "${size}M" || die "boot: payload image from $dir failed"
+        mkfs.ext4 -q -d "$dir" "$work/payload.img" "${size}M" >/dev/null || die "boot: payload image from $dir failed"
         args+=(-drive "file=$work/payload.img,format=raw,if=virtio")
     fi
     if [ "$mode" = shell ]; then

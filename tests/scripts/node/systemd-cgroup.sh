@@ -26,7 +26,8 @@ mv "$bundle/config.json" "$bundle/base.json"
 echo "== berth --systemd-cgroup: create with limits"
 jq '.process.terminal = false | .process.args = ["sleep", "1000"]
     | .linux.cgroupsPath = "system.slice:berth-t:c1"
-    | .linux.resources.memory = {limit: 67108864, reservation: 33554432}
+    | .linux.resources.memory = {limit: 67108864, reservation: 33554432, swap: 134217728}
+    | .linux.resources.blockIO = {weight: 500}
     | .linux.resources.pids = {limit: 32}
     | .linux.resources.cpu = {shares: 1024, quota: 50000, period: 100000, cpus: "0"}
     | .linux.resources.unified = {"memory.high": "50331648"}' \
@@ -42,7 +43,12 @@ expect_prop $unit MemoryHigh 50331648
 expect_prop $unit TasksMax 32
 expect_prop $unit CPUQuotaPerSecUSec 500ms
 expect_prop $unit AllowedCPUs 0
+expect_prop $unit MemorySwapMax 67108864
+expect_prop $unit IOWeight 4950
+expect_prop $unit DevicePolicy strict
 expect_file $cg/memory.max 67108864
+expect_file $cg/memory.swap.max 67108864
+expect_file $cg/io.weight "default 4950"
 expect_file $cg/memory.high 50331648
 expect_file $cg/pids.max 32
 expect_file $cg/cpu.max "50000 100000"
@@ -53,6 +59,10 @@ jq -e '.cgroup.systemd_unit == "berth-t-c1.scope"' $root/c1/state.json >/dev/nul
 ok "scope $unit with its properties and files"
 
 berth --root $root start c1
+[ "$(berth --root $root exec c1 sh -c 'echo x >/dev/null && cat /dev/zero | head -c 3 | wc -c')" = 3 ] ||
+    fail "exec: /dev/null or /dev/zero not usable under DevicePolicy=strict"
+[ "$(wc -l <$cg/cgroup.procs)" -ge 1 ] || fail "no process in $cg"
+ok "devices allowed through systemd's and berth's device programs; exec"
 berth --root $root update --memory 134217728 --pids-limit 64 c1
 expect_prop $unit MemoryMax 134217728
 expect_prop $unit TasksMax 64

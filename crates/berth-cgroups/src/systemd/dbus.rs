@@ -116,8 +116,9 @@ impl Systemd {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for msg in signals.flatten() {
-                if let Ok((_, job, _, result)) =
-                    msg.body().deserialize::<(u32, OwnedObjectPath, String, String)>()
+                if let Ok((_, job, _, result)) = msg
+                    .body()
+                    .deserialize::<(u32, OwnedObjectPath, String, String)>()
                 {
                     if tx.send((job.as_str().to_string(), result)).is_err() {
                         return;

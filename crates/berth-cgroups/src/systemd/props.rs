@@ -113,7 +113,9 @@ fn unified(p: &mut Vec<Property>, u: &std::collections::HashMap<String, String>)
         let v = match value.trim() {
             "max" => INFINITY,
             n => n.parse().map_err(|_| {
-                CgroupError::Invalid(format!("linux.resources.unified {key}: {value:?} is not a number or \"max\""))
+                CgroupError::Invalid(format!(
+                    "linux.resources.unified {key}: {value:?} is not a number or \"max\""
+                ))
             })?,
         };
         p.retain(|(n, _)| *n != name);
@@ -145,13 +147,14 @@ fn bitmask(list: &str) -> Result<Vec<u8>> {
     Ok(mask)
 }
 
-/// DevicePolicy/DeviceAllow as runc sets them: a config that allows every device leaves
-/// systemd's policy at "auto" (no filter); otherwise "strict" with the allowed devices. The
+/// DevicePolicy/DeviceAllow as runc sets them: a config whose last all-devices rule allows
+/// leaves systemd's policy at "auto" (no filter); otherwise "strict" with the allowed devices. The
 /// deny rules are left to berth's own device program on the delegated cgroup, which holds
 /// the exact list (both programs must allow an access).
 fn device_rules(p: &mut Vec<Property>, rules: &[LinuxDeviceCgroup]) {
+    // Without an all-devices rule, the list starts from "deny all" (as berth's program).
     let last_all = rules.iter().rev().find(|r| is_all_devices(r));
-    if last_all.is_none_or(|r| r.allow()) {
+    if last_all.is_some_and(|r| r.allow()) {
         return;
     }
     let allow: Vec<(String, String)> = rules
@@ -210,6 +213,42 @@ mod tests {
         assert_eq!(bitmask("0-3,8").unwrap(), [0x0f, 0x01]);
         assert_eq!(bitmask("1,9-10").unwrap(), [0x02, 0x06]);
         assert!(bitmask("3-1").is_err() && bitmask("x").is_err());
+    }
+
+    fn rule(
+        allow: bool,
+        typ: LinuxDeviceType,
+        major: Option<i64>,
+        minor: Option<i64>,
+    ) -> LinuxDeviceCgroup {
+        LinuxDeviceCgroup::default()
+            .set_allow(allow)
+            .set_typ(Some(typ))
+            .set_major(major)
+            .set_minor(minor)
+            .set_access(Some("rwm".into()))
+            .clone()
+    }
+
+    #[test]
+    fn device_rules_as_runc() {
+        use LinuxDeviceType::{A, C};
+        let mut p = Vec::new();
+        let allowed = [rule(true, C, None, None), rule(true, C, Some(1), Some(3))];
+        device_rules(&mut p, &allowed);
+        assert_eq!(p[0], ("DevicePolicy", Value::from("strict")));
+        let want: Vec<(String, String)> = vec![
+            ("char-*".into(), "rwm".into()),
+            ("/dev/char/1:3".into(), "rwm".into()),
+        ];
+        assert_eq!(p[1], ("DeviceAllow", Value::from(want)));
+        // Everything allowed last: systemd filters nothing.
+        let mut p = Vec::new();
+        device_rules(
+            &mut p,
+            &[rule(false, A, None, None), rule(true, A, None, None)],
+        );
+        assert!(p.is_empty());
     }
 
     #[test]

@@ -63,6 +63,13 @@ berth --root $root start c1
     fail "exec: /dev/null or /dev/zero not usable under DevicePolicy=strict"
 [ "$(wc -l <$cg/cgroup.procs)" -ge 1 ] || fail "no process in $cg"
 ok "devices allowed through systemd's and berth's device programs; exec"
+berth --root $root pause c1
+expect_file $cg/cgroup.freeze 1
+berth --root $root state c1 | jq -e '.status == "paused"' >/dev/null || fail "c1 is not paused"
+berth --root $root resume c1
+berth --root $root ps c1 | grep -q sleep || fail "ps does not list the init: $(berth --root $root ps c1)"
+ok "pause, resume and ps through the scope's cgroup"
+
 berth --root $root update --memory 134217728 --pids-limit 64 c1
 expect_prop $unit MemoryMax 134217728
 expect_prop $unit TasksMax 64
@@ -93,6 +100,7 @@ if out=$(berth --systemd-cgroup --root $root create --bundle "$bundle" c3b 2>&1)
 fi
 echo "$out"
 case $out in *StartTransientUnit*) ;; *) fail "error does not name StartTransientUnit: $out" ;; esac
+[ ! -e $root/c3b ] || fail "the failed create left its state"
 berth --root $root delete --force c3
 gone berth-t-c3.scope
 ok "error names the D-Bus call"

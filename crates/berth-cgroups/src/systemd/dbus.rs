@@ -139,10 +139,12 @@ fn is_not_failed(e: &CgroupError) -> bool {
 }
 
 fn systemd_err(call: &'static str, unit: &str, message: String) -> CgroupError {
-    CgroupError::Systemd {
-        call: format!("{call}({unit})"),
-        message,
-    }
+    let call = if unit.is_empty() {
+        call.to_string()
+    } else {
+        format!("{call}({unit})")
+    };
+    CgroupError::Systemd { call, message }
 }
 
 /// zbus's error, with systemd's error name and message for a method error.

@@ -8,6 +8,9 @@ root=/run/berth-sd
 bundle=/tmp/bundle
 fail() { echo "FAIL: $*"; exit 1; }
 ok() { echo "ok: $*"; }
+# Run with BERTH=runc the script is an oracle check of its own assertions; the few that go
+# beyond runc (IOWeight as a unit property, berth's state.json and error text) are berth's.
+is_berth() { berth --version | grep -q '^berth '; }
 # prop UNIT NAME: systemctl's value of a unit property.
 prop() { systemctl show -P "$2" "$1"; }
 expect_prop() { local v; v=$(prop "$1" "$2"); [ "$v" = "$3" ] || fail "$1 $2=$v, want $3"; }
@@ -19,9 +22,8 @@ gone() {
 }
 
 mkdir -p "$bundle"
-ln -sfn /payload/rootfs "$bundle/rootfs"
 berth spec --bundle "$bundle"
-mv "$bundle/config.json" "$bundle/base.json"
+jq '.root.path = "/payload/rootfs"' "$bundle/config.json" >"$bundle/base.json"
 
 echo "== berth --systemd-cgroup: create with limits"
 jq '.process.terminal = false | .process.args = ["sleep", "1000"]
@@ -44,7 +46,7 @@ expect_prop $unit TasksMax 32
 expect_prop $unit CPUQuotaPerSecUSec 500ms
 expect_prop $unit AllowedCPUs 0
 expect_prop $unit MemorySwapMax 67108864
-expect_prop $unit IOWeight 4950
+is_berth && expect_prop $unit IOWeight 4950
 expect_prop $unit DevicePolicy strict
 expect_file $cg/memory.max 67108864
 expect_file $cg/memory.swap.max 67108864
@@ -54,7 +56,7 @@ expect_file $cg/pids.max 32
 expect_file $cg/cpu.max "50000 100000"
 pid=$(berth --root $root state c1 | jq .pid)
 grep -qx "$pid" $cg/cgroup.procs || fail "init $pid is not in $cg"
-jq -e '.cgroup.systemd_unit == "berth-t-c1.scope"' $root/c1/state.json >/dev/null ||
+! is_berth || jq -e '.cgroup.systemd_unit == "berth-t-c1.scope"' $root/c1/state.json >/dev/null ||
     fail "state.json does not name the unit: $(cat $root/c1/state.json)"
 ok "scope $unit with its properties and files"
 
@@ -85,25 +87,29 @@ echo "== berth --systemd-cgroup: the default cgroupsPath"
 jq '.process.terminal = false | .process.args = ["true"] | del(.linux.cgroupsPath)' \
     "$bundle/base.json" >"$bundle/config.json"
 berth --systemd-cgroup --root $root create --bundle "$bundle" c2
-expect_prop berth-c2.scope ActiveState active
+name=$(berth --version | head -n1 | cut -d' ' -f1)
+expect_prop "$name-c2.scope" ActiveState active
 berth --root $root start c2
 berth --root $root delete --force c2
-gone berth-c2.scope
-ok "system.slice:berth:<id> by default"
+gone "$name-c2.scope"
+ok "system.slice:$name:<id> by default"
 
-echo "== a failed systemd call is one clear error"
-jq '.process.terminal = false | .process.args = ["sleep", "1000"] | .linux.cgroupsPath = "system.slice:berth-t:c3"
-    | .linux.resources.memory = {limit: 67108864}' "$bundle/base.json" >"$bundle/config.json"
-berth --systemd-cgroup --root $root create --bundle "$bundle" c3
-if out=$(berth --systemd-cgroup --root $root create --bundle "$bundle" c3b 2>&1); then
-    fail "a second container in the same scope was created"
+# (runc 1.1.5 hangs on the second create: berth only.)
+if is_berth; then
+    echo "== a failed systemd call is one clear error"
+    jq '.process.terminal = false | .process.args = ["sleep", "1000"] | .linux.cgroupsPath = "system.slice:berth-t:c3"
+        | .linux.resources.memory = {limit: 67108864}' "$bundle/base.json" >"$bundle/config.json"
+    berth --systemd-cgroup --root $root create --bundle "$bundle" c3
+    if out=$(berth --systemd-cgroup --root $root create --bundle "$bundle" c3b 2>&1); then
+        fail "a second container in the same scope was created"
+    fi
+    echo "$out"
+    case $out in *StartTransientUnit*) ;; *) fail "error does not name StartTransientUnit: $out" ;; esac
+    [ ! -e $root/c3b ] || fail "the failed create left its state"
+    berth --root $root delete --force c3
+    gone berth-t-c3.scope
+    ok "error names the D-Bus call"
 fi
-echo "$out"
-case $out in *StartTransientUnit*) ;; *) fail "error does not name StartTransientUnit: $out" ;; esac
-[ ! -e $root/c3b ] || fail "the failed create left its state"
-berth --root $root delete --force c3
-gone berth-t-c3.scope
-ok "error names the D-Bus call"
 
 echo "== containerd 1.6 with SystemdCgroup = true, berth as the runtime"
 cd=/tmp/containerd
@@ -123,7 +129,7 @@ for _ in $(seq 100); do [ -S $cd/containerd.sock ] && break; sleep 0.2; done
 [ -S $cd/containerd.sock ] || fail "containerd did not start: $(tail $cd/log)"
 ctr() { command ctr --address $cd/containerd.sock "$@"; }
 ctr run -d --runc-binary /payload/bin/berth --runc-systemd-cgroup --cgroup system.slice:ctr:c4 \
-    --memory-limit 100663296 --rootfs /payload/rootfs c4 sleep 1000
+    --memory-limit 100663296 --rootfs /payload/rootfs c4 /bin/sleep 1000
 expect_prop ctr-c4.scope ActiveState active
 expect_prop ctr-c4.scope MemoryMax 100663296
 expect_file /sys/fs/cgroup/system.slice/ctr-c4.scope/memory.max 100663296

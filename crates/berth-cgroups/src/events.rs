@@ -274,6 +274,7 @@ mod tests {
             layout: LayoutKind::V2,
             dirs: vec![(String::new(), d.to_path_buf())],
             created: Vec::new(),
+            systemd_unit: None,
         };
         let mut w = MemoryWatch::new(&paths).unwrap();
         assert!(w.is_notified());

@@ -215,6 +215,7 @@ impl Layout {
             layout: self.kind,
             dirs,
             created,
+            systemd_unit: None,
         })
     }
 }

@@ -8,7 +8,7 @@
 //! beyond writing pids into cgroup files.
 //!
 //! Modules: [`layout`] (mountinfo and /proc/self/cgroup, path resolution), [`systemd`]
-//! (`slice:prefix:name` translation), `fs` (file access with error context), `manager`
+//! (`slice:prefix:name` translation and the systemd driver: transient scopes over D-Bus), `fs` (file access with error context), `manager`
 //! (the one [`Manager`] implementation), `v1` / `v2` (per-controller writes),
 //! `v1_blkio` (v1 block I/O: what the host's schedulers expose), `v1_devices` (v1 device
 //! lists), `bpf_devices` (v2 device rules as an eBPF program), `sys` (the bpf(2) and xattr
@@ -40,7 +40,7 @@ pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, memory_swap_t
 pub use events::{Changes, Event, EventData, MemoryEvents, MemoryWatch};
 pub use layout::{layout_kind, Layout};
 pub use stats::Stats;
-pub use systemd::systemd_to_cgroupfs;
+pub use systemd::{systemd_running, systemd_to_cgroupfs};
 
 /// Errors name the failing step and carry the path involved.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,9 @@ pub enum CgroupError {
     Io(#[from] IoError),
     #[error("cgroup: {0}")]
     Invalid(String),
+    /// A call on systemd's manager failed: the call (with the unit) and systemd's message.
+    #[error("cgroup: systemd {call}: {message}")]
+    Systemd { call: String, message: String },
     #[error("cgroup: {0} is not supported on this host")]
     Unsupported(String),
     /// The cgroup still holds processes after destroy's retries ran out.
@@ -93,6 +96,10 @@ pub struct CgroupPaths {
     /// directory already existed.
     #[serde(default)]
     pub created: Vec<(String, PathBuf)>,
+    /// The transient scope unit systemd manages this cgroup as (`--systemd-cgroup` on a host
+    /// where systemd runs): `update` and `delete` go through systemd too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 impl CgroupPaths {
@@ -193,7 +200,19 @@ pub fn manager_for(host: &Host, cgroups_path: Option<&Path>, id: &str) -> Result
     Ok(Box::new(manager::FsManager::new(paths)))
 }
 
+/// The manager for a systemd-style cgroupsPath (`slice:prefix:name`): a transient scope
+/// through systemd when it runs, else the cgroupfs directories systemd would have made.
+pub fn systemd_manager_for(host: &Host, given: &str, id: &str) -> Result<Box<dyn Manager>> {
+    if systemd_running() {
+        return systemd::new_scope(host, given, id);
+    }
+    manager_for(host, Some(&systemd_to_cgroupfs(given)?), id)
+}
+
 /// Reopens the manager of an existing container from its persisted paths.
 pub fn manager_from_paths(paths: CgroupPaths) -> Box<dyn Manager> {
+    if paths.systemd_unit.is_some() {
+        return systemd::existing_scope(paths);
+    }
     Box::new(manager::FsManager::new(paths))
 }

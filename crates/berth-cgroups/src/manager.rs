@@ -456,6 +456,7 @@ mod tests {
                 .map(|(k, d)| (k.to_string(), d.to_path_buf()))
                 .collect(),
             created: Vec::new(),
+            systemd_unit: None,
         })
     }
 
@@ -525,6 +526,7 @@ mod tests {
                 ("memory".into(), t.path().join("mem/docker/a")),
                 ("cpu".into(), t.path().join("cpu/docker")),
             ],
+            systemd_unit: None,
         });
         m.create().unwrap();
         // A sub-cgroup the container made itself goes too.

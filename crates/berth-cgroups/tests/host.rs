@@ -419,6 +419,7 @@ fn device_rules_as_bpf_program_on_cgroup2() {
         layout: LayoutKind::V2,
         dirs: vec![(String::new(), uni.to_path_buf())],
         created: Vec::new(),
+        systemd_unit: None,
     });
     check_device_rules(m.as_ref(), v2_only.as_ref());
     // Applying again replaces the program instead of stacking a second one.

@@ -48,8 +48,9 @@ struct Cli {
     /// Write each step of create, start, exec and delete with its duration to --log
     #[arg(long, global = true)]
     debug: bool,
-    /// cgroupsPath is systemd's slice:prefix:name (berth creates the matching cgroupfs
-    /// directories itself; no systemd is needed)
+    /// Use systemd's cgroup driver: cgroupsPath is slice:prefix:name and the container is a
+    /// transient scope made over D-Bus (without a running systemd, berth makes the matching
+    /// cgroupfs directories itself)
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Accepted for command-line compatibility: berth picks rootless mode from the user namespace

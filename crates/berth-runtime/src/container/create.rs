@@ -43,8 +43,8 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
-    /// cgroupsPath is systemd's `slice:prefix:name`; with no systemd running, berth
-    /// manages the cgroupfs directories systemd would have made.
+    /// cgroupsPath is systemd's `slice:prefix:name`: a transient scope through systemd's
+    /// D-Bus API; with no systemd running, the cgroupfs directories systemd would have made.
     pub systemd_cgroup: bool,
 }
 
@@ -132,20 +132,22 @@ fn cgroup_manager(
     opts: &CreateOptions,
     linux: &oci_spec::runtime::Linux,
 ) -> Result<Box<dyn Manager>> {
-    let cgroups_path = if opts.systemd_cgroup {
+    if opts.systemd_cgroup {
         let given = linux
             .cgroups_path()
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
             // runc's default for systemd: system.slice:runc:<id>.
             .unwrap_or_else(|| format!("system.slice:berth:{}", opts.id));
-        Some(berth_cgroups::systemd_to_cgroupfs(&given)?)
-    } else {
-        linux.cgroups_path().clone()
-    };
+        return Ok(berth_cgroups::systemd_manager_for(
+            &Host::default(),
+            &given,
+            &opts.id,
+        )?);
+    }
     Ok(berth_cgroups::manager_for(
         &Host::default(),
-        cgroups_path.as_deref(),
+        linux.cgroups_path().as_deref(),
         &opts.id,
     )?)
 }

@@ -27,7 +27,7 @@ impl Args {
             "linux": {
                 "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
                 "capabilities": caps::all().iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-                "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
+                "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true},
                 "seccomp": {
                     "enabled": true,
                     "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",

@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::{Host, Manager};
+use nix::sched::CloneFlags;
 use oci_spec::runtime::{
     LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec,
 };
@@ -18,6 +19,7 @@ use crate::process::{Channel, StartSocket, ToChild, ToParent};
 use crate::state::{self, ContainerDir, Creator, State, StateRoot, Status};
 use crate::steps::{step, timed};
 use crate::sys::Cloned;
+use crate::userns::map_text;
 use crate::{hooks, spec};
 
 #[derive(Debug, Clone, Default)]
@@ -166,6 +168,9 @@ fn build(
     if plan.new_time_with_joins() {
         return Err(Error::TimeNsWithJoins);
     }
+    let sources = timed("create: open the bind sources", || {
+        open_sources(&spec, &bundle, &plan)
+    })?;
     let (parent_chan, child_chan) = Channel::pair()?;
     let args = InitArgs {
         spec: &spec,
@@ -180,6 +185,7 @@ fn build(
         no_new_keyring: opts.no_new_keyring,
         preserve_fds,
         create_hooks: has_create_hooks(&spec),
+        sources,
     };
     let clone_step = step("create: clone the init");
     let (init, parent_chan) = clone_init(dir, &plan, args, parent_chan)?;
@@ -283,7 +289,14 @@ fn clone_init(
         ),
         None => None,
     };
-    match super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), plan.clone_flags())? {
+    let user_join = plan.joins().iter().find(|(t, _)| *t == LinuxNamespaceType::User);
+    let cloned = match user_join {
+        Some((_, userns)) if plan.clone_flags().contains(CloneFlags::CLONE_NEWPID) => {
+            super::clone_userns::clone_in_user_ns(userns, plan.clone_flags())?
+        }
+        _ => super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), plan.clone_flags())?,
+    };
+    match cloned {
         Cloned::Child => {
             drop(parent_chan);
             dir.close_in_child();
@@ -328,6 +341,10 @@ fn handshake(
                 let _step = step("create: id maps and cgroup of the init");
                 if plan.is_new(LinuxNamespaceType::User) {
                     write_id_maps(pid, linux)?;
+                }
+                check_joined_maps(plan, pid, linux)?;
+                if let Some(p) = state.config.process() {
+                    super::set_oom_score_adj(pid, p)?;
                 }
                 if let Some(m) = cgroup {
                     m.add_process(pid)?;
@@ -471,10 +488,45 @@ fn send_continue(chan: &Channel) -> Result<()> {
     Ok(chan.send(&ToChild::Continue)?)
 }
 
-fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect()
+/// Opens the bind sources the init cannot (idmapped ones; every one for a container in a
+/// user namespace when this is root): see init/rootfs/sources.rs.
+fn open_sources(
+    spec: &Spec,
+    bundle: &Path,
+    plan: &NamespacePlan,
+) -> Result<Vec<Option<init::rootfs::Source>>> {
+    let in_userns = plan.is_own(LinuxNamespaceType::User) && nix::unistd::geteuid().is_root();
+    init::rootfs::open_sources(&init::rootfs::Host, spec, bundle, in_userns)
+        .map_err(|e| Error::MountSources(e.0))
+}
+
+/// A user namespace joined by path with mappings in the config (containerd 2.3's pods):
+/// the mappings must be the namespace's own. The init has joined it, so its maps are
+/// the namespace's.
+fn check_joined_maps(plan: &NamespacePlan, pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let Some((_, path)) = plan.joins().iter().find(|(t, _)| *t == LinuxNamespaceType::User) else {
+        return Ok(());
+    };
+    for (field, file, given) in [
+        ("uidMappings", "uid_map", linux.uid_mappings()),
+        ("gidMappings", "gid_map", linux.gid_mappings()),
+    ] {
+        let Some(given) = given.as_deref().filter(|g| !g.is_empty()) else {
+            continue;
+        };
+        let actual = crate::userns::maps_of(pid, file)
+            .map_err(io(format!("read the {file} of the joined user namespace")))?;
+        let config = crate::userns::triples(given);
+        if config != actual {
+            return Err(Error::JoinedUserNsMaps {
+                field,
+                path: path.display().to_string(),
+                config: crate::userns::shown(&config),
+                actual: crate::userns::shown(&actual),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Writes the init's uid/gid maps while it waits. Root writes any number of ranges itself.

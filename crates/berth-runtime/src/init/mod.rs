@@ -11,12 +11,11 @@
 
 use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use berth_cgroups::CgroupPaths;
-use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
-use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::namespaces::{self, NamespacePlan};
@@ -57,6 +56,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// Run prestart/createRuntime hooks in the parent before entering the root.
     pub create_hooks: bool,
+    /// Bind sources the parent opened (and idmapped), index by index with the mounts.
+    pub sources: Vec<Option<rootfs::Source>>,
 }
 
 pub fn run(args: InitArgs) -> ! {
@@ -84,8 +85,13 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     // Joined namespaces first, the user namespace before the others (the plan's order):
     // what we create afterwards belongs to the joined user namespace.
     for (typ, path) in plan.joins() {
-        let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .ctx(|| format!("open {typ} namespace {path:?}"))?;
+        let fd = std::fs::File::open(path).ctx(|| format!("open {typ} namespace {path:?}"))?;
+        // Already in it (a pod sharing the host's uts namespace names the host's): nothing
+        // to join, and setns would need privilege over its owner, which a joined user
+        // namespace does not give.
+        if already_in(&fd, *typ) {
+            continue;
+        }
         // The declared type goes to setns, so the kernel refuses a file of another type.
         setns(fd.as_fd(), namespaces::flag(*typ)).map_err(|e| match e {
             nix::errno::Errno::EINVAL => InitError(format!(
@@ -98,10 +104,12 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     if !unshare_flags.is_empty() {
         unshare(unshare_flags).ctx(|| "create namespaces".into())?;
     }
-    let in_userns = new_ns(LinuxNamespaceType::User);
+    let new_userns = new_ns(LinuxNamespaceType::User);
+    // New or joined: either way the init is root of it below.
+    let in_userns = plan.is_own(LinuxNamespaceType::User);
     // A non-dumpable process's /proc files belong to root: a parent that is not root could
     // not write the id maps. Nothing of the container runs yet in this window.
-    if in_userns {
+    if new_userns {
         nix::sys::prctl::set_dumpable(true).ctx(|| "set dumpable for the id maps".into())?;
     }
     a.chan
@@ -109,12 +117,13 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         .ctx(|| "report namespaces".into())?;
     // Hooks run in the container see the pid the container sees.
     let hook_state = expect_continue(&a.chan)?.map(|s| with_own_pid(&s));
-    if in_userns {
+    if new_userns {
         nix::sys::prctl::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
     }
 
     if in_userns {
-        // The parent wrote the maps: become the namespace's root.
+        // The parent wrote (or, joined, checked) the maps: become the namespace's root;
+        // host root is no id there, and files it made would fail with EOVERFLOW.
         let root_g = nix::unistd::Gid::from_raw(0);
         let root_u = nix::unistd::Uid::from_raw(0);
         nix::unistd::setresgid(root_g, root_g, root_g)
@@ -149,7 +158,15 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     if own_mount_ns {
         rootfs::prepare(os, spec, a.rootfs)?;
     }
-    rootfs::mount_all(os, spec, a.rootfs, a.bundle, a.cgroup, in_userns)?;
+    rootfs::mount_all(
+        os,
+        spec,
+        a.rootfs,
+        a.bundle,
+        a.cgroup,
+        in_userns,
+        &a.sources,
+    )?;
     if a.create_hooks {
         a.chan
             .send(&ToParent::RunCreateHooks)
@@ -194,6 +211,13 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         Some(start),
         a.preserve_fds,
     )
+}
+
+/// Whether `ns` is the namespace of that type this process is in (same nsfs inode).
+fn already_in(ns: &std::fs::File, typ: LinuxNamespaceType) -> bool {
+    let own = std::fs::metadata(format!("/proc/self/ns/{}", namespaces::proc_name(typ)));
+    let target = ns.metadata();
+    matches!((own, target), (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()))
 }
 
 fn set_domainname(name: &str) -> Result<(), InitError> {

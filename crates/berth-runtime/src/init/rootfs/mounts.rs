@@ -17,12 +17,14 @@ use super::resolve::{
     check_proc_target, ensure_target, fd_path, mkdir_all_in_root, open_in_root, path_in_root,
     refuse_symlinked, replace_with_empty_file,
 };
+use super::sources::Source;
 use super::syscall::Syscall;
 use super::{parse_options, MountOptions, RecursiveAttrs};
 use crate::init::copyup;
 use crate::init::error::{Ctx, InitError};
 
-/// Mounts the config's mounts, in order, inside `rootfs`.
+/// Mounts the config's mounts, in order, inside `rootfs`. `sources`: the bind sources the
+/// privileged side opened (sources.rs), index by index with the mounts.
 pub fn mount_all(
     os: &dyn Syscall,
     spec: &Spec,
@@ -30,6 +32,7 @@ pub fn mount_all(
     bundle: &Path,
     cgroup: Option<&CgroupPaths>,
     in_userns: bool,
+    sources: &[Option<Source>],
 ) -> Result<(), InitError> {
     let root = nix::fcntl::open(
         rootfs,
@@ -37,8 +40,9 @@ pub fn mount_all(
         Mode::empty(),
     )
     .ctx(|| format!("open rootfs {rootfs:?}"))?;
-    for m in spec.mounts().iter().flatten() {
-        mount_one(os, root.as_fd(), m, bundle, cgroup)
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let opened = sources.get(i).and_then(Option::as_ref);
+        mount_one(os, root.as_fd(), m, bundle, cgroup, opened)
             .map_err(|e| InitError(format!("mount {:?}: {}", m.destination(), e.0)))?;
     }
     if needs_dev_setup(spec) {
@@ -69,6 +73,7 @@ fn mount_one(
     m: &Mount,
     bundle: &Path,
     cgroup: Option<&CgroupPaths>,
+    opened: Option<&Source>,
 ) -> Result<(), InitError> {
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
@@ -87,6 +92,7 @@ fn mount_one(
         }
     });
     let source_is_dir = match (&source, is_bind) {
+        _ if opened.is_some() => opened.is_some_and(|s| s.is_dir),
         (Some(src), true) => std::fs::metadata(src)
             .ctx(|| format!("bind source {src:?}"))?
             .is_dir(),
@@ -102,9 +108,17 @@ fn mount_one(
 
     if is_bind {
         let src = source.ok_or_else(|| InitError("bind mount without a source".into()))?;
-        let bind_flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-        os.mount(Some(&src), &target_path, None, bind_flags, None)
-            .ctx(|| format!("bind {src:?}"))?;
+        match opened {
+            // Opened (and idmapped) by the privileged side: attach that tree.
+            Some(s) => os
+                .move_mount(s.tree.as_fd(), target.as_fd())
+                .ctx(|| format!("attach the bind of {src:?}"))?,
+            None => {
+                let bind_flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
+                os.mount(Some(&src), &target_path, None, bind_flags, None)
+                    .ctx(|| format!("bind {src:?}"))?
+            }
+        }
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         // The bind itself ignores every other flag: apply them with a remount of the new
         // mount (reopened, since the old fd points below it).

@@ -13,6 +13,7 @@ use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
 use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::LinuxIdMapping;
 
 use super::syscall::Syscall;
 
@@ -45,6 +46,17 @@ pub enum Call {
     Tmpfs {
         attrs: u64,
         tree: String,
+    },
+    /// A user namespace with these maps (uid_map text, gid_map text), shown as `usernsN`.
+    UserNs {
+        uids: String,
+        gids: String,
+        userns: String,
+    },
+    IdMap {
+        tree: String,
+        recursive: bool,
+        userns: String,
     },
     Mknod {
         path: String,
@@ -221,6 +233,34 @@ impl Syscall for Recorder {
         let (fd, tree) = self.new_tree()?;
         self.record(Call::Tmpfs { attrs, tree });
         Ok(fd)
+    }
+
+    fn userns_with_maps(
+        &self,
+        uids: &[LinuxIdMapping],
+        gids: &[LinuxIdMapping],
+    ) -> io::Result<OwnedFd> {
+        let (fd, tree) = self.new_tree()?;
+        self.record(Call::UserNs {
+            uids: crate::userns::map_text(uids),
+            gids: crate::userns::map_text(gids),
+            userns: tree.replace("tree", "userns"),
+        });
+        Ok(fd)
+    }
+
+    fn idmap(
+        &self,
+        tree: BorrowedFd<'_>,
+        recursive: bool,
+        userns: BorrowedFd<'_>,
+    ) -> io::Result<()> {
+        self.record(Call::IdMap {
+            tree: self.show_fd(tree),
+            recursive,
+            userns: self.show_fd(userns).replace("tree", "userns"),
+        });
+        Ok(())
     }
 
     /// Leaves a regular file where the node would be, so what follows (chmod) finds it.

@@ -15,6 +15,7 @@ use std::path::Path;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
 use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::LinuxIdMapping;
 
 use crate::sys;
 
@@ -45,6 +46,15 @@ pub trait Syscall {
     fn move_mount(&self, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()>;
     /// See [`sys::detached_tmpfs`].
     fn detached_tmpfs(&self, attrs: u64) -> io::Result<OwnedFd>;
+    /// See [`crate::userns::with_maps`].
+    fn userns_with_maps(
+        &self,
+        uids: &[LinuxIdMapping],
+        gids: &[LinuxIdMapping],
+    ) -> io::Result<OwnedFd>;
+    /// See [`sys::mount_setattr_idmap`].
+    fn idmap(&self, tree: BorrowedFd<'_>, recursive: bool, userns: BorrowedFd<'_>)
+        -> io::Result<()>;
     /// mknodat(2).
     fn mknod(
         &self,
@@ -108,6 +118,23 @@ impl Syscall for Host {
 
     fn detached_tmpfs(&self, attrs: u64) -> io::Result<OwnedFd> {
         sys::detached_tmpfs(attrs)
+    }
+
+    fn userns_with_maps(
+        &self,
+        uids: &[LinuxIdMapping],
+        gids: &[LinuxIdMapping],
+    ) -> io::Result<OwnedFd> {
+        crate::userns::with_maps(uids, gids)
+    }
+
+    fn idmap(
+        &self,
+        tree: BorrowedFd<'_>,
+        recursive: bool,
+        userns: BorrowedFd<'_>,
+    ) -> io::Result<()> {
+        sys::mount_setattr_idmap(tree, recursive, userns)
     }
 
     fn mknod(

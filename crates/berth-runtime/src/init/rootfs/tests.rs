@@ -36,6 +36,7 @@ impl Scene {
             self.bundle.path(),
             None,
             in_userns,
+            &[],
         )
         .unwrap();
     }

@@ -49,7 +49,10 @@ pub(crate) fn clone_in_user_ns(userns: &Path, flags: CloneFlags) -> Result<Clone
             let init = i32::from_ne_bytes(buf);
             if init <= 0 {
                 let e = std::io::Error::from_raw_os_error(-init);
-                return Err(io(format!("join user namespace {} and clone the init", userns.display()))(e));
+                return Err(io(format!(
+                    "join user namespace {} and clone the init",
+                    userns.display()
+                ))(e));
             }
             let pidfd = sys::pidfd_open(init).map_err(io("pidfd of the init"))?;
             Ok(Cloned::Parent { pid: init, pidfd })

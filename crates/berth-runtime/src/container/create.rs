@@ -289,7 +289,10 @@ fn clone_init(
         ),
         None => None,
     };
-    let user_join = plan.joins().iter().find(|(t, _)| *t == LinuxNamespaceType::User);
+    let user_join = plan
+        .joins()
+        .iter()
+        .find(|(t, _)| *t == LinuxNamespaceType::User);
     let cloned = match user_join {
         Some((_, userns)) if plan.clone_flags().contains(CloneFlags::CLONE_NEWPID) => {
             super::clone_userns::clone_in_user_ns(userns, plan.clone_flags())?
@@ -503,8 +506,16 @@ fn open_sources(
 /// A user namespace joined by path with mappings in the config (containerd 2.3's pods):
 /// the mappings must be the namespace's own. The init has joined it, so its maps are
 /// the namespace's.
-fn check_joined_maps(plan: &NamespacePlan, pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
-    let Some((_, path)) = plan.joins().iter().find(|(t, _)| *t == LinuxNamespaceType::User) else {
+fn check_joined_maps(
+    plan: &NamespacePlan,
+    pid: i32,
+    linux: &oci_spec::runtime::Linux,
+) -> Result<()> {
+    let Some((_, path)) = plan
+        .joins()
+        .iter()
+        .find(|(t, _)| *t == LinuxNamespaceType::User)
+    else {
         return Ok(());
     };
     for (field, file, given) in [

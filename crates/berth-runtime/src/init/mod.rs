@@ -159,13 +159,7 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         rootfs::prepare(os, spec, a.rootfs)?;
     }
     rootfs::mount_all(
-        os,
-        spec,
-        a.rootfs,
-        a.bundle,
-        a.cgroup,
-        in_userns,
-        &a.sources,
+        os, spec, a.rootfs, a.bundle, a.cgroup, in_userns, &a.sources,
     )?;
     if a.create_hooks {
         a.chan

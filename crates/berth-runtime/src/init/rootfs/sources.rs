@@ -52,12 +52,16 @@ pub fn id_mapping<'a>(
     }
     let is_bind = m.typ().as_deref() == Some("bind") || opts.flags.contains(MsFlags::MS_BIND);
     if !is_bind {
-        return Err("an idmapped mount (uidMappings/gidMappings, idmap, ridmap) must be a bind mount".into());
+        return Err(
+            "an idmapped mount (uidMappings/gidMappings, idmap, ridmap) must be a bind mount"
+                .into(),
+        );
     }
     let (uids, gids) = match own {
         (Some(u), Some(g)) => (u, g),
         (None, None) => {
-            let of = |f: fn(&Linux) -> &Option<Vec<LinuxIdMapping>>| linux.and_then(|l| non_empty(f(l)));
+            let of =
+                |f: fn(&Linux) -> &Option<Vec<LinuxIdMapping>>| linux.and_then(|l| non_empty(f(l)));
             match (of(Linux::uid_mappings), of(Linux::gid_mappings)) {
                 (Some(u), Some(g)) => (u, g),
                 _ => return Err("idmap/ridmap without mappings of its own needs linux.uidMappings and linux.gidMappings".into()),
@@ -79,7 +83,11 @@ pub fn id_mapping<'a>(
 /// The source path of a bind as the init would take it (relative: the bundle's).
 fn source_path(m: &Mount, bundle: &Path) -> Option<PathBuf> {
     let s = m.source().as_deref()?;
-    Some(if s.is_relative() { bundle.join(s) } else { s.to_path_buf() })
+    Some(if s.is_relative() {
+        bundle.join(s)
+    } else {
+        s.to_path_buf()
+    })
 }
 
 /// Opens, on the privileged side, the bind sources the init needs opened for it (index by
@@ -104,18 +112,21 @@ pub fn open_sources(
             out.push(None);
             continue;
         }
-        let src = source_path(m, bundle)
-            .ok_or_else(|| fail("bind mount without a source".into()))?;
-        let source = open_one(os, &src, opts.flags.contains(MsFlags::MS_REC))
-            .map_err(|e| fail(e.0))?;
+        let src =
+            source_path(m, bundle).ok_or_else(|| fail("bind mount without a source".into()))?;
+        let source =
+            open_one(os, &src, opts.flags.contains(MsFlags::MS_REC)).map_err(|e| fail(e.0))?;
         if let Some(map) = mapping {
             let key = (triples(map.uids), triples(map.gids));
-            let at = match namespaces.iter().position(|(u, g, _)| (u, g) == (&key.0, &key.1)) {
+            let at = match namespaces
+                .iter()
+                .position(|(u, g, _)| (u, g) == (&key.0, &key.1))
+            {
                 Some(i) => i,
                 None => {
-                    let ns = os
-                        .userns_with_maps(map.uids, map.gids)
-                        .map_err(|e| fail(format!("make a user namespace for the id mapping: {e}")))?;
+                    let ns = os.userns_with_maps(map.uids, map.gids).map_err(|e| {
+                        fail(format!("make a user namespace for the id mapping: {e}"))
+                    })?;
                     namespaces.push((key.0, key.1, ns));
                     namespaces.len() - 1
                 }
@@ -140,9 +151,139 @@ fn open_one(os: &dyn Syscall, src: &Path, recursive: bool) -> Result<Source, Ini
         .custom_flags(libc::O_PATH)
         .open(src)
         .ctx(|| format!("bind source {src:?}"))?;
-    let is_dir = file.metadata().ctx(|| format!("bind source {src:?}"))?.is_dir();
+    let is_dir = file
+        .metadata()
+        .ctx(|| format!("bind source {src:?}"))?
+        .is_dir();
     let tree = os
         .clone_tree(file.as_fd(), recursive)
         .ctx(|| format!("open_tree {src:?}"))?;
     Ok(Source { tree, is_dir })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::recorder::{Call, Recorder};
+    use super::*;
+
+    const MAP: &str = r#"[{"containerID": 0, "hostID": 200000, "size": 65536}]"#;
+
+    fn spec(mounts: &str) -> Spec {
+        let json = format!(
+            r#"{{"ociVersion": "1.2.0", "mounts": {mounts},
+                "linux": {{"uidMappings": {MAP}, "gidMappings": {MAP}}}}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    fn scene() -> (tempfile::TempDir, Recorder) {
+        let src = tempfile::tempdir().unwrap();
+        for d in ["a", "b", "c"] {
+            std::fs::create_dir(src.path().join(d)).unwrap();
+        }
+        let os = Recorder::new(&[(src.path(), "$src")]);
+        (src, os)
+    }
+
+    #[test]
+    fn idmapped_binds_are_cloned_then_idmapped_through_one_namespace_per_mapping() {
+        let (src, os) = scene();
+        let s = src.path().display();
+        let spec = spec(&format!(
+            r#"[{{"destination": "/a", "type": "bind", "source": "{s}/a", "options": ["rbind"],
+                  "uidMappings": {MAP}, "gidMappings": {MAP}}},
+                {{"destination": "/b", "type": "bind", "source": "{s}/b", "options": ["rbind", "idmap"]}},
+                {{"destination": "/c", "type": "bind", "source": "{s}/c", "options": ["bind"]}},
+                {{"destination": "/t", "type": "tmpfs", "source": "tmpfs"}}]"#
+        ));
+        let opened = open_sources(&os, &spec, src.path(), false).unwrap();
+        let kinds: Vec<_> = opened
+            .iter()
+            .map(|o| o.as_ref().map(|s| s.is_dir))
+            .collect();
+        // Without a user namespace a plain bind is the init's own.
+        assert_eq!(kinds, [Some(true), Some(true), None, None]);
+        let text = "0 200000 65536\n".to_string();
+        assert_eq!(
+            os.calls(),
+            [
+                Call::CloneTree {
+                    from: "$src/a".into(),
+                    recursive: true,
+                    tree: "tree1".into()
+                },
+                Call::UserNs {
+                    uids: text.clone(),
+                    gids: text,
+                    userns: "userns2".into()
+                },
+                // rbind without `idmap`: every mount below too.
+                Call::IdMap {
+                    tree: "tree1".into(),
+                    recursive: true,
+                    userns: "userns2".into()
+                },
+                Call::CloneTree {
+                    from: "$src/b".into(),
+                    recursive: true,
+                    tree: "tree3".into()
+                },
+                // `idmap` alone: the container's mappings, the top mount only, and the same
+                // namespace (the same mapping).
+                Call::IdMap {
+                    tree: "tree3".into(),
+                    recursive: false,
+                    userns: "userns2".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn in_a_user_namespace_every_bind_source_is_opened_here() {
+        let (src, os) = scene();
+        let s = src.path().display();
+        let spec = spec(&format!(
+            r#"[{{"destination": "/c", "type": "bind", "source": "{s}/c", "options": ["rbind"]}}]"#
+        ));
+        let opened = open_sources(&os, &spec, src.path(), true).unwrap();
+        assert!(opened[0].is_some());
+        assert_eq!(
+            os.calls(),
+            [Call::CloneTree {
+                from: "$src/c".into(),
+                recursive: true,
+                tree: "tree1".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn idmapped_mounts_are_binds_with_both_mappings() {
+        let one = |m: &str| {
+            let spec = spec(&format!("[{m}]"));
+            let m = &spec.mounts().as_ref().unwrap()[0];
+            id_mapping(m, spec.linux().as_ref()).map(|o| o.map(|m| m.recursive))
+        };
+        assert_eq!(
+            one(r#"{"destination": "/x", "type": "bind", "source": "/x", "options": ["ridmap"]}"#),
+            Ok(Some(true))
+        );
+        let err = one(&format!(
+            r#"{{"destination": "/x", "type": "tmpfs", "uidMappings": {MAP}, "gidMappings": {MAP}}}"#
+        ));
+        assert!(err.unwrap_err().contains("bind mount"));
+        let err = one(&format!(
+            r#"{{"destination": "/x", "type": "bind", "source": "/x", "uidMappings": {MAP}}}"#
+        ));
+        assert!(err.unwrap_err().contains("both"));
+        let no_maps: Spec = serde_json::from_str(
+            r#"{"ociVersion": "1.2.0", "mounts": [{"destination": "/x", "type": "bind", "source": "/x", "options": ["idmap"]}]}"#,
+        )
+        .unwrap();
+        let m = &no_maps.mounts().as_ref().unwrap()[0];
+        assert!(id_mapping(m, None)
+            .unwrap_err()
+            .contains("linux.uidMappings"));
+    }
 }

@@ -53,8 +53,12 @@ pub trait Syscall {
         gids: &[LinuxIdMapping],
     ) -> io::Result<OwnedFd>;
     /// See [`sys::mount_setattr_idmap`].
-    fn idmap(&self, tree: BorrowedFd<'_>, recursive: bool, userns: BorrowedFd<'_>)
-        -> io::Result<()>;
+    fn idmap(
+        &self,
+        tree: BorrowedFd<'_>,
+        recursive: bool,
+        userns: BorrowedFd<'_>,
+    ) -> io::Result<()>;
     /// mknodat(2).
     fn mknod(
         &self,

@@ -200,7 +200,7 @@ fixture() {
     done
     if [ -z "${f:-}" ]; then skip_reason[$1]="fixture $2 not found (set FIXTURES)"; return; fi
     if jq -e '.linux.namespaces[]? | select(.type == "user")' "$f" >/dev/null; then
-        skip_reason[$1]="user-namespace pod: idmapped mounts and a pinned user namespace are beyond runc 1.1.5 and crun 1.8.1"
+        skip_reason[$1]="user-namespace pod: idmapped mounts and a pinned user namespace are beyond runc 1.1.5 and crun 1.8.1 (berth: crates/berth/tests/userns.rs)"
         return
     fi
     # Namespace paths name the holder's namespaces.

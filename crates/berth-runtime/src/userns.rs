@@ -89,3 +89,21 @@ pub fn with_maps(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> io::Result
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_map_reads_as_sorted_triples() {
+        let text = "         1     100000      65535\n         0       1000          1\n";
+        assert_eq!(
+            parse_map(text),
+            Some(vec![(0, 1000, 1), (1, 100000, 65535)])
+        );
+        assert_eq!(parse_map(""), Some(vec![]));
+        assert_eq!(parse_map("0 1000\n"), None);
+        assert_eq!(shown(&[(0, 200000, 65536)]), "0 200000 65536");
+        assert_eq!(shown(&[]), "(none)");
+    }
+}

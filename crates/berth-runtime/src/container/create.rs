@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use berth_cgroups::{Host, Manager};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{
-    LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, LinuxResources, Spec,
+    LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, LinuxResources, Spec,
 };
 
 use super::child::ChildGuard;
@@ -19,7 +19,6 @@ use crate::process::{Channel, StartSocket, ToChild, ToParent};
 use crate::state::{self, ContainerDir, Creator, State, StateRoot, Status};
 use crate::steps::{step, timed};
 use crate::sys::Cloned;
-use crate::userns::map_text;
 use crate::{hooks, spec};
 
 #[derive(Debug, Clone, Default)]
@@ -169,7 +168,7 @@ fn build(
         return Err(Error::TimeNsWithJoins);
     }
     let sources = timed("create: open the bind sources", || {
-        open_sources(&spec, &bundle, &plan)
+        super::userns::open_sources(&spec, &bundle, &plan)
     })?;
     let (parent_chan, child_chan) = Channel::pair()?;
     let args = InitArgs {
@@ -295,7 +294,7 @@ fn clone_init(
         .find(|(t, _)| *t == LinuxNamespaceType::User);
     let cloned = match user_join {
         Some((_, userns)) if plan.clone_flags().contains(CloneFlags::CLONE_NEWPID) => {
-            super::clone_userns::clone_in_user_ns(userns, plan.clone_flags())?
+            super::userns::clone_in_user_ns(userns, plan.clone_flags())?
         }
         _ => super::clone_in_pid_ns(target_pidns.as_ref().map(|f| f.as_fd()), plan.clone_flags())?,
     };
@@ -343,9 +342,9 @@ fn handshake(
             ToParent::NamespacesReady => {
                 let _step = step("create: id maps and cgroup of the init");
                 if plan.is_new(LinuxNamespaceType::User) {
-                    write_id_maps(pid, linux)?;
+                    super::userns::write_id_maps(pid, linux)?;
                 }
-                check_joined_maps(plan, pid, linux)?;
+                super::userns::check_joined_maps(plan, pid, linux)?;
                 if let Some(p) = state.config.process() {
                     super::set_oom_score_adj(pid, p)?;
                 }
@@ -489,103 +488,4 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> LinuxResources {
 
 fn send_continue(chan: &Channel) -> Result<()> {
     Ok(chan.send(&ToChild::Continue)?)
-}
-
-/// Opens the bind sources the init cannot (idmapped ones; every one for a container in a
-/// user namespace when this is root): see init/rootfs/sources.rs.
-fn open_sources(
-    spec: &Spec,
-    bundle: &Path,
-    plan: &NamespacePlan,
-) -> Result<Vec<Option<init::rootfs::Source>>> {
-    let in_userns = plan.is_own(LinuxNamespaceType::User) && nix::unistd::geteuid().is_root();
-    init::rootfs::open_sources(&init::rootfs::Host, spec, bundle, in_userns)
-        .map_err(|e| Error::MountSources(e.0))
-}
-
-/// A user namespace joined by path with mappings in the config (containerd 2.3's pods):
-/// the mappings must be the namespace's own. The init has joined it, so its maps are
-/// the namespace's.
-fn check_joined_maps(
-    plan: &NamespacePlan,
-    pid: i32,
-    linux: &oci_spec::runtime::Linux,
-) -> Result<()> {
-    let Some((_, path)) = plan
-        .joins()
-        .iter()
-        .find(|(t, _)| *t == LinuxNamespaceType::User)
-    else {
-        return Ok(());
-    };
-    for (field, file, given) in [
-        ("uidMappings", "uid_map", linux.uid_mappings()),
-        ("gidMappings", "gid_map", linux.gid_mappings()),
-    ] {
-        let Some(given) = given.as_deref().filter(|g| !g.is_empty()) else {
-            continue;
-        };
-        let actual = crate::userns::maps_of(pid, file)
-            .map_err(io(format!("read the {file} of the joined user namespace")))?;
-        let config = crate::userns::triples(given);
-        if config != actual {
-            return Err(Error::JoinedUserNsMaps {
-                field,
-                path: path.display().to_string(),
-                config: crate::userns::shown(&config),
-                actual: crate::userns::shown(&actual),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Writes the init's uid/gid maps while it waits. Root writes any number of ranges itself.
-/// A user mapping only their own uid and gid writes them too, after denying setgroups (the
-/// kernel's rule for unprivileged maps); anything more goes through the setuid helpers
-/// newuidmap/newgidmap (Debian's uidmap), which check /etc/subuid and /etc/subgid.
-fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
-    let uids = linux.uid_mappings().as_deref().unwrap_or_default();
-    let gids = linux.gid_mappings().as_deref().unwrap_or_default();
-    let base = PathBuf::from(format!("/proc/{pid}"));
-    let own = |maps: &[LinuxIdMapping], id: u32| {
-        maps.len() == 1 && maps[0].size() == 1 && maps[0].host_id() == id
-    };
-    if nix::unistd::geteuid().is_root() {
-        std::fs::write(base.join("uid_map"), map_text(uids)).map_err(io("write uid_map"))?;
-        std::fs::write(base.join("gid_map"), map_text(gids)).map_err(io("write gid_map"))?;
-    } else if own(uids, nix::unistd::geteuid().as_raw())
-        && own(gids, nix::unistd::getegid().as_raw())
-    {
-        std::fs::write(base.join("setgroups"), "deny").map_err(io("write setgroups"))?;
-        std::fs::write(base.join("uid_map"), map_text(uids)).map_err(io("write uid_map"))?;
-        std::fs::write(base.join("gid_map"), map_text(gids)).map_err(io("write gid_map"))?;
-    } else {
-        id_map_helper("newuidmap", pid, uids)?;
-        id_map_helper("newgidmap", pid, gids)?;
-    }
-    Ok(())
-}
-
-fn id_map_helper(helper: &'static str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> {
-    let mut cmd = std::process::Command::new(helper);
-    cmd.arg(pid.to_string());
-    for m in maps {
-        cmd.args([
-            m.container_id().to_string(),
-            m.host_id().to_string(),
-            m.size().to_string(),
-        ]);
-    }
-    let out = cmd
-        .output()
-        .map_err(|source| Error::IdMapHelperMissing { helper, source })?;
-    if !out.status.success() {
-        return Err(Error::IdMapHelperFailed {
-            helper,
-            pid,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
 }

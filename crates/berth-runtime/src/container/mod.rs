@@ -2,7 +2,6 @@
 //! locks the container for its whole run, and leaves nothing behind when it fails.
 
 pub(crate) mod child;
-mod clone_userns;
 mod create;
 mod delete;
 mod events;
@@ -17,6 +16,7 @@ mod run;
 mod shared_rootfs;
 mod start;
 mod update;
+mod userns;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;

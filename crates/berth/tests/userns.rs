@@ -328,20 +328,26 @@ fn idmapped_ctr(pod: &Pod, tag: &str, script: &str, mounts: Vec<Value>) -> Ctr {
 /// Host root's files on a plain directory bound idmapped (the mount's own mappings, and
 /// `ridmap` with the container's): the container's root sees them as its own and writes
 /// files that are host root's; bound without a mapping they are nobody's and read-only.
+/// A tmpfs mounted below the directory is idmapped with `ridmap` (AT_RECURSIVE) only.
 #[test]
 fn idmapped_binds_on_a_plain_dir() {
-    let pod = Pod::new();
-    fs::create_dir(pod.path("plain")).unwrap();
+    let mut pod = Pod::new();
+    fs::create_dir_all(pod.path("plain/sub")).unwrap();
     fs::write(pod.path("plain/f"), "plain\n").unwrap();
+    let sub = pod.path("plain/sub");
+    run("mount", &["-t", "tmpfs", "tmpfs", sub.to_str().unwrap()]);
+    pod.mounts.push(sub.clone());
+    fs::write(sub.join("g"), "below\n").unwrap();
     let map = json!([{"containerID": 0, "hostID": HOST_ROOT, "size": 65536}]);
     let c = idmapped_ctr(
         &pod,
         "idmap",
-        "stat -c '%u:%g' /plain/f /rplain/f /raw/f && touch /plain/new && \
+        "stat -c '%u:%g' /plain/f /rplain/f /raw/f /plain/sub/g /rplain/sub/g && \
+         touch /plain/new && \
          (touch /raw/new 2>/dev/null && echo raw-writable || echo raw-refused)",
         vec![
             json!({"destination": "/plain", "type": "bind", "source": pod.path("plain"),
-                   "options": ["bind"], "uidMappings": map, "gidMappings": map}),
+                   "options": ["rbind"], "uidMappings": map, "gidMappings": map}),
             json!({"destination": "/rplain", "type": "bind", "source": pod.path("plain"),
                    "options": ["rbind", "ridmap"]}),
             json!({"destination": "/raw", "type": "bind", "source": pod.path("plain"),
@@ -350,7 +356,10 @@ fn idmapped_binds_on_a_plain_dir() {
     );
     let o = c.run();
     assert_ok(&o, "run");
-    assert_eq!(stdout(&o), "0:0\n0:0\n65534:65534\nraw-refused\n");
+    assert_eq!(
+        stdout(&o),
+        "0:0\n0:0\n65534:65534\n65534:65534\n0:0\nraw-refused\n"
+    );
     let m = fs::metadata(pod.path("plain/new")).unwrap();
     assert_eq!(
         (m.uid(), m.gid()),

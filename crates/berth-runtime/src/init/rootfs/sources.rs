@@ -31,7 +31,8 @@ pub struct Source {
 pub struct IdMapping<'a> {
     pub uids: &'a [LinuxIdMapping],
     pub gids: &'a [LinuxIdMapping],
-    /// Every mount below the source too (`ridmap`, or `rbind` without `idmap`).
+    /// Every mount below the source too: `ridmap` only (runtime-spec 1.2, as runc); mappings
+    /// alone or `idmap` map the top mount, even of an `rbind`.
     pub recursive: bool,
 }
 
@@ -69,14 +70,10 @@ pub fn id_mapping<'a>(
         }
         _ => return Err("an idmapped mount needs both uidMappings and gidMappings".into()),
     };
-    let recursive = match opts.idmap {
-        Some(r) => r,
-        None => opts.flags.contains(MsFlags::MS_REC),
-    };
     Ok(Some(IdMapping {
         uids,
         gids,
-        recursive,
+        recursive: opts.idmap == Some(true),
     }))
 }
 
@@ -192,7 +189,7 @@ mod tests {
         let spec = spec(&format!(
             r#"[{{"destination": "/a", "type": "bind", "source": "{s}/a", "options": ["rbind"],
                   "uidMappings": {MAP}, "gidMappings": {MAP}}},
-                {{"destination": "/b", "type": "bind", "source": "{s}/b", "options": ["rbind", "idmap"]}},
+                {{"destination": "/b", "type": "bind", "source": "{s}/b", "options": ["rbind", "ridmap"]}},
                 {{"destination": "/c", "type": "bind", "source": "{s}/c", "options": ["bind"]}},
                 {{"destination": "/t", "type": "tmpfs", "source": "tmpfs"}}]"#
         ));
@@ -217,10 +214,10 @@ mod tests {
                     gids: text,
                     userns: "userns2".into()
                 },
-                // rbind without `idmap`: every mount below too.
+                // Mappings without `ridmap`: the top mount only, even of an rbind.
                 Call::IdMap {
                     tree: "tree1".into(),
-                    recursive: true,
+                    recursive: false,
                     userns: "userns2".into()
                 },
                 Call::CloneTree {
@@ -228,11 +225,11 @@ mod tests {
                     recursive: true,
                     tree: "tree3".into()
                 },
-                // `idmap` alone: the container's mappings, the top mount only, and the same
-                // namespace (the same mapping).
+                // `ridmap` alone: the container's mappings, every mount below, and the
+                // same namespace (the same mapping).
                 Call::IdMap {
                     tree: "tree3".into(),
-                    recursive: false,
+                    recursive: true,
                     userns: "userns2".into()
                 },
             ]

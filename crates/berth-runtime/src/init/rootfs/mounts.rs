@@ -91,9 +91,10 @@ fn mount_one(
             s.to_path_buf()
         }
     });
-    let source_is_dir = match (&source, is_bind) {
-        _ if opened.is_some() => opened.is_some_and(|s| s.is_dir),
-        (Some(src), true) => std::fs::metadata(src)
+    let source_is_dir = match (opened, &source, is_bind) {
+        // Opened by the privileged side: its path may be out of this process's reach.
+        (Some(s), _, _) => s.is_dir,
+        (None, Some(src), true) => std::fs::metadata(src)
             .ctx(|| format!("bind source {src:?}"))?
             .is_dir(),
         _ => true,

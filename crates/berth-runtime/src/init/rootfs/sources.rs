@@ -8,7 +8,7 @@
 //! with mount_setattr(MOUNT_ATTR_IDMAP) through a user namespace holding exactly the
 //! mount's mappings (`crate::userns::with_maps`, one per distinct mapping).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -97,8 +97,7 @@ pub fn open_sources(
     in_userns: bool,
 ) -> Result<Vec<Option<Source>>, InitError> {
     let linux = spec.linux().as_ref();
-    // One user namespace per distinct mapping (containerd gives three mounts the same).
-    let mut namespaces: Vec<(Vec<Triple>, Vec<Triple>, OwnedFd)> = Vec::new();
+    let mut namespaces = Vec::new();
     let mut out = Vec::new();
     for m in spec.mounts().iter().flatten() {
         let fail = |e: String| InitError(format!("mount {:?}: {e}", m.destination()));
@@ -114,21 +113,9 @@ pub fn open_sources(
         let source =
             open_one(os, &src, opts.flags.contains(MsFlags::MS_REC)).map_err(|e| fail(e.0))?;
         if let Some(map) = mapping {
-            let key = (triples(map.uids), triples(map.gids));
-            let at = match namespaces
-                .iter()
-                .position(|(u, g, _)| (u, g) == (&key.0, &key.1))
-            {
-                Some(i) => i,
-                None => {
-                    let ns = os.userns_with_maps(map.uids, map.gids).map_err(|e| {
-                        fail(format!("make a user namespace for the id mapping: {e}"))
-                    })?;
-                    namespaces.push((key.0, key.1, ns));
-                    namespaces.len() - 1
-                }
-            };
-            os.idmap(source.tree.as_fd(), map.recursive, namespaces[at].2.as_fd())
+            let userns = userns_for(os, &mut namespaces, &map)
+                .map_err(|e| fail(format!("make a user namespace for the id mapping: {e}")))?;
+            os.idmap(source.tree.as_fd(), map.recursive, userns)
                 .map_err(|e| match e.raw_os_error() {
                     Some(libc::EINVAL) => fail(format!(
                         "{src:?} cannot be idmapped: its filesystem does not support idmapped mounts (mount_setattr MOUNT_ATTR_IDMAP: {e})"
@@ -139,6 +126,25 @@ pub fn open_sources(
         out.push(Some(source));
     }
     Ok(out)
+}
+
+/// The user namespace holding `map`'s mappings, made once per distinct mapping (containerd
+/// gives three mounts the same) and kept in `made`.
+fn userns_for<'m>(
+    os: &dyn Syscall,
+    made: &'m mut Vec<(Vec<Triple>, Vec<Triple>, OwnedFd)>,
+    map: &IdMapping<'_>,
+) -> std::io::Result<BorrowedFd<'m>> {
+    let key = (triples(map.uids), triples(map.gids));
+    let at = match made.iter().position(|(u, g, _)| (u, g) == (&key.0, &key.1)) {
+        Some(i) => i,
+        None => {
+            let ns = os.userns_with_maps(map.uids, map.gids)?;
+            made.push((key.0, key.1, ns));
+            made.len() - 1
+        }
+    };
+    Ok(made[at].2.as_fd())
 }
 
 /// A detached copy of the mount tree at `src` (with its submounts when `recursive`).

@@ -68,7 +68,7 @@ done
 
 tmp=$(mktemp -d /tmp/berth-conformance.XXXXXX)
 cg=berth-conformance-$$
-helper= ns_pid= rootfs=
+helper= ns_pid= rootfs= pod_helper= pod_pid=
 # Readable by every uid, as user-namespace containers run as unmapped host ids.
 chmod 755 "$tmp"
 mounted=()
@@ -106,6 +106,8 @@ cleanup() {
     # The holder is pid 1 of its namespace: only SIGKILL ends it (unshare, its parent, then exits).
     [ -z "$ns_pid" ] || kill -KILL "$ns_pid" 2>/dev/null || true
     [ -z "$helper" ] || wait "$helper" 2>/dev/null || true
+    [ -z "$pod_pid" ] || kill -KILL "$pod_pid" 2>/dev/null || true
+    [ -z "$pod_helper" ] || wait "$pod_helper" 2>/dev/null || true
     [ -z "$rootfs" ] || unmount_leftovers 2>/dev/null || true
     for m in "${mounted[@]}"; do umount -l "$m" 2>/dev/null || true; done
     find /sys/fs/cgroup/*/"$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
@@ -138,6 +140,23 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 [ -n "$ns_pid" ] || fail "the namespace holder did not start"
+
+# The user-namespace pods' stand-in (containerd 2.3 pins a pod's user namespace and makes the
+# pod's network namespace inside it): a holder whose user namespace maps containerd's range
+# (0 → 200000, 65536 ids) and owns its pid, ipc, uts, network and mount namespaces; and a copy
+# of the rootfs owned by the pod's root, as containerd idmaps or chowns the image for such pods.
+unshare --user --fork --pid --ipc --uts --net --mount --propagation private sleep 1000 2>/dev/null &
+pod_helper=$!
+for _ in $(seq 100); do
+    pod_pid=$(pgrep -P "$pod_helper" sleep || true)
+    [ -z "$pod_pid" ] || [ "$(readlink "/proc/$pod_pid/ns/user")" = "$(readlink /proc/self/ns/user)" ] || break
+    sleep 0.05
+done
+[ -n "$pod_pid" ] || fail "the pod's namespace holder did not start"
+echo "0 200000 65536" > "/proc/$pod_pid/uid_map" && echo "0 200000 65536" > "/proc/$pod_pid/gid_map" ||
+    fail "write the pod holder's id maps"
+pod_rootfs=$tmp/shared-root/pod-rootfs
+cp -a "$rootfs" "$pod_rootfs" && chown -R -h 200000:200000 "$pod_rootfs" || fail "make the pod's rootfs"
 
 # Sources for bind mounts: a plain directory, one with a tmpfs below it (recursive flags), and a
 # shared tmpfs (propagation).
@@ -199,15 +218,20 @@ fixture() {
         [ -f "$d/$2" ] && { f=$d/$2; break; }
     done
     if [ -z "${f:-}" ]; then skip_reason[$1]="fixture $2 not found (set FIXTURES)"; return; fi
+    # Namespace paths name the holder's namespaces; a user-namespace pod's, the pod holder's,
+    # and its root is the copy owned by the pod's root.
+    local pid=$ns_pid pod=
     if jq -e '.linux.namespaces[]? | select(.type == "user")' "$f" >/dev/null; then
-        skip_reason[$1]="user-namespace pod: idmapped mounts and a pinned user namespace are beyond runc 1.1.5 and crun 1.8.1"
-        return
+        pid=$pod_pid pod=1
     fi
-    # Namespace paths name the holder's namespaces.
-    jq --arg pid "$ns_pid" '.linux.namespaces |= map(if .path
+    jq --arg pid "$pid" '.linux.namespaces |= map(if .path
         then .path = "/proc/\($pid)/ns/" + ({network: "net", mount: "mnt"}[.type] // .type) else . end)' \
         "$f" > "$tmp/in.json"
     adapt "$tmp/in.json" "$1"
+    if [ -n "$pod" ]; then
+        jq --arg r "$pod_rootfs" '.root.path = $r' "$tmp/cases/$1.json" > "$tmp/in.json" &&
+            mv "$tmp/in.json" "$tmp/cases/$1.json"
+    fi
 }
 
 variant default '.'

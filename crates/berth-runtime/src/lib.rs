@@ -18,6 +18,7 @@ pub mod state;
 pub mod steps;
 pub mod sys;
 pub mod text;
+pub mod userns;
 pub mod warn;
 
 pub use container::Error;

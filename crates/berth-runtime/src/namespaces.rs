@@ -36,6 +36,20 @@ pub fn setns(fd: std::os::fd::BorrowedFd<'_>, flags: UnshareFlags) -> rustix::io
     rustix::thread::move_into_thread_name_spaces(fd, types)
 }
 
+/// The namespace's file name under /proc/<pid>/ns.
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
 impl NamespacePlan {
     pub fn of(spec: &Spec) -> NamespacePlan {
         Self::of_linux(spec.linux().as_ref())

@@ -148,6 +148,8 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
                 .iter()
                 .flatten()
                 .any(|o| o == "bind" || o == "rbind");
+        crate::init::rootfs::id_mapping(m, spec.linux().as_ref())
+            .map_err(|e| invalid(format!("mount {:?}: {e}", m.destination())))?;
         let dest = crate::init::rootfs::clean_path(m.destination());
         crate::init::rootfs::check_proc_destination(&dest, typ, is_bind)
             .map_err(|e| invalid(format!("mount {:?}: {e}", m.destination())))?;
@@ -213,9 +215,11 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
             "a new user namespace needs linux.uidMappings and linux.gidMappings",
         ));
     }
-    if !new_userns && has_maps {
+    // Joined by path, the mappings must be the namespace's: create compares them once the
+    // init has joined it (containerd 2.3 pins a pod's user namespace and passes both).
+    if !seen.contains(&LinuxNamespaceType::User) && has_maps {
         return Err(invalid(
-            "linux.uidMappings/gidMappings are given but no new user namespace is requested",
+            "linux.uidMappings/gidMappings are given but the container has no user namespace",
         ));
     }
     if let Some(sysctl) = linux.sysctl() {

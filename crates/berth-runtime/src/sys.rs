@@ -34,7 +34,11 @@ pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> 
     };
     args.flags = flags | libc::CLONE_PIDFD as u64;
     args.pidfd = &mut pidfd as *mut libc::c_int as u64;
-    args.exit_signal = libc::SIGCHLD as u64;
+    // With CLONE_PARENT the kernel refuses an exit signal: the child takes the caller's
+    // own (SIGCHLD for every process berth clones).
+    if flags & libc::CLONE_PARENT as u64 == 0 {
+        args.exit_signal = libc::SIGCHLD as u64;
+    }
     if let Some(fd) = cgroup {
         // CLONE_INTO_CGROUP: the libc constant is deprecated for overflowing c_int.
         args.flags |= 0x2_0000_0000;
@@ -284,6 +288,27 @@ pub fn mount_setattr(
         propagation,
         userns_fd: 0,
     };
+    setattr(fd, recursive, &attr)
+}
+
+/// Makes the detached mount `fd` (and every mount below it when `recursive`) idmapped
+/// through the user namespace `userns` (MOUNT_ATTR_IDMAP): files show and are written
+/// with their ids mapped by that namespace's maps.
+pub fn mount_setattr_idmap(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    userns: BorrowedFd<'_>,
+) -> io::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    setattr(fd, recursive, &attr)
+}
+
+fn setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &libc::mount_attr) -> io::Result<()> {
     let mut flags = libc::AT_EMPTY_PATH;
     if recursive {
         flags |= libc::AT_RECURSIVE;
@@ -295,7 +320,7 @@ pub fn mount_setattr(
             fd.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &attr as *const libc::mount_attr,
+            attr as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )
     };

@@ -28,7 +28,7 @@ fn features_document_is_complete_and_true() {
     assert_eq!(linux["memoryPolicy"], json!({"modes": [], "flags": []}));
     assert_eq!(
         linux["mountExtensions"],
-        json!({"idmap": {"enabled": false}})
+        json!({"idmap": {"enabled": true}})
     );
     assert_eq!(linux["netDevices"], json!({"enabled": false}));
     assert_eq!(linux["cgroup"]["rdma"], true);

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use berth_cgroups::{Host, Manager};
 use berth_common::io::Step;
 use oci_spec::runtime::{
-    ContainerState, LinuxDeviceCgroup, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType,
-    LinuxResources, Spec,
+    ContainerState, LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, LinuxResources, Spec,
 };
+use rustix::thread::UnshareFlags;
 
 use super::child::ChildGuard;
-use super::{hooks_of, io, Error, Result};
+use super::{hooks_of, Error, Result};
 use crate::init::{self, InitArgs};
 use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, StartSocket, ToChild, ToParent};
@@ -188,6 +188,9 @@ fn build(
     if plan.new_time_with_joins() {
         return Err(Error::TimeNsWithJoins);
     }
+    let sources = timed("create: open the bind sources", || {
+        super::userns::open_sources(&spec, &bundle, &plan)
+    })?;
     let (parent_chan, child_chan) = Channel::pair()?;
     let args = InitArgs {
         spec: &spec,
@@ -202,6 +205,7 @@ fn build(
         no_new_keyring: opts.no_new_keyring,
         preserve_fds,
         create_hooks: has_create_hooks(&spec),
+        sources,
     };
     let cgroup_fd = super::clone_target(cgroup.as_ref().map(|c| c.manager().paths()))?;
     let clone_step = step("create: clone the init");
@@ -311,8 +315,24 @@ fn clone_init(
         Some(path) => Some(std::fs::File::open(path).step("open pid namespace", path)?),
         None => None,
     };
-    let pidns = target_pidns.as_ref().map(|f| f.as_fd());
-    match super::clone_in_pid_ns(pidns, plan.clone_flags(), cgroup)? {
+    let user_join = plan
+        .joins()
+        .iter()
+        .find(|(t, _)| *t == LinuxNamespaceType::User);
+    let cloned = match user_join {
+        // A new pid namespace must belong to the joined user namespace: a helper in it
+        // clones the init (as berth's child), which then joins into the cgroup by a write.
+        Some((_, userns)) if plan.clone_flags().contains(UnshareFlags::NEWPID) => (
+            super::userns::clone_in_user_ns(userns, plan.clone_flags())?,
+            false,
+        ),
+        _ => super::clone_in_pid_ns(
+            target_pidns.as_ref().map(|f| f.as_fd()),
+            plan.clone_flags(),
+            cgroup,
+        )?,
+    };
+    match cloned {
         (Cloned::Child, _) => {
             drop(parent_chan);
             dir.close_in_child();
@@ -357,7 +377,11 @@ fn handshake(
             ToParent::NamespacesReady => {
                 let _step = step("create: id maps and cgroup of the init");
                 if plan.is_new(LinuxNamespaceType::User) {
-                    write_id_maps(pid, linux)?;
+                    super::userns::write_id_maps(pid, linux)?;
+                }
+                super::userns::check_joined_maps(plan, pid, linux)?;
+                if let Some(p) = state.config.process() {
+                    super::set_oom_score_adj(pid, p)?;
                 }
                 if let Some(m) = cgroup {
                     timed("create: move the init into the cgroup", || {
@@ -500,60 +524,4 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> LinuxResources {
 
 fn send_continue(chan: &Channel) -> Result<()> {
     Ok(chan.send(&ToChild::Continue)?)
-}
-
-fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect()
-}
-
-/// Writes the init's uid/gid maps while it waits. Root writes any number of ranges itself.
-/// A user mapping only their own uid and gid writes them too, after denying setgroups (the
-/// kernel's rule for unprivileged maps); anything more goes through the setuid helpers
-/// newuidmap/newgidmap (Debian's uidmap), which check /etc/subuid and /etc/subgid.
-fn write_id_maps(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
-    let uids = linux.uid_mappings().as_deref().unwrap_or_default();
-    let gids = linux.gid_mappings().as_deref().unwrap_or_default();
-    let base = PathBuf::from(format!("/proc/{pid}"));
-    let own = |maps: &[LinuxIdMapping], id: u32| {
-        maps.len() == 1 && maps[0].size() == 1 && maps[0].host_id() == id
-    };
-    if rustix::process::geteuid().is_root() {
-        std::fs::write(base.join("uid_map"), map_text(uids)).map_err(io("write uid_map"))?;
-        std::fs::write(base.join("gid_map"), map_text(gids)).map_err(io("write gid_map"))?;
-    } else if own(uids, rustix::process::geteuid().as_raw())
-        && own(gids, rustix::process::getegid().as_raw())
-    {
-        std::fs::write(base.join("setgroups"), "deny").map_err(io("write setgroups"))?;
-        std::fs::write(base.join("uid_map"), map_text(uids)).map_err(io("write uid_map"))?;
-        std::fs::write(base.join("gid_map"), map_text(gids)).map_err(io("write gid_map"))?;
-    } else {
-        id_map_helper("newuidmap", pid, uids)?;
-        id_map_helper("newgidmap", pid, gids)?;
-    }
-    Ok(())
-}
-
-fn id_map_helper(helper: &'static str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> {
-    let mut cmd = std::process::Command::new(helper);
-    cmd.arg(pid.to_string());
-    for m in maps {
-        cmd.args([
-            m.container_id().to_string(),
-            m.host_id().to_string(),
-            m.size().to_string(),
-        ]);
-    }
-    let out = cmd
-        .output()
-        .map_err(|source| Error::IdMapHelperMissing { helper, source })?;
-    if !out.status.success() {
-        return Err(Error::IdMapHelperFailed {
-            helper,
-            pid,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
 }

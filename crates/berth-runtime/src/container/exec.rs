@@ -128,6 +128,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
             m.add_process(pid)
         })?;
     }
+    super::set_oom_score_adj(pid, &opts.process)?;
     parent_chan.send(&ToChild::Continue)?;
     let mut msg = parent_chan.recv::<ToParent>();
     if let Ok(ToParent::SeccompNotify) = msg {

@@ -1,7 +1,7 @@
 //! The container lifecycle, one file per operation. Each operation takes the state root,
 //! locks the container for its whole run, and leaves nothing behind when it fails.
 
-mod child;
+pub(crate) mod child;
 mod create;
 mod delete;
 mod events;
@@ -16,6 +16,7 @@ mod run;
 mod shared_rootfs;
 mod start;
 mod update;
+mod userns;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -107,6 +108,16 @@ pub enum Error {
         helper: &'static str,
         pid: i32,
         stderr: String,
+    },
+    /// The bind sources berth opens (and idmaps) before the clone (init/rootfs/sources.rs).
+    #[error("prepare the mounts: {0}")]
+    MountSources(String),
+    #[error("linux.{field} ({config}) differ from the maps of the user namespace joined by path {path} ({actual})")]
+    JoinedUserNsMaps {
+        field: &'static str,
+        path: String,
+        config: String,
+        actual: String,
     },
     #[error("invalid signal {0}")]
     InvalidSignal(String),
@@ -244,6 +255,17 @@ pub(crate) fn clone_target(paths: Option<&berth_cgroups::CgroupPaths>) -> Result
         Err(rustix::io::Errno::NOENT) => Ok(None),
         Err(e) => Err(IoError::new("open cgroup", dir, e).into()),
     }
+}
+
+/// Sets process.oomScoreAdj of a cloned container process (the program inherits it),
+/// from this side: in a user namespace the process's own /proc files belong to host root
+/// while it is non-dumpable, so it could not write them itself.
+pub(crate) fn set_oom_score_adj(pid: i32, process: &oci_spec::runtime::Process) -> Result<()> {
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+            .step("set oom_score_adj", format!("/proc/{pid}/oom_score_adj"))?;
+    }
+    Ok(())
 }
 
 /// Passes a container process's seccomp notify fd to the listener at

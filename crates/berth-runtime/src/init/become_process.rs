@@ -13,7 +13,7 @@ use rustix::fs::{Mode, OFlags};
 
 use super::error::{Ctx, InitError};
 use super::handshake::container_hooks;
-use super::{procfs, rootfs, security};
+use super::{rootfs, security};
 use crate::process::{Channel, StartSocket, ToParent};
 use crate::sys;
 
@@ -39,10 +39,6 @@ pub(super) fn become_process(
     security::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
     security::apply_process_attrs(process, personality)?;
     security::apply_apparmor(process)?;
-    if let Some(adj) = process.oom_score_adj() {
-        procfs::write_own("oom_score_adj", &adj.to_string())
-            .map_err(|e| InitError(format!("set oom_score_adj {adj}: {e}")))?;
-    }
     if let Some(umask) = process.user().umask() {
         rustix::process::umask(Mode::from_bits_truncate(umask));
     }

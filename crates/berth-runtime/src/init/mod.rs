@@ -11,6 +11,7 @@
 
 use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use berth_cgroups::CgroupPaths;
@@ -56,6 +57,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// Run prestart/createRuntime hooks in the parent before entering the root.
     pub create_hooks: bool,
+    /// Bind sources the parent opened (and idmapped), index by index with the mounts.
+    pub sources: Vec<Option<rootfs::Source>>,
 }
 
 pub fn run(args: InitArgs) -> ! {
@@ -86,6 +89,12 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     for (typ, path) in plan.joins() {
         let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .ctx(|| format!("open {typ} namespace {path:?}"))?;
+        // Already in it (a pod sharing the host's uts namespace names the host's): nothing
+        // to join, and setns would need privilege over its owner, which a joined user
+        // namespace does not give.
+        if already_in(fd.as_fd(), *typ) {
+            continue;
+        }
         // The declared type goes to setns, so the kernel refuses a file of another type.
         namespaces::setns(fd.as_fd(), namespaces::flag(*typ)).map_err(|e| match e {
             rustix::io::Errno::INVAL => InitError(format!(
@@ -98,10 +107,12 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     if !unshare_flags.is_empty() {
         sys::unshare(unshare_flags).ctx(|| "create namespaces".into())?;
     }
-    let in_userns = new_ns(LinuxNamespaceType::User);
+    let new_userns = new_ns(LinuxNamespaceType::User);
+    // New or joined: either way the init is root of it below.
+    let in_userns = plan.is_own(LinuxNamespaceType::User);
     // A non-dumpable process's /proc files belong to root: a parent that is not root could
     // not write the id maps. Nothing of the container runs yet in this window.
-    if in_userns {
+    if new_userns {
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable)
             .ctx(|| "set dumpable for the id maps".into())?;
     }
@@ -110,13 +121,14 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         .ctx(|| "report namespaces".into())?;
     // Hooks run in the container see the pid the container sees.
     let hook_state = expect_continue(&a.chan)?.map(with_own_pid);
-    if in_userns {
+    if new_userns {
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
             .ctx(|| "set non-dumpable".into())?;
     }
 
     if in_userns {
-        // The parent wrote the maps: become the namespace's root.
+        // The parent wrote (or, joined, checked) the maps: become the namespace's root;
+        // host root is no id there, and files it made would fail with EOVERFLOW.
         let root_g = rustix::process::Gid::ROOT;
         let root_u = rustix::process::Uid::ROOT;
         rustix::thread::set_thread_res_gid(root_g, root_g, root_g)
@@ -151,7 +163,9 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     if own_mount_ns {
         rootfs::prepare(os, spec, a.rootfs)?;
     }
-    rootfs::mount_all(os, spec, a.rootfs, a.bundle, a.cgroup, in_userns)?;
+    rootfs::mount_all(
+        os, spec, a.rootfs, a.bundle, a.cgroup, in_userns, &a.sources,
+    )?;
     if a.create_hooks {
         a.chan
             .send(&ToParent::RunCreateHooks)
@@ -196,6 +210,13 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         Some(start),
         a.preserve_fds,
     )
+}
+
+/// Whether `ns` is the namespace of that type this process is in (same nsfs inode).
+fn already_in(ns: std::os::fd::BorrowedFd<'_>, typ: LinuxNamespaceType) -> bool {
+    let own = std::fs::metadata(format!("/proc/self/ns/{}", namespaces::proc_name(typ)));
+    let target = rustix::fs::fstat(ns);
+    matches!((own, target), (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.st_dev, b.st_ino))
 }
 
 fn set_domainname(name: &str) -> Result<(), InitError> {

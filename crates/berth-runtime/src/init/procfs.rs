@@ -1,4 +1,4 @@
-//! Writes into /proc (sysctls, oom_score_adj, domainname) that no mount can redirect.
+//! Writes into /proc (sysctls, domainname) that no mount can redirect.
 //!
 //! A path under /proc is only as trustworthy as the mounts along it: a bind of another
 //! procfs directory over /proc/sys/net would turn a namespaced `net.*` sysctl into a write
@@ -28,21 +28,6 @@ const PROC_ROOT_INO: u64 = 1;
 pub fn write(rel: &str, value: &str) -> Result<(), InitError> {
     let root = open_root().ctx(|| format!("write /proc/{rel}"))?;
     write_at(&root, rel, value)
-}
-
-/// Writes `value` to this process's own `/proc/<pid>/<name>`, with the pid this procfs
-/// gives us (its `self` link, read, never walked): a /proc of another pid namespace (a bind
-/// of the host's) must not lead to another process's file of the same pid.
-pub fn write_own(name: &str, value: &str) -> Result<(), InitError> {
-    let step = || format!("write /proc/self/{name}");
-    let root = open_root().ctx(step)?;
-    let me = readlinkat(root.as_fd(), "self", Vec::new()).ctx(step)?;
-    let me = me
-        .to_str()
-        .ok()
-        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| InitError(format!("{}: /proc/self is {me:?}", step())))?;
-    write_at(&root, &format!("{me}/{name}"), value)
 }
 
 fn write_at(root: &OwnedFd, rel: &str, value: &str) -> Result<(), InitError> {

@@ -41,11 +41,12 @@ impl Args {
                 },
                 "apparmor": {"enabled": false},
                 "selinux": {"enabled": false},
-                // What berth refuses at create (spec.rs) or cannot see (the vendored
-                // oci-spec has no mounts[].uidMappings), stated rather than left unknown.
+                // What berth refuses at create (spec.rs), stated rather than left unknown.
                 "intelRdt": {"enabled": false, "schemata": false},
                 "memoryPolicy": {"modes": [], "flags": []},
-                "mountExtensions": {"idmap": {"enabled": false}},
+                // mounts[].uidMappings/gidMappings and idmap/ridmap (containerd reads
+                // this to allow user-namespace pods): init/rootfs/sources.rs.
+                "mountExtensions": {"idmap": {"enabled": true}},
                 "netDevices": {"enabled": false}
             },
             "potentiallyUnsafeConfigAnnotations": UNSAFE_ANNOTATIONS,

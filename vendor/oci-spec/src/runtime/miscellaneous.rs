@@ -2,6 +2,8 @@ use crate::error::OciSpecError;
 use derive_builder::Builder;
 use getset::{CopyGetters, Getters, MutGetters, Setters};
 use serde::{Deserialize, Serialize};
+// berth: mounts[].uidMappings/gidMappings (runtime-spec 1.2).
+use super::LinuxIdMapping;
 use std::path::PathBuf;
 
 #[derive(
@@ -76,6 +78,14 @@ pub struct Mount {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// Options are fstab style mount options.
     options: Option<Vec<String>>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "uidMappings")]
+    /// UID mappings of an idmapped mount (runtime-spec 1.2).
+    uid_mappings: Option<Vec<LinuxIdMapping>>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "gidMappings")]
+    /// GID mappings of an idmapped mount (runtime-spec 1.2).
+    gid_mappings: Option<Vec<LinuxIdMapping>>,
 }
 
 /// utility function to generate default config for mounts.
@@ -86,6 +96,8 @@ pub fn get_default_mounts() -> Vec<Mount> {
             typ: "proc".to_string().into(),
             source: PathBuf::from("proc").into(),
             options: None,
+            uid_mappings: None,
+            gid_mappings: None,
         },
         Mount {
             destination: PathBuf::from("/dev"),
@@ -98,6 +110,8 @@ pub fn get_default_mounts() -> Vec<Mount> {
                 "size=65536k".into(),
             ]
             .into(),
+            uid_mappings: None,
+            gid_mappings: None,
         },
         Mount {
             destination: PathBuf::from("/dev/pts"),
@@ -112,6 +126,8 @@ pub fn get_default_mounts() -> Vec<Mount> {
                 "gid=5".into(),
             ]
             .into(),
+            uid_mappings: None,
+            gid_mappings: None,
         },
         Mount {
             destination: PathBuf::from("/dev/shm"),
@@ -125,12 +141,16 @@ pub fn get_default_mounts() -> Vec<Mount> {
                 "size=65536k".into(),
             ]
             .into(),
+            uid_mappings: None,
+            gid_mappings: None,
         },
         Mount {
             destination: PathBuf::from("/dev/mqueue"),
             typ: "mqueue".to_string().into(),
             source: PathBuf::from("mqueue").into(),
             options: vec!["nosuid".into(), "noexec".into(), "nodev".into()].into(),
+            uid_mappings: None,
+            gid_mappings: None,
         },
         Mount {
             destination: PathBuf::from("/sys"),
@@ -143,6 +163,8 @@ pub fn get_default_mounts() -> Vec<Mount> {
                 "ro".into(),
             ]
             .into(),
+            uid_mappings: None,
+            gid_mappings: None,
         },
         Mount {
             destination: PathBuf::from("/sys/fs/cgroup"),
@@ -156,6 +178,8 @@ pub fn get_default_mounts() -> Vec<Mount> {
                 "ro".into(),
             ]
             .into(),
+            uid_mappings: None,
+            gid_mappings: None,
         },
     ]
 }

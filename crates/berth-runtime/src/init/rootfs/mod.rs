@@ -18,6 +18,7 @@ mod propagation;
 #[cfg(test)]
 mod recorder;
 mod resolve;
+mod sources;
 mod syscall;
 #[cfg(test)]
 mod tests;
@@ -27,4 +28,5 @@ pub use mounts::mount_all;
 pub use options::{option_names, parse_options, propagation_flag, MountOptions, RecursiveAttrs};
 pub use propagation::prepare;
 pub use resolve::{check_proc_destination, clean_path, fd_path, mkdir_all_in_root, open_in_root};
+pub use sources::{id_mapping, open_sources, IdMapping, Source};
 pub use syscall::{Host, Syscall};

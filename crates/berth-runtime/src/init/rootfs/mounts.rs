@@ -15,12 +15,14 @@ use super::resolve::{
     check_proc_target, ensure_target, fd_path, mkdir_all_in_root, open_in_root, path_in_root,
     refuse_symlinked, replace_with_empty_file,
 };
+use super::sources::Source;
 use super::syscall::{ms, Syscall};
 use super::{parse_options, MountOptions, RecursiveAttrs};
 use crate::init::copyup;
 use crate::init::error::{Ctx, InitError};
 
-/// Mounts the config's mounts, in order, inside `rootfs`.
+/// Mounts the config's mounts, in order, inside `rootfs`. `sources`: the bind sources the
+/// privileged side opened (sources.rs), index by index with the mounts.
 pub fn mount_all(
     os: &dyn Syscall,
     spec: &Spec,
@@ -28,6 +30,7 @@ pub fn mount_all(
     bundle: &Path,
     cgroup: Option<&CgroupPaths>,
     in_userns: bool,
+    sources: &[Option<Source>],
 ) -> Result<(), InitError> {
     let root = rustix::fs::open(
         rootfs,
@@ -35,8 +38,9 @@ pub fn mount_all(
         Mode::empty(),
     )
     .ctx(|| format!("open rootfs {rootfs:?}"))?;
-    for m in spec.mounts().iter().flatten() {
-        mount_one(os, root.as_fd(), m, bundle, cgroup)
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let opened = sources.get(i).and_then(Option::as_ref);
+        mount_one(os, root.as_fd(), m, bundle, cgroup, opened)
             .map_err(|e| InitError(format!("mount {:?}: {}", m.destination(), e.0)))?;
     }
     if needs_dev_setup(spec) {
@@ -67,6 +71,7 @@ fn mount_one(
     m: &Mount,
     bundle: &Path,
     cgroup: Option<&CgroupPaths>,
+    opened: Option<&Source>,
 ) -> Result<(), InitError> {
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
@@ -84,8 +89,10 @@ fn mount_one(
             s.to_path_buf()
         }
     });
-    let source_is_dir = match (&source, is_bind) {
-        (Some(src), true) => std::fs::metadata(src)
+    let source_is_dir = match (opened, &source, is_bind) {
+        // Opened by the privileged side: its path may be out of this process's reach.
+        (Some(s), _, _) => s.is_dir,
+        (None, Some(src), true) => std::fs::metadata(src)
             .ctx(|| format!("bind source {src:?}"))?
             .is_dir(),
         _ => true,
@@ -100,9 +107,17 @@ fn mount_one(
 
     if is_bind {
         let src = source.ok_or_else(|| InitError("bind mount without a source".into()))?;
-        let bind_flags = opts.flags & (MountFlags::BIND | MountFlags::REC);
-        os.mount(Some(&src), &target_path, None, bind_flags, None)
-            .ctx(|| format!("bind {src:?}"))?;
+        match opened {
+            // Opened (and idmapped) by the privileged side: attach that tree.
+            Some(s) => os
+                .move_mount(s.tree.as_fd(), target.as_fd())
+                .ctx(|| format!("attach the bind of {src:?}"))?,
+            None => {
+                let bind_flags = opts.flags & (MountFlags::BIND | MountFlags::REC);
+                os.mount(Some(&src), &target_path, None, bind_flags, None)
+                    .ctx(|| format!("bind {src:?}"))?
+            }
+        }
         let extra = opts.flags & !(MountFlags::BIND | MountFlags::REC | ms::REMOUNT);
         // The bind itself ignores every other flag: apply them with a remount of the new
         // mount (reopened, since the old fd points below it).

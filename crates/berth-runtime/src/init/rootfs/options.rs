@@ -14,6 +14,8 @@ pub struct MountOptions {
     pub copy_up: bool,
     /// The recursive options (rro, rnoexec, …), for mount_setattr(AT_RECURSIVE).
     pub recursive: RecursiveAttrs,
+    /// `idmap` (Some(false): the top mount) or `ridmap` (Some(true): every mount below).
+    pub idmap: Option<bool>,
 }
 
 impl Default for MountOptions {
@@ -24,6 +26,7 @@ impl Default for MountOptions {
             data: String::new(),
             copy_up: false,
             recursive: RecursiveAttrs::default(),
+            idmap: None,
         }
     }
 }
@@ -57,6 +60,8 @@ enum Opt {
     Propagation(libc::c_ulong),
     /// An instruction to the runtime, not to the kernel (which would reject it).
     CopyUp,
+    /// An idmapped bind (runtime-spec 1.2), recursive or not: made by the runtime.
+    IdMap(bool),
 }
 
 /// An atime mode is a value, not a bit: mount_setattr wants the whole field cleared.
@@ -136,6 +141,8 @@ const OPTIONS: &[(&str, Opt)] = &[
         Opt::Propagation(libc::MS_UNBINDABLE | libc::MS_REC),
     ),
     ("tmpcopyup", Opt::CopyUp),
+    ("idmap", Opt::IdMap(false)),
+    ("ridmap", Opt::IdMap(true)),
 ];
 
 /// The names of every mount option berth honours (for `berth features`).
@@ -170,6 +177,7 @@ pub fn parse_options(options: &[String]) -> MountOptions {
                 out.propagation.push(MountFlags::from_bits_retain(p as u32))
             }
             Some(Opt::CopyUp) => out.copy_up = true,
+            Some(Opt::IdMap(recursive)) => out.idmap = Some(recursive),
             None => data.push(opt.as_str()),
         }
     }

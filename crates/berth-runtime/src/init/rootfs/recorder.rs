@@ -8,6 +8,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use oci_spec::runtime::LinuxIdMapping;
 use rustix::fs::{FileType, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, UnmountFlags};
@@ -43,6 +44,17 @@ pub enum Call {
     Tmpfs {
         attrs: u64,
         tree: String,
+    },
+    /// A user namespace with these maps (uid_map text, gid_map text), shown as `usernsN`.
+    UserNs {
+        uids: String,
+        gids: String,
+        userns: String,
+    },
+    IdMap {
+        tree: String,
+        recursive: bool,
+        userns: String,
     },
     Mknod {
         path: String,
@@ -219,6 +231,34 @@ impl Syscall for Recorder {
         let (fd, tree) = self.new_tree()?;
         self.record(Call::Tmpfs { attrs, tree });
         Ok(fd)
+    }
+
+    fn userns_with_maps(
+        &self,
+        uids: &[LinuxIdMapping],
+        gids: &[LinuxIdMapping],
+    ) -> io::Result<OwnedFd> {
+        let (fd, tree) = self.new_tree()?;
+        self.record(Call::UserNs {
+            uids: crate::userns::map_text(uids),
+            gids: crate::userns::map_text(gids),
+            userns: tree.replace("tree", "userns"),
+        });
+        Ok(fd)
+    }
+
+    fn idmap(
+        &self,
+        tree: BorrowedFd<'_>,
+        recursive: bool,
+        userns: BorrowedFd<'_>,
+    ) -> io::Result<()> {
+        self.record(Call::IdMap {
+            tree: self.show_fd(tree),
+            recursive,
+            userns: self.show_fd(userns).replace("tree", "userns"),
+        });
+        Ok(())
     }
 
     /// Leaves a regular file where the node would be, so what follows (chmod) finds it.

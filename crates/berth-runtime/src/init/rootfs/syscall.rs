@@ -12,6 +12,7 @@ use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
+use oci_spec::runtime::LinuxIdMapping;
 use rustix::fs::{AtFlags, FileType, Gid, Mode, Uid};
 use rustix::io::Result;
 use rustix::mount::{MountFlags, UnmountFlags};
@@ -57,6 +58,19 @@ pub trait Syscall {
     fn move_mount(&self, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()>;
     /// See [`sys::detached_tmpfs`].
     fn detached_tmpfs(&self, attrs: u64) -> io::Result<OwnedFd>;
+    /// See [`crate::userns::with_maps`].
+    fn userns_with_maps(
+        &self,
+        uids: &[LinuxIdMapping],
+        gids: &[LinuxIdMapping],
+    ) -> io::Result<OwnedFd>;
+    /// See [`sys::mount_setattr_idmap`].
+    fn idmap(
+        &self,
+        tree: BorrowedFd<'_>,
+        recursive: bool,
+        userns: BorrowedFd<'_>,
+    ) -> io::Result<()>;
     /// mknodat(2).
     fn mknod(
         &self,
@@ -130,6 +144,23 @@ impl Syscall for Host {
 
     fn detached_tmpfs(&self, attrs: u64) -> io::Result<OwnedFd> {
         sys::detached_tmpfs(attrs)
+    }
+
+    fn userns_with_maps(
+        &self,
+        uids: &[LinuxIdMapping],
+        gids: &[LinuxIdMapping],
+    ) -> io::Result<OwnedFd> {
+        crate::userns::with_maps(uids, gids)
+    }
+
+    fn idmap(
+        &self,
+        tree: BorrowedFd<'_>,
+        recursive: bool,
+        userns: BorrowedFd<'_>,
+    ) -> io::Result<()> {
+        sys::mount_setattr_idmap(tree, recursive, userns)
     }
 
     fn mknod(

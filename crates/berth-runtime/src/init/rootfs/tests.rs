@@ -37,6 +37,7 @@ impl Scene {
             self.bundle.path(),
             None,
             in_userns,
+            &[],
         )
         .unwrap();
     }
@@ -422,4 +423,45 @@ fn paths_in_the_plan_are_the_ones_under_the_root() {
         )]
     );
     assert!(Path::new(&s.root.path().join("etc/x")).is_dir());
+}
+
+/// A bind source opened (and idmapped) by the privileged side is attached with
+/// move_mount, never bound by path: the init may not reach the path.
+#[test]
+fn an_opened_bind_source_is_attached_not_bound_by_path() {
+    let s = scene();
+    std::fs::create_dir(s.bundle.path().join("vol")).unwrap();
+    let spec = spec(
+        r#"{"ociVersion": "1.0.2", "mounts": [{"destination": "/data", "type": "bind",
+            "source": "vol", "options": ["rbind", "nosuid"]}]}"#,
+    );
+    let opened = super::open_sources(&s.os, &spec, s.bundle.path(), true).unwrap();
+    mount_all(
+        &s.os,
+        &spec,
+        s.root.path(),
+        s.bundle.path(),
+        None,
+        true,
+        &opened,
+    )
+    .unwrap();
+    assert_eq!(
+        s.os.calls()[..3],
+        [
+            Call::CloneTree {
+                from: "$bundle/vol".into(),
+                recursive: true,
+                tree: "tree1".into()
+            },
+            Call::MoveMount {
+                tree: "tree1".into(),
+                target: "$root/data".into()
+            },
+            flags_on(
+                "$root/data",
+                MountFlags::BIND | ms::REMOUNT | MountFlags::NOSUID
+            ),
+        ]
+    );
 }

@@ -308,8 +308,8 @@ fn record_init(dir: &ContainerDir, state: &mut State, pid: i32) -> Result<()> {
     Ok(dir.save(state)?)
 }
 
-/// Answers the init until it reports `Ready`: id maps and cgroup once its namespaces
-/// exist, the create hooks, a seccomp notify fd.
+/// Answers the init until it reports `Ready`: id maps, cgroup and network devices once its
+/// namespaces exist, the create hooks, a seccomp notify fd.
 fn handshake(
     chan: &Channel,
     state: &State,
@@ -331,6 +331,9 @@ fn handshake(
                 }
                 if let Some(m) = cgroup {
                     m.add_process(pid)?;
+                }
+                if let Some(devices) = linux.net_devices() {
+                    super::net_devices::move_in(pid, devices)?;
                 }
                 // Hooks run after the environment is made (prestart, createRuntime,
                 // createContainer, startContainer) see "created", as the spec's lifecycle

@@ -325,7 +325,7 @@ fn handshake(
     loop {
         match chan.recv::<ToParent>()? {
             ToParent::NamespacesReady => {
-                let _step = step("create: id maps and cgroup of the init");
+                let _step = step("create: id maps, cgroup and network devices of the init");
                 if plan.is_new(LinuxNamespaceType::User) {
                     write_id_maps(pid, linux)?;
                 }

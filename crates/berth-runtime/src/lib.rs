@@ -5,13 +5,15 @@
 //! parent/init handshake) and `hooks`. The child side, `init`, is the code that runs inside
 //! the new container between clone and execve (root filesystem, security, terminal).
 //! `text` bounds untrusted values shown in messages; `warn` carries what fails without
-//! failing the operation; `steps` times the named steps of an operation for --debug. `sys` is the only module allowed `unsafe`.
+//! failing the operation; `steps` times the named steps of an operation for --debug. `netlink` is the few rtnetlink
+//! requests linux.netDevices makes, by hand. `sys` is the only module allowed `unsafe`.
 
 pub mod container;
 pub mod exe_guard;
 pub mod hooks;
 pub mod init;
 pub mod namespaces;
+mod netlink;
 pub mod process;
 pub mod spec;
 pub mod state;

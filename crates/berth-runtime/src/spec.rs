@@ -250,17 +250,29 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
             )));
         }
     }
-    // Refused rather than ignored: `berth features` says they are not supported.
     if linux.intel_rdt().is_some() {
-        return Err(invalid("linux.intelRdt is not supported by berth"));
+        return Err(invalid(intel_rdt_refusal()));
     }
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(invalid("linux.netDevices is not supported by berth"));
+    if let Some(devices) = linux.net_devices() {
+        let has_netns = seen.contains(&LinuxNamespaceType::Network);
+        crate::container::check_net_devices(devices, has_netns).map_err(invalid)?;
     }
-    if linux.memory_policy().is_some() {
-        return Err(invalid("linux.memoryPolicy is not supported by berth"));
+    if let Some(policy) = linux.memory_policy() {
+        crate::init::security::check_memory_policy(policy).map_err(invalid)?;
     }
     Ok(())
+}
+
+/// linux.intelRdt is refused rather than ignored (`berth features` says it is not
+/// supported): berth has no resctrl write path, which needs a host with resctrl to test.
+fn intel_rdt_refusal() -> &'static str {
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .is_ok_and(|m| m.lines().any(|l| l.contains(" - resctrl ")));
+    if mounted {
+        "linux.intelRdt is not supported by berth"
+    } else {
+        "linux.intelRdt: the host has no resctrl filesystem mounted"
+    }
 }
 
 /// The config `berth spec` writes (runc's defaults, with a terminal and hostname "berth");

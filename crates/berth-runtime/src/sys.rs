@@ -373,6 +373,16 @@ pub fn set_personality(persona: libc::c_ulong) -> io::Result<()> {
     Ok(())
 }
 
+/// set_mempolicy(2): the NUMA memory policy of this thread, inherited across fork and execve.
+/// `nodes` is the nodemask; the kernel reads `max_node - 1` bits of it.
+pub fn set_mempolicy(mode: i32, nodes: &[libc::c_ulong], max_node: u64) -> io::Result<()> {
+    // SAFETY: the pointer and bit count describe `nodes`, which outlives the call.
+    if unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, nodes.as_ptr(), max_node) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// ioprio_set(IOPRIO_WHO_PROCESS, 0 = this process, class << 13 | level).
 pub fn set_io_priority(class: u32, level: u32) -> io::Result<()> {
     const IOPRIO_WHO_PROCESS: libc::c_int = 1;

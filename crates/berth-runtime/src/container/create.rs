@@ -357,9 +357,9 @@ fn record_init(dir: &ContainerDir, state: &mut State, pid: i32) -> Result<()> {
     Ok(dir.save(state)?)
 }
 
-/// Answers the init until it reports `Ready`: id maps and cgroup once its namespaces
-/// exist (`cgroup` is None when the init was cloned into it), the create hooks, a seccomp
-/// notify fd.
+/// Answers the init until it reports `Ready`: id maps, cgroup (`cgroup` is None when the
+/// init was cloned into it) and network devices once its namespaces exist, the create
+/// hooks, a seccomp notify fd.
 fn handshake(
     chan: &Channel,
     state: &State,
@@ -375,7 +375,7 @@ fn handshake(
     loop {
         match chan.recv::<ToParent>()? {
             ToParent::NamespacesReady => {
-                let _step = step("create: id maps and cgroup of the init");
+                let _step = step("create: id maps, cgroup and network devices of the init");
                 if plan.is_new(LinuxNamespaceType::User) {
                     super::userns::write_id_maps(pid, linux)?;
                 }
@@ -387,6 +387,9 @@ fn handshake(
                     timed("create: move the init into the cgroup", || {
                         m.add_process(pid)
                     })?;
+                }
+                if let Some(devices) = linux.net_devices() {
+                    super::net_devices::move_in(pid, devices)?;
                 }
                 // Hooks run after the environment is made (prestart, createRuntime,
                 // createContainer, startContainer) see "created", as the spec's lifecycle

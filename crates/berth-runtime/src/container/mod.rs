@@ -8,6 +8,7 @@ mod events;
 mod exec;
 mod join;
 mod kill;
+mod net_devices;
 mod pause;
 mod ps;
 mod query;
@@ -28,6 +29,7 @@ pub use events::events;
 pub use exec::{exec, ExecOptions};
 pub use join::{join, JoinError, JoinOptions, Namespace};
 pub use kill::{kill, parse_signal};
+pub use net_devices::check as check_net_devices;
 pub use pause::{pause, resume};
 pub use ps::pids;
 pub use query::{list, oci_state, state_of, ListEntry};
@@ -147,6 +149,13 @@ pub enum Error {
     Signal {
         signal: i32,
         pid: i32,
+        source: std::io::Error,
+    },
+    /// A step of moving a `linux.netDevices` link into the container failed.
+    #[error("linux.netDevices: {step} {link}: {source}")]
+    NetDevice {
+        step: &'static str,
+        link: String,
         source: std::io::Error,
     },
     #[error(transparent)]
@@ -288,7 +297,7 @@ pub(crate) fn forward_seccomp_fd(
     let sock =
         std::os::unix::net::UnixStream::connect(path).step("connect seccomp listener", path)?;
     let msg = serde_json::json!({
-        "ociVersion": "1.2.0",
+        "ociVersion": "1.3.0",
         "fds": ["seccompFd"],
         "pid": pid,
         "metadata": seccomp.listener_metadata().clone().unwrap_or_default(),

@@ -202,6 +202,9 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         state: hook_state.unwrap_or_default(),
     };
     let personality = linux.and_then(|l| l.personality().as_ref());
+    if let Some(policy) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        security::apply_memory_policy(policy)?;
+    }
     become_process(
         process,
         seccomp,

@@ -2,9 +2,9 @@ use serde_json::json;
 
 use crate::context::{Context, Outcome};
 
-/// The newest runtime-spec version whose Linux fields berth honours. The 1.3.0 additions
-/// (linux.netDevices, linux.memoryPolicy) are refused at create, so they are not claimed.
-const OCI_VERSION_MAX: &str = "1.2.1";
+/// The newest runtime-spec version whose Linux fields berth honours: 1.3.0's netDevices,
+/// memoryPolicy and seccomp listener included; intelRdt is refused with a clear error.
+const OCI_VERSION_MAX: &str = "1.3.0";
 
 /// Annotations that change what berth does with a container: the release callback reads
 /// them at delete (image roots, networks), so clients must not pass them through from users.
@@ -43,11 +43,15 @@ impl Args {
                 "selinux": {"enabled": false},
                 // What berth refuses at create (spec.rs), stated rather than left unknown.
                 "intelRdt": {"enabled": false, "schemata": false},
-                "memoryPolicy": {"modes": [], "flags": []},
+                "memoryPolicy": {
+                    "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+                              "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
+                    "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+                },
                 // mounts[].uidMappings/gidMappings and idmap/ridmap (containerd reads
                 // this to allow user-namespace pods): init/rootfs/sources.rs.
                 "mountExtensions": {"idmap": {"enabled": true}},
-                "netDevices": {"enabled": false}
+                "netDevices": {"enabled": true}
             },
             "potentiallyUnsafeConfigAnnotations": UNSAFE_ANNOTATIONS,
             "annotations": {"dev.berth.version": env!("CARGO_PKG_VERSION")}

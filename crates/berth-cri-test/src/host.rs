@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 /// Pids whose command line contains `needle` (e.g. the shims started with our socket address).
 pub fn processes_mentioning(needle: &str) -> Vec<u32> {
     let me = std::process::id();
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != me)
@@ -31,7 +33,9 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let octal = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match (b[i], octal) {
             (b'\\', Some(d)) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -55,14 +59,22 @@ fn mountinfo() -> Vec<MountEntry> {
             let mut post = post.split(' ');
             let fstype = post.next()?.to_string();
             let super_opts = post.nth(1)?.to_string();
-            Some(MountEntry { target: target.into(), fstype, super_opts })
+            Some(MountEntry {
+                target: target.into(),
+                fstype,
+                super_opts,
+            })
         })
         .collect()
 }
 
 /// Mount points at or below `dir`.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    mountinfo().into_iter().map(|m| m.target).filter(|t| t.starts_with(dir)).collect()
+    mountinfo()
+        .into_iter()
+        .map(|m| m.target)
+        .filter(|t| t.starts_with(dir))
+        .collect()
 }
 
 /// Whether `path` is a mount point (a pinned network namespace is an nsfs bind mount).
@@ -71,20 +83,28 @@ pub fn is_mount_point(path: &Path) -> bool {
 }
 
 fn cgroup_mounts() -> Vec<MountEntry> {
-    mountinfo().into_iter().filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2").collect()
+    mountinfo()
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .collect()
 }
 
 /// Directories in every cgroup hierarchy whose name contains one of `ids`.
 pub fn cgroups_named(ids: &[String]) -> Vec<PathBuf> {
     fn walk(dir: &Path, ids: &[String], found: &mut Vec<PathBuf>) {
-        let Ok(entries) = fs::read_dir(dir) else { return };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             if !entry.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
             let path = entry.path();
             let name = entry.file_name();
-            if ids.iter().any(|id| name.to_string_lossy().contains(id.as_str())) {
+            if ids
+                .iter()
+                .any(|id| name.to_string_lossy().contains(id.as_str()))
+            {
                 found.push(path.clone());
             }
             walk(&path, ids, found);
@@ -129,12 +149,23 @@ pub fn remove_cgroup_parent(parent: &str) {
 
 /// Reads a cgroup file of process `pid`: `v1_file` in the v1 hierarchy holding `controller`,
 /// or `v2_file` in its cgroup when the host is pure cgroup v2.
-pub fn cgroup_file(pid: u32, controller: &str, v1_file: &str, v2_file: &str) -> Result<String, String> {
+pub fn cgroup_file(
+    pid: u32,
+    controller: &str,
+    v1_file: &str,
+    v2_file: &str,
+) -> Result<String, String> {
     let membership = fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .map_err(|e| format!("/proc/{pid}/cgroup: {e}"))?;
     let mounts = cgroup_mounts();
-    let path = if let Some(v2) = mounts.iter().find(|m| m.fstype == "cgroup2" && m.target == Path::new("/sys/fs/cgroup")) {
-        let rel = membership.lines().find_map(|l| l.strip_prefix("0::")).ok_or("no cgroup v2 line")?;
+    let path = if let Some(v2) = mounts
+        .iter()
+        .find(|m| m.fstype == "cgroup2" && m.target == Path::new("/sys/fs/cgroup"))
+    {
+        let rel = membership
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .ok_or("no cgroup v2 line")?;
         v2.target.join(rel.trim_start_matches('/')).join(v2_file)
     } else {
         let rel = membership

@@ -12,13 +12,24 @@ use crate::run;
 /// Moves `file` into `blobs/sha256/<digest>` of the layout at `oci`; returns ("sha256:…", size).
 fn put_blob(oci: &Path, file: &Path) -> Result<(String, u64), String> {
     let sum = run("sha256sum", &[&file.to_string_lossy()])?;
-    let hex = sum.split_whitespace().next().unwrap_or_default().to_string();
-    let size = fs::metadata(file).map_err(|e| format!("{}: {e}", file.display()))?.len();
-    fs::rename(file, oci.join("blobs/sha256").join(&hex)).map_err(|e| format!("blob {hex}: {e}"))?;
+    let hex = sum
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let size = fs::metadata(file)
+        .map_err(|e| format!("{}: {e}", file.display()))?
+        .len();
+    fs::rename(file, oci.join("blobs/sha256").join(&hex))
+        .map_err(|e| format!("blob {hex}: {e}"))?;
     Ok((format!("sha256:{hex}"), size))
 }
 
-fn put_json(oci: &Path, scratch: &Path, value: &serde_json::Value) -> Result<(String, u64), String> {
+fn put_json(
+    oci: &Path,
+    scratch: &Path,
+    value: &serde_json::Value,
+) -> Result<(String, u64), String> {
     fs::write(scratch, value.to_string()).map_err(|e| format!("{}: {e}", scratch.display()))?;
     put_blob(oci, scratch)
 }
@@ -84,7 +95,16 @@ pub(crate) fn build_archive(work: &Path, name: &str) -> Result<std::path::PathBu
     fs::write(oci.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
         .map_err(|e| format!("oci-layout: {e}"))?;
     let archive = work.join("image.tar");
-    run("tar", &["-C", &oci.to_string_lossy(), "-cf", &archive.to_string_lossy(), "."])?;
+    run(
+        "tar",
+        &[
+            "-C",
+            &oci.to_string_lossy(),
+            "-cf",
+            &archive.to_string_lossy(),
+            ".",
+        ],
+    )?;
     fs::remove_dir_all(&rootfs).map_err(|e| format!("{}: {e}", rootfs.display()))?;
     fs::remove_dir_all(&oci).map_err(|e| format!("{}: {e}", oci.display()))?;
     Ok(archive)

@@ -142,7 +142,13 @@ state = "{d}/state"
         instance.wait_ready()?;
         let archive = image::build_archive(&d, IMAGE)?;
         instance
-            .ctr(&["images", "import", "--platform", "linux/amd64", &archive.to_string_lossy()])
+            .ctr(&[
+                "images",
+                "import",
+                "--platform",
+                "linux/amd64",
+                &archive.to_string_lossy(),
+            ])
             .map_err(|e| format!("import the test image: {e}"))?;
         Ok(instance)
     }
@@ -174,10 +180,16 @@ state = "{d}/state"
                 return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("containerd exited at start ({status}):\n{}", self.log_tail()));
+                return Err(format!(
+                    "containerd exited at start ({status}):\n{}",
+                    self.log_tail()
+                ));
             }
             if Instant::now() > deadline {
-                return Err(format!("containerd did not answer within 30s:\n{}", self.log_tail()));
+                return Err(format!(
+                    "containerd did not answer within 30s:\n{}",
+                    self.log_tail()
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -203,7 +215,10 @@ state = "{d}/state"
         &self,
     ) -> Result<(RuntimeServiceClient<Channel>, ImageServiceClient<Channel>), String> {
         let channel = self.channel().await?;
-        Ok((RuntimeServiceClient::new(channel.clone()), ImageServiceClient::new(channel)))
+        Ok((
+            RuntimeServiceClient::new(channel.clone()),
+            ImageServiceClient::new(channel),
+        ))
     }
 }
 

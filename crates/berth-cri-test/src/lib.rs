@@ -7,6 +7,8 @@
 pub mod host;
 mod image;
 mod instance;
+pub mod leftovers;
+pub mod setup;
 
 pub use instance::{Instance, Options, IMAGE};
 
@@ -25,4 +27,13 @@ pub(crate) fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `Ok` when `cond` holds, else the error `msg` builds.
+pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(msg())
+    }
 }

@@ -9,10 +9,12 @@
 //! BERTH_CRI_SYSTEMD_CGROUP=1 (the shim's `SystemdCgroup = true` and a `.slice` cgroup parent,
 //! for a host whose PID 1 is systemd).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use berth_cri_test::{host, Instance, Options, IMAGE};
+use berth_cri_test::leftovers::{leases, nothing_left};
+use berth_cri_test::setup::{berth_binary, skip_reason, which};
+use berth_cri_test::{ensure, host, Instance, Options, IMAGE};
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::*;
@@ -24,50 +26,6 @@ const MEMORY_LIMIT: i64 = 64 << 20;
 const CPU_PERIOD: i64 = 100_000;
 const CPU_QUOTA: i64 = 50_000;
 const HOST_FILE: &str = "hello from the host\n";
-
-/// Why this host cannot run the test, if it cannot.
-fn skip_reason() -> Option<String> {
-    let uid = std::process::Command::new("id").arg("-u").output();
-    if !uid.is_ok_and(|o| o.stdout.trim_ascii() == b"0") {
-        return Some("not root (the test starts containerd and containers)".into());
-    }
-    for tool in ["containerd", "ctr", "containerd-shim-runc-v2"] {
-        if which(tool).is_none() {
-            return Some(format!("{tool} not installed (apt-get install containerd)"));
-        }
-    }
-    for plugin in ["bridge", "host-local", "loopback"] {
-        if !Path::new("/usr/lib/cni").join(plugin).exists() {
-            return Some(format!(
-                "CNI plugin /usr/lib/cni/{plugin} missing (apt-get install containernetworking-plugins)"
-            ));
-        }
-    }
-    None
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-fn berth_binary() -> Result<PathBuf, String> {
-    if let Some(b) = std::env::var_os("BERTH") {
-        let b = PathBuf::from(b);
-        return Ok(if b.components().count() == 1 { which(&b.to_string_lossy()).unwrap_or(b) } else { b });
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    ["release", "debug"]
-        .iter()
-        .map(|p| target.join("x86_64-unknown-linux-gnu").join(p).join("berth"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| format!("no berth binary under {} (cargo build --release, or set BERTH)", target.display()))
-}
 
 #[tokio::test(flavor = "current_thread")]
 async fn cri_pod_lifecycle_berth() {
@@ -91,8 +49,15 @@ async fn lifecycle(runtime: PathBuf) {
         return;
     }
     let systemd_cgroup = std::env::var("BERTH_CRI_SYSTEMD_CGROUP").is_ok_and(|v| v == "1");
-    eprintln!("--- runtime {} (systemd cgroup driver: {systemd_cgroup})", runtime.display());
-    let inst = Instance::start(&Options { runtime, systemd_cgroup }).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "--- runtime {} (systemd cgroup driver: {systemd_cgroup})",
+        runtime.display()
+    );
+    let inst = Instance::start(&Options {
+        runtime,
+        systemd_cgroup,
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = pod(&inst).await {
         panic!("{e}\n--- containerd log (last lines):\n{}", inst.log_tail());
     }
@@ -113,18 +78,22 @@ async fn call<T>(
     }
 }
 
-fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
-    if cond { Ok(()) } else { Err(msg()) }
-}
-
 /// The "info" JSON of a verbose status answer.
-fn verbose_info(info: &std::collections::HashMap<String, String>, what: &str) -> Result<serde_json::Value, String> {
-    let raw = info.get("info").ok_or_else(|| format!("{what}: verbose status has no info"))?;
+fn verbose_info(
+    info: &std::collections::HashMap<String, String>,
+    what: &str,
+) -> Result<serde_json::Value, String> {
+    let raw = info
+        .get("info")
+        .ok_or_else(|| format!("{what}: verbose status has no info"))?;
     serde_json::from_str(raw).map_err(|e| format!("{what}: verbose info: {e}"))
 }
 
 fn pid_of(info: &serde_json::Value, what: &str) -> Result<u32, String> {
-    info["pid"].as_u64().map(|p| p as u32).ok_or_else(|| format!("{what}: no pid in verbose info"))
+    info["pid"]
+        .as_u64()
+        .map(|p| p as u32)
+        .ok_or_else(|| format!("{what}: no pid in verbose info"))
 }
 
 async fn pod(inst: &Instance) -> Result<(), String> {
@@ -140,22 +109,37 @@ async fn pod(inst: &Instance) -> Result<(), String> {
         }),
         hostname: "cri-pod".into(),
         log_directory: inst.dir().join("logs").to_string_lossy().into_owned(),
-        linux: Some(LinuxPodSandboxConfig { cgroup_parent: inst.cgroup_parent.clone(), ..Default::default() }),
+        linux: Some(LinuxPodSandboxConfig {
+            cgroup_parent: inst.cgroup_parent.clone(),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let sid = call(
         "RunPodSandbox",
-        rt.run_pod_sandbox(RunPodSandboxRequest { config: Some(sandbox_config.clone()), runtime_handler: String::new() }),
+        rt.run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(sandbox_config.clone()),
+            runtime_handler: String::new(),
+        }),
     )
     .await?
     .pod_sandbox_id;
     let status = call(
         "PodSandboxStatus",
-        rt.pod_sandbox_status(PodSandboxStatusRequest { pod_sandbox_id: sid.clone(), verbose: true }),
+        rt.pod_sandbox_status(PodSandboxStatusRequest {
+            pod_sandbox_id: sid.clone(),
+            verbose: true,
+        }),
     )
     .await?;
-    let ip = status.status.and_then(|s| s.network).map(|n| n.ip).unwrap_or_default();
-    ensure(!ip.is_empty(), || "PodSandboxStatus: the pod has no IP".into())?;
+    let ip = status
+        .status
+        .and_then(|s| s.network)
+        .map(|n| n.ip)
+        .unwrap_or_default();
+    ensure(!ip.is_empty(), || {
+        "PodSandboxStatus: the pod has no IP".into()
+    })?;
     let info = verbose_info(&status.info, "PodSandboxStatus")?;
     let sandbox_pid = pid_of(&info, "PodSandboxStatus")?;
     let netns = info["runtimeSpec"]["linux"]["namespaces"]
@@ -165,9 +149,14 @@ async fn pod(inst: &Instance) -> Result<(), String> {
         .map(PathBuf::from)
         .ok_or("PodSandboxStatus: no network namespace path in the sandbox's spec")?;
     // mountinfo names the real path (/var/run is a symlink to /run).
-    let netns = std::fs::canonicalize(&netns).map_err(|e| format!("pod netns {}: {e}", netns.display()))?;
-    ensure(host::is_mount_point(&netns), || format!("pod netns {} is not mounted", netns.display()))?;
-    ensure(!leases(&inst.ipam_dir, &ip).is_empty(), || format!("no host-local lease for pod IP {ip}"))?;
+    let netns =
+        std::fs::canonicalize(&netns).map_err(|e| format!("pod netns {}: {e}", netns.display()))?;
+    ensure(host::is_mount_point(&netns), || {
+        format!("pod netns {} is not mounted", netns.display())
+    })?;
+    ensure(!leases(&inst.ipam_dir, &ip).is_empty(), || {
+        format!("no host-local lease for pod IP {ip}")
+    })?;
     eprintln!("--- pod {sid}: IP {ip}, netns {}", netns.display());
 
     let data = inst.dir().join("data");
@@ -196,26 +185,46 @@ async fn pod(inst: &Instance) -> Result<(), String> {
 
     // The limits reached the container's cgroup.
     let memory = host::cgroup_file(work_pid, "memory", "memory.limit_in_bytes", "memory.max")?;
-    ensure(memory == MEMORY_LIMIT.to_string(), || format!("memory limit {memory}, want {MEMORY_LIMIT}"))?;
+    ensure(memory == MEMORY_LIMIT.to_string(), || {
+        format!("memory limit {memory}, want {MEMORY_LIMIT}")
+    })?;
     let quota = host::cgroup_file(work_pid, "cpu", "cpu.cfs_quota_us", "cpu.max")?;
     let want = [CPU_QUOTA.to_string(), format!("{CPU_QUOTA} {CPU_PERIOD}")];
-    ensure(want.contains(&quota), || format!("cpu quota '{quota}', want one of {want:?}"))?;
+    ensure(want.contains(&quota), || {
+        format!("cpu quota '{quota}', want one of {want:?}")
+    })?;
 
-    let out = exec(&mut rt, &work, "cat /data/hello; echo to-stderr >&2; exit 3").await?;
+    let out = exec(
+        &mut rt,
+        &work,
+        "cat /data/hello; echo to-stderr >&2; exit 3",
+    )
+    .await?;
     ensure(
         out.exit_code == 3 && out.stdout == HOST_FILE.as_bytes() && out.stderr == b"to-stderr\n",
-        || format!("ExecSync: exit {}, stdout {:?}, stderr {:?}; want 3, {HOST_FILE:?}, \"to-stderr\\n\"",
-            out.exit_code, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        || {
+            format!("ExecSync: exit {}, stdout {:?}, stderr {:?}; want 3, {HOST_FILE:?}, \"to-stderr\\n\"",
+            out.exit_code, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        },
     )?;
     let out = exec(&mut rt, &work, "touch /data/new").await?;
-    ensure(out.exit_code != 0, || "ExecSync: the read-only mount /data took a write".into())?;
+    ensure(out.exit_code != 0, || {
+        "ExecSync: the read-only mount /data took a write".into()
+    })?;
 
     let stats = call(
         "ContainerStats",
-        rt.container_stats(ContainerStatsRequest { container_id: work.clone() }),
+        rt.container_stats(ContainerStatsRequest {
+            container_id: work.clone(),
+        }),
     )
     .await?;
-    let usage = stats.stats.and_then(|s| s.memory).and_then(|m| m.usage_bytes).map(|v| v.value).unwrap_or(0);
+    let usage = stats
+        .stats
+        .and_then(|s| s.memory)
+        .and_then(|m| m.usage_bytes)
+        .map(|v| v.value)
+        .unwrap_or(0);
     ensure(usage > 0, || "ContainerStats: memory usage 0".into())?;
     eprintln!("--- ContainerStats: memory usage {usage} bytes");
 
@@ -231,21 +240,45 @@ async fn pod(inst: &Instance) -> Result<(), String> {
     .await?;
     let sleeper_pid = running_pid(&mut rt, &sleeper).await?;
 
-    let out = exec(&mut rt, &work, "while [ ! -p /tmp/exit ]; do sleep 0.1; done; echo > /tmp/exit").await?;
-    ensure(out.exit_code == 0, || format!("ExecSync (release the container): exit {}", out.exit_code))?;
+    let out = exec(
+        &mut rt,
+        &work,
+        "while [ ! -p /tmp/exit ]; do sleep 0.1; done; echo > /tmp/exit",
+    )
+    .await?;
+    ensure(out.exit_code == 0, || {
+        format!("ExecSync (release the container): exit {}", out.exit_code)
+    })?;
     wait_exited(&mut rt, &work, 7).await?;
     // What a kubelet does after a container exits on its own; the runtime's kill finds no
     // process, which must not fail the call.
     call(
         "StopContainer (already exited)",
-        rt.stop_container(StopContainerRequest { container_id: work.clone(), timeout: 10 }),
+        rt.stop_container(StopContainerRequest {
+            container_id: work.clone(),
+            timeout: 10,
+        }),
     )
     .await?;
     wait_exited(&mut rt, &work, 7).await?;
 
-    call("StopPodSandbox", rt.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: sid.clone() })).await?;
-    ensure(leases(&inst.ipam_dir, &ip).is_empty(), || format!("pod IP {ip} still leased after StopPodSandbox"))?;
-    call("RemovePodSandbox", rt.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: sid.clone() })).await?;
+    call(
+        "StopPodSandbox",
+        rt.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: sid.clone(),
+        }),
+    )
+    .await?;
+    ensure(leases(&inst.ipam_dir, &ip).is_empty(), || {
+        format!("pod IP {ip} still leased after StopPodSandbox")
+    })?;
+    call(
+        "RemovePodSandbox",
+        rt.remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: sid.clone(),
+        }),
+    )
+    .await?;
 
     let ids = [sid.clone(), work, sleeper];
     nothing_left(inst, &ids, &netns, &[sandbox_pid, work_pid, sleeper_pid])
@@ -261,8 +294,14 @@ async fn container(
     mounts: Vec<Mount>,
 ) -> Result<String, String> {
     let config = ContainerConfig {
-        metadata: Some(ContainerMetadata { name: name.into(), attempt: 0 }),
-        image: Some(ImageSpec { image: IMAGE.into(), ..Default::default() }),
+        metadata: Some(ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(ImageSpec {
+            image: IMAGE.into(),
+            ..Default::default()
+        }),
         command,
         mounts,
         log_path: format!("{name}.log"),
@@ -288,20 +327,46 @@ async fn container(
     )
     .await?
     .container_id;
-    call(&format!("StartContainer {name}"), rt.start_container(StartContainerRequest { container_id: id.clone() })).await?;
+    call(
+        &format!("StartContainer {name}"),
+        rt.start_container(StartContainerRequest {
+            container_id: id.clone(),
+        }),
+    )
+    .await?;
     Ok(id)
 }
 
 async fn running_pid(rt: &mut Runtime, id: &str) -> Result<u32, String> {
-    let status = call("ContainerStatus", rt.container_status(ContainerStatusRequest { container_id: id.into(), verbose: true })).await?;
+    let status = call(
+        "ContainerStatus",
+        rt.container_status(ContainerStatusRequest {
+            container_id: id.into(),
+            verbose: true,
+        }),
+    )
+    .await?;
     let state = status.status.as_ref().map(|s| s.state).unwrap_or(-1);
-    ensure(state == ContainerState::ContainerRunning as i32, || format!("container {id}: state {state}, want RUNNING"))?;
-    pid_of(&verbose_info(&status.info, "ContainerStatus")?, "ContainerStatus")
+    ensure(state == ContainerState::ContainerRunning as i32, || {
+        format!("container {id}: state {state}, want RUNNING")
+    })?;
+    pid_of(
+        &verbose_info(&status.info, "ContainerStatus")?,
+        "ContainerStatus",
+    )
 }
 
 async fn exec(rt: &mut Runtime, id: &str, script: &str) -> Result<ExecSyncResponse, String> {
     let cmd = vec!["sh".into(), "-c".into(), script.into()];
-    call(&format!("ExecSync {script:?}"), rt.exec_sync(ExecSyncRequest { container_id: id.into(), cmd, timeout: 60 })).await
+    call(
+        &format!("ExecSync {script:?}"),
+        rt.exec_sync(ExecSyncRequest {
+            container_id: id.into(),
+            cmd,
+            timeout: 60,
+        }),
+    )
+    .await
 }
 
 /// Waits (bounded) until the container is EXITED, then checks its exit code.
@@ -309,17 +374,24 @@ async fn wait_exited(rt: &mut Runtime, id: &str, code: i32) -> Result<(), String
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let status = rt
-            .container_status(ContainerStatusRequest { container_id: id.into(), verbose: false })
+            .container_status(ContainerStatusRequest {
+                container_id: id.into(),
+                verbose: false,
+            })
             .await
             .map_err(|s| format!("ContainerStatus {id}: {}", s.message()))?
             .into_inner()
             .status
             .ok_or("ContainerStatus: no status")?;
         if status.state == ContainerState::ContainerExited as i32 {
-            return ensure(status.exit_code == code, || format!("container exited {}, want {code}", status.exit_code));
+            return ensure(status.exit_code == code, || {
+                format!("container exited {}, want {code}", status.exit_code)
+            });
         }
         if Instant::now() > deadline {
-            return Err(format!("container {id} not EXITED 60s after its process was told to exit"));
+            return Err(format!(
+                "container {id} not EXITED 60s after its process was told to exit"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -329,9 +401,15 @@ async fn wait_exited(rt: &mut Runtime, id: &str, code: i32) -> Result<(), String
 async fn wait_for_image(images: &mut ImageServiceClient<Channel>) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let spec = ImageSpec { image: IMAGE.into(), ..Default::default() };
+        let spec = ImageSpec {
+            image: IMAGE.into(),
+            ..Default::default()
+        };
         let found = images
-            .image_status(ImageStatusRequest { image: Some(spec), verbose: false })
+            .image_status(ImageStatusRequest {
+                image: Some(spec),
+                verbose: false,
+            })
             .await
             .map_err(|s| format!("ImageStatus: {}", s.message()))?
             .into_inner()
@@ -341,58 +419,10 @@ async fn wait_for_image(images: &mut ImageServiceClient<Channel>) -> Result<(), 
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("ImageStatus: {IMAGE} not known to CRI 30s after import"));
+            return Err(format!(
+                "ImageStatus: {IMAGE} not known to CRI 30s after import"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// host-local's lease files for `ip` (one per network directory under its dataDir).
-fn leases(ipam_dir: &Path, ip: &str) -> Vec<PathBuf> {
-    std::fs::read_dir(ipam_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join(ip))
-        .filter(|p| p.exists())
-        .collect()
-}
-
-/// After RemovePodSandbox: no shim, process, mount, cgroup, netns, lease or runtime state of
-/// the pod remains.
-fn nothing_left(inst: &Instance, ids: &[String], netns: &Path, pids: &[u32]) -> Result<(), String> {
-    // A shim exits after containerd's Shutdown call returns: bounded wait for it.
-    let socket = inst.socket.to_string_lossy().into_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !host::processes_mentioning(&socket).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let shims = host::processes_mentioning(&socket);
-    ensure(shims.is_empty(), || format!("shims still running 30s after RemovePodSandbox: pids {shims:?}"))?;
-    let alive: Vec<_> = pids.iter().filter(|p| Path::new(&format!("/proc/{p}")).exists()).collect();
-    ensure(alive.is_empty(), || format!("pod processes still alive: {alive:?}"))?;
-    let mounts = host::mounts_under(inst.dir());
-    ensure(mounts.is_empty(), || format!("mounts left under {}: {mounts:?}", inst.dir().display()))?;
-    let cgroups = host::cgroups_named(ids);
-    ensure(cgroups.is_empty(), || format!("cgroups left: {cgroups:?}"))?;
-    let children = host::cgroup_parent_children(&inst.cgroup_parent);
-    ensure(children.is_empty(), || format!("cgroups left under the pod parent: {children:?}"))?;
-    ensure(!host::is_mount_point(netns) && !netns.exists(), || format!("netns {} left", netns.display()))?;
-    let state: Vec<_> = std::fs::read_dir(inst.runtime_root.join("k8s.io"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    ensure(state.is_empty(), || format!("runtime state left: {state:?}"))?;
-    let cached: Vec<_> = std::fs::read_dir("/var/lib/cni/results")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(&ids[0]))
-        .collect();
-    ensure(cached.is_empty(), || format!("CNI result cache left: {cached:?}"))?;
-    eprintln!("--- nothing left: shims, processes, mounts, cgroups, netns, IP lease, runtime state");
-    Ok(())
 }

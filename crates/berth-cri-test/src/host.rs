@@ -137,13 +137,37 @@ pub fn cgroup_parent_children(parent: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Removes the (empty) parent cgroups the runtime created for the pods, best effort.
+/// Removes the pods' cgroup parent and whatever is below it: kills the processes left there
+/// (the cgroups are the runtime's, made for this instance's pods), then removes the
+/// directories deepest first. Best effort: for cleanup after a failure.
 pub fn remove_cgroup_parent(parent: &str) {
+    fn subtree(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                subtree(&entry.path(), out);
+            }
+        }
+        out.push(dir.to_path_buf());
+    }
     if parent.ends_with(".slice") {
         let _ = crate::run("systemctl", &["stop", parent]);
     }
+    let mut dirs = Vec::new();
     for dir in cgroup_parent_dirs(parent) {
-        let _ = fs::remove_dir(dir);
+        subtree(&dir, &mut dirs);
+    }
+    for dir in &dirs {
+        let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.split_whitespace() {
+            let _ = crate::run("kill", &["-KILL", pid]);
+        }
+    }
+    // A killed process leaves its cgroup when it has exited: retry for a bounded while.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for dir in &dirs {
+        while fs::remove_dir(dir).is_err() && dir.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use hyper_util::rt::TokioIo;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use k8s_cri::v1::{ListPodSandboxRequest, RemovePodSandboxRequest, StopPodSandboxRequest};
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::{host, image, run};
@@ -222,6 +223,45 @@ state = "{d}/state"
     }
 }
 
+impl Instance {
+    /// After a failed step: stops and removes every pod through CRI, so that containerd itself
+    /// releases their netns, IPs and cgroups. Best effort; returns what failed.
+    pub async fn remove_pods(&self) -> Vec<String> {
+        let mut failed = Vec::new();
+        let Ok((mut rt, _)) = self.clients().await else {
+            return vec!["connect".into()];
+        };
+        let bound = Duration::from_secs(60);
+        let list =
+            tokio::time::timeout(bound, rt.list_pod_sandbox(ListPodSandboxRequest::default()));
+        let Ok(Ok(list)) = list.await else {
+            return vec!["ListPodSandbox".into()];
+        };
+        for pod in list.into_inner().items {
+            let id = pod.id;
+            let stop = StopPodSandboxRequest {
+                pod_sandbox_id: id.clone(),
+            };
+            if !matches!(
+                tokio::time::timeout(bound, rt.stop_pod_sandbox(stop)).await,
+                Ok(Ok(_))
+            ) {
+                failed.push(format!("StopPodSandbox {id}"));
+            }
+            let remove = RemovePodSandboxRequest {
+                pod_sandbox_id: id.clone(),
+            };
+            if !matches!(
+                tokio::time::timeout(bound, rt.remove_pod_sandbox(remove)).await,
+                Ok(Ok(_))
+            ) {
+                failed.push(format!("RemovePodSandbox {id}"));
+            }
+        }
+        failed
+    }
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
         // SIGTERM lets containerd close its sockets; the shims outlive it by design and are
@@ -242,6 +282,7 @@ impl Drop for Instance {
             let _ = run("umount", &["-l", &m.to_string_lossy()]);
         }
         let _ = run("ip", &["link", "del", &self.bridge]);
+        // Pod processes outlive their shims: kill what is left in the pods' cgroups.
         host::remove_cgroup_parent(&self.cgroup_parent);
     }
 }

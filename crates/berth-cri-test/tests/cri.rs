@@ -59,7 +59,15 @@ async fn lifecycle(runtime: PathBuf) {
     })
     .unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = pod(&inst).await {
-        panic!("{e}\n--- containerd log (last lines):\n{}", inst.log_tail());
+        let log = inst.log_tail();
+        let failed = inst.remove_pods().await;
+        if !failed.is_empty() {
+            eprintln!(
+                "--- cleanup after the failure: {} failed",
+                failed.join(", ")
+            );
+        }
+        panic!("{e}\n--- containerd log (last lines):\n{log}");
     }
 }
 

@@ -12,7 +12,8 @@ use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{ListPodSandboxRequest, RemovePodSandboxRequest, StopPodSandboxRequest};
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::{host, image, run};
+use crate::util::run;
+use crate::{host, image};
 
 /// The image every pod and container of the test runs (also the sandbox image).
 pub const IMAGE: &str = "docker.io/library/berth-cri:test";

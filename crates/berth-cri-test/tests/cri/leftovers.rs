@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::{ensure, host, Instance};
+use crate::host;
+use crate::instance::Instance;
+use crate::util::ensure;
 
 /// host-local's lease files for `ip` (one per network directory under its dataDir).
 pub fn leases(ipam_dir: &Path, ip: &str) -> Vec<PathBuf> {

@@ -12,13 +12,21 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use berth_cri_test::leftovers::{leases, nothing_left};
-use berth_cri_test::setup::{berth_binary, skip_reason, which};
-use berth_cri_test::{ensure, host, Instance, Options, IMAGE};
+mod host;
+mod image;
+mod instance;
+mod leftovers;
+mod setup;
+mod util;
+
+use instance::{Instance, Options, IMAGE};
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::*;
+use leftovers::{leases, nothing_left};
+use setup::{berth_binary, skip_reason, which};
 use tonic::transport::Channel;
+use util::ensure;
 
 type Runtime = RuntimeServiceClient<Channel>;
 

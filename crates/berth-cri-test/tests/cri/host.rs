@@ -150,7 +150,7 @@ pub fn remove_cgroup_parent(parent: &str) {
         out.push(dir.to_path_buf());
     }
     if parent.ends_with(".slice") {
-        let _ = crate::run("systemctl", &["stop", parent]);
+        let _ = crate::util::run("systemctl", &["stop", parent]);
     }
     let mut dirs = Vec::new();
     for dir in cgroup_parent_dirs(parent) {
@@ -159,7 +159,7 @@ pub fn remove_cgroup_parent(parent: &str) {
     for dir in &dirs {
         let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
         for pid in procs.split_whitespace() {
-            let _ = crate::run("kill", &["-KILL", pid]);
+            let _ = crate::util::run("kill", &["-KILL", pid]);
         }
     }
     // A killed process leaves its cgroup when it has exited: retry for a bounded while.

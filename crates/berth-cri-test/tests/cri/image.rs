@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::run;
+use crate::util::run;
 
 /// Moves `file` into `blobs/sha256/<digest>` of the layout at `oci`; returns ("sha256:…", size).
 fn put_blob(oci: &Path, file: &Path) -> Result<(String, u64), String> {

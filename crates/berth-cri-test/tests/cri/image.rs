@@ -37,7 +37,11 @@ fn put_json(
 /// Builds the image under `work` and returns the path of its archive. The image's default
 /// process sleeps until killed, which is all a sandbox ("pause") container must do.
 pub(crate) fn build_archive(work: &Path, name: &str) -> Result<std::path::PathBuf, String> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // BERTH_CRI_REPO: the repository, when the test binary runs away from its build tree
+    // (e.g. copied into a guest).
+    let repo = std::env::var_os("BERTH_CRI_REPO")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
     let rootfs = work.join("rootfs");
     run(
         &repo.join("scripts/make-rootfs.sh").to_string_lossy(),

@@ -7,7 +7,8 @@
 //!
 //! Env: BERTH (the berth binary; default the workspace's release build, else its debug build),
 //! BERTH_CRI_SYSTEMD_CGROUP=1 (the shim's `SystemdCgroup = true` and a `.slice` cgroup parent,
-//! for a host whose PID 1 is systemd).
+//! for a host whose PID 1 is systemd), BERTH_CRI_REPO (the repository, for
+//! scripts/make-rootfs.sh, when the binary runs away from its build tree).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -171,6 +171,42 @@ pub fn remove_cgroup_parent(parent: &str) {
     }
 }
 
+/// Where libcni caches each attachment's result (containerd 1.6 does not move it).
+pub const CNI_CACHE: &str = "/var/lib/cni/results";
+
+/// Removes the pod network namespaces of CNI network `network` and libcni's cache entries for
+/// them, found through that cache (each result names its netns as an interface's `sandbox`).
+/// Best effort: for cleanup after a failure, when containerd could not tear the pods down.
+pub fn remove_pod_networks(network: &str) {
+    let prefix = format!("{network}-");
+    for entry in fs::read_dir(CNI_CACHE).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let cached: serde_json::Value = fs::read(entry.path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let interfaces = cached["result"]["interfaces"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for netns in interfaces.iter().filter_map(|i| i["sandbox"].as_str()) {
+            let ours =
+                netns.starts_with("/var/run/netns/cni-") || netns.starts_with("/run/netns/cni-");
+            if ours && crate::util::run("umount", &[netns]).is_ok() {
+                let _ = fs::remove_file(netns);
+            }
+        }
+        // "<network>-<sandbox ID>-<ifname>", and the loopback's "cni-loopback-<sandbox ID>-lo".
+        if let Some((id, _)) = rest.rsplit_once('-') {
+            let _ = fs::remove_file(Path::new(CNI_CACHE).join(format!("cni-loopback-{id}-lo")));
+        }
+        let _ = fs::remove_file(entry.path());
+    }
+}
+
 /// Reads a cgroup file of process `pid`: `v1_file` in the v1 hierarchy holding `controller`,
 /// or `v2_file` in its cgroup when the host is pure cgroup v2.
 pub fn cgroup_file(

@@ -36,6 +36,8 @@ pub struct Instance {
     /// CNI bridge name and host-local's lease directory for this instance's network.
     pub bridge: String,
     pub ipam_dir: PathBuf,
+    /// The CNI network's name (libcni's result cache files start with it).
+    network: String,
     /// The pods' cgroup parent (`LinuxPodSandboxConfig.cgroup_parent`).
     pub cgroup_parent: String,
     /// The runtime's state root (`--root`), as the shim passes it.
@@ -67,12 +69,13 @@ impl Instance {
             format!("/berth-cri-{pid}-{seq}")
         };
         let ipam_dir = d.join("cni-ipam");
+        let network = format!("berth-cri-{pid}-{seq}");
         let runtime_root = d.join("runtime-root");
         let cni_conf = d.join("cni-conf");
         fs::create_dir_all(&cni_conf).map_err(|e| format!("{}: {e}", cni_conf.display()))?;
         let conflist = serde_json::json!({
             "cniVersion": "0.4.0",
-            "name": format!("berth-cri-{pid}-{seq}"),
+            "name": network,
             "plugins": [{
                 "type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
                 "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]],
@@ -138,6 +141,7 @@ state = "{d}/state"
             socket,
             bridge,
             ipam_dir,
+            network,
             cgroup_parent,
             runtime_root,
         };
@@ -282,6 +286,7 @@ impl Drop for Instance {
         for m in mounts {
             let _ = run("umount", &["-l", &m.to_string_lossy()]);
         }
+        host::remove_pod_networks(&self.network);
         let _ = run("ip", &["link", "del", &self.bridge]);
         // Pod processes outlive their shims: kill what is left in the pods' cgroups.
         host::remove_cgroup_parent(&self.cgroup_parent);

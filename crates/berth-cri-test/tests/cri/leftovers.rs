@@ -19,7 +19,7 @@ pub fn leases(ipam_dir: &Path, ip: &str) -> Vec<PathBuf> {
 }
 
 /// After RemovePodSandbox: no shim, process, mount, cgroup, netns, lease or runtime state of
-/// the pod remains.
+/// the pod remains, and no runtime call failed along the way.
 pub fn nothing_left(
     inst: &Instance,
     ids: &[String],
@@ -65,7 +65,7 @@ pub fn nothing_left(
     ensure(state.is_empty(), || {
         format!("runtime state left: {state:?}")
     })?;
-    let cached: Vec<_> = std::fs::read_dir("/var/lib/cni/results")
+    let cached: Vec<_> = std::fs::read_dir(host::CNI_CACHE)
         .into_iter()
         .flatten()
         .flatten()
@@ -74,6 +74,22 @@ pub fn nothing_left(
         .collect();
     ensure(cached.is_empty(), || {
         format!("CNI result cache left: {cached:?}")
+    })?;
+    // The shim only logs some runtime failures (e.g. `kill --all ID 9` after the init of a
+    // container in the pod's pid namespace exited); go-runc words every non-zero exit so.
+    // Not counted: containerd's "cleanup warnings" after a shim exits, whose `delete --force`
+    // of a container the runtime already deleted fails with runc as well.
+    let failed: Vec<String> = std::fs::read_to_string(inst.dir().join("containerd.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("did not terminate successfully") && !l.contains("cleanup warnings"))
+        .map(str::to_string)
+        .collect();
+    ensure(failed.is_empty(), || {
+        format!(
+            "runtime calls failed (containerd log):\n{}",
+            failed.join("\n")
+        )
     })?;
     eprintln!(
         "--- nothing left: shims, processes, mounts, cgroups, netns, IP lease, runtime state"

@@ -73,11 +73,13 @@ impl Instance {
         let runtime_root = d.join("runtime-root");
         let cni_conf = d.join("cni-conf");
         fs::create_dir_all(&cni_conf).map_err(|e| format!("{}: {e}", cni_conf.display()))?;
+        // No gateway and no masquerade: the plugin then writes neither the host's ip_forward
+        // nor iptables rules; the pod still gets an address, a veth and a lease.
         let conflist = serde_json::json!({
             "cniVersion": "0.4.0",
             "name": network,
             "plugins": [{
-                "type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
+                "type": "bridge", "bridge": bridge, "isGateway": false, "ipMasq": false,
                 "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]],
                          "dataDir": ipam_dir}
             }]

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The systemd cgroup driver on a node-like host: scripts/node-guest.sh boots Debian with systemd
 # as PID 1 on pure cgroup v2 and runs tests/scripts/node/systemd-cgroup.sh there with this
-# berth (directly, then as containerd 1.6's runtime with SystemdCgroup = true).
+# berth (directly, then as containerd 1.6's runtime with SystemdCgroup = true), then in the same
+# boot tests/scripts/node/cri.sh: the CRI test (crates/berth-cri-test) with the systemd driver,
+# berth and runc.
 # Cost: the first run on a machine builds the cached image (about 1 min with a warm network);
 # each run boots the guest under TCG (this host's /dev/kvm is PVM, see scripts/node-guest.sh).
 set -euo pipefail
@@ -19,5 +21,14 @@ trap 'rm -rf "$payload"' EXIT
 mkdir -p "$payload/bin"
 cp "$BERTH" "$payload/bin/berth"
 "$repo/scripts/make-rootfs.sh" "$payload/rootfs" >/dev/null
-cp "$here/node/systemd-cgroup.sh" "$payload/"
-BERTH_GUEST_TIMEOUT=${BERTH_GUEST_TIMEOUT:-540} "$repo/scripts/node-guest.sh" run "$payload" bash systemd-cgroup.sh
+cp "$here/node/systemd-cgroup.sh" "$here/node/cri.sh" "$payload/"
+# The CRI test's binary (static; cargo test --workspace has built it) without its debug info,
+# and make-rootfs.sh for its image.
+cri=$(cd "$repo" && cargo test -q -p berth-cri-test --test cri --no-run --message-format=json |
+    jq -r 'select(.reason == "compiler-artifact" and .target.name == "cri") | .executable')
+[ -x "$cri" ] || { echo "node-guest: building the CRI test failed" >&2; exit 1; }
+strip -o "$payload/bin/cri-test" "$cri"
+mkdir -p "$payload/repo/scripts"
+cp "$repo/scripts/make-rootfs.sh" "$payload/repo/scripts/"
+BERTH_GUEST_TIMEOUT=${BERTH_GUEST_TIMEOUT:-720} "$repo/scripts/node-guest.sh" run "$payload" \
+    'bash systemd-cgroup.sh && bash cri.sh'

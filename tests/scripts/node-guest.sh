@@ -18,6 +18,9 @@ payload=$(mktemp -d)
 trap 'rm -rf "$payload"' EXIT
 mkdir -p "$payload/bin"
 cp "$BERTH" "$payload/bin/berth"
+# --systemd-cgroup commands run in berth-people (the systemd driver's D-Bus client is linked
+# there only), installed next to berth.
+cp "$(dirname -- "$BERTH")/berth-people" "$payload/bin/berth-people"
 "$repo/scripts/make-rootfs.sh" "$payload/rootfs" >/dev/null
 cp "$here/node/systemd-cgroup.sh" "$payload/"
 BERTH_GUEST_TIMEOUT=${BERTH_GUEST_TIMEOUT:-540} "$repo/scripts/node-guest.sh" run "$payload" bash systemd-cgroup.sh

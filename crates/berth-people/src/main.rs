@@ -40,6 +40,11 @@ impl PeopleFace for InProcess {
     fn release(state: &State, default_image_root: &Path) -> Result<(), String> {
         release::release(state, default_image_root).map_err(|e| e.to_string())
     }
+
+    fn systemd_cgroup() -> Result<(), String> {
+        berth_cgroups::enable_systemd_driver();
+        Ok(())
+    }
 }
 
 fn main() -> std::process::ExitCode {

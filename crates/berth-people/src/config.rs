@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
-    Capability, Hook, LinuxCpu, LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids,
-    LinuxResources, Mount, Root, Spec, User,
+    Hook, LinuxCpu, LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids, LinuxResources,
+    Mount, Root, Spec, User,
 };
 
 use berth::face::ANN_IMAGE_ROOT;
@@ -19,24 +19,6 @@ use crate::net::{NetMode, NetPlan, ANN_NET};
 
 /// The image a container was made from (informational).
 pub const ANN_IMAGE: &str = "dev.berth.image";
-
-/// Docker's default capability set: people expect `ping` (NET_RAW) and `chown` to work.
-const DEFAULT_CAPS: &[Capability] = &[
-    Capability::Chown,
-    Capability::DacOverride,
-    Capability::Fsetid,
-    Capability::Fowner,
-    Capability::Mknod,
-    Capability::NetRaw,
-    Capability::Setgid,
-    Capability::Setuid,
-    Capability::Setfcap,
-    Capability::Setpcap,
-    Capability::NetBindService,
-    Capability::SysChroot,
-    Capability::Kill,
-    Capability::AuditWrite,
-];
 
 /// Everything the config is made from.
 pub struct SpecInput<'a> {
@@ -107,7 +89,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
     if let Some(u) = user {
         process.set_user(resolve_user(input.rootfs, &u)?);
     }
-    let caps: std::collections::HashSet<Capability> = DEFAULT_CAPS.iter().copied().collect();
+    let caps = crate::security::capabilities(f)?;
     if let Some(mut c) = process.capabilities().clone() {
         c.set_bounding(Some(caps.clone()))
             .set_effective(Some(caps.clone()))
@@ -223,6 +205,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
         spec.set_hooks(Some(hooks));
     }
     spec.set_annotations(Some(ann));
+    crate::security::apply(&mut spec, f)?;
     Ok(spec)
 }
 

@@ -12,7 +12,7 @@
 //! Owns: the people-face commands ([`commands`]), the spec generation ([`config`]), the `--net`
 //! modes and the network hook ([`net`]), the image-form `run` ([`run`]), the release hook
 //! ([`release`]). Must not touch: the runtime's state directory, which only the runtime
-//! library writes. Imports point one way: this file → [`commands`] → [`run`] → [`config`],
+//! library writes. Imports point one way: this file → [`commands`] → [`run`] → [`config`] → [`security`],
 //! [`release`] → [`net`] → [`error`].
 
 mod commands;
@@ -21,6 +21,7 @@ mod error;
 mod net;
 mod release;
 mod run;
+mod security;
 
 use std::path::Path;
 

@@ -65,6 +65,13 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
             input.image
         )));
     }
+    if f.init {
+        let mut wrapped: Vec<String> = [crate::init::INIT_PATH, crate::init::SUBCOMMAND, "--"]
+            .map(String::from)
+            .into();
+        wrapped.extend(args);
+        args = wrapped;
+    }
     process.set_args(Some(args));
     process.set_terminal(Some(f.tty));
     process.set_env(Some(environment(
@@ -130,6 +137,10 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
                 false,
             ));
         }
+    }
+    if f.init {
+        // The init is this static binary itself, read-only (CVE-2019-5736).
+        mounts.push(bind(input.exe, crate::init::INIT_PATH, true));
     }
     for v in &f.volume {
         let (src, dst, ro) = parse_volume(v)?;

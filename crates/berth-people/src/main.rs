@@ -18,6 +18,7 @@
 mod commands;
 mod config;
 mod error;
+mod init;
 mod net;
 mod release;
 mod run;
@@ -44,6 +45,11 @@ impl PeopleFace for InProcess {
 }
 
 fn main() -> std::process::ExitCode {
+    // As a container's `--init` PID 1, before anything of berth's CLI runs.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == init::SUBCOMMAND) {
+        return init::main(&args[2..]);
+    }
     berth::cli::main::<InProcess>()
 }
 

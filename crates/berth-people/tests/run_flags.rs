@@ -282,3 +282,58 @@ fn sysctl_tmpfs_shm_size() {
     let e = w.refused(&["--sysctl", "vm.swappiness=1"]);
     assert!(e.contains("vm.swappiness"), "{e}");
 }
+
+/// `--init`: a `sleep` as the command stops at TERM (PID 1 without an init would ignore it),
+/// and the run exits with 128+15.
+#[test]
+fn init_forwards_term() {
+    require_root!();
+    let w = World::new();
+    let id = format!("flags-init-{}", std::process::id());
+    let mut child = Command::new(&*BERTH)
+        .arg("--root")
+        .arg(w.dir.path().join("state"))
+        .arg("--image-root")
+        .arg(w.dir.path().join("images"))
+        .args(["run", "--rm", "--init", "--net", "none", "--name", &id])
+        .args(["busybox:latest", "sleep", "100"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until the init has started its command (the container is running, with two processes).
+    let mut started = false;
+    for _ in 0..1000 {
+        let ps = w.berth(&["ps", &id]);
+        if ps.status.success() && text(&ps.stdout).contains("sleep") {
+            started = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(started, "the container never ran sleep");
+    let out = w.berth(&["kill", &id, "TERM"]);
+    assert!(out.status.success(), "kill: {}", text(&out.stderr));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+}
+
+/// `--init` reaps an orphan: a process whose parent exited is reparented to PID 1 and must not
+/// stay a zombie once it ends.
+#[test]
+fn init_reaps_orphans() {
+    require_root!();
+    let w = World::new();
+    // The orphan waits on a fifo, so it ends when the script says; it is first checked to be
+    // the init's child (its parent, a subshell, exited), then the script waits until it is gone
+    // (reaped) or has been a zombie for many rounds.
+    let script = "mkfifo /tmp/f; ( (read x < /tmp/f) & echo $! > /tmp/pid ); pid=$(cat /tmp/pid); \
+         grep PPid /proc/$pid/status; echo go > /tmp/f; n=0; \
+         while [ -e /proc/$pid ] && [ $n -lt 500 ]; do n=$((n+1)); sleep 0.01; done; \
+         if [ -e /proc/$pid ]; then grep State /proc/$pid/status; else echo reaped; fi";
+    let out = w.run(&["--init"], script);
+    assert!(
+        out.contains("PPid:\t1\n"),
+        "the orphan is not the init's: {out}"
+    );
+    assert!(out.contains("reaped"), "{out}");
+}

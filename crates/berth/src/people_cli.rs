@@ -131,6 +131,10 @@ pub struct PeopleFlags {
     /// Mount a tmpfs (nosuid,nodev,noexec unless OPTS say otherwise), e.g. /run:size=64m
     #[arg(long, value_name = "PATH[:OPTS]")]
     pub tmpfs: Vec<String>,
+    /// Run berth's own minimal init as PID 1: it forwards signals to the command, reaps
+    /// zombies and exits with the command's status
+    #[arg(long)]
+    pub init: bool,
     /// Size of /dev/shm (default 64m)
     #[arg(long, value_name = "SIZE")]
     pub shm_size: Option<String>,
@@ -170,6 +174,7 @@ impl PeopleFlags {
             || !self.sysctl.is_empty()
             || !self.tmpfs.is_empty()
             || self.shm_size.is_some()
+            || self.init
     }
 }
 

@@ -38,7 +38,8 @@ pub enum Command {
     Ps(ps::Args),
     Update(update::Args),
     Events(events::Args),
-    Run(run::Args),
+    /// Boxed: the image form's flags dwarf every other command's.
+    Run(Box<run::Args>),
     List(list::Args),
     Spec(spec::Args),
     Features(features::Args),
@@ -92,9 +93,9 @@ impl Command {
             Command::Update(a) => a.run(ctx),
             Command::Events(a) => a.run(ctx),
             Command::Run(a) if a.image_form() => {
-                F::run(PeopleCommand::Run(Box::new(a.into_image_form()?)), ctx)
+                F::run(PeopleCommand::Run(Box::new((*a).into_image_form()?)), ctx)
             }
-            Command::Run(a) => a.run(ctx),
+            Command::Run(a) => (*a).run(ctx),
             Command::List(a) => a.run(ctx),
             Command::Spec(a) => a.run(ctx),
             Command::Features(a) => a.run(ctx),

@@ -144,7 +144,7 @@ boot() {
     fi
     local log=${BERTH_GUEST_LOG:-$work/console.log}
     timeout "${BERTH_GUEST_TIMEOUT:-900}" qemu-system-x86_64 "${args[@]}" -display none \
-        -monitor none -serial "file:$log" -serial stdio </dev/null | tr -d '\r' | tee "$work/out" ||
+        -monitor none -serial "file:$log" -serial stdio </dev/null | sed -u 's/\r$//' | tee "$work/out" ||
         rc=$?
     if ! tail -n1 "$work/out" | grep -q '^RESULT ok$'; then
         [ $rc = 124 ] && echo "node-guest: timed out after ${BERTH_GUEST_TIMEOUT:-900} s" >&2

@@ -20,6 +20,9 @@ payload=$(mktemp -d)
 trap 'rm -rf "$payload"' EXIT
 mkdir -p "$payload/bin"
 cp "$BERTH" "$payload/bin/berth"
+# --systemd-cgroup commands run in berth-people (the systemd driver's D-Bus client is linked
+# there only), installed next to berth.
+cp "$(dirname -- "$BERTH")/berth-people" "$payload/bin/berth-people"
 "$repo/scripts/make-rootfs.sh" "$payload/rootfs" >/dev/null
 cp "$here/node/systemd-cgroup.sh" "$here/node/cri.sh" "$payload/"
 # The CRI test's binary (static; cargo test --workspace has built it) without its debug info,

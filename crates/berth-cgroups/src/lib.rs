@@ -200,19 +200,49 @@ pub fn manager_for(host: &Host, cgroups_path: Option<&Path>, id: &str) -> Result
     Ok(Box::new(manager::FsManager::new(paths)))
 }
 
+/// The systemd driver's entry points, set by [`enable_systemd_driver`]. Only the executable
+/// that calls it links the driver and its D-Bus client (zbus, ~1 MB of text): `berth`, whose
+/// resident memory on every `create` grows with its text, never does and hands
+/// `--systemd-cgroup` commands to `berth-people`.
+struct SystemdDriver {
+    new_scope: fn(&Host, &str, &str) -> Result<Box<dyn Manager>>,
+    existing_scope: fn(CgroupPaths) -> Box<dyn Manager>,
+}
+
+static SYSTEMD_DRIVER: std::sync::OnceLock<SystemdDriver> = std::sync::OnceLock::new();
+
+/// Makes the systemd cgroup driver available to [`systemd_manager_for`] and
+/// [`manager_from_paths`] in this process.
+pub fn enable_systemd_driver() {
+    let _ = SYSTEMD_DRIVER.set(SystemdDriver {
+        new_scope: systemd::new_scope,
+        existing_scope: systemd::existing_scope,
+    });
+}
+
 /// The manager for a systemd-style cgroupsPath (`slice:prefix:name`): a transient scope
 /// through systemd when it runs, else the cgroupfs directories systemd would have made.
 pub fn systemd_manager_for(host: &Host, given: &str, id: &str) -> Result<Box<dyn Manager>> {
     if systemd_running() {
-        return systemd::new_scope(host, given, id);
+        let Some(driver) = SYSTEMD_DRIVER.get() else {
+            return Err(CgroupError::Unsupported(
+                "the systemd cgroup driver in this executable (it runs in berth-people)".into(),
+            ));
+        };
+        return (driver.new_scope)(host, given, id);
     }
     manager_for(host, Some(&systemd_to_cgroupfs(given)?), id)
 }
 
-/// Reopens the manager of an existing container from its persisted paths.
+/// Reopens the manager of an existing container from its persisted paths. A systemd scope
+/// without the driver in this process (a command given without `--systemd-cgroup`) is
+/// handled through its cgroup directory: signals, stats, freezing and removal work, the
+/// unit's properties are not updated (pass `--systemd-cgroup` to every command, as with runc).
 pub fn manager_from_paths(paths: CgroupPaths) -> Box<dyn Manager> {
     if paths.systemd_unit.is_some() {
-        return systemd::existing_scope(paths);
+        if let Some(driver) = SYSTEMD_DRIVER.get() {
+            return (driver.existing_scope)(paths);
+        }
     }
     Box::new(manager::FsManager::new(paths))
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
-    Capability, Hook, LinuxCpu, LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids,
-    LinuxResources, Mount, Root, Spec, User,
+    Hook, LinuxCpu, LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids, LinuxResources,
+    Mount, Root, Spec, User,
 };
 
 use berth::face::ANN_IMAGE_ROOT;
@@ -19,24 +19,6 @@ use crate::net::{NetMode, NetPlan, ANN_NET};
 
 /// The image a container was made from (informational).
 pub const ANN_IMAGE: &str = "dev.berth.image";
-
-/// Docker's default capability set: people expect `ping` (NET_RAW) and `chown` to work.
-const DEFAULT_CAPS: &[Capability] = &[
-    Capability::Chown,
-    Capability::DacOverride,
-    Capability::Fsetid,
-    Capability::Fowner,
-    Capability::Mknod,
-    Capability::NetRaw,
-    Capability::Setgid,
-    Capability::Setuid,
-    Capability::Setfcap,
-    Capability::Setpcap,
-    Capability::NetBindService,
-    Capability::SysChroot,
-    Capability::Kill,
-    Capability::AuditWrite,
-];
 
 /// Everything the config is made from.
 pub struct SpecInput<'a> {
@@ -83,6 +65,13 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
             input.image
         )));
     }
+    if f.init {
+        let mut wrapped: Vec<String> = [crate::init::INIT_PATH, crate::init::SUBCOMMAND, "--"]
+            .map(String::from)
+            .into();
+        wrapped.extend(args);
+        args = wrapped;
+    }
     process.set_args(Some(args));
     process.set_terminal(Some(f.tty));
     process.set_env(Some(environment(
@@ -107,7 +96,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
     if let Some(u) = user {
         process.set_user(resolve_user(input.rootfs, &u)?);
     }
-    let caps: std::collections::HashSet<Capability> = DEFAULT_CAPS.iter().copied().collect();
+    let caps = crate::security::capabilities(f)?;
     if let Some(mut c) = process.capabilities().clone() {
         c.set_bounding(Some(caps.clone()))
             .set_effective(Some(caps.clone()))
@@ -148,6 +137,10 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
                 false,
             ));
         }
+    }
+    if f.init {
+        // The init is this static binary itself, read-only (CVE-2019-5736).
+        mounts.push(bind(input.exe, crate::init::INIT_PATH, true));
     }
     for v in &f.volume {
         let (src, dst, ro) = parse_volume(v)?;
@@ -223,6 +216,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
         spec.set_hooks(Some(hooks));
     }
     spec.set_annotations(Some(ann));
+    crate::security::apply(&mut spec, f)?;
     Ok(spec)
 }
 

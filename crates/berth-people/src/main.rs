@@ -12,15 +12,17 @@
 //! Owns: the people-face commands ([`commands`]), the spec generation ([`config`]), the `--net`
 //! modes and the network hook ([`net`]), the image-form `run` ([`run`]), the release hook
 //! ([`release`]). Must not touch: the runtime's state directory, which only the runtime
-//! library writes. Imports point one way: this file → [`commands`] → [`run`] → [`config`],
+//! library writes. Imports point one way: this file → [`commands`] → [`run`] → [`config`] → [`security`],
 //! [`release`] → [`net`] → [`error`].
 
 mod commands;
 mod config;
 mod error;
+mod init;
 mod net;
 mod release;
 mod run;
+mod security;
 
 use std::path::Path;
 
@@ -40,9 +42,19 @@ impl PeopleFace for InProcess {
     fn release(state: &State, default_image_root: &Path) -> Result<(), String> {
         release::release(state, default_image_root).map_err(|e| e.to_string())
     }
+
+    fn systemd_cgroup() -> Result<(), String> {
+        berth_cgroups::enable_systemd_driver();
+        Ok(())
+    }
 }
 
 fn main() -> std::process::ExitCode {
+    // As a container's `--init` PID 1, before anything of berth's CLI runs.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == init::SUBCOMMAND) {
+        return init::main(&args[2..]);
+    }
     berth::cli::main::<InProcess>()
 }
 

@@ -430,6 +430,18 @@ pub fn default_signal_action(sig: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Gives `sig` a handler that does nothing. A pid namespace's init gets no signal from outside
+/// the namespace whose action is the default: an init that takes signals through a signalfd
+/// (with them blocked) must install a handler first, or `kill` from the host never reaches it.
+pub fn catch_signal(sig: i32) -> io::Result<()> {
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: the handler touches nothing, so it is async-signal-safe.
+    if unsafe { libc::signal(sig, ignore as *const () as libc::sighandler_t) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Sets IFF_UP on `lo` in the calling thread's network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS
 /// on a datagram socket: no netlink round trip for one flag).
 pub fn loopback_up() -> io::Result<()> {

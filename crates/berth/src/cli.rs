@@ -116,6 +116,12 @@ pub fn main<F: PeopleFace>() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if cli.systemd_cgroup {
+        if let Err(e) = F::systemd_cgroup() {
+            logger.error(&e);
+            return ExitCode::FAILURE;
+        }
+    }
     let warn_log = logger.clone();
     berth_runtime::warn::set_warning_sink(Box::new(move |msg| warn_log.warn(msg)));
     // Only with --debug: without a sink the runtime's steps read no clock.

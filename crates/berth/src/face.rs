@@ -43,6 +43,11 @@ pub trait PeopleFace {
     /// runtime's state (overlay root, bundle, networks). `default_image_root` is the image
     /// root of containers whose config names none (runtime-face containers).
     fn release(state: &State, default_image_root: &Path) -> Result<(), String>;
+
+    /// Readies the systemd cgroup driver for a `--systemd-cgroup` command. Its D-Bus client
+    /// is linked into `berth-people` only (berth_cgroups::enable_systemd_driver), so `berth`
+    /// hands the whole command over, as it does a people command; returns only on failure.
+    fn systemd_cgroup() -> Result<(), String>;
 }
 
 /// The people face's executable, installed next to `berth`.
@@ -66,19 +71,32 @@ fn missing(exe: &Path, e: std::io::Error) -> String {
     )
 }
 
+/// Replaces this process with `berth-people` on the same command line; returns the error
+/// only.
+fn hand_over() -> String {
+    let exe = match people_exe() {
+        Ok(exe) => exe,
+        Err(e) => return e,
+    };
+    // berth-people parses the same argv again, identically. The guard's note of berth's
+    // own path must not pass for berth-people's.
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| "berth".into());
+    let err = Command::new(&exe)
+        .arg0(arg0)
+        .args(args)
+        .env_remove(exe_guard::ORIGINAL_EXE)
+        .exec();
+    missing(&exe, err)
+}
+
 impl PeopleFace for Exec {
     fn run(_cmd: PeopleCommand, _ctx: &Context) -> Outcome {
-        let exe = people_exe()?;
-        // berth-people parses the same argv again, identically. The guard's note of berth's
-        // own path must not pass for berth-people's.
-        let mut args = std::env::args_os();
-        let arg0 = args.next().unwrap_or_else(|| "berth".into());
-        let err = Command::new(&exe)
-            .arg0(arg0)
-            .args(args)
-            .env_remove(exe_guard::ORIGINAL_EXE)
-            .exec();
-        Err(missing(&exe, err).into())
+        Err(hand_over().into())
+    }
+
+    fn systemd_cgroup() -> Result<(), String> {
+        Err(hand_over())
     }
 
     fn release(state: &State, default_image_root: &Path) -> Result<(), String> {

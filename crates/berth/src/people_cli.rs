@@ -102,6 +102,42 @@ pub struct PeopleFlags {
     /// "host": share the host's uts namespace (and hostname)
     #[arg(long, value_name = "host")]
     pub uts: Option<String>,
+    /// Add a capability to Docker's default set (ALL for every one)
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the set (ALL for every one; --cap-add wins for a capability in both)
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Every capability, no seccomp filter, no masked or read-only /proc paths, every device
+    /// allowed by the device cgroup (host device nodes are not copied in: use --device)
+    #[arg(long)]
+    pub privileged: bool,
+    /// Give the container a host device node (rwm access)
+    #[arg(long, value_name = "HOST[:CTR[:rwm]]")]
+    pub device: Vec<String>,
+    /// no-new-privileges[=true|false] (true is already the default), seccomp=unconfined,
+    /// seccomp=FILE (a Docker or OCI seccomp profile in JSON)
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// A supplementary group for the container's process (numeric GID)
+    #[arg(long, value_name = "GID")]
+    pub group_add: Vec<String>,
+    /// Resource limit, e.g. nofile=1024:2048 (-1 or unlimited for none)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+    /// Namespaced kernel parameter, e.g. net.ipv4.ip_forward=1
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
+    /// Mount a tmpfs (nosuid,nodev,noexec unless OPTS say otherwise), e.g. /run:size=64m
+    #[arg(long, value_name = "PATH[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Run berth's own minimal init as PID 1: it forwards signals to the command, reaps
+    /// zombies and exits with the command's status
+    #[arg(long)]
+    pub init: bool,
+    /// Size of /dev/shm (default 64m)
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
 }
 
 impl PeopleFlags {
@@ -128,6 +164,17 @@ impl PeopleFlags {
             || self.pid.is_some()
             || self.ipc.is_some()
             || self.uts.is_some()
+            || !self.cap_add.is_empty()
+            || !self.cap_drop.is_empty()
+            || self.privileged
+            || !self.device.is_empty()
+            || !self.security_opt.is_empty()
+            || !self.group_add.is_empty()
+            || !self.ulimit.is_empty()
+            || !self.sysctl.is_empty()
+            || !self.tmpfs.is_empty()
+            || self.shm_size.is_some()
+            || self.init
     }
 }
 

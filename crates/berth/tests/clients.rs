@@ -224,11 +224,17 @@ fn libc_eio() -> i32 {
 
 #[test]
 fn ctr_config_runs() {
+    if !need_root() {
+        return;
+    }
     run_plain("ctr", false);
 }
 
 #[test]
 fn ctr_config_runs_with_a_terminal() {
+    if !need_root() {
+        return;
+    }
     run_with_terminal("ctr", false);
 }
 
@@ -261,20 +267,32 @@ fn podman_config_runs_with_a_terminal() {
 
 #[test]
 fn docker_config_with_runc_device_rules_runs() {
+    if !need_root() {
+        return;
+    }
     run_plain("docker", true);
 }
 
 #[test]
 fn docker_config_with_runc_device_rules_runs_with_a_terminal() {
+    if !need_root() {
+        return;
+    }
     run_with_terminal("docker", true);
 }
 
 #[test]
 fn podman_config_with_runc_device_rules_runs() {
+    if !need_root() {
+        return;
+    }
     run_plain("podman", true);
 }
 
 #[test]
 fn podman_config_with_runc_device_rules_runs_with_a_terminal() {
+    if !need_root() {
+        return;
+    }
     run_with_terminal("podman", true);
 }

@@ -9,6 +9,9 @@ use serde_json::json;
 
 #[test]
 fn default_devices_and_dev_symlinks_exist() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new(
         "devices",
         &[
@@ -38,6 +41,9 @@ fn default_devices_and_dev_symlinks_exist() {
 
 #[test]
 fn run_in_the_foreground_relays_a_terminal() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("runtty", &["sh", "-c", "tty; echo on-a-tty"]);
     c.patch(|cfg| cfg["process"]["terminal"] = json!(true));
     let out = run_ok(&c).replace("\r\n", "\n");
@@ -49,6 +55,9 @@ fn run_in_the_foreground_relays_a_terminal() {
 /// (the v1 controller refuses "p …" rules; the v2 program is never asked about FIFOs).
 #[test]
 fn fifo_device_is_created_without_a_cgroup_rule() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "fifo",
         &[
@@ -81,6 +90,9 @@ fn fifo_device_is_created_without_a_cgroup_rule() {
 /// With a terminal, /dev/console exists and is the container's pty.
 #[test]
 fn the_console_is_the_pty() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "console",
         &[
@@ -101,6 +113,9 @@ fn the_console_is_the_pty() {
 
 #[test]
 fn terminal_without_console_socket_fails_at_create() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("noconsole", &["true"]);
     c.patch(|cfg| cfg["process"]["terminal"] = json!(true));
     let o = c.create();

@@ -38,6 +38,9 @@ fn humantime_like(t: &str) -> bool {
 
 #[test]
 fn missing_bundle() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("nobundle", &["true"]);
     let o = run_detached_stdio({
         let mut cmd = c.berth();
@@ -51,6 +54,9 @@ fn missing_bundle() {
 
 #[test]
 fn bundle_without_config_json() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("noconfig", &["true"]);
     fs::remove_file(c.bundle.path().join("config.json")).unwrap();
     let o = c.create();
@@ -61,6 +67,9 @@ fn bundle_without_config_json() {
 
 #[test]
 fn malformed_json() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("badjson", &["true"]);
     fs::write(
         c.bundle.path().join("config.json"),
@@ -75,6 +84,9 @@ fn malformed_json() {
 
 #[test]
 fn wrong_field_types() {
+    if !need_root() {
+        return;
+    }
     for (ptr, bad, _) in WRONG_TYPES {
         let (c, o) = create_with_wrong_type(ptr, bad);
         assert_one_line_error(&o, &["config.json", "invalid type"]);
@@ -94,6 +106,9 @@ fn wrong_field_type_error_names_the_field() {
 
 #[test]
 fn missing_process_args() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("noargs", &["true"]);
     c.patch(|cfg| cfg["process"]["args"] = json!([]));
     let o = c.create();
@@ -104,6 +119,9 @@ fn missing_process_args() {
 
 #[test]
 fn invalid_ids() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("badid", &["true"]);
     // One byte over a file name (NAME_MAX): refused as an ID, not by mkdir half way.
     let long = "x".repeat(256);
@@ -137,6 +155,9 @@ fn invalid_ids() {
 
 #[test]
 fn program_missing_from_rootfs_fails_at_create() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("noprog", &["/bin/definitely-not-here", "arg"]);
     let o = c.create();
     assert_one_line_error(&o, &["/bin/definitely-not-here"]);
@@ -146,6 +167,9 @@ fn program_missing_from_rootfs_fails_at_create() {
 
 #[test]
 fn program_missing_from_path_fails_at_create() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("nopathprog", &["not-on-path"]);
     let o = c.create();
     assert_one_line_error(&o, &["not-on-path"]);
@@ -155,6 +179,9 @@ fn program_missing_from_path_fails_at_create() {
 
 #[test]
 fn program_missing_fails_run_too() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("noprogrun", &["/nope"]);
     let o = c.run();
     assert_one_line_error(&o, &["/nope"]);
@@ -164,6 +191,9 @@ fn program_missing_fails_run_too() {
 
 #[test]
 fn cwd_missing_from_rootfs_fails_at_create() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("nocwd", &["true"]);
     c.patch(|cfg| cfg["process"]["cwd"] = json!("/no/such/dir"));
     let o = c.create();
@@ -174,6 +204,9 @@ fn cwd_missing_from_rootfs_fails_at_create() {
 
 #[test]
 fn missing_rootfs_fails_at_create() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("norootfs", &["true"]);
     c.patch(|cfg| cfg["root"]["path"] = json!("/nonexistent/rootfs"));
     let o = c.create();
@@ -184,6 +217,9 @@ fn missing_rootfs_fails_at_create() {
 
 #[test]
 fn json_log_gets_one_error_line_for_a_failing_command() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("logjson", &["true"]);
     let log = c.bundle.path().join("berth.log");
     let o = c
@@ -209,6 +245,9 @@ fn json_log_gets_one_error_line_for_a_failing_command() {
 
 #[test]
 fn json_log_as_containerd_passes_it_for_a_failing_create() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("logcreate", &["/bin/no-such-program"]);
     c.patch(|_| {});
     let log = c.bundle.path().join("log.json");
@@ -241,6 +280,9 @@ fn json_log_as_containerd_passes_it_for_a_failing_create() {
 
 #[test]
 fn text_log_gets_one_error_line() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("logtext", &["true"]);
     let log = c.bundle.path().join("berth.log");
     let o = c
@@ -263,6 +305,9 @@ fn text_log_gets_one_error_line() {
 /// and text); without it the same commands write nothing there.
 #[test]
 fn debug_logs_each_step_with_its_duration_and_nothing_without_it() {
+    if !need_root() {
+        return;
+    }
     let lifecycle = |c: &Ctr, log: &std::path::Path, flags: &[&str]| {
         for args in [
             vec![
@@ -323,6 +368,9 @@ fn debug_logs_each_step_with_its_duration_and_nothing_without_it() {
 
 #[test]
 fn debug_flag_keeps_the_output_clean() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("debug", &["echo", "quiet"]);
     let log = c.bundle.path().join("debug.log");
     let o = c

@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 
 #[test]
 fn poststart_and_poststop_hooks_run() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("hooks", &["sleep", "100"]);
     let dir = c.bundle.path().to_path_buf();
     c.patch(|cfg| {
@@ -40,6 +43,9 @@ fn poststart_and_poststop_hooks_run() {
 /// fails it naming its exit status. Either way nothing is left behind.
 #[test]
 fn hooks_that_time_out_or_fail_fail_the_create() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("hook-timeout", &["true"]);
     c.patch(|cfg| {
         cfg["hooks"] = json!({"createRuntime": [
@@ -70,6 +76,9 @@ fn hooks_that_time_out_or_fail_fail_the_create() {
 /// warnings (stderr and --log): the lifecycle and the remaining hooks go on.
 #[test]
 fn hooks_read_their_status_and_late_failures_are_warnings() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("hook-status", &["sleep", "100"]);
     let out = c.bundle.path().join("out");
     fs::create_dir(&out).unwrap();
@@ -157,6 +166,9 @@ fn hooks_read_their_status_and_late_failures_are_warnings() {
 /// exited 0).
 #[test]
 fn failing_start_container_hook_fails_start() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("startc-fails", &["sleep", "100"]);
     c.patch(|cfg| {
         cfg["hooks"] = json!({"startContainer": [

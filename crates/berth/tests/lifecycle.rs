@@ -71,6 +71,9 @@ fn cat_as_nobody(path: &std::path::Path) -> std::process::Output {
 
 #[test]
 fn every_state_transition_shows_in_state_and_list() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("states", &["sleep", "100"]);
     let hook_out = c.bundle.path().join("hook-state.json");
     c.patch(|cfg| {
@@ -129,6 +132,9 @@ fn every_state_transition_shows_in_state_and_list() {
 
 #[test]
 fn container_that_exits_by_itself_reads_stopped() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("selfexit", &["true"]);
     c.create_and_start();
     c.wait_status("stopped");
@@ -138,6 +144,9 @@ fn container_that_exits_by_itself_reads_stopped() {
 
 #[test]
 fn kill_by_name_and_number_delivers_that_signal() {
+    if !need_root() {
+        return;
+    }
     // (signal argument, expected exit status of `run` = 128 + signal number)
     let cases: &[(Option<&str>, i32)] = &[
         (Some("KILL"), 137),
@@ -165,6 +174,9 @@ fn kill_by_name_and_number_delivers_that_signal() {
 
 #[test]
 fn kill_rejects_an_unknown_signal() {
+    if !need_root() {
+        return;
+    }
     let (c, mut child) = running_in_foreground("badsig");
     for bad in ["NOPE", "0", "65", "-9"] {
         let o = c.cmd(&["kill", &c.id, bad]);
@@ -177,6 +189,9 @@ fn kill_rejects_an_unknown_signal() {
 
 #[test]
 fn kill_all_signals_every_process_in_the_container() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("killall", &["sh", "-c", "sleep 100 & sleep 100 & wait"]);
     c.create_and_start();
     wait_until("3 processes in the cgroup", Duration::from_secs(5), || {
@@ -194,6 +209,9 @@ fn kill_all_signals_every_process_in_the_container() {
 
 #[test]
 fn kill_all_with_term_reaches_children_too() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("killallterm", &["sh", "-c", "sleep 100 & sleep 100 & wait"]);
     c.without_ns("pid");
     c.create_and_start();
@@ -210,6 +228,9 @@ fn kill_all_with_term_reaches_children_too() {
 
 #[test]
 fn delete_of_a_created_container_removes_its_init() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("delcreated", &["sleep", "100"]);
     assert_ok(&c.create(), "create");
     let pid = c.pid();
@@ -224,6 +245,9 @@ fn delete_of_a_created_container_removes_its_init() {
 
 #[test]
 fn delete_force_of_a_running_container_removes_everything() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("delforce", &["sleep", "100"]);
     c.create_and_start();
     let pid = c.pid();
@@ -234,6 +258,9 @@ fn delete_force_of_a_running_container_removes_everything() {
 
 #[test]
 fn pid_file_holds_the_state_pid() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("pidfile", &["sleep", "100"]);
     let pid_file = c.bundle.path().join("init.pid");
     assert_ok(
@@ -249,6 +276,9 @@ fn pid_file_holds_the_state_pid() {
 
 #[test]
 fn run_detach_with_pid_file_leaves_a_running_container() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("rundetach", &["sleep", "100"]);
     let pid_file = c.bundle.path().join("run.pid");
     let mut cmd = c.berth();
@@ -267,6 +297,9 @@ fn run_detach_with_pid_file_leaves_a_running_container() {
 
 #[test]
 fn delete_of_a_stopped_container_kills_processes_its_init_left_behind() {
+    if !need_root() {
+        return;
+    }
     // Without a pid namespace, the init's children outlive it in the container's cgroup.
     let mut c = Ctr::new(
         "orphans",
@@ -286,6 +319,9 @@ fn delete_of_a_stopped_container_kills_processes_its_init_left_behind() {
 
 #[test]
 fn several_containers_in_one_root_are_listed() {
+    if !need_root() {
+        return;
+    }
     let a = Ctr::new("lista", &["sleep", "100"]);
     let mut b = Ctr::new("listb", &["sleep", "100"]);
     // Same state root for both: b's own root stays empty.
@@ -314,6 +350,9 @@ fn several_containers_in_one_root_are_listed() {
 
 #[test]
 fn state_holding_environment_secrets_is_readable_by_root_only() {
+    if !need_root() {
+        return;
+    }
     if std::process::Command::new("setpriv")
         .arg("--version")
         .output()
@@ -370,6 +409,9 @@ fn state_holding_environment_secrets_is_readable_by_root_only() {
 
 #[test]
 fn kill_of_a_created_container_stops_it() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("killcreated", &["sleep", "100"]);
     assert_ok(&c.create(), "create");
     let pid = c.pid();
@@ -382,6 +424,9 @@ fn kill_of_a_created_container_stops_it() {
 
 #[test]
 fn init_killed_behind_berths_back_reads_stopped() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("killbehind", &["sleep", "100"]);
     c.create_and_start();
     let pid = c.pid();
@@ -397,6 +442,9 @@ fn init_killed_behind_berths_back_reads_stopped() {
 
 #[test]
 fn list_of_an_empty_or_missing_root_is_empty() {
+    if !need_root() {
+        return;
+    }
     let o = std::process::Command::new(BERTH)
         .args(["--root", "/nonexistent/berth-root", "list", "-q"])
         .output()
@@ -407,6 +455,9 @@ fn list_of_an_empty_or_missing_root_is_empty() {
 
 #[test]
 fn duplicate_id() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("dup", &["sleep", "100"]);
     assert_ok(&c.create(), "first create");
     let pid = c.pid();
@@ -423,6 +474,9 @@ fn duplicate_id() {
 
 #[test]
 fn start_twice() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("start2", &["sleep", "100"]);
     c.create_and_start();
     let o = c.start();
@@ -434,6 +488,9 @@ fn start_twice() {
 
 #[test]
 fn start_of_a_stopped_container() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("startstopped", &["true"]);
     c.create_and_start();
     c.wait_status("stopped");
@@ -445,6 +502,9 @@ fn start_of_a_stopped_container() {
 
 #[test]
 fn delete_running_without_force_fails_then_force_works() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("delrun", &["sleep", "100"]);
     c.create_and_start();
     let pid = c.pid();
@@ -459,6 +519,9 @@ fn delete_running_without_force_fails_then_force_works() {
 
 #[test]
 fn delete_force_of_unknown_id_exits_0() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("delunknown", &["true"]);
     let o = c.cmd(&["delete", "--force", "never-created"]);
     assert_ok(&o, "delete --force of an unknown ID");
@@ -469,6 +532,9 @@ fn delete_force_of_unknown_id_exits_0() {
 
 #[test]
 fn state_of_unknown_id() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("stateunknown", &["true"]);
     let o = c.cmd(&["state", "no-such-id"]);
     assert_one_line_error(&o, &["no-such-id", "does not exist"]);
@@ -482,6 +548,9 @@ fn state_of_unknown_id() {
 
 #[test]
 fn kill_of_a_stopped_container_fails() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("killstopped", &["true"]);
     c.create_and_start();
     c.wait_status("stopped");
@@ -491,6 +560,9 @@ fn kill_of_a_stopped_container_fails() {
 
 #[test]
 fn start_of_a_created_container_whose_init_died_fails() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("deadinit", &["sleep", "100"]);
     assert_ok(&c.create(), "create");
     let pid = c.pid();
@@ -510,6 +582,9 @@ fn start_of_a_created_container_whose_init_died_fails() {
 /// containerd's) still reaches the start socket.
 #[test]
 fn start_socket_works_under_a_state_path_longer_than_sun_path() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("longroot", &["echo", "ran"]);
     let root = c.root.path().join("r".repeat(100));
     let id = format!("{}-{}", c.id, "x".repeat(64 - c.id.len() - 1));

@@ -76,6 +76,9 @@ fn peer_group(mountinfo: &str, point: &str) -> Option<String> {
 
 #[test]
 fn relative_root_path_resolves_against_the_bundle() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("relroot", &["echo", "relative"]);
     std::os::unix::fs::symlink(rootfs(), c.bundle.path().join("rootfs")).unwrap();
     c.patch(|cfg| cfg["root"]["path"] = json!("rootfs"));
@@ -84,6 +87,9 @@ fn relative_root_path_resolves_against_the_bundle() {
 
 #[test]
 fn bind_mounts_rw_and_ro_from_the_host() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "binds",
         &[
@@ -114,6 +120,9 @@ fn bind_mounts_rw_and_ro_from_the_host() {
 
 #[test]
 fn tmpfs_mount_options_apply() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "tmpfsopts",
         &[
@@ -143,6 +152,9 @@ fn tmpfs_mount_options_apply() {
 
 #[test]
 fn unknown_mount_type_fails_cleanly_at_create() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("badmount", &["true"]);
     c.patch(|cfg| {
         cfg["mounts"].as_array_mut().unwrap().push(json!({
@@ -156,6 +168,9 @@ fn unknown_mount_type_fails_cleanly_at_create() {
 
 #[test]
 fn mount_inside_is_invisible_on_the_host() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "mntiso",
         &[
@@ -196,6 +211,9 @@ fn mount_inside_is_invisible_on_the_host() {
 
 #[test]
 fn host_mounts_under_the_rootfs_are_not_affected() {
+    if !need_root() {
+        return;
+    }
     let host = HostMounts::new();
     let mut c = Ctr::new(
         "hostmnt",
@@ -221,6 +239,9 @@ fn host_mounts_under_the_rootfs_are_not_affected() {
 
 #[test]
 fn readonly_root_is_unwritable_and_tmp_is_writable() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new(
         "rootro",
         &[
@@ -239,6 +260,9 @@ fn readonly_root_is_unwritable_and_tmp_is_writable() {
 /// noexec (plain ro/noexec would reach the top mount only).
 #[test]
 fn recursive_mount_attributes_reach_submounts() {
+    if !need_root() {
+        return;
+    }
     let src = tempfile::tempdir().unwrap();
     let s = src.path().display();
     let mut c = Ctr::new(
@@ -273,6 +297,9 @@ fn recursive_mount_attributes_reach_submounts() {
 /// `berth features` lists every recursive option it honours (containerd reads rro there).
 #[test]
 fn features_list_the_recursive_mount_options() {
+    if !need_root() {
+        return;
+    }
     let o = Command::new(BERTH).arg("features").output().unwrap();
     assert_ok(&o, "features");
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -309,6 +336,9 @@ fn features_list_the_recursive_mount_options() {
 /// bind stays in the host mount's peer group, and a mount made inside shows on the host.
 #[test]
 fn rshared_binds_share_mounts_with_the_host() {
+    if !need_root() {
+        return;
+    }
     let src = tempfile::tempdir().unwrap();
     let s = src.path().display();
     let mut c = Ctr::new(
@@ -353,6 +383,9 @@ fn rshared_binds_share_mounts_with_the_host() {
 /// crun accepts rootfsPropagation "unbindable" (berth said EINVAL): the root ends up so.
 #[test]
 fn unbindable_root_propagation_is_accepted() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "unbindable",
         &["awk", "$5 == \"/\"", "/proc/self/mountinfo"],

@@ -84,12 +84,18 @@ fn nix_hostname() -> String {
 
 #[test]
 fn new_network_namespace_has_only_loopback() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("netns", &["ls", "/sys/class/net"]);
     assert_eq!(run_ok(&c), "lo\n");
 }
 
 #[test]
 fn domainname_and_sysctl_apply() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "sysctl",
         &[
@@ -107,6 +113,9 @@ fn domainname_and_sysctl_apply() {
 
 #[test]
 fn joining_a_namespace_by_path_shares_it() {
+    if !need_root() {
+        return;
+    }
     let a = Ctr::new("nsowner", &["sleep", "100"]);
     a.create_and_start();
     let pid = a.pid();
@@ -130,6 +139,9 @@ fn joining_a_namespace_by_path_shares_it() {
 
 #[test]
 fn joining_a_missing_namespace_path_fails_cleanly() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("nsmissing", &["true"]);
     c.patch(|cfg| {
         for n in cfg["linux"]["namespaces"].as_array_mut().unwrap() {
@@ -145,6 +157,9 @@ fn joining_a_missing_namespace_path_fails_cleanly() {
 
 #[test]
 fn hostname_is_set() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("host", &["hostname"]);
     c.patch(|cfg| cfg["hostname"] = json!("box-under-test"));
     let o = c.run();
@@ -160,6 +175,9 @@ fn hostname_is_set() {
 
 #[test]
 fn init_is_pid_1_in_its_pid_namespace() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new(
         "pid1",
         &["sh", "-c", "echo $$; ps -o pid | tail -n +2 | wc -l"],
@@ -178,6 +196,9 @@ fn init_is_pid_1_in_its_pid_namespace() {
 /// nothing else is there.
 #[test]
 fn a_new_network_namespace_has_loopback_up() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "lo-up",
         &[
@@ -199,6 +220,9 @@ fn a_new_network_namespace_has_loopback_up() {
 /// declared type); the right type joins.
 #[test]
 fn namespace_path_of_the_wrong_type_is_refused() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("ns-type", &["true"]);
     c.without_ns("cgroup").patch(|cfg| {
         cfg["linux"]["namespaces"]
@@ -231,6 +255,9 @@ fn namespace_path_of_the_wrong_type_is_refused() {
 /// its rootfs with its mounts; exec lands in the same root.
 #[test]
 fn without_a_mount_namespace_the_callers_is_shared() {
+    if !need_root() {
+        return;
+    }
     let root = OwnRootfs::new("own-root");
     let mut c = Ctr::new("nomnt", &["sleep", "60"]);
     sharing_mounts(&mut c, &root);
@@ -261,6 +288,9 @@ fn without_a_mount_namespace_the_callers_is_shared() {
 /// all back from the caller's namespace.
 #[test]
 fn without_a_mount_namespace_a_failed_create_leaves_no_mount() {
+    if !need_root() {
+        return;
+    }
     let root = OwnRootfs::new("failed");
     let mut c = Ctr::new("nomntfail", &["true"]);
     sharing_mounts(&mut c, &root);
@@ -282,6 +312,9 @@ fn without_a_mount_namespace_a_failed_create_leaves_no_mount() {
 /// `delete --force`, mounts included.
 #[test]
 fn without_a_mount_namespace_delete_of_a_half_made_container_leaves_no_mount() {
+    if !need_root() {
+        return;
+    }
     let root = OwnRootfs::new("half");
     let mut c = Ctr::new("nomnthalf", &["true"]);
     sharing_mounts(&mut c, &root);
@@ -325,6 +358,9 @@ fn without_a_mount_namespace_delete_of_a_half_made_container_leaves_no_mount() {
 /// Masked and read-only paths without a mount namespace are refused, as runc does.
 #[test]
 fn without_a_mount_namespace_masks_are_refused() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("nomntmask", &["true"]);
     c.without_ns("mount");
     assert_one_line_error(&c.create(), &["maskedPaths", "mount namespace"]);
@@ -335,6 +371,9 @@ fn without_a_mount_namespace_masks_are_refused() {
 /// failed with EINVAL from setns with no namespace to join).
 #[test]
 fn exec_into_a_container_without_linux_section() {
+    if !need_root() {
+        return;
+    }
     let root = OwnRootfs::new("no-linux");
     let mut c = Ctr::new("nolinux", &["sleep", "60"]);
     let path = root.path().to_path_buf();
@@ -361,6 +400,9 @@ fn exec_into_a_container_without_linux_section() {
 /// (runc), which here is a namespace held by a bind of its nsfs file.
 #[test]
 fn a_mount_namespace_joined_by_path_is_used() {
+    if !need_root() {
+        return;
+    }
     let holder = tempfile::Builder::new()
         .prefix("berth-mntns-")
         .tempdir()
@@ -402,6 +444,9 @@ fn a_mount_namespace_joined_by_path_is_used() {
 
 #[test]
 fn hostname_without_a_uts_namespace_is_refused() {
+    if !need_root() {
+        return;
+    }
     let before = nix_hostname();
     let mut c = Ctr::new("noutsname", &["true"]);
     c.without_ns("uts");

@@ -35,6 +35,9 @@ fn private_rootfs(c: &mut Ctr) -> std::path::PathBuf {
 /// net.* sysctl that would land in the host's kernel.printk_ratelimit_burst.
 #[test]
 fn a_bind_into_proc_sys_is_refused_and_the_host_sysctl_is_unchanged() {
+    if !need_root() {
+        return;
+    }
     let before = host_burst();
     let mut c = Ctr::new("procbind", &["true"]);
     c.patch(|cfg| {
@@ -53,6 +56,9 @@ fn a_bind_into_proc_sys_is_refused_and_the_host_sysctl_is_unchanged() {
 /// where it really lands is refused.
 #[test]
 fn a_bind_into_proc_through_a_symlink_is_refused() {
+    if !need_root() {
+        return;
+    }
     let before = host_burst();
     let mut c = Ctr::new("procsym", &["true"]);
     let rootfs = private_rootfs(&mut c);
@@ -74,6 +80,9 @@ fn a_bind_into_proc_through_a_symlink_is_refused() {
 /// through a walk that crosses no mount.
 #[test]
 fn a_sysctl_write_is_not_redirected_by_a_mount_over_proc() {
+    if !need_root() {
+        return;
+    }
     let before = host_burst();
     let mut c = Ctr::new("sysctlredir", &["true"]);
     let proc_dir = rootfs().join("proc");
@@ -96,6 +105,9 @@ fn a_sysctl_write_is_not_redirected_by_a_mount_over_proc() {
 /// host process that has the container init's pid (1: the host's init).
 #[test]
 fn oom_score_adj_through_a_bound_host_proc_is_the_containers_own() {
+    if !need_root() {
+        return;
+    }
     let host_init = || fs::read_to_string("/proc/1/oom_score_adj").unwrap();
     let before = host_init();
     let mut c = Ctr::new("hostproc", &["cat", "/proc/self/oom_score_adj"]);
@@ -122,6 +134,9 @@ fn oom_score_adj_through_a_bound_host_proc_is_the_containers_own() {
 /// lxcfs-style: a plain file bind onto an allow-listed /proc file works.
 #[test]
 fn a_file_bind_onto_an_lxcfs_proc_file_works() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("lxcfs", &["cat", "/proc/uptime"]);
     fs::write(c.bundle.path().join("uptime"), "4242.00 17.00\n").unwrap();
     c.patch(|cfg| {
@@ -139,6 +154,9 @@ fn a_file_bind_onto_an_lxcfs_proc_file_works() {
 /// createContainer hook puts on /proc/sys/kernel/random) is read-only too.
 #[test]
 fn a_mount_under_a_readonly_proc_sys_stays_readonly() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "rorec",
         &[
@@ -167,6 +185,9 @@ fn a_mount_under_a_readonly_proc_sys_stays_readonly() {
 /// null device: /proc/keys and /proc/timer_list read empty.
 #[test]
 fn masks_do_not_follow_an_image_dev_null_symlink() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "nullsym",
         &[
@@ -197,6 +218,9 @@ fn masks_do_not_follow_an_image_dev_null_symlink() {
 /// host's: every mount below it (cgroup, securityfs, …) is read-only too, not just the top.
 #[test]
 fn a_bound_host_sys_is_readonly_all_the_way_down() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "sysrec",
         &[
@@ -224,6 +248,9 @@ fn a_bound_host_sys_is_readonly_all_the_way_down() {
 
 #[test]
 fn masked_paths_are_unreadable() {
+    if !need_root() {
+        return;
+    }
     // /proc/kcore and /proc/sysrq-trigger do not exist on every kernel (not on this VM's):
     // use masked paths that do, plus a file and a directory of the rootfs.
     let mut c = Ctr::new(
@@ -249,6 +276,9 @@ fn masked_paths_are_unreadable() {
 
 #[test]
 fn readonly_paths_are_unwritable_even_with_cap_sys_admin() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "rdonly",
         &[

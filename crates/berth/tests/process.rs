@@ -54,6 +54,9 @@ fn run_status(c: &Ctr, mut child: std::process::Child) -> std::process::ExitStat
 
 #[test]
 fn run_prints_container_stdout_and_cleans_up() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("stdout", &["echo", "hello from berth"]);
     let o = c.run();
     assert_ok(&o, "run");
@@ -63,6 +66,9 @@ fn run_prints_container_stdout_and_cleans_up() {
 
 #[test]
 fn run_propagates_exit_code() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("exit7", &["sh", "-c", "echo out; echo err >&2; exit 7"]);
     let o = c.run();
     assert_eq!(o.status.code(), Some(7), "stderr {:?}", stderr(&o));
@@ -73,6 +79,9 @@ fn run_propagates_exit_code() {
 
 #[test]
 fn run_exits_128_plus_signal_when_container_is_killed() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("sigkill", &["sleep", "100"]);
     c.without_ns("pid");
     let child = spawn_run(&c);
@@ -83,6 +92,9 @@ fn run_exits_128_plus_signal_when_container_is_killed() {
 
 #[test]
 fn run_forwards_signals_to_the_container() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("sigfwd", &["sleep", "100"]);
     c.without_ns("pid");
     let child = spawn_run(&c);
@@ -127,6 +139,9 @@ fn run_forwards_a_signal_that_arrives_right_after_start() {
 
 #[test]
 fn env_and_cwd_are_set() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("envcwd", &["sh", "-c", "echo \"$FOO|$BAR\"; pwd"]);
     c.patch(|cfg| {
         cfg["process"]["env"] = json!(["PATH=/bin", "FOO=foo value", "BAR=x=y"]);
@@ -139,6 +154,9 @@ fn env_and_cwd_are_set() {
 
 #[test]
 fn only_the_configured_env_is_seen() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("envonly", &["env"]);
     c.patch(|cfg| cfg["process"]["env"] = json!(["PATH=/bin", "ONLY=1"]));
     let o = c
@@ -160,6 +178,9 @@ fn only_the_configured_env_is_seen() {
 
 #[test]
 fn user_uid_gid_and_additional_groups() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("user", &["sh", "-c", "id -u; id -g; id -G; id -un"]);
     c.patch(|cfg| {
         cfg["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]});
@@ -179,6 +200,9 @@ fn user_uid_gid_and_additional_groups() {
 
 #[test]
 fn root_user_has_no_supplementary_groups_from_the_host() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("rootgrp", &["id", "-G"]);
     c.patch(|cfg| cfg["process"]["user"] = json!({"uid": 0, "gid": 0}));
     let o = c.run();
@@ -188,6 +212,9 @@ fn root_user_has_no_supplementary_groups_from_the_host() {
 
 #[test]
 fn run_propagates_every_exit_code() {
+    if !need_root() {
+        return;
+    }
     let cases = [0, 1, 2, 126, 200, 255];
     let ctrs: Vec<Ctr> = cases
         .iter()
@@ -201,6 +228,9 @@ fn run_propagates_every_exit_code() {
 
 #[test]
 fn bundle_defaults_to_the_current_directory_and_ids_may_use_runc_characters() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("cwd", &["echo", "from cwd bundle"]);
     c.id = format!("a+b.c_d-E9-{}", c.id);
     let o = c
@@ -216,6 +246,9 @@ fn bundle_defaults_to_the_current_directory_and_ids_may_use_runc_characters() {
 
 #[test]
 fn capabilities_are_exactly_the_configured_sets() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("caps", &["grep", "^Cap", "/proc/self/status"]);
     let out = run_ok(&c);
     // berth spec: CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29).
@@ -231,6 +264,9 @@ fn capabilities_are_exactly_the_configured_sets() {
 
 #[test]
 fn rlimits_no_new_privileges_and_oom_score_adj_apply() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "rlimits",
         &[
@@ -253,6 +289,9 @@ fn rlimits_no_new_privileges_and_oom_score_adj_apply() {
 
 #[test]
 fn umask_applies() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "umask",
         &["sh", "-c", "umask; touch /tmp/f; stat -c %a /tmp/f"],
@@ -263,6 +302,9 @@ fn umask_applies() {
 
 #[test]
 fn preserve_fds_passes_extra_fds() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("preserve", &["sh", "-c", "cat <&3"]);
     let data = c.bundle.path().join("fd3.txt");
     fs::write(&data, "through fd 3\n").unwrap();
@@ -287,6 +329,9 @@ fn preserve_fds_passes_extra_fds() {
 
 #[test]
 fn preserve_fds_near_the_u32_limit_keeps_stdio() {
+    if !need_root() {
+        return;
+    }
     // 3 + 4294967293 wrapped to 0: the init closed its stdin, stdout and stderr (a debug
     // build panicked), so the program ran with no output at all.
     let c = Ctr::new("preservemax", &["sh", "-c", "echo out; echo err >&2"]);
@@ -305,6 +350,9 @@ fn preserve_fds_near_the_u32_limit_keeps_stdio() {
 
 #[test]
 fn socket_activation_passes_listen_fds_and_tells_the_program() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new(
         "listen",
         &["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"],
@@ -335,6 +383,9 @@ fn socket_activation_passes_listen_fds_and_tells_the_program() {
 /// line on stderr and in --log, and the container reads "stopped".
 #[test]
 fn start_fails_when_the_program_vanished_after_create() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("vanish", &["/opt/prog"]);
     let opt = c.bundle.path().join("opt");
     fs::create_dir(&opt).unwrap();
@@ -365,6 +416,9 @@ fn start_fails_when_the_program_vanished_after_create() {
 /// Duplicate additionalGids reach setgroups once each (as runc).
 #[test]
 fn duplicate_additional_gids_are_set_once() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("gids", &["grep", "^Groups:", "/proc/self/status"]);
     c.patch(|cfg| cfg["process"]["user"]["additionalGids"] = json!([20, 10, 20, 10, 30]));
     let o = c.run();
@@ -377,6 +431,9 @@ fn duplicate_additional_gids_are_set_once() {
 
 #[test]
 fn uid_minus_one_is_refused_not_left_as_root() {
+    if !need_root() {
+        return;
+    }
     // setresuid((uid_t)-1) changes nothing: uid 4294967295 ran the program as root.
     for (uid, gid, extra) in [
         (u32::MAX, 0, 0),

@@ -112,6 +112,9 @@ fn seccomp_errno_args_and_flags() {
 /// `features` reports the seccomp architectures, flags and actions that work here.
 #[test]
 fn features_reports_working_seccomp() {
+    if !need_root() {
+        return;
+    }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("features")
         .output()
@@ -198,6 +201,9 @@ fn seccomp_notify_fd_reaches_the_listener() {
 /// does on its way (accept, signal resets, identity and capability calls, chdir).
 #[test]
 fn seccomp_profile_without_close_range_runs_the_program() {
+    if !need_root() {
+        return;
+    }
     for (nnp, denied) in [
         (false, vec!["close_range", "getdents64"]),
         (
@@ -249,6 +255,9 @@ fn seccomp_profile_without_close_range_runs_the_program() {
 /// error instead of exiting 0 with nothing run.
 #[test]
 fn start_and_run_fail_when_seccomp_denies_execve() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new("noexec-start", &["echo", "ran"]);
     c.patch(|cfg| {
         cfg["process"]["noNewPrivileges"] = json!(true);
@@ -282,6 +291,9 @@ fn start_and_run_fail_when_seccomp_denies_execve() {
 /// does unless told otherwise).
 #[test]
 fn seccomp_without_no_new_privileges_leaves_it_unset() {
+    if !need_root() {
+        return;
+    }
     let mut c = Ctr::new(
         "seccomp-nnp",
         &["grep", "-E", "^(Seccomp|NoNewPrivs):", "/proc/self/status"],

@@ -224,6 +224,9 @@ fn delete(c: &Ctr) {
 /// must belong to the joined user namespace; the container joins the sandbox's.
 #[test]
 fn containerd_userns_pod_runs_with_the_mapped_ids() {
+    if !need_root() {
+        return;
+    }
     let mut pod = Pod::new();
     let pinned = pod.pin_namespaces();
     let mut sandbox = Ctr::new("k8s-userns-sb", &["true"]);
@@ -255,6 +258,9 @@ fn containerd_userns_pod_runs_with_the_mapped_ids() {
 /// pod's root cannot enter: berth opens them before the clone.
 #[test]
 fn containerd_userns_hostnet_pod_binds_sources_it_cannot_reach() {
+    if !need_root() {
+        return;
+    }
     let pod = Pod::new();
     let mut sandbox = Ctr::new("k8s-hostnet-sb", &["true"]);
     pod.adapt(&mut sandbox, "userns-hostnet-sandbox.json", None, None);
@@ -290,6 +296,9 @@ fn containerd_userns_hostnet_pod_binds_sources_it_cannot_reach() {
 /// Mappings that are not the joined user namespace's are refused, naming both.
 #[test]
 fn a_joined_user_namespace_with_other_mappings_is_refused() {
+    if !need_root() {
+        return;
+    }
     let mut pod = Pod::new();
     let pinned = pod.pin_namespaces();
     let mut sandbox = Ctr::new("k8s-mismatch", &["true"]);
@@ -331,6 +340,9 @@ fn idmapped_ctr(pod: &Pod, tag: &str, script: &str, mounts: Vec<Value>) -> Ctr {
 /// A tmpfs mounted below the directory is idmapped with `ridmap` (AT_RECURSIVE) only.
 #[test]
 fn idmapped_binds_on_a_plain_dir() {
+    if !need_root() {
+        return;
+    }
     let mut pod = Pod::new();
     fs::create_dir_all(pod.path("plain/sub")).unwrap();
     fs::write(pod.path("plain/f"), "plain\n").unwrap();
@@ -374,6 +386,9 @@ fn idmapped_binds_on_a_plain_dir() {
 /// with the clear error naming the source.
 #[test]
 fn idmap_on_overlayfs_works_or_names_the_filesystem() {
+    if !need_root() {
+        return;
+    }
     let mut pod = Pod::new();
     for d in ["lower", "upper", "work", "merged"] {
         fs::create_dir(pod.path(d)).unwrap();
@@ -425,6 +440,9 @@ fn idmap_on_overlayfs_works_or_names_the_filesystem() {
 /// A filesystem without idmapped-mount support (sysfs) is a clear error at create.
 #[test]
 fn idmap_on_a_filesystem_without_support_is_a_clear_error() {
+    if !need_root() {
+        return;
+    }
     let pod = Pod::new();
     let c = idmapped_ctr(
         &pod,
@@ -445,6 +463,9 @@ fn idmap_on_a_filesystem_without_support_is_a_clear_error() {
 /// `features` says what containerd looks for before it starts user-namespace pods.
 #[test]
 fn features_offer_idmapped_mounts() {
+    if !need_root() {
+        return;
+    }
     let o = Command::new(BERTH).arg("features").output().unwrap();
     assert_ok(&o, "features");
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();

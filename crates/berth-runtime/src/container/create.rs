@@ -207,7 +207,14 @@ fn build(
         create_hooks: has_create_hooks(&spec),
         sources,
     };
-    let cgroup_fd = super::clone_target(cgroup.as_ref().map(|c| c.manager().paths()))?;
+    // Not into a systemd scope: systemd makes it from the init's pid (StartTransientUnit), and
+    // a directory already there under that name is another container's scope.
+    let cgroup_fd = super::clone_target(
+        cgroup
+            .as_ref()
+            .map(|c| c.manager().paths())
+            .filter(|p| p.systemd_unit.is_none()),
+    )?;
     let clone_step = step("create: clone the init");
     let (init, parent_chan, in_cgroup) = clone_init(
         dir,

@@ -38,7 +38,8 @@ pub enum Command {
     Ps(ps::Args),
     Update(update::Args),
     Events(events::Args),
-    Run(run::Args),
+    /// Boxed: the image form's flags dwarf every other command's.
+    Run(Box<run::Args>),
     List(list::Args),
     Spec(spec::Args),
     Features(features::Args),
@@ -50,6 +51,14 @@ pub enum Command {
     Hook(HookArgs),
 }
 
+/// Whether the container `id` was created with the systemd cgroup driver (its state names
+/// a unit); read without the lock, as `state` does.
+fn in_systemd_scope(ctx: &Context, id: &str) -> bool {
+    ctx.root
+        .peek(id)
+        .is_ok_and(|(_, s)| s.cgroup.is_some_and(|c| c.systemd_unit.is_some()))
+}
+
 impl Command {
     pub fn run<F: PeopleFace>(self, ctx: &Context) -> Outcome {
         // main() already re-executed from a read-only mount before parsing; this backstop
@@ -59,6 +68,16 @@ impl Command {
             Command::Create(_) | Command::Run(_) | Command::Exec(_) | Command::Join(_)
         ) {
             berth_runtime::exe_guard::ensure_readonly_exe()?;
+        }
+        // A container made with the systemd driver keeps using it, with or without the flag
+        // (as runc): `update` sets the unit's properties, `delete` stops the unit.
+        let managed_by = match &self {
+            Command::Update(a) => Some(a.id.as_str()),
+            Command::Delete(a) => Some(a.id.as_str()),
+            _ => None,
+        };
+        if !ctx.systemd_cgroup && managed_by.is_some_and(|id| in_systemd_scope(ctx, id)) {
+            F::systemd_cgroup()?;
         }
         match self {
             Command::Create(a) => a.run(ctx),
@@ -74,9 +93,9 @@ impl Command {
             Command::Update(a) => a.run(ctx),
             Command::Events(a) => a.run(ctx),
             Command::Run(a) if a.image_form() => {
-                F::run(PeopleCommand::Run(Box::new(a.into_image_form()?)), ctx)
+                F::run(PeopleCommand::Run(Box::new((*a).into_image_form()?)), ctx)
             }
-            Command::Run(a) => a.run(ctx),
+            Command::Run(a) => (*a).run(ctx),
             Command::List(a) => a.run(ctx),
             Command::Spec(a) => a.run(ctx),
             Command::Features(a) => a.run(ctx),

@@ -14,7 +14,8 @@ Two forms, told apart by their arguments:
 
 The image form is chosen when any image-form flag is given (--name, --image, --rm, -i, -t, -e,
 --env-file, -w, -u, -v, --hostname, -m, --cpus, --pids-limit, --read-only, --net, --ip, -p,
---pid, --ipc, --uts) or when there are two or more positional arguments; otherwise the single
+--pid, --ipc, --uts, --cap-add, --cap-drop, --privileged, --device, --security-opt,
+--group-add, --ulimit, --sysctl, --tmpfs, --shm-size, --init) or when there are two or more positional arguments; otherwise the single
 positional argument is the ID of a runtime-form container, as OCI runtimes take it. So
 `berth run busybox` is the bundle form for ID busybox: say `berth run --rm busybox` or
 `berth run --image busybox` to run the image's default command. The course's

@@ -1,0 +1,96 @@
+//! `--init`: berth's own minimal init as the container's PID 1. The (static) `berth-people`
+//! binary is bound read-only at [`INIT_PATH`] and the container's process becomes
+//! `/dev/init init-reaper -- CMD...`: it starts CMD, forwards the signals it receives to it,
+//! reaps every child that ends (orphans reparent to PID 1), and exits with CMD's status (128+N
+//! if a signal N killed it). Without it a `sleep` as PID 1 ignores TERM and INT, as in Docker.
+
+use std::ffi::OsString;
+use std::os::fd::AsFd;
+use std::process::ExitCode;
+
+use berth_runtime::sys::{self, SigSet, SignalFd};
+use rustix::process::{Pid, Signal, WaitOptions};
+
+/// Where the init is bound in the container.
+pub const INIT_PATH: &str = "/dev/init";
+/// The hidden first argument that makes `berth-people` the init (not part of berth's CLI).
+pub const SUBCOMMAND: &str = "init-reaper";
+
+/// The signals people send to stop, reload or resize a container; every other signal that
+/// reaches the init from inside the container is forwarded as well.
+const FORWARDED: [Signal; 7] = [
+    Signal::TERM,
+    Signal::INT,
+    Signal::HUP,
+    Signal::QUIT,
+    Signal::USR1,
+    Signal::USR2,
+    Signal::WINCH,
+];
+
+/// `init-reaper -- CMD...` (`args` is what follows the subcommand).
+pub fn main(args: &[OsString]) -> ExitCode {
+    let cmd = match args.split_first() {
+        Some((dashes, cmd)) if dashes == "--" && !cmd.is_empty() => cmd,
+        _ => {
+            eprintln!("berth init: usage: {INIT_PATH} {SUBCOMMAND} -- CMD [ARG]...");
+            return ExitCode::from(127);
+        }
+    };
+    match supervise(cmd) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("berth init: {e}");
+            ExitCode::from(127)
+        }
+    }
+}
+
+fn supervise(cmd: &[OsString]) -> Result<u8, String> {
+    // The command starts first, with the signal mask the init was given: std's Command does
+    // not reset a blocked mask, and the command must not inherit one. A signal sent in the
+    // moment before the init blocks them is not forwarded (the same start-up window tini has
+    // before its sigprocmask).
+    let child = std::process::Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", cmd[0].to_string_lossy()))?;
+    let pid = Pid::from_child(&child);
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        .map_err(|e| format!("pidfd_open: {e}"))?;
+    // Everything but KILL and STOP comes through the signalfd, SIGCHLD included.
+    let mut mask = SigSet::all();
+    for s in [Signal::KILL, Signal::STOP] {
+        mask.remove(s.as_raw());
+    }
+    mask.thread_block()
+        .map_err(|e| format!("block signals: {e}"))?;
+    // Signals from outside the namespace reach PID 1 only if it has a handler for them.
+    for sig in FORWARDED {
+        sys::catch_signal(sig.as_raw()).map_err(|e| format!("handle signal {sig:?}: {e}"))?;
+    }
+    let signals = SignalFd::new(&mask).map_err(|e| format!("signalfd: {e}"))?;
+    loop {
+        // Reap all that ended: one SIGCHLD may stand for several exits, and the command may
+        // have ended before SIGCHLD was blocked.
+        while let Some((reaped, status)) =
+            rustix::process::waitpid(None, WaitOptions::NOHANG).map_err(|e| format!("wait: {e}"))?
+        {
+            if reaped == pid {
+                let code = match (status.exit_status(), status.terminating_signal()) {
+                    (Some(c), _) => c,
+                    (None, Some(sig)) => 128 + sig,
+                    (None, None) => 127,
+                };
+                return Ok(u8::try_from(code & 0xff).unwrap_or(127));
+            }
+        }
+        let signo = signals
+            .read_signal()
+            .map_err(|e| format!("read signals: {e}"))?;
+        if signo != Signal::CHILD.as_raw() {
+            // The command may already be gone (and waiting to be reaped): nothing to do then.
+            let _ = sys::pidfd_send_signal(pidfd.as_fd(), signo);
+        }
+    }
+}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The systemd cgroup driver on a node-like host: scripts/node-guest.sh boots Debian with systemd
 # as PID 1 on pure cgroup v2 and runs tests/scripts/node/systemd-cgroup.sh there with this
-# berth (directly, then as containerd 1.6's runtime with SystemdCgroup = true), then in the same
-# boot tests/scripts/node/cri.sh: the CRI test (crates/berth-cri-test) with the systemd driver,
-# berth and runc.
+# berth (directly, then as containerd 1.6's runtime with SystemdCgroup = true); in the same
+# boot, first, tests/scripts/node/cri.sh: the CRI test (crates/berth-cri-test) with the systemd
+# driver, berth and runc. Both run; either failing fails.
 # Cost: the first run on a machine builds the cached image (about 1 min with a warm network);
 # each run boots the guest under TCG (this host's /dev/kvm is PVM, see scripts/node-guest.sh).
 set -euo pipefail
@@ -34,4 +34,4 @@ strip -o "$payload/bin/cri-test" "$cri"
 mkdir -p "$payload/repo/scripts"
 cp "$repo/scripts/make-rootfs.sh" "$payload/repo/scripts/"
 BERTH_GUEST_TIMEOUT=${BERTH_GUEST_TIMEOUT:-720} "$repo/scripts/node-guest.sh" run "$payload" \
-    'bash systemd-cgroup.sh && bash cri.sh'
+    'bash cri.sh; cri=$?; bash systemd-cgroup.sh && [ $cri = 0 ]'

@@ -22,6 +22,7 @@ mod init;
 mod net;
 mod release;
 mod run;
+mod seccomp;
 mod security;
 
 use std::path::Path;

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxSeccomp, Mount, PosixRlimit,
+    Capability, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, Mount, PosixRlimit,
     PosixRlimitBuilder, PosixRlimitType, Spec,
 };
 
@@ -141,9 +141,20 @@ pub fn apply(spec: &mut Spec, f: &PeopleFlags) -> Result<(), PeopleError> {
     let mut linux = spec.linux().clone().unwrap_or_default();
     let mut mounts = spec.mounts().clone().unwrap_or_default();
 
+    let caps: HashSet<Capability> = process
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().clone())
+        .unwrap_or_default();
+    // Docker's default filter, evaluated for the capabilities config.rs gave the process;
+    // --privileged runs without one.
+    linux.set_seccomp(if f.privileged {
+        None
+    } else {
+        Some(crate::seccomp::docker_default(&caps)?)
+    });
     let mut cgroup_rules = Vec::new();
     if f.privileged {
-        linux.set_seccomp(None);
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);
         cgroup_rules.push(
@@ -160,7 +171,7 @@ pub fn apply(spec: &mut Spec, f: &PeopleFlags) -> Result<(), PeopleError> {
     linux.set_devices((!devices.is_empty()).then_some(devices));
 
     for opt in &f.security_opt {
-        security_opt(opt, &mut process, &mut linux)?;
+        security_opt(opt, &caps, &mut process, &mut linux)?;
     }
 
     if !f.group_add.is_empty() {
@@ -261,6 +272,7 @@ fn device(spec: &str) -> Result<LinuxDevice, PeopleError> {
 /// `--security-opt`: no-new-privileges[=|:true|false], seccomp=unconfined|FILE.
 fn security_opt(
     opt: &str,
+    caps: &HashSet<Capability>,
     process: &mut oci_spec::runtime::Process,
     linux: &mut oci_spec::runtime::Linux,
 ) -> Result<(), PeopleError> {
@@ -279,7 +291,7 @@ fn security_opt(
             linux.set_seccomp(None);
         }
         ("seccomp", Some(file)) if !file.is_empty() => {
-            linux.set_seccomp(Some(seccomp_profile(Path::new(file))?));
+            linux.set_seccomp(Some(crate::seccomp::from_file(Path::new(file), caps)?));
         }
         _ => {
             return Err(usage(
@@ -290,54 +302,6 @@ fn security_opt(
         }
     }
     Ok(())
-}
-
-/// A seccomp profile in Docker's JSON (archMap, conditional includes/excludes) or as OCI's
-/// linux.seccomp. Docker's archMap becomes the architectures list; a rule that applies only
-/// under conditions (includes/excludes) is refused: berth would not evaluate them.
-fn seccomp_profile(path: &Path) -> Result<LinuxSeccomp, PeopleError> {
-    let shown = path.display().to_string();
-    let bad = |why: String| usage("security-opt", &format!("seccomp={shown}"), why);
-    let text = std::fs::read_to_string(path).step("read seccomp profile", path)?;
-    let mut v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let obj = v
-        .as_object_mut()
-        .ok_or_else(|| bad("not a JSON object".into()))?;
-    if let Some(map) = obj.remove("archMap") {
-        if !obj.contains_key("architectures") {
-            let mut arches = Vec::new();
-            for entry in map.as_array().into_iter().flatten() {
-                arches.extend(entry.get("architecture").cloned());
-                if let Some(subs) = entry.get("subArchitectures").and_then(|s| s.as_array()) {
-                    arches.extend(subs.iter().cloned());
-                }
-            }
-            obj.insert("architectures".into(), serde_json::Value::Array(arches));
-        }
-    }
-    let nonempty = |x: Option<&serde_json::Value>| {
-        x.and_then(|x| x.as_object())
-            .is_some_and(|o| o.values().any(|v| !v.is_null()))
-    };
-    for rule in obj
-        .get_mut("syscalls")
-        .and_then(|s| s.as_array_mut())
-        .into_iter()
-        .flatten()
-    {
-        if nonempty(rule.get("includes")) || nonempty(rule.get("excludes")) {
-            return Err(bad(
-                "a rule has includes/excludes conditions, which berth does not evaluate".into(),
-            ));
-        }
-        if let Some(r) = rule.as_object_mut() {
-            r.remove("includes");
-            r.remove("excludes");
-            r.remove("comment");
-        }
-    }
-    serde_json::from_value(v).map_err(|e| bad(format!("not a seccomp profile: {e}")))
 }
 
 /// `--ulimit NAME=SOFT[:HARD]`; -1 or "unlimited" for no limit.

@@ -187,7 +187,7 @@ fn security_opt() {
     let w = World::new();
     let status = w.run(&[], "cat /proc/self/status");
     assert_eq!(field(&status, "NoNewPrivs"), "1");
-    assert_eq!(field(&status, "Seccomp"), "0");
+    assert_eq!(field(&status, "Seccomp"), "2", "Docker's default filter");
     let status = w.run(
         &["--security-opt", "no-new-privileges=false"],
         "cat /proc/self/status",
@@ -227,6 +227,38 @@ fn security_opt() {
     assert!(out.contains("made"));
     let e = w.refused(&["--security-opt", "apparmor=x"]);
     assert!(e.contains("--security-opt apparmor=x"), "{e}");
+}
+
+/// The image form's default filter is Docker's: a new user namespace is refused (EPERM,
+/// as Docker refuses it) unless the filter is off; with `--cap-add SYS_ADMIN` Docker's profile
+/// allows mount and unshare, which the container then does. Docker's own profile file, with
+/// its capability and architecture conditions, loads through `seccomp=FILE` with the same
+/// effect.
+#[test]
+fn default_seccomp_is_dockers() {
+    require_root!();
+    let w = World::new();
+    let probe = "unshare -U true 2>&1 && echo userns-made; \
+                 mount -t tmpfs t /mnt 2>/dev/null && echo mounted; true";
+    let out = w.run(&[], probe);
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(!out.contains("userns-made") && !out.contains("mounted"), "{out}");
+    assert_eq!(
+        w.run(&["--security-opt", "seccomp=unconfined"], probe).trim(),
+        "userns-made"
+    );
+    let admin = w.run(&["--cap-add", "SYS_ADMIN"], probe);
+    assert_eq!(admin.trim(), "userns-made\nmounted", "{admin}");
+
+    let docker = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/docker-seccomp-default.json"
+    );
+    let opt = format!("seccomp={docker}");
+    let out = w.run(&["--security-opt", &opt], probe);
+    assert!(out.contains("Operation not permitted"), "{out}");
+    let admin = w.run(&["--security-opt", &opt, "--cap-add", "SYS_ADMIN"], probe);
+    assert_eq!(admin.trim(), "userns-made\nmounted", "{admin}");
 }
 
 #[test]

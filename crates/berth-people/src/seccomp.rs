@@ -1,0 +1,190 @@
+//! Seccomp profiles in Docker's form, evaluated for one container as Docker does: the
+//! `archMap` entry of this machine's architecture becomes `architectures`, and a rule applies
+//! only when its `includes` hold and its `excludes` do not (capabilities against the
+//! container's bounding set, architectures against this build's, `minKernel` against the
+//! running kernel). The result is an ordinary OCI `linux.seccomp`.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use berth_common::io::Step;
+use oci_spec::runtime::{Capability, LinuxSeccomp};
+use serde_json::{Map, Value};
+
+use crate::error::PeopleError;
+
+/// Docker's default profile, unchanged: moby's `profiles/seccomp/default.json` as Debian 12
+/// ships it (golang-github-docker-docker-dev 20.10.24+dfsg1-1+deb12u1).
+const DOCKER_DEFAULT: &str = include_str!("../data/docker-seccomp-default.json");
+
+/// This build's architecture as Docker's rules name it (Go's GOARCH) and as libseccomp does.
+#[cfg(target_arch = "x86_64")]
+const ARCH: (&str, &str) = ("amd64", "SCMP_ARCH_X86_64");
+#[cfg(target_arch = "aarch64")]
+const ARCH: (&str, &str) = ("arm64", "SCMP_ARCH_AARCH64");
+#[cfg(target_arch = "s390x")]
+const ARCH: (&str, &str) = ("s390x", "SCMP_ARCH_S390X");
+#[cfg(target_arch = "riscv64")]
+const ARCH: (&str, &str) = ("riscv64", "SCMP_ARCH_RISCV64");
+#[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
+const ARCH: (&str, &str) = ("ppc64le", "SCMP_ARCH_PPC64LE");
+
+/// The image form's default filter: Docker's profile for a container with `caps`.
+pub fn docker_default(caps: &HashSet<Capability>) -> Result<LinuxSeccomp, PeopleError> {
+    evaluate(DOCKER_DEFAULT, caps)
+        .map_err(|why| PeopleError::Usage(format!("berth's built-in seccomp profile: {why}")))
+}
+
+/// `--security-opt seccomp=FILE`: a profile in Docker's form or OCI's, for `caps`.
+pub fn from_file(path: &Path, caps: &HashSet<Capability>) -> Result<LinuxSeccomp, PeopleError> {
+    let text = std::fs::read_to_string(path).step("read seccomp profile", path)?;
+    evaluate(&text, caps).map_err(|why| {
+        PeopleError::Usage(format!(
+            "--security-opt seccomp={}: {why}",
+            path.display()
+        ))
+    })
+}
+
+fn evaluate(text: &str, caps: &HashSet<Capability>) -> Result<LinuxSeccomp, String> {
+    let mut v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let obj = v.as_object_mut().ok_or("not a JSON object")?;
+    if let Some(map) = obj.remove("archMap") {
+        if !obj.contains_key("architectures") {
+            let native = map
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e.get("architecture").and_then(Value::as_str) == Some(ARCH.1));
+            let mut arches = vec![Value::from(ARCH.1)];
+            if let Some(subs) = native.and_then(|e| e.get("subArchitectures")) {
+                arches.extend(subs.as_array().into_iter().flatten().cloned());
+            }
+            obj.insert("architectures".into(), Value::Array(arches));
+        }
+    }
+    let caps: HashSet<String> = caps
+        .iter()
+        .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
+        .collect();
+    let kernel = kernel_version();
+    let mut kept = Vec::new();
+    let rules = obj.remove("syscalls").unwrap_or(Value::Array(Vec::new()));
+    for rule in rules.as_array().ok_or("syscalls is not a list")? {
+        let mut r = rule.as_object().ok_or("a syscalls entry is not an object")?.clone();
+        let holds = |key: &str| -> Result<Option<bool>, String> {
+            match r.get(key) {
+                Some(Value::Object(c)) => condition(c, &caps, kernel).map(Some),
+                None | Some(Value::Null) => Ok(None),
+                Some(_) => Err(format!("a rule's {key} is not an object")),
+            }
+        };
+        // A rule applies when all its includes hold and none of its excludes does.
+        if holds("includes")? == Some(false) || excluded(r.get("excludes"), &caps, kernel)? {
+            continue;
+        }
+        r.remove("includes");
+        r.remove("excludes");
+        r.remove("comment");
+        // Docker's older form names one call per rule.
+        if let Some(name) = r.remove("name") {
+            r.entry("names").or_insert(Value::Array(vec![name]));
+        }
+        kept.push(Value::Object(r));
+    }
+    obj.insert("syscalls".into(), Value::Array(kept));
+    serde_json::from_value(v).map_err(|e| format!("not a seccomp profile: {e}"))
+}
+
+/// Whether every condition in `c` (caps, arches, minKernel) holds; an empty one holds.
+fn condition(
+    c: &Map<String, Value>,
+    caps: &HashSet<String>,
+    kernel: (u32, u32),
+) -> Result<bool, String> {
+    let strings = |key: &str| -> Vec<&str> {
+        c.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect()
+    };
+    let wanted = strings("caps");
+    let arches = strings("arches");
+    let min = match c.get("minKernel").and_then(Value::as_str) {
+        Some(s) => Some(parse_version(s).ok_or_else(|| format!("bad minKernel {s:?}"))?),
+        None => None,
+    };
+    Ok(wanted.iter().all(|w| caps.contains(*w))
+        && (arches.is_empty() || arches.contains(&ARCH.0))
+        && min.is_none_or(|m| kernel >= m))
+}
+
+/// Docker's excludes: the rule is dropped when ANY listed capability is held, this
+/// architecture is listed, or the kernel is at least minKernel.
+fn excluded(
+    c: Option<&Value>,
+    caps: &HashSet<String>,
+    kernel: (u32, u32),
+) -> Result<bool, String> {
+    let Some(Value::Object(c)) = c else {
+        return Ok(false);
+    };
+    let listed = |key: &str| c.get(key).and_then(Value::as_array).into_iter().flatten();
+    let cap = listed("caps").any(|w| w.as_str().is_some_and(|w| caps.contains(w)));
+    let arch = listed("arches").any(|a| a.as_str() == Some(ARCH.0));
+    let kernel = match c.get("minKernel").and_then(Value::as_str) {
+        Some(s) => kernel >= parse_version(s).ok_or_else(|| format!("bad minKernel {s:?}"))?,
+        None => false,
+    };
+    Ok(cap || arch || kernel)
+}
+
+/// "MAJOR.MINOR" from the front of a kernel release such as "6.1.0-18-amd64".
+fn parse_version(s: &str) -> Option<(u32, u32)> {
+    let mut parts = s.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some((major, minor))
+}
+
+fn kernel_version() -> (u32, u32) {
+    let uname = rustix::system::uname();
+    parse_version(&uname.release().to_string_lossy()).unwrap_or((0, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(p: &LinuxSeccomp) -> HashSet<String> {
+        p.syscalls()
+            .iter()
+            .flatten()
+            .filter(|r| r.args().as_ref().is_none_or(|a| a.is_empty()))
+            .filter(|r| format!("{:?}", r.action()) == "ScmpActAllow")
+            .flat_map(|r| r.names().clone())
+            .collect()
+    }
+
+    #[test]
+    fn docker_default_follows_capabilities() {
+        let plain = docker_default(&HashSet::new()).unwrap();
+        let admin = docker_default(&HashSet::from([Capability::SysAdmin])).unwrap();
+        let (plain, admin) = (names(&plain), names(&admin));
+        assert!(plain.contains("read") && plain.contains("arch_prctl"));
+        for call in ["mount", "unshare", "setns", "clone"] {
+            assert!(!plain.contains(call) && admin.contains(call), "{call}");
+        }
+        // Other architectures' rules stay out.
+        assert!(!plain.contains("s390_runtime_instr"));
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("6.1.0-18-amd64"), Some((6, 1)));
+        assert_eq!(parse_version("4.8"), Some((4, 8)));
+        assert_eq!(parse_version("x"), None);
+    }
+}

@@ -222,6 +222,30 @@ fn setup(
     })
 }
 
+/// Whether the namespace has an interface called `name`.
+pub fn has_link(netns: Netns<'_>, name: &str) -> Result<bool, AttachError> {
+    let ns = netns
+        .open()
+        .map_err(|(path, source)| AttachError::OpenNetns { path, source })?;
+    Ok(Netlink::in_netns(ns.fd())?.link_index(name)?.is_some())
+}
+
+/// The first `ethN` (from eth0) the namespace does not have: the interface name of a
+/// `network connect` that names none.
+pub fn free_ifname(netns: Netns<'_>) -> Result<String, AttachError> {
+    let ns = netns
+        .open()
+        .map_err(|(path, source)| AttachError::OpenNetns { path, source })?;
+    let mut nl = Netlink::in_netns(ns.fd())?;
+    for n in 0.. {
+        let name = format!("eth{n}");
+        if nl.link_index(&name)?.is_none() {
+            return Ok(name);
+        }
+    }
+    unreachable!("some ethN is free")
+}
+
 /// Takes the container off `network`: deletes its veth, its port rules and its lease. Does nothing
 /// for what is already gone (also when the network itself is gone), so it can run after a crash.
 pub fn detach(store: &NetworkStore, network: &str, container_id: &str) -> Result<(), AttachError> {

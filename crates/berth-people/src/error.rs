@@ -15,6 +15,8 @@ pub enum PeopleError {
     #[error(transparent)]
     NetStore(#[from] berth_net::store::StoreError),
     #[error(transparent)]
+    Ipam(#[from] berth_net::ipam::IpamError),
+    #[error(transparent)]
     Tap(#[from] berth_net::tap::TapError),
     #[error(transparent)]
     Etc(#[from] berth_net::etc::EtcError),

@@ -204,10 +204,7 @@ impl NetPlan {
 }
 
 /// `berth-people hook net-setup`: the createRuntime hook. `state` is the OCI state on stdin.
-pub fn hook_setup(
-    store: &NetworkStore,
-    state: &oci_spec::runtime::State,
-) -> Result<(), PeopleError> {
+pub fn hook_setup(image_root: &Path, state: &oci_spec::runtime::State) -> Result<(), PeopleError> {
     let id = state.id();
     let pid = state.pid().unwrap_or_default();
     let bundle = state.bundle();
@@ -221,18 +218,36 @@ pub fn hook_setup(
     if pid <= 0 {
         return Err(PeopleError::Usage(format!("hook state of {id} has no pid")));
     }
-    let own = plan.apply(store, id, pid)?;
+    let store = crate::release::network_store(image_root);
+    let own = plan.apply(&store, id, pid)?;
     // In place, not by rename: the file may already be bind-mounted into the container.
     let hosts = bundle.join("hosts");
     std::fs::write(&hosts, berth_net::etc::hosts(&plan.hostname, &own, &[]))
         .step("write", &hosts)?;
+    if let Some(b) = &plan.bridge {
+        crate::names::refresh(&store, image_root, &b.network, None)?;
+    }
     Ok(())
 }
 
-/// Detaches `id` from every network it holds a lease on; nothing to do (and no network
-/// store created) when there is none.
-pub fn release(store: &NetworkStore, id: &str) -> Result<(), PeopleError> {
-    Ok(attach::detach_all(store, id)?)
+/// Detaches `id` from every network it holds a lease on, and takes its name out of the
+/// other members' hosts files; nothing to do (and no network store created) when there is
+/// none.
+pub fn release(store: &NetworkStore, image_root: &Path, id: &str) -> Result<(), PeopleError> {
+    if !berth_net::store::has_attachments(store.root(), id) {
+        return Ok(());
+    }
+    let mut held = Vec::new();
+    for net in store.list()? {
+        if berth_net::Ipam::new(store, &net).get(id)?.is_some() {
+            held.push(net.name);
+        }
+    }
+    attach::detach_all(store, id)?;
+    for network in held {
+        crate::names::refresh(store, image_root, &network, None)?;
+    }
+    Ok(())
 }
 
 /// The `hosts` and `resolv.conf` a container starts with (the hook fills in its address).

@@ -49,13 +49,13 @@ pub fn cleanup(image_root: &Path, id: &str, has_root: bool) -> Result<(), People
         Ok(())
     };
     if !has_root || !berth_net::store::has_attachments(store.root(), id) {
-        net::release(&store, id)?;
+        net::release(&store, image_root, id)?;
         return remove_root();
     }
     // Deleting a veth and unmounting an overlay each wait out RCU grace periods in the kernel
     // (15-25 ms here); side by side they cost one wait instead of two.
     std::thread::scope(|s| {
-        let nets = s.spawn(|| net::release(&store, id));
+        let nets = s.spawn(|| net::release(&store, image_root, id));
         let root = remove_root();
         let nets = nets
             .join()

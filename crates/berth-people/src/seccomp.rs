@@ -39,10 +39,7 @@ pub fn docker_default(caps: &HashSet<Capability>) -> Result<LinuxSeccomp, People
 pub fn from_file(path: &Path, caps: &HashSet<Capability>) -> Result<LinuxSeccomp, PeopleError> {
     let text = std::fs::read_to_string(path).step("read seccomp profile", path)?;
     evaluate(&text, caps).map_err(|why| {
-        PeopleError::Usage(format!(
-            "--security-opt seccomp={}: {why}",
-            path.display()
-        ))
+        PeopleError::Usage(format!("--security-opt seccomp={}: {why}", path.display()))
     })
 }
 
@@ -71,7 +68,10 @@ fn evaluate(text: &str, caps: &HashSet<Capability>) -> Result<LinuxSeccomp, Stri
     let mut kept = Vec::new();
     let rules = obj.remove("syscalls").unwrap_or(Value::Array(Vec::new()));
     for rule in rules.as_array().ok_or("syscalls is not a list")? {
-        let mut r = rule.as_object().ok_or("a syscalls entry is not an object")?.clone();
+        let mut r = rule
+            .as_object()
+            .ok_or("a syscalls entry is not an object")?
+            .clone();
         let holds = |key: &str| -> Result<Option<bool>, String> {
             match r.get(key) {
                 Some(Value::Object(c)) => condition(c, &caps, kernel).map(Some),
@@ -123,11 +123,7 @@ fn condition(
 
 /// Docker's excludes: the rule is dropped when ANY listed capability is held, this
 /// architecture is listed, or the kernel is at least minKernel.
-fn excluded(
-    c: Option<&Value>,
-    caps: &HashSet<String>,
-    kernel: (u32, u32),
-) -> Result<bool, String> {
+fn excluded(c: Option<&Value>, caps: &HashSet<String>, kernel: (u32, u32)) -> Result<bool, String> {
     let Some(Value::Object(c)) = c else {
         return Ok(false);
     };

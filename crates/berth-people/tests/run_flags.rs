@@ -242,9 +242,13 @@ fn default_seccomp_is_dockers() {
                  mount -t tmpfs t /mnt 2>/dev/null && echo mounted; true";
     let out = w.run(&[], probe);
     assert!(out.contains("Operation not permitted"), "{out}");
-    assert!(!out.contains("userns-made") && !out.contains("mounted"), "{out}");
+    assert!(
+        !out.contains("userns-made") && !out.contains("mounted"),
+        "{out}"
+    );
     assert_eq!(
-        w.run(&["--security-opt", "seccomp=unconfined"], probe).trim(),
+        w.run(&["--security-opt", "seccomp=unconfined"], probe)
+            .trim(),
         "userns-made"
     );
     let admin = w.run(&["--cap-add", "SYS_ADMIN"], probe);

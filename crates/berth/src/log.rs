@@ -37,6 +37,13 @@ impl Logger {
         self.write("warning", &msg);
     }
 
+    /// A notice of a long-running command (`berth switch`'s members): stderr and the log.
+    pub fn info(&self, msg: &str) {
+        let msg = one_line(msg);
+        eprintln!("berth: {msg}");
+        self.write("info", &msg);
+    }
+
     /// Whether --debug was given.
     pub fn debugging(&self) -> bool {
         self.debug

@@ -289,9 +289,9 @@ pub enum NetworkCommand {
             value_name = "[HOSTIP:]HOSTPORT:PORT[/tcp|udp]"
         )]
         publish: Vec<String>,
-        /// Interface name inside the container
-        #[arg(long, default_value = "eth0", value_name = "NAME")]
-        ifname: String,
+        /// Interface name inside the container (default: the first free ethN, from eth0)
+        #[arg(long, value_name = "NAME")]
+        ifname: Option<String>,
         network: String,
         id: String,
     },

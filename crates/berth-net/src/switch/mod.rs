@@ -9,7 +9,7 @@
 //! member has one, the switch turns on the taps' offloads (`TUNSETOFFLOAD`: checksum, TSO4/6,
 //! USO), so the members' stacks hand over 64 KiB GSO frames with partial checksums, which cross
 //! the switch with their header untouched and are finished by the receiving tap's kernel. A member
-//! whose tap has no vnet header (any tap fd posted the containode way; the switch asks the fd with
+//! whose tap has no vnet header (a plain tap fd, as containode's members have; the switch asks the fd with
 //! `TUNGETIFF`) cannot take such frames, so while one is attached the offloads are off on every
 //! member; frames to it lose their header, frames from it get a zero one, and a GSO or
 //! partial-checksum frame still in flight is dropped rather than handed to it. A port is dropped
@@ -31,6 +31,9 @@ use rustix::fs::OFlags;
 use rustix::io::Errno;
 
 use crate::tap::HELLO;
+
+mod event;
+pub use event::{EventSink, SwitchEvent};
 
 /// Errors that stop the switch (per-member trouble never does).
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +114,7 @@ pub struct Switch {
     stats: Arc<SwitchStats>,
     next_port: u64,
     macs: HashMap<[u8; 6], (u64, Instant)>,
+    events: Option<EventSink>,
 }
 
 fn set_nonblocking(fd: impl AsFd) -> rustix::io::Result<()> {
@@ -155,7 +159,19 @@ impl Switch {
             stats: Arc::new(SwitchStats::default()),
             next_port: 0,
             macs: HashMap::new(),
+            events: None,
         })
+    }
+
+    /// Sends every member event (joined, left, refused) to `sink`.
+    pub fn on_event(&mut self, sink: EventSink) {
+        self.events = Some(sink);
+    }
+
+    fn report(&mut self, event: SwitchEvent) {
+        if let Some(sink) = &mut self.events {
+            sink(&event);
+        }
     }
 
     /// Number of attached members.
@@ -230,39 +246,51 @@ impl Switch {
             // A member that cannot complete the greeting is refused; others keep being served.
             let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
             let _ = stream.set_nonblocking(false);
-            let ok = self.admit(&stream);
+            let admitted = self.admit(&stream);
+            let ok = admitted.is_ok();
             let _ = std::io::Write::write_all(&mut &stream, if ok { b"OK" } else { b"NO" });
+            let event = match admitted {
+                Ok((port, vnet_hdr)) => SwitchEvent::Joined {
+                    port,
+                    vnet_hdr,
+                    members: self.ports.len(),
+                },
+                Err(why) => SwitchEvent::Refused { why },
+            };
+            self.report(event);
         }
     }
 
-    fn admit(&mut self, stream: &UnixStream) -> bool {
+    /// Takes a member's tap: its port number and header length, or why it was refused.
+    fn admit(&mut self, stream: &UnixStream) -> Result<(u64, usize), &'static str> {
         let mut msg = [0u8; 8];
         // Every descriptor received is owned, so each is closed, accepted or not.
-        let Ok((bytes, mut fds)) = berth_common::fdpass::recv_fds(stream.as_fd(), &mut msg) else {
-            return false;
-        };
-        if bytes < 5 || &msg[..4] != HELLO || fds.len() != 1 {
-            return false;
+        let (bytes, mut fds) = berth_common::fdpass::recv_fds(stream.as_fd(), &mut msg)
+            .map_err(|_| "no greeting (the read failed or timed out)")?;
+        if bytes < 5 || &msg[..4] != HELLO {
+            return Err("not a berth switch greeting (BSW1 and a header length)");
         }
-        let Some(fd) = fds.pop() else { return false };
+        if fds.len() != 1 {
+            return Err("the greeting carries no tap fd, or more than one");
+        }
+        let fd = fds.pop().ok_or("the greeting carries no tap fd")?;
         // The fd itself says how its frames look; only a descriptor that is no tap (a test's
         // socket pair) is taken at the greeting's word.
         let (hdr, tap) = match crate::sys::tun_get_flags(fd.as_fd()) {
-            Ok((flags, _)) if flags & libc::IFF_TAP == 0 => return false,
+            Ok((flags, _)) if flags & libc::IFF_TAP == 0 => {
+                return Err("a tun device, not a tap: the switch forwards Ethernet frames")
+            }
             Ok((_, hdr)) => (hdr, true),
             Err(_) => (usize::from(msg[4]), false),
         };
         if hdr != 0 && !(10..=HDR_MAX).contains(&hdr) {
-            return false;
+            return Err("virtio-net header length outside 10..=32");
         }
-        if set_nonblocking(&fd).is_err() {
-            return false;
-        }
+        set_nonblocking(&fd).map_err(|_| "cannot make the tap fd non-blocking")?;
         let token = self.next_port;
         self.next_port += 1;
-        if epoll::add(&self.epoll, &fd, EventData::new_u64(token), EventFlags::IN).is_err() {
-            return false;
-        }
+        epoll::add(&self.epoll, &fd, EventData::new_u64(token), EventFlags::IN)
+            .map_err(|_| "cannot watch the tap fd (epoll)")?;
         self.ports.insert(
             token,
             Port {
@@ -274,7 +302,7 @@ impl Switch {
         );
         self.port_count.store(self.ports.len(), Ordering::Relaxed);
         self.set_offloads();
-        true
+        Ok((token, hdr))
     }
 
     /// Offloads on for every vnet-header tap while all members have a vnet header, off for all
@@ -301,12 +329,17 @@ impl Switch {
     }
 
     fn drop_port(&mut self, token: u64) {
-        if let Some(p) = self.ports.remove(&token) {
-            let _ = epoll::delete(&self.epoll, &p.fd);
-        }
+        let Some(p) = self.ports.remove(&token) else {
+            return;
+        };
+        let _ = epoll::delete(&self.epoll, &p.fd);
         self.macs.retain(|_, (t, _)| *t != token);
         self.port_count.store(self.ports.len(), Ordering::Relaxed);
         self.set_offloads();
+        self.report(SwitchEvent::Left {
+            port: token,
+            members: self.ports.len(),
+        });
     }
 
     fn forward_from(&mut self, token: u64, buf: &mut [u8], now: Instant) {
@@ -432,9 +465,12 @@ fn send(port: &Port, frame: &Frame<'_>, stats: &SwitchStats) -> bool {
     }
 }
 
-/// `berth switch [--socket PATH]`: binds and serves until the process is killed.
-pub fn run_switch(cfg: SwitchConfig) -> Result<(), SwitchError> {
-    Switch::bind(cfg)?.run(None)
+/// `berth switch [--socket PATH]`: binds and serves until the process is killed, sending
+/// member events to `events`.
+pub fn run_switch(cfg: SwitchConfig, events: EventSink) -> Result<(), SwitchError> {
+    let mut switch = Switch::bind(cfg)?;
+    switch.on_event(events);
+    switch.run(None)
 }
 
 #[cfg(test)]

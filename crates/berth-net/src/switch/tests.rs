@@ -190,3 +190,32 @@ fn refuses_members_without_a_greeting() {
     stop.store(true, Ordering::Relaxed);
     th.join().unwrap().unwrap();
 }
+
+#[test]
+fn reports_joins_departures_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("sw.sock");
+    let mut sw = Switch::bind(SwitchConfig::new(&sock)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    sw.on_event(Box::new(move |e| tx.send(e.to_string()).unwrap()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let th = std::thread::spawn(move || sw.run(Some(&stop2)));
+    let next = || rx.recv_timeout(Duration::from_secs(5)).unwrap();
+
+    let a = member(&sock, 1);
+    assert_eq!(
+        next(),
+        "switch: member 0 joined (virtio-net header 10 bytes); 1 attached"
+    );
+    let mut s = UnixStream::connect(&sock).unwrap();
+    std::io::Write::write_all(&mut s, b"hello").unwrap();
+    assert_eq!(
+        next(),
+        "switch: member refused: not a berth switch greeting (BSW1 and a header length)"
+    );
+    drop(a);
+    assert_eq!(next(), "switch: member 0 left; 0 attached");
+    stop.store(true, Ordering::Relaxed);
+    th.join().unwrap().unwrap();
+}

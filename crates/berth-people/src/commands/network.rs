@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use berth_net::{attach, AttachRequest, Netns, NetworkSpec, PortMapping};
+use berth_net::{attach, AttachRequest, Ipam, Netns, NetworkSpec, PortMapping};
 
 use berth::context::{Context, Outcome};
 use berth::people_cli::{NetworkArgs, NetworkCommand};
@@ -70,6 +70,26 @@ pub fn run(args: NetworkArgs, ctx: &Context) -> Outcome {
                 .collect::<Result<Vec<_>, _>>()?;
             let pid = running_pid(ctx, &id)?;
             let ns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+            let net = store.get(&network)?;
+            if Ipam::new(&store, &net).get(&id)?.is_some() {
+                return Err(format!(
+                    "container {id} is already on network {network}: \
+                     `berth network disconnect {network} {id}` first"
+                )
+                .into());
+            }
+            let ifname = match ifname {
+                Some(name) if attach::has_link(Netns::Path(&ns), &name)? => {
+                    let free = attach::free_ifname(Netns::Path(&ns))?;
+                    return Err(format!(
+                        "container {id} already has an interface {name}: leave out --ifname \
+                         and berth names it {free}, or name another with --ifname"
+                    )
+                    .into());
+                }
+                Some(name) => name,
+                None => attach::free_ifname(Netns::Path(&ns))?,
+            };
             let a = attach::attach(
                 &store,
                 &network,
@@ -81,10 +101,12 @@ pub fn run(args: NetworkArgs, ctx: &Context) -> Outcome {
                     ifname: &ifname,
                 },
             )?;
+            crate::names::refresh(&store, &ctx.image_root, &network, None)?;
             println!("{} {}/{} via {}", a.ifname, a.ip, a.prefix_len, a.gateway);
         }
         NetworkCommand::Disconnect { network, id } => {
             attach::detach(&store, &network, &id)?;
+            crate::names::refresh(&store, &ctx.image_root, &network, Some(&id))?;
         }
     }
     Ok(0)

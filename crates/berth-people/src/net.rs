@@ -164,6 +164,35 @@ impl NetPlan {
         Ok(Some(plan))
     }
 
+    /// Refuses, before anything is created, a network or switch that is not there (the
+    /// hook would fail the same way, after the container's namespaces exist). The default
+    /// network is made on first use.
+    pub fn check(&self, store: &NetworkStore) -> Result<(), PeopleError> {
+        if let Some(b) = &self.bridge {
+            if b.network != berth_net::DEFAULT_NETWORK {
+                if let Err(berth_net::store::StoreError::NotFound(_)) = store.get(&b.network) {
+                    return Err(PeopleError::Usage(format!(
+                        "--net {n}: no network {n}: create it with `berth network create {n}` \
+                         (`berth network ls` lists them)",
+                        n = b.network
+                    )));
+                }
+            }
+        }
+        if let Some(s) = &self.switch {
+            use std::os::unix::fs::FileTypeExt;
+            let listening = std::fs::metadata(&s.socket).is_ok_and(|m| m.file_type().is_socket());
+            if !listening {
+                return Err(PeopleError::Usage(format!(
+                    "--net switch:{p}: no switch socket at {p}: start one with \
+                     `berth switch --socket {p}`",
+                    p = s.socket.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Attaches the container whose init is `pid`; returns the addresses it got.
     pub fn apply(
         &self,

@@ -69,6 +69,9 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         id.chars().take(63).collect()
     });
     let plan = NetPlan::new(&mode, r.flags.ip.as_deref(), &r.flags.publish, &hostname)?;
+    if let Some(p) = &plan {
+        p.check(&crate::release::network_store(r.image_root))?;
+    }
     let netns_path = match &mode {
         NetMode::Container(other) => {
             let st = r

@@ -87,7 +87,7 @@ impl Store {
         }
         fetch_layers(&client, &staging, &todo, &progress, opts.jobs.max(1))?;
         staging.commit(&r, &digest, manifest.config().digest().as_ref(), &diff_ids)?;
-        progress.line(&format!("pulled {r} ({digest})"));
+        progress.line(&format!("pulled {r}"));
         Ok(self.inspect(&r.to_string())?)
     }
 }

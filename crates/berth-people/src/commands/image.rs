@@ -87,7 +87,13 @@ pub fn run(args: ImageArgs, ctx: &Context) -> Outcome {
                 ..Default::default()
             };
             let d = store.pull(&reference, &opts)?;
-            println!("{} {}", d.record.name, d.record.config_digest);
+            // Two digests name one image: the manifest's (what NAME@DIGEST pulls) and the
+            // config's (the image ID `image ls` shows); each labelled, as Docker does.
+            if !quiet {
+                println!("Digest: {}", d.record.manifest_digest);
+                println!("Image ID: {}", d.record.config_digest);
+            }
+            println!("{}", d.record.name);
         }
         ImageCommand::Df => {
             let du = store.disk_usage()?;

@@ -17,6 +17,13 @@ pub fn run(args: LogsArgs, ctx: &Context) -> Outcome {
     let store = berth_image::Store::open(&ctx.image_root)?;
     let path = store.container_dir(&args.id)?.join(OUTPUT_LOG);
     let mut log = File::open(&path).map_err(|e| match e.kind() {
+        // Neither a container nor its bundle: it may have been a --rm one, gone with its log.
+        ErrorKind::NotFound if !path.parent().is_some_and(|d| d.exists()) => format!(
+            "no container {id} (a container run with --rm, or in the foreground, is removed \
+             with its output when it exits: run it with -d and without --rm to read its logs \
+             afterwards)",
+            id = args.id
+        ),
         ErrorKind::NotFound => format!(
             "container {} has no output log ({}): only containers started with \
              `berth run -d IMAGE` (without -t) keep their output",

@@ -92,14 +92,34 @@ impl Args {
             &RunOptions {
                 create: self.create.options(
                     ctx,
-                    id,
+                    id.clone(),
                     self.bundle.unwrap_or_else(|| PathBuf::from(".")),
                 ),
                 detach: self.detach,
             },
             ctx.release,
-        )?;
+        )
+        .map_err(|e| no_bundle_hint(e, &id))?;
         Ok(code.clamp(0, 255) as u8)
+    }
+}
+
+/// A bundle without config.json: most often an image named in runc's form (`berth run
+/// alpine`), so the error says how the image form is asked for.
+fn no_bundle_hint(e: container::Error, id: &str) -> Box<dyn std::error::Error> {
+    match &e {
+        container::Error::Spec(berth_runtime::spec::SpecError::Read { path, source })
+            if source.kind() == std::io::ErrorKind::NotFound && path.ends_with("config.json") =>
+        {
+            let dir = path.parent().unwrap_or(path).display();
+            format!(
+                "no config.json in {dir}: `berth run {id}` is runc's form, which runs the OCI \
+                 bundle there; for an image use the image form: `berth run --rm {id}` or \
+                 `berth run --image {id} ID`"
+            )
+            .into()
+        }
+        _ => e.into(),
     }
 }
 

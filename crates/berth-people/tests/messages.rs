@@ -1,0 +1,185 @@
+//! The errors a new user meets first, each one line that says what to do (issue 15 §8),
+//! checked word for word through the CLI, as root.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+#[path = "common/world.rs"]
+mod world;
+use world::{skip_reason, text, World};
+
+macro_rules! require_root {
+    () => {
+        if let Some(why) = skip_reason() {
+            berth_common::skip!("{why}");
+        }
+    };
+}
+
+fn id(name: &str) -> String {
+    format!("{name}{}", std::process::id() % 10_000)
+}
+
+#[test]
+fn run_of_an_image_name_without_a_bundle_names_the_image_form() {
+    require_root!();
+    let w = World::new();
+    let empty = w.dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = w
+        .cmd(&["run", "walk-alpine"])
+        .current_dir(&empty)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "berth: no config.json in {}: `berth run walk-alpine` is runc's form, which runs \
+             the OCI bundle there; for an image use the image form: `berth run --rm \
+             walk-alpine` or `berth run --image walk-alpine ID`",
+            empty.display()
+        )
+    );
+}
+
+#[test]
+fn logs_of_a_removed_container_says_why_it_is_gone() {
+    require_root!();
+    let w = World::new();
+    let gone = id("gone");
+    w.ok(&[
+        "run", "--rm", "--name", &gone, "--net", "none", "busybox", "true",
+    ]);
+    assert_eq!(
+        w.fails(&["logs", &gone]).trim(),
+        format!(
+            "berth: no container {gone} (a container run with --rm, or in the foreground, is \
+             removed with its output when it exits: run it with -d and without --rm to read \
+             its logs afterwards)"
+        )
+    );
+}
+
+#[test]
+fn a_missing_network_or_switch_is_refused_before_anything_is_made() {
+    require_root!();
+    let w = World::new();
+    let e = w.fails(&["run", "--rm", "--net", "nosuchnet", "busybox", "true"]);
+    assert_eq!(
+        e.trim(),
+        "berth: --net nosuchnet: no network nosuchnet: create it with `berth network create \
+         nosuchnet` (`berth network ls` lists them)"
+    );
+    let sock = w.dir.path().join("no.sock");
+    let e = w.fails(&[
+        "run",
+        "--rm",
+        "--net",
+        &format!("switch:{}", sock.display()),
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        e.trim(),
+        format!(
+            "berth: --net switch:{p}: no switch socket at {p}: start one with `berth switch \
+             --socket {p}`",
+            p = sock.display()
+        )
+    );
+    let left = std::fs::read_dir(w.image_root().join("containers"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0, "a refused run left a container dir");
+}
+
+/// A child process killed when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `image pull` names the manifest digest and the image ID, each labelled: pulled from a
+/// local registry (Debian's docker-registry) that skopeo filled.
+#[test]
+fn pull_labels_the_manifest_digest_and_the_image_id() {
+    require_root!();
+    for tool in ["docker-registry", "skopeo"] {
+        if !Path::new("/usr/bin").join(tool).exists() {
+            berth_common::skip!("needs {tool} (Debian docker-registry, skopeo)");
+        }
+    }
+    let w = World::new();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = w.dir.path().join("registry.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            w.dir.path().join("registry").display()
+        ),
+    )
+    .unwrap();
+    let _registry = Killed(
+        Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the registry did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let image = format!("127.0.0.1:{port}/msg/busybox:1");
+    let tar = w.dir.path().join("busybox.tar");
+    let st = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("tarball:{}", tar.display()))
+        .arg(format!("docker://{image}"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "skopeo copy");
+    let inspect = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{image}"),
+        ])
+        .output()
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let out = w.ok(&["image", "pull", "--insecure", &image]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(
+        lines[0],
+        format!("Digest: {}", manifest["Digest"].as_str().unwrap())
+    );
+    let image_id = lines[1].strip_prefix("Image ID: sha256:").unwrap();
+    let ls = w.ok(&["image", "ls"]);
+    let short = &image_id[..12];
+    assert!(
+        ls.contains(short),
+        "image ls shows the image ID {short}: {ls}"
+    );
+    assert_eq!(lines[2], image);
+}

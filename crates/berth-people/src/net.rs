@@ -233,7 +233,11 @@ impl NetPlan {
 }
 
 /// `berth-people hook net-setup`: the createRuntime hook. `state` is the OCI state on stdin.
-pub fn hook_setup(image_root: &Path, state: &oci_spec::runtime::State) -> Result<(), PeopleError> {
+pub fn hook_setup(
+    store: &NetworkStore,
+    image_root: &Path,
+    state: &oci_spec::runtime::State,
+) -> Result<(), PeopleError> {
     let id = state.id();
     let pid = state.pid().unwrap_or_default();
     let bundle = state.bundle();
@@ -247,14 +251,13 @@ pub fn hook_setup(image_root: &Path, state: &oci_spec::runtime::State) -> Result
     if pid <= 0 {
         return Err(PeopleError::Usage(format!("hook state of {id} has no pid")));
     }
-    let store = crate::release::network_store(image_root);
-    let own = plan.apply(&store, id, pid)?;
+    let own = plan.apply(store, id, pid)?;
     // In place, not by rename: the file may already be bind-mounted into the container.
     let hosts = bundle.join("hosts");
     std::fs::write(&hosts, berth_net::etc::hosts(&plan.hostname, &own, &[]))
         .step("write", &hosts)?;
     if let Some(b) = &plan.bridge {
-        crate::names::refresh(&store, image_root, &b.network, None)?;
+        crate::names::refresh(store, image_root, &b.network, None)?;
     }
     Ok(())
 }

@@ -17,7 +17,11 @@ pub fn run(args: HookArgs, ctx: &Context) -> Outcome {
                 .map_err(|e| format!("read the container state from stdin: {e}"))?;
             let state: oci_spec::runtime::State = serde_json::from_str(&input)
                 .map_err(|e| format!("container state on stdin: {e}"))?;
-            crate::net::hook_setup(&ctx.image_root, &state)?;
+            crate::net::hook_setup(
+                &crate::release::network_store(&ctx.image_root),
+                &ctx.image_root,
+                &state,
+            )?;
         }
         Which::Reap { id } => {
             let state = ctx.root.open(&id)?.load()?;

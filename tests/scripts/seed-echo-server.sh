@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The echo-server example (examples/echo-server) end to end against the runtime under test: two
+# Seed 000 (the course's echo server: a server and a client container, a host "bridge" that
+# setns()es into the client's IPC and the server's mount namespace, found through the
+# containers' --pid-file) as the echo-server example (examples/echo-server), end to end against
+# the runtime under test, then the seed's own --pid-file + setns shape once more. Two
 # busybox containers and the host bridge run with `berth join --ipc <client> --mount <server>`.
 # Lines typed into the client must come back as the server's echoes, in order; the bridge must
 # really be in the client's IPC namespace (the queue is invisible from the host) and the
@@ -40,4 +43,21 @@ if awk 'NR > 1 && $1 == 1162037296 { found = 1 } END { exit !found }' /proc/sysv
 fi
 # run.sh removed both containers.
 [ -z "$("$BERTH" --root "$work/run/state" list -q 2>/dev/null || true)" ] || fail "containers left behind"
-echo "echo-server: ${#lines[@]} lines echoed through the bridge"
+
+# The seed's bridge finds the server through `run --pid-file` and setns()es into its mount
+# namespace by /proc/PID/ns/mnt: a file only the server's root has is read that way.
+"$repo/scripts/make-rootfs.sh" "$work/rootfs" >/dev/null
+mkdir -p "$work/srv"
+"$BERTH" spec --bundle "$work/srv"
+jq --arg root "$work/rootfs" '.root = {path: $root, readonly: false} | .process.terminal = false
+    | .process.args = ["sh", "-c", "echo from-the-server > /tmp/message; exec sleep 1000"]' \
+    "$work/srv/config.json" > "$work/srv/c" && mv "$work/srv/c" "$work/srv/config.json"
+srv=seed0-$$
+"$BERTH" --root "$work/state" run -d --pid-file "$work/server.pid" --bundle "$work/srv" "$srv" >/dev/null
+trap '"$BERTH" --root "$work/state" delete --force "$srv" >/dev/null 2>&1; rm -rf --one-file-system -- "$work"' EXIT
+pid=$(cat "$work/server.pid")
+for _ in $(seq 100); do [ -s "$work/rootfs/tmp/message" ] && break; sleep 0.05; done
+got=$(nsenter --mount="/proc/$pid/ns/mnt" cat /tmp/message)
+[ "$got" = from-the-server ] || fail "setns into the server's mount namespace read '$got'"
+"$BERTH" --root "$work/state" delete --force "$srv"
+echo "echo-server: ${#lines[@]} lines echoed through the bridge; --pid-file + setns(mnt) reach the server"

@@ -24,6 +24,19 @@ fn tag() -> String {
     format!("{}", std::process::id() % 10_000)
 }
 
+/// A network with its own bridge name (bridges are host-wide).
+fn network(w: &World, name: &str, subnet: &str) {
+    w.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        subnet,
+        "--bridge",
+        &format!("bm-{name}"),
+        name,
+    ]);
+}
+
 fn hosts(w: &World, id: &str) -> String {
     w.ok(&["exec", id, "cat", "/etc/hosts"])
 }
@@ -35,8 +48,8 @@ fn members_of_a_network_resolve_each_other_by_name() {
     let t = tag();
     let (net, net2) = (format!("nm{t}"), format!("nn{t}"));
     let third = (std::process::id() % 200) + 20;
-    w.network(&net, &format!("10.233.{third}.0/24"));
-    w.network(&net2, &format!("10.234.{third}.0/24"));
+    network(&w, &net, &format!("10.233.{third}.0/24"));
+    network(&w, &net2, &format!("10.234.{third}.0/24"));
     let (db, web) = (format!("db{t}"), format!("web{t}"));
     for id in [&db, &web] {
         w.ok(&[
@@ -72,7 +85,8 @@ fn connect_with_a_taken_interface_name_says_what_to_do() {
     let w = World::new();
     let t = tag();
     let net = format!("nc{t}");
-    w.network(
+    network(
+        &w,
         &net,
         &format!("10.235.{}.0/24", (std::process::id() % 200) + 20),
     );
@@ -94,7 +108,8 @@ fn connect_with_a_taken_interface_name_says_what_to_do() {
         )
     );
     let net2 = format!("nd{t}");
-    w.network(
+    network(
+        &w,
         &net2,
         &format!("10.236.{}.0/24", (std::process::id() % 200) + 20),
     );

@@ -89,19 +89,6 @@ impl World {
         );
         text(&out.stderr)
     }
-
-    /// A network with its own bridge name (bridges are host-wide).
-    pub fn network(&self, name: &str, subnet: &str) {
-        self.ok(&[
-            "network",
-            "create",
-            "--subnet",
-            subnet,
-            "--bridge",
-            &format!("bm-{name}"),
-            name,
-        ]);
-    }
 }
 
 impl Drop for World {

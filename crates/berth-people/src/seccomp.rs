@@ -86,6 +86,11 @@ fn evaluate(text: &str, caps: &HashSet<Capability>) -> Result<LinuxSeccomp, Stri
         r.remove("includes");
         r.remove("excludes");
         r.remove("comment");
+        if r.get("args")
+            .is_some_and(|a| a.as_array().is_some_and(Vec::is_empty))
+        {
+            r.remove("args");
+        }
         // Docker's older form names one call per rule.
         if let Some(name) = r.remove("name") {
             r.entry("names").or_insert(Value::Array(vec![name]));
@@ -175,6 +180,37 @@ mod tests {
         }
         // Other architectures' rules stay out.
         assert!(!plain.contains("s390_runtime_instr"));
+    }
+
+    /// The filter Docker itself generated for a default container (the captured config in
+    /// crates/berth/tests/fixtures) is what the embedded profile evaluates to for the same
+    /// bounding set: the same architectures, default action and rules.
+    #[test]
+    fn docker_default_equals_what_docker_generates() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../berth/tests/fixtures/client-configs/docker-config.json"
+        );
+        let cfg: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let caps: HashSet<Capability> =
+            serde_json::from_value(cfg["process"]["capabilities"]["bounding"].clone()).unwrap();
+        let ours = serde_json::to_value(docker_default(&caps).unwrap()).unwrap();
+        let theirs = &cfg["linux"]["seccomp"];
+        let docker: LinuxSeccomp = serde_json::from_value(theirs.clone()).unwrap();
+        let theirs = serde_json::to_value(docker).unwrap();
+        let rules = |v: &Value| -> Vec<String> {
+            let mut r: Vec<String> = v["syscalls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(Value::to_string)
+                .collect();
+            r.sort();
+            r
+        };
+        assert_eq!(ours["architectures"], theirs["architectures"]);
+        assert_eq!(ours["defaultAction"], theirs["defaultAction"]);
+        assert_eq!(rules(&ours), rules(&theirs));
     }
 
     #[test]

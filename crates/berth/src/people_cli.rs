@@ -299,7 +299,8 @@ pub enum NetworkCommand {
     Disconnect { network: String, id: String },
 }
 
-/// Run the tap switch in the foreground (containers join with --net switch:PATH)
+/// Run the tap switch in the foreground (containers join with --net switch:PATH); each member
+/// joining, leaving or refused is one line on stderr and in --log
 #[derive(clap::Args, Debug)]
 pub struct SwitchArgs {
     /// Unix socket the containers post their tap devices to

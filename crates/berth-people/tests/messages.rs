@@ -97,6 +97,45 @@ fn a_missing_network_or_switch_is_refused_before_anything_is_made() {
     assert_eq!(left, 0, "a refused run left a container dir");
 }
 
+/// When the network hook itself fails (here: an address outside the network), its own
+/// message is the end of the runtime's one error line, so it reaches `--log` as well.
+#[test]
+fn a_failing_network_hook_says_why_in_the_error_line() {
+    require_root!();
+    let w = World::new();
+    let net = id("hk");
+    let third = std::process::id() % 200 + 20;
+    w.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.238.{third}.0/24"),
+        "--bridge",
+        &format!("bm-{net}"),
+        &net,
+    ]);
+    let e = w.fails(&[
+        "run",
+        "--rm",
+        "--net",
+        &net,
+        "--ip",
+        "10.99.99.99",
+        "busybox",
+        "true",
+    ]);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 1, "{e}");
+    assert!(
+        lines[0].starts_with("berth: createRuntime hook ")
+            && lines[0].ends_with(&format!(
+                "exited with exit status: 1: berth: address 10.99.99.99 is not a usable host \
+                 address of {net} (10.238.{third}.0/24)"
+            )),
+        "{e}"
+    );
+}
+
 /// A child process killed when the test ends, passed or not.
 struct Killed(std::process::Child);
 

@@ -90,6 +90,17 @@ fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Ho
         }
     }
     cmd.stdin(Stdio::piped());
+    // The hook's stderr goes to a memory file, so that when it fails its last line (its own
+    // error) becomes part of the one error line, in --log too, as runc puts it in its error.
+    // A file rather than a pipe: a hook that leaves a child holding it cannot block us.
+    let captured = rustix::fs::memfd_create(c"berth-hook-stderr", rustix::fs::MemfdFlags::CLOEXEC)
+        .map(std::fs::File::from)
+        .map_err(|e| fail(format!("memfd for its stderr: {e}")))?;
+    cmd.stderr(
+        captured
+            .try_clone()
+            .map_err(|e| fail(format!("memfd for its stderr: {e}")))?,
+    );
     let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that ignores its stdin closes the pipe early: that is not a failure.
@@ -109,10 +120,32 @@ fn run_one(point: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Ho
         }));
     }
     let status = child.wait().map_err(|e| fail(e.to_string()))?;
+    let said = said(captured);
+    let last = said.lines().rev().find(|l| !l.trim().is_empty());
     if status.success() {
+        // What a successful hook printed still reaches stderr, as when it was inherited.
+        let _ = std::io::stderr().write_all(said.as_bytes());
         return Ok(());
     }
-    Err(fail(format!("exited with {status}")))
+    match last {
+        Some(last) => {
+            // The earlier lines as they were, the last one in the error.
+            let before = &said[..said.rfind(last).unwrap_or(0)];
+            let _ = std::io::stderr().write_all(before.as_bytes());
+            Err(fail(format!("exited with {status}: {}", last.trim())))
+        }
+        None => Err(fail(format!("exited with {status}"))),
+    }
+}
+
+/// What a hook wrote to its stderr file (the first 64 KiB).
+fn said(mut file: std::fs::File) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut buf = Vec::new();
+    let _ = file
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| file.take(64 * 1024).read_to_end(&mut buf));
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Sleeps on the child's pidfd until it exits (true) or `deadline` passes (false). The child

@@ -40,7 +40,8 @@ impl Logger {
     /// A notice of a long-running command (`berth switch`'s members): stderr and the log.
     pub fn info(&self, msg: &str) {
         let msg = one_line(msg);
-        eprintln!("berth: {msg}");
+        // A long-running command outlives its terminal: a closed stderr must not end it.
+        let _ = writeln!(std::io::stderr(), "berth: {msg}");
         self.write("info", &msg);
     }
 

@@ -45,7 +45,9 @@ tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 # mocker's part: the image comes from a registry when one can be run here.
 image=busybox
 if command -v docker-registry >/dev/null && command -v skopeo >/dev/null; then
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # A port nothing listens on yet.
+    port=$((30000 + RANDOM % 30000))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((30000 + RANDOM % 30000)); done
     printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
         "$work/registry" "$port" > "$work/registry.yml"
     docker-registry serve "$work/registry.yml" >/dev/null 2>&1 &

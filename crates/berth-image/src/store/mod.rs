@@ -7,6 +7,7 @@
 //! blobs/sha256/<hex>        manifests and configs, content-addressed
 //! layers/<hex>/diff         a layer unpacked once, keyed by its diff-id, shared by all images
 //! layers/<hex>/size         bytes of file content in the layer
+//! layers/<hex>/tar-split.zst the tar's headers and padding: push and save rebuild the exact tar
 //! l/<short>                 -> ../layers/<hex>/diff: short lowerdir paths for overlayfs
 //! tmp/<txn>/                staging of one import or pull; flocked by its owner while alive
 //! containers/<id>/          a container root: image.json (what it uses), upper, work, merged
@@ -17,8 +18,11 @@
 //! are collected when an image is removed or replaced and by prune.
 
 mod containers;
+mod export;
 mod images;
 pub(crate) mod staging;
+
+pub use export::ExportedImage;
 
 use crate::reference::{Reference, ReferenceError};
 use crate::unpack::UnpackError;
@@ -76,6 +80,15 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Overlay(#[from] crate::overlay::OverlayError),
+    #[error(
+        "layer {0} was stored without a tar-split record (by an older berth): pull or import \
+         its image again to push or save it"
+    )]
+    NoTarSplit(String),
+    #[error("layer {diff_id}: cannot rebuild its tar: {why}")]
+    LayerRebuild { diff_id: String, why: String },
+    #[error("build manifest: {0}")]
+    Manifest(String),
 }
 
 /// One name:tag in the store.

@@ -22,7 +22,9 @@ use clap::Subcommand;
 
 use crate::context::{Context, Outcome};
 use crate::face::PeopleFace;
-use crate::people_cli::{HookArgs, ImageArgs, LogsArgs, NetworkArgs, PeopleCommand, SwitchArgs};
+use crate::people_cli::{
+    HookArgs, ImageArgs, LoginArgs, LogoutArgs, LogsArgs, NetworkArgs, PeopleCommand, SwitchArgs,
+};
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -47,6 +49,8 @@ pub enum Command {
     Network(NetworkArgs),
     Switch(SwitchArgs),
     Logs(LogsArgs),
+    Login(LoginArgs),
+    Logout(LogoutArgs),
     #[command(hide = true)]
     Hook(HookArgs),
 }
@@ -104,6 +108,8 @@ impl Command {
             Command::Switch(a) => F::run(PeopleCommand::Switch(a), ctx),
             Command::Logs(a) => F::run(PeopleCommand::Logs(a), ctx),
             Command::Hook(a) => F::run(PeopleCommand::Hook(a), ctx),
+            Command::Login(a) => F::run(PeopleCommand::Login(a), ctx),
+            Command::Logout(a) => F::run(PeopleCommand::Logout(a), ctx),
         }
     }
 }

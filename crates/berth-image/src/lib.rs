@@ -40,6 +40,6 @@ pub use reference::{Reference, ReferenceError};
 pub use registry::{ProgressMode, PullError, PullOptions};
 pub use save::{SaveError, SaveFormat};
 pub use store::{
-    ContainerRoot, DiskUsage, ExportedImage, ImageDetails, ImageRecord, ImageSummary, PruneReport, Store,
-    StoreError, DEFAULT_ROOT,
+    ContainerRoot, DiskUsage, ExportedImage, ImageDetails, ImageRecord, ImageSummary, PruneReport,
+    Store, StoreError, DEFAULT_ROOT,
 };

@@ -105,12 +105,19 @@ impl Store {
             add(tar, &blob(diff_id), *size, self.layer_tar(diff_id)?)?;
         }
         let c = &image.config;
-        add(tar, &blob(&image.record.config_digest), c.len() as u64, &c[..])?;
+        add(
+            tar,
+            &blob(&image.record.config_digest),
+            c.len() as u64,
+            &c[..],
+        )?;
         let m = &image.manifest;
         let manifest_digest = crate::digest::sha256_digest(m);
         add(tar, &blob(&manifest_digest), m.len() as u64, &m[..])?;
         let r = Reference::parse(reference).ok();
-        let full = r.as_ref().map_or(image.record.name.clone(), |r| r.to_string());
+        let full = r
+            .as_ref()
+            .map_or(image.record.name.clone(), |r| r.to_string());
         let tag = r.map_or_else(|| "latest".to_string(), |r| r.manifest_ref().to_string());
         let index = serde_json::json!({
             "schemaVersion": 2,

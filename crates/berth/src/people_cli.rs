@@ -293,7 +293,12 @@ pub struct LoginArgs {
     #[arg(long, short = 'u', value_name = "USER")]
     pub username: Option<String>,
     /// Password (visible to other users in the process list: prefer --password-stdin)
-    #[arg(long, short = 'p', value_name = "PASS", conflicts_with = "password_stdin")]
+    #[arg(
+        long,
+        short = 'p',
+        value_name = "PASS",
+        conflicts_with = "password_stdin"
+    )]
     pub password: Option<String>,
     /// Read the password from stdin (its first line)
     #[arg(long)]

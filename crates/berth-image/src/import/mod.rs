@@ -103,7 +103,12 @@ impl Store {
     pub fn load(&self, path: &Path) -> Result<Vec<String>, ImportError> {
         let source = ImportSource::detect(path)?;
         let staging = self.staging()?;
-        let unnamed = || format_err(path, "the archive names no image: use image import PATH NAME");
+        let unnamed = || {
+            format_err(
+                path,
+                "the archive names no image: use image import PATH NAME",
+            )
+        };
         let mut names = Vec::new();
         match &source {
             ImportSource::DockerArchive(p) => {

@@ -158,8 +158,11 @@ impl Client {
     ) -> Result<ureq::http::Response<ureq::Body>, PullError> {
         for round in 0..2 {
             let resp = send(self.auth_header()).map_err(http_err(request))?;
-            if resp.status().as_u16() != 401 || round == 1 {
+            if resp.status().as_u16() != 401 {
                 return check_status(request, resp);
+            }
+            if round == 1 {
+                break;
             }
             let challenge = resp
                 .headers()
@@ -177,7 +180,7 @@ impl Client {
         }
         Err(PullError::Unauthorized {
             registry: self.registry.clone(),
-            why: "credentials rejected".into(),
+            why: format!("{request}: credentials rejected"),
         })
     }
 
@@ -342,4 +345,31 @@ pub(super) fn check_status(
         status,
         detail,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn dockers_loopback_rule() {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.9.8.7",
+            "[::1]:5000",
+            "[::1]",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "registry.example",
+            "10.0.0.1:5000",
+            "[::ffff:127.0.0.1]:5000",
+            "localhost.example:5000",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
 }

@@ -8,7 +8,11 @@ use crate::reference::Reference;
 
 /// Asks `registry` for `/v2/` with `creds` (answering its Basic or Bearer challenge): Ok when
 /// the registry accepts them.
-pub fn check_login(registry: &str, creds: Credentials, opts: &PullOptions) -> Result<(), PullError> {
+pub fn check_login(
+    registry: &str,
+    creds: Credentials,
+    opts: &PullOptions,
+) -> Result<(), PullError> {
     let r = Reference::parse(&format!("{registry}/berth-login"))?;
     let mut client = Client::new(&r, opts)?;
     client.set_credentials(creds);

@@ -72,7 +72,10 @@ impl Store {
         let stored = self.read_blob(&record.manifest_digest)?;
         let parsed: Option<ImageManifest> = serde_json::from_slice(&stored).ok();
         let same_layers = parsed.as_ref().is_some_and(|m| {
-            m.layers().iter().map(|d| d.digest().to_string()).eq(record.layers.iter().cloned())
+            m.layers()
+                .iter()
+                .map(|d| d.digest().to_string())
+                .eq(record.layers.iter().cloned())
         });
         let (manifest, manifest_media_type) = match parsed {
             Some(m) if same_layers => {
@@ -122,7 +125,11 @@ pub(crate) fn uncompressed_manifest(
     let digest = |d: &str| Digest::from_str(d).map_err(|_| StoreError::InvalidDigest(d.into()));
     let mut descs = Vec::new();
     for (diff_id, size) in layers {
-        descs.push(Descriptor::new(MediaType::ImageLayer, *size, digest(diff_id)?));
+        descs.push(Descriptor::new(
+            MediaType::ImageLayer,
+            *size,
+            digest(diff_id)?,
+        ));
     }
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)

@@ -3,8 +3,8 @@
 use super::meta::{apply_meta, entry_xattrs};
 use super::paths::{normalize, open_parent, remove_existing, ParentCache};
 use super::space::SpaceBudget;
-use super::split::Recorder;
 use super::sparse::{sparse_data_size, write_sparse};
+use super::split::Recorder;
 use super::UnpackError;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;

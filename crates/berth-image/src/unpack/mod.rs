@@ -21,9 +21,9 @@ mod stream;
 mod tests;
 
 pub use error::UnpackError;
+pub(crate) use space::SpaceBudget;
 pub use split::LayerTar;
 pub(crate) use split::FILE_NAME as SPLIT_FILE;
-pub(crate) use space::SpaceBudget;
 pub(crate) use stream::ChanReader;
 pub use stream::{decompress, Compression};
 

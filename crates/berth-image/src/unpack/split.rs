@@ -194,7 +194,10 @@ impl LayerTar {
 }
 
 fn bad(why: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("tar-split record: {why}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("tar-split record: {why}"),
+    )
 }
 
 impl Read for LayerTar {

@@ -9,9 +9,7 @@ use berth_image::auth::{self, Credentials};
 use berth_image::PullOptions;
 
 pub fn login(a: LoginArgs, _ctx: &Context) -> Outcome {
-    let username = a
-        .username
-        .ok_or("login: give the user name with -u USER")?;
+    let username = a.username.ok_or("login: give the user name with -u USER")?;
     let password = match (a.password, a.password_stdin) {
         (Some(p), _) => p,
         (None, true) => {
@@ -19,7 +17,9 @@ pub fn login(a: LoginArgs, _ctx: &Context) -> Outcome {
             io::stdin().lock().read_line(&mut line)?;
             line.trim_end_matches(['\n', '\r']).to_string()
         }
-        (None, false) => return Err("login: give the password with -p PASS or --password-stdin".into()),
+        (None, false) => {
+            return Err("login: give the password with -p PASS or --password-stdin".into())
+        }
     };
     let creds = Credentials { username, password };
     let opts = PullOptions {

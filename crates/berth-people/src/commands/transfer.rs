@@ -9,12 +9,7 @@ use berth::context::Outcome;
 use berth_common::io::Step;
 use berth_image::{ProgressMode, PullOptions, SaveFormat, Store};
 
-pub fn push(
-    store: &Store,
-    local: &str,
-    remote: Option<&str>,
-    opts: &PullOptions,
-) -> Outcome {
+pub fn push(store: &Store, local: &str, remote: Option<&str>, opts: &PullOptions) -> Outcome {
     let digest = store.push(local, remote, opts)?;
     println!("{digest}");
     Ok(0)
@@ -32,6 +27,11 @@ pub fn save(store: &Store, output: Option<&Path>, format: &str, refs: &[String])
         _ => SaveFormat::DockerArchive,
     };
     match output {
+        // A device or FIFO (-o /dev/stdout) is written as it is.
+        Some(p) if p.exists() && !p.is_file() => {
+            let f = File::options().write(true).open(p).step("open", p)?;
+            store.save(refs, format, BufWriter::new(f))?;
+        }
         Some(p) => {
             // Written beside the target and renamed: a failed save leaves no half archive.
             let tmp = p.with_extension("berth-partial");
@@ -45,7 +45,9 @@ pub fn save(store: &Store, output: Option<&Path>, format: &str, refs: &[String])
         }
         None => {
             if io::stdout().is_terminal() {
-                return Err("refusing to write an archive to a terminal: use -o FILE or a pipe".into());
+                return Err(
+                    "refusing to write an archive to a terminal: use -o FILE or a pipe".into(),
+                );
             }
             store.save(refs, format, BufWriter::new(io::stdout().lock()))?;
         }
@@ -59,10 +61,8 @@ pub fn load(store: &Store, input: Option<&Path>) -> Outcome {
         None => {
             // The archive's kind is told by reading it, then it is read again: stdin is
             // spooled to a file first.
-            let spool = Spool(std::env::temp_dir().join(format!(
-                "berth-load-{}.tar",
-                std::process::id()
-            )));
+            let spool =
+                Spool(std::env::temp_dir().join(format!("berth-load-{}.tar", std::process::id())));
             // create_new: never through a file or symlink someone left at that name.
             let mut f = File::options()
                 .write(true)

@@ -22,6 +22,7 @@
 //! producer); nothing here is async.
 
 pub mod auth;
+pub mod commit;
 pub mod digest;
 pub mod import;
 pub mod manifest;
@@ -35,11 +36,11 @@ pub mod unpack;
 
 pub use import::{ImportError, ImportSource};
 pub use manifest::Platform;
-pub use overlay::{mount_overlay, unmount_overlay, OverlayError, OverlayOptions};
+pub use overlay::{mount_overlay, mount_overlay_on, unmount_overlay, OverlayError, OverlayOptions};
 pub use reference::{Reference, ReferenceError};
 pub use registry::{ProgressMode, PullError, PullOptions};
 pub use save::{SaveError, SaveFormat};
 pub use store::{
-    ContainerRoot, DiskUsage, ExportedImage, ImageDetails, ImageRecord, ImageSummary, PruneReport,
-    Store, StoreError, DEFAULT_ROOT,
+    ContainerLayers, ContainerRoot, DiskUsage, ExportedImage, ImageDetails, ImageRecord,
+    ImageSummary, PruneReport, RootSource, Store, StoreError, UserUpper, DEFAULT_ROOT,
 };

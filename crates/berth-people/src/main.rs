@@ -19,6 +19,7 @@ mod commands;
 mod config;
 mod error;
 mod init;
+mod layers;
 mod net;
 mod release;
 mod run;

@@ -17,6 +17,8 @@ pub enum PeopleCommand {
     Hook(HookArgs),
     Login(LoginArgs),
     Logout(LogoutArgs),
+    Commit(CommitArgs),
+    Diff(DiffArgs),
     /// `run` in its image form (boxed: its flags dwarf the other variants).
     Run(Box<ImageRunArgs>),
 }
@@ -140,6 +142,14 @@ pub struct PeopleFlags {
     /// Size of /dev/shm (default 64m)
     #[arg(long, value_name = "SIZE")]
     pub shm_size: Option<String>,
+    /// Keep the container's changes in DIR (the overlay's upper dir; created if missing, its
+    /// work dir is DIR's sibling .NAME.work): they stay there after the container is removed
+    #[arg(long, value_name = "DIR")]
+    pub upper: Option<PathBuf>,
+    /// Use DIR as the root's read-only lower layer, without copying it (DIR is never
+    /// written); every positional argument is then the command
+    #[arg(long, value_name = "DIR", conflicts_with = "image")]
+    pub rootfs: Option<PathBuf>,
 }
 
 impl PeopleFlags {
@@ -177,6 +187,8 @@ impl PeopleFlags {
             || !self.tmpfs.is_empty()
             || self.shm_size.is_some()
             || self.init
+            || self.upper.is_some()
+            || self.rootfs.is_some()
     }
 }
 
@@ -217,6 +229,10 @@ pub enum ImageCommand {
     Prune,
     /// Import a rootfs tar (docker export), an OCI archive, a docker save archive or a directory
     Import {
+        /// Set the config of a rootfs or directory import, Dockerfile syntax: CMD, ENTRYPOINT,
+        /// ENV, WORKDIR, USER, EXPOSE, LABEL (e.g. --change 'CMD ["sh"]')
+        #[arg(long, short = 'c', value_name = "INSTRUCTION")]
+        change: Vec<String>,
         /// The tar file or directory
         path: PathBuf,
         /// Name for the image, e.g. busybox:latest
@@ -311,6 +327,27 @@ pub struct LoginArgs {
     pub insecure: bool,
     /// Registry host[:port], e.g. 127.0.0.1:5000
     pub registry: String,
+}
+
+/// Store a container's root (its image's layers plus its changes) as a new image; works on a
+/// running or stopped container
+#[derive(clap::Args, Debug)]
+pub struct CommitArgs {
+    /// Change the new image's config, Dockerfile syntax: CMD, ENTRYPOINT, ENV, WORKDIR, USER,
+    /// EXPOSE, LABEL (e.g. --change 'CMD ["sh"]')
+    #[arg(long, short = 'c', value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+    /// Container ID
+    pub container: String,
+    /// Name of the new image, e.g. myimage:v1
+    pub image: String,
+}
+
+/// List what a container added (A), changed (C) and deleted (D), as Docker's diff
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// Container ID
+    pub container: String,
 }
 
 /// Remove a registry's credentials from the auth file

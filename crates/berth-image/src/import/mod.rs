@@ -14,7 +14,9 @@ mod oci;
 
 use archive::ArchiveFiles;
 use commit::commit_single_layer;
-use directory::unpack_directory;
+pub(crate) use commit::commit_with_manifest;
+pub use commit::default_config;
+pub(crate) use directory::{unpack_directory, ChanWriter};
 use docker::{docker_names, import_docker};
 use error::format_err;
 pub use error::ImportError;

@@ -71,11 +71,12 @@ impl Store {
         }
         let stored = self.read_blob(&record.manifest_digest)?;
         let parsed: Option<ImageManifest> = serde_json::from_slice(&stored).ok();
+        // The stored manifest is sent as it is when it names exactly these tars.
         let same_layers = parsed.as_ref().is_some_and(|m| {
             m.layers()
                 .iter()
-                .map(|d| d.digest().to_string())
-                .eq(record.layers.iter().cloned())
+                .map(|d| (d.digest().to_string(), d.size()))
+                .eq(layers.iter().cloned())
         });
         let (manifest, manifest_media_type) = match parsed {
             Some(m) if same_layers => {

@@ -22,6 +22,7 @@ mod export;
 mod images;
 pub(crate) mod staging;
 
+pub use containers::{ContainerLayers, RootSource, UserUpper};
 pub use export::ExportedImage;
 
 use crate::reference::{Reference, ReferenceError};
@@ -87,6 +88,8 @@ pub enum StoreError {
     NoTarSplit(String),
     #[error("layer {diff_id}: cannot rebuild its tar: {why}")]
     LayerRebuild { diff_id: String, why: String },
+    #[error("--upper {0}: not a directory berth can put a work dir beside")]
+    BadUpper(PathBuf),
     #[error("build manifest: {0}")]
     Manifest(String),
 }
@@ -179,6 +182,9 @@ struct ContainerRef {
     image: String,
     config_digest: String,
     layers: Vec<String>,
+    /// The lower dir of a `--rootfs DIR` root (no layers then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    directory: Option<PathBuf>,
 }
 
 /// Holds the store's flock until dropped.

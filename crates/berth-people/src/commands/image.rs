@@ -59,8 +59,16 @@ pub fn run(args: ImageArgs, ctx: &Context) -> Outcome {
                 human(r.bytes_freed)
             );
         }
-        ImageCommand::Import { path, name } => {
-            let d = store.import(&path, &name, None)?;
+        ImageCommand::Import { change, path, name } => {
+            // --change sets the config a flat tar or directory gets (PATH only without it).
+            let config = if change.is_empty() {
+                None
+            } else {
+                let mut c = berth_image::import::default_config();
+                berth_image::commit::apply_changes(&mut c, &change)?;
+                Some(c)
+            };
+            let d = store.import(&path, &name, config)?;
             println!("{} {}", d.record.name, d.record.config_digest);
         }
         ImageCommand::Pull {

@@ -1,6 +1,7 @@
 //! One file per people-face subcommand (their flags are in berth::people_cli); `run IMAGE` is
 //! [`crate::run`].
 
+mod commit;
 mod hook;
 mod image;
 mod login;
@@ -24,6 +25,8 @@ pub fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome {
         PeopleCommand::Hook(a) => hook::run(a, ctx),
         PeopleCommand::Login(a) => login::login(a, ctx),
         PeopleCommand::Logout(a) => login::logout(a, ctx),
+        PeopleCommand::Commit(a) => commit::commit(a, ctx),
+        PeopleCommand::Diff(a) => commit::diff(a, ctx),
         PeopleCommand::Run(a) => run_image(*a, ctx),
     }
 }

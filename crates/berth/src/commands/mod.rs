@@ -23,7 +23,8 @@ use clap::Subcommand;
 use crate::context::{Context, Outcome};
 use crate::face::PeopleFace;
 use crate::people_cli::{
-    HookArgs, ImageArgs, LoginArgs, LogoutArgs, LogsArgs, NetworkArgs, PeopleCommand, SwitchArgs,
+    CommitArgs, DiffArgs, HookArgs, ImageArgs, LoginArgs, LogoutArgs, LogsArgs, NetworkArgs,
+    PeopleCommand, SwitchArgs,
 };
 
 #[derive(Subcommand, Debug)]
@@ -51,6 +52,8 @@ pub enum Command {
     Logs(LogsArgs),
     Login(LoginArgs),
     Logout(LogoutArgs),
+    Commit(CommitArgs),
+    Diff(DiffArgs),
     #[command(hide = true)]
     Hook(HookArgs),
 }
@@ -110,6 +113,8 @@ impl Command {
             Command::Hook(a) => F::run(PeopleCommand::Hook(a), ctx),
             Command::Login(a) => F::run(PeopleCommand::Login(a), ctx),
             Command::Logout(a) => F::run(PeopleCommand::Logout(a), ctx),
+            Command::Commit(a) => F::run(PeopleCommand::Commit(a), ctx),
+            Command::Diff(a) => F::run(PeopleCommand::Diff(a), ctx),
         }
     }
 }

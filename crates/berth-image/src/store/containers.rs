@@ -174,7 +174,12 @@ impl Store {
     pub fn container_layers(&self, container_id: &str) -> Result<ContainerLayers, StoreError> {
         let dir = self.container_dir(container_id)?;
         let p = dir.join("image.json");
-        let bytes = fs::read(&p).step("read", &p)?;
+        let bytes = match fs::read(&p) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NoContainerRoot(container_id.to_string()))
+            }
+            other => other.step("read", &p)?,
+        };
         let r: ContainerRef = serde_json::from_slice(&bytes)
             .map_err(|source| StoreError::Corrupt { path: p, source })?;
         let upper = match self.user_upper(container_id)? {

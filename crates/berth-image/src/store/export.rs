@@ -55,7 +55,10 @@ impl Store {
         if got != diff_id {
             return Err(StoreError::LayerRebuild {
                 diff_id: diff_id.to_string(),
-                why: format!("the rebuilt tar is {got}: a file of the layer was changed"),
+                why: format!(
+                    "the rebuilt tar is {got}: a file of the layer was changed (or the tar wrote \
+                 one path twice)"
+                ),
             });
         }
         Ok(len)

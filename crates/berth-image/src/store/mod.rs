@@ -88,6 +88,11 @@ pub enum StoreError {
     NoTarSplit(String),
     #[error("layer {diff_id}: cannot rebuild its tar: {why}")]
     LayerRebuild { diff_id: String, why: String },
+    #[error(
+        "container {0} has no root in the image store (commit and diff need a container made \
+         by berth run IMAGE or --rootfs)"
+    )]
+    NoContainerRoot(String),
     #[error("--upper {0}: not a directory berth can put a work dir beside")]
     BadUpper(PathBuf),
     #[error("build manifest: {0}")]

@@ -48,8 +48,8 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let mut tar = tar::Builder::new(out);
         match format {
-            SaveFormat::DockerArchive => self.write_docker(&mut tar, references, &images)?,
-            SaveFormat::OciArchive => self.write_oci(&mut tar, &references[0], &images[0])?,
+            SaveFormat::DockerArchive => self.write_docker(&mut tar, &images)?,
+            SaveFormat::OciArchive => self.write_oci(&mut tar, &images[0])?,
         }
         tar.into_inner()
             .and_then(|mut w| w.flush())
@@ -60,12 +60,11 @@ impl Store {
     fn write_docker<W: Write>(
         &self,
         tar: &mut tar::Builder<W>,
-        references: &[String],
         images: &[ExportedImage],
     ) -> Result<(), SaveError> {
         let mut written = BTreeSet::new();
         let mut manifest = Vec::new();
-        for (reference, image) in references.iter().zip(images) {
+        for image in images {
             let id = hex(&image.record.config_digest);
             let config = format!("{id}.json");
             if written.insert(config.clone()) {
@@ -79,8 +78,8 @@ impl Store {
                 }
                 layers.push(name);
             }
-            // The name as given when it is one (docker's RepoTags are short names).
-            let tag = Reference::parse(reference)
+            // The stored name the reference resolved to (an ID too); RepoTags are short names.
+            let tag = Reference::parse(&image.record.name)
                 .map(|r| r.short())
                 .unwrap_or_else(|_| image.record.name.clone());
             manifest.push(serde_json::json!({
@@ -95,7 +94,6 @@ impl Store {
     fn write_oci<W: Write>(
         &self,
         tar: &mut tar::Builder<W>,
-        reference: &str,
         image: &ExportedImage,
     ) -> Result<(), SaveError> {
         let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -114,10 +112,8 @@ impl Store {
         let m = &image.manifest;
         let manifest_digest = crate::digest::sha256_digest(m);
         add(tar, &blob(&manifest_digest), m.len() as u64, &m[..])?;
-        let r = Reference::parse(reference).ok();
-        let full = r
-            .as_ref()
-            .map_or(image.record.name.clone(), |r| r.to_string());
+        let r = Reference::parse(&image.record.name).ok();
+        let full = image.record.name.clone();
         let tag = r.map_or_else(|| "latest".to_string(), |r| r.manifest_ref().to_string());
         let index = serde_json::json!({
             "schemaVersion": 2,

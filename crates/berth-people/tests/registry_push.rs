@@ -253,6 +253,15 @@ fn save_and_load_in_both_formats_and_what_skopeo_writes() {
     ]);
     w.ok("d", &["image", "load", "-i", theirs.to_str().unwrap()]);
     assert_eq!(w.id("d", "theirs/bb:v3"), id);
+    // Saved by its ID, an image keeps its name.
+    let by_id = w.path("by-id.tar");
+    let short_id = &id["sha256:".len().."sha256:".len() + 12];
+    w.ok(
+        "a",
+        &["image", "save", "-o", by_id.to_str().unwrap(), short_id],
+    );
+    w.ok("e", &["image", "load", "-i", by_id.to_str().unwrap()]);
+    assert_eq!(w.id("e", "busybox:latest"), id);
     // An oci-archive holds one image.
     let two = w.path("two.tar");
     let err = w.fails(

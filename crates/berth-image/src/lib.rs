@@ -40,7 +40,9 @@ pub use overlay::{mount_overlay, mount_overlay_on, unmount_overlay, OverlayError
 pub use reference::{Reference, ReferenceError};
 pub use registry::{ProgressMode, PullError, PullOptions};
 pub use save::{SaveError, SaveFormat};
+pub use store::containers::{ContainerLayers, RootSource, UserUpper};
+pub use store::export::ExportedImage;
 pub use store::{
-    ContainerLayers, ContainerRoot, DiskUsage, ExportedImage, ImageDetails, ImageRecord,
-    ImageSummary, PruneReport, RootSource, Store, StoreError, UserUpper, DEFAULT_ROOT,
+    ContainerRoot, DiskUsage, ImageDetails, ImageRecord, ImageSummary, PruneReport, Store,
+    StoreError, DEFAULT_ROOT,
 };

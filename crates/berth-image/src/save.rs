@@ -4,7 +4,8 @@
 //! gives the same image IDs.
 
 use crate::reference::Reference;
-use crate::store::{ExportedImage, Store, StoreError};
+use crate::store::export::ExportedImage;
+use crate::store::{Store, StoreError};
 use berth_common::io::IoError;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

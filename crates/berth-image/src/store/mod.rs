@@ -17,13 +17,10 @@
 //! next store command opens the store) leaves nothing behind. Layers and blobs nothing refers to
 //! are collected when an image is removed or replaced and by prune.
 
-mod containers;
-mod export;
+pub mod containers;
+pub mod export;
 mod images;
 pub(crate) mod staging;
-
-pub use containers::{ContainerLayers, RootSource, UserUpper};
-pub use export::ExportedImage;
 
 use crate::reference::{Reference, ReferenceError};
 use crate::unpack::UnpackError;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// Errors reading an auth file.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("read auth file {path}: {source}")]
+    #[error("read or write auth file {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -46,15 +46,25 @@ impl Credentials {
     }
 }
 
-/// Auth files consulted when none is given, in containers-auth.json(5) order.
-pub fn default_auth_files() -> Vec<PathBuf> {
-    let mut out = Vec::new();
+/// The file `login` writes and `logout` edits, as podman picks it: `$REGISTRY_AUTH_FILE`,
+/// else `$XDG_RUNTIME_DIR/containers/auth.json`, else `/run/containers/<uid>/auth.json`.
+pub fn login_file() -> PathBuf {
     if let Some(p) = std::env::var_os("REGISTRY_AUTH_FILE") {
-        out.push(PathBuf::from(p));
+        return PathBuf::from(p);
     }
-    if let Some(p) = std::env::var_os("XDG_RUNTIME_DIR") {
-        out.push(Path::new(&p).join("containers/auth.json"));
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(p) => Path::new(&p).join("containers/auth.json"),
+        None => PathBuf::from(format!(
+            "/run/containers/{}/auth.json",
+            rustix::process::geteuid().as_raw()
+        )),
     }
+}
+
+/// Auth files consulted when none is given, in containers-auth.json(5) order: the login
+/// file, then the user's containers and Docker files.
+pub fn default_auth_files() -> Vec<PathBuf> {
+    let mut out = vec![login_file()];
     let home = std::env::var_os("HOME").map(PathBuf::from);
     if let Some(h) = &home {
         out.push(h.join(".config/containers/auth.json"));
@@ -150,6 +160,66 @@ pub fn lookup(registry: &str, files: &[PathBuf]) -> Result<Option<Credentials>, 
         }
     }
     Ok(None)
+}
+
+/// Records `creds` for `registry` in the auth file `path` (created 0600 with its directory),
+/// keeping every other entry and key of the file.
+pub fn store(path: &Path, registry: &str, creds: Option<&Credentials>) -> Result<(), AuthError> {
+    let mut doc: serde_json::Value = match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| AuthError::Parse {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+        Err(source) => {
+            return Err(AuthError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let not_object = || AuthError::Parse {
+        path: path.to_path_buf(),
+        why: "not a JSON object with an \"auths\" object".into(),
+    };
+    let auths = doc
+        .as_object_mut()
+        .ok_or_else(not_object)?
+        .entry("auths")
+        .or_insert_with(|| serde_json::json!({}))
+        .as_object_mut()
+        .ok_or_else(not_object)?;
+    // Entries naming the same registry another way (a URL) go too.
+    let want = normalize_key(registry);
+    auths.retain(|k, _| normalize_key(k) != want);
+    if let Some(c) = creds {
+        let raw = format!("{}:{}", c.username, c.password);
+        let auth = base64::engine::general_purpose::STANDARD.encode(raw);
+        auths.insert(registry.to_string(), serde_json::json!({ "auth": auth }));
+    }
+    let write = |source| AuthError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(write)?;
+    }
+    let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| AuthError::Parse {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    berth_common::fs::write_atomic(
+        path,
+        &bytes,
+        Some(0o600),
+        berth_common::fs::Durability::PowerLoss,
+    )
+    .map_err(|e| write(e.into()))
+}
+
+/// Whether the auth file `path` holds an entry for `registry`.
+pub fn has_entry(path: &Path, registry: &str) -> Result<bool, AuthError> {
+    Ok(lookup(registry, &[path.to_path_buf()])?.is_some())
 }
 
 /// A parsed `WWW-Authenticate` challenge.

@@ -10,6 +10,9 @@
 //! | `berth image prune` | [`Store::prune`] |
 //! | `berth image import PATH NAME` | [`Store::import`] (kind detected; [`Store::import_source`] to force one) |
 //! | `berth image pull [--insecure] REF` | [`Store::pull`] with [`PullOptions`] |
+//! | `berth image push LOCAL [REMOTE]` | [`Store::push`] (layers rebuilt by [`Store::layer_tar`]) |
+//! | `berth image tag SRC DST` | [`Store::tag`] |
+//! | `berth image save` / `load` | [`Store::save`] / [`Store::load`] |
 //! | `berth run IMAGE` (create) | [`Store::create_container_root`] → rootfs path + image config (volatile when it is removed at exit) |
 //! | `berth delete` of such a container | [`Store::remove_container_root`] (idempotent) |
 //!
@@ -19,21 +22,26 @@
 //! producer); nothing here is async.
 
 pub mod auth;
+pub mod commit;
 pub mod digest;
 pub mod import;
 pub mod manifest;
 pub mod overlay;
 pub mod reference;
 pub mod registry;
+pub mod save;
 pub mod store;
 mod tarlimit;
 pub mod unpack;
 
 pub use import::{ImportError, ImportSource};
 pub use manifest::Platform;
-pub use overlay::{mount_overlay, unmount_overlay, OverlayError, OverlayOptions};
+pub use overlay::{mount_overlay, mount_overlay_on, unmount_overlay, OverlayError, OverlayOptions};
 pub use reference::{Reference, ReferenceError};
 pub use registry::{ProgressMode, PullError, PullOptions};
+pub use save::{SaveError, SaveFormat};
+pub use store::containers::{ContainerLayers, RootSource, UserUpper};
+pub use store::export::ExportedImage;
 pub use store::{
     ContainerRoot, DiskUsage, ImageDetails, ImageRecord, ImageSummary, PruneReport, Store,
     StoreError, DEFAULT_ROOT,

@@ -24,7 +24,7 @@ pub enum OverlayError {
     Io(#[from] IoError),
     #[error("overlay needs at least one layer")]
     NoLayers,
-    #[error("layer path {0} contains ':' or ',' which overlayfs cannot take")]
+    #[error("overlay path {0} contains ':' or ',' which overlayfs cannot take")]
     BadLayerPath(PathBuf),
     #[error("overlay options for {layers} layers are {len} bytes, over the kernel's {limit}-byte limit (this kernel lacks lowerdir+); flatten the image")]
     TooManyLayers {
@@ -56,24 +56,41 @@ pub fn mount_overlay(
     container_dir: &Path,
     opts: OverlayOptions,
 ) -> Result<PathBuf, OverlayError> {
+    let upper = container_dir.join("upper");
+    let work = container_dir.join("work");
+    mount_overlay_on(layers_lowest_first, &upper, &work, container_dir, opts)
+}
+
+/// [`mount_overlay`] with the upper and work dirs given (`run --upper DIR`: the user's DIR,
+/// its work dir beside it on the same filesystem, as overlayfs requires).
+pub fn mount_overlay_on(
+    layers_lowest_first: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    container_dir: &Path,
+    opts: OverlayOptions,
+) -> Result<PathBuf, OverlayError> {
     if layers_lowest_first.is_empty() {
         return Err(OverlayError::NoLayers);
     }
-    for l in layers_lowest_first {
+    for l in layers_lowest_first
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([upper, work])
+    {
         if l.as_os_str()
             .as_bytes()
             .iter()
             .any(|b| *b == b':' || *b == b',')
         {
-            return Err(OverlayError::BadLayerPath(l.clone()));
+            return Err(OverlayError::BadLayerPath(l.to_path_buf()));
         }
     }
-    let upper = container_dir.join("upper");
-    let work = container_dir.join("work");
     let merged = container_dir.join("merged");
-    for d in [&upper, &work, &merged] {
+    for d in [upper, work, &merged] {
         fs::create_dir_all(d).step("create", d)?;
     }
+    let (upper, work) = (upper.to_path_buf(), work.to_path_buf());
     let top_first: Vec<&PathBuf> = layers_lowest_first.iter().rev().collect();
     match mount_new_api(&top_first, &upper, &work, &merged, opts) {
         Ok(()) => return Ok(merged),

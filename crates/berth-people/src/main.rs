@@ -19,6 +19,7 @@ mod commands;
 mod config;
 mod error;
 mod init;
+mod layers;
 mod names;
 mod net;
 mod release;

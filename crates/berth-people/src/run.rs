@@ -35,15 +35,8 @@ pub struct ImageRun<'a> {
 /// Runs the container; returns berth's exit code (the container's in the foreground).
 pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
     let mut args = r.args;
-    let image = match r.flags.image.clone() {
-        Some(i) => i,
-        None if !args.is_empty() => args.remove(0),
-        None => {
-            return Err(PeopleError::Usage(
-                "berth run: no image (give IMAGE [CMD...] or --image IMAGE)".into(),
-            ))
-        }
-    };
+    let store = berth_image::Store::open(r.image_root)?;
+    let root = crate::layers::pick(&r.flags, &mut args, &store)?;
     if r.detach && r.flags.tty && r.console_socket.is_none() {
         return Err(PeopleError::Usage(
             "-t with -d needs --console-socket (nobody would hold the terminal)".into(),
@@ -87,16 +80,23 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
     let exe = berth_runtime::exe_guard::original_exe()
         .step("find own binary", Path::new("/proc/self/exe"))?;
 
-    let store = berth_image::Store::open(r.image_root)?;
+    let upper = r
+        .flags
+        .upper
+        .as_deref()
+        .map(berth_image::UserUpper::beside)
+        .transpose()?;
     // A foreground run and `-d --rm` remove the root when the container exits: its writes
-    // need no durability, and a volatile overlay spares the sync at unmount.
-    let croot = store.create_container_root(
-        &image,
+    // need no durability, and a volatile overlay spares the sync at unmount (never for the
+    // user's own --upper DIR, whose changes outlive the container).
+    let croot = store.create_container_root_from(
+        root.source(),
         &id,
         berth_image::OverlayOptions {
             readonly: r.flags.read_only,
-            volatile: !r.detach || r.flags.rm,
+            volatile: (!r.detach || r.flags.rm) && upper.is_none(),
         },
+        upper.as_ref(),
     )?;
     // From here on everything made for the container is given back on failure.
     let result = (|| {

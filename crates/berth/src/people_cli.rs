@@ -15,6 +15,10 @@ pub enum PeopleCommand {
     Switch(SwitchArgs),
     Logs(LogsArgs),
     Hook(HookArgs),
+    Login(LoginArgs),
+    Logout(LogoutArgs),
+    Commit(CommitArgs),
+    Diff(DiffArgs),
     /// `run` in its image form (boxed: its flags dwarf the other variants).
     Run(Box<ImageRunArgs>),
 }
@@ -138,6 +142,14 @@ pub struct PeopleFlags {
     /// Size of /dev/shm (default 64m)
     #[arg(long, value_name = "SIZE")]
     pub shm_size: Option<String>,
+    /// Keep the container's changes in DIR (the overlay's upper dir; created if missing, its
+    /// work dir is DIR's sibling .NAME.work): they stay there after the container is removed
+    #[arg(long, value_name = "DIR")]
+    pub upper: Option<PathBuf>,
+    /// Use DIR as the root's read-only lower layer, without copying it (DIR is never
+    /// written); every positional argument is then the command
+    #[arg(long, value_name = "DIR", conflicts_with = "image")]
+    pub rootfs: Option<PathBuf>,
 }
 
 impl PeopleFlags {
@@ -175,10 +187,12 @@ impl PeopleFlags {
             || !self.tmpfs.is_empty()
             || self.shm_size.is_some()
             || self.init
+            || self.upper.is_some()
+            || self.rootfs.is_some()
     }
 }
 
-/// Manage images (import, pull, list, inspect, remove)
+/// Manage images (import, pull, push, tag, save, load, list, inspect, remove)
 #[derive(clap::Args, Debug)]
 pub struct ImageArgs {
     #[command(subcommand)]
@@ -215,6 +229,10 @@ pub enum ImageCommand {
     Prune,
     /// Import a rootfs tar (docker export), an OCI archive, a docker save archive or a directory
     Import {
+        /// Set the config of a rootfs or directory import, Dockerfile syntax: CMD, ENTRYPOINT,
+        /// ENV, WORKDIR, USER, EXPOSE, LABEL (e.g. --change 'CMD ["sh"]')
+        #[arg(long, short = 'c', value_name = "INSTRUCTION")]
+        change: Vec<String>,
         /// The tar file or directory
         path: PathBuf,
         /// Name for the image, e.g. busybox:latest
@@ -239,6 +257,107 @@ pub enum ImageCommand {
     },
     /// Show disk usage of images, layers and containers
     Df,
+    /// Push an image to a registry (the layers as the same tars, so the same image ID);
+    /// plain HTTP is used by itself for localhost, 127.0.0.0/8 and ::1
+    Push {
+        /// Talk plain HTTP to the registry
+        #[arg(long)]
+        insecure: bool,
+        /// Read registry credentials from this file only
+        #[arg(long, value_name = "FILE")]
+        authfile: Option<PathBuf>,
+        /// No progress output
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// Local image (name or id)
+        local: String,
+        /// Where to push it, e.g. 127.0.0.1:5000/img:tag (default: LOCAL's own name)
+        remote: Option<String>,
+    },
+    /// Give an image another name
+    Tag {
+        /// Image (name or id)
+        source: String,
+        /// The new name, e.g. 127.0.0.1:5000/img:v1
+        target: String,
+    },
+    /// Write images to a docker-archive (docker save's format) or an oci-archive
+    Save {
+        /// Write to FILE instead of stdout
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Archive format (an oci-archive holds one image)
+        #[arg(long, value_parser = ["docker-archive", "oci-archive"], default_value = "docker-archive")]
+        format: String,
+        #[arg(required = true, value_name = "IMAGE")]
+        references: Vec<String>,
+    },
+    /// Load the images of a docker-archive or oci-archive under the names it gives them
+    Load {
+        /// Read from FILE instead of stdin
+        #[arg(long, short = 'i', value_name = "FILE")]
+        input: Option<PathBuf>,
+    },
+}
+
+/// Log in to a registry: check the credentials and write them to the auth file
+/// ($REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json, else
+/// /run/containers/UID/auth.json; ~/.docker/config.json is read too)
+#[derive(clap::Args, Debug)]
+pub struct LoginArgs {
+    /// User name
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub username: Option<String>,
+    /// Password (visible to other users in the process list: prefer --password-stdin)
+    #[arg(
+        long,
+        short = 'p',
+        value_name = "PASS",
+        conflicts_with = "password_stdin"
+    )]
+    pub password: Option<String>,
+    /// Read the password from stdin (its first line)
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Write this auth file instead
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Talk plain HTTP to the registry
+    #[arg(long)]
+    pub insecure: bool,
+    /// Registry host[:port], e.g. 127.0.0.1:5000
+    pub registry: String,
+}
+
+/// Store a container's root (its image's layers plus its changes) as a new image; works on a
+/// running or stopped container
+#[derive(clap::Args, Debug)]
+pub struct CommitArgs {
+    /// Change the new image's config, Dockerfile syntax: CMD, ENTRYPOINT, ENV, WORKDIR, USER,
+    /// EXPOSE, LABEL (e.g. --change 'CMD ["sh"]')
+    #[arg(long, short = 'c', value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+    /// Container ID
+    pub container: String,
+    /// Name of the new image, e.g. myimage:v1
+    pub image: String,
+}
+
+/// List what a container added (A), changed (C) and deleted (D), as Docker's diff
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// Container ID
+    pub container: String,
+}
+
+/// Remove a registry's credentials from the auth file
+#[derive(clap::Args, Debug)]
+pub struct LogoutArgs {
+    /// Edit this auth file instead
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Registry host[:port]
+    pub registry: String,
 }
 
 /// Manage bridge networks and attach containers to them

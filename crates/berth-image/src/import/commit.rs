@@ -9,7 +9,8 @@ use oci_spec::image::{Config, Descriptor, Digest, ImageManifestBuilder, MediaTyp
 use std::path::Path;
 use std::str::FromStr;
 
-pub(super) fn default_config() -> Config {
+/// The runtime config of an image berth makes without one: PATH only.
+pub fn default_config() -> Config {
     let mut c = Config::default();
     c.set_env(Some(vec![format!("PATH={}", berth_common::DEFAULT_PATH)]));
     c
@@ -39,7 +40,7 @@ pub(super) fn commit_single_layer(
 
 /// Builds an OCI manifest for uncompressed layers (berth keeps layers unpacked, not as blobs)
 /// and commits.
-pub(super) fn commit_with_manifest(
+pub(crate) fn commit_with_manifest(
     staging: &Staging<'_>,
     reference: &Reference,
     config_bytes: &[u8],

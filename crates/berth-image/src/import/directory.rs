@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 /// Streams `dir` as a tar into the unpacker: one code path (and one set of checks) for every
 /// layer, and the diff-id comes for free.
-pub(super) fn unpack_directory(
+pub(crate) fn unpack_directory(
     staging: &Staging<'_>,
     dir: &Path,
 ) -> Result<crate::unpack::UnpackedLayer, ImportError> {
@@ -36,7 +36,7 @@ pub(super) fn unpack_directory(
     Ok(res?)
 }
 
-pub(super) struct ChanWriter(mpsc::SyncSender<io::Result<Vec<u8>>>);
+pub(crate) struct ChanWriter(pub(crate) mpsc::SyncSender<io::Result<Vec<u8>>>);
 
 impl Write for ChanWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

@@ -16,6 +16,17 @@ pub(super) struct DockerManifestEntry {
     layers: Vec<String>,
 }
 
+/// The names (RepoTags) a `docker save` archive gives its images, in order.
+pub(super) fn docker_names(files: &ArchiveFiles) -> Result<Vec<String>, ImportError> {
+    let entries: Vec<DockerManifestEntry> =
+        serde_json::from_slice(&files.read("manifest.json")?)
+            .map_err(|e| format_err(&files.archive, format!("manifest.json: {e}")))?;
+    Ok(entries
+        .into_iter()
+        .flat_map(|e| e.repo_tags.unwrap_or_default())
+        .collect())
+}
+
 pub(super) fn import_docker(
     staging: &Staging<'_>,
     files: &ArchiveFiles,

@@ -14,10 +14,13 @@ mod oci;
 
 use archive::ArchiveFiles;
 use commit::commit_single_layer;
-use directory::unpack_directory;
-use docker::import_docker;
+pub(crate) use commit::commit_with_manifest;
+pub use commit::default_config;
+pub(crate) use directory::{unpack_directory, ChanWriter};
+use docker::{docker_names, import_docker};
+use error::format_err;
 pub use error::ImportError;
-use oci::import_oci;
+use oci::{import_oci, oci_name};
 
 use crate::reference::Reference;
 use crate::store::{ImageDetails, Store};
@@ -95,6 +98,46 @@ impl Store {
         changes: Option<Config>,
     ) -> Result<ImageDetails, ImportError> {
         self.import_source(&ImportSource::detect(path)?, name, changes)
+    }
+
+    /// `image load`: imports every image of a docker-archive or oci-archive under the names
+    /// the archive gives them (the same reading, and checks, as `import`); returns the names.
+    pub fn load(&self, path: &Path) -> Result<Vec<String>, ImportError> {
+        let source = ImportSource::detect(path)?;
+        let staging = self.staging()?;
+        let unnamed = || {
+            format_err(
+                path,
+                "the archive names no image: use image import PATH NAME",
+            )
+        };
+        let mut names = Vec::new();
+        match &source {
+            ImportSource::DockerArchive(p) => {
+                let files = ArchiveFiles::extract(&staging, p)?;
+                for name in docker_names(&files)? {
+                    let r = Reference::parse(&name)?;
+                    import_docker(&staging, &files, &r)?;
+                    names.push(r.to_string());
+                }
+            }
+            ImportSource::OciArchive(p) => {
+                let files = ArchiveFiles::extract(&staging, p)?;
+                let r = Reference::parse(&oci_name(&files)?.ok_or_else(unnamed)?)?;
+                import_oci(&staging, &files, &r)?;
+                names.push(r.to_string());
+            }
+            _ => {
+                return Err(format_err(
+                    path,
+                    "not a docker-archive or oci-archive (a rootfs tar or directory: use image import PATH NAME)",
+                ))
+            }
+        }
+        if names.is_empty() {
+            return Err(unnamed());
+        }
+        Ok(names)
     }
 
     /// Imports from an explicit source kind.

@@ -9,6 +9,19 @@ use crate::store::staging::Staging;
 use berth_common::io::Step;
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
+/// The name an OCI layout gives its image: containerd's full-name annotation, else the
+/// `org.opencontainers.image.ref.name` of the first manifest that has one.
+pub(super) fn oci_name(files: &ArchiveFiles) -> Result<Option<String>, ImportError> {
+    let index: ImageIndex = serde_json::from_slice(&files.read("index.json")?)
+        .map_err(|e| format_err(&files.archive, format!("index.json: {e}")))?;
+    Ok(index.manifests().iter().find_map(|m| {
+        let a = m.annotations().as_ref()?;
+        a.get("io.containerd.image.name")
+            .or_else(|| a.get("org.opencontainers.image.ref.name"))
+            .cloned()
+    }))
+}
+
 pub(super) fn import_oci(
     staging: &Staging<'_>,
     files: &ArchiveFiles,

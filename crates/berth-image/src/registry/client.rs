@@ -26,11 +26,39 @@ pub(crate) struct Client {
     authorization: Mutex<Option<String>>,
 }
 
-fn http_err(url: &str) -> impl FnOnce(ureq::Error) -> PullError + '_ {
-    move |e| PullError::Http {
-        url: url.to_string(),
-        source: Box::new(e),
+/// The error of a request that got no HTTP answer. A TLS failure against a registry that
+/// speaks plain HTTP says what to do.
+pub(super) fn http_err(request: &str) -> impl FnOnce(ureq::Error) -> PullError + '_ {
+    move |e| {
+        let tls = match &e {
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
+            ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+            _ => false,
+        };
+        let hint = if tls && request.contains(" https://") {
+            " (if the registry speaks plain HTTP, use --insecure)".to_string()
+        } else {
+            String::new()
+        };
+        PullError::Http {
+            request: request.to_string(),
+            source: Box::new(e),
+            hint,
+        }
     }
+}
+
+/// Docker's rule: a registry on the loopback (`localhost`, 127.0.0.0/8, `::1`) may speak
+/// plain HTTP without --insecure.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Client {
@@ -41,6 +69,7 @@ impl Client {
             reference.registry.clone()
         };
         let scheme = if opts.insecure { "http" } else { "https" };
+        let base = format!("{scheme}://{host}");
         let files = match &opts.auth_file {
             Some(f) => vec![f.clone()],
             None => auth::default_auth_files(),
@@ -53,9 +82,19 @@ impl Client {
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
+        let base = if !opts.insecure && is_loopback(&host) {
+            // HTTPS first, plain HTTP when the loopback registry does not speak TLS (Docker).
+            let probe = format!("{base}/v2/");
+            match agent.get(&probe).call() {
+                Err(_) => format!("http://{host}"),
+                Ok(_) => base,
+            }
+        } else {
+            base
+        };
         Ok(Client {
             agent,
-            base: format!("{scheme}://{host}"),
+            base,
             registry: reference.registry.clone(),
             repository: reference.repository.clone(),
             creds,
@@ -63,8 +102,18 @@ impl Client {
         })
     }
 
-    fn auth_header(&self) -> Option<String> {
+    /// The authorization earned so far.
+    pub(super) fn auth_header(&self) -> Option<String> {
         self.authorization.lock().map(|g| g.clone()).unwrap_or(None)
+    }
+
+    /// Uses `creds` instead of what the auth files hold (`login`).
+    pub(super) fn set_credentials(&mut self, creds: Credentials) {
+        self.creds = Some(creds);
+    }
+
+    pub(super) fn agent(&self) -> &ureq::Agent {
+        &self.agent
     }
 
     /// GET with the current authorization; on 401 answers the challenge once and retries.
@@ -74,8 +123,8 @@ impl Client {
         accept: Option<&str>,
         range_from: u64,
     ) -> Result<ureq::http::Response<ureq::Body>, PullError> {
-        let url = format!("{}/v2/{}/{}", self.base, self.repository, path);
-        for round in 0..2 {
+        let url = self.url(path);
+        self.authorized(&format!("GET {url}"), |auth| {
             let mut req = self.agent.get(&url);
             if let Some(a) = accept {
                 req = req.header("Accept", a);
@@ -83,12 +132,37 @@ impl Client {
             if range_from > 0 {
                 req = req.header("Range", format!("bytes={range_from}-"));
             }
-            if let Some(h) = self.auth_header() {
+            if let Some(h) = auth {
                 req = req.header("Authorization", h);
             }
-            let resp = req.call().map_err(http_err(&url))?;
-            if resp.status().as_u16() != 401 || round == 1 {
-                return check_status(&url, resp);
+            req.call()
+        })
+    }
+
+    /// `<base>/v2/<repository>/<path>`.
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}/v2/{}/{}", self.base, self.repository, path)
+    }
+
+    /// The registry's base URL (`scheme://host`), for absolute paths it returns.
+    pub(super) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Makes a request through `send` with the current authorization (passed to it); on 401
+    /// answers the challenge once and sends again. `request` (`METHOD URL`) names it in errors.
+    pub(super) fn authorized(
+        &self,
+        request: &str,
+        mut send: impl FnMut(Option<String>) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<ureq::http::Response<ureq::Body>, PullError> {
+        for round in 0..2 {
+            let resp = send(self.auth_header()).map_err(http_err(request))?;
+            if resp.status().as_u16() != 401 {
+                return check_status(request, resp);
+            }
+            if round == 1 {
+                break;
             }
             let challenge = resp
                 .headers()
@@ -106,7 +180,7 @@ impl Client {
         }
         Err(PullError::Unauthorized {
             registry: self.registry.clone(),
-            why: "credentials rejected".into(),
+            why: format!("{request}: credentials rejected"),
         })
     }
 
@@ -143,14 +217,15 @@ impl Client {
                 if let Some(c) = &self.creds {
                     req = req.header("Authorization", c.basic_header());
                 }
-                let resp = req.call().map_err(http_err(realm))?;
-                let mut resp = check_status(realm, resp)?;
+                let what = format!("GET {realm}");
+                let resp = req.call().map_err(http_err(&what))?;
+                let mut resp = check_status(&what, resp)?;
                 let body = resp
                     .body_mut()
                     .with_config()
                     .limit(MAX_DOCUMENT)
                     .read_to_vec()
-                    .map_err(http_err(realm))?;
+                    .map_err(http_err(&what))?;
                 #[derive(serde::Deserialize)]
                 struct Token {
                     token: Option<String>,
@@ -185,7 +260,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.repository);
+        let url = format!("GET {}", self.url(&format!("manifests/{reference}")));
         let bytes = resp
             .body_mut()
             .with_config()
@@ -229,7 +304,7 @@ impl Client {
     /// Fetches a small blob (a config) into memory, verified.
     pub(super) fn small_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, PullError> {
         let digest = desc.digest().to_string();
-        let url = format!("{}/v2/{}/blobs/{digest}", self.base, self.repository);
+        let url = format!("GET {}", self.url(&format!("blobs/{digest}")));
         let mut resp = self.get(&format!("blobs/{digest}"), None, 0)?;
         let bytes = resp
             .body_mut()
@@ -249,8 +324,8 @@ impl Client {
     }
 }
 
-fn check_status(
-    url: &str,
+pub(super) fn check_status(
+    request: &str,
     mut resp: ureq::http::Response<ureq::Body>,
 ) -> Result<ureq::http::Response<ureq::Body>, PullError> {
     let status = resp.status().as_u16();
@@ -266,8 +341,35 @@ fn check_status(
         .map(|s| format!(": {}", s.trim().chars().take(300).collect::<String>()))
         .unwrap_or_default();
     Err(PullError::Status {
-        url: url.to_string(),
+        request: request.to_string(),
         status,
         detail,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn dockers_loopback_rule() {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.9.8.7",
+            "[::1]:5000",
+            "[::1]",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "registry.example",
+            "10.0.0.1:5000",
+            "[::ffff:127.0.0.1]:5000",
+            "localhost.example:5000",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
 }

@@ -13,14 +13,16 @@ pub enum PullError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
-    #[error("GET {url}: {source}")]
+    /// `request` is `METHOD URL`; `hint` says what to do, when berth knows.
+    #[error("{request}: {source}{hint}")]
     Http {
-        url: String,
+        request: String,
         source: Box<ureq::Error>,
+        hint: String,
     },
-    #[error("GET {url}: HTTP {status}{detail}")]
+    #[error("{request}: HTTP {status}{detail}")]
     Status {
-        url: String,
+        request: String,
         status: u16,
         detail: String,
     },

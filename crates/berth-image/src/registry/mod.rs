@@ -1,4 +1,4 @@
-//! Pulling images over the OCI distribution API into the store.
+//! Pulling images over the OCI distribution API into the store, and pushing them (push.rs).
 //!
 //! Owns the HTTP side: anonymous access, Basic auth and Bearer token challenges, manifest
 //! lists / indexes with platform selection, digest checks on every document and blob, layers
@@ -10,12 +10,15 @@
 mod blob;
 mod client;
 mod error;
+mod login;
 mod options;
 mod progress;
+mod push;
 
 use blob::BlobReader;
 pub(crate) use client::{Client, MAX_DOCUMENT};
 pub use error::PullError;
+pub use login::check_login;
 pub use options::{ProgressMode, PullOptions};
 use progress::Progress;
 

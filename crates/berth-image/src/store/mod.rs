@@ -7,6 +7,7 @@
 //! blobs/sha256/<hex>        manifests and configs, content-addressed
 //! layers/<hex>/diff         a layer unpacked once, keyed by its diff-id, shared by all images
 //! layers/<hex>/size         bytes of file content in the layer
+//! layers/<hex>/tar-split.zst the tar's headers and padding: push and save rebuild the exact tar
 //! l/<short>                 -> ../layers/<hex>/diff: short lowerdir paths for overlayfs
 //! tmp/<txn>/                staging of one import or pull; flocked by its owner while alive
 //! containers/<id>/          a container root: image.json (what it uses), upper, work, merged
@@ -16,7 +17,8 @@
 //! next store command opens the store) leaves nothing behind. Layers and blobs nothing refers to
 //! are collected when an image is removed or replaced and by prune.
 
-mod containers;
+pub mod containers;
+pub mod export;
 mod images;
 pub(crate) mod staging;
 
@@ -76,6 +78,22 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Overlay(#[from] crate::overlay::OverlayError),
+    #[error(
+        "layer {0} was stored without a tar-split record (by an older berth): pull or import \
+         its image again to push or save it"
+    )]
+    NoTarSplit(String),
+    #[error("layer {diff_id}: cannot rebuild its tar: {why}")]
+    LayerRebuild { diff_id: String, why: String },
+    #[error(
+        "container {0} has no root in the image store (commit and diff need a container made \
+         by berth run IMAGE or --rootfs)"
+    )]
+    NoContainerRoot(String),
+    #[error("--upper {0}: not a directory berth can put a work dir beside")]
+    BadUpper(PathBuf),
+    #[error("build manifest: {0}")]
+    Manifest(String),
 }
 
 /// One name:tag in the store.
@@ -166,6 +184,9 @@ struct ContainerRef {
     image: String,
     config_digest: String,
     layers: Vec<String>,
+    /// The lower dir of a `--rootfs DIR` root (no layers then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    directory: Option<PathBuf>,
 }
 
 /// Holds the store's flock until dropped.

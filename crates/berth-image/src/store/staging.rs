@@ -1,7 +1,7 @@
 //! One import or pull in progress, built in `tmp/<txn>` and committed by renames.
 
 use super::*;
-use crate::unpack::{unpack_layer, unpack_layer_threaded, UnpackedLayer};
+use crate::unpack::{unpack_recorded, unpack_threaded_recorded, UnpackedLayer, SPLIT_FILE};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -77,21 +77,21 @@ impl<'s> Staging<'s> {
 
     /// Unpacks a layer stream into staging, returning its diff-id.
     pub(crate) fn unpack(&self, reader: impl Read) -> Result<UnpackedLayer, StoreError> {
-        self.unpack_with(|dir| unpack_layer(reader, dir))
+        self.unpack_with(|dir, split| unpack_recorded(reader, dir, Some(split)))
     }
 
     /// [`Staging::unpack`] with decompression and hashing on a thread of their own
-    /// ([`unpack_layer_threaded`]).
+    /// ([`crate::unpack::unpack_layer_threaded`]).
     pub(crate) fn unpack_threaded(
         &self,
         reader: impl Read + Send,
     ) -> Result<UnpackedLayer, StoreError> {
-        self.unpack_with(|dir| unpack_layer_threaded(reader, dir))
+        self.unpack_with(|dir, split| unpack_threaded_recorded(reader, dir, Some(split)))
     }
 
     fn unpack_with(
         &self,
-        unpack: impl FnOnce(&Path) -> Result<UnpackedLayer, UnpackError>,
+        unpack: impl FnOnce(&Path, &Path) -> Result<UnpackedLayer, UnpackError>,
     ) -> Result<UnpackedLayer, StoreError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = self.dir.join("layers").join(format!("new-{n}"));
@@ -100,7 +100,8 @@ impl<'s> Staging<'s> {
         fs::create_dir(&diff).step("create layer dir", &diff)?;
         fs::set_permissions(&diff, fs::Permissions::from_mode(0o755))
             .step("chmod layer dir", &diff)?;
-        let layer = unpack(&diff)?;
+        // The tar-split record beside diff/ lets push and save rebuild the exact tar.
+        let layer = unpack(&diff, &tmp.join(SPLIT_FILE))?;
         let sp = tmp.join("size");
         fs::write(&sp, layer.size.to_string()).step("write", &sp)?;
         let final_dir = self

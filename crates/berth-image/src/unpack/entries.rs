@@ -4,6 +4,7 @@ use super::meta::{apply_meta, entry_xattrs};
 use super::paths::{normalize, open_parent, remove_existing, ParentCache};
 use super::space::SpaceBudget;
 use super::sparse::{sparse_data_size, write_sparse};
+use super::split::Recorder;
 use super::UnpackError;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
@@ -12,7 +13,13 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-pub(super) fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackError> {
+/// Unpacks the tar `reader` into `dest`; with `split`, tells it where each file's content is
+/// (the reader is then a [`super::split::Recording`] feeding the same recorder).
+pub(super) fn unpack_tar<R: Read>(
+    reader: R,
+    dest: &Path,
+    split: Option<&std::cell::RefCell<Recorder>>,
+) -> Result<u64, UnpackError> {
     let root = rfs::open(
         dest,
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -112,6 +119,11 @@ pub(super) fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64, UnpackE
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 space.charge(entry.size(), &name)?;
+                if let Some(r) = split {
+                    r.borrow_mut()
+                        .content(entry.raw_file_position(), entry.size(), &comps)
+                        .map_err(UnpackError::Read)?;
+                }
                 let fd = rfs::openat(
                     parent,
                     base.as_os_str(),

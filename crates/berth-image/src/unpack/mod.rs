@@ -15,17 +15,22 @@ mod meta;
 mod paths;
 mod space;
 mod sparse;
+mod split;
 mod stream;
 #[cfg(test)]
 mod tests;
 
 pub use error::UnpackError;
 pub(crate) use space::SpaceBudget;
+pub use split::LayerTar;
+pub(crate) use split::FILE_NAME as SPLIT_FILE;
 pub(crate) use stream::ChanReader;
 pub use stream::{decompress, Compression};
 
 use crate::digest::HashingReader;
 use entries::unpack_tar;
+use split::{Recorder, Recording};
+use std::cell::RefCell;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::mpsc;
@@ -43,15 +48,7 @@ pub struct UnpackedLayer {
 
 /// Unpacks a (possibly compressed) layer tar into `dest`, an existing empty directory.
 pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackedLayer, UnpackError> {
-    let (_, plain) = decompress(reader).map_err(UnpackError::Read)?;
-    let mut hashing = HashingReader::new(plain);
-    let size = unpack_tar(&mut hashing, dest)?;
-    let (diff_id, tar_size) = hashing.finish().map_err(UnpackError::Read)?;
-    Ok(UnpackedLayer {
-        diff_id,
-        size,
-        tar_size,
-    })
+    unpack_recorded(reader, dest, None)
 }
 
 /// [`unpack_layer`] in two threads: this one creates the files while a second decompresses
@@ -61,9 +58,55 @@ pub fn unpack_layer_threaded<R: Read + Send>(
     reader: R,
     dest: &Path,
 ) -> Result<UnpackedLayer, UnpackError> {
+    unpack_threaded_recorded(reader, dest, None)
+}
+
+/// The tar-split record of the unpack, when one is written to `split`.
+fn recorder(split: Option<&Path>) -> Result<Option<RefCell<Recorder>>, UnpackError> {
+    split
+        .map(|p| Recorder::create(p).map(RefCell::new))
+        .transpose()
+        .map_err(UnpackError::Read)
+}
+
+fn finish(rec: Option<RefCell<Recorder>>) -> Result<(), UnpackError> {
+    rec.map_or(Ok(()), |r| r.into_inner().finish())
+        .map_err(UnpackError::Read)
+}
+
+/// [`unpack_layer`], writing the layer's tar-split record to `split` (the store's layers).
+pub(crate) fn unpack_recorded<R: Read>(
+    reader: R,
+    dest: &Path,
+    split: Option<&Path>,
+) -> Result<UnpackedLayer, UnpackError> {
+    let (_, plain) = decompress(reader).map_err(UnpackError::Read)?;
+    let rec = recorder(split)?;
+    let recording = Recording {
+        inner: plain,
+        recorder: rec.as_ref(),
+    };
+    let mut hashing = HashingReader::new(recording);
+    let size = unpack_tar(&mut hashing, dest, rec.as_ref())?;
+    let (diff_id, tar_size) = hashing.finish().map_err(UnpackError::Read)?;
+    finish(rec)?;
+    Ok(UnpackedLayer {
+        diff_id,
+        size,
+        tar_size,
+    })
+}
+
+/// [`unpack_layer_threaded`], writing the tar-split record to `split`.
+pub(crate) fn unpack_threaded_recorded<R: Read + Send>(
+    reader: R,
+    dest: &Path,
+    split: Option<&Path>,
+) -> Result<UnpackedLayer, UnpackError> {
     const CHUNK: usize = 256 * 1024;
+    let rec = recorder(split)?;
     let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
-    std::thread::scope(|s| {
+    let res = std::thread::scope(|s| {
         let producer = s.spawn(move || -> io::Result<(String, u64)> {
             let (_, plain) = decompress(reader)?;
             let mut hashing = HashingReader::new(plain);
@@ -88,8 +131,11 @@ pub fn unpack_layer_threaded<R: Read + Send>(
             }
             hashing.finish()
         });
-        let mut chan = ChanReader::new(rx);
-        let unpacked = unpack_tar(&mut chan, dest).and_then(|size| {
+        let mut chan = Recording {
+            inner: ChanReader::new(rx),
+            recorder: rec.as_ref(),
+        };
+        let unpacked = unpack_tar(&mut chan, dest, rec.as_ref()).and_then(|size| {
             // Past the tar's end-of-archive blocks: let the hasher see the stream to its end.
             io::copy(&mut chan, &mut io::sink()).map_err(UnpackError::Read)?;
             Ok(size)
@@ -105,5 +151,8 @@ pub fn unpack_layer_threaded<R: Read + Send>(
             size,
             tar_size,
         })
-    })
+    });
+    let layer = res?;
+    finish(rec)?;
+    Ok(layer)
 }

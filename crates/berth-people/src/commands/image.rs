@@ -1,4 +1,5 @@
-//! `berth image ls|inspect|rm|prune|import|pull|df`: the image store under --image-root.
+//! `berth image ls|inspect|rm|prune|import|pull|df` (push, tag, save, load: transfer.rs): the
+//! image store under --image-root.
 
 use berth_image::{ProgressMode, PullOptions, Store};
 
@@ -58,8 +59,16 @@ pub fn run(args: ImageArgs, ctx: &Context) -> Outcome {
                 human(r.bytes_freed)
             );
         }
-        ImageCommand::Import { path, name } => {
-            let d = store.import(&path, &name, None)?;
+        ImageCommand::Import { change, path, name } => {
+            // --change sets the config a flat tar or directory gets (PATH only without it).
+            let config = if change.is_empty() {
+                None
+            } else {
+                let mut c = berth_image::import::default_config();
+                berth_image::commit::apply_changes(&mut c, &change)?;
+                Some(c)
+            };
+            let d = store.import(&path, &name, config)?;
             println!("{} {}", d.record.name, d.record.config_digest);
         }
         ImageCommand::Pull {
@@ -95,6 +104,25 @@ pub fn run(args: ImageArgs, ctx: &Context) -> Outcome {
             }
             println!("{}", d.record.name);
         }
+        ImageCommand::Push {
+            insecure,
+            authfile,
+            quiet,
+            local,
+            remote,
+        } => {
+            let opts = super::transfer::registry_options(insecure, authfile, quiet);
+            return super::transfer::push(&store, &local, remote.as_deref(), &opts);
+        }
+        ImageCommand::Tag { source, target } => {
+            return super::transfer::tag(&store, &source, &target)
+        }
+        ImageCommand::Save {
+            output,
+            format,
+            references,
+        } => return super::transfer::save(&store, output.as_deref(), &format, &references),
+        ImageCommand::Load { input } => return super::transfer::load(&store, input.as_deref()),
         ImageCommand::Df => {
             let du = store.disk_usage()?;
             println!("{:<12} {:>8} {:>12}", "TYPE", "COUNT", "SIZE");

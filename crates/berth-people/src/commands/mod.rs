@@ -1,11 +1,14 @@
 //! One file per people-face subcommand (their flags are in berth::people_cli); `run IMAGE` is
 //! [`crate::run`].
 
+mod commit;
 mod hook;
 mod image;
+mod login;
 mod logs;
 mod network;
 mod switch;
+mod transfer;
 
 use berth::context::{Context, Outcome};
 use berth::people_cli::{ImageRunArgs, PeopleCommand};
@@ -20,6 +23,10 @@ pub fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome {
         PeopleCommand::Switch(a) => switch::run(a, ctx),
         PeopleCommand::Logs(a) => logs::run(a, ctx),
         PeopleCommand::Hook(a) => hook::run(a, ctx),
+        PeopleCommand::Login(a) => login::login(a, ctx),
+        PeopleCommand::Logout(a) => login::logout(a, ctx),
+        PeopleCommand::Commit(a) => commit::commit(a, ctx),
+        PeopleCommand::Diff(a) => commit::diff(a, ctx),
         PeopleCommand::Run(a) => run_image(*a, ctx),
     }
 }

@@ -22,7 +22,10 @@ use clap::Subcommand;
 
 use crate::context::{Context, Outcome};
 use crate::face::PeopleFace;
-use crate::people_cli::{HookArgs, ImageArgs, LogsArgs, NetworkArgs, PeopleCommand, SwitchArgs};
+use crate::people_cli::{
+    CommitArgs, DiffArgs, HookArgs, ImageArgs, LoginArgs, LogoutArgs, LogsArgs, NetworkArgs,
+    PeopleCommand, SwitchArgs,
+};
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -47,6 +50,10 @@ pub enum Command {
     Network(NetworkArgs),
     Switch(SwitchArgs),
     Logs(LogsArgs),
+    Login(LoginArgs),
+    Logout(LogoutArgs),
+    Commit(CommitArgs),
+    Diff(DiffArgs),
     #[command(hide = true)]
     Hook(HookArgs),
 }
@@ -104,6 +111,10 @@ impl Command {
             Command::Switch(a) => F::run(PeopleCommand::Switch(a), ctx),
             Command::Logs(a) => F::run(PeopleCommand::Logs(a), ctx),
             Command::Hook(a) => F::run(PeopleCommand::Hook(a), ctx),
+            Command::Login(a) => F::run(PeopleCommand::Login(a), ctx),
+            Command::Logout(a) => F::run(PeopleCommand::Logout(a), ctx),
+            Command::Commit(a) => F::run(PeopleCommand::Commit(a), ctx),
+            Command::Diff(a) => F::run(PeopleCommand::Diff(a), ctx),
         }
     }
 }

@@ -80,8 +80,8 @@ pub(crate) fn create_with_console(
     let process = spec.process().as_ref().expect("validated");
     crate::init::security::check_lsm(process).map_err(Error::Lsm)?;
     if let Some(caps) = process.capabilities() {
-        let supported = caps::runtime::thread_all_supported();
-        for name in crate::init::security::unsupported_caps(caps, &supported) {
+        let supported = crate::init::security::supported_caps();
+        for name in crate::init::security::unsupported_caps(caps, supported) {
             crate::warn::warn(&format!("{name} is not supported by this kernel: dropped"));
         }
     }

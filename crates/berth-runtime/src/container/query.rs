@@ -101,6 +101,20 @@ pub fn list(root: &StateRoot) -> Vec<ListEntry> {
         .collect()
 }
 
+/// `list -q`: the IDs alone, a stat of each state.json and nothing more (no status).
+pub fn list_ids(root: &StateRoot) -> Vec<String> {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let Ok(dir) = rustix::fs::open(&root.path, flags, Mode::empty()) else {
+        return Vec::new();
+    };
+    let mut ids = root.ids();
+    ids.retain(|id| {
+        let state = format!("{id}/{STATE_FILE}");
+        rustix::fs::statat(dir.as_fd(), state.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok()
+    });
+    ids
+}
+
 /// `path` under `dir` parsed as JSON: one open, two reads (the file fits the first).
 fn read_json_at<T: serde::de::DeserializeOwned>(dir: BorrowedFd<'_>, path: &str) -> Option<T> {
     let fd = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;

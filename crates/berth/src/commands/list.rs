@@ -15,14 +15,17 @@ pub struct Args {
 
 impl Args {
     pub fn run(self, ctx: &Context) -> Outcome {
-        let entries = berth_runtime::container::list(&ctx.root);
         // One write for the whole list, not one per line.
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         if self.quiet {
-            for e in &entries {
-                writeln!(out, "{}", e.id)?;
+            for id in berth_runtime::container::list_ids(&ctx.root) {
+                writeln!(out, "{id}")?;
             }
-        } else if self.format == "json" {
+            out.flush()?;
+            return Ok(0);
+        }
+        let entries = berth_runtime::container::list(&ctx.root);
+        if self.format == "json" {
             writeln!(out, "{}", serde_json::to_string(&entries)?)?;
         } else {
             let rows: Vec<[String; 6]> = std::iter::once(

@@ -155,26 +155,6 @@ impl Layout {
             })
     }
 
-    /// The `cgroup.procs` of the calling process's own cgroup in the first v1 hierarchy;
-    /// None on a pure v2 host. Writing "0" there moves the writer where it already is: a
-    /// no-op for the cgroup, but the kernel takes its cgroup write lock, whose first taker
-    /// after a quiet while waits for an RCU grace period (create's warm-up).
-    pub fn own_v1_procs(&self, host: &Host) -> Result<Option<PathBuf>> {
-        let Some(h) = self.hierarchies.iter().find(|h| !h.is_v2()) else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(&host.self_cgroup)
-            .map_err(|e| fs::io_err("read own cgroup", &host.self_cgroup, e))?;
-        let Some(own) = own_cgroup_of(&parse_proc_cgroup(&text), h) else {
-            return Ok(None);
-        };
-        let rel = Path::new(&own)
-            .strip_prefix(&h.mount_root)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        Ok(Some(h.mount_point.join(clean(&rel)).join("cgroup.procs")))
-    }
-
     /// Resolves the container's directory in every hierarchy.
     pub fn resolve(
         &self,

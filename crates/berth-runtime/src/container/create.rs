@@ -67,8 +67,6 @@ pub(crate) fn create_with_console(
     opts: &CreateOptions,
     console: Option<OwnedFd>,
 ) -> Result<Created> {
-    // Takes the kernel's cgroup write lock early, off the critical path (warmup.rs).
-    let _warmup = super::warmup::Warmup::start();
     let checks = step("create: load and check the bundle");
     let bundle = super::bundle_path(&opts.bundle)?;
     let spec = match &opts.config {

@@ -18,7 +18,6 @@ mod shared_rootfs;
 mod start;
 mod update;
 mod userns;
-mod warmup;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;

@@ -4,6 +4,9 @@
 #
 # Usage: bench/ab.sh BEFORE AFTER [MORE...]     (as root; paths of berth binaries, or crun)
 # Env:   N samples per metric and binary (default 30)
+#        GAP seconds of sleep before each create sample (default 0): a create after a quiet
+#            while, as a node starting a pod sees it, rather than one in a tight loop (on a
+#            v1 host the first cgroup write after a quiet while waits for an RCU grace period)
 #
 # Prints the median of each metric per binary and each binary's ratio to the first:
 # create, start, delete (one create+start+delete cycle of /bin/true), run of /bin/true,
@@ -58,6 +61,7 @@ done
 for ((n = 0; n < N; n++)); do
     for i in "${!bins[@]}"; do
         id=ab$$-$i-$n
+        sleep "${GAP:-0}"
         sample "$i" create create --bundle "$tmp/bundle-true" "$id"
         sample "$i" start start "$id"
         sample "$i" delete delete --force "$id"

@@ -103,7 +103,8 @@ trace() {
     strace -f -T -y -qq -o "$out.create.$k" "${rt[@]}" create --bundle "$tmp/bundle-sleep" "$id" </dev/null >/dev/null &
     local pid=$!
     # The traced init waits for start: strace ends when it has executed.
-    while ! "${rt[@]}" state "$id" 2>/dev/null | grep -q '"created"'; do sleep 0.05; done
+    # (grep without -q: the runtime must not write into a closed pipe.)
+    while ! "${rt[@]}" state "$id" 2>/dev/null | grep '"created"' >/dev/null; do sleep 0.05; done
     strace -f -T -y -qq -o "$out.start.$k" "${rt[@]}" start "$id" </dev/null >/dev/null
     strace -f -T -y -qq -o "$out.exec.$k" "${rt[@]}" exec "$id" /bin/true </dev/null >/dev/null
     strace -f -T -y -qq -o "$out.delete.$k" "${rt[@]}" delete --force "$id" </dev/null >/dev/null

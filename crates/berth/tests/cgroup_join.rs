@@ -17,7 +17,10 @@ fn assert_in(text: &str, cgroup: &str, who: &str) {
     assert!(!text.is_empty(), "{who}: empty /proc/self/cgroup");
     for line in text.lines() {
         let path = line.splitn(3, ':').nth(2).unwrap_or_default();
-        assert_eq!(path, cgroup, "{who} runs outside the container's cgroup: {text}");
+        assert_eq!(
+            path, cgroup,
+            "{who} runs outside the container's cgroup: {text}"
+        );
     }
 }
 
@@ -26,7 +29,10 @@ fn create_container_hooks_and_the_program_run_in_the_container_cgroup() {
     if !need_root() {
         return;
     }
-    let mut c = Ctr::new("cg-join", &["sh", "-c", "cat /proc/self/cgroup > /out/program"]);
+    let mut c = Ctr::new(
+        "cg-join",
+        &["sh", "-c", "cat /proc/self/cgroup > /out/program"],
+    );
     // Without a cgroup namespace, /proc/self/cgroup shows the host's paths.
     c.without_ns("cgroup");
     let out = c.bundle.path().join("out");
@@ -42,7 +48,15 @@ fn create_container_hooks_and_the_program_run_in_the_container_cgroup() {
     });
     assert_ok(&c.run(), "run");
     let cgroup = c.cgroup.clone();
-    assert_in(&fs::read_to_string(out.join("hook")).unwrap(), &cgroup, "createContainer hook");
-    assert_in(&fs::read_to_string(out.join("program")).unwrap(), &cgroup, "the program");
+    assert_in(
+        &fs::read_to_string(out.join("hook")).unwrap(),
+        &cgroup,
+        "createContainer hook",
+    );
+    assert_in(
+        &fs::read_to_string(out.join("program")).unwrap(),
+        &cgroup,
+        "the program",
+    );
     c.assert_nothing_left();
 }

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::Result;
-use crate::state::{status_at, status_of, Creator, State, StateRoot, Status, START_SOCKET, STATE_FILE};
+use crate::state::{
+    status_at, status_of, Creator, State, StateRoot, Status, START_SOCKET, STATE_FILE,
+};
 
 /// The runtime-spec state document (runc's field set).
 pub fn oci_state(state: &State, status: Status) -> Value {

@@ -36,7 +36,11 @@ impl<'a> Placement<'a> {
 
     pub(super) fn wait(&mut self) -> Result<(), InitError> {
         if !self.placed {
-            match self.chan.recv::<ToChild>().ctx(|| "wait for the cgroup".into())? {
+            match self
+                .chan
+                .recv::<ToChild>()
+                .ctx(|| "wait for the cgroup".into())?
+            {
                 ToChild::Placed => self.placed = true,
                 _ => return Err(InitError("wait for the cgroup: unexpected message".into())),
             }

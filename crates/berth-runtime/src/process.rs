@@ -19,7 +19,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 /// From the container init to berth.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToParent {
-    /// Namespaces are joined/created: write id maps, join the cgroup, then `Continue`.
+    /// Namespaces are joined/created: write id maps, then `Continue`; then join the cgroup
+    /// and move the network devices in, then `Placed`.
     NamespacesReady,
     /// Mounts are done, the root is not yet entered: run prestart/createRuntime hooks,
     /// then `Continue`.
@@ -47,6 +48,11 @@ impl ToParent {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToChild {
     Continue,
+    /// After the `Continue` that answers `NamespacesReady`: the init is in its cgroup and has
+    /// its network devices. The parent does that while the init builds the root (on a v1
+    /// host the first cgroup.procs write waits for an RCU grace period, milliseconds), and
+    /// the init waits for this only before what must run inside the cgroup.
+    Placed,
     /// The state for hooks that run inside the container (createContainer, startContainer);
     /// the init puts in the pid it sees.
     HookState(Box<oci_spec::runtime::State>),

@@ -292,13 +292,14 @@ impl StateRoot {
         Ok((dir, state))
     }
 
-    /// IDs of every container under the root, sorted.
+    /// IDs of every container directory under the root, sorted (staging and trash names
+    /// are no IDs). A directory without state.json (left by an older berth) is listed too:
+    /// its reader finds no state, so listing costs no stat per container here.
     pub fn ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(&self.path)
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.path().join(STATE_FILE).exists())
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|name| validate_id(name).is_ok())
             .collect();
@@ -387,7 +388,25 @@ impl ContainerDir {
 
 /// The status of the container whose directory is `dir`, as observed now.
 pub fn status_at(dir: &Path, state: &State) -> Status {
-    if let Some(creator) = &state.creator {
+    status_of(
+        state.creator.as_ref(),
+        state.pid,
+        state.pid_start_time,
+        state.cgroup.as_ref(),
+        || dir.join(START_SOCKET).exists(),
+    )
+}
+
+/// `status_at` from the fields of state.json it reads (`list` parses no more) and a test
+/// for the start socket.
+pub fn status_of(
+    creator: Option<&Creator>,
+    pid: i32,
+    pid_start_time: u64,
+    cgroup: Option<&CgroupPaths>,
+    start_socket_exists: impl FnOnce() -> bool,
+) -> Status {
+    if let Some(creator) = creator {
         // Half made: being built, or abandoned by a create that died.
         return if creator.alive() {
             Status::Creating
@@ -395,13 +414,13 @@ pub fn status_at(dir: &Path, state: &State) -> Status {
             Status::Stopped
         };
     }
-    if !process_matches(state.pid, state.pid_start_time) {
+    if !process_matches(pid, pid_start_time) {
         return Status::Stopped;
     }
-    if dir.join(START_SOCKET).exists() {
+    if start_socket_exists() {
         return Status::Created;
     }
-    let frozen = state.cgroup.as_ref().is_some_and(|paths| {
+    let frozen = cgroup.is_some_and(|paths| {
         let mgr = berth_cgroups::manager_from_paths(paths.clone());
         matches!(mgr.freezer_state(), Ok(berth_cgroups::FreezerState::Frozen))
     });
@@ -420,7 +439,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 
 /// (state letter, start time) of a pid from /proc/<pid>/stat.
 pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // One read: the line is at most ~700 bytes (52 numbers, comm ≤ 16 bytes), and procfs
+    // hands it over whole (no stat for a size hint, no read for EOF).
+    let file = rustix::fs::open(
+        format!("/proc/{pid}/stat").as_str(),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = [0u8; 1024];
+    let n = rustix::io::read(&file, &mut buf).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
     // comm may contain spaces and parentheses: fields start after the last ')'.
     let rest = &text[text.rfind(')')? + 2..];
     let mut fields = rest.split(' ');

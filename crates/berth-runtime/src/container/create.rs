@@ -80,8 +80,8 @@ pub(crate) fn create_with_console(
     let process = spec.process().as_ref().expect("validated");
     crate::init::security::check_lsm(process).map_err(Error::Lsm)?;
     if let Some(caps) = process.capabilities() {
-        let supported = caps::runtime::thread_all_supported();
-        for name in crate::init::security::unsupported_caps(caps, &supported) {
+        let supported = crate::init::security::supported_caps();
+        for name in crate::init::security::unsupported_caps(caps, supported) {
             crate::warn::warn(&format!("{name} is not supported by this kernel: dropped"));
         }
     }
@@ -382,30 +382,36 @@ fn handshake(
     loop {
         match chan.recv::<ToParent>()? {
             ToParent::NamespacesReady => {
-                let _step = step("create: id maps, cgroup and network devices of the init");
-                if plan.is_new(LinuxNamespaceType::User) {
-                    super::userns::write_id_maps(pid, linux)?;
-                }
-                super::userns::check_joined_maps(plan, pid, linux)?;
-                if let Some(p) = state.config.process() {
-                    super::set_oom_score_adj(pid, p)?;
-                }
-                if let Some(m) = cgroup {
-                    timed("create: move the init into the cgroup", || {
-                        m.add_process(pid)
-                    })?;
-                }
-                if let Some(devices) = linux.net_devices() {
-                    super::net_devices::move_in(pid, devices)?;
-                }
-                // Hooks run after the environment is made (prestart, createRuntime,
-                // createContainer, startContainer) see "created", as the spec's lifecycle
-                // and runtime-tools' hooks_stdin have it.
-                if has_container_hooks {
-                    let hook_state = hooks::state(state, ContainerState::Created);
-                    chan.send(&ToChild::HookState(Box::new(hook_state)))?;
-                }
-                send_continue(chan)?;
+                timed("create: id maps of the init", || {
+                    if plan.is_new(LinuxNamespaceType::User) {
+                        super::userns::write_id_maps(pid, linux)?;
+                    }
+                    super::userns::check_joined_maps(plan, pid, linux)?;
+                    if let Some(p) = state.config.process() {
+                        super::set_oom_score_adj(pid, p)?;
+                    }
+                    // Hooks run after the environment is made (prestart, createRuntime,
+                    // createContainer, startContainer) see "created", as the spec's
+                    // lifecycle and runtime-tools' hooks_stdin have it.
+                    if has_container_hooks {
+                        let hook_state = hooks::state(state, ContainerState::Created);
+                        chan.send(&ToChild::HookState(Box::new(hook_state)))?;
+                    }
+                    send_continue(chan)
+                })?;
+                // The init builds the root meanwhile, and waits for `Placed` only before
+                // what must run inside the cgroup.
+                timed("create: cgroup and network devices of the init", || {
+                    if let Some(m) = cgroup {
+                        timed("create: move the init into the cgroup", || {
+                            m.add_process(pid)
+                        })?;
+                    }
+                    if let Some(devices) = linux.net_devices() {
+                        super::net_devices::move_in(pid, devices)?;
+                    }
+                    send_or_init_failure(chan, &ToChild::Placed)
+                })?;
             }
             ToParent::RunCreateHooks => {
                 let _step = step("create: prestart and createRuntime hooks");
@@ -534,4 +540,16 @@ fn with_default_devices(linux: &oci_spec::runtime::Linux) -> LinuxResources {
 
 fn send_continue(chan: &Channel) -> Result<()> {
     Ok(chan.send(&ToChild::Continue)?)
+}
+
+/// Sends `msg`; if the init is gone, its `Failed` (sent while the parent worked in parallel)
+/// is the error rather than the closed socket.
+fn send_or_init_failure(chan: &Channel, msg: &ToChild) -> Result<()> {
+    match chan.send(msg) {
+        Ok(()) => Ok(()),
+        Err(e) => match chan.recv::<ToParent>() {
+            Ok(ToParent::Failed(msg)) => Err(Error::InitFailed(msg)),
+            _ => Err(e.into()),
+        },
+    }
 }

@@ -91,6 +91,8 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         Some(forwarded_signals()?)
     };
     let (parent_chan, child_chan) = Channel::pair()?;
+    // Read here, so the child, inside the container's mount namespace, inherits it.
+    crate::init::security::supported_caps();
     let pidns = has(LinuxNamespaceType::Pid).then(|| init.as_fd());
     let cgroup_fd = super::clone_target(state.cgroup.as_ref())?;
     let clone_step = step("exec: clone the process");

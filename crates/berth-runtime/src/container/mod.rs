@@ -32,7 +32,7 @@ pub use kill::{kill, parse_signal};
 pub use net_devices::check as check_net_devices;
 pub use pause::{pause, resume};
 pub use ps::pids;
-pub use query::{list, oci_state, state_of, ListEntry};
+pub use query::{list, list_ids, oci_state, state_of, ListEntry};
 pub use release::Release;
 pub use run::{run, RunOptions};
 pub use start::start;

@@ -12,8 +12,40 @@ pub(super) fn expect_continue(chan: &Channel) -> Result<Option<State>, InitError
         match chan.recv::<ToChild>().ctx(|| "wait for berth".into())? {
             ToChild::Continue => return Ok(state),
             ToChild::HookState(s) => state = Some(*s),
-            ToChild::Start => return Err(InitError("wait for berth: unexpected Start".into())),
+            ToChild::Start | ToChild::Placed => {
+                return Err(InitError("wait for berth: unexpected message".into()))
+            }
         }
+    }
+}
+
+/// The parent's `Placed`, awaited once, before the first step that must run inside the
+/// container's cgroup (a cgroup namespace, hooks, the program).
+pub(super) struct Placement<'a> {
+    chan: &'a Channel,
+    placed: bool,
+}
+
+impl<'a> Placement<'a> {
+    pub(super) fn new(chan: &'a Channel) -> Self {
+        Placement {
+            chan,
+            placed: false,
+        }
+    }
+
+    pub(super) fn wait(&mut self) -> Result<(), InitError> {
+        if !self.placed {
+            match self
+                .chan
+                .recv::<ToChild>()
+                .ctx(|| "wait for the cgroup".into())?
+            {
+                ToChild::Placed => self.placed = true,
+                _ => return Err(InitError("wait for the cgroup: unexpected message".into())),
+            }
+        }
+        Ok(())
     }
 }
 

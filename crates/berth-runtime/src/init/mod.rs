@@ -37,7 +37,7 @@ pub mod tty;
 use become_process::{become_process, StartWait};
 pub use error::{Ctx, InitError};
 pub use exec::{exec, ExecArgs};
-use handshake::{container_hooks, expect_continue, with_own_pid};
+use handshake::{container_hooks, expect_continue, with_own_pid, Placement};
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub struct InitArgs<'a> {
@@ -121,6 +121,8 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         .ctx(|| "report namespaces".into())?;
     // Hooks run in the container see the pid the container sees.
     let hook_state = expect_continue(&a.chan)?.map(with_own_pid);
+    // The parent now joins the cgroup while the init builds the root.
+    let mut placement = Placement::new(&a.chan);
     if new_userns {
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
             .ctx(|| "set non-dumpable".into())?;
@@ -138,6 +140,7 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     }
     // Only now, inside its cgroup, may the init take a cgroup namespace rooted there.
     if new_ns(LinuxNamespaceType::Cgroup) {
+        placement.wait()?;
         sys::unshare(UnshareFlags::NEWCGROUP).ctx(|| "create cgroup namespace".into())?;
     }
     if new_ns(LinuxNamespaceType::Uts) {
@@ -166,16 +169,22 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     rootfs::mount_all(
         os, spec, a.rootfs, a.bundle, a.cgroup, in_userns, &a.sources,
     )?;
+    let hooks = spec.hooks().as_ref();
+    let create_container = hooks
+        .and_then(|h| h.create_container().as_ref())
+        .filter(|h| !h.is_empty());
+    if a.create_hooks || create_container.is_some() {
+        placement.wait()?;
+    }
     if a.create_hooks {
         a.chan
             .send(&ToParent::RunCreateHooks)
             .ctx(|| "request hooks".into())?;
         expect_continue(&a.chan)?;
     }
-    let hooks = spec.hooks().as_ref();
     container_hooks(
         "createContainer",
-        hooks.and_then(|h| h.create_container().as_ref()),
+        create_container,
         hook_state.as_ref().unwrap_or(&Default::default()),
     )?;
     if own_mount_ns {
@@ -205,6 +214,7 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     if let Some(policy) = linux.and_then(|l| l.memory_policy().as_ref()) {
         security::apply_memory_policy(policy)?;
     }
+    placement.wait()?;
     become_process(
         process,
         seccomp,

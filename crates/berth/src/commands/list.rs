@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use crate::context::{Context, Outcome};
 
 /// List containers under the state root
@@ -13,13 +15,18 @@ pub struct Args {
 
 impl Args {
     pub fn run(self, ctx: &Context) -> Outcome {
-        let entries = berth_runtime::container::list(&ctx.root);
+        // One write for the whole list, not one per line.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         if self.quiet {
-            for e in &entries {
-                println!("{}", e.id);
+            for id in berth_runtime::container::list_ids(&ctx.root) {
+                writeln!(out, "{id}")?;
             }
-        } else if self.format == "json" {
-            println!("{}", serde_json::to_string(&entries)?);
+            out.flush()?;
+            return Ok(0);
+        }
+        let entries = berth_runtime::container::list(&ctx.root);
+        if self.format == "json" {
+            writeln!(out, "{}", serde_json::to_string(&entries)?)?;
         } else {
             let rows: Vec<[String; 6]> = std::iter::once(
                 ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from),
@@ -44,9 +51,10 @@ impl Args {
                     .zip(&widths)
                     .map(|(c, w)| format!("{c:<w$}"))
                     .collect();
-                println!("{}", line.join("   ").trim_end());
+                writeln!(out, "{}", line.join("   ").trim_end())?;
             }
         }
+        out.flush()?;
         Ok(0)
     }
 }

@@ -2,14 +2,25 @@
 //! permitted set) the inheritable, effective, permitted and ambient sets.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
 use crate::init::error::{Ctx, InitError};
 
-/// The host kernel's capabilities, read once: names the kernel lacks are dropped from every
-/// set (runc warns and drops them too).
+/// The kernel's capabilities, read once per berth process and before the clone (create's
+/// checks, `exec`), so the init and exec's child inherit them: one read of
+/// /proc/sys/kernel/cap_last_cap instead of a PR_CAPBSET_READ per capability at each use.
+pub fn supported() -> &'static CapsHashSet {
+    static SUPPORTED: OnceLock<CapsHashSet> = OnceLock::new();
+    SUPPORTED.get_or_init(|| {
+        caps::runtime::procfs_all_supported(None)
+            .unwrap_or_else(|_| caps::runtime::thread_all_supported())
+    })
+}
+
+/// Names the kernel lacks are dropped from every set (runc warns and drops them too).
 fn to_caps(set: &Capabilities, supported: &CapsHashSet) -> CapsHashSet {
     set.iter()
         .filter_map(|c| format!("CAP_{c}").parse::<Cap>().ok())
@@ -45,10 +56,10 @@ pub fn unsupported_caps(caps: &LinuxCapabilities, supported: &CapsHashSet) -> Ve
 /// Step 1, while still root: shrink the bounding set.
 pub fn drop_bounding(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> {
     let Some(caps) = caps else { return Ok(()) };
-    let supported = caps::runtime::thread_all_supported();
+    let supported = supported();
     let keep = to_caps(
         caps.bounding().as_ref().unwrap_or(&HashSet::new()),
-        &supported,
+        supported,
     );
     for cap in supported.iter() {
         if !keep.contains(cap) {
@@ -62,9 +73,9 @@ pub fn drop_bounding(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> 
 /// Step 3: the permitted, inheritable, effective and ambient sets.
 pub fn apply_caps(caps: Option<&LinuxCapabilities>) -> Result<(), InitError> {
     let Some(caps) = caps else { return Ok(()) };
-    let supported = caps::runtime::thread_all_supported();
+    let supported = supported();
     let empty = HashSet::new();
-    let set = |s: &Option<Capabilities>| to_caps(s.as_ref().unwrap_or(&empty), &supported);
+    let set = |s: &Option<Capabilities>| to_caps(s.as_ref().unwrap_or(&empty), supported);
     // Each capset must keep effective within permitted: inheritable first (while
     // CAP_SETPCAP is still effective), then shrink effective, then permitted.
     caps::set(None, CapSet::Inheritable, &set(caps.inheritable()))

@@ -14,7 +14,7 @@ mod rlimits;
 mod seccomp;
 
 pub use attrs::apply_process_attrs;
-pub use caps::{apply_caps, drop_bounding, unsupported_caps};
+pub use caps::{apply_caps, drop_bounding, supported as supported_caps, unsupported_caps};
 pub use ids::switch_user;
 pub use lsm::{apply_apparmor, check_lsm, LsmError};
 pub use mempolicy::{apply_memory_policy, check_memory_policy};

@@ -318,6 +318,11 @@ pub struct ContainerDir {
 }
 
 impl ContainerDir {
+    /// The state root this directory is in.
+    pub fn state_root(&self) -> &Path {
+        self.dir.parent().unwrap_or(Path::new("/"))
+    }
+
     fn lock(id: &str, dir: PathBuf) -> Result<ContainerDir, StateError> {
         let file = match File::open(&dir) {
             Ok(f) => f,

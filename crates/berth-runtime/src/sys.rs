@@ -218,15 +218,47 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// The notify fd of the filter just loaded, owned: libseccomp hands out the descriptor the
-/// load made and never closes it itself.
-pub fn seccomp_notify_fd(
-    filter: &libseccomp::ScmpFilterContext,
-) -> Result<OwnedFd, libseccomp::error::SeccompError> {
-    let fd = filter.get_notify_fd()?;
-    // SAFETY: the descriptor was made by this process's seccomp load and is owned by no Rust
-    // value; libseccomp keeps only the number.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+pub const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
+pub const SECCOMP_FILTER_FLAG_LOG: u32 = 2;
+pub const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 4;
+pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 8;
+pub const SECCOMP_FILTER_FLAG_TSYNC_ESRCH: u32 = 16;
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog) for a BPF program of `struct sock_filter`
+/// instructions (8 bytes each); the notify fd, owned, when `flags` asks for a listener.
+pub fn seccomp_set_mode_filter(flags: u32, bpf: &[u8]) -> io::Result<Option<OwnedFd>> {
+    if bpf.is_empty()
+        || !bpf
+            .len()
+            .is_multiple_of(std::mem::size_of::<libc::sock_filter>())
+    {
+        return Err(io::Error::from(io::ErrorKind::InvalidData));
+    }
+    let len = bpf.len() / std::mem::size_of::<libc::sock_filter>();
+    let prog = libc::sock_fprog {
+        len: u16::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?,
+        // The kernel copies the instructions during the call and only reads them.
+        filter: bpf.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `len` instructions in `bpf`, alive for the call; the kernel
+    // validates the program and copies it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
+        return Ok(None);
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    // SAFETY: with NEW_LISTENER the syscall returned a new descriptor that nothing else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// dup2 onto a fixed descriptor number (stdio for the container's terminal).

@@ -56,6 +56,64 @@ fn docker_and_podman_seccomp_profiles_load_and_run() {
     }
 }
 
+/// A profile is compiled once per state root: the second container of the same profile
+/// loads the cached program, which blocks exactly what the profile blocks; a cache entry
+/// holding another profile's program is never loaded for this one.
+#[test]
+fn a_cached_filter_blocks_what_its_profile_blocks() {
+    if !need_root() {
+        return;
+    }
+    let bundle = Bundle::new();
+    let berth = Berth::new();
+    let cache = berth.root.join("seccomp#cache");
+    let run = |denied: &[&str], name: &str| {
+        let script = format!(
+            "d=/tmp/{name}; mkdir $d 2>&1 && echo mkdir-ok; rmdir $d 2>&1 && echo rmdir-ok; true"
+        );
+        let mut cfg = berth.bundle(bundle.path(), &["sh", "-c", &script]);
+        cfg["linux"]["seccomp"] = denying(denied);
+        Berth::write_config(bundle.path(), &cfg);
+        let out = berth.run_container(bundle.path(), &id(name));
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    let first = run(&["rmdir"], "cache-a");
+    assert!(
+        first.contains("mkdir-ok") && !first.contains("rmdir-ok"),
+        "{first}"
+    );
+    let entries = || fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(entries(), 1, "one compiled profile cached");
+    let again = run(&["rmdir"], "cache-b");
+    assert_eq!(
+        again.replace("cache-b", "cache-a"),
+        first,
+        "the cached program behaves as the compiled one"
+    );
+    assert_eq!(entries(), 1);
+    // Make every entry claim to be the rmdir profile's program, then run a mkdir profile:
+    // its own entry (written below) must be compiled, not taken from a lying file.
+    let entry = fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let other = run(&["mkdir"], "cache-c");
+    assert!(!other.contains("mkdir-ok"), "{other}");
+    assert_eq!(entries(), 2);
+    let rmdir_program = fs::read(&entry).unwrap();
+    for e in fs::read_dir(&cache).unwrap().flatten() {
+        fs::write(e.path(), &rmdir_program).unwrap();
+    }
+    let other = run(&["mkdir"], "cache-d");
+    assert!(
+        !other.contains("mkdir-ok"),
+        "the mkdir profile's own filter: {other}"
+    );
+}
+
 /// SCMP_ACT_ERRNO with errnoRet, argument conditions (EQ and MASKED_EQ), and filter
 /// flags.
 #[test]

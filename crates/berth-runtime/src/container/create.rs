@@ -191,6 +191,16 @@ fn build(
     let sources = timed("create: open the bind sources", || {
         super::userns::open_sources(&spec, &bundle, &plan)
     })?;
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(|p| {
+            timed(
+                "create: compile the seccomp profile (or read it cached)",
+                || super::seccomp_cache::compiled(dir.state_root(), p),
+            )
+        })
+        .transpose()?;
     let (parent_chan, child_chan) = Channel::pair()?;
     let args = InitArgs {
         spec: &spec,
@@ -201,6 +211,7 @@ fn build(
         start: start_socket,
         console,
         plan: &plan,
+        seccomp: seccomp.as_ref(),
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds,

@@ -77,11 +77,15 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
             })?,
         )
     };
-    let seccomp = state
+    let profile = state
         .config
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().clone());
+    let seccomp = profile
+        .as_ref()
+        .map(|p| super::seccomp_cache::compiled(dir.state_root(), p))
+        .transpose()?;
     let manager = state.cgroup.clone().map(berth_cgroups::manager_from_paths);
 
     // Blocked before the process exists, so no signal meant for it can kill berth.
@@ -135,7 +139,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     let mut msg = parent_chan.recv::<ToParent>();
     if let Ok(ToParent::SeccompNotify) = msg {
         let oci = serde_json::to_value(super::oci_state(&state, status)).unwrap_or_default();
-        super::forward_seccomp_fd(&parent_chan, seccomp.as_ref(), pid, oci)?;
+        super::forward_seccomp_fd(&parent_chan, profile.as_ref(), pid, oci)?;
         msg = parent_chan.recv::<ToParent>();
     }
     match msg {

@@ -14,6 +14,7 @@ mod ps;
 mod query;
 mod release;
 mod run;
+mod seccomp_cache;
 mod shared_rootfs;
 mod start;
 mod update;
@@ -90,6 +91,8 @@ pub enum Error {
     SeccompFd(crate::process::ChannelError),
     #[error("container init: seccomp notify fd without a profile")]
     SeccompNoProfile,
+    #[error("compile the seccomp profile: {0}")]
+    Seccomp(String),
     #[error("SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")]
     SeccompNoListener,
     #[error(transparent)]

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxPersonality, LinuxSeccomp, Process};
+use oci_spec::runtime::{LinuxPersonality, Process};
 use rustix::fs::{Mode, OFlags};
 
 use super::error::{Ctx, InitError};
@@ -21,7 +21,7 @@ use crate::sys;
 /// `Ready`, the wait for `start` (create only), and execve.
 pub(super) fn become_process(
     process: &Process,
-    seccomp: Option<&LinuxSeccomp>,
+    seccomp: Option<&security::CompiledFilter>,
     personality: Option<&LinuxPersonality>,
     chan: &Channel,
     start: Option<StartWait>,
@@ -58,16 +58,12 @@ pub(super) fn become_process(
     let nnp = process.no_new_privileges().unwrap_or(false);
     // A notifying filter must be loaded before `Ready`: its fd goes to the listener through
     // berth, which does not outlive `Ready`.
-    let notify = seccomp.is_some_and(security::wants_notify);
-    let seccomp = seccomp.map(security::build_seccomp).transpose()?;
+    let notify = seccomp.is_some_and(|f| f.notifies());
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the
     // capabilities go. With it, load as late as possible.
     if !nnp {
-        if let Some(f) = &seccomp {
-            f.load().ctx(|| "load seccomp filter".into())?;
-            if notify {
-                send_notify_fd(f, chan)?;
-            }
+        if let Some(f) = seccomp {
+            load_filter(f, chan)?;
         }
     }
     security::drop_bounding(caps)?;
@@ -81,9 +77,8 @@ pub(super) fn become_process(
     let envp: Vec<CString> = env.iter().map(|s| cstring(s)).collect::<Result<_, _>>()?;
 
     if nnp && notify {
-        if let Some(f) = &seccomp {
-            f.load().ctx(|| "load seccomp filter".into())?;
-            send_notify_fd(f, chan)?;
+        if let Some(f) = seccomp {
+            load_filter(f, chan)?;
         }
     }
 
@@ -104,7 +99,7 @@ pub(super) fn become_process(
         }
         None => chan,
     };
-    let late_filter = seccomp.as_ref().filter(|_| nnp && !notify);
+    let late_filter = seccomp.filter(|_| nnp && !notify);
     match exec_program(late_filter, &program, first, &argv, &envp) {
         Ok(never) => match never {},
         Err(e) => fail_after_ready(report, e),
@@ -129,7 +124,7 @@ fn fail_after_ready(report: &Channel, err: InitError) -> ! {
 /// The last steps: signals back to their defaults, the late seccomp filter, execve.
 /// Nothing after the filter load but execve itself.
 fn exec_program(
-    late_filter: Option<&libseccomp::ScmpFilterContext>,
+    late_filter: Option<&security::CompiledFilter>,
     program: &CString,
     first: &str,
     argv: &[CString],
@@ -154,14 +149,16 @@ fn exec_program(
     Err(InitError(format!("exec {first:?}: {err}")))
 }
 
-/// Hands the loaded filter's notify fd to berth, then closes this process's copy: the
-/// container's program must not answer its own notifications.
-fn send_notify_fd(filter: &libseccomp::ScmpFilterContext, chan: &Channel) -> Result<(), InitError> {
-    let fd = sys::seccomp_notify_fd(filter).ctx(|| "get seccomp notify fd".into())?;
-    chan.send(&ToParent::SeccompNotify)
-        .ctx(|| "report seccomp notify fd".into())?;
-    chan.send_fd(fd.as_fd())
-        .ctx(|| "send seccomp notify fd".into())?;
+/// Loads the filter; a notifying one's fd goes to berth, then this process's copy is
+/// closed: the container's program must not answer its own notifications.
+fn load_filter(filter: &security::CompiledFilter, chan: &Channel) -> Result<(), InitError> {
+    let fd = filter.load().ctx(|| "load seccomp filter".into())?;
+    if let Some(fd) = fd {
+        chan.send(&ToParent::SeccompNotify)
+            .ctx(|| "report seccomp notify fd".into())?;
+        chan.send_fd(fd.as_fd())
+            .ctx(|| "send seccomp notify fd".into())?;
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use oci_spec::runtime::{LinuxSeccomp, Process};
+use oci_spec::runtime::Process;
 use rustix::process::{chroot, fchdir};
 use rustix::thread::UnshareFlags;
 
@@ -18,7 +18,7 @@ use crate::sys;
 /// its init's pidfd (the pid namespace was joined by the parent before the clone).
 pub struct ExecArgs<'a> {
     pub process: &'a Process,
-    pub seccomp: Option<&'a LinuxSeccomp>,
+    pub seccomp: Option<&'a super::security::CompiledFilter>,
     pub init_pidfd: BorrowedFd<'a>,
     pub namespaces: UnshareFlags,
     /// The init's root when the container has no mount namespace to join (a chroot).

@@ -52,6 +52,8 @@ pub struct InitArgs<'a> {
     pub console: Option<OwnedFd>,
     /// What is new, joined or shared; what the clone did not create the init unshares.
     pub plan: &'a NamespacePlan,
+    /// linux.seccomp compiled by the parent (or taken from its cache).
+    pub seccomp: Option<&'a security::CompiledFilter>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -202,7 +204,6 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
         // EPERM/ENOSYS where keyrings are not allowed (e.g. a seccomp'd host): runc ignores it.
         let _ = sys::join_session_keyring(c"_ses.berth");
     }
-    let seccomp = linux.and_then(|l| l.seccomp().as_ref());
     let start = StartWait {
         socket: &a.start,
         hooks: hooks
@@ -217,7 +218,7 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     placement.wait()?;
     become_process(
         process,
-        seccomp,
+        a.seccomp,
         personality,
         &a.chan,
         Some(start),

@@ -19,4 +19,6 @@ pub use ids::switch_user;
 pub use lsm::{apply_apparmor, check_lsm, LsmError};
 pub use mempolicy::{apply_memory_policy, check_memory_policy};
 pub use rlimits::set_rlimits;
-pub use seccomp::{build_seccomp, seccomp_archs, wants_notify, SECCOMP_FLAGS};
+pub use seccomp::{
+    build_seccomp, compile, seccomp_archs, wants_notify, CompiledFilter, SECCOMP_FLAGS,
+};

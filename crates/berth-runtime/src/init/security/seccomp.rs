@@ -1,5 +1,6 @@
-//! The config's seccomp profile compiled with libseccomp (loaded by the init, at the point
-//! no_new_privs decides), and what `berth features` reports of it.
+//! The config's seccomp profile compiled with libseccomp into a BPF program (by the parent,
+//! before the clone, or taken from the cache: container/seccomp_cache.rs), loaded by the init
+//! with seccomp(2) at the point no_new_privs decides; and what `berth features` reports of it.
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterAttr, ScmpFilterContext,
@@ -93,6 +94,68 @@ pub fn seccomp_archs() -> Vec<String> {
         })
         .map(|s| s.to_string())
         .collect()
+}
+
+/// A profile compiled to the BPF program libseccomp would load, with the seccomp(2) flags
+/// its load would pass. Loading it is one syscall: no libseccomp work in the init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompiledFilter {
+    /// `struct sock_filter` instructions, 8 bytes each, in the machine's byte order.
+    pub bpf: Vec<u8>,
+    /// SECCOMP_FILTER_FLAG_* bits.
+    pub flags: u32,
+}
+
+impl CompiledFilter {
+    /// Whether the load makes a notify fd (SECCOMP_FILTER_FLAG_NEW_LISTENER).
+    pub fn notifies(&self) -> bool {
+        self.flags & crate::sys::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0
+    }
+
+    /// Loads the filter into this thread (one-thread processes: the init, exec's child);
+    /// the notify fd when the profile has SCMP_ACT_NOTIFY rules.
+    pub fn load(&self) -> std::io::Result<Option<std::os::fd::OwnedFd>> {
+        crate::sys::seccomp_set_mode_filter(self.flags, &self.bpf)
+    }
+}
+
+/// Compiles the profile to BPF with libseccomp, as its load would (same program, same flags).
+pub fn compile(profile: &LinuxSeccomp) -> Result<CompiledFilter, InitError> {
+    use crate::sys::{
+        SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_TSYNC_ESRCH,
+    };
+    let filter = build_seccomp(profile)?;
+    // libseccomp 2.5 exports only to a descriptor: a memfd, read back.
+    let mem = rustix::fs::memfd_create("berth-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
+        .ctx(|| "seccomp: memfd for the BPF program".into())?;
+    filter
+        .export_bpf(&mem)
+        .ctx(|| "seccomp: export the BPF program".into())?;
+    let mut file = std::fs::File::from(mem);
+    let mut bpf = Vec::new();
+    use std::io::{Read, Seek};
+    file.rewind()
+        .and_then(|_| file.read_to_end(&mut bpf))
+        .ctx(|| "seccomp: read the BPF program".into())?;
+    let mut flags = 0;
+    for flag in profile.flags().iter().flatten() {
+        use oci_spec::runtime::LinuxSeccompFilterFlag as F;
+        flags |= match flag {
+            F::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
+            F::SeccompFilterFlagTsync => SECCOMP_FILTER_FLAG_TSYNC,
+            F::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        };
+    }
+    if wants_notify(profile) {
+        flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        // The kernel refuses TSYNC with a listener unless told to report a failed sync as
+        // ESRCH (libseccomp does the same).
+        if flags & SECCOMP_FILTER_FLAG_TSYNC != 0 {
+            flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+        }
+    }
+    Ok(CompiledFilter { bpf, flags })
 }
 
 /// Compiles the config's seccomp profile (not yet loaded). Unknown syscall names are

@@ -1,6 +1,7 @@
 //! One file per people-face subcommand (their flags are in berth::people_cli); `run IMAGE` is
 //! [`crate::run`].
 
+mod container;
 mod hook;
 mod image;
 mod logs;
@@ -20,6 +21,7 @@ pub fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome {
         PeopleCommand::Switch(a) => switch::run(a, ctx),
         PeopleCommand::Logs(a) => logs::run(a, ctx),
         PeopleCommand::Hook(a) => hook::run(a, ctx),
+        PeopleCommand::Container(c) => container::run(c, ctx),
         PeopleCommand::Run(a) => run_image(*a, ctx),
     }
 }
@@ -27,15 +29,13 @@ pub fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome {
 /// `berth run IMAGE [CMD]...`: returns the container's exit code in the foreground.
 fn run_image(a: ImageRunArgs, ctx: &Context) -> Outcome {
     let code = crate::run::run(ImageRun {
-        state_root: &ctx.root,
-        image_root: &ctx.image_root,
+        ctx,
         flags: a.flags,
         args: a.args,
         detach: a.detach,
         pid_file: a.pid_file,
         console_socket: a.console_socket,
-        systemd_cgroup: ctx.systemd_cgroup,
-        release: ctx.release,
+        start: true,
     })?;
     Ok(code.clamp(0, 255) as u8)
 }

@@ -1,0 +1,263 @@
+//! The per-container monitor (podman's conmon, berth's way): `berth-people hook monitor ID`,
+//! started by `run -d IMAGE` and `start` of a kept container, so berth stays daemonless.
+//!
+//! It leaves the caller's session (setsid), becomes a child subreaper, creates and starts the
+//! container from its bundle (so the init is its child and orphans of the container come to
+//! it, not to the host's PID 1), reports "started" (or the error) to the berth that spawned
+//! it by closing a pipe, and from then on holds the container's stdout and stderr pipes: each
+//! line goes to the log ([`log`]) with its time. When the init exits it reads the OOM-kill
+//! counter of the container's memory cgroup, deletes the runtime container (giving back its
+//! networks and unmounting the overlay, but keeping the upper dir and bundle; everything with
+//! `--rm`) and writes the exit code into the record, then exits.
+
+pub mod log;
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use berth::context::Context;
+use berth_common::io::Step;
+use berth_runtime::container::{self, Config, CreateOptions};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::process::{waitpid, Pid, WaitOptions};
+
+use crate::error::{io_err, PeopleError};
+use crate::record::Record;
+
+/// Starts the monitor of container `id` (its record and bundle made) and waits until it has
+/// started the container; its error, if any, is the error.
+pub fn spawn(ctx: &Context, id: &str) -> Result<(), PeopleError> {
+    let exe = berth_runtime::exe_guard::original_exe()
+        .step("find own binary", Path::new("/proc/self/exe"))?;
+    let mut child = Command::new(&exe)
+        .arg("--root")
+        .arg(&ctx.root.path)
+        .arg("--image-root")
+        .arg(&ctx.image_root)
+        .args(ctx.systemd_cgroup.then_some("--systemd-cgroup"))
+        .args(["hook", "monitor", "--", id])
+        .env_remove(berth_runtime::exe_guard::ORIGINAL_EXE)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .step("start the monitor", &exe)?;
+    let mut report = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_string(&mut report)
+            .step("read the monitor's report", &exe)?;
+    }
+    // The monitor closes the pipe once the container runs, and lives on; it only exits this
+    // early when it failed.
+    match (report.trim(), child.try_wait()) {
+        ("", Ok(None)) | ("", Ok(Some(_))) => Ok(()),
+        (msg, _) => Err(PeopleError::Usage(msg.to_string())),
+    }
+}
+
+/// The monitor's life, as `hook monitor ID`. Returns the code to exit with.
+pub fn run(ctx: &Context, id: &str) -> Result<u8, PeopleError> {
+    // The report channel is stdout as spawned; fds 0-2 become the container's stdio.
+    let report = rustix::io::fcntl_dupfd_cloexec(std::io::stdout().as_fd(), 3)
+        .map_err(|e| io_err("dup", Path::new("stdout"))(e.into()))?;
+    let mut report = std::fs::File::from(report);
+    match setup(ctx, id) {
+        Ok(running) => {
+            drop(report);
+            running.watch(ctx, id);
+            Ok(0)
+        }
+        Err(e) => {
+            let _ = writeln!(report, "{e}");
+            Ok(1)
+        }
+    }
+}
+
+/// A started container the monitor holds.
+struct Running {
+    pid: i32,
+    pidfd: OwnedFd,
+    streams: [OwnedFd; 2],
+    memory: Option<berth_cgroups::MemoryWatch>,
+    bundle: std::path::PathBuf,
+}
+
+fn setup(ctx: &Context, id: &str) -> Result<Running, PeopleError> {
+    // Its own session: the caller's terminal and its signals never reach it.
+    let _ = rustix::process::setsid();
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+        .map_err(|e| io_err("become a child subreaper", Path::new("/proc/self"))(e.into()))?;
+    let bundle = crate::record::bundle_of(&ctx.image_root, id)?;
+    let mut record = Record::load(&bundle)?;
+    let log = bundle.join(log::LOG_FILE);
+    let (out_r, out_w) = pipe(&log)?;
+    let (err_r, err_w) = pipe(&log)?;
+    let null = Path::new("/dev/null");
+    let devnull = std::fs::File::open(null).step("open", null)?;
+    let redirect = |what: &'static str, r: rustix::io::Result<()>| {
+        r.map_err(|e| io_err(what, null)(e.into()))
+    };
+    redirect("stdin from", rustix::stdio::dup2_stdin(&devnull))?;
+    redirect("stdout to a pipe beside", rustix::stdio::dup2_stdout(&out_w))?;
+    redirect("stderr to a pipe beside", rustix::stdio::dup2_stderr(&err_w))?;
+    drop((out_w, err_w));
+    let created = container::create(
+        &ctx.root,
+        &CreateOptions {
+            id: id.to_string(),
+            bundle: bundle.clone(),
+            config: Config::Bundle,
+            systemd_cgroup: ctx.systemd_cgroup,
+            ..Default::default()
+        },
+    );
+    // Only the container holds the pipes' write ends from here on: EOF comes with its end.
+    redirect("stdout to", rustix::stdio::dup2_stdout(&devnull))?;
+    redirect("stderr to", rustix::stdio::dup2_stderr(&devnull))?;
+    let created = created?;
+    let memory = created
+        .state
+        .cgroup
+        .as_ref()
+        .and_then(|p| berth_cgroups::MemoryWatch::new(p).ok());
+    let (pid, pidfd) = (created.state.pid, created.pidfd);
+    drop(created.dir);
+    record.keeper = berth_runtime::state::Creator::this_process();
+    record.status = crate::record::Phase::Running;
+    record.started_at = Some(berth_common::now_rfc3339());
+    record.exit_code = None;
+    record.finished_at = None;
+    record.oom_killed = false;
+    let started = record
+        .save(&bundle)
+        .and_then(|()| Ok(container::start(&ctx.root, id)?));
+    if let Err(e) = started {
+        let _ = container::delete(&ctx.root, id, true, &keep_release(ctx));
+        let _ = record.exited(None, false).save(&bundle);
+        return Err(e);
+    }
+    Ok(Running {
+        pid,
+        pidfd,
+        streams: [out_r, err_r],
+        memory,
+        bundle,
+    })
+}
+
+fn pipe(log: &Path) -> Result<(OwnedFd, OwnedFd), PeopleError> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| io_err("make a pipe for", log)(e.into()))
+}
+
+/// The release of a kept container's runtime incarnation: networks and overlay mount go,
+/// the upper dir, bundle and record stay.
+pub fn keep_release(ctx: &Context) -> impl Fn(&berth_runtime::state::State) -> Result<(), String> {
+    let image_root = ctx.image_root.clone();
+    move |state| crate::release::keep(&image_root, &state.id).map_err(|e| e.to_string())
+}
+
+impl Running {
+    fn watch(mut self, ctx: &Context, id: &str) {
+        let mut log = log::Writer::open(&self.bundle.join(log::LOG_FILE)).ok();
+        let mut open = [true, true];
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut exited = false;
+        // After the init's exit, what its survivors still write is drained for a moment.
+        let linger = Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        while open[0] || open[1] {
+            // The pidfd stays readable once the init has exited: watched until then only.
+            let mut fds = Vec::with_capacity(3);
+            if !exited {
+                fds.push(PollFd::new(&self.pidfd, PollFlags::IN));
+            }
+            for (s, fd) in self.streams.iter().enumerate() {
+                if open[s] {
+                    fds.push(PollFd::new(fd, PollFlags::IN));
+                }
+            }
+            let n = match poll(&mut fds, exited.then_some(&linger)) {
+                Err(Errno::INTR) => continue,
+                Err(_) => break,
+                Ok(n) => n,
+            };
+            if exited && n == 0 {
+                break;
+            }
+            let mut readable = fds.iter().map(|f| !f.revents().is_empty());
+            if !exited {
+                exited = readable.next().unwrap_or(false);
+            }
+            let ready: Vec<(usize, bool)> = (0..2)
+                .filter(|s| open[*s])
+                .map(|s| (s, readable.next().unwrap_or(false)))
+                .collect();
+            drop(fds);
+            for (s, r) in ready {
+                if !r {
+                    continue;
+                }
+                match rustix::io::read(&self.streams[s], &mut buf) {
+                    Ok(0) | Err(_) => open[s] = false,
+                    Ok(n) => {
+                        if let Some(w) = &mut log {
+                            w.feed(s, &buf[..n]);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(w) = &mut log {
+            w.finish(0);
+            w.finish(1);
+        }
+        let code = wait_init(self.pid);
+        // Before the delete removes the cgroup that counts them.
+        let oom = self
+            .memory
+            .as_mut()
+            .and_then(|m| m.poll().ok())
+            .is_some_and(|c| c.oom_kills > 0);
+        reap_orphans();
+        let record = Record::load(&self.bundle);
+        let rm = record.as_ref().is_ok_and(|r| r.rm);
+        if rm {
+            let _ = container::delete(&ctx.root, id, true, ctx.release);
+            let _ = crate::release::cleanup(&ctx.image_root, id, true);
+            return;
+        }
+        // A `delete` or `rm -f` that came first has removed everything, the record included:
+        // then there is nothing to record.
+        let _ = container::delete(&ctx.root, id, true, &keep_release(ctx));
+        if let Ok(r) = record {
+            if self.bundle.exists() {
+                let _ = r.exited(code, oom).save(&self.bundle);
+            }
+        }
+    }
+}
+
+/// The init's exit code (128+N for signal N); None if it could not be collected.
+fn wait_init(pid: i32) -> Option<i32> {
+    let status = loop {
+        match waitpid(Pid::from_raw(pid), WaitOptions::empty()) {
+            Err(Errno::INTR) => continue,
+            r => break r.ok().flatten().map(|(_, s)| s),
+        }
+    }?;
+    status
+        .exit_status()
+        .or_else(|| status.terminating_signal().map(|s| 128 + s))
+}
+
+/// Collects every child that has ended (orphans of the container reparent to the monitor).
+fn reap_orphans() {
+    while let Ok(Some(_)) = rustix::process::wait(WaitOptions::NOHANG) {}
+}

@@ -59,7 +59,7 @@ mkdir -p "$tmp/run"
 mount -t tmpfs -o mode=0700 berth-lifebench-run "$tmp/run"
 mkdir -p "$tmp/run/berth" "$tmp/rootfs/bin"
 cp /bin/busybox "$tmp/rootfs/bin/"
-for a in $(/bin/busybox --list); do ln -sf busybox "$tmp/rootfs/bin/$a"; done
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$tmp/rootfs/bin/$a"; done
 mkdir -p "$tmp/rootfs/"{etc,proc,sys,dev,tmp}
 tar -C "$tmp/rootfs" -cf "$tmp/bb.tar" .
 b image import "$tmp/bb.tar" bb:latest >/dev/null
@@ -85,8 +85,8 @@ for i in $(seq "$N"); do
     b run -d --name "m$i" --net none bb sleep 1000 >/dev/null
     pod run -d --name "m$i" --network none --runtime "$RUNC" localhost/bb:latest sleep 1000 >/dev/null
 done
-for pid in $(grep -l -F -- "hook monitor" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
-    grep -q -F -- "$tmp/" "/proc/$pid/cmdline" && mem "$pid" >> "$tmp/mem.berth"
+for pid in $(pgrep -f "hook monitor --"); do
+    tr "\\0" " " < "/proc/$pid/cmdline" | grep -q -F -- "$tmp/" && mem "$pid" >> "$tmp/mem.berth"
 done
 for pid in $(pgrep -x conmon); do
     grep -q -F -- "$tmp/" "/proc/$pid/cmdline" && mem "$pid" >> "$tmp/mem.conmon"

@@ -83,13 +83,13 @@ impl Record {
         self.keeper.is_some_and(|k| k.alive())
     }
 
-    /// The record after the program exited with `code`.
+    /// The record after the program exited with `code`. The keeper stays named: it may
+    /// still be tearing the runtime container down (`start` waits for it).
     pub fn exited(mut self, code: Option<i32>, oom_killed: bool) -> Record {
         self.status = Phase::Exited;
         self.exit_code = code;
         self.oom_killed = oom_killed;
         self.finished_at = Some(berth_common::now_rfc3339());
-        self.keeper = None;
         self
     }
 }

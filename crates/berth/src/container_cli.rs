@@ -51,6 +51,19 @@ pub enum ContainerCommand {
     Inspect(IdsArgs),
     /// Print a container's output (as `berth logs`)
     Logs(LogsArgs),
+    /// Copy files between a container and the host (as `berth cp`)
+    Cp(CpArgs),
+}
+
+/// Copy files or directories between a container and the host: `cp SRC ID:DST` or
+/// `cp ID:SRC DST`. Paths in the container are resolved inside its root (its symlinks never
+/// reach a host path); a stopped container's root is mounted for the copy.
+#[derive(clap::Args, Debug)]
+pub struct CpArgs {
+    /// A host path, or ID:PATH in a container
+    pub src: String,
+    /// A host path, or ID:PATH in a container (an existing directory receives SRC by name)
+    pub dst: String,
 }
 
 /// List containers

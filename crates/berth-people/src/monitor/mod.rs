@@ -227,20 +227,20 @@ impl Running {
             .is_some_and(|c| c.oom_kills > 0);
         reap_orphans();
         let record = Record::load(&self.bundle);
-        let rm = record.as_ref().is_ok_and(|r| r.rm);
-        if rm {
+        if record.as_ref().is_ok_and(|r| r.rm) {
             let _ = container::delete(&ctx.root, id, true, ctx.release);
             let _ = crate::release::cleanup(&ctx.image_root, id, true);
             return;
         }
-        // A `delete` or `rm -f` that came first has removed everything, the record included:
+        // Recorded first, so `stop` and `wait` return without waiting for the teardown. A
+        // `delete` or `rm -f` that came first has removed everything, the record included:
         // then there is nothing to record.
-        let _ = container::delete(&ctx.root, id, true, &keep_release(ctx));
         if let Ok(r) = record {
             if self.bundle.exists() {
                 let _ = r.exited(code, oom).save(&self.bundle);
             }
         }
+        let _ = container::delete(&ctx.root, id, true, &keep_release(ctx));
     }
 }
 

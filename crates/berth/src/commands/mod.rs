@@ -20,7 +20,7 @@ mod update;
 
 use clap::Subcommand;
 
-use crate::container_cli::{ContainerArgs, ContainerCommand, IdsArgs, RmArgs, StopArgs};
+use crate::container_cli::{ContainerArgs, ContainerCommand, CpArgs, IdsArgs, RmArgs, StopArgs};
 use crate::context::{Context, Outcome};
 use crate::face::PeopleFace;
 use crate::people_cli::{HookArgs, ImageArgs, LogsArgs, NetworkArgs, PeopleCommand, SwitchArgs};
@@ -60,6 +60,7 @@ pub enum Command {
     Wait(IdsArgs),
     /// Print image-form containers' records and configs as a JSON array
     Inspect(IdsArgs),
+    Cp(CpArgs),
     #[command(hide = true)]
     Hook(HookArgs),
 }
@@ -136,6 +137,7 @@ impl Command {
             Command::Inspect(a) => {
                 F::run(PeopleCommand::Container(ContainerCommand::Inspect(a)), ctx)
             }
+            Command::Cp(a) => F::run(PeopleCommand::Container(ContainerCommand::Cp(a)), ctx),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::monitor::{self, keep_release};
 use crate::record::{bundle_of, Phase, Record};
 
 /// The runtime incarnation of `id`, unless there is none or it has stopped.
-fn live(ctx: &Context, id: &str) -> Option<State> {
+pub(super) fn live(ctx: &Context, id: &str) -> Option<State> {
     let (dir, state) = ctx.root.peek(id).ok()?;
     (status_at(&dir, &state) != Status::Stopped).then_some(state)
 }
@@ -72,7 +72,15 @@ pub fn stop(ctx: &Context, id: &str, timeout: Duration) -> Result<(), PeopleErro
             }
         }
     }
-    settle(ctx, id, &bundle)
+    // The keeper records the exit right after the init's end, before its teardown.
+    loop {
+        match Record::load(&bundle) {
+            Err(_) => return Ok(()),
+            Ok(r) if r.status == Phase::Exited => return Ok(()),
+            Ok(r) if r.keeper_alive() => std::thread::sleep(Duration::from_millis(1)),
+            Ok(_) => return settle(ctx, id, &bundle),
+        }
+    }
 }
 
 /// After the init's exit: waits until its keeper has recorded it; when the keeper is gone

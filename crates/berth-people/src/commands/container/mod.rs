@@ -3,6 +3,7 @@
 //! each verb works on the kept record (crate::record) and, while the container runs, on its
 //! runtime incarnation and its monitor (crate::monitor).
 
+mod cp;
 mod inspect;
 mod lifecycle;
 mod ls;
@@ -50,6 +51,7 @@ pub fn run(cmd: ContainerCommand, ctx: &Context) -> Outcome {
         }
         ContainerCommand::Inspect(a) => inspect::run(&a.ids, ctx),
         ContainerCommand::Logs(a) => super::logs::run(a, ctx),
+        ContainerCommand::Cp(a) => cp::run(&a, ctx),
     }
 }
 

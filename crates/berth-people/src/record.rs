@@ -51,6 +51,9 @@ pub struct Record {
     /// The overlay is mounted read-only (`--read-only`), again at each start.
     #[serde(default)]
     pub read_only: bool,
+    /// It has a terminal (`-t`): its monitor holds the pty master and serves `attach`.
+    #[serde(default)]
+    pub tty: bool,
     /// The process that records the exit (the monitor, or a foreground berth run): a
     /// "running" record whose keeper is gone was not told how its container ended.
     #[serde(default)]

@@ -42,11 +42,6 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
             ))
         }
     };
-    if r.detach && r.flags.tty && r.console_socket.is_none() {
-        return Err(PeopleError::Usage(
-            "-t with -d needs --console-socket (the monitor does not hold terminals yet)".into(),
-        ));
-    }
     let id = match &r.flags.name {
         Some(n) => n.clone(),
         None => random_id()?,
@@ -148,6 +143,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
             ports: r.flags.publish.clone(),
             rm: r.flags.rm,
             read_only: r.flags.read_only,
+            tty: r.flags.tty,
             keeper: foreground
                 .then(berth_runtime::state::Creator::this_process)
                 .flatten(),

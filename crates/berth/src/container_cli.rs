@@ -53,6 +53,17 @@ pub enum ContainerCommand {
     Logs(LogsArgs),
     /// Copy files between a container and the host (as `berth cp`)
     Cp(CpArgs),
+    /// Attach to a running container's terminal (as `berth attach`)
+    Attach(AttachArgs),
+}
+
+/// Attach this terminal to a running container started with -t (`run -dit`): its output
+/// here, what you type there. Ctrl-P Ctrl-Q detaches and leaves it running; when it exits,
+/// attach exits with its exit code.
+#[derive(clap::Args, Debug)]
+pub struct AttachArgs {
+    /// Container ID
+    pub id: String,
 }
 
 /// Copy files or directories between a container and the host: `cp SRC ID:DST` or

@@ -11,21 +11,21 @@
 //! `--rm`) and writes the exit code into the record, then exits.
 
 pub mod log;
+mod watch;
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use berth::context::Context;
 use berth_common::io::Step;
 use berth_runtime::container::{self, Config, CreateOptions};
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
-use rustix::io::Errno;
-use rustix::process::{waitpid, Pid, WaitOptions};
 
 use crate::error::{io_err, PeopleError};
 use crate::record::Record;
+use watch::Running;
 
 /// Starts the monitor of container `id` (its record and bundle made) and waits until it has
 /// started the container; its error, if any, is the error.
@@ -77,14 +77,10 @@ pub fn run(ctx: &Context, id: &str) -> Result<u8, PeopleError> {
     }
 }
 
-/// A started container the monitor holds.
-struct Running {
-    pid: i32,
-    pidfd: OwnedFd,
-    streams: [OwnedFd; 2],
-    memory: Option<berth_cgroups::MemoryWatch>,
-    bundle: std::path::PathBuf,
-}
+/// The socket `attach` connects to, in the bundle of a container with a terminal.
+pub const ATTACH_SOCKET: &str = "attach.sock";
+/// Where the container's init hands the terminal's master over during create.
+const CONSOLE_SOCKET: &str = "console.sock";
 
 fn setup(ctx: &Context, id: &str) -> Result<Running, PeopleError> {
     // Its own session: the caller's terminal and its signals never reach it.
@@ -105,12 +101,21 @@ fn setup(ctx: &Context, id: &str) -> Result<Running, PeopleError> {
     redirect("stdout to a pipe beside", rustix::stdio::dup2_stdout(&out_w))?;
     redirect("stderr to a pipe beside", rustix::stdio::dup2_stderr(&err_w))?;
     drop((out_w, err_w));
+    // With -t the init sends the pty master over a socket in the bundle during create.
+    let console = bundle.join(CONSOLE_SOCKET);
+    let console_listener = if record.tty {
+        let _ = std::fs::remove_file(&console);
+        Some(UnixListener::bind(&console).step("listen on", &console)?)
+    } else {
+        None
+    };
     let created = container::create(
         &ctx.root,
         &CreateOptions {
             id: id.to_string(),
             bundle: bundle.clone(),
             config: Config::Bundle,
+            console_socket: record.tty.then(|| console.clone()),
             systemd_cgroup: ctx.systemd_cgroup,
             ..Default::default()
         },
@@ -119,6 +124,29 @@ fn setup(ctx: &Context, id: &str) -> Result<Running, PeopleError> {
     redirect("stdout to", rustix::stdio::dup2_stdout(&devnull))?;
     redirect("stderr to", rustix::stdio::dup2_stderr(&devnull))?;
     let created = created?;
+    let master = match console_listener {
+        Some(l) => {
+            let got = l
+                .accept()
+                .and_then(|(sock, _)| berth_runtime::init::tty::recv_console(sock.as_fd()))
+                .step("receive the terminal on", &console);
+            let _ = std::fs::remove_file(&console);
+            match got {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    let _ = container::delete(&ctx.root, id, true, &keep_release(ctx));
+                    return Err(e.into());
+                }
+            }
+        }
+        None => None,
+    };
+    let attach = bundle.join(ATTACH_SOCKET);
+    let _ = std::fs::remove_file(&attach);
+    let attach = match master.is_some() {
+        true => Some(UnixListener::bind(&attach).step("listen on", &attach)?),
+        false => None,
+    };
     let memory = created
         .state
         .cgroup
@@ -140,10 +168,17 @@ fn setup(ctx: &Context, id: &str) -> Result<Running, PeopleError> {
         let _ = record.exited(None, false).save(&bundle);
         return Err(e);
     }
+    let mut streams = vec![(out_r, 0), (err_r, 1)];
+    let tty = master.is_some();
+    if let Some(m) = master {
+        streams.insert(0, (m, 0));
+    }
     Ok(Running {
         pid,
         pidfd,
-        streams: [out_r, err_r],
+        streams,
+        tty,
+        attach,
         memory,
         bundle,
     })
@@ -159,105 +194,4 @@ fn pipe(log: &Path) -> Result<(OwnedFd, OwnedFd), PeopleError> {
 pub fn keep_release(ctx: &Context) -> impl Fn(&berth_runtime::state::State) -> Result<(), String> {
     let image_root = ctx.image_root.clone();
     move |state| crate::release::keep(&image_root, &state.id).map_err(|e| e.to_string())
-}
-
-impl Running {
-    fn watch(mut self, ctx: &Context, id: &str) {
-        let mut log = log::Writer::open(&self.bundle.join(log::LOG_FILE)).ok();
-        let mut open = [true, true];
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut exited = false;
-        // After the init's exit, what its survivors still write is drained for a moment.
-        let linger = Timespec {
-            tv_sec: 0,
-            tv_nsec: 100_000_000,
-        };
-        while open[0] || open[1] {
-            // The pidfd stays readable once the init has exited: watched until then only.
-            let mut fds = Vec::with_capacity(3);
-            if !exited {
-                fds.push(PollFd::new(&self.pidfd, PollFlags::IN));
-            }
-            for (s, fd) in self.streams.iter().enumerate() {
-                if open[s] {
-                    fds.push(PollFd::new(fd, PollFlags::IN));
-                }
-            }
-            let n = match poll(&mut fds, exited.then_some(&linger)) {
-                Err(Errno::INTR) => continue,
-                Err(_) => break,
-                Ok(n) => n,
-            };
-            if exited && n == 0 {
-                break;
-            }
-            let mut readable = fds.iter().map(|f| !f.revents().is_empty());
-            if !exited {
-                exited = readable.next().unwrap_or(false);
-            }
-            let ready: Vec<(usize, bool)> = (0..2)
-                .filter(|s| open[*s])
-                .map(|s| (s, readable.next().unwrap_or(false)))
-                .collect();
-            drop(fds);
-            for (s, r) in ready {
-                if !r {
-                    continue;
-                }
-                match rustix::io::read(&self.streams[s], &mut buf) {
-                    Ok(0) | Err(_) => open[s] = false,
-                    Ok(n) => {
-                        if let Some(w) = &mut log {
-                            w.feed(s, &buf[..n]);
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(w) = &mut log {
-            w.finish(0);
-            w.finish(1);
-        }
-        let code = wait_init(self.pid);
-        // Before the delete removes the cgroup that counts them.
-        let oom = self
-            .memory
-            .as_mut()
-            .and_then(|m| m.poll().ok())
-            .is_some_and(|c| c.oom_kills > 0);
-        reap_orphans();
-        let record = Record::load(&self.bundle);
-        if record.as_ref().is_ok_and(|r| r.rm) {
-            let _ = container::delete(&ctx.root, id, true, ctx.release);
-            let _ = crate::release::cleanup(&ctx.image_root, id, true);
-            return;
-        }
-        // Recorded first, so `stop` and `wait` return without waiting for the teardown. A
-        // `delete` or `rm -f` that came first has removed everything, the record included:
-        // then there is nothing to record.
-        if let Ok(r) = record {
-            if self.bundle.exists() {
-                let _ = r.exited(code, oom).save(&self.bundle);
-            }
-        }
-        let _ = container::delete(&ctx.root, id, true, &keep_release(ctx));
-    }
-}
-
-/// The init's exit code (128+N for signal N); None if it could not be collected.
-fn wait_init(pid: i32) -> Option<i32> {
-    let status = loop {
-        match waitpid(Pid::from_raw(pid), WaitOptions::empty()) {
-            Err(Errno::INTR) => continue,
-            r => break r.ok().flatten().map(|(_, s)| s),
-        }
-    }?;
-    status
-        .exit_status()
-        .or_else(|| status.terminating_signal().map(|s| 128 + s))
-}
-
-/// Collects every child that has ended (orphans of the container reparent to the monitor).
-fn reap_orphans() {
-    while let Ok(Some(_)) = rustix::process::wait(WaitOptions::NOHANG) {}
 }

@@ -20,7 +20,9 @@ mod update;
 
 use clap::Subcommand;
 
-use crate::container_cli::{ContainerArgs, ContainerCommand, CpArgs, IdsArgs, RmArgs, StopArgs};
+use crate::container_cli::{
+    AttachArgs, ContainerArgs, ContainerCommand, CpArgs, IdsArgs, RmArgs, StopArgs,
+};
 use crate::context::{Context, Outcome};
 use crate::face::PeopleFace;
 use crate::people_cli::{HookArgs, ImageArgs, LogsArgs, NetworkArgs, PeopleCommand, SwitchArgs};
@@ -61,6 +63,7 @@ pub enum Command {
     /// Print image-form containers' records and configs as a JSON array
     Inspect(IdsArgs),
     Cp(CpArgs),
+    Attach(AttachArgs),
     #[command(hide = true)]
     Hook(HookArgs),
 }
@@ -138,6 +141,9 @@ impl Command {
                 F::run(PeopleCommand::Container(ContainerCommand::Inspect(a)), ctx)
             }
             Command::Cp(a) => F::run(PeopleCommand::Container(ContainerCommand::Cp(a)), ctx),
+            Command::Attach(a) => {
+                F::run(PeopleCommand::Container(ContainerCommand::Attach(a)), ctx)
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! each verb works on the kept record (crate::record) and, while the container runs, on its
 //! runtime incarnation and its monitor (crate::monitor).
 
+mod attach;
 mod cp;
 mod inspect;
 mod lifecycle;
@@ -52,6 +53,7 @@ pub fn run(cmd: ContainerCommand, ctx: &Context) -> Outcome {
         ContainerCommand::Inspect(a) => inspect::run(&a.ids, ctx),
         ContainerCommand::Logs(a) => super::logs::run(a, ctx),
         ContainerCommand::Cp(a) => cp::run(&a, ctx),
+        ContainerCommand::Attach(a) => attach::run(&a.id, ctx),
     }
 }
 

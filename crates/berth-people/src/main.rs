@@ -25,6 +25,7 @@ mod record;
 mod release;
 mod run;
 mod security;
+mod sys;
 
 use std::path::Path;
 

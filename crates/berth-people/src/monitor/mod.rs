@@ -67,6 +67,8 @@ pub fn run(ctx: &Context, id: &str) -> Result<u8, PeopleError> {
     match setup(ctx, id) {
         Ok(running) => {
             drop(report);
+            // Create and start ran most of the binary once; the loop runs little of it.
+            let _ = crate::sys::release_memory();
             running.watch(ctx, id);
             Ok(0)
         }

@@ -177,7 +177,8 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
             None
         };
         let keep = crate::monitor::keep_release(ctx);
-        let release: &berth_runtime::container::Release = if r.flags.rm { ctx.release } else { &keep };
+        let release: &berth_runtime::container::Release =
+            if r.flags.rm { ctx.release } else { &keep };
         let code = container::run(
             &ctx.root,
             &RunOptions {

@@ -163,15 +163,31 @@ fn a_run_is_kept_with_its_files_and_exit_code_until_rm() {
         !w.ok(&["ps"]).contains(&id),
         "ps without -a lists running ones only"
     );
-    assert!(w.image_root().join("containers").join(&id).join("upper/mark").exists());
-    assert!(w.mounts().is_empty(), "an exited container's overlay stays mounted");
+    assert!(w
+        .image_root()
+        .join("containers")
+        .join(&id)
+        .join("upper/mark")
+        .exists());
+    assert!(
+        w.mounts().is_empty(),
+        "an exited container's overlay stays mounted"
+    );
     // The name is taken until rm.
     let again = w.berth(&["run", "--name", &id, "--net", "none", "busybox", "true"]);
     assert!(!again.status.success());
-    assert!(text(&again.stderr).contains("berth rm"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("berth rm"),
+        "{}",
+        text(&again.stderr)
+    );
 
     assert_eq!(w.ok(&["start", &id]).trim(), id);
-    assert_eq!(w.ok(&["wait", &id]), "4\n", "start ran the same container again");
+    assert_eq!(
+        w.ok(&["wait", &id]),
+        "4\n",
+        "start ran the same container again"
+    );
     let rec = w.inspect(&id);
     assert_eq!(rec["status"], "exited");
     assert_eq!(rec["exitCode"], 4);
@@ -224,7 +240,10 @@ fn stop_sends_term_then_kill_after_the_timeout() {
     w.ok(&["restart", "-t", "1", &polite]);
     assert!(w.listed(&polite).unwrap().contains("Up "));
     let out = w.berth(&["rm", &polite]);
-    assert!(!out.status.success(), "rm of a running container without -f");
+    assert!(
+        !out.status.success(),
+        "rm of a running container without -f"
+    );
     assert!(text(&out.stderr).contains("rm -f"), "{}", text(&out.stderr));
     w.ok(&["rm", "-f", &polite, &deaf]);
     assert!(w.kept().is_empty());
@@ -238,12 +257,23 @@ fn create_then_start_and_wait() {
     let w = World::new();
     let id = name("created");
     let out = w.ok(&[
-        "container", "create", "--name", &id, "--net", "none", "busybox", "sh", "-c",
+        "container",
+        "create",
+        "--name",
+        &id,
+        "--net",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
         "echo from-created; exit 5",
     ]);
     assert_eq!(out.trim(), id);
     assert!(w.listed(&id).unwrap().contains("Created"));
-    assert!(w.mounts().is_empty(), "a created container's root waits unmounted");
+    assert!(
+        w.mounts().is_empty(),
+        "a created container's root waits unmounted"
+    );
     w.ok(&["start", &id]);
     assert_eq!(w.ok(&["wait", &id]), "5\n");
     assert_eq!(w.ok(&["logs", &id]), "from-created\n");
@@ -257,7 +287,15 @@ fn logs_timestamps_tail_since_and_follow() {
     let w = World::new();
     let id = name("logs");
     w.ok(&[
-        "run", "-d", "--name", &id, "--net", "none", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        &id,
+        "--net",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
         "echo one; echo two >&2; sleep 1; printf three",
     ]);
     // -f follows until the container ends; an unfinished last line is printed as it is.
@@ -275,8 +313,13 @@ fn logs_timestamps_tail_since_and_follow() {
     }
     assert_eq!(w.ok(&["logs", "--since", "1h", &id]), "one\ntwo\nthree");
     assert_eq!(w.ok(&["logs", "--since", "2999-01-01T00:00:00Z", &id]), "");
-    let raw = std::fs::read_to_string(w.image_root().join("containers").join(&id).join("output.log"))
-        .unwrap();
+    let raw = std::fs::read_to_string(
+        w.image_root()
+            .join("containers")
+            .join(&id)
+            .join("output.log"),
+    )
+    .unwrap();
     assert!(raw.contains(" stderr F two\n"), "{raw}");
     assert!(raw.contains(" stdout P three\n"), "{raw}");
     w.ok(&["rm", &id]);
@@ -291,8 +334,7 @@ fn a_killed_monitor_leaves_a_state_the_next_command_understands() {
     let w = World::new();
     let id = name("orphan");
     w.ok(&[
-        "run", "-d", "--name", &id, "--net", "none", "--memory", "64m", "busybox", "sleep",
-        "1000",
+        "run", "-d", "--name", &id, "--net", "none", "--memory", "64m", "busybox", "sleep", "1000",
     ]);
     let rec = w.inspect(&id);
     let monitor = rec["keeper"]["pid"].as_i64().unwrap() as i32;
@@ -324,7 +366,9 @@ fn a_killed_monitor_leaves_a_state_the_next_command_understands() {
         .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()))
     {
         assert!(
-            !Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/')).exists(),
+            !Path::new("/sys/fs/cgroup/memory")
+                .join(path.trim_start_matches('/'))
+                .exists(),
             "cgroup {path} left"
         );
     }
@@ -332,8 +376,7 @@ fn a_killed_monitor_leaves_a_state_the_next_command_understands() {
 
 /// Whether process `pid` has ended (a zombie counts: its parent may not have reaped it yet).
 fn gone(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_or(true, |s| s.contains("State:\tZ"))
+    std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(true, |s| s.contains("State:\tZ"))
 }
 
 fn kill_and_wait(pid: i32) {
@@ -386,7 +429,13 @@ fn listing_shows_kept_and_runtime_containers_and_200_quickly() {
     let t = Instant::now();
     for i in 0..200 {
         w.ok(&[
-            "container", "create", "--name", &format!("many{i:03}"), "--net", "none", "busybox",
+            "container",
+            "create",
+            "--name",
+            &format!("many{i:03}"),
+            "--net",
+            "none",
+            "busybox",
             "true",
         ]);
     }
@@ -423,14 +472,25 @@ fn cp_both_ways_and_a_containers_symlink_never_reaches_the_host() {
         s = secret.display(),
         h = host.display()
     );
-    w.ok(&["run", "--name", &id, "--net", "none", "busybox", "sh", "-c", &script]);
+    w.ok(&[
+        "run", "--name", &id, "--net", "none", "busybox", "sh", "-c", &script,
+    ]);
 
     // Out of a stopped container: a directory, its symlinks copied as symlinks.
     let out = host.join("out");
     w.ok(&["cp", &format!("{id}:/data"), out.to_str().unwrap()]);
-    assert_eq!(std::fs::read_to_string(out.join("a.txt")).unwrap(), "inside\n");
-    assert_eq!(std::fs::read_to_string(out.join("sub/b")).unwrap(), "deep\n");
-    assert_eq!(std::fs::read_link(out.join("etc-link")).unwrap(), Path::new("/etc"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("a.txt")).unwrap(),
+        "inside\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("sub/b")).unwrap(),
+        "deep\n"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("etc-link")).unwrap(),
+        Path::new("/etc")
+    );
     // Through the planted links: resolved inside the root, where the host paths do not exist.
     let stolen = host.join("stolen");
     for src in ["/hostdir/secret", "/leak", "/up/up/hostdir/secret"] {
@@ -440,7 +500,10 @@ fn cp_both_ways_and_a_containers_symlink_never_reaches_the_host() {
             .is_ok_and(|m| m.is_file())
             .then(|| std::fs::read_to_string(&stolen).unwrap())
             .unwrap_or_default();
-        assert!(!copied.contains("host secret"), "cp {src} read the host's file");
+        assert!(
+            !copied.contains("host secret"),
+            "cp {src} read the host's file"
+        );
         let _ = std::fs::remove_file(&stolen);
     }
     // Into the container through the links: never onto the host.
@@ -448,17 +511,32 @@ fn cp_both_ways_and_a_containers_symlink_never_reaches_the_host() {
     std::fs::write(&payload, "planted\n").unwrap();
     for dst in ["/hostdir/planted", "/leak", "/up/hostdir/planted"] {
         let _ = w.berth(&["cp", payload.to_str().unwrap(), &format!("{id}:{dst}")]);
-        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "host secret\n", "cp to {dst}");
-        assert!(!host.join("planted").exists(), "cp to {dst} wrote on the host");
+        assert_eq!(
+            std::fs::read_to_string(&secret).unwrap(),
+            "host secret\n",
+            "cp to {dst}"
+        );
+        assert!(
+            !host.join("planted").exists(),
+            "cp to {dst} wrote on the host"
+        );
     }
-    assert!(w.mounts().is_empty(), "cp left the stopped container's root mounted");
+    assert!(
+        w.mounts().is_empty(),
+        "cp left the stopped container's root mounted"
+    );
 
     // Into a stopped container (its upper layer), then into and out of a running one.
     w.ok(&["cp", payload.to_str().unwrap(), &format!("{id}:/data/")]);
     let upper = w.image_root().join("containers").join(&id).join("upper");
-    assert_eq!(std::fs::read_to_string(upper.join("data/payload")).unwrap(), "planted\n");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("data/payload")).unwrap(),
+        "planted\n"
+    );
     let live = name("cplive");
-    w.ok(&["run", "-d", "--name", &live, "--net", "none", "busybox", "sleep", "1000"]);
+    w.ok(&[
+        "run", "-d", "--name", &live, "--net", "none", "busybox", "sleep", "1000",
+    ]);
     w.ok(&["cp", out.to_str().unwrap(), &format!("{live}:/tmp")]);
     assert_eq!(w.ok(&["exec", &live, "cat", "/tmp/out/sub/b"]), "deep\n");
     w.ok(&["exec", &live, "sh", "-c", "echo made-inside > /tmp/made"]);
@@ -476,7 +554,8 @@ fn dit_then_attach_gives_a_shell_and_ctrl_p_ctrl_q_detaches() {
     let w = World::new();
     let id = name("tty");
     assert_eq!(
-        w.ok(&["run", "-dit", "--name", &id, "--net", "none", "busybox", "sh"]).trim(),
+        w.ok(&["run", "-dit", "--name", &id, "--net", "none", "busybox", "sh"])
+            .trim(),
         id
     );
     let attach = |input: &[u8]| {

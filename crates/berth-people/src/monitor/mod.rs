@@ -96,12 +96,17 @@ fn setup(ctx: &Context, id: &str) -> Result<Running, PeopleError> {
     let (err_r, err_w) = pipe(&log)?;
     let null = Path::new("/dev/null");
     let devnull = std::fs::File::open(null).step("open", null)?;
-    let redirect = |what: &'static str, r: rustix::io::Result<()>| {
-        r.map_err(|e| io_err(what, null)(e.into()))
-    };
+    let redirect =
+        |what: &'static str, r: rustix::io::Result<()>| r.map_err(|e| io_err(what, null)(e.into()));
     redirect("stdin from", rustix::stdio::dup2_stdin(&devnull))?;
-    redirect("stdout to a pipe beside", rustix::stdio::dup2_stdout(&out_w))?;
-    redirect("stderr to a pipe beside", rustix::stdio::dup2_stderr(&err_w))?;
+    redirect(
+        "stdout to a pipe beside",
+        rustix::stdio::dup2_stdout(&out_w),
+    )?;
+    redirect(
+        "stderr to a pipe beside",
+        rustix::stdio::dup2_stderr(&err_w),
+    )?;
     drop((out_w, err_w));
     // With -t the init sends the pty master over a socket in the bundle during create.
     let console = bundle.join(CONSOLE_SOCKET);

@@ -9,8 +9,8 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -117,12 +117,7 @@ fn copy_in(src: &Path, root: &OwnedFd, dst: &Path) -> Result<(), io::Error> {
 
 fn put(src: &Path, root: &OwnedFd, dst: &Path) -> io::Result<()> {
     let meta = fs::symlink_metadata(src)?;
-    let parent = open_in(
-        root,
-        parent_of(dst),
-        OFlags::PATH | OFlags::DIRECTORY,
-        0,
-    )?;
+    let parent = open_in(root, parent_of(dst), OFlags::PATH | OFlags::DIRECTORY, 0)?;
     let name = name_of(dst)?;
     let ft = meta.file_type();
     if ft.is_symlink() {
@@ -150,7 +145,10 @@ fn put(src: &Path, root: &OwnedFd, dst: &Path) -> io::Result<()> {
     } else {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            format!("{}: only files, directories and symlinks are copied", src.display()),
+            format!(
+                "{}: only files, directories and symlinks are copied",
+                src.display()
+            ),
         ));
     }
     Ok(())
@@ -167,12 +165,7 @@ fn copy_out(root: &OwnedFd, src: &Path, dst: &Path) -> io::Result<()> {
     } else {
         dst.to_path_buf()
     };
-    let parent = open_in(
-        root,
-        parent_of(src),
-        OFlags::PATH | OFlags::DIRECTORY,
-        0,
-    )?;
+    let parent = open_in(root, parent_of(src), OFlags::PATH | OFlags::DIRECTORY, 0)?;
     if src == Path::new(".") {
         return get(root.as_fd(), Path::new("."), &dst);
     }
@@ -224,7 +217,10 @@ fn get(dir: std::os::fd::BorrowedFd<'_>, name: &Path, dst: &Path) -> io::Result<
         _ => {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                format!("{}: only files, directories and symlinks are copied", name.display()),
+                format!(
+                    "{}: only files, directories and symlinks are copied",
+                    name.display()
+                ),
             ))
         }
     }

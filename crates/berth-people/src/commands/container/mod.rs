@@ -58,10 +58,7 @@ pub fn run(cmd: ContainerCommand, ctx: &Context) -> Outcome {
 }
 
 /// Runs `f` on each ID and prints the ID, as Docker does; stops at the first error.
-fn each(
-    ids: &[String],
-    f: impl Fn(&str) -> Result<(), crate::error::PeopleError>,
-) -> Outcome {
+fn each(ids: &[String], f: impl Fn(&str) -> Result<(), crate::error::PeopleError>) -> Outcome {
     for id in ids {
         f(id)?;
         println!("{id}");

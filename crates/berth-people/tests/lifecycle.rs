@@ -3,8 +3,8 @@
 //! codes, a killed monitor), `stop`, `start`, `restart`, `rm`, `wait`, `inspect`, `create` and
 //! the Docker-style listing.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 #[path = "../../berth/tests/common/rootfs.rs"]
@@ -12,6 +12,10 @@ mod rootfs;
 
 mod common;
 use common::BERTH;
+
+#[path = "common/world.rs"]
+mod world;
+use world::{name, names, text, World};
 
 macro_rules! require_root {
     () => {
@@ -22,127 +26,6 @@ macro_rules! require_root {
             berth_common::skip!("needs a static busybox (Debian busybox-static)");
         }
     };
-}
-
-/// One test's world: its own state root and image root, with busybox:latest imported.
-struct World {
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> World {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-life-")
-            .tempdir()
-            .unwrap();
-        let w = World { dir };
-        let rootfs = w.dir.path().join("rootfs");
-        rootfs::write(&rootfs);
-        let tar = w.dir.path().join("busybox.tar");
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        w.ok(&["image", "import", tar.to_str().unwrap(), "busybox:latest"]);
-        w
-    }
-
-    fn state_root(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn image_root(&self) -> PathBuf {
-        self.dir.path().join("images")
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        Command::new(&*BERTH)
-            .arg("--root")
-            .arg(self.state_root())
-            .arg("--image-root")
-            .arg(self.image_root())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.berth(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    /// The listing's line for `id` (`ps -a`), if any.
-    fn listed(&self, id: &str) -> Option<String> {
-        self.ok(&["ps", "-a"])
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(id))
-            .map(String::from)
-    }
-
-    fn inspect(&self, id: &str) -> serde_json::Value {
-        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", id])).unwrap();
-        v[0].clone()
-    }
-
-    fn mounts(&self) -> Vec<String> {
-        let root = self.dir.path().to_str().unwrap().to_string();
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains(&root))
-            .map(String::from)
-            .collect()
-    }
-
-    fn kept(&self) -> Vec<String> {
-        names(&self.image_root().join("containers"))
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        // A failed test must not leave containers (and their mounts) behind.
-        for id in names(&self.image_root().join("containers")) {
-            let _ = self.berth(&["rm", "-f", &id]);
-        }
-        for id in names(&self.state_root()) {
-            let _ = self.berth(&["delete", "--force", &id]);
-        }
-    }
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A container's unique name: other tests run containers on this machine at the same time.
-fn name(what: &str) -> String {
-    format!("life-{what}-{}", std::process::id())
 }
 
 #[test]
@@ -454,136 +337,4 @@ fn listing_shows_kept_and_runtime_containers_and_200_quickly() {
     args.extend(all.iter().map(String::as_str));
     w.ok(&args);
     assert!(w.kept().is_empty());
-}
-
-#[test]
-fn cp_both_ways_and_a_containers_symlink_never_reaches_the_host() {
-    require_root!();
-    let w = World::new();
-    let host = w.dir.path().join("host");
-    std::fs::create_dir(&host).unwrap();
-    let secret = host.join("secret");
-    std::fs::write(&secret, "host secret\n").unwrap();
-    let id = name("cp");
-    // The container plants symlinks that name host paths if followed outside its root.
-    let script = format!(
-        "mkdir -p /data/sub; echo inside > /data/a.txt; echo deep > /data/sub/b; \
-         ln -s /etc /data/etc-link; ln -s {s} /leak; ln -s {h} /hostdir; ln -s ../../.. /up",
-        s = secret.display(),
-        h = host.display()
-    );
-    w.ok(&[
-        "run", "--name", &id, "--net", "none", "busybox", "sh", "-c", &script,
-    ]);
-
-    // Out of a stopped container: a directory, its symlinks copied as symlinks.
-    let out = host.join("out");
-    w.ok(&["cp", &format!("{id}:/data"), out.to_str().unwrap()]);
-    assert_eq!(
-        std::fs::read_to_string(out.join("a.txt")).unwrap(),
-        "inside\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(out.join("sub/b")).unwrap(),
-        "deep\n"
-    );
-    assert_eq!(
-        std::fs::read_link(out.join("etc-link")).unwrap(),
-        Path::new("/etc")
-    );
-    // Through the planted links: resolved inside the root, where the host paths do not exist.
-    let stolen = host.join("stolen");
-    for src in ["/hostdir/secret", "/leak", "/up/up/hostdir/secret"] {
-        let _ = w.berth(&["cp", &format!("{id}:{src}"), stolen.to_str().unwrap()]);
-        // A symlink is copied as a symlink; what must never come out is the host's data.
-        let copied = if std::fs::symlink_metadata(&stolen).is_ok_and(|m| m.is_file()) {
-            std::fs::read_to_string(&stolen).unwrap()
-        } else {
-            String::new()
-        };
-        assert!(
-            !copied.contains("host secret"),
-            "cp {src} read the host's file"
-        );
-        let _ = std::fs::remove_file(&stolen);
-    }
-    // Into the container through the links: never onto the host.
-    let payload = host.join("payload");
-    std::fs::write(&payload, "planted\n").unwrap();
-    for dst in ["/hostdir/planted", "/leak", "/up/hostdir/planted"] {
-        let _ = w.berth(&["cp", payload.to_str().unwrap(), &format!("{id}:{dst}")]);
-        assert_eq!(
-            std::fs::read_to_string(&secret).unwrap(),
-            "host secret\n",
-            "cp to {dst}"
-        );
-        assert!(
-            !host.join("planted").exists(),
-            "cp to {dst} wrote on the host"
-        );
-    }
-    assert!(
-        w.mounts().is_empty(),
-        "cp left the stopped container's root mounted"
-    );
-
-    // Into a stopped container (its upper layer), then into and out of a running one.
-    w.ok(&["cp", payload.to_str().unwrap(), &format!("{id}:/data/")]);
-    let upper = w.image_root().join("containers").join(&id).join("upper");
-    assert_eq!(
-        std::fs::read_to_string(upper.join("data/payload")).unwrap(),
-        "planted\n"
-    );
-    let live = name("cplive");
-    w.ok(&[
-        "run", "-d", "--name", &live, "--net", "none", "busybox", "sleep", "1000",
-    ]);
-    w.ok(&["cp", out.to_str().unwrap(), &format!("{live}:/tmp")]);
-    assert_eq!(w.ok(&["exec", &live, "cat", "/tmp/out/sub/b"]), "deep\n");
-    w.ok(&["exec", &live, "sh", "-c", "echo made-inside > /tmp/made"]);
-    let back = host.join("back");
-    w.ok(&["cp", &format!("{live}:/tmp/made"), back.to_str().unwrap()]);
-    assert_eq!(std::fs::read_to_string(&back).unwrap(), "made-inside\n");
-    let o = w.berth(&["cp", "/etc/hostname", "/tmp/x"]);
-    assert!(!o.status.success(), "cp with no container side");
-    w.ok(&["rm", "-f", &id, &live]);
-}
-
-#[test]
-fn dit_then_attach_gives_a_shell_and_ctrl_p_ctrl_q_detaches() {
-    require_root!();
-    let w = World::new();
-    let id = name("tty");
-    assert_eq!(
-        w.ok(&["run", "-dit", "--name", &id, "--net", "none", "busybox", "sh"])
-            .trim(),
-        id
-    );
-    let attach = |input: &[u8]| {
-        let mut child = Command::new(&*BERTH)
-            .arg("--root")
-            .arg(w.state_root())
-            .arg("--image-root")
-            .arg(w.image_root())
-            .args(["attach", &id])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
-        child.wait_with_output().unwrap()
-    };
-    // Typed, then the detach keys: attach ends, the shell keeps running.
-    let out = attach(b"echo one > /typed\n\x10\x11");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(w.listed(&id).unwrap().contains("Up "));
-    // The shell answers through its terminal; its exit code is attach's and is recorded.
-    let out = attach(b"cat /typed; echo hi; exit 7\n");
-    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
-    let seen = text(&out.stdout);
-    assert!(seen.contains("one\r\nhi\r\n"), "{seen:?}");
-    assert!(w.listed(&id).unwrap().contains("Exited (7)"));
-    assert!(w.ok(&["logs", &id]).contains("hi"));
-    w.ok(&["rm", &id]);
 }

@@ -66,7 +66,9 @@ pub fn stop(ctx: &Context, id: &str, timeout: Duration) -> Result<(), PeopleErro
                 let ended = pidfd_wait_exit(fd.as_fd(), Some(deadline))
                     .map_err(io("wait for the init", id))?;
                 if !ended {
-                    container::kill(&ctx.root, id, libc::SIGKILL, true)?;
+                    // The init's death ends its pid namespace; what shares the host's is
+                    // killed with the cgroup when the monitor deletes the container.
+                    let _ = pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
                     pidfd_wait_exit(fd.as_fd(), None).map_err(io("wait for the init", id))?;
                 }
             }

@@ -111,6 +111,7 @@ pub struct StopArgs {
     /// Seconds to wait after SIGTERM before SIGKILL
     #[arg(long = "time", short = 't', default_value_t = 10, value_name = "SECS")]
     pub time: u64,
+    /// Container IDs
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
 }
@@ -121,6 +122,7 @@ pub struct RmArgs {
     /// Kill a running container first
     #[arg(long, short = 'f')]
     pub force: bool,
+    /// Container IDs
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
 }
@@ -128,6 +130,7 @@ pub struct RmArgs {
 /// Containers, by ID
 #[derive(clap::Args, Debug)]
 pub struct IdsArgs {
+    /// Container IDs
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
 }

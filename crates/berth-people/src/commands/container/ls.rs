@@ -68,28 +68,58 @@ pub fn run(a: &LsArgs, ctx: &Context) -> Outcome {
             },
         );
     }
+    let shown: Vec<(&String, &Row)> = rows.iter().filter(|(_, r)| a.all || r.up).collect();
     let mut out = String::new();
-    if !a.quiet {
-        out.push_str(&format!(
-            "{:<20} {:<20} {:<24} {:<16} {:<26} {}\n",
-            "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
-        ));
-    }
-    for (id, r) in rows.iter().filter(|(_, r)| a.all || r.up) {
-        if a.quiet {
+    if a.quiet {
+        for (id, _) in &shown {
             out.push_str(id);
             out.push('\n');
-            continue;
         }
-        out.push_str(&format!(
-            "{:<20} {:<20} {:<24} {:<16} {:<26} {}\n",
-            id,
-            r.image,
-            format!("\"{}\"", cut(&r.command, 20)),
-            r.created,
-            r.status,
-            r.ports
-        ));
+        print!("{out}");
+        return Ok(0);
+    }
+    let head = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+    ];
+    let lines: Vec<[String; 6]> = shown
+        .iter()
+        .map(|(id, r)| {
+            [
+                id.to_string(),
+                r.image.clone(),
+                format!("\"{}\"", cut(&r.command, 20)),
+                r.created.clone(),
+                r.status.clone(),
+                r.ports.clone(),
+            ]
+        })
+        .collect();
+    // Each column as wide as its widest cell, three spaces apart, as Docker's table.
+    let mut width = head.map(|h| h.chars().count());
+    for l in &lines {
+        for (w, cell) in width.iter_mut().zip(l) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut push = |cells: &[&str]| {
+        let mut line = String::new();
+        for (k, (cell, w)) in cells.iter().zip(width).enumerate() {
+            line.push_str(cell);
+            if k + 1 < cells.len() {
+                line.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 3));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    };
+    push(&head);
+    for l in &lines {
+        push(&l.each_ref().map(String::as_str));
     }
     print!("{out}");
     Ok(0)

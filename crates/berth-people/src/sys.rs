@@ -1,5 +1,5 @@
-//! The people face's unsafe calls, both for the monitor's resident memory: `madvise` over the
-//! executable's read-only mappings and `malloc_trim`.
+//! The people face's unsafe calls: for the monitor's resident memory, `madvise` over the
+//! executable's read-only mappings and `malloc_trim`; for `--init`, a `pre_exec` hook.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -52,4 +52,16 @@ pub fn release_memory() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Makes `cmd`'s process start with no signal blocked, whatever its parent blocks: the
+/// `--init` blocks every signal before it starts the command, so that none sent in between
+/// is lost, and the command must not inherit that mask (std's Command keeps it).
+pub fn unblock_signals_on_exec(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the child between fork and exec; it only sets the signal mask
+    // (pthread_sigmask is async-signal-safe) and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| berth_runtime::sys::SigSet::empty().thread_set_mask());
+    }
 }

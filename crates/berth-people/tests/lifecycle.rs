@@ -160,6 +160,11 @@ fn create_then_start_and_wait() {
     w.ok(&["start", &id]);
     assert_eq!(w.ok(&["wait", &id]), "5\n");
     assert_eq!(w.ok(&["logs", &id]), "from-created\n");
+    // start -a: its output (this run's only) and its exit code.
+    let out = w.berth(&["start", "-a", &id]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "from-created\n");
+    assert_eq!(w.ok(&["logs", &id]), "from-created\nfrom-created\n");
     w.ok(&["container", "rm", &id]);
     assert!(w.kept().is_empty());
 }

@@ -59,7 +59,7 @@ pub enum ContainerCommand {
 
 /// Attach this terminal to a running container started with -t (`run -dit`): its output
 /// here, what you type there. Ctrl-P Ctrl-Q detaches and leaves it running; when it exits,
-/// attach exits with its exit code.
+/// attach exits with its exit code. Without a terminal: its output from now on, followed.
 #[derive(clap::Args, Debug)]
 pub struct AttachArgs {
     /// Container ID
@@ -101,6 +101,9 @@ pub struct CreateImageArgs {
 /// Start a kept container
 #[derive(clap::Args, Debug)]
 pub struct StartArgs {
+    /// Attach: its terminal (started with -t), or follow its output; exit with its exit code
+    #[arg(long, short = 'a')]
+    pub attach: bool,
     /// Container ID
     pub id: String,
 }

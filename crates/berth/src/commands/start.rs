@@ -4,6 +4,9 @@ use crate::context::{Context, Outcome};
 /// Start a created container's program; or start a kept, stopped image-form container again
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// A kept image-form container: attach to it (its terminal, or its output) until it exits
+    #[arg(long, short = 'a')]
+    pub attach: bool,
     /// Container ID
     pub id: String,
 }
@@ -16,10 +19,18 @@ impl Args {
     }
 
     pub fn into_people(self) -> StartArgs {
-        StartArgs { id: self.id }
+        StartArgs {
+            attach: self.attach,
+            id: self.id,
+        }
     }
 
     pub fn run(self, ctx: &Context) -> Outcome {
+        if self.attach {
+            return Err(
+                "start -a is for kept image-form containers; runc's start has no -a".into(),
+            );
+        }
         berth_runtime::container::start(&ctx.root, &self.id)?;
         Ok(0)
     }

@@ -1,6 +1,7 @@
-//! `attach ID`: this terminal to a running container's, through its monitor's socket
-//! (`<bundle>/attach.sock`): the container's output here, stdin there. Ctrl-P Ctrl-Q (as
-//! Docker) detaches and leaves it running; when it exits, attach exits with its exit code.
+//! `attach ID` (and `start -a`): this terminal to a running container's, through its
+//! monitor's socket (`<bundle>/attach.sock`): the container's output here, stdin there.
+//! Ctrl-P Ctrl-Q (as Docker) detaches and leaves it running; when it exits, attach exits with
+//! its exit code. A container without a terminal: its output from `since` on, followed.
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -17,8 +18,24 @@ use crate::record::bundle_of;
 /// Docker's default detach keys.
 const DETACH: [u8; 2] = [0x10, 0x11];
 
-pub fn run(id: &str, ctx: &Context) -> Outcome {
-    let sock = bundle_of(&ctx.image_root, id)?.join(ATTACH_SOCKET);
+pub fn run(id: &str, ctx: &Context, since: String) -> Outcome {
+    let bundle = bundle_of(&ctx.image_root, id)?;
+    if !crate::record::Record::load(&bundle)?.tty {
+        // No terminal to attach to: its output, followed until it exits (`start -a`).
+        super::super::logs::run(
+            berth::people_cli::LogsArgs {
+                follow: true,
+                timestamps: false,
+                since: Some(since),
+                tail: None,
+                id: id.to_string(),
+            },
+            ctx,
+        )?;
+        let code = super::lifecycle::wait(ctx, id)?;
+        return Ok(code.clamp(0, 255) as u8);
+    }
+    let sock = bundle.join(ATTACH_SOCKET);
     let mut conn = UnixStream::connect(&sock).map_err(|e| {
         format!(
             "attach {id}: {e} (only a running container started with -t, e.g. `berth run -dit`, \

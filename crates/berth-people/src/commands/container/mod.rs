@@ -32,7 +32,11 @@ pub fn run(cmd: ContainerCommand, ctx: &Context) -> Outcome {
             Ok(0)
         }
         ContainerCommand::Start(a) => {
+            let since = berth_common::now_rfc3339();
             lifecycle::start(ctx, &a.id)?;
+            if a.attach {
+                return attach::run(&a.id, ctx, since);
+            }
             println!("{}", a.id);
             Ok(0)
         }
@@ -53,7 +57,7 @@ pub fn run(cmd: ContainerCommand, ctx: &Context) -> Outcome {
         ContainerCommand::Inspect(a) => inspect::run(&a.ids, ctx),
         ContainerCommand::Logs(a) => super::logs::run(a, ctx),
         ContainerCommand::Cp(a) => cp::run(&a, ctx),
-        ContainerCommand::Attach(a) => attach::run(&a.id, ctx),
+        ContainerCommand::Attach(a) => attach::run(&a.id, ctx, berth_common::now_rfc3339()),
     }
 }
 

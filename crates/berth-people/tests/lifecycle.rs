@@ -343,3 +343,28 @@ fn listing_shows_kept_and_runtime_containers_and_200_quickly() {
     w.ok(&args);
     assert!(w.kept().is_empty());
 }
+
+#[test]
+fn a_bridged_container_stopped_and_started_at_once_gets_its_network_again() {
+    require_root!();
+    let w = World::new();
+    let pid = std::process::id();
+    let net = format!("lnet{}", pid % 100_000);
+    let subnet = format!("10.236.{}.0/24", pid % 200);
+    w.ok(&["network", "create", "--subnet", &subnet, &net]);
+    let id = name("bridged");
+    let on = format!("bridge:{net}");
+    w.ok(&[
+        "run", "-d", "--name", &id, "--net", &on, "busybox", "sleep", "1000",
+    ]);
+    // The start follows the stop at once, while the last run's network is still being
+    // given back: it is still this container's start, and it gets an address again.
+    w.ok(&["stop", "-t", "0", &id]);
+    w.ok(&["start", &id]);
+    let addr = w.ok(&["exec", &id, "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(addr.contains(&subnet[..subnet.len() - 4]), "{addr}");
+    w.ok(&["rm", "-f", &id]);
+    let v: serde_json::Value = serde_json::from_str(&w.ok(&["network", "inspect", &net])).unwrap();
+    assert_eq!(v["leases"], serde_json::json!({}), "a lease outlived rm -f");
+    w.ok(&["network", "rm", &net]);
+}

@@ -65,6 +65,15 @@ fn a_run_is_kept_with_its_files_and_exit_code_until_rm() {
         text(&again.stderr)
     );
 
+    // runc's delete has no runtime container to delete, and says what to do instead.
+    let out = w.berth(&["delete", &id]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(&format!("berth rm {id}")),
+        "{}",
+        text(&out.stderr)
+    );
+
     assert_eq!(w.ok(&["start", &id]).trim(), id);
     assert_eq!(
         w.ok(&["wait", &id]),

@@ -32,7 +32,7 @@ use watch::Running;
 pub fn spawn(ctx: &Context, id: &str) -> Result<(), PeopleError> {
     let exe = berth_runtime::exe_guard::original_exe()
         .step("find own binary", Path::new("/proc/self/exe"))?;
-    let mut child = Command::new(&exe)
+    let child = Command::new(&exe)
         .arg("--root")
         .arg(&ctx.root.path)
         .arg("--image-root")
@@ -45,16 +45,17 @@ pub fn spawn(ctx: &Context, id: &str) -> Result<(), PeopleError> {
         .stderr(Stdio::null())
         .spawn()
         .step("start the monitor", &exe)?;
+    // The monitor closes the pipe once the container runs, and lives on (it is not waited
+    // for: this berth exits and the monitor's parent becomes the host's reaper); before that
+    // it writes its error there, one line.
     let mut report = String::new();
-    if let Some(mut out) = child.stdout.take() {
+    if let Some(mut out) = child.stdout {
         out.read_to_string(&mut report)
             .step("read the monitor's report", &exe)?;
     }
-    // The monitor closes the pipe once the container runs, and lives on; it only exits this
-    // early when it failed.
-    match (report.trim(), child.try_wait()) {
-        ("", Ok(None)) | ("", Ok(Some(_))) => Ok(()),
-        (msg, _) => Err(PeopleError::Usage(msg.to_string())),
+    match report.trim() {
+        "" => Ok(()),
+        msg => Err(PeopleError::Usage(msg.to_string())),
     }
 }
 

@@ -54,6 +54,9 @@ pub struct Record {
     /// It has a terminal (`-t`): its monitor holds the pty master and serves `attach`.
     #[serde(default)]
     pub tty: bool,
+    /// Its stdin stays open (`-i`): its monitor holds the write end and serves `attach`.
+    #[serde(default)]
+    pub interactive: bool,
     /// The process that records the exit (the monitor, or a foreground berth run): a
     /// "running" record whose keeper is gone was not told how its container ended.
     #[serde(default)]

@@ -144,6 +144,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
             rm: r.flags.rm,
             read_only: r.flags.read_only,
             tty: r.flags.tty,
+            interactive: r.flags.interactive,
             keeper: foreground
                 .then(berth_runtime::state::Creator::this_process)
                 .flatten(),

@@ -63,3 +63,31 @@ fn dit_then_attach_gives_a_shell_and_ctrl_p_ctrl_q_detaches() {
     assert!(w.ok(&["logs", &id]).contains("hi"));
     w.ok(&["rm", &id]);
 }
+
+#[test]
+fn di_then_attach_feeds_its_stdin() {
+    require_root!();
+    let w = World::new();
+    let id = name("stdin");
+    w.ok(&[
+        "run", "-di", "--name", &id, "--net", "none", "busybox", "sh",
+    ]);
+    let mut child = Command::new(&*common::BERTH)
+        .arg("--root")
+        .arg(w.state_root())
+        .arg("--image-root")
+        .arg(w.image_root())
+        .args(["attach", &id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // No terminal: sh reads the lines from its stdin pipe, no prompt, no echo.
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"echo hi; exit 7\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi\n");
+    assert!(w.listed(&id).unwrap().contains("Exited (7)"));
+    w.ok(&["rm", &id]);
+}

@@ -57,9 +57,10 @@ pub enum ContainerCommand {
     Attach(AttachArgs),
 }
 
-/// Attach this terminal to a running container started with -t (`run -dit`): its output
-/// here, what you type there. Ctrl-P Ctrl-Q detaches and leaves it running; when it exits,
-/// attach exits with its exit code. Without a terminal: its output from now on, followed.
+/// Attach to a running container started with -t or -i (`run -dit`, `run -di`): its output
+/// here, what you type there (its terminal, or its stdin). Ctrl-P Ctrl-Q detaches and leaves
+/// it running; when it exits, attach exits with its exit code. A container with neither:
+/// its output from now on, followed.
 #[derive(clap::Args, Debug)]
 pub struct AttachArgs {
     /// Container ID

@@ -99,7 +99,15 @@ fn setup(ctx: &Context, id: &str) -> Result<Running, PeopleError> {
     let devnull = std::fs::File::open(null).step("open", null)?;
     let redirect =
         |what: &'static str, r: rustix::io::Result<()>| r.map_err(|e| io_err(what, null)(e.into()));
-    redirect("stdin from", rustix::stdio::dup2_stdin(&devnull))?;
+    // -i without -t: the container reads a pipe whose write end `attach` clients feed.
+    let stdin_pipe = match record.interactive && !record.tty {
+        true => Some(pipe(&log)?),
+        false => None,
+    };
+    match &stdin_pipe {
+        Some((r, _)) => redirect("stdin from a pipe beside", rustix::stdio::dup2_stdin(r))?,
+        None => redirect("stdin from", rustix::stdio::dup2_stdin(&devnull))?,
+    }
     redirect(
         "stdout to a pipe beside",
         rustix::stdio::dup2_stdout(&out_w),
@@ -129,6 +137,7 @@ fn setup(ctx: &Context, id: &str) -> Result<Running, PeopleError> {
         },
     );
     // Only the container holds the pipes' write ends from here on: EOF comes with its end.
+    redirect("stdin from", rustix::stdio::dup2_stdin(&devnull))?;
     redirect("stdout to", rustix::stdio::dup2_stdout(&devnull))?;
     redirect("stderr to", rustix::stdio::dup2_stderr(&devnull))?;
     let created = created?;
@@ -149,9 +158,18 @@ fn setup(ctx: &Context, id: &str) -> Result<Running, PeopleError> {
         }
         None => None,
     };
+    // Where attached clients' input goes: the terminal, or the stdin pipe.
+    let input = match (&master, stdin_pipe) {
+        (Some(m), _) => Some(
+            rustix::io::fcntl_dupfd_cloexec(m, 0)
+                .map_err(|e| io_err("dup the terminal of", &bundle)(e.into()))?,
+        ),
+        (None, Some((_, w))) => Some(w),
+        (None, None) => None,
+    };
     let attach = bundle.join(ATTACH_SOCKET);
     let _ = std::fs::remove_file(&attach);
-    let attach = match master.is_some() {
+    let attach = match input.is_some() {
         true => Some(UnixListener::bind(&attach).step("listen on", &attach)?),
         false => None,
     };
@@ -177,7 +195,6 @@ fn setup(ctx: &Context, id: &str) -> Result<Running, PeopleError> {
         return Err(e);
     }
     let mut streams = vec![(out_r, 0), (err_r, 1)];
-    let tty = master.is_some();
     if let Some(m) = master {
         streams.insert(0, (m, 0));
     }
@@ -185,7 +202,7 @@ fn setup(ctx: &Context, id: &str) -> Result<Running, PeopleError> {
         pid,
         pidfd,
         streams,
-        tty,
+        input,
         attach,
         memory,
         bundle,

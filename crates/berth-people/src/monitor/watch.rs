@@ -22,8 +22,9 @@ pub(super) struct Running {
     /// What the container writes, each with its log stream (0 stdout, 1 stderr); with a
     /// terminal the first is the pty master.
     pub streams: Vec<(OwnedFd, usize)>,
-    pub tty: bool,
-    /// `attach` clients connect here (containers with a terminal).
+    /// Where attached clients' input goes: the pty master (`-t`) or the stdin pipe (`-i`).
+    pub input: Option<OwnedFd>,
+    /// `attach` clients connect here (containers with `-t` or `-i`).
     pub attach: Option<UnixListener>,
     pub memory: Option<berth_cgroups::MemoryWatch>,
     pub bundle: PathBuf,
@@ -99,12 +100,10 @@ impl Running {
                             if let Some(w) = &mut log {
                                 w.feed(self.streams[i].1, &buf[..n]);
                             }
-                            if self.tty && i == 0 {
-                                for c in clients.iter_mut() {
-                                    // A client that cannot take output is dropped.
-                                    if c.as_mut().is_some_and(|s| s.write_all(&buf[..n]).is_err()) {
-                                        *c = None;
-                                    }
+                            for c in clients.iter_mut() {
+                                // A client that cannot take output is dropped.
+                                if c.as_mut().is_some_and(|s| s.write_all(&buf[..n]).is_err()) {
+                                    *c = None;
                                 }
                             }
                         }
@@ -119,7 +118,9 @@ impl Running {
                         match rustix::io::read(c, &mut buf) {
                             Ok(0) | Err(_) => clients[j] = None,
                             Ok(n) => {
-                                let _ = write_all(&self.streams[0].0, &buf[..n]);
+                                if let Some(input) = &self.input {
+                                    let _ = write_all(input, &buf[..n]);
+                                }
                             }
                         }
                     }

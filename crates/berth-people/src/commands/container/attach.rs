@@ -20,7 +20,8 @@ const DETACH: [u8; 2] = [0x10, 0x11];
 
 pub fn run(id: &str, ctx: &Context, since: String) -> Outcome {
     let bundle = bundle_of(&ctx.image_root, id)?;
-    if !crate::record::Record::load(&bundle)?.tty {
+    let rec = crate::record::Record::load(&bundle)?;
+    if !rec.tty && !rec.interactive {
         // No terminal to attach to: its output, followed until it exits (`start -a`).
         super::super::logs::run(
             berth::people_cli::LogsArgs {
@@ -37,13 +38,11 @@ pub fn run(id: &str, ctx: &Context, since: String) -> Outcome {
     }
     let sock = bundle.join(ATTACH_SOCKET);
     let mut conn = UnixStream::connect(&sock).map_err(|e| {
-        format!(
-            "attach {id}: {e} (only a running container started with -t, e.g. `berth run -dit`, \
-             has a terminal to attach to)"
-        )
+        format!("attach {id}: {e} (is it running? `berth start -a {id}` starts and attaches)")
     })?;
     let stdin = std::io::stdin();
-    let raw = RawMode::enter(stdin.as_fd());
+    // Keys go to a terminal as typed; to a plain stdin, lines as the caller's terminal makes them.
+    let raw = rec.tty.then(|| RawMode::enter(stdin.as_fd())).flatten();
     let mut out = std::io::stdout();
     let mut buf = vec![0u8; 16 * 1024];
     let mut stdin_open = true;

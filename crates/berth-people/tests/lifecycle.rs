@@ -91,6 +91,17 @@ fn a_run_is_kept_with_its_files_and_exit_code_until_rm() {
     let out = w.berth(&["rm", &id]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no such container"));
+
+    // A -d run whose create fails: the monitor's error is run's, one line; nothing is kept.
+    let out = w.berth(&[
+        "run", "-d", "--name", &id, "--net", "none", "busybox", "/no/such",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("/no/such"), "{err}");
+    assert!(w.kept().is_empty());
+    assert!(names(&w.state_root()).is_empty());
 }
 
 #[test]

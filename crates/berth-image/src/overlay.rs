@@ -201,6 +201,17 @@ fn mount_new_api(
 /// Unmounts `container_dir/merged` (if mounted) and removes `container_dir`. Idempotent: a
 /// missing directory or an already unmounted root (e.g. after a crash or reboot) is fine.
 pub fn unmount_overlay(container_dir: &Path) -> Result<(), OverlayError> {
+    unmount_merged(container_dir)?;
+    match fs::remove_dir_all(container_dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(IoError::new("remove container dir", container_dir, e).into()),
+    }
+}
+
+/// Unmounts `container_dir/merged` (if mounted), keeping the upper dir and the bundle: a kept
+/// container that stopped. Idempotent.
+pub fn unmount_merged(container_dir: &Path) -> Result<(), OverlayError> {
     let merged = container_dir.join("merged");
     loop {
         match m::unmount(&merged, UnmountFlags::NOFOLLOW) {
@@ -225,11 +236,7 @@ pub fn unmount_overlay(container_dir: &Path) -> Result<(), OverlayError> {
             }
         }
     }
-    match fs::remove_dir_all(container_dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(IoError::new("remove container dir", container_dir, e).into()),
-    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -47,18 +47,11 @@ pub fn main(args: &[OsString]) -> ExitCode {
 }
 
 fn supervise(cmd: &[OsString]) -> Result<u8, String> {
-    // The command starts first, with the signal mask the init was given: std's Command does
-    // not reset a blocked mask, and the command must not inherit one. A signal sent in the
-    // moment before the init blocks them is not forwarded (the same start-up window tini has
-    // before its sigprocmask).
-    let child = std::process::Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .spawn()
-        .map_err(|e| format!("start {}: {e}", cmd[0].to_string_lossy()))?;
-    let pid = Pid::from_child(&child);
-    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
-        .map_err(|e| format!("pidfd_open: {e}"))?;
-    // Everything but KILL and STOP comes through the signalfd, SIGCHLD included.
+    // Everything but KILL and STOP comes through the signalfd, SIGCHLD included. Blocked and
+    // handled before the command starts, so a signal sent at any time after the init's start
+    // is held pending and forwarded; the command starts with nothing blocked (std's Command
+    // keeps the caller's mask, so crate::sys clears it in the child) and, as execve resets
+    // caught signals, with default dispositions.
     let mut mask = SigSet::all();
     for s in [Signal::KILL, Signal::STOP] {
         mask.remove(s.as_raw());
@@ -70,6 +63,15 @@ fn supervise(cmd: &[OsString]) -> Result<u8, String> {
         sys::catch_signal(sig.as_raw()).map_err(|e| format!("handle signal {sig:?}: {e}"))?;
     }
     let signals = SignalFd::new(&mask).map_err(|e| format!("signalfd: {e}"))?;
+    let mut command = std::process::Command::new(&cmd[0]);
+    command.args(&cmd[1..]);
+    crate::sys::unblock_signals_on_exec(&mut command);
+    let child = command
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", cmd[0].to_string_lossy()))?;
+    let pid = Pid::from_child(&child);
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        .map_err(|e| format!("pidfd_open: {e}"))?;
     loop {
         // Reap all that ended: one SIGCHLD may stand for several exits, and the command may
         // have ended before SIGCHLD was blocked.

@@ -11,21 +11,25 @@
 //!
 //! Owns: the people-face commands ([`commands`]), the spec generation ([`config`]), the `--net`
 //! modes and the network hook ([`net`]), the image-form `run` ([`run`]), the release hook
-//! ([`release`]). Must not touch: the runtime's state directory, which only the runtime
-//! library writes. Imports point one way: this file → [`commands`] → [`run`] → [`config`] → [`security`],
-//! [`release`] → [`net`] → [`error`].
+//! ([`release`]), the kept containers' records ([`record`]) and their monitor ([`monitor`]),
+//! the monitor's two unsafe calls ([`sys`]). Must not touch: the runtime's state directory, which only the runtime
+//! library writes. Imports point one way: this file → [`commands`] → [`run`] → [`monitor`] →
+//! [`record`], [`config`] → [`security`], [`release`] → [`net`] → [`error`].
 
 mod commands;
 mod config;
 mod error;
 mod init;
 mod layers;
+mod monitor;
 mod names;
 mod net;
+mod record;
 mod release;
 mod run;
 mod seccomp;
 mod security;
+mod sys;
 
 use std::path::Path;
 

@@ -39,6 +39,15 @@ pub fn release(state: &State, default_root: &Path) -> Result<(), PeopleError> {
     }
 }
 
+/// The end of a kept container's running incarnation (the monitor's, or a foreground run's
+/// without --rm): its networks are given back and its overlay unmounted, but the upper dir,
+/// bundle, log and record stay for `start`, `logs`, `inspect` and `rm`.
+pub fn keep(image_root: &Path, id: &str) -> Result<(), PeopleError> {
+    net::release(&network_store(image_root), image_root, id)?;
+    berth_image::Store::open(image_root)?.unmount_container_root(id)?;
+    Ok(())
+}
+
 /// Gives back a container's networks and (with `has_root`) its overlay root and bundle.
 pub fn cleanup(image_root: &Path, id: &str, has_root: bool) -> Result<(), PeopleError> {
     let store = network_store(image_root);

@@ -1,53 +1,51 @@
-//! The image form of `berth run`: overlay root → bundle → the runtime's `run`.
+//! The image form of `berth run` (and `container create`): overlay root → bundle → record →
+//! the runtime's `run` in the foreground, the monitor with -d.
 
 use berth_common::io::Step;
 use std::path::{Path, PathBuf};
 
 use berth_runtime::container::{self, Config, CreateOptions, RunOptions};
-use berth_runtime::state::{StateError, StateRoot};
+use berth_runtime::state::StateError;
 
+use berth::context::Context;
 use berth::people_cli::PeopleFlags;
 
 use crate::config::{self, SpecInput};
 use crate::error::{io_err, PeopleError};
 use crate::net::{self, NetMode, NetPlan};
+use crate::record::{Phase, Record};
 use crate::release::cleanup;
-
-/// Where a detached container's stdout and stderr go, in its bundle (`berth logs` reads it).
-pub const OUTPUT_LOG: &str = "output.log";
 
 /// One image-form run.
 pub struct ImageRun<'a> {
-    pub state_root: &'a StateRoot,
-    pub image_root: &'a Path,
+    pub ctx: &'a Context<'a>,
     pub flags: PeopleFlags,
     /// Positional arguments: IMAGE CMD… (or only CMD… with --image).
     pub args: Vec<String>,
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
-    /// --systemd-cgroup, passed through to create.
-    pub systemd_cgroup: bool,
-    /// Given to the runtime's `run`: what a destroyed container gives back.
-    pub release: &'a berth_runtime::container::Release,
+    /// False for `container create`: made and kept, not started.
+    pub start: bool,
 }
 
 /// Runs the container; returns berth's exit code (the container's in the foreground).
 pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
-    let mut args = r.args;
-    let store = berth_image::Store::open(r.image_root)?;
+    let (ctx, mut args) = (r.ctx, r.args);
+    let image_root = ctx.image_root.as_path();
+    let store = berth_image::Store::open(image_root)?;
     let root = crate::layers::pick(&r.flags, &mut args, &store)?;
-    if r.detach && r.flags.tty && r.console_socket.is_none() {
-        return Err(PeopleError::Usage(
-            "-t with -d needs --console-socket (nobody would hold the terminal)".into(),
-        ));
-    }
     let id = match &r.flags.name {
         Some(n) => n.clone(),
         None => random_id()?,
     };
     berth_runtime::state::validate_id(&id).map_err(|e| PeopleError::Usage(e.to_string()))?;
-    match r.state_root.open(&id) {
+    if berth::container_cli::has_record(image_root, &id) {
+        return Err(PeopleError::Usage(format!(
+            "container {id} exists (stopped, kept): `berth rm {id}` first, or `berth start {id}`"
+        )));
+    }
+    match ctx.root.open(&id) {
         Err(StateError::NotFound(_)) => {}
         Ok(_) => {
             return Err(PeopleError::Usage(format!(
@@ -63,12 +61,12 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
     });
     let plan = NetPlan::new(&mode, r.flags.ip.as_deref(), &r.flags.publish, &hostname)?;
     if let Some(p) = &plan {
-        p.check(&crate::release::network_store(r.image_root))?;
+        p.check(&crate::release::network_store(image_root))?;
     }
     let netns_path = match &mode {
         NetMode::Container(other) => {
-            let st = r
-                .state_root
+            let st = ctx
+                .root
                 .open(other)
                 .and_then(|d| d.load())
                 .map_err(|e| PeopleError::Usage(format!("--net container:{other}: {e}")))?;
@@ -86,18 +84,20 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         .as_deref()
         .map(berth_image::UserUpper::beside)
         .transpose()?;
-    // A foreground run and `-d --rm` remove the root when the container exits: its writes
-    // need no durability, and a volatile overlay spares the sync at unmount (never for the
-    // user's own --upper DIR, whose changes outlive the container).
+    // A `--rm` container's root goes when it exits: its writes need no durability, and a
+    // volatile overlay spares the sync at unmount (never for the user's own --upper DIR,
+    // whose changes outlive the container).
     let croot = store.create_container_root_from(
         root.source(),
         &id,
         berth_image::OverlayOptions {
             readonly: r.flags.read_only,
-            volatile: (!r.detach || r.flags.rm) && upper.is_none(),
+            volatile: r.flags.rm && upper.is_none(),
         },
         upper.as_ref(),
     )?;
+    let monitored = r.start && r.detach && r.console_socket.is_none();
+    let foreground = r.start && !r.detach;
     // From here on everything made for the container is given back on failure.
     let result = (|| {
         if mode != NetMode::Host {
@@ -106,7 +106,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         let spec = config::build(&SpecInput {
             image: &croot.image,
             image_config: &croot.config,
-            image_root: r.image_root,
+            image_root,
             bundle: &croot.dir,
             rootfs: &croot.rootfs,
             cmd: &args,
@@ -123,21 +123,68 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         let text = serde_json::to_string_pretty(&spec)
             .map_err(|e| PeopleError::Usage(format!("serialize config.json: {e}")))?;
         std::fs::write(&cfg, text).step("write", &cfg)?;
+        // A foreground --rm container leaves nothing to keep a record of.
+        let mut record = (!(foreground && r.flags.rm)).then(|| Record {
+            id: id.clone(),
+            image: croot.image.clone(),
+            command: spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.args().clone())
+                .unwrap_or_default(),
+            created: berth_common::now_rfc3339(),
+            // A monitor makes its record "running" once it holds the container.
+            status: if r.start && !monitored {
+                Phase::Running
+            } else {
+                Phase::Created
+            },
+            started_at: (r.start && !monitored).then(berth_common::now_rfc3339),
+            finished_at: None,
+            exit_code: None,
+            oom_killed: false,
+            ports: r.flags.publish.clone(),
+            rm: r.flags.rm,
+            read_only: r.flags.read_only,
+            tty: r.flags.tty,
+            interactive: r.flags.interactive,
+            keeper: foreground
+                .then(berth_runtime::state::Creator::this_process)
+                .flatten(),
+        });
+        if let Some(rec) = &record {
+            rec.save(&croot.dir)?;
+        }
+        if !r.start {
+            // Mounted again by `start`.
+            store.unmount_container_root(&id)?;
+            return Ok(0);
+        }
+        if monitored {
+            crate::monitor::spawn(ctx, &id)?;
+            return Ok(0);
+        }
         if !r.flags.interactive && !r.flags.tty && !r.detach {
             let null = Path::new("/dev/null");
             let f = std::fs::File::open(null).step("open", null)?;
             rustix::stdio::dup2_stdin(&f)
                 .map_err(|e| io_err("redirect stdin to", null)(e.into()))?;
         }
-        // A detached container must not hold the caller's stdout and stderr (a pipe would
-        // never see EOF): its output goes to <bundle>/output.log. berth's own are restored.
+        // A detached container (only with --console-socket here) must not hold the caller's
+        // stdout and stderr (a pipe would never see EOF): its output goes to the log file
+        // unformatted. berth's own are restored.
         let _redirect = if r.detach && !r.flags.tty {
-            Some(Redirect::to_file(&croot.dir.join(OUTPUT_LOG))?)
+            Some(Redirect::to_file(
+                &croot.dir.join(crate::monitor::log::LOG_FILE),
+            )?)
         } else {
             None
         };
+        let keep = crate::monitor::keep_release(ctx);
+        let release: &berth_runtime::container::Release =
+            if r.flags.rm { ctx.release } else { &keep };
         let code = container::run(
-            r.state_root,
+            &ctx.root,
             &RunOptions {
                 create: CreateOptions {
                     id: id.clone(),
@@ -145,31 +192,31 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
                     config: Config::Spec(Box::new(spec)),
                     pid_file: r.pid_file.clone(),
                     console_socket: r.console_socket.clone(),
-                    systemd_cgroup: r.systemd_cgroup,
+                    systemd_cgroup: ctx.systemd_cgroup,
                     ..Default::default()
                 },
                 detach: r.detach,
             },
-            r.release,
+            release,
         )?;
         drop(_redirect);
+        if let Some(rec) = record.take().filter(|_| foreground) {
+            rec.exited(Some(code), false).save(&croot.dir)?;
+        }
         Ok::<i32, PeopleError>(code)
     })();
     match result {
         Ok(code) => {
-            if r.detach {
-                if r.flags.rm {
-                    // The container runs: a failure here must not take its root away.
-                    if let Err(e) = spawn_reaper(&exe, r.state_root, r.image_root, &id) {
-                        eprintln!("berth: warning: {e}: delete {id} yourself when it exits");
-                    }
-                }
+            if monitored {
+                write_pid_file(ctx, &id, r.pid_file.as_deref())?;
+            }
+            if r.detach || !r.start {
                 println!("{id}");
             }
             Ok(code)
         }
         Err(e) => {
-            if let Err(c) = cleanup(r.image_root, &id, true) {
+            if let Err(c) = cleanup(image_root, &id, true) {
                 eprintln!("berth: warning: cleanup of {id} after a failed run: {c}");
             }
             Err(e)
@@ -213,25 +260,13 @@ impl Drop for Redirect {
     }
 }
 
-/// `-d --rm`: a `berth-people hook reap ID` in the background deletes the container when it exits.
-fn spawn_reaper(
-    exe: &Path,
-    state_root: &StateRoot,
-    image_root: &Path,
-    id: &str,
-) -> Result<(), PeopleError> {
-    use std::process::{Command, Stdio};
-    Command::new(exe)
-        .arg("--root")
-        .arg(&state_root.path)
-        .arg("--image-root")
-        .arg(image_root)
-        .args(["hook", "reap", "--", id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .step("start the reaper", exe)?;
+/// `--pid-file` of a monitored container: its init's pid, as the runtime writes it.
+fn write_pid_file(ctx: &Context, id: &str, path: Option<&Path>) -> Result<(), PeopleError> {
+    if let Some(path) = path {
+        let (_, state) = ctx.root.peek(id).map_err(berth_runtime::Error::from)?;
+        berth_runtime::state::write_atomic(path, state.pid.to_string().as_bytes())
+            .map_err(berth_runtime::Error::from)?;
+    }
     Ok(())
 }
 

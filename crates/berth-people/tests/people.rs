@@ -190,6 +190,7 @@ fn run_rm_echo_hi_from_an_imported_image_leaves_nothing() {
     // The image form via --image, with flags and env.
     let out = w.berth(&[
         "run",
+        "--rm",
         "--image",
         "busybox",
         "--net",
@@ -284,11 +285,10 @@ fn ps_shows_only_the_containers_processes_and_files_stay_in_their_container() {
     w.ok(&["pause", "c1"]);
     w.ok(&["resume", "c1"]);
     w.ok(&["kill", "c1", "KILL"]);
-    wait_for("c1 to stop", || {
-        w.ok(&["state", "c1"]).contains("\"stopped\"")
-    });
-    w.ok(&["delete", "c1"]);
-    w.ok(&["delete", "--force", "c2"]);
+    // Its monitor records the exit and deletes the runtime container; the record stays.
+    assert_eq!(w.ok(&["wait", "c1"]), "137\n");
+    w.ok(&["rm", "c1"]);
+    w.ok(&["rm", "-f", "c2"]);
     w.assert_clean();
 }
 
@@ -665,11 +665,8 @@ fn berth_without_berth_people_runs_bundles_and_names_what_is_missing() {
     let err = text(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("berth-people"), "{err}");
-    assert!(
-        w.state_root().join("lone-img").exists(),
-        "state kept for a retry"
-    );
-    let out = w.berth(&["delete", "--force", "lone-img"]);
+    // Its monitor (berth-people) finishes the delete, keeping the record; `rm` removes that.
+    let out = w.berth(&["rm", "-f", "lone-img"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!w.state_root().join("lone-img").exists());
     assert!(names(&w.image_root().join("containers")).is_empty());
@@ -707,7 +704,7 @@ fn logs_shows_and_follows_a_detached_containers_output() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("nope"), "{err}");
 
-    let out = w.berth(&["delete", "lg"]);
+    let out = w.berth(&["rm", "lg"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(names(&w.image_root().join("containers")).is_empty());
 }

@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod container_cli;
 pub mod context;
 pub mod face;
 pub mod log;

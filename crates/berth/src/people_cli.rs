@@ -19,6 +19,8 @@ pub enum PeopleCommand {
     Logout(LogoutArgs),
     Commit(CommitArgs),
     Diff(DiffArgs),
+    /// The container lifecycle (crate::container_cli).
+    Container(crate::container_cli::ContainerCommand),
     /// `run` in its image form (boxed: its flags dwarf the other variants).
     Run(Box<ImageRunArgs>),
 }
@@ -44,8 +46,8 @@ pub struct PeopleFlags {
     /// Image to run; then every positional argument is the command
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
-    /// Remove the container when it exits (always so in the foreground, as the runtime's run; with -d a
-    /// background berth waits for the exit)
+    /// Remove the container when it exits (otherwise it is kept, stopped, with its files and
+    /// exit code, until `berth rm`)
     #[arg(long)]
     pub rm: bool,
     /// Keep stdin open (otherwise the container reads /dev/null)
@@ -427,12 +429,21 @@ pub struct SwitchArgs {
     pub socket: PathBuf,
 }
 
-/// Print the output of a container started with `berth run -d IMAGE`
+/// Print the output of an image-form container started with -d or `start`
 #[derive(clap::Args, Debug)]
 pub struct LogsArgs {
     /// Keep printing what it writes until the container stops
     #[arg(long, short = 'f')]
     pub follow: bool,
+    /// Prefix each line with the RFC 3339 time it was written
+    #[arg(long, short = 't')]
+    pub timestamps: bool,
+    /// Only lines written since then: RFC 3339 time, or a duration ago (10s, 5m, 2h)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only the last N lines
+    #[arg(long, short = 'n', value_name = "N")]
+    pub tail: Option<usize>,
     /// Container ID
     pub id: String,
 }
@@ -448,8 +459,9 @@ pub struct HookArgs {
 pub enum Which {
     /// Attach the container in the OCI state on stdin to its planned networks
     NetSetup,
-    /// Wait until container ID's init exits, then delete the container
-    Reap { id: String },
+    /// The container's monitor: create and start it as this process's child, log its
+    /// output, record its exit (see berth-people's monitor)
+    Monitor { id: String },
     /// Give back the networks (and, with --with-root, the overlay root and bundle) of
     /// container ID, which is being deleted
     Release {

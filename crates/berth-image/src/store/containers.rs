@@ -204,6 +204,38 @@ impl Store {
         })
     }
 
+    /// Mounts a kept container's overlay again over its own upper dir (`start` of a stopped
+    /// container), from the layers its `image.json` pinned when it was made, and returns the
+    /// merged path. A root still mounted is unmounted first.
+    pub fn remount_container_root(
+        &self,
+        container_id: &str,
+        opts: OverlayOptions,
+    ) -> Result<PathBuf, StoreError> {
+        let dir = self.container_dir(container_id)?;
+        let lowers = {
+            let _l = self.lock(false)?;
+            let path = dir.join("image.json");
+            let bytes = fs::read(&path).step("read", &path)?;
+            let cref: ContainerRef = serde_json::from_slice(&bytes)
+                .map_err(|source| StoreError::Corrupt { path, source })?;
+            cref.layers
+                .iter()
+                .map(|l| self.layer_short_path(l))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        crate::overlay::unmount_merged(&dir)?;
+        Ok(crate::overlay::mount_overlay(&lowers, &dir, opts)?)
+    }
+
+    /// Unmounts a container's overlay but keeps its upper dir and bundle (a kept container
+    /// that stopped); succeeds if it is not mounted.
+    pub fn unmount_container_root(&self, container_id: &str) -> Result<(), StoreError> {
+        Ok(crate::overlay::unmount_merged(
+            &self.container_dir(container_id)?,
+        )?)
+    }
+
     /// `containers/<id>`: a container's bundle and overlay root (whether or not it exists).
     /// The runtime's ID rule (`berth_common::id`): one path component, so it stays inside.
     pub fn container_dir(&self, container_id: &str) -> Result<PathBuf, StoreError> {

@@ -2,6 +2,7 @@
 //! [`crate::run`].
 
 mod commit;
+mod container;
 mod hook;
 mod image;
 mod login;
@@ -27,6 +28,7 @@ pub fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome {
         PeopleCommand::Logout(a) => login::logout(a, ctx),
         PeopleCommand::Commit(a) => commit::commit(a, ctx),
         PeopleCommand::Diff(a) => commit::diff(a, ctx),
+        PeopleCommand::Container(c) => container::run(c, ctx),
         PeopleCommand::Run(a) => run_image(*a, ctx),
     }
 }
@@ -34,15 +36,13 @@ pub fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome {
 /// `berth run IMAGE [CMD]...`: returns the container's exit code in the foreground.
 fn run_image(a: ImageRunArgs, ctx: &Context) -> Outcome {
     let code = crate::run::run(ImageRun {
-        state_root: &ctx.root,
-        image_root: &ctx.image_root,
+        ctx,
         flags: a.flags,
         args: a.args,
         detach: a.detach,
         pid_file: a.pid_file,
         console_socket: a.console_socket,
-        systemd_cgroup: ctx.systemd_cgroup,
-        release: ctx.release,
+        start: true,
     })?;
     Ok(code.clamp(0, 255) as u8)
 }

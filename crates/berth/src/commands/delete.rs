@@ -1,3 +1,6 @@
+use berth_runtime::state::StateError;
+
+use crate::container_cli::has_record;
 use crate::context::{Context, Outcome};
 
 /// Delete a stopped container (with --force, any container)
@@ -12,7 +15,21 @@ pub struct Args {
 
 impl Args {
     pub fn run(self, ctx: &Context) -> Outcome {
-        berth_runtime::container::delete(&ctx.root, &self.id, self.force, ctx.release)?;
-        Ok(0)
+        match berth_runtime::container::delete(&ctx.root, &self.id, self.force, ctx.release) {
+            // An exited image-form container has no runtime container left, only its record.
+            Err(berth_runtime::Error::State(StateError::NotFound(_)))
+                if has_record(&ctx.image_root, &self.id) =>
+            {
+                Err(format!(
+                    "container {id} has exited and is kept: `berth rm {id}` removes it",
+                    id = self.id
+                )
+                .into())
+            }
+            r => {
+                r?;
+                Ok(0)
+            }
+        }
     }
 }

@@ -20,6 +20,9 @@ mod update;
 
 use clap::Subcommand;
 
+use crate::container_cli::{
+    AttachArgs, ContainerArgs, ContainerCommand, CpArgs, IdsArgs, RmArgs, StopArgs,
+};
 use crate::context::{Context, Outcome};
 use crate::face::PeopleFace;
 use crate::people_cli::{
@@ -38,10 +41,11 @@ pub enum Command {
     Join(join::Args),
     Pause(pause::PauseArgs),
     Resume(pause::ResumeArgs),
+    #[command(visible_alias = "top")]
     Ps(ps::Args),
     Update(update::Args),
     Events(events::Args),
-    /// Boxed: the image form's flags dwarf every other command's.
+    // Boxed: the image form's flags dwarf every other command's.
     Run(Box<run::Args>),
     List(list::Args),
     Spec(spec::Args),
@@ -54,6 +58,19 @@ pub enum Command {
     Logout(LogoutArgs),
     Commit(CommitArgs),
     Diff(DiffArgs),
+    Container(ContainerArgs),
+    /// Stop running image-form containers: SIGTERM, then SIGKILL after the timeout
+    Stop(StopArgs),
+    /// Stop, then start image-form containers
+    Restart(StopArgs),
+    /// Remove kept image-form containers (record, upper layer, logs, runtime state)
+    Rm(RmArgs),
+    /// Wait until image-form containers exit, then print each one's exit code
+    Wait(IdsArgs),
+    /// Print image-form containers' records and configs as a JSON array
+    Inspect(IdsArgs),
+    Cp(CpArgs),
+    Attach(AttachArgs),
     #[command(hide = true)]
     Hook(HookArgs),
 }
@@ -88,6 +105,11 @@ impl Command {
         }
         match self {
             Command::Create(a) => a.run(ctx),
+            // runc's start for a runtime container; a kept image-form one is started again.
+            Command::Start(a) if a.is_kept(ctx) => F::run(
+                PeopleCommand::Container(ContainerCommand::Start(a.into_people())),
+                ctx,
+            ),
             Command::Start(a) => a.run(ctx),
             Command::State(a) => a.run(ctx),
             Command::Kill(a) => a.run(ctx),
@@ -96,6 +118,10 @@ impl Command {
             Command::Join(a) => a.run(ctx),
             Command::Pause(a) => a.run(ctx),
             Command::Resume(a) => a.run(ctx),
+            // runc's ps takes an ID; without one it is the listing.
+            Command::Ps(a) if a.id.is_none() => {
+                F::run(PeopleCommand::Container(ContainerCommand::Ls(a.ls)), ctx)
+            }
             Command::Ps(a) => a.run(ctx),
             Command::Update(a) => a.run(ctx),
             Command::Events(a) => a.run(ctx),
@@ -115,6 +141,20 @@ impl Command {
             Command::Logout(a) => F::run(PeopleCommand::Logout(a), ctx),
             Command::Commit(a) => F::run(PeopleCommand::Commit(a), ctx),
             Command::Diff(a) => F::run(PeopleCommand::Diff(a), ctx),
+            Command::Container(a) => F::run(PeopleCommand::Container(a.command), ctx),
+            Command::Stop(a) => F::run(PeopleCommand::Container(ContainerCommand::Stop(a)), ctx),
+            Command::Restart(a) => {
+                F::run(PeopleCommand::Container(ContainerCommand::Restart(a)), ctx)
+            }
+            Command::Rm(a) => F::run(PeopleCommand::Container(ContainerCommand::Rm(a)), ctx),
+            Command::Wait(a) => F::run(PeopleCommand::Container(ContainerCommand::Wait(a)), ctx),
+            Command::Inspect(a) => {
+                F::run(PeopleCommand::Container(ContainerCommand::Inspect(a)), ctx)
+            }
+            Command::Cp(a) => F::run(PeopleCommand::Container(ContainerCommand::Cp(a)), ctx),
+            Command::Attach(a) => {
+                F::run(PeopleCommand::Container(ContainerCommand::Attach(a)), ctx)
+            }
         }
     }
 }

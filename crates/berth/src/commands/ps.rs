@@ -1,15 +1,19 @@
 use std::process::Command;
 
+use crate::container_cli::LsArgs;
 use crate::context::{Context, Outcome};
 
-/// Show the processes running in a container
+/// Show the processes running in a container (`top` too); without an ID, list containers
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Without an ID: the listing's flags (-a, -q)
+    #[command(flatten)]
+    pub ls: LsArgs,
     /// json prints the host pids; table runs ps(1) and keeps the container's lines
     #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
-    /// Container ID
-    pub id: String,
+    /// Container ID (none: list containers, as `container ls`)
+    pub id: Option<String>,
     /// Options for ps(1) in table format (default -ef)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
@@ -17,7 +21,11 @@ pub struct Args {
 
 impl Args {
     pub fn run(self, ctx: &Context) -> Outcome {
-        let pids = berth_runtime::container::pids(&ctx.root, &self.id)?;
+        let id = self.id.as_deref().unwrap_or_default();
+        if self.ls.all || self.ls.quiet {
+            return Err("-a and -q belong to the listing (berth ps without an ID)".into());
+        }
+        let pids = berth_runtime::container::pids(&ctx.root, id)?;
         if self.format == "json" {
             println!("{}", serde_json::to_string(&pids)?);
             return Ok(0);

@@ -1,14 +1,37 @@
+use crate::container_cli::{has_record, StartArgs};
 use crate::context::{Context, Outcome};
 
-/// Start a created container's program
+/// Start a created container's program; or start a kept, stopped image-form container again
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// A kept image-form container: attach to it (its terminal, or its output) until it exits
+    #[arg(long, short = 'a')]
+    pub attach: bool,
     /// Container ID
     pub id: String,
 }
 
 impl Args {
+    /// The form rule: an ID with a kept record (`berth run IMAGE`, `container create`) is
+    /// the people face's, even while the runtime state of its last run is still being torn
+    /// down; any other is runc's `start`. It costs runc's start one stat.
+    pub fn is_kept(&self, ctx: &Context) -> bool {
+        has_record(&ctx.image_root, &self.id)
+    }
+
+    pub fn into_people(self) -> StartArgs {
+        StartArgs {
+            attach: self.attach,
+            id: self.id,
+        }
+    }
+
     pub fn run(self, ctx: &Context) -> Outcome {
+        if self.attach {
+            return Err(
+                "start -a is for kept image-form containers; runc's start has no -a".into(),
+            );
+        }
         berth_runtime::container::start(&ctx.root, &self.id)?;
         Ok(0)
     }

@@ -1,0 +1,125 @@
+//! The kept record of an image-form container: `<image root>/containers/ID/container.json`,
+//! beside its bundle and upper layer. The runtime container (the runtime's state) is only the
+//! running incarnation; the record outlives it (image, command, times, exit code, OOM kill)
+//! until `rm`, or the exit of a `--rm` container.
+
+use std::path::{Path, PathBuf};
+
+use berth::container_cli::RECORD_FILE;
+use berth_common::fs::{write_atomic, Durability};
+use berth_common::io::Step;
+use berth_runtime::state::Creator;
+use serde::{Deserialize, Serialize};
+
+use crate::error::PeopleError;
+
+/// Where a kept container is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Made by `container create`, never started.
+    Created,
+    /// Started; its keeper records the exit.
+    Running,
+    /// Exited: `exit_code` and `finished_at` say how and when.
+    Exited,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub id: String,
+    pub image: String,
+    pub command: Vec<String>,
+    /// RFC 3339.
+    pub created: String,
+    pub status: Phase,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// The program's status (128+N if signal N killed it); none if nobody saw the exit.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub oom_killed: bool,
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// Removed at exit (only a `-d --rm` container's monitor reads this).
+    #[serde(default)]
+    pub rm: bool,
+    /// The overlay is mounted read-only (`--read-only`), again at each start.
+    #[serde(default)]
+    pub read_only: bool,
+    /// It has a terminal (`-t`): its monitor holds the pty master and serves `attach`.
+    #[serde(default)]
+    pub tty: bool,
+    /// Its stdin stays open (`-i`): its monitor holds the write end and serves `attach`.
+    #[serde(default)]
+    pub interactive: bool,
+    /// The process that records the exit (the monitor, or a foreground berth run): a
+    /// "running" record whose keeper is gone was not told how its container ended.
+    #[serde(default)]
+    pub keeper: Option<Creator>,
+}
+
+impl Record {
+    pub fn path(bundle: &Path) -> PathBuf {
+        bundle.join(RECORD_FILE)
+    }
+
+    pub fn load(bundle: &Path) -> Result<Record, PeopleError> {
+        let path = Record::path(bundle);
+        let bytes = std::fs::read(&path).step("read", &path)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| PeopleError::Usage(format!("parse {}: {e}", path.display())))
+    }
+
+    /// Replaces the record whole (no fsync: the upper layer it describes is not synced either).
+    pub fn save(&self, bundle: &Path) -> Result<(), PeopleError> {
+        let path = Record::path(bundle);
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| PeopleError::Usage(format!("serialize {}: {e}", path.display())))?;
+        write_atomic(&path, &bytes, Some(0o600), Durability::Crash)?;
+        Ok(())
+    }
+
+    /// Whether the keeper that will record the exit still lives.
+    pub fn keeper_alive(&self) -> bool {
+        self.keeper.is_some_and(|k| k.alive())
+    }
+
+    /// The record after the program exited with `code`. The keeper stays named: it may
+    /// still be tearing the runtime container down (`start` waits for it).
+    pub fn exited(mut self, code: Option<i32>, oom_killed: bool) -> Record {
+        self.status = Phase::Exited;
+        self.exit_code = code;
+        self.oom_killed = oom_killed;
+        self.finished_at = Some(berth_common::now_rfc3339());
+        self
+    }
+}
+
+/// A kept container's bundle, or one clear error naming it.
+pub fn bundle_of(image_root: &Path, id: &str) -> Result<PathBuf, PeopleError> {
+    let dir = berth_image::Store::open(image_root)?.container_dir(id)?;
+    if !Record::path(&dir).exists() {
+        return Err(PeopleError::Usage(format!(
+            "no such container: {id} (berth ps -a lists them)"
+        )));
+    }
+    Ok(dir)
+}
+
+/// Every kept container's record, sorted by ID; unreadable ones are skipped.
+pub fn all(image_root: &Path) -> Vec<Record> {
+    let dir = image_root.join("containers");
+    let mut v: Vec<Record> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Record::load(&e.path()).ok())
+        .collect();
+    v.sort_by(|a, b| a.id.cmp(&b.id));
+    v
+}

@@ -1,0 +1,131 @@
+//! What the lifecycle, cp, attach and monitor tests share: a world with its own state and image roots
+//! and busybox:latest imported, driven through `berth` as a user types it. Each test file
+//! uses a part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use super::rootfs;
+use super::BERTH;
+
+/// One test's world: its own state root and image root, with busybox:latest imported.
+pub struct World {
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-life-")
+            .tempdir()
+            .unwrap();
+        let w = World { dir };
+        let rootfs = w.dir.path().join("rootfs");
+        rootfs::write(&rootfs);
+        let tar = w.dir.path().join("busybox.tar");
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        w.ok(&["image", "import", tar.to_str().unwrap(), "busybox:latest"]);
+        w
+    }
+
+    pub fn state_root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn image_root(&self) -> PathBuf {
+        self.dir.path().join("images")
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::new(&*BERTH)
+            .arg("--root")
+            .arg(self.state_root())
+            .arg("--image-root")
+            .arg(self.image_root())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// The listing's line for `id` (`ps -a`), if any.
+    pub fn listed(&self, id: &str) -> Option<String> {
+        self.ok(&["ps", "-a"])
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .map(String::from)
+    }
+
+    pub fn inspect(&self, id: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", id])).unwrap();
+        v[0].clone()
+    }
+
+    pub fn mounts(&self) -> Vec<String> {
+        let root = self.dir.path().to_str().unwrap().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&root))
+            .map(String::from)
+            .collect()
+    }
+
+    pub fn kept(&self) -> Vec<String> {
+        names(&self.image_root().join("containers"))
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // A failed test must not leave containers (and their mounts) behind.
+        for id in names(&self.image_root().join("containers")) {
+            let _ = self.berth(&["rm", "-f", &id]);
+        }
+        for id in names(&self.state_root()) {
+            let _ = self.berth(&["delete", "--force", &id]);
+        }
+    }
+}
+
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A container's unique name: other tests run containers on this machine at the same time.
+pub fn name(what: &str) -> String {
+    format!("life-{what}-{}", std::process::id())
+}

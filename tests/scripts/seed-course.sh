@@ -44,7 +44,9 @@ out=$(b run --name seed-ovl --net none --rootfs lower --upper upper sh -c 'cat /
 [ "$out" = "this is in lower" ] || fail "overlay: read '$out' from lower/foo"
 [ "$(cat upper/bar)" = "bar" ] || fail "overlay: bar not in upper: $(ls -A upper)"
 [ ! -e lower/bar ] && [ "$(tree_sum lower)" = "$before" ] || fail "overlay: lower was written"
-[ ! -e .upper.work ] || fail "overlay: work dir left beside upper"
+# Kept after it exits (Docker's habit); `rm` removes it and the work dir, never upper.
+b rm seed-ovl >/dev/null
+[ ! -e .upper.work ] && [ -e upper/bar ] || fail "overlay: after rm, work dir left or upper gone"
 
 # "Creating an image directory": a flat rootfs tar (docker export's form), extracted.
 tar -C lower --exclude=./foo -cf alpine.tar .
@@ -76,6 +78,7 @@ b image import alpine.tar alpine >/dev/null
 out=$(b run --rm --net none alpine cat /etc/hostname)
 [ -n "$out" ] || fail "imported image: no /etc/hostname"
 
-left=$(b list -q)
+b rm seed-c1 seed-ps seed-c2 seed-c3 >/dev/null
+left=$(b list -q; b ps -a -q)
 [ -z "$left" ] || fail "containers left behind: $left"
 echo "seed-course: overlay, images/NAME, process and filesystem isolation, import: ok"

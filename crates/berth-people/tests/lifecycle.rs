@@ -233,7 +233,7 @@ fn logs_timestamps_tail_since_and_follow() {
     w.ok(&["rm", &id]);
     let out = w.berth(&["logs", &id]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("no such container"));
+    assert!(text(&out.stderr).contains(&format!("no container {id}: ")));
 }
 
 #[test]

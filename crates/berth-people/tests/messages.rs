@@ -57,9 +57,8 @@ fn logs_of_a_removed_container_says_why_it_is_gone() {
     assert_eq!(
         w.fails(&["logs", &gone]).trim(),
         format!(
-            "berth: no container {gone} (a container run with --rm, or in the foreground, is \
-             removed with its output when it exits: run it with -d and without --rm to read \
-             its logs afterwards)"
+            "berth: no container {gone}: a container run with --rm is removed with its log \
+             when it exits (run it without --rm to keep it; `berth ps -a` lists the kept ones)"
         )
     );
 }

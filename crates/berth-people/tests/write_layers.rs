@@ -96,22 +96,17 @@ impl World {
         text(&out.stdout)
     }
 
-    /// Waits until container `id` has stopped (a readiness wait, not a timed assertion).
+    /// Waits until container `id` has exited (`berth wait`: its exit is recorded, the
+    /// container kept).
     fn wait_stopped(&self, id: &str) {
-        for _ in 0..2000 {
-            if self.ok(&["state", id]).contains("\"stopped\"") {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("{id} did not stop");
+        self.ok(&["wait", id]);
     }
 }
 
 impl Drop for World {
     fn drop(&mut self) {
         for id in ["lay-k1", "lay-k2", "lay-rootfs"] {
-            let _ = self.berth(&["delete", "--force", id]);
+            let _ = self.berth(&["rm", "-f", id]);
         }
     }
 }
@@ -161,6 +156,7 @@ fn upper_dir_keeps_the_changes_after_the_container_is_removed() {
     let up = upper.to_str().unwrap();
     w.ok(&[
         "run",
+        "--rm",
         "--name",
         "lay-up",
         "--net",
@@ -172,7 +168,7 @@ fn upper_dir_keeps_the_changes_after_the_container_is_removed() {
         "-c",
         "echo kept > /kept && rm /etc/victim",
     ]);
-    // The foreground run removed the container; DIR holds its changes, the work dir is gone.
+    // --rm removed the container; DIR holds its changes, the work dir is gone.
     assert_eq!(
         std::fs::read_to_string(upper.join("kept")).unwrap(),
         "kept\n"
@@ -188,6 +184,7 @@ fn upper_dir_keeps_the_changes_after_the_container_is_removed() {
     // The same DIR again: the next container starts from those changes.
     let out = w.ok(&[
         "run",
+        "--rm",
         "--name",
         "lay-up",
         "--net",
@@ -308,6 +305,7 @@ fn rootfs_dir_is_a_lower_layer_never_written() {
     let dir = images.to_str().unwrap();
     let out = w.ok(&[
         "run",
+        "--rm",
         "--name",
         "lay-dir",
         "--net",
@@ -325,6 +323,7 @@ fn rootfs_dir_is_a_lower_layer_never_written() {
     assert_eq!(
         w.ok(&[
             "run",
+            "--rm",
             "--name",
             "lay-c1",
             "--net",
@@ -339,6 +338,7 @@ fn rootfs_dir_is_a_lower_layer_never_written() {
     assert_eq!(
         w.ok(&[
             "run",
+            "--rm",
             "--name",
             "lay-c2",
             "--net",
@@ -376,7 +376,7 @@ fn rootfs_dir_is_a_lower_layer_never_written() {
         "/etc/sub/a",
     ]);
     assert_eq!(out, "added\na\n");
-    w.ok(&["delete", "lay-rootfs"]);
+    w.ok(&["rm", "lay-rootfs"]);
     assert_eq!(tree_hash(&images), before, "the rootfs dir was modified");
 }
 

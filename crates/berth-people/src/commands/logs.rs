@@ -17,8 +17,8 @@ use crate::record::{bundle_of, Record};
 pub fn run(args: LogsArgs, ctx: &Context) -> Outcome {
     let bundle = bundle_of(&ctx.image_root, &args.id).map_err(|_| {
         format!(
-            "no such container: {} (a --rm container's log goes with it; berth ps -a lists \
-             the kept ones)",
+            "no container {}: a container run with --rm is removed with its log when it \
+             exits (run it without --rm to keep it; `berth ps -a` lists the kept ones)",
             args.id
         )
     })?;
@@ -26,9 +26,8 @@ pub fn run(args: LogsArgs, ctx: &Context) -> Outcome {
     let mut log = File::open(&path).map_err(|e| match e.kind() {
         // Neither a container nor its bundle: it may have been a --rm one, gone with its log.
         ErrorKind::NotFound if !path.parent().is_some_and(|d| d.exists()) => format!(
-            "no container {id} (a container run with --rm, or in the foreground, is removed \
-             with its output when it exits: run it with -d and without --rm to read its logs \
-             afterwards)",
+            "no container {id}: a container run with --rm is removed with its log when it \
+             exits (run it without --rm to keep it; `berth ps -a` lists the kept ones)",
             id = args.id
         ),
         ErrorKind::NotFound => format!(

@@ -29,10 +29,10 @@ repo=$(dirname -- "$here")
 now_us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
 
 # --- worker: one block of one metric for one runtime; appends samples to $out ---------------
-# worker NAME BIN METRIC COUNT ROOT OUTDIR BUNDLE_TRUE BUNDLE_SLEEP BUNDLE_LIMITS
+# worker NAME BIN METRIC COUNT ROOT OUTDIR BUNDLE_TRUE BUNDLE_SLEEP BUNDLE_LIMITS BUNDLE_SECCOMP
 if [ "${1:-}" = --worker ]; then
     shift
-    name=$1 bin=$2 metric=$3 count=$4 root=$5 out=$6 btrue=$7 bsleep=$8 blimits=$9
+    name=$1 bin=$2 metric=$3 count=$4 root=$5 out=$6 btrue=$7 bsleep=$8 blimits=$9 bseccomp=${10}
     rt() { "$bin" --root "$root" "$@"; }
     err=$out/$name.$metric.err
     # Samples are appended as microseconds (or KiB for rss), one per line.
@@ -45,6 +45,14 @@ if [ "${1:-}" = --worker ]; then
                 t0=$(now_us)
                 rt run --bundle "$btrue" "$id-$i" </dev/null >/dev/null 2>>"$err" || failed "run exited $?"
                 sample run $(($(now_us) - t0))
+            done ;;
+        seccomp)
+            # run with Docker's default seccomp profile, as every container a client starts
+            # carries one: the profile's compilation is part of the cost.
+            for ((i = 0; i < count; i++)); do
+                t0=$(now_us)
+                rt run --bundle "$bseccomp" "$id-$i" </dev/null >/dev/null 2>>"$err" || failed "run exited $?"
+                sample seccomp $(($(now_us) - t0))
             done ;;
         cycle)
             for ((i = 0; i < count; i++)); do
@@ -145,10 +153,14 @@ ROOTFS=$tmp/rootfs BERTH=$spec_rt "$repo/scripts/make-bundle.sh" "$tmp/bundle-li
 jq '.linux.resources.memory = {limit: 67108864} | .linux.resources.pids = {limit: 64}
     | .linux.resources.cpu = {shares: 512, quota: 50000, period: 100000}' \
     "$tmp/bundle-limits/config.json" > "$tmp/limits.json" && mv "$tmp/limits.json" "$tmp/bundle-limits/config.json"
+ROOTFS=$tmp/rootfs BERTH=$spec_rt "$repo/scripts/make-bundle.sh" "$tmp/bundle-seccomp" /bin/true
+jq --slurpfile d "$repo/crates/berth/tests/fixtures/client-configs/docker-config.json" \
+    '.linux.seccomp = $d[0].linux.seccomp' "$tmp/bundle-seccomp/config.json" > "$tmp/seccomp.json" \
+    && mv "$tmp/seccomp.json" "$tmp/bundle-seccomp/config.json"
 mkdir -p "$tmp/out"
 for n in "${names[@]}"; do mkdir -p "$tmp/root-$n"; done
 
-metrics=(run cycle limits state exec rss)
+metrics=(run seccomp cycle limits state exec rss)
 declare -A dead=()
 echo "bench: N=$N in $ROUNDS rounds; berth=${bins[berth]} runc=${bins[runc]} crun=${bins[crun]}" >&2
 for ((r = 0; r < ROUNDS; r++)); do
@@ -160,7 +172,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         for n in "${names[@]}"; do
             [ -z "${dead[$n.$m]:-}" ] || continue
             if ! in_ns "$n" bash "$here/bench.sh" --worker "$n" "${bins[$n]}" "$m" "$c" \
-                "$tmp/root-$n" "$tmp/out" "$tmp/bundle-true" "$tmp/bundle-sleep" "$tmp/bundle-limits"; then
+                "$tmp/root-$n" "$tmp/out" "$tmp/bundle-true" "$tmp/bundle-sleep" "$tmp/bundle-limits" "$tmp/bundle-seccomp"; then
                 dead[$n.$m]=1
                 echo "bench: $n $m failed: $(tail -n 2 "$tmp/out/$n.$m.err" | tr '\n' ' ')" >&2
             fi
@@ -183,7 +195,7 @@ ratio() {
 samples() { [ -s "$1" ] && wc -l < "$1" || echo 0; }
 
 printf '\n%-32s %9s %9s %9s %11s %11s\n' "median (N=$N)" berth runc crun berth/runc berth/crun
-rows=("run:run /bin/true (ms)" "create:create (ms)" "start:start (ms)" "delete:delete --force (ms)"
+rows=("run:run /bin/true (ms)" "seccomp:the same, Docker's seccomp (ms)" "create:create (ms)" "start:start (ms)" "delete:delete --force (ms)"
       "cycle:create+start+delete (ms)" "limits:the same with mem+pids+cpu (ms)"
       "state:state (ms)" "exec:exec /bin/true (ms)"
       "rss:peak RSS of create (MiB)")

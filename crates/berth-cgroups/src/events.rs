@@ -157,8 +157,11 @@ impl MemoryWatch {
         }
         let now = match self.read() {
             Ok(now) => now,
-            // Removed with the container.
-            Err(CgroupError::Io(e)) if e.source.kind() == std::io::ErrorKind::NotFound => {
+            // Removed with the container: gone (ENOENT), or being removed while read (ENODEV).
+            Err(CgroupError::Io(e))
+                if e.source.kind() == std::io::ErrorKind::NotFound
+                    || e.source.raw_os_error() == Some(rustix::io::Errno::NODEV.raw_os_error()) =>
+            {
                 return Ok(Changes {
                     emptied: true,
                     ..Changes::default()

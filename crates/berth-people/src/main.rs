@@ -11,12 +11,13 @@
 //!
 //! Owns: the people-face commands ([`commands`]), the spec generation ([`config`]), the `--net`
 //! modes and the network hook ([`net`]), the image-form `run` ([`run`]), the release hook
-//! ([`release`]). Must not touch: the runtime's state directory, which only the runtime
+//! ([`release`]), checkpoint and restore through CRIU ([`criu`]). Must not touch: the runtime's state directory, which only the runtime
 //! library writes. Imports point one way: this file → [`commands`] → [`run`] → [`config`] → [`security`],
 //! [`release`] → [`net`] → [`error`].
 
 mod commands;
 mod config;
+mod criu;
 mod error;
 mod init;
 mod net;

@@ -21,6 +21,8 @@ pub fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome {
         PeopleCommand::Logs(a) => logs::run(a, ctx),
         PeopleCommand::Hook(a) => hook::run(a, ctx),
         PeopleCommand::Run(a) => run_image(*a, ctx),
+        PeopleCommand::Checkpoint(a) => crate::criu::checkpoint(a, ctx),
+        PeopleCommand::Restore(a) => crate::criu::restore(a, ctx),
     }
 }
 

@@ -22,7 +22,9 @@ use clap::Subcommand;
 
 use crate::context::{Context, Outcome};
 use crate::face::PeopleFace;
-use crate::people_cli::{HookArgs, ImageArgs, LogsArgs, NetworkArgs, PeopleCommand, SwitchArgs};
+use crate::people_cli::{
+    HookArgs, ImageArgs, LogsArgs, NetworkArgs, PeopleCommand, RawArgs, SwitchArgs,
+};
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -43,6 +45,10 @@ pub enum Command {
     List(list::Args),
     Spec(spec::Args),
     Features(features::Args),
+    /// Checkpoint a running container with CRIU (see `berth checkpoint --help`)
+    Checkpoint(RawArgs),
+    /// Restore a container from a CRIU checkpoint (see `berth restore --help`)
+    Restore(RawArgs),
     Image(ImageArgs),
     Network(NetworkArgs),
     Switch(SwitchArgs),
@@ -99,6 +105,8 @@ impl Command {
             Command::List(a) => a.run(ctx),
             Command::Spec(a) => a.run(ctx),
             Command::Features(a) => a.run(ctx),
+            Command::Checkpoint(a) => F::run(PeopleCommand::Checkpoint(a), ctx),
+            Command::Restore(a) => F::run(PeopleCommand::Restore(a), ctx),
             Command::Image(a) => F::run(PeopleCommand::Image(a), ctx),
             Command::Network(a) => F::run(PeopleCommand::Network(a), ctx),
             Command::Switch(a) => F::run(PeopleCommand::Switch(a), ctx),

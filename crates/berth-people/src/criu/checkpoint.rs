@@ -95,13 +95,16 @@ fn make_dir(path: &Path) -> Result<(), berth_common::io::IoError> {
         .step("create directory", path)
 }
 
-/// What CRIU must treat as outside the container: the config's bind mounts and masked
-/// files (kept by their destination; restore binds them again), the network and pid
+/// What CRIU must treat as outside the container: the config's bind mounts, the cgroup
+/// binds and masked files (kept by their destination; restore binds them again), the network and pid
 /// namespaces the config joins by path (by inode).
 fn externals(criu: &mut Criu, state: &State) -> Result<(), CriuError> {
     let spec = &state.config;
     for m in super::bind_mounts(spec) {
         let dest = m.destination().to_string_lossy().into_owned();
+        criu.set_external_mount(dest.clone(), dest);
+    }
+    for (dest, _) in super::cgroup_binds(state) {
         criu.set_external_mount(dest.clone(), dest);
     }
     let masked = spec.linux().as_ref().and_then(|l| l.masked_paths().clone());

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use berth::context::{Context, Outcome};
 use berth::people_cli::RawArgs;
+use berth_runtime::state::State;
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use rust_criu::{CgMode, Criu};
 
@@ -108,12 +109,12 @@ fn log_path(flags: &CriuFlags, name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A CRIU failure as one line: CRIU's last error from its log, and the log's path.
+/// A CRIU failure as one line: CRIU's first error from its log (the cause; the later ones
+/// follow from it), and the log's path.
 fn failed(op: &'static str, log: PathBuf, err: rust_criu::CriuError) -> CriuError {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let cause = text
         .lines()
-        .rev()
         .find(|l| l.contains("Error ("))
         // Without CRIU's timestamp: "(00.035324) Error (criu/…): …".
         .map(|l| l.split_once(") ").map_or(l, |(_, rest)| rest).trim().to_string())
@@ -130,6 +131,34 @@ fn bind_mounts(spec: &Spec) -> impl Iterator<Item = &Mount> {
                 .flatten()
                 .any(|o| o == "bind" || o == "rbind")
     })
+}
+
+/// The binds of the container's own cgroup directories that berth makes for a `cgroup`
+/// mount (berth_runtime's rootfs/mounts.rs): on v2 the unified directory at the mount's
+/// destination, else each hierarchy's under it. They are external like the config's binds:
+/// a checkpoint names them by destination, a restore binds the new container's directories.
+fn cgroup_binds(state: &State) -> Vec<(String, PathBuf)> {
+    let Some(paths) = &state.cgroup else {
+        return Vec::new();
+    };
+    let mounts = state.config.mounts().iter().flatten();
+    let cgroup_mounts = mounts.filter(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
+    let mut binds = Vec::new();
+    for m in cgroup_mounts {
+        let dest = m.destination();
+        if paths.layout == berth_cgroups::LayoutKind::V2 {
+            binds.extend(paths.dirs.first().map(|(_, d)| (dest.to_string_lossy().into_owned(), d.clone())));
+            continue;
+        }
+        for (key, dir) in &paths.dirs {
+            let name = match key.as_str() {
+                "" => "unified",
+                k => k.strip_prefix("name=").unwrap_or(k),
+            };
+            binds.push((dest.join(name).to_string_lossy().into_owned(), dir.clone()));
+        }
+    }
+    binds
 }
 
 /// The namespace of type `t` the config joins by path, if any.

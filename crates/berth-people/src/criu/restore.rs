@@ -110,7 +110,8 @@ fn run_criu(
 }
 
 /// The config's bind sources (relative ones in the bundle) where the checkpoint recorded
-/// their destinations, and the host's /dev/null for masked files.
+/// their destinations, the new container's cgroup directories, and the host's /dev/null
+/// for masked files.
 fn external_mounts(criu: &mut Criu, state: &State) {
     let spec = &state.config;
     for m in super::bind_mounts(spec) {
@@ -120,6 +121,9 @@ fn external_mounts(criu: &mut Criu, state: &State) {
             m.destination().to_string_lossy().into_owned(),
             source.to_string_lossy().into_owned(),
         );
+    }
+    for (dest, dir) in super::cgroup_binds(state) {
+        criu.set_external_mount(dest, dir.to_string_lossy().into_owned());
     }
     let masks = spec
         .linux()

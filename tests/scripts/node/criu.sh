@@ -13,7 +13,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 # On failure, CRIU's own errors from every log it wrote.
 trap '[ $? = 0 ] || grep -H -B3 "Error (" /tmp/img-*/*.log /tmp/work-*/*.log 2>/dev/null | tail -n 60' EXIT
 ok() { echo "ok: $*"; }
-b() { berth --root $root "$@"; }
+# Each berth call is bounded: a hung CRIU fails the test instead of the boot's timeout.
+b() { timeout 180 berth --root $root "$@"; }
 command -v criu >/dev/null || fail "criu is not installed in the guest"
 count=/payload/rootfs/count
 # value: the counter the container writes (in the rootfs, shared by both bundles).

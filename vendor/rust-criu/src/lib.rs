@@ -191,6 +191,9 @@ impl Criu {
         } {
             return Err(CriuError::SocketPair(std::io::Error::last_os_error()));
         }
+        // Only criu's end is inherited: with ours open in criu too, closing it would never
+        // tell criu that no request follows.
+        unsafe { libc::fcntl(self.sv[0], libc::F_SETFD, libc::FD_CLOEXEC) };
 
         let mut cmd = Command::new(self.criu_path.clone());
         cmd.arg("swrk").arg(format!("{}", self.sv[1]));
@@ -229,6 +232,9 @@ impl Criu {
         // Reference: https://github.com/opencontainers/runc/blob/main/libcontainer/criu_linux.go
         let response = self.handle_criu_response_loop(&mut f, &mut criu, request_type)?;
 
+        // End of requests: after a pre-dump CRIU waits for the next one (another pre-dump
+        // or the final dump) until the socket closes.
+        drop(f);
         let _ = criu.wait();
         Result::Ok(response)
     }

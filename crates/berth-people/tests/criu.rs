@@ -94,7 +94,10 @@ fn failed_checkpoint_names_criu_error_and_log_and_leaves_container_running() {
     std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
     let id = format!("criu-fail-{}", std::process::id());
     run_detached(&state, &bundle, &id);
-    let _container = Container { state: &state, id: &id };
+    let _container = Container {
+        state: &state,
+        id: &id,
+    };
     let before = berth(&state, &["state", &id]);
     let before: serde_json::Value = serde_json::from_slice(&before.stdout).unwrap();
 
@@ -104,7 +107,10 @@ fn failed_checkpoint_names_criu_error_and_log_and_leaves_container_running() {
         &["checkpoint", "--image-path", images.to_str().unwrap(), &id],
     );
     let err = text(&out.stderr);
-    assert!(!out.status.success(), "checkpoint succeeded where criu fails: {err}");
+    assert!(
+        !out.status.success(),
+        "checkpoint succeeded where criu fails: {err}"
+    );
     let log = images.join("dump.log");
     assert_eq!(err.lines().count(), 1, "not one line: {err}");
     assert!(

@@ -197,9 +197,16 @@ impl Criu {
 
         let mut cmd = Command::new(self.criu_path.clone());
         cmd.arg("swrk").arg(format!("{}", self.sv[1]));
+        // After a pre-dump CRIU reports the request socket's close (the protocol's end) on
+        // stderr: not an error to show.
+        let stderr = if request_type == rpc::Criu_req_type::PRE_DUMP {
+            Stdio::null()
+        } else {
+            Stdio::inherit()
+        };
         cmd.stdin(Stdio::null())
             .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
 
         // Caller passes fds opened without CLOEXEC; the child (criu swrk) inherits them. We use those fd numbers in the RPC (crun-style).
         let mut criu = cmd.spawn().map_err(|e| CriuError::Spawn {

@@ -7,8 +7,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::Path;
 
-use berth::context::{Context, Outcome};
 use super::cli::CheckpointArgs;
+use berth::context::{Context, Outcome};
 use berth_common::io::Step;
 use berth_runtime::container;
 use berth_runtime::state::{State, Status};
@@ -28,7 +28,11 @@ pub fn checkpoint(a: CheckpointArgs, ctx: &Context) -> Outcome {
     let state = dir.load().map_err(container::Error::from)?;
     let status = dir.status(&state);
     if !matches!(status, Status::Running | Status::Paused) {
-        return Err(format!("container {} is {status}: only a running one can be checkpointed", a.id).into());
+        return Err(format!(
+            "container {} is {status}: only a running one can be checkpointed",
+            a.id
+        )
+        .into());
     }
     let mut criu = super::new_criu(ctx);
     super::common_options(&mut criu, &a.criu)?;

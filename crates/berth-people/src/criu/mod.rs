@@ -117,7 +117,12 @@ fn failed(op: &'static str, log: PathBuf, err: rust_criu::CriuError) -> CriuErro
         .lines()
         .find(|l| l.contains("Error ("))
         // Without CRIU's timestamp: "(00.035324) Error (criu/…): …".
-        .map(|l| l.split_once(") ").map_or(l, |(_, rest)| rest).trim().to_string())
+        .map(|l| {
+            l.split_once(") ")
+                .map_or(l, |(_, rest)| rest)
+                .trim()
+                .to_string()
+        })
         .unwrap_or_else(|| err.to_string());
     CriuError::Failed { op, cause, log }
 }
@@ -147,7 +152,12 @@ fn cgroup_binds(state: &State) -> Vec<(String, PathBuf)> {
     for m in cgroup_mounts {
         let dest = m.destination();
         if paths.layout == berth_cgroups::LayoutKind::V2 {
-            binds.extend(paths.dirs.first().map(|(_, d)| (dest.to_string_lossy().into_owned(), d.clone())));
+            binds.extend(
+                paths
+                    .dirs
+                    .first()
+                    .map(|(_, d)| (dest.to_string_lossy().into_owned(), d.clone())),
+            );
             continue;
         }
         for (key, dir) in &paths.dirs {

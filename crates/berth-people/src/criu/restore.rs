@@ -9,8 +9,8 @@ use std::cell::Cell;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use berth::context::{Context, Outcome};
 use super::cli::RestoreArgs;
+use berth::context::{Context, Outcome};
 use berth_common::io::Step;
 use berth_runtime::container::{self, AdoptOptions, Init};
 use berth_runtime::state::State;
@@ -171,7 +171,9 @@ fn joined_namespaces(criu: &mut Criu, state: &State) -> Result<Vec<OwnedFd>, Peo
         let Some(path) = ns.path() else { continue };
         let t = ns.typ();
         if !matches!(t, LinuxNamespaceType::Network | LinuxNamespaceType::Pid) {
-            return Err(CriuError::Unsupported(format!("restore into a joined {t:?} namespace")).into());
+            return Err(
+                CriuError::Unsupported(format!("restore into a joined {t:?} namespace")).into(),
+            );
         }
         // Without O_CLOEXEC: criu swrk inherits it by number.
         let fd = rustix::fs::open(path, rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty())

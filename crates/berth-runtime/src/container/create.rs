@@ -430,7 +430,12 @@ fn handshake(
 }
 
 /// The final state (no creator: creation is done) and the pid file.
-pub(super) fn finish(dir: &ContainerDir, state: &mut State, opts: &CreateOptions, pid: i32) -> Result<()> {
+pub(super) fn finish(
+    dir: &ContainerDir,
+    state: &mut State,
+    opts: &CreateOptions,
+    pid: i32,
+) -> Result<()> {
     if !state::process_matches(pid, state.pid_start_time) {
         return Err(Error::ExitedAfterSetup);
     }

@@ -34,7 +34,7 @@ pub fn checkpoint(a: CheckpointArgs, ctx: &Context) -> Outcome {
         )
         .into());
     }
-    let mut criu = super::new_criu(ctx);
+    let mut criu = super::new_criu(ctx)?;
     super::common_options(&mut criu, &a.criu)?;
     let images = super::image_path(&a.criu);
     make_dir(&images)?;

@@ -40,6 +40,9 @@ pub enum CriuError {
     },
     #[error("{0} is not supported")]
     Unsupported(String),
+    /// rust-criu refused a request before sending it.
+    #[error("criu: {0}")]
+    Client(#[from] rust_criu::CriuError),
     #[error("criu restore: no restored process was reported")]
     NoPid,
     #[error(transparent)]
@@ -47,17 +50,13 @@ pub enum CriuError {
 }
 
 /// The criu binary: `--criu`, else `criu` on PATH.
-fn new_criu(ctx: &Context) -> Criu {
+fn new_criu(ctx: &Context) -> Result<Criu, CriuError> {
     let path = ctx
         .criu
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| "criu".into());
-    match Criu::new_with_criu_path(path) {
-        Ok(c) => c,
-        // new_with_criu_path only records the path.
-        Err(_) => unreachable!("rust-criu's constructor does not fail"),
-    }
+    Ok(Criu::new_with_criu_path(path)?)
 }
 
 /// The options both commands pass the same way; refuses the flags berth does not carry out.

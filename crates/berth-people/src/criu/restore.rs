@@ -67,7 +67,7 @@ fn run_criu(
     images: &Path,
     root: &Path,
 ) -> Result<Init, PeopleError> {
-    let mut criu = super::new_criu(ctx);
+    let mut criu = super::new_criu(ctx)?;
     super::common_options(&mut criu, &a.criu)?;
     let images_dir = std::fs::File::open(images).step("open image directory", images)?;
     criu.set_images_dir_fd(images_dir.as_raw_fd());
@@ -179,7 +179,7 @@ fn joined_namespaces(criu: &mut Criu, state: &State) -> Result<Vec<OwnedFd>, Peo
         let fd = rustix::fs::open(path, rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty())
             .step("open namespace", path)?;
         criu.add_inherit_fd(fd.as_raw_fd(), super::ns_key(t).into())
-            .map_err(|e| CriuError::Unsupported(e.to_string()))?;
+            .map_err(CriuError::from)?;
         fds.push(fd);
     }
     Ok(fds)
@@ -196,7 +196,7 @@ fn inherit_stdio(criu: &mut Criu, images: &Path) -> Result<(), PeopleError> {
     for (n, what) in fds.iter().enumerate().take(3) {
         if what.starts_with("pipe:") {
             criu.add_inherit_fd(n as i32, what.clone())
-                .map_err(|e| CriuError::Unsupported(e.to_string()))?;
+                .map_err(CriuError::from)?;
         }
     }
     Ok(())

@@ -20,7 +20,7 @@ set -euo pipefail
 cache=${BERTH_GUEST_CACHE:-/var/cache/berth/node-guest}
 kver=${BERTH_GUEST_KVER:-$(ls -1 /boot/vmlinuz-* 2>/dev/null | sed 's|.*/vmlinuz-||' | sort -V | tail -n1)}
 packages=(systemd systemd-sysv udev dbus kmod procps iproute2 jq busybox-static runc crun containerd
-    containernetworking-plugins)
+    containernetworking-plugins criu)
 
 die() { echo "node-guest: $*" >&2; exit 1; }
 

@@ -3,7 +3,8 @@
 # as PID 1 on pure cgroup v2 and runs tests/scripts/node/systemd-cgroup.sh there with this
 # berth (directly, then as containerd 1.6's runtime with SystemdCgroup = true); in the same
 # boot, first, tests/scripts/node/cri.sh: the CRI test (crates/berth-cri-test) with the systemd
-# driver, berth and runc. Both run; either failing fails.
+# driver, berth and runc; last, tests/scripts/node/criu.sh: checkpoint and restore with CRIU
+# (which fails its kernel check on this host). All run; any failing fails.
 # Cost: the first run on a machine builds the cached image (about 1 min with a warm network);
 # each run boots the guest under TCG (this host's /dev/kvm is PVM, see scripts/node-guest.sh).
 set -euo pipefail
@@ -24,7 +25,7 @@ cp "$BERTH" "$payload/bin/berth"
 # there only), installed next to berth.
 cp "$(dirname -- "$BERTH")/berth-people" "$payload/bin/berth-people"
 "$repo/scripts/make-rootfs.sh" "$payload/rootfs" >/dev/null
-cp "$here/node/systemd-cgroup.sh" "$here/node/cri.sh" "$payload/"
+cp "$here/node/systemd-cgroup.sh" "$here/node/cri.sh" "$here/node/criu.sh" "$payload/"
 # The CRI test's binary (static; cargo test --workspace has built it) without its debug info,
 # and make-rootfs.sh for its image.
 cri=$(cd "$repo" && cargo test -q -p berth-cri-test --test cri --no-run --message-format=json |
@@ -34,4 +35,4 @@ strip -o "$payload/bin/cri-test" "$cri"
 mkdir -p "$payload/repo/scripts"
 cp "$repo/scripts/make-rootfs.sh" "$payload/repo/scripts/"
 BERTH_GUEST_TIMEOUT=${BERTH_GUEST_TIMEOUT:-720} "$repo/scripts/node-guest.sh" run "$payload" \
-    'bash cri.sh; cri=$?; bash systemd-cgroup.sh && [ $cri = 0 ]'
+    'bash cri.sh; cri=$?; bash systemd-cgroup.sh; sd=$?; bash criu.sh && [ $cri = 0 ] && [ $sd = 0 ]'

@@ -24,6 +24,8 @@ pub enum PeopleError {
     Runtime(#[from] berth_runtime::Error),
     #[error(transparent)]
     Io(#[from] IoError),
+    #[error(transparent)]
+    Criu(#[from] crate::criu::CriuError),
 }
 
 /// The error of `step` on `path`, for `map_err` (elsewhere `berth_common::io::Step` does it).

@@ -56,9 +56,9 @@ struct Cli {
     /// Accepted for command-line compatibility: berth picks rootless mode from the user namespace
     #[arg(long, value_name = "true|false|auto", hide = true)]
     rootless: Option<String>,
-    /// Accepted for command-line compatibility (checkpointing is not supported)
-    #[arg(long, value_name = "PATH", hide = true)]
-    criu: Option<String>,
+    /// The criu binary checkpoint and restore run [default: criu on PATH]
+    #[arg(long, value_name = "PATH")]
+    criu: Option<PathBuf>,
     #[command(subcommand)]
     command: commands::Command,
 }
@@ -138,6 +138,7 @@ pub fn main<F: PeopleFace>() -> ExitCode {
         image_root,
         log: &logger,
         systemd_cgroup: cli.systemd_cgroup,
+        criu: cli.criu.clone(),
         release: &release,
     };
     match cli.command.run::<F>(&ctx) {

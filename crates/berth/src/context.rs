@@ -13,6 +13,8 @@ pub struct Context<'a> {
     #[allow(dead_code)]
     pub log: &'a Logger,
     pub systemd_cgroup: bool,
+    /// `--criu`: the criu binary `checkpoint` and `restore` run.
+    pub criu: Option<PathBuf>,
     /// What `delete` and `run` call to give back what a container holds outside the runtime.
     pub release: &'a berth_runtime::container::Release,
 }

@@ -23,6 +23,19 @@ pub enum PeopleCommand {
     Container(crate::container_cli::ContainerCommand),
     /// `run` in its image form (boxed: its flags dwarf the other variants).
     Run(Box<ImageRunArgs>),
+    /// Runtime-face commands carried out by CRIU, whose client only berth-people links.
+    Checkpoint(RawArgs),
+    Restore(RawArgs),
+}
+
+/// A command's arguments as given: berth-people parses them (`checkpoint`, `restore`), so
+/// their flag definitions, and the text clap makes of them, stay out of `berth`; `--help`
+/// and flag errors come from berth-people alike.
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct RawArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
+    pub args: Vec<std::ffi::OsString>,
 }
 
 /// `run` in its image form: the flags of `berth run` that apply to it.

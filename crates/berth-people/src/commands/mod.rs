@@ -30,6 +30,8 @@ pub fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome {
         PeopleCommand::Diff(a) => commit::diff(a, ctx),
         PeopleCommand::Container(c) => container::run(c, ctx),
         PeopleCommand::Run(a) => run_image(*a, ctx),
+        PeopleCommand::Checkpoint(a) => crate::criu::checkpoint(a, ctx),
+        PeopleCommand::Restore(a) => crate::criu::restore(a, ctx),
     }
 }
 

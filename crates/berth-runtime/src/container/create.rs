@@ -128,7 +128,7 @@ pub(crate) fn create_with_console(
 }
 
 /// The container's cgroup, resolved but not created yet.
-fn cgroup_manager(
+pub(super) fn cgroup_manager(
     opts: &CreateOptions,
     linux: &oci_spec::runtime::Linux,
 ) -> Result<Box<dyn Manager>> {
@@ -256,14 +256,14 @@ fn build(
 }
 
 /// A cgroup this create made: removed when dropped, unless kept.
-struct MadeCgroup(Option<Box<dyn Manager>>);
+pub(super) struct MadeCgroup(Option<Box<dyn Manager>>);
 
 impl MadeCgroup {
     fn manager(&self) -> &dyn Manager {
         &**self.0.as_ref().expect("held until keep")
     }
 
-    fn keep(mut self) {
+    pub(super) fn keep(mut self) {
         self.0.take();
     }
 }
@@ -278,7 +278,7 @@ impl Drop for MadeCgroup {
 }
 
 /// Creates the cgroup and applies the resources; None for a rootless user without one.
-fn make_cgroup(
+pub(super) fn make_cgroup(
     state: &mut State,
     opts: &CreateOptions,
     linux: &oci_spec::runtime::Linux,
@@ -367,7 +367,7 @@ fn clone_init(
 
 /// Records the init at once: from here a `delete` after a crash finds and kills it (until
 /// Ready it also dies with berth, by its parent-death signal or the closed channel).
-fn record_init(dir: &ContainerDir, state: &mut State, pid: i32) -> Result<()> {
+pub(super) fn record_init(dir: &ContainerDir, state: &mut State, pid: i32) -> Result<()> {
     state.pid = pid;
     state.pid_start_time = state::proc_stat(pid)
         .map(|(_, start)| start)
@@ -447,7 +447,12 @@ fn handshake(
 }
 
 /// The final state (no creator: creation is done) and the pid file.
-fn finish(dir: &ContainerDir, state: &mut State, opts: &CreateOptions, pid: i32) -> Result<()> {
+pub(super) fn finish(
+    dir: &ContainerDir,
+    state: &mut State,
+    opts: &CreateOptions,
+    pid: i32,
+) -> Result<()> {
     if !state::process_matches(pid, state.pid_start_time) {
         return Err(Error::ExitedAfterSetup);
     }

@@ -1,6 +1,7 @@
 //! The container lifecycle, one file per operation. Each operation takes the state root,
 //! locks the container for its whole run, and leaves nothing behind when it fails.
 
+mod adopt;
 pub(crate) mod child;
 mod create;
 mod delete;
@@ -24,6 +25,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use adopt::{adopt, AdoptOptions, Init};
 pub use create::{create, Config, CreateOptions, Created};
 pub use delete::delete;
 pub use events::events;

@@ -199,6 +199,11 @@ fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
     let process = spec.process().as_ref().expect("validated: process present");
     if let Some(console) = &a.console {
         tty::setup_init_console(console.as_fd(), process.console_size().as_ref())?;
+    } else {
+        // A session of its own, as runc's every init (setup_console makes one with the
+        // terminal): CRIU refuses to checkpoint a container whose session leader is outside
+        // it, and the container gets no signals meant for its caller's session.
+        rustix::process::setsid().ctx(|| "setsid".into())?;
     }
     if !a.no_new_keyring {
         // EPERM/ENOSYS where keyrings are not allowed (e.g. a seccomp'd host): runc ignores it.

@@ -27,7 +27,7 @@ use crate::context::{Context, Outcome};
 use crate::face::PeopleFace;
 use crate::people_cli::{
     CommitArgs, DiffArgs, HookArgs, ImageArgs, LoginArgs, LogoutArgs, LogsArgs, NetworkArgs,
-    PeopleCommand, SwitchArgs,
+    PeopleCommand, RawArgs, SwitchArgs,
 };
 
 #[derive(Subcommand, Debug)]
@@ -50,6 +50,10 @@ pub enum Command {
     List(list::Args),
     Spec(spec::Args),
     Features(features::Args),
+    /// Checkpoint a running container with CRIU (see `berth checkpoint --help`)
+    Checkpoint(RawArgs),
+    /// Restore a container from a CRIU checkpoint (see `berth restore --help`)
+    Restore(RawArgs),
     Image(ImageArgs),
     Network(NetworkArgs),
     Switch(SwitchArgs),
@@ -132,6 +136,8 @@ impl Command {
             Command::List(a) => a.run(ctx),
             Command::Spec(a) => a.run(ctx),
             Command::Features(a) => a.run(ctx),
+            Command::Checkpoint(a) => F::run(PeopleCommand::Checkpoint(a), ctx),
+            Command::Restore(a) => F::run(PeopleCommand::Restore(a), ctx),
             Command::Image(a) => F::run(PeopleCommand::Image(a), ctx),
             Command::Network(a) => F::run(PeopleCommand::Network(a), ctx),
             Command::Switch(a) => F::run(PeopleCommand::Switch(a), ctx),

@@ -17,6 +17,10 @@
 #   stop            `stop -t 1` of a container whose PID 1 ignores SIGTERM (busybox sleep):
 #                   wall time minus the 1 s timeout, ms, median of N.
 #   list            `berth ps -a` with LIST_N kept (created) containers, ms, median of N.
+#   run --rm        `run --rm --net none IMAGE true` in the image form, the runtime form's `run`
+#                   of a bundle over the same rootfs (what the image form adds is the overlay,
+#                   the generated config, Docker's seccomp profile and the release), and podman
+#                   `run --rm --network none` with runc; ms, median of N, interleaved.
 #   Runtime state is on a tmpfs, as /run; image stores on the tempdir's disk, as /var/lib.
 set -euo pipefail
 
@@ -111,6 +115,20 @@ for _ in $(seq "$N"); do
     echo $(( (t1 - t0) / 1000 )) >> "$tmp/list.berth"
 done
 
+# --- run --rm of /bin/true ----------------------------------------------------------------------
+mkdir -p "$tmp/bundle" && ln -s "$tmp/rootfs" "$tmp/bundle/rootfs"
+(cd "$tmp/bundle" && "$BERTH" spec && jq '.process.args = ["true"] | .process.terminal = false' \
+    config.json > c.json && mv c.json config.json)
+: > "$tmp/run.image"; : > "$tmp/run.bundle"; : > "$tmp/run.podman"
+for i in $(seq "$N"); do
+    t0=$(now_us); b run --rm --net none bb true; t1=$(now_us)
+    echo $(( (t1 - t0) / 1000 )) >> "$tmp/run.image"
+    t0=$(now_us); b run --bundle "$tmp/bundle" "r$i" </dev/null; t1=$(now_us)
+    echo $(( (t1 - t0) / 1000 )) >> "$tmp/run.bundle"
+    t0=$(now_us); pod run --rm --network none --runtime "$RUNC" localhost/bb:latest true; t1=$(now_us)
+    echo $(( (t1 - t0) / 1000 )) >> "$tmp/run.podman"
+done
+
 printf '%-44s %10s %10s\n' "" berth podman
 printf '%-44s %10s %10s\n' "monitor Rss, KiB (mean of $(wc -l < "$tmp/mem.berth"))" \
     "$(mean_of 1 < "$tmp/mem.berth")" "$(mean_of 1 < "$tmp/mem.conmon")"
@@ -119,3 +137,5 @@ printf '%-44s %10s %10s\n' "monitor private (USS), KiB" "$(mean_of 3 < "$tmp/mem
 printf '%-44s %10s %10s\n' "stop -t 1 of a TERM-ignoring one, ms over 1 s" \
     "$(median < "$tmp/stop.berth")" "$(median < "$tmp/stop.podman")"
 printf '%-44s %10s %10s\n' "ps -a of $LIST_N kept containers, ms" "$(median < "$tmp/list.berth")" "-"
+printf '%-44s %10s %10s\n' "run --rm IMAGE true, ms" "$(median < "$tmp/run.image")" "$(median < "$tmp/run.podman")"
+printf '%-44s %10s %10s\n' "run of a bundle on the same rootfs, ms" "$(median < "$tmp/run.bundle")" "-"

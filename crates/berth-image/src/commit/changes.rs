@@ -3,7 +3,6 @@
 //! WORKDIR, USER, EXPOSE (`80`, `53/udp`), LABEL (`k=v…`).
 
 use oci_spec::image::Config;
-use std::collections::HashMap;
 
 /// A `--change` berth cannot apply.
 #[derive(Debug, thiserror::Error)]
@@ -90,9 +89,10 @@ fn command(rest: &str) -> Result<Vec<String>, String> {
     Ok(vec!["/bin/sh".into(), "-c".into(), rest.into()])
 }
 
-/// `K=V K2="v 2"` or the legacy `K V` (one pair, the rest of the line as value).
-fn pairs(rest: &str) -> Result<HashMap<String, String>, String> {
-    let mut out = HashMap::new();
+/// `K=V K2="v 2"` or the legacy `K V` (one pair, the rest of the line as value), in the
+/// order written (Docker keeps it: `ENV A=1 B=2` lists A first).
+fn pairs(rest: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
     if !rest
         .split_whitespace()
         .next()
@@ -101,7 +101,7 @@ fn pairs(rest: &str) -> Result<HashMap<String, String>, String> {
         let (k, v) = rest
             .split_once(char::is_whitespace)
             .ok_or("needs KEY=VALUE")?;
-        out.insert(k.to_string(), v.trim().to_string());
+        out.push((k.to_string(), v.trim().to_string()));
         return Ok(out);
     }
     let mut s = rest;
@@ -117,7 +117,7 @@ fn pairs(rest: &str) -> Result<HashMap<String, String>, String> {
         if k.is_empty() || k.contains(char::is_whitespace) {
             return Err(format!("bad key {k:?}"));
         }
-        out.insert(k.to_string(), v.to_string());
+        out.push((k.to_string(), v.to_string()));
         s = next.trim_start();
     }
     Ok(out)

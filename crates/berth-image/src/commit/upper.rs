@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -136,7 +137,16 @@ fn node<W: Write>(
         b.append_data(&mut h, path, f)
     } else if md.file_type().is_symlink() {
         let target = fs::read_link(&full)?;
-        b.append_link(&mut h, path, target)
+        let bytes = target.as_os_str().as_bytes();
+        if bytes.len() > h.as_old().linkname.len() {
+            // Long: written literally as a GNU long-link record.
+            return b.append_link(&mut h, path, target);
+        }
+        // The target exactly as the link holds it: tar's set_link_name normalizes paths
+        // (a link to "/" would become "//").
+        h.set_size(0);
+        h.set_link_name_literal(bytes)?;
+        b.append_data(&mut h, path, io::empty())
     } else {
         h.set_size(0);
         b.append_data(&mut h, path, io::empty())

@@ -4,7 +4,10 @@
 //! /proc/self/cgroup (where the calling process sits in each), and turns a container's
 //! cgroupsPath into one absolute directory per hierarchy, as runc's cgroupfs driver does:
 //! an absolute path hangs below each hierarchy's mount point, a relative one below the
-//! caller's own cgroup, and an empty one is `<own cgroup>/<id>`.
+//! caller's own cgroup, and an empty one is `<own cgroup>/<id>`. On a pure v2 host the base
+//! is the parent of the caller's cgroup (runc's fs2 driver does the same): the caller's own
+//! cgroup holds processes, so by v2's no-internal-process rule it can have no child with
+//! controllers (under systemd a service's cgroup refuses `CLONE_INTO_CGROUP` into a child).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -199,10 +202,13 @@ impl Layout {
                 })?;
                 // /proc/self/cgroup paths are relative to the hierarchy's root, the mount
                 // shows `mount_root` of it.
-                let rel = Path::new(&own_path)
+                let mut rel = Path::new(&own_path)
                     .strip_prefix(&h.mount_root)
                     .map(Path::to_path_buf)
                     .unwrap_or_default();
+                if self.kind == LayoutKind::V2 {
+                    rel.pop();
+                }
                 h.mount_point.join(clean(&rel))
             };
             let dir = base.join(&inner);
@@ -441,6 +447,28 @@ mod tests {
         let p = layout.resolve(&host, Some(Path::new("")), "ctr1").unwrap();
         assert_eq!(p.dirs[2].1, d.join("unified/self/ctr1"));
         assert!(layout.resolve(&host, None, "../x").is_err());
+    }
+
+    #[test]
+    fn pure_v2_resolves_below_the_parent_of_the_own_cgroup() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let mi = format!("1 0 0:42 / {} rw - cgroup2 cgroup2 rw\n", d.display());
+        std::fs::write(d.join("mountinfo"), mi).unwrap();
+        std::fs::write(d.join("cgroup"), "0::/system.slice/x.service\n").unwrap();
+        let host = Host {
+            mountinfo: d.join("mountinfo"),
+            self_cgroup: d.join("cgroup"),
+        };
+        let layout = Layout::detect(&host).unwrap();
+        assert_eq!(layout.kind, LayoutKind::V2);
+        let p = layout.resolve(&host, None, "c1").unwrap();
+        assert_eq!(p.dirs[0].1, d.join("system.slice/c1"));
+        let p = layout.resolve(&host, Some(Path::new("a/b")), "c1").unwrap();
+        assert_eq!(p.dirs[0].1, d.join("system.slice/a/b"));
+        std::fs::write(d.join("cgroup"), "0::/\n").unwrap();
+        let p = layout.resolve(&host, None, "c1").unwrap();
+        assert_eq!(p.dirs[0].1, d.join("c1"));
     }
 
     #[test]

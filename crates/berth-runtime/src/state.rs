@@ -397,19 +397,19 @@ pub fn status_at(dir: &Path, state: &State) -> Status {
         state.creator.as_ref(),
         state.pid,
         state.pid_start_time,
-        state.cgroup.as_ref(),
         || dir.join(START_SOCKET).exists(),
+        || state.cgroup.clone(),
     )
 }
 
-/// `status_at` from the fields of state.json it reads (`list` parses no more) and a test
-/// for the start socket.
+/// `status_at` from the fields of state.json it reads (`list` parses no more), a test for
+/// the start socket and the cgroup paths, asked for only for a running container.
 pub fn status_of(
     creator: Option<&Creator>,
     pid: i32,
     pid_start_time: u64,
-    cgroup: Option<&CgroupPaths>,
     start_socket_exists: impl FnOnce() -> bool,
+    cgroup: impl FnOnce() -> Option<CgroupPaths>,
 ) -> Status {
     if let Some(creator) = creator {
         // Half made: being built, or abandoned by a create that died.
@@ -425,8 +425,8 @@ pub fn status_of(
     if start_socket_exists() {
         return Status::Created;
     }
-    let frozen = cgroup.is_some_and(|paths| {
-        let mgr = berth_cgroups::manager_from_paths(paths.clone());
+    let frozen = cgroup().is_some_and(|paths| {
+        let mgr = berth_cgroups::manager_from_paths(paths);
         matches!(mgr.freezer_state(), Ok(berth_cgroups::FreezerState::Frozen))
     });
     if frozen {

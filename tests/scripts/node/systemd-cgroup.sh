@@ -94,6 +94,21 @@ berth --root $root delete --force c2
 gone "$name-c2.scope"
 ok "system.slice:$name:<id> by default"
 
+echo "== cgroupfs driver, the default cgroupsPath, from a service's cgroup"
+# This script runs in berth-guest-run.service, whose cgroup holds processes: v2 allows no
+# child with controllers there, so (as runc's fs2) the container goes below its parent.
+own=$(sed -n 's|^0::||p' /proc/self/cgroup)
+jq '.process.terminal = false | .process.args = ["sleep", "1000"] | del(.linux.cgroupsPath)
+    | .linux.resources.memory = {limit: 67108864}' "$bundle/base.json" >"$bundle/config.json"
+berth --root $root create --bundle "$bundle" c5
+cg=/sys/fs/cgroup$(dirname "$own")/c5
+pid=$(berth --root $root state c5 | jq .pid)
+grep -qx "$pid" "$cg/cgroup.procs" || fail "init $pid is not in $cg"
+expect_file "$cg/memory.max" 67108864
+berth --root $root delete --force c5
+[ ! -e "$cg" ] || fail "$cg left"
+ok "the container's cgroup is <parent of ours>/c5, with its limits"
+
 # (runc 1.1.5 hangs on the second create: berth only.)
 if is_berth; then
     echo "== a failed systemd call is one clear error"

@@ -1,12 +1,12 @@
 //! Read-only views: `state` and `list`.
 
-use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 
 use berth_cgroups::CgroupPaths;
 use rustix::fs::{AtFlags, Mode, OFlags};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::Result;
@@ -54,41 +54,55 @@ pub struct ListEntry {
     pub owner: String,
 }
 
-/// The fields of state.json `list` reads: parsing skips the config, most of the file.
+/// The fields of state.json `list` reads: parsing skips the config, most of the file, and
+/// keeps the cgroup paths unparsed (only a running container's freezer needs them).
 #[derive(Deserialize)]
-struct Listed {
+struct Listed<'a> {
     pid: i32,
     pid_start_time: u64,
     bundle: PathBuf,
     created: String,
     owner: String,
-    cgroup: Option<CgroupPaths>,
+    #[serde(borrow)]
+    cgroup: Option<&'a RawValue>,
     #[serde(default)]
     creator: Option<Creator>,
 }
 
 /// Every container under the root with its current status (read as `state_of` does);
-/// containers that vanish while listing are skipped. Per container: state.json read
-/// (without parsing the config), /proc/<pid>/stat, a stat of the start socket (and for a
-/// running one its freezer state), every path relative to the root's fd.
+/// containers that vanish while listing are skipped. Per container six syscalls: state.json
+/// opened relative to the root's fd and read once into one reused buffer,
+/// /proc/<pid>/stat opened and read once, a stat of the start socket (and for a running
+/// one its freezer state).
 pub fn list(root: &StateRoot) -> Vec<ListEntry> {
     let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let Ok(dir) = rustix::fs::open(&root.path, flags, Mode::empty()) else {
         return Vec::new();
     };
+    let mut buf = vec![0u8; 16 << 10];
+    let mut path = String::new();
     root.ids()
         .into_iter()
         .filter_map(|id| {
-            let s: Listed = read_json_at(dir.as_fd(), &format!("{id}/{STATE_FILE}"))?;
+            path.clear();
+            path.push_str(&id);
+            path.push('/');
+            path.push_str(STATE_FILE);
+            let bytes = read_at(dir.as_fd(), &path, &mut buf)?;
+            let s: Listed = serde_json::from_slice(bytes).ok()?;
             let status = status_of(
                 s.creator.as_ref(),
                 s.pid,
                 s.pid_start_time,
-                s.cgroup.as_ref(),
                 || {
-                    let sock = format!("{id}/{START_SOCKET}");
-                    rustix::fs::statat(dir.as_fd(), sock.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                    path.truncate(id.len() + 1);
+                    path.push_str(START_SOCKET);
+                    rustix::fs::statat(dir.as_fd(), path.as_str(), AtFlags::SYMLINK_NOFOLLOW)
                         .is_ok()
+                },
+                || {
+                    s.cgroup
+                        .and_then(|raw| serde_json::from_str::<CgroupPaths>(raw.get()).ok())
                 },
             );
             Some(ListEntry {
@@ -103,6 +117,21 @@ pub fn list(root: &StateRoot) -> Vec<ListEntry> {
         .collect()
 }
 
+/// The whole of `path` under `dir` in `buf` (grown when the file does not fit): one open
+/// and, for a file that fits, one read (a short read of a regular file is its end).
+fn read_at<'b>(dir: BorrowedFd<'_>, path: &str, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+    let fd = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut len = 0;
+    loop {
+        let n = rustix::io::read(&fd, &mut buf[len..]).ok()?;
+        len += n;
+        if n == 0 || len < buf.len() {
+            return Some(&buf[..len]);
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+}
+
 /// `list -q`: the IDs alone, a stat of each state.json and nothing more (no status).
 pub fn list_ids(root: &StateRoot) -> Vec<String> {
     let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
@@ -115,12 +144,4 @@ pub fn list_ids(root: &StateRoot) -> Vec<String> {
         rustix::fs::statat(dir.as_fd(), state.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok()
     });
     ids
-}
-
-/// `path` under `dir` parsed as JSON: one open, two reads (the file fits the first).
-fn read_json_at<T: serde::de::DeserializeOwned>(dir: BorrowedFd<'_>, path: &str) -> Option<T> {
-    let fd = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-    let mut bytes = Vec::with_capacity(16 << 10);
-    std::fs::File::from(fd).read_to_end(&mut bytes).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }

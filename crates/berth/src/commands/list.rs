@@ -1,4 +1,7 @@
+use std::fmt::Write as _;
 use std::io::Write;
+
+use berth_runtime::container::ListEntry;
 
 use crate::context::{Context, Outcome};
 
@@ -28,30 +31,41 @@ impl Args {
         if self.format == "json" {
             writeln!(out, "{}", serde_json::to_string(&entries)?)?;
         } else {
-            let rows: Vec<[String; 6]> = std::iter::once(
-                ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from),
-            )
-            .chain(entries.into_iter().map(|e| {
+            // Padded into one reused line (trimmed: an empty owner leaves no trailing blanks),
+            // no string per cell.
+            const HEAD: [&str; 6] = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
+            let pids: Vec<String> = entries.iter().map(|e| e.pid.to_string()).collect();
+            let cells = |e: &'_ ListEntry, pid: &'_ str| -> [usize; 6] {
                 [
-                    e.id,
-                    e.pid.to_string(),
-                    e.status,
-                    e.bundle,
-                    e.created,
-                    e.owner,
+                    e.id.len(),
+                    pid.len(),
+                    e.status.len(),
+                    e.bundle.len(),
+                    e.created.len(),
+                    e.owner.len(),
                 ]
-            }))
-            .collect();
-            let widths: Vec<usize> = (0..6)
-                .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-                .collect();
-            for r in rows {
-                let line: Vec<String> = r
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect();
-                writeln!(out, "{}", line.join("   ").trim_end())?;
+            };
+            let mut widths = HEAD.map(str::len);
+            for (e, pid) in entries.iter().zip(&pids) {
+                for (w, c) in widths.iter_mut().zip(cells(e, pid)) {
+                    *w = (*w).max(c);
+                }
+            }
+            let [w0, w1, w2, w3, w4, _] = widths;
+            let [h0, h1, h2, h3, h4, h5] = HEAD;
+            writeln!(
+                out,
+                "{h0:<w0$}   {h1:<w1$}   {h2:<w2$}   {h3:<w3$}   {h4:<w4$}   {h5}"
+            )?;
+            let mut line = String::new();
+            for (e, pid) in entries.iter().zip(&pids) {
+                line.clear();
+                write!(
+                    line,
+                    "{:<w0$}   {pid:<w1$}   {:<w2$}   {:<w3$}   {:<w4$}   {}",
+                    e.id, e.status, e.bundle, e.created, e.owner
+                )?;
+                writeln!(out, "{}", line.trim_end())?;
             }
         }
         out.flush()?;

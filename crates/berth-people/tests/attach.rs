@@ -4,13 +4,10 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-#[path = "../../berth/tests/common/rootfs.rs"]
-mod rootfs;
-
 mod common;
 use common::BERTH;
 
-#[path = "common/life.rs"]
+#[path = "common/world.rs"]
 mod world;
 use world::{name, text, World};
 

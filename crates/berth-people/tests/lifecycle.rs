@@ -7,13 +7,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-#[path = "../../berth/tests/common/rootfs.rs"]
-mod rootfs;
-
 mod common;
 use common::BERTH;
 
-#[path = "common/life.rs"]
+#[path = "common/world.rs"]
 mod world;
 use world::{name, names, text, World};
 

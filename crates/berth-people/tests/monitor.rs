@@ -3,13 +3,9 @@
 
 use std::path::Path;
 
-#[path = "../../berth/tests/common/rootfs.rs"]
-mod rootfs;
-
 mod common;
-use common::BERTH;
 
-#[path = "common/life.rs"]
+#[path = "common/world.rs"]
 mod world;
 use world::{name, World};
 

@@ -1,6 +1,8 @@
-//! A test's own berth world for the network and message tests (networks.rs, messages.rs):
-//! a state root and an image root in a tempdir, with busybox:latest imported from the host's
-//! static busybox. Included with `#[path]`, beside `common` (the `berth` binary).
+//! A test's own berth world, driven through `berth` as a user types it: a state root and an
+//! image root in a tempdir, with busybox:latest imported from the host's static busybox.
+//! Included with `#[path]`, beside `common` (the `berth` binary), by the network, message,
+//! lifecycle, cp, attach and monitor tests; each uses a part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -28,7 +30,7 @@ pub struct World {
 impl World {
     pub fn new() -> World {
         let dir = tempfile::Builder::new()
-            .prefix("berth-net-")
+            .prefix("berth-world-")
             .tempdir()
             .unwrap();
         let w = World { dir };
@@ -48,6 +50,10 @@ impl World {
         w
     }
 
+    pub fn state_root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
     pub fn image_root(&self) -> PathBuf {
         self.dir.path().join("images")
     }
@@ -55,7 +61,7 @@ impl World {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&*BERTH);
         c.arg("--root")
-            .arg(self.dir.path().join("state"))
+            .arg(self.state_root())
             .arg("--image-root")
             .arg(self.image_root())
             .args(args)
@@ -89,28 +95,69 @@ impl World {
         );
         text(&out.stderr)
     }
+
+    /// The listing's line for `id` (`ps -a`), if any.
+    pub fn listed(&self, id: &str) -> Option<String> {
+        self.ok(&["ps", "-a"])
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .map(String::from)
+    }
+
+    pub fn inspect(&self, id: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", id])).unwrap();
+        v[0].clone()
+    }
+
+    pub fn mounts(&self) -> Vec<String> {
+        let root = self.dir.path().to_str().unwrap().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&root))
+            .map(String::from)
+            .collect()
+    }
+
+    pub fn kept(&self) -> Vec<String> {
+        names(&self.image_root().join("containers"))
+    }
 }
 
 impl Drop for World {
     fn drop(&mut self) {
-        // A failed test must not leave containers, veths or bridges behind.
-        let state = self.dir.path().join("state");
-        for e in std::fs::read_dir(&state).into_iter().flatten().flatten() {
-            let id = e.file_name().to_string_lossy().into_owned();
-            if !id.starts_with('.') {
-                let _ = self.berth(&["delete", "--force", &id]);
-            }
+        // A failed test must not leave containers (their mounts), veths or bridges behind.
+        for id in self.kept() {
+            let _ = self.berth(&["rm", "-f", &id]);
         }
-        let nets = self.image_root().join("networks");
-        for e in std::fs::read_dir(&nets).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') {
-                let _ = self.berth(&["network", "rm", &name]);
-            }
+        for id in names(&self.state_root()) {
+            let _ = self.berth(&["delete", "--force", &id]);
+        }
+        for name in names(&self.image_root().join("networks")) {
+            let _ = self.berth(&["network", "rm", &name]);
         }
     }
 }
 
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                // The state root's cache of compiled seccomp filters is no container's.
+                .filter(|n| !n.starts_with('.') && n != "seccomp#cache")
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// A container's unique name: other tests run containers on this machine at the same time.
+pub fn name(what: &str) -> String {
+    format!("life-{what}-{}", std::process::id())
 }

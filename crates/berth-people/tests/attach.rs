@@ -1,26 +1,15 @@
 //! `run -dit` and `attach` (root): the monitor holds the container's terminal; attach relays
 //! it, Ctrl-P Ctrl-Q detaches, and the shell's exit code is attach's and is recorded.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
 use common::BERTH;
 
 #[path = "common/world.rs"]
+#[macro_use]
 mod world;
 use world::{name, text, World};
-
-macro_rules! require_root {
-    () => {
-        if !rustix::process::geteuid().is_root() {
-            berth_common::skip!("needs root");
-        }
-        if !Path::new("/bin/busybox").exists() {
-            berth_common::skip!("needs a static busybox (Debian busybox-static)");
-        }
-    };
-}
 
 #[test]
 fn dit_then_attach_gives_a_shell_and_ctrl_p_ctrl_q_detaches() {

@@ -6,19 +6,9 @@ use std::path::Path;
 mod common;
 
 #[path = "common/world.rs"]
+#[macro_use]
 mod world;
 use world::{name, World};
-
-macro_rules! require_root {
-    () => {
-        if !rustix::process::geteuid().is_root() {
-            berth_common::skip!("needs root");
-        }
-        if !Path::new("/bin/busybox").exists() {
-            berth_common::skip!("needs a static busybox (Debian busybox-static)");
-        }
-    };
-}
 
 #[test]
 fn cp_both_ways_and_a_containers_symlink_never_reaches_the_host() {

@@ -11,19 +11,9 @@ mod common;
 use common::BERTH;
 
 #[path = "common/world.rs"]
+#[macro_use]
 mod world;
 use world::{name, names, text, World};
-
-macro_rules! require_root {
-    () => {
-        if !rustix::process::geteuid().is_root() {
-            berth_common::skip!("needs root");
-        }
-        if !Path::new("/bin/busybox").exists() {
-            berth_common::skip!("needs a static busybox (Debian busybox-static)");
-        }
-    };
-}
 
 #[test]
 fn a_run_is_kept_with_its_files_and_exit_code_until_rm() {

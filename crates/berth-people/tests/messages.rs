@@ -8,16 +8,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 #[path = "common/world.rs"]
+#[macro_use]
 mod world;
-use world::{skip_reason, text, World};
-
-macro_rules! require_root {
-    () => {
-        if let Some(why) = skip_reason() {
-            berth_common::skip!("{why}");
-        }
-    };
-}
+use world::{text, World};
 
 fn id(name: &str) -> String {
     format!("{name}{}", std::process::id() % 10_000)

@@ -1,22 +1,16 @@
 //! What the monitor records beyond the exit code (root): an OOM kill, read from the
 //! container's memory cgroup before the cgroup goes.
 
-use std::path::Path;
-
 mod common;
 
 #[path = "common/world.rs"]
+#[macro_use]
 mod world;
 use world::{name, World};
 
 #[test]
 fn an_oom_kill_is_recorded() {
-    if !rustix::process::geteuid().is_root() {
-        berth_common::skip!("needs root");
-    }
-    if !Path::new("/bin/busybox").exists() {
-        berth_common::skip!("needs a static busybox (Debian busybox-static)");
-    }
+    require_root!();
     let w = World::new();
     let id = name("oom");
     // PID 1 itself reads 256 MiB into a shell variable under a 32 MiB limit.

@@ -8,16 +8,9 @@ use std::process::Stdio;
 
 mod common;
 #[path = "common/world.rs"]
+#[macro_use]
 mod world;
-use world::{skip_reason, World};
-
-macro_rules! require_root {
-    () => {
-        if let Some(why) = skip_reason() {
-            berth_common::skip!("{why}");
-        }
-    };
-}
+use world::World;
 
 /// Unique per test process: container IDs and networks are seen by every helper's tests.
 fn tag() -> String {

@@ -4,6 +4,16 @@
 //! lifecycle, cp, attach and monitor tests; each uses a part of it.
 #![allow(dead_code)]
 
+/// Skips the calling test (`berth_common::skip!`, with the reason) when this world cannot run
+/// here. The including file declares `#[macro_use] mod world;`.
+macro_rules! require_root {
+    () => {
+        if let Some(why) = world::skip_reason() {
+            berth_common::skip!("{why}");
+        }
+    };
+}
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -4,161 +4,17 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-#[path = "../../berth/tests/common/rootfs.rs"]
-mod rootfs;
 
 mod common;
 use common::BERTH;
 
-fn skip_reason() -> Option<String> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root".into());
-    }
-    if !Path::new("/bin/busybox").exists() {
-        return Some("needs a static busybox (Debian busybox-static)".into());
-    }
-    None
-}
-
-macro_rules! require_root {
-    () => {
-        if let Some(why) = skip_reason() {
-            berth_common::skip!("{why}");
-        }
-    };
-}
-
-/// One test's world: its own state root and image root, with busybox:latest imported.
-struct World {
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> World {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-people-")
-            .tempdir()
-            .unwrap();
-        let w = World { dir };
-        let tar = w.dir.path().join("busybox.tar");
-        make_rootfs_tar(&w.dir.path().join("rootfs"), &tar);
-        let out = w.berth(&["image", "import", tar.to_str().unwrap(), "busybox:latest"]);
-        assert!(out.status.success(), "import: {}", text(&out.stderr));
-        w
-    }
-
-    fn state_root(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn image_root(&self) -> PathBuf {
-        self.dir.path().join("images")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&*BERTH);
-        c.arg("--root")
-            .arg(self.state_root())
-            .arg("--image-root")
-            .arg(self.image_root())
-            .args(args)
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.berth(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    /// Containers' overlay dirs left under the image root.
-    fn container_dirs(&self) -> Vec<String> {
-        names(&self.image_root().join("containers"))
-    }
-
-    fn mounts_under_root(&self) -> Vec<String> {
-        let root = self.dir.path().to_str().unwrap().to_string();
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains(&root))
-            .map(String::from)
-            .collect()
-    }
-
-    fn assert_clean(&self) {
-        assert_eq!(
-            self.container_dirs(),
-            Vec::<String>::new(),
-            "overlay dirs left"
-        );
-        assert_eq!(
-            self.mounts_under_root(),
-            Vec::<String>::new(),
-            "mounts left"
-        );
-        assert_eq!(
-            names(&self.state_root()),
-            Vec::<String>::new(),
-            "state left"
-        );
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        // A failed test must not leave containers (and their mounts) behind.
-        for id in names(&self.state_root()) {
-            let _ = self.berth(&["delete", "--force", &id]);
-        }
-    }
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                // The state root's cache of compiled seccomp filters is no container's.
-                .filter(|n| !n.starts_with('.') && n != "seccomp#cache")
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A busybox root filesystem as a flat tar (what `docker export` gives).
-fn make_rootfs_tar(dir: &Path, tar: &Path) {
-    rootfs::write(dir);
-    let st = Command::new("tar")
-        .arg("-C")
-        .arg(dir)
-        .arg("-cf")
-        .arg(tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
+#[path = "common/world.rs"]
+#[macro_use]
+mod world;
+use world::{names, rootfs, text, World};
 
 fn leases(w: &World, net: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(&w.ok(&["network", "inspect", net])).unwrap();

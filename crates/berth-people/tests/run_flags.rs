@@ -2,75 +2,24 @@
 //! --security-opt, --user, --group-add, --ulimit, --sysctl, --tmpfs, --shm-size), each checked
 //! from inside a real container started through the CLI, from a busybox image imported here.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-#[path = "../../berth/tests/common/rootfs.rs"]
-mod rootfs;
+use std::process::Output;
 
 mod common;
-use common::BERTH;
 
-fn skip_reason() -> Option<String> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root".into());
-    }
-    if !Path::new("/bin/busybox").exists() {
-        return Some("needs a static busybox (Debian busybox-static)".into());
-    }
-    None
+#[path = "common/world.rs"]
+#[macro_use]
+mod world;
+use world::{text, World};
+
+/// `berth run --rm --net none FLAGS busybox:latest sh -c SCRIPT`, for the flag tests.
+trait RunFlags {
+    fn run(&self, flags: &[&str], script: &str) -> String;
+    fn run_out(&self, flags: &[&str], script: &str) -> Output;
+    fn refused(&self, flags: &[&str]) -> String;
 }
 
-macro_rules! require_root {
-    () => {
-        if let Some(why) = skip_reason() {
-            berth_common::skip!("{why}");
-        }
-    };
-}
-
-/// One test's state root and image root, with busybox:latest imported.
-struct World {
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> World {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-flags-")
-            .tempdir()
-            .unwrap();
-        let w = World { dir };
-        let root = w.dir.path().join("rootfs");
-        rootfs::write(&root);
-        let tar = w.dir.path().join("busybox.tar");
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let out = w.berth(&["image", "import", tar.to_str().unwrap(), "busybox:latest"]);
-        assert!(out.status.success(), "import: {}", text(&out.stderr));
-        w
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        Command::new(&*BERTH)
-            .arg("--root")
-            .arg(self.dir.path().join("state"))
-            .arg("--image-root")
-            .arg(self.dir.path().join("images"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    /// `berth run --rm --net none FLAGS busybox:latest sh -c SCRIPT`: its stdout.
+impl RunFlags for World {
+    /// Its stdout; the run must succeed.
     fn run(&self, flags: &[&str], script: &str) -> String {
         let out = self.run_out(flags, script);
         assert!(
@@ -95,10 +44,6 @@ impl World {
         assert!(!out.status.success(), "{flags:?} was accepted");
         text(&out.stderr)
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// The value of a /proc/self/status field in `status`.
@@ -326,14 +271,9 @@ fn init_forwards_term() {
     require_root!();
     let w = World::new();
     let id = format!("flags-init-{}", std::process::id());
-    let mut child = Command::new(&*BERTH)
-        .arg("--root")
-        .arg(w.dir.path().join("state"))
-        .arg("--image-root")
-        .arg(w.dir.path().join("images"))
-        .args(["run", "--rm", "--init", "--net", "none", "--name", &id])
+    let mut child = w
+        .cmd(&["run", "--rm", "--init", "--net", "none", "--name", &id])
         .args(["busybox:latest", "sleep", "100"])
-        .stdin(Stdio::null())
         .spawn()
         .unwrap();
     // Until the init has started its command (the container is running, with two processes).

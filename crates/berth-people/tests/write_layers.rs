@@ -6,32 +6,14 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-#[path = "../../berth/tests/common/rootfs.rs"]
-mod rootfs;
+use std::path::Path;
 
 mod common;
-use common::BERTH;
 
-fn skip_reason() -> Option<String> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root".into());
-    }
-    if !Path::new("/bin/busybox").exists() {
-        return Some("needs a static busybox (Debian busybox-static)".into());
-    }
-    None
-}
-
-macro_rules! require_root {
-    () => {
-        if let Some(why) = skip_reason() {
-            berth_common::skip!("{why}");
-        }
-    };
-}
+#[path = "common/world.rs"]
+#[macro_use]
+mod world;
+use world::{rootfs, text, World};
 
 /// A busybox tree with files the tests delete and replace: /etc/victim, /etc/sub/a.
 fn write_tree(dir: &Path) {
@@ -41,78 +23,9 @@ fn write_tree(dir: &Path) {
     std::fs::write(dir.join("etc/sub/a"), "a\n").unwrap();
 }
 
-struct World {
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    /// With busybox:latest imported from the tree at `rootfs`.
-    fn new() -> World {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-layers-")
-            .tempdir()
-            .unwrap();
-        let w = World { dir };
-        write_tree(&w.path("rootfs"));
-        let tar = w.path("busybox.tar");
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(w.path("rootfs"))
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        w.ok(&["image", "import", tar.to_str().unwrap(), "busybox:latest"]);
-        w
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        Command::new(&*BERTH)
-            .arg("--root")
-            .arg(self.path("state"))
-            .arg("--image-root")
-            .arg(self.path("images"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.berth(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    /// Waits until container `id` has exited (`berth wait`: its exit is recorded, the
-    /// container kept).
-    fn wait_stopped(&self, id: &str) {
-        self.ok(&["wait", id]);
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        for id in ["lay-k1", "lay-k2", "lay-rootfs"] {
-            let _ = self.berth(&["rm", "-f", id]);
-        }
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// The world of these tests: busybox:latest imported from [`write_tree`]'s tree at `rootfs`.
+fn world() -> World {
+    World::with_tree(write_tree)
 }
 
 /// Everything about a tree that a write could change: names, types, modes, owners, sizes,
@@ -151,7 +64,7 @@ fn tree_hash(dir: &Path) -> u64 {
 #[test]
 fn upper_dir_keeps_the_changes_after_the_container_is_removed() {
     require_root!();
-    let w = World::new();
+    let w = world();
     let upper = w.path("my-upper");
     let up = upper.to_str().unwrap();
     w.ok(&[
@@ -210,7 +123,7 @@ fn libc_s_ifmt() -> u32 {
 #[test]
 fn commit_makes_an_image_with_the_changes_and_diff_lists_them() {
     require_root!();
-    let w = World::new();
+    let w = world();
     // A running container: a new file, a deleted one, a dir replaced (opaque).
     w.ok(&[
         "run",
@@ -280,7 +193,7 @@ fn commit_makes_an_image_with_the_changes_and_diff_lists_them() {
         "-c",
         "echo second > /second; ln -s / /rootlink; ln -s /etc/shadow /leak",
     ]);
-    w.wait_stopped("lay-k2");
+    w.ok(&["wait", "lay-k2"]);
     w.ok(&["commit", "lay-k2", "committed:v2"]);
     let out = w.ok(&[
         "run",
@@ -300,7 +213,7 @@ fn commit_makes_an_image_with_the_changes_and_diff_lists_them() {
 #[test]
 fn rootfs_dir_is_a_lower_layer_never_written() {
     require_root!();
-    let w = World::new();
+    let w = world();
     let images = w.path("images-dir/alpine");
     write_tree(&images);
     let before = tree_hash(&images);
@@ -365,7 +278,7 @@ fn rootfs_dir_is_a_lower_layer_never_written() {
         "-c",
         "echo added > /added",
     ]);
-    w.wait_stopped("lay-rootfs");
+    w.ok(&["wait", "lay-rootfs"]);
     w.ok(&["commit", "lay-rootfs", "fromdir:1"]);
     let out = w.ok(&[
         "run",
@@ -385,7 +298,7 @@ fn rootfs_dir_is_a_lower_layer_never_written() {
 #[test]
 fn import_change_gives_a_flat_tar_its_default_command() {
     require_root!();
-    let w = World::new();
+    let w = world();
     let tar = w.path("busybox.tar");
     w.ok(&[
         "image",

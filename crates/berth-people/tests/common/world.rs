@@ -1,7 +1,7 @@
 //! A test's own berth world, driven through `berth` as a user types it: a state root and an
 //! image root in a tempdir, with busybox:latest imported from the host's static busybox.
 //! Included with `#[path]`, beside `common` (the `berth` binary), by the network, message,
-//! lifecycle, cp, attach and monitor tests; each uses a part of it.
+//! lifecycle, cp, attach, monitor, people, run-flag and write-layer tests; each uses a part of it.
 #![allow(dead_code)]
 
 /// Skips the calling test (`berth_common::skip!`, with the reason) when this world cannot run
@@ -20,7 +20,7 @@ use std::process::{Command, Output, Stdio};
 use super::common::BERTH;
 
 #[path = "../../../berth/tests/common/rootfs.rs"]
-mod rootfs;
+pub mod rootfs;
 
 /// Why these tests cannot run here, if they cannot.
 pub fn skip_reason() -> Option<String> {
@@ -39,13 +39,19 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
+        World::with_tree(rootfs::write)
+    }
+
+    /// A world whose busybox:latest is imported from the tree `write` makes (busybox's
+    /// [`rootfs::write`] plus what a test needs in its image).
+    pub fn with_tree(write: impl FnOnce(&Path)) -> World {
         let dir = tempfile::Builder::new()
             .prefix("berth-world-")
             .tempdir()
             .unwrap();
         let w = World { dir };
         let root = w.dir.path().join("rootfs");
-        rootfs::write(&root);
+        write(&root);
         let tar = w.dir.path().join("busybox.tar");
         let st = Command::new("tar")
             .arg("-C")
@@ -58,6 +64,12 @@ impl World {
         assert!(st.success());
         w.ok(&["image", "import", tar.to_str().unwrap(), "busybox:latest"]);
         w
+    }
+
+    /// A path inside the world's directory (berth's working directory, for relative forms
+    /// such as `images/NAME`).
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
     }
 
     pub fn state_root(&self) -> PathBuf {
@@ -75,6 +87,7 @@ impl World {
             .arg("--image-root")
             .arg(self.image_root())
             .args(args)
+            .current_dir(self.dir.path())
             .stdin(Stdio::null());
         c
     }
@@ -131,6 +144,18 @@ impl World {
 
     pub fn kept(&self) -> Vec<String> {
         names(&self.image_root().join("containers"))
+    }
+
+    /// Nothing left of any container: no container dirs under the image root, no mounts
+    /// under the world, no state.
+    pub fn assert_clean(&self) {
+        assert_eq!(self.kept(), Vec::<String>::new(), "container dirs left");
+        assert_eq!(self.mounts(), Vec::<String>::new(), "mounts left");
+        assert_eq!(
+            names(&self.state_root()),
+            Vec::<String>::new(),
+            "state left"
+        );
     }
 }
 

@@ -12,7 +12,8 @@
 # tally over cargo tests and shell tests: "N passed, M failed, K skipped", where skipped counts
 # ignored cargo tests and those that reported "skipped" through berth_common::skip! (BERTH_SKIP_LOG).
 # Env: BERTH (runtime the shell tests drive; default <repo>/target/x86_64-unknown-linux-gnu/release/berth),
-#      SHELL_TEST_TIMEOUT (seconds per shell test, default 600).
+#      SHELL_TEST_TIMEOUT (seconds per shell test, default 600; a test that boots a TCG guest
+#      declares its own bound in a `# timeout: SECONDS` line, used when it is larger).
 set -uo pipefail
 
 here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -69,7 +70,10 @@ else
         name=${t##*/}
         printf '\n==> shell test %s (BERTH=%s)\n' "$name" "$BERTH"
         start=$SECONDS
-        if timeout --kill-after=10 "${SHELL_TEST_TIMEOUT:-600}" bash "$t" </dev/null; then
+        bound=${SHELL_TEST_TIMEOUT:-600}
+        own=$(sed -n 's/^# timeout: \([0-9]\+\)$/\1/p' "$t" | head -n1)
+        [ -n "$own" ] && [ "$own" -gt "$bound" ] && bound=$own
+        if timeout --kill-after=10 "$bound" bash "$t" </dev/null; then
             passed=$((passed + 1))
             printf '==> %s: ok (%ds)\n' "$name" $((SECONDS - start))
         else

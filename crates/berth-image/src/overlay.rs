@@ -202,10 +202,45 @@ fn mount_new_api(
 /// missing directory or an already unmounted root (e.g. after a crash or reboot) is fine.
 pub fn unmount_overlay(container_dir: &Path) -> Result<(), OverlayError> {
     unmount_merged(container_dir)?;
-    match fs::remove_dir_all(container_dir) {
+    match remove_tree(container_dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(IoError::new("remove container dir", container_dir, e).into()),
+    }
+}
+
+/// remove_dir_all with the top-level subdirectories (upper, work, merged) removed side by
+/// side. An rmdir frees the directory's block, and on an ext4 mounted with `discard` and no
+/// journal that block is discarded before rmdir returns (1-4 ms each on a busy virtual disk);
+/// a container root has about eight directories, four of them in a chain under work/ (the
+/// overlay's work/work/incompat/volatile), and the disk serves concurrent discards.
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    let mut subdirs = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            subdirs.push(entry.path());
+        } else {
+            ignore_missing(fs::remove_file(entry.path()))?;
+        }
+    }
+    std::thread::scope(|s| {
+        let threads: Vec<_> = subdirs
+            .iter()
+            .map(|d| s.spawn(move || ignore_missing(fs::remove_dir_all(d))))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect::<io::Result<()>>()
+    })?;
+    fs::remove_dir(dir)
+}
+
+fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 

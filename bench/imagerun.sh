@@ -13,8 +13,8 @@
 #   1. wall time, median of N interleaved samples: `run --rm --net none bb true` (image form),
 #      `run --bundle B ID` (runtime form, B's rootfs the same busybox tree), and the floor of a
 #      berth process (`berth --version`);
-#   2. berth's `--debug` steps of the image form, median of N: the people face's own steps
-#      (run: …, release: …) and the runtime's (create/start/delete);
+#   2. berth's `--debug` steps, median of N: the image form's (the people face's own, run: …
+#      and release: …, and the runtime's create/start/delete) beside the runtime form's;
 #   3. the process hops before the image form's work starts, from `strace -f --seccomp-bpf`
 #      stopping only at execve/execveat (so the rest runs untraced), median of T: berth's start
 #      to its exe-guard re-exec, to the execve of berth-people, to berth-people's own re-exec;
@@ -68,7 +68,7 @@ b run --rm --net none bb true # warm-up: the seccomp cache, page cache
 [ -z "${1:-}" ] || "$1" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true
 for ((i = 0; i < N; i++)); do
     timed b --debug --log "$tmp/steps.log" run --rm --net none bb true >> "$tmp/wall.image"
-    timed b run --bundle "$tmp/bundle" "r$$-$i" >> "$tmp/wall.bundle"
+    timed b --debug --log "$tmp/steps-bundle.log" run --bundle "$tmp/bundle" "r$$-$i" >> "$tmp/wall.bundle"
     timed "$BERTH" --version >> "$tmp/wall.version"
     if [ -n "${1:-}" ]; then
         timed "$1" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true \
@@ -78,7 +78,7 @@ for ((i = 0; i < N; i++)); do
 done
 printf '\n%-64s %8s\n' "wall time (median of $N, ms)" median
 printf '%-64s %8s\n' "run --rm --net none bb true (image form, with --debug)" "$(median_ms < "$tmp/wall.image")"
-printf '%-64s %8s\n' "run --bundle B ID, same rootfs (runtime form)" "$(median_ms < "$tmp/wall.bundle")"
+printf '%-64s %8s\n' "run --bundle B ID, same rootfs (runtime form, with --debug)" "$(median_ms < "$tmp/wall.bundle")"
 printf '%-64s %8s\n' "berth --version (a process start)" "$(median_ms < "$tmp/wall.version")"
 if [ -n "${1:-}" ]; then
     printf '%-64s %8s\n' "run --rm --net none bb true, BEFORE ($1)" "$(median_ms < "$tmp/wall.before")"
@@ -86,13 +86,16 @@ if [ -n "${1:-}" ]; then
 fi
 
 # --- 2. steps ------------------------------------------------------------------------------------
-perl -ne 'next unless /msg="(.*): ([0-9.]+)(ns|µs|ms|s)"/;
+tsv() { perl -ne 'next unless /msg="(.*): ([0-9.]+)(ns|µs|ms|s)"/;
     my %f = (ns => 0.001, "µs" => 1, ms => 1000, s => 1e6);
-    printf "%s\t%.3f\n", $1, $2 * $f{$3}' "$tmp/steps.log" > "$tmp/steps.tsv"
-printf '\n%-64s %8s\n' "image form's --debug steps (median of $N, ms)" median
+    printf "%s\t%.3f\n", $1, $2 * $f{$3}' "$1"; }
+tsv "$tmp/steps.log" > "$tmp/steps.tsv"
+tsv "$tmp/steps-bundle.log" > "$tmp/steps-bundle.tsv"
+step_ms() { awk -F'\t' -v n="$1" '$1 == n { print $2 }' "$2" | median_ms; }
+printf '\n%-64s %8s %8s\n' "--debug steps (median of $N, ms)" image runtime
 cut -f1 "$tmp/steps.tsv" | awk '!seen[$0]++' | while read -r name; do
-    printf '%-64s %8s\n' "  $name" \
-        "$(awk -F'\t' -v n="$name" '$1 == n { print $2 }' "$tmp/steps.tsv" | median_ms)"
+    printf '%-64s %8s %8s\n' "  $name" "$(step_ms "$name" "$tmp/steps.tsv")" \
+        "$(step_ms "$name" "$tmp/steps-bundle.tsv")"
 done
 
 # --- 3. the process hops -------------------------------------------------------------------------

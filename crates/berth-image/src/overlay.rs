@@ -264,8 +264,7 @@ fn on_threads(paths: &[PathBuf], op: impl Fn(&Path) -> io::Result<()> + Sync) ->
             .collect();
         threads
             .into_iter()
-            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+            .try_for_each(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
     })
 }
 

@@ -7,13 +7,14 @@
 //! Read-only roots are mounted with MS_RDONLY here, so the runtime needs no root.readonly remount.
 
 use berth_common::io::{IoError, Step};
-use rustix::fs::CWD;
+use rustix::fs::{renameat_with, statat, AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
 use rustix::io::Errno;
 use rustix::mount::{
     self as m, FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, UnmountFlags,
 };
 use std::fs;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -202,10 +203,119 @@ fn mount_new_api(
 /// missing directory or an already unmounted root (e.g. after a crash or reboot) is fine.
 pub fn unmount_overlay(container_dir: &Path) -> Result<(), OverlayError> {
     unmount_merged(container_dir)?;
-    match fs::remove_dir_all(container_dir) {
+    match remove_tree(container_dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(IoError::new("remove container dir", container_dir, e).into()),
+    }
+}
+
+/// remove_dir_all, with the rmdirs side by side. An rmdir frees the directory's block, and on
+/// an ext4 mounted with `discard` and no journal that block is discarded before the call
+/// returns (1-4 ms each on a busy virtual disk), outside the parent directory's lock. A
+/// container root has about eight directories, four of them a chain (the overlay's
+/// work/work/incompat/volatile): each directory, once emptied, is renamed up into `dir`
+/// (a cheap rename), so that all of them can go at once instead of one level after another.
+/// Every step is relative to an fd opened with O_NOFOLLOW, as std's remove_dir_all: a
+/// directory swapped for a symlink meanwhile is never followed.
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    let root = open_dir(CWD, dir)?;
+    let mut flat = Vec::new();
+    empty(&root, &root, &mut flat, &mut 0)?;
+    on_threads(&flat, |name| {
+        Ok(rustix::fs::unlinkat(
+            &root,
+            name.as_str(),
+            AtFlags::REMOVEDIR,
+        )?)
+    })?;
+    drop(root);
+    fs::remove_dir(dir)
+}
+
+fn open_dir(at: impl AsFd, path: impl rustix::path::Arg) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::openat(at, path, flags, Mode::empty())?)
+}
+
+/// Unlinks every file below `dir` and moves every directory below it, once emptied, up into
+/// `root` as `.rm-N` (N from `next` on), noted in `flat`.
+fn empty(
+    root: &OwnedFd,
+    dir: &OwnedFd,
+    flat: &mut Vec<String>,
+    next: &mut usize,
+) -> io::Result<()> {
+    let mut subdirs = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            FileType::Unknown => {
+                FileType::from_raw_mode(statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?.st_mode)
+            }
+            kind => kind,
+        };
+        if kind == FileType::Directory {
+            subdirs.push(name.to_owned());
+        } else {
+            rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
+        }
+    }
+    for name in subdirs {
+        empty(root, &open_dir(dir, name.as_c_str())?, flat, next)?;
+        loop {
+            let to = format!(".rm-{next}");
+            *next += 1;
+            match renameat_with(
+                dir,
+                name.as_c_str(),
+                root,
+                to.as_str(),
+                RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => break flat.push(to),
+                // A name left by an earlier removal (it is in the walk too): the next one.
+                Err(Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `op` on every item, spread over up to eight threads; an already missing path is fine.
+fn on_threads<T: Sync>(items: &[T], op: impl Fn(&T) -> io::Result<()> + Sync) -> io::Result<()> {
+    let n = items.len().min(8);
+    if n <= 1 {
+        return items.iter().try_for_each(|p| ignore_missing(op(p)));
+    }
+    let op = &op;
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..n)
+            .map(|t| {
+                s.spawn(move || {
+                    items
+                        .iter()
+                        .skip(t)
+                        .step_by(n)
+                        .try_for_each(|p| ignore_missing(op(p)))
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .try_for_each(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })
+}
+
+fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 
@@ -242,6 +352,31 @@ pub fn unmount_merged(container_dir: &Path) -> Result<(), OverlayError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every file, symlink and directory goes, chains of directories and all; a symlink to a
+    /// directory outside is removed, not followed.
+    #[test]
+    fn remove_tree_removes_deep_trees_and_never_follows_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (outside, dir) = (tmp.path().join("outside"), tmp.path().join("c"));
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("keep"), "x").unwrap();
+        let deep = dir.join("work/work/incompat/volatile");
+        fs::create_dir_all(&deep).unwrap();
+        fs::write(deep.join("dirty"), "").unwrap();
+        for i in 0..30 {
+            let d = dir.join(format!("upper/d{i}/e"));
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("f"), "data").unwrap();
+        }
+        std::os::unix::fs::symlink(&outside, dir.join("upper/link")).unwrap();
+        fs::write(dir.join("config.json"), "{}").unwrap();
+        // Left by an interrupted removal: a name the flattening would pick.
+        fs::create_dir_all(dir.join(".rm-0/x")).unwrap();
+        remove_tree(&dir).unwrap();
+        assert!(!dir.exists());
+        assert!(outside.join("keep").exists());
+    }
 
     #[test]
     fn legacy_mount_refuses_overlong_options_clearly() {

@@ -53,6 +53,7 @@ pub fn cleanup(image_root: &Path, id: &str, has_root: bool) -> Result<(), People
     let store = network_store(image_root);
     let remove_root = || -> Result<(), PeopleError> {
         if has_root {
+            let _step = berth_runtime::steps::step("release: unmount and remove the root");
             berth_image::Store::open(image_root)?.remove_container_root(id)?;
         }
         Ok(())

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use berth_runtime::container::{self, Config, CreateOptions, RunOptions};
 use berth_runtime::state::StateError;
+use berth_runtime::steps::{step, timed};
 
 use berth::context::Context;
 use berth::people_cli::PeopleFlags;
@@ -33,6 +34,7 @@ pub struct ImageRun<'a> {
 pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
     let (ctx, mut args) = (r.ctx, r.args);
     let image_root = ctx.image_root.as_path();
+    let pick = step("run: open the store, pick the root, check the name");
     let store = berth_image::Store::open(image_root)?;
     let root = crate::layers::pick(&r.flags, &mut args, &store)?;
     let id = match &r.flags.name {
@@ -77,6 +79,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
     };
     let exe = berth_runtime::exe_guard::original_exe()
         .step("find own binary", Path::new("/proc/self/exe"))?;
+    drop(pick);
 
     let upper = r
         .flags
@@ -87,6 +90,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
     // A `--rm` container's root goes when it exits: its writes need no durability, and a
     // volatile overlay spares the sync at unmount (never for the user's own --upper DIR,
     // whose changes outlive the container).
+    let mount = step("run: make and mount the overlay root");
     let croot = store.create_container_root_from(
         root.source(),
         &id,
@@ -96,13 +100,17 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         },
         upper.as_ref(),
     )?;
+    drop(mount);
     let monitored = r.start && r.detach && r.console_socket.is_none();
     let foreground = r.start && !r.detach;
     // From here on everything made for the container is given back on failure.
     let result = (|| {
         if mode != NetMode::Host {
-            net::write_etc(&croot.dir, &hostname)?;
+            timed("run: write hosts and resolv.conf", || {
+                net::write_etc(&croot.dir, &hostname)
+            })?;
         }
+        let generate = step("run: generate the config (with the seccomp profile)");
         let spec = config::build(&SpecInput {
             image: &croot.image,
             image_config: &croot.config,
@@ -117,6 +125,8 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
             plan: plan.as_ref(),
             exe: &exe,
         })?;
+        drop(generate);
+        let write = step("run: write config.json and the record");
         // Written once for whoever reads the bundle as a runc bundle (hooks, people
         // inspecting it); the runtime creates the container from `spec` itself.
         let cfg = croot.dir.join("config.json");
@@ -155,6 +165,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         if let Some(rec) = &record {
             rec.save(&croot.dir)?;
         }
+        drop(write);
         if !r.start {
             // Mounted again by `start`.
             store.unmount_container_root(&id)?;

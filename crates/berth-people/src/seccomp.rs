@@ -31,6 +31,7 @@ const ARCH: (&str, &str) = ("ppc64le", "SCMP_ARCH_PPC64LE");
 
 /// The image form's default filter: Docker's profile for a container with `caps`.
 pub fn docker_default(caps: &HashSet<Capability>) -> Result<LinuxSeccomp, PeopleError> {
+    let _step = berth_runtime::steps::step("run: evaluate Docker's seccomp profile");
     evaluate(DOCKER_DEFAULT, caps)
         .map_err(|why| PeopleError::Usage(format!("berth's built-in seccomp profile: {why}")))
 }

@@ -1,5 +1,6 @@
 //! The people face's unsafe calls: for the monitor's resident memory, `madvise` over the
-//! executable's read-only mappings and `malloc_trim`; for `--init`, a `pre_exec` hook.
+//! executable's read-only mappings and `malloc_trim`; for `--init`, a `pre_exec` hook; for
+//! `cp`, a mount namespace of one thread.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -64,4 +65,14 @@ pub fn unblock_signals_on_exec(cmd: &mut std::process::Command) {
     unsafe {
         cmd.pre_exec(|| berth_runtime::sys::SigSet::empty().thread_set_mask());
     }
+}
+
+/// Gives the calling thread a mount namespace (and the fs state: root, cwd, umask) of its
+/// own, copied from the process's: what it mounts then is seen by no other thread or process.
+pub fn unshare_thread_mounts() -> io::Result<()> {
+    use rustix::thread::UnshareFlags;
+    // SAFETY: rustix marks unshare unsafe because CLONE_FS and CLONE_FILES change state other
+    // threads share; with CLONE_FS this thread stops sharing its fs state instead, which is
+    // the point: the other threads keep theirs, and the mount namespace goes with this thread.
+    Ok(unsafe { rustix::thread::unshare_unsafe(UnshareFlags::FS | UnshareFlags::NEWNS) }?)
 }

@@ -63,6 +63,7 @@ pub fn ensure_readonly_exe() -> Result<(), ExeGuardError> {
     if !exe_writable() {
         return Ok(());
     }
+    let original = std::env::current_exe().map_err(ExeGuardError::OwnPath)?;
     // Where mounts are not allowed (berth itself in a container without CAP_SYS_ADMIN), fall
     // back to what crun does on every call: a sealed in-memory copy.
     let tree = match crate::sys::readonly_detached_clone(c"/proc/self/exe") {
@@ -75,25 +76,57 @@ pub fn ensure_readonly_exe() -> Result<(), ExeGuardError> {
             })?,
         Err(e) => return Err(ExeGuardError::Clone(e)),
     };
+    Err(exec_tree(tree, &original, std::env::args_os()))
+}
+
+/// Executes the binary at `path` (another berth executable: `berth` handing a command over to
+/// `berth-people`) from a read-only detached mount of it, with `args` (argv[0] first) and this
+/// environment, so it starts already protected and its own [`ensure_readonly_exe`] returns
+/// at once: one execve instead of two. Returns only on failure; [`ExeGuardError::Clone`] where
+/// mounts are not permitted, and the caller may execute `path` as usual (it then protects
+/// itself).
+pub fn exec_readonly(
+    path: &std::path::Path,
+    args: impl IntoIterator<Item = OsString>,
+) -> ExeGuardError {
+    let cpath = match CString::new(path.as_os_str().as_encoded_bytes()) {
+        Ok(c) => c,
+        Err(_) => return ExeGuardError::Nul(path.as_os_str().to_owned()),
+    };
+    match crate::sys::readonly_detached_clone(&cpath) {
+        Ok(tree) => exec_tree(tree, path, args),
+        Err(e) => ExeGuardError::Clone(e),
+    }
+}
+
+/// execveat of the read-only `tree` with `args` and this environment, noting `original` (the
+/// binary's path on the host) in [`ORIGINAL_EXE`].
+fn exec_tree(
+    tree: std::os::fd::OwnedFd,
+    original: &std::path::Path,
+    args: impl IntoIterator<Item = OsString>,
+) -> ExeGuardError {
     let cstr = |s: OsString| CString::new(s.clone().into_vec()).map_err(|_| ExeGuardError::Nul(s));
-    let argv: Vec<CString> = std::env::args_os().map(cstr).collect::<Result<_, _>>()?;
-    let original = std::env::current_exe().map_err(ExeGuardError::OwnPath)?;
-    let envp: Vec<CString> = std::env::vars_os()
+    let argv: Vec<CString> = match args.into_iter().map(cstr).collect() {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let envp: Result<Vec<CString>, _> = std::env::vars_os()
         .filter(|(k, _)| k != ORIGINAL_EXE)
-        .chain([(ORIGINAL_EXE.into(), original.into_os_string())])
+        .chain([(ORIGINAL_EXE.into(), original.as_os_str().to_owned())])
         .map(|(k, v)| {
             let mut kv = k;
             kv.push("=");
             kv.push(v);
             cstr(kv)
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
+    let envp = match envp {
+        Ok(e) => e,
+        Err(e) => return e,
+    };
     // The tree fd is close-on-exec: the running image keeps the mount alive by itself.
-    Err(ExeGuardError::Exec(crate::sys::execveat(
-        tree.as_fd(),
-        &argv,
-        &envp,
-    )))
+    ExeGuardError::Exec(crate::sys::execveat(tree.as_fd(), &argv, &envp))
 }
 
 /// A sealed memfd holding a copy of the running binary: nobody can write it again.

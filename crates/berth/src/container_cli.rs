@@ -58,11 +58,18 @@ pub enum ContainerCommand {
 }
 
 /// Attach to a running container started with -t or -i (`run -dit`, `run -di`): its output
-/// here, what you type there (its terminal, or its stdin). Ctrl-P Ctrl-Q detaches and leaves
-/// it running; when it exits, attach exits with its exit code. A container with neither:
-/// its output from now on, followed.
+/// here, what you type there (its terminal, or its stdin). Ctrl-P Ctrl-Q (or --detach-keys)
+/// detaches and leaves it running; when it exits, attach exits with its exit code. A
+/// container with neither: its output from now on, followed.
 #[derive(clap::Args, Debug)]
 pub struct AttachArgs {
+    /// The key sequence that detaches, as Docker writes it: comma-separated keys, each a
+    /// single character or ctrl-<c> (c: a-z, @, [, \, ], ^, _) [default: ctrl-p,ctrl-q]
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// Do not pass this terminal's input to the container (its output only)
+    #[arg(long)]
+    pub no_stdin: bool,
     /// Container ID
     pub id: String,
 }

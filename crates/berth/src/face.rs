@@ -78,13 +78,21 @@ fn hand_over() -> String {
         Ok(exe) => exe,
         Err(e) => return e,
     };
-    // berth-people parses the same argv again, identically. The guard's note of berth's
-    // own path must not pass for berth-people's.
-    let mut args = std::env::args_os();
-    let arg0 = args.next().unwrap_or_else(|| "berth".into());
+    // berth-people parses the same argv again, identically. It starts from a read-only mount
+    // of itself, so its own exe guard has nothing to do (one execve, not two).
+    let mut args: Vec<_> = std::env::args_os().collect();
+    if args.is_empty() {
+        args.push("berth".into());
+    }
+    match exe_guard::exec_readonly(&exe, args.iter().cloned()) {
+        // No mounts here (a container without CAP_SYS_ADMIN): berth-people guards itself.
+        exe_guard::ExeGuardError::Clone(_) => {}
+        e => return format!("run {}: {e}", exe.display()),
+    }
+    // The guard's note of berth's own path must not pass for berth-people's.
     let err = Command::new(&exe)
-        .arg0(arg0)
-        .args(args)
+        .arg0(&args[0])
+        .args(&args[1..])
         .env_remove(exe_guard::ORIGINAL_EXE)
         .exec();
     missing(&exe, err)

@@ -1,7 +1,8 @@
 //! `attach ID` (and `start -a`): this terminal to a running container's, through its
 //! monitor's socket (`<bundle>/attach.sock`): the container's output here, stdin there.
-//! Ctrl-P Ctrl-Q (as Docker) detaches and leaves it running; when it exits, attach exits with
-//! its exit code. A container without a terminal: its output from `since` on, followed.
+//! The detach keys (Ctrl-P Ctrl-Q unless `--detach-keys` says otherwise, as Docker) detach and
+//! leave it running; when it exits, attach exits with its exit code. `--no-stdin`: its output
+//! only. A container without a terminal: its output from `since` on, followed.
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -12,13 +13,22 @@ use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::termios;
 
+use super::detach_keys::{self, Matcher};
 use crate::monitor::ATTACH_SOCKET;
 use crate::record::bundle_of;
 
-/// Docker's default detach keys.
-const DETACH: [u8; 2] = [0x10, 0x11];
+/// How attach treats this terminal's input.
+pub struct Input<'a> {
+    /// `--detach-keys` (Docker's syntax; its default when None).
+    pub detach_keys: Option<&'a str>,
+    /// `--no-stdin`: nothing typed goes to the container.
+    pub no_stdin: bool,
+}
 
-pub fn run(id: &str, ctx: &Context, since: String) -> Outcome {
+pub fn run(id: &str, ctx: &Context, since: String, input: Input<'_>) -> Outcome {
+    let mut keys = Matcher::new(detach_keys::parse(
+        input.detach_keys.unwrap_or(detach_keys::DEFAULT),
+    )?);
     let bundle = bundle_of(&ctx.image_root, id)?;
     let rec = crate::record::Record::load(&bundle)?;
     if !rec.tty && !rec.interactive {
@@ -42,12 +52,12 @@ pub fn run(id: &str, ctx: &Context, since: String) -> Outcome {
     })?;
     let stdin = std::io::stdin();
     // Keys go to a terminal as typed; to a plain stdin, lines as the caller's terminal makes them.
-    let raw = rec.tty.then(|| RawMode::enter(stdin.as_fd())).flatten();
+    let raw = (rec.tty && !input.no_stdin)
+        .then(|| RawMode::enter(stdin.as_fd()))
+        .flatten();
     let mut out = std::io::stdout();
     let mut buf = vec![0u8; 16 * 1024];
-    let mut stdin_open = true;
-    // The first detach key seen at the end of one read, waiting for the second.
-    let mut pending = false;
+    let mut stdin_open = !input.no_stdin;
     let detached = loop {
         let mut fds = vec![PollFd::new(&conn, PollFlags::IN)];
         if stdin_open {
@@ -74,20 +84,12 @@ pub fn run(id: &str, ctx: &Context, since: String) -> Outcome {
             match rustix::io::read(stdin.as_fd(), &mut buf) {
                 Ok(0) | Err(_) => stdin_open = false,
                 Ok(n) => {
-                    let mut data = Vec::with_capacity(n + 1);
-                    if pending {
-                        data.push(DETACH[0]);
-                    }
-                    data.extend_from_slice(&buf[..n]);
-                    if let Some(at) = data.windows(2).position(|w| w == DETACH) {
-                        let _ = conn.write_all(&data[..at]);
+                    let fed = keys.feed(&buf[..n]);
+                    if fed.detach {
+                        let _ = conn.write_all(&fed.forward);
                         break true;
                     }
-                    pending = data.last() == Some(&DETACH[0]);
-                    if pending {
-                        data.pop();
-                    }
-                    conn.write_all(&data)
+                    conn.write_all(&fed.forward)
                         .map_err(|e| format!("write to {}: {e}", sock.display()))?;
                 }
             }

@@ -1,10 +1,14 @@
 //! `cp SRC ID:DST` and `cp ID:SRC DST`: files, directories (recursively) and symlinks (as
-//! symlinks) between the host and a kept container's root filesystem (its overlay; volumes
-//! bound into it are not part of it). Every path in the container is opened with
-//! `openat2(RESOLVE_IN_ROOT)` from the root, so `/`, `..` and each symlink on the way,
-//! absolute or relative, resolve inside the root: a symlink the container made can never
-//! name a host file. Entries of a copied directory are opened by one name with `O_NOFOLLOW`.
-//! A stopped container's overlay is mounted for the copy and unmounted after it.
+//! symlinks) between the host and a kept container's files as the container sees them: its
+//! overlay root with its volumes (`-v HOST:CTR` directories) bound in, running or stopped,
+//! as Docker does. The copy runs on a thread of its own mount namespace where the volumes
+//! are bound onto the root (as the runtime binds them at start), so a path under a volume
+//! lands in its host directory and nothing changes on the host's mounts. Every path in the
+//! container is opened with `openat2(RESOLVE_IN_ROOT)` from the root, so `/`, `..` and each
+//! symlink on the way, absolute or relative, in the container or in a volume, resolve inside
+//! the root: a symlink can never name a host file outside it. Entries of a copied directory
+//! are opened by one name with `O_NOFOLLOW`. A stopped container's overlay is mounted for
+//! the copy and unmounted after it.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -53,12 +57,12 @@ fn in_container<'a>(ctx: &Context, arg: &'a str) -> Option<(&'a str, PathBuf)> {
     })
 }
 
-/// Runs `f` on an O_PATH fd of the container's root, mounting a stopped container's overlay
-/// for the time of the copy.
+/// Runs `f` on an O_PATH fd of the container's root with its volumes bound in, mounting a
+/// stopped container's overlay for the time of the copy.
 fn with_root(
     ctx: &Context,
     id: &str,
-    f: impl FnOnce(&OwnedFd) -> Result<(), PeopleError>,
+    f: impl FnOnce(&OwnedFd) -> Result<(), PeopleError> + Send,
 ) -> Result<(), PeopleError> {
     let bundle = bundle_of(&ctx.image_root, id)?;
     let store = berth_image::Store::open(&ctx.image_root)?;
@@ -69,17 +73,121 @@ fn with_root(
         Record::load(&bundle)?;
         store.remount_container_root(id, berth_image::OverlayOptions::default())?
     };
-    let root = rustix::fs::open(
-        &merged,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| err("open the root", &merged.display().to_string(), e.into()));
-    let result = root.and_then(|root| f(&root));
+    let result = volumes(&bundle).and_then(|vols| {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                if !vols.is_empty() {
+                    // Before the root is opened: its fd must be of this namespace's mount.
+                    private_mounts()?;
+                }
+                let root = open_root(&merged)?;
+                bind_volumes(&root, &vols)?;
+                f(&root)
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    });
     if !running {
         store.unmount_container_root(id)?;
     }
     result
+}
+
+fn open_root(merged: &Path) -> Result<OwnedFd, PeopleError> {
+    rustix::fs::open(
+        merged,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err("open the root", &merged.display().to_string(), e.into()))
+}
+
+/// A volume: a directory of the host bound at a path of the container.
+struct Volume {
+    source: PathBuf,
+    destination: PathBuf,
+    readonly: bool,
+}
+
+/// The container's volumes, in the config's order (a nested one after its parent): its bind
+/// mounts of host directories (not the file binds of /etc/hosts or the --init binary).
+fn volumes(bundle: &Path) -> Result<Vec<Volume>, PeopleError> {
+    let path = bundle.join("config.json");
+    let spec = oci_spec::runtime::Spec::load(&path)
+        .map_err(|e| PeopleError::Usage(format!("read {}: {e}", path.display())))?;
+    Ok(spec
+        .mounts()
+        .iter()
+        .flatten()
+        .filter(|m| {
+            let opts = m.options().as_deref().unwrap_or_default();
+            m.typ().as_deref() == Some("bind") || opts.iter().any(|o| o == "bind" || o == "rbind")
+        })
+        .filter_map(|m| {
+            let source = m.source().clone()?;
+            source.is_dir().then(|| Volume {
+                source,
+                destination: m.destination().clone(),
+                readonly: m
+                    .options()
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|o| o == "ro"),
+            })
+        })
+        .collect())
+}
+
+fn fail(what: &str, p: &Path, e: io::Error) -> PeopleError {
+    PeopleError::Usage(format!("{what} {}: {e}", p.display()))
+}
+
+/// A mount namespace of this thread alone, private (nothing it mounts propagates to the
+/// host's).
+fn private_mounts() -> Result<(), PeopleError> {
+    crate::sys::unshare_thread_mounts()
+        .map_err(|e| fail("unshare the mounts of", Path::new("cp"), e))?;
+    use rustix::mount::MountPropagationFlags as P;
+    rustix::mount::mount_change("/", P::PRIVATE | P::REC)
+        .map_err(|e| fail("make private", Path::new("/"), e.into()))
+}
+
+/// Binds each volume onto its place in `root` (in [`private_mounts`]): the container's view
+/// of its files.
+fn bind_volumes(root: &OwnedFd, vols: &[Volume]) -> Result<(), PeopleError> {
+    use berth_runtime::init::rootfs::{fd_path, mkdir_all_in_root, open_in_root};
+    for v in vols {
+        // The place resolved inside the root (a symlink there stays in it), as the runtime
+        // does at start; a container never started may not have it yet.
+        let target = mkdir_all_in_root(root.as_fd(), &v.destination).map_err(|e| {
+            fail(
+                "volume place",
+                &v.destination,
+                io::Error::other(e.to_string()),
+            )
+        })?;
+        let at = fd_path(&target);
+        rustix::mount::mount_bind_recursive(&v.source, &at)
+            .map_err(|e| fail("bind volume", &v.source, e.into()))?;
+        if v.readonly {
+            // The place again: its fd from before names the directory the bind now covers.
+            let bound = open_in_root(
+                root.as_fd(),
+                &v.destination,
+                OFlags::PATH | OFlags::DIRECTORY,
+            )
+            .map_err(|e| fail("open volume place", &v.destination, e.into()))?;
+            rustix::mount::mount_remount(
+                fd_path(&bound),
+                rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::RDONLY,
+                "",
+            )
+            .map_err(|e| fail("make read-only", &v.destination, e.into()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Opens `path` under `root`, every step resolved inside it.

@@ -5,6 +5,7 @@
 
 mod attach;
 mod cp;
+mod detach_keys;
 mod inspect;
 mod lifecycle;
 mod ls;
@@ -35,7 +36,11 @@ pub fn run(cmd: ContainerCommand, ctx: &Context) -> Outcome {
             let since = berth_common::now_rfc3339();
             lifecycle::start(ctx, &a.id)?;
             if a.attach {
-                return attach::run(&a.id, ctx, since);
+                let input = attach::Input {
+                    detach_keys: None,
+                    no_stdin: false,
+                };
+                return attach::run(&a.id, ctx, since, input);
             }
             println!("{}", a.id);
             Ok(0)
@@ -57,7 +62,15 @@ pub fn run(cmd: ContainerCommand, ctx: &Context) -> Outcome {
         ContainerCommand::Inspect(a) => inspect::run(&a.ids, ctx),
         ContainerCommand::Logs(a) => super::logs::run(a, ctx),
         ContainerCommand::Cp(a) => cp::run(&a, ctx),
-        ContainerCommand::Attach(a) => attach::run(&a.id, ctx, berth_common::now_rfc3339()),
+        ContainerCommand::Attach(a) => attach::run(
+            &a.id,
+            ctx,
+            berth_common::now_rfc3339(),
+            attach::Input {
+                detach_keys: a.detach_keys.as_deref(),
+                no_stdin: a.no_stdin,
+            },
+        ),
     }
 }
 

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# imagerun.sh — where the image form's `run --rm IMAGE true` spends its time beyond the runtime
+# form's `run` of a bundle on the same rootfs. Never part of the tests.
+#
+# Usage: bench/imagerun.sh [BEFORE]     (as root; BEFORE: another build's berth, its berth-people
+#                                        beside it, timed interleaved with this one: an A/B)
+# Env:   BERTH (default <repo>/target/x86_64-unknown-linux-gnu/release/berth; berth-people
+#              beside it), N samples (default 20), T traced runs (default 5)
+#
+# The image: a busybox rootfs tar (the host's static busybox, one link per applet) imported into
+# a fresh store on the tempdir's disk (as /var/lib/berth); runtime state on a tmpfs (as /run).
+# Prints:
+#   1. wall time, median of N interleaved samples: `run --rm --net none bb true` (image form),
+#      `run --bundle B ID` (runtime form, B's rootfs the same busybox tree), and the floor of a
+#      berth process (`berth --version`);
+#   2. berth's `--debug` steps, median of N: the image form's (the people face's own, run: …
+#      and release: …, and the runtime's create/start/delete) beside the runtime form's;
+#   3. the process hops before the image form's work starts, from `strace -f --seccomp-bpf`
+#      stopping only at execve/execveat (so the rest runs untraced), median of T: berth's start
+#      to its exe-guard re-exec, to the execve of berth-people, to berth-people's own re-exec;
+#   4. files and directories the image form creates and removes on the store's disk per run
+#      (strace of one run; the overlay's own work/ entries are made by the kernel, not counted).
+set -euo pipefail
+
+here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname -- "$here")
+# shellcheck source=scripts/env.sh
+. "$repo/scripts/env.sh"
+N=${N:-20}
+T=${T:-5}
+die() { echo "imagerun bench: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "run as root"
+[ -x "$BERTH" ] || die "berth binary $BERTH not found (cargo build --release)"
+command -v strace >/dev/null || die "strace missing (apt-get install strace)"
+
+tmp=$(mktemp -d /tmp/berth-imagerun.XXXXXX)
+b() { "$BERTH" --root "$tmp/run/berth" --image-root "$tmp/img" "$@"; }
+cleanup() {
+    set +e
+    local id
+    for id in $(b list -q 2>/dev/null); do b delete --force "$id" >/dev/null 2>&1; done
+    umount "$tmp/run" 2>/dev/null
+    rm -rf --one-file-system -- "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$tmp/run"
+mount -t tmpfs -o mode=0700 berth-imagerun-run "$tmp/run"
+mkdir -p "$tmp/run/berth" "$tmp/rootfs/bin"
+cp /bin/busybox "$tmp/rootfs/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$tmp/rootfs/bin/$a"; done
+mkdir -p "$tmp/rootfs/"{etc,proc,sys,dev,tmp}
+tar -C "$tmp/rootfs" -cf "$tmp/bb.tar" .
+b image import "$tmp/bb.tar" bb:latest >/dev/null
+mkdir -p "$tmp/bundle" && ln -s "$tmp/rootfs" "$tmp/bundle/rootfs"
+(cd "$tmp/bundle" && "$BERTH" spec && jq '.process.args = ["true"] | .process.terminal = false' \
+    config.json > c.json && mv c.json config.json)
+
+now_us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
+# median of the numbers (µs) on stdin, printed in ms with 2 decimals
+median_ms() { sort -n | awk '{ v[NR] = $1 } END { if (!NR) { print "n/a"; exit }
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m / 1000 }'; }
+timed() { local t0; t0=$(now_us); "$@" </dev/null >/dev/null; echo $(($(now_us) - t0)); }
+echo "imagerun: N=$N T=$T, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+# --- 1. wall time --------------------------------------------------------------------------------
+b run --rm --net none bb true # warm-up: the seccomp cache, page cache
+[ -z "${1:-}" ] || "$1" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true
+for ((i = 0; i < N; i++)); do
+    timed b --debug --log "$tmp/steps.log" run --rm --net none bb true >> "$tmp/wall.image"
+    timed b --debug --log "$tmp/steps-bundle.log" run --bundle "$tmp/bundle" "r$$-$i" >> "$tmp/wall.bundle"
+    timed "$BERTH" --version >> "$tmp/wall.version"
+    if [ -n "${1:-}" ]; then
+        timed "$1" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true \
+            >> "$tmp/wall.before"
+        timed b run --rm --net none bb true >> "$tmp/wall.after"
+    fi
+done
+printf '\n%-64s %8s\n' "wall time (median of $N, ms)" median
+printf '%-64s %8s\n' "run --rm --net none bb true (image form, with --debug)" "$(median_ms < "$tmp/wall.image")"
+printf '%-64s %8s\n' "run --bundle B ID, same rootfs (runtime form, with --debug)" "$(median_ms < "$tmp/wall.bundle")"
+printf '%-64s %8s\n' "berth --version (a process start)" "$(median_ms < "$tmp/wall.version")"
+if [ -n "${1:-}" ]; then
+    printf '%-64s %8s\n' "run --rm --net none bb true, BEFORE ($1)" "$(median_ms < "$tmp/wall.before")"
+    printf '%-64s %8s\n' "run --rm --net none bb true, this build (no --debug)" "$(median_ms < "$tmp/wall.after")"
+fi
+
+# --- 2. steps ------------------------------------------------------------------------------------
+tsv() { perl -ne 'next unless /msg="(.*): ([0-9.]+)(ns|µs|ms|s)"/;
+    my %f = (ns => 0.001, "µs" => 1, ms => 1000, s => 1e6);
+    printf "%s\t%.3f\n", $1, $2 * $f{$3}' "$1"; }
+tsv "$tmp/steps.log" > "$tmp/steps.tsv"
+tsv "$tmp/steps-bundle.log" > "$tmp/steps-bundle.tsv"
+step_ms() { awk -F'\t' -v n="$1" '$1 == n { print $2 }' "$2" | median_ms; }
+printf '\n%-64s %8s %8s\n' "--debug steps (median of $N, ms)" image runtime
+cut -f1 "$tmp/steps.tsv" | awk '!seen[$0]++' | while read -r name; do
+    printf '%-64s %8s %8s\n' "  $name" "$(step_ms "$name" "$tmp/steps.tsv")" \
+        "$(step_ms "$name" "$tmp/steps-bundle.tsv")"
+done
+
+# --- 3. the process hops -------------------------------------------------------------------------
+for ((k = 0; k < T; k++)); do
+    strace -f --seccomp-bpf -ttt -qq -e trace=execve,execveat -o "$tmp/hops.$k" \
+        "$BERTH" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true </dev/null
+    # The exec calls of the first process (berth's pid) until the container's own execve.
+    awk -v out="$tmp/hop" 'NR == 1 { pid = $1 } $1 == pid && /exec/ { t[++n] = $2 }
+        END { for (i = 2; i <= n; i++) printf "%d\n", (t[i] - t[i - 1]) * 1e6 > (out "." i - 1) }' \
+        "$tmp/hops.$k"
+    awk 'NR == 1 { pid = $1 } $1 == pid && /exec/ { n++ } END { print n }' "$tmp/hops.$k" >> "$tmp/hops.count"
+done
+printf '\n%-64s %8s\n' "process hops (strace at exec only, median of $T, ms)" median
+printf '%-64s %8s\n' "  execs before the image form's work (berth, guard, berth-people, guard)" \
+    "$(sort -n "$tmp/hops.count" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
+names=("" "berth start → its exe-guard re-exec" "berth re-executed (parse) → execve berth-people"
+       "berth-people start → its exe-guard re-exec")
+for i in 1 2 3; do
+    [ -s "$tmp/hop.$i" ] || continue
+    printf '%-64s %8s\n' "  ${names[$i]}" "$(median_ms < "$tmp/hop.$i")"
+done
+
+# --- 4. files made and removed on the store's disk -------------------------------------------------
+# Everything made for the container (by berth, by the init's mount points and by overlayfs in
+# work/) is removed by the release: its removals count them.
+strace -f -y -qq -e trace=unlinkat,rmdir,unlink -o "$tmp/files" \
+    "$BERTH" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true </dev/null
+printf '\n%-64s %8s\n' "files and directories made and removed per run (strace)" count
+printf '%-64s %8s\n' "  under the container's directory in the store" \
+    "$(grep -F "$tmp/img/containers" "$tmp/files" | grep -vc "= -1" || true)"

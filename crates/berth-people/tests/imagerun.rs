@@ -1,0 +1,55 @@
+//! The image form's hand-over (root): `berth run IMAGE` replaces itself with `berth-people`
+//! executed from a read-only mount of it, so the process that clones the container's init
+//! has its binary where no container can write it (CVE-2019-5736), though berth-people's own
+//! exe guard no longer re-executes it.
+
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+
+mod common;
+use common::BERTH;
+
+#[path = "common/world.rs"]
+#[macro_use]
+mod world;
+use world::{name, World};
+
+#[test]
+fn the_image_form_runs_from_a_read_only_berth_people() {
+    require_root!();
+    let w = World::new();
+    let id = name("handover");
+    // In the foreground: the berth process becomes berth-people, the container's keeper.
+    let mut run = Command::new(&*BERTH)
+        .arg("--root")
+        .arg(w.state_root())
+        .arg("--image-root")
+        .arg(w.image_root())
+        .args([
+            "run", "--name", &id, "--net", "none", "busybox", "sleep", "1000",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !w.listed(&id).is_some_and(|l| l.contains("Up ")) {
+        assert!(run.try_wait().unwrap().is_none(), "run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let exe = format!("/proc/{}/exe", run.id());
+    // The same file as berth-people beside berth, reached through another mount.
+    let people = std::fs::metadata(BERTH.with_file_name("berth-people")).unwrap();
+    let running = std::fs::metadata(&exe).unwrap();
+    assert_eq!(
+        (running.dev(), running.ino()),
+        (people.dev(), people.ino()),
+        "the keeper is not berth-people"
+    );
+    let flags = rustix::fs::statvfs(exe.as_str()).unwrap().f_flag;
+    assert!(
+        flags.contains(rustix::fs::StatVfsMountFlags::RDONLY),
+        "berth-people runs from a writable mount"
+    );
+    w.ok(&["kill", &id, "KILL"]);
+    run.wait().unwrap();
+}

@@ -97,7 +97,9 @@ fn list_in(dir: BorrowedFd<'_>, ids: &[String], threads: usize) -> Vec<ListEntry
         let mut entries = list_run(dir, first);
         for other in others {
             // A panic in a lister is a bug: it goes on as this thread's.
-            let run = other.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            let run = other
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
             entries.extend(run);
         }
         entries

@@ -87,20 +87,27 @@ pub fn list(root: &StateRoot) -> Vec<ListEntry> {
     list_in(dir.as_fd(), &ids, cpus.min(ids.len() / PER_THREAD))
 }
 
-/// `ids` listed by `threads` threads (this one included), in order.
+/// `ids` listed by `threads` threads (this one included), in order. A thread that cannot
+/// be started (a seccomp profile refusing clone3, a thread limit) leaves its run to this one.
 fn list_in(dir: BorrowedFd<'_>, ids: &[String], threads: usize) -> Vec<ListEntry> {
     let per = ids.len().div_ceil(threads.max(1)).max(1);
     let mut runs = ids.chunks(per);
     let first = runs.next().unwrap_or_default();
     std::thread::scope(|scope| {
-        let others: Vec<_> = runs.map(|run| scope.spawn(|| list_run(dir, run))).collect();
+        let others: Vec<_> = runs
+            .map(|run| {
+                let thread = std::thread::Builder::new().spawn_scoped(scope, || list_run(dir, run));
+                (run, thread.ok())
+            })
+            .collect();
         let mut entries = list_run(dir, first);
-        for other in others {
-            // A panic in a lister is a bug: it goes on as this thread's.
-            let run = other
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            entries.extend(run);
+        for (run, thread) in others {
+            let listed = match thread {
+                // A panic in a lister is a bug: it goes on as this thread's.
+                Some(t) => t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                None => list_run(dir, run),
+            };
+            entries.extend(listed);
         }
         entries
     })
@@ -181,7 +188,8 @@ mod tests {
     use std::collections::HashMap;
 
     /// The threads of a long list: every container is listed once, in ID order, with the
-    /// status one thread gives it. Real files and the test process's own /proc entry.
+    /// status one thread gives it, also where no thread can be started. Real files, the test
+    /// process's own /proc entry, a real seccomp filter.
     #[test]
     fn threads_list_every_container_once_in_order() {
         let tmp = tempfile::tempdir().unwrap();
@@ -229,5 +237,32 @@ mod tests {
         assert_eq!(seen(list_in(dir.as_fd(), &ids, 1)), want);
         assert_eq!(seen(list_in(dir.as_fd(), &ids, 3)), want);
         assert_eq!(seen(list(&root)), want);
+
+        // Under a seccomp filter that refuses new threads (as some profiles a runtime may
+        // run under do), in a thread of its own: the runs are read by the lister itself.
+        let refused = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    refuse_threads();
+                    let spawned = std::thread::Builder::new().spawn_scoped(scope, || ());
+                    (spawned.is_err(), seen(list_in(dir.as_fd(), &ids, 3)))
+                })
+                .join()
+                .unwrap()
+        });
+        assert_eq!(refused, (true, want));
+    }
+
+    /// This thread's clone3 and clone fail with EPERM from now on.
+    fn refuse_threads() {
+        use libseccomp::{ScmpAction, ScmpFilterContext, ScmpSyscall};
+        let mut filter = ScmpFilterContext::new(ScmpAction::Allow).unwrap();
+        for name in ["clone3", "clone"] {
+            let call = ScmpSyscall::from_name(name).unwrap();
+            filter
+                .add_rule(ScmpAction::Errno(libc::EPERM), call)
+                .unwrap();
+        }
+        filter.load().unwrap();
     }
 }

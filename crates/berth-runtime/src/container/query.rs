@@ -83,8 +83,11 @@ pub fn list(root: &StateRoot) -> Vec<ListEntry> {
         return Vec::new();
     };
     let ids = root.ids();
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    list_in(dir.as_fd(), &ids, cpus.min(ids.len() / PER_THREAD))
+    let most = ids.len() / PER_THREAD;
+    // Asked only when it matters: std reads the CPU affinity and this cgroup's CPU quota.
+    let cpus = || std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = if most > 1 { cpus().min(most) } else { 1 };
+    list_in(dir.as_fd(), &ids, threads)
 }
 
 /// `ids` listed by `threads` threads (this one included), in order. A thread that cannot

@@ -462,6 +462,31 @@ pub fn default_signal_action(sig: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Ignores `sig`: for SIGPIPE, a write to a closed pipe or socket fails with EPIPE instead
+/// of killing berth.
+pub fn ignore_signal(sig: i32) -> io::Result<()> {
+    // SAFETY: SIG_IGN installs no handler, so no Rust code can run from signal context.
+    if unsafe { libc::signal(sig, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Which of fds 0, 1 and 2 are closed, in one poll(2) (the check Rust's runtime makes).
+pub fn closed_std_fds() -> io::Result<[bool; 3]> {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: the array is valid for the call, and its length is passed with it; poll only
+    // reports on the numbers, it takes no ownership of them.
+    if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fds.map(|p| p.revents & libc::POLLNVAL != 0))
+}
+
 /// Gives `sig` a handler that does nothing. A pid namespace's init gets no signal from outside
 /// the namespace whose action is the default: an init that takes signals through a signalfd
 /// (with them blocked) must install a handler first, or `kill` from the host never reaches it.

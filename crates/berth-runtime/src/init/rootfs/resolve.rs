@@ -90,32 +90,39 @@ pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
 
 /// Creates every missing directory of `path` inside `root` and returns an O_PATH fd of it.
 pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, InitError> {
-    let mut cur = PathBuf::from("/");
-    let mut fd = open_in_root(root, &cur, OFlags::PATH | OFlags::DIRECTORY)
-        .ctx(|| "open rootfs".to_string())?;
+    let mut clean = PathBuf::from("/");
     for comp in path.components() {
-        let name = match comp {
-            Component::Normal(n) => n,
+        match comp {
+            Component::Normal(n) => clean.push(n),
             Component::ParentDir => {
                 return Err(InitError(format!("path {path:?} contains '..'")));
             }
-            _ => continue,
-        };
-        cur.push(name);
-        fd = match open_in_root(root, &cur, OFlags::PATH | OFlags::DIRECTORY) {
-            Ok(next) => next,
-            Err(Errno::NOENT) => {
-                match mkdirat(fd.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => return Err(InitError(format!("mkdir {cur:?} in rootfs: {e}"))),
-                }
-                open_in_root(root, &cur, OFlags::PATH | OFlags::DIRECTORY)
-                    .ctx(|| format!("open {cur:?} in rootfs"))?
-            }
-            Err(e) => return Err(InitError(format!("open {cur:?} in rootfs: {e}"))),
-        };
+            _ => {}
+        }
     }
-    Ok(fd)
+    mkdir_all_clean(root, &clean)
+}
+
+/// [`mkdir_all_in_root`] of a path of plain names. Most targets exist (the image's /proc,
+/// /dev, /sys): one openat2 then, not one per component; a missing one is made in its
+/// parent, found the same way.
+fn mkdir_all_clean(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, InitError> {
+    match open_in_root(root, path, OFlags::PATH | OFlags::DIRECTORY) {
+        Err(Errno::NOENT) => {}
+        Ok(fd) => return Ok(fd),
+        Err(e) if path == Path::new("/") => return Err(InitError(format!("open rootfs: {e}"))),
+        Err(e) => return Err(InitError(format!("open {path:?} in rootfs: {e}"))),
+    }
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(InitError("open rootfs: it is gone".into()));
+    };
+    let dir = mkdir_all_clean(root, parent)?;
+    match mkdirat(dir.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(InitError(format!("mkdir {path:?} in rootfs: {e}"))),
+    }
+    open_in_root(root, path, OFlags::PATH | OFlags::DIRECTORY)
+        .ctx(|| format!("open {path:?} in rootfs"))
 }
 
 /// Makes sure a mount target exists inside the root (a directory, or an empty file when

@@ -123,3 +123,42 @@ pub fn all(image_root: &Path) -> Vec<Record> {
     v.sort_by(|a, b| a.id.cmp(&b.id));
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The monitor (berth-monitor) edits the record it does not link: its file name and the
+    /// four fields it sets must be this record's.
+    #[test]
+    fn the_monitors_exit_edit_is_this_record() {
+        assert_eq!(berth_monitor::record::RECORD_FILE, RECORD_FILE);
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Record {
+            id: "c1".into(),
+            image: "busybox".into(),
+            command: vec!["sleep".into()],
+            created: berth_common::now_rfc3339(),
+            status: Phase::Running,
+            started_at: Some(berth_common::now_rfc3339()),
+            finished_at: None,
+            exit_code: None,
+            oom_killed: false,
+            ports: vec![],
+            rm: false,
+            read_only: false,
+            tty: true,
+            interactive: false,
+            keeper: Creator::this_process(),
+        };
+        rec.save(dir.path()).unwrap();
+        let done = berth_monitor::record::record_exit(dir.path(), Some(137), true).unwrap();
+        assert_eq!(done, berth_monitor::record::Recorded::Yes);
+        let got = Record::load(dir.path()).unwrap();
+        assert_eq!(got.status, Phase::Exited);
+        assert_eq!(got.exit_code, Some(137));
+        assert!(got.oom_killed && got.tty);
+        assert!(got.finished_at.is_some());
+        assert_eq!(got.keeper, rec.keeper);
+    }
+}

@@ -45,7 +45,8 @@ impl Running {
         let mut log = log::Writer::open(&bundle.join(log::LOG_FILE)).ok();
         let mut open = vec![true; self.streams.len()];
         let mut clients: Vec<Option<UnixStream>> = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
+        // Filled by each read, never zeroed: only pages a read wrote to become resident.
+        let mut buf = Vec::with_capacity(64 * 1024);
         let mut exited = false;
         // After the init's exit, what its survivors still write is drained for a moment.
         let linger = Timespec {
@@ -94,7 +95,7 @@ impl Running {
             for slot in ready {
                 match slot {
                     Slot::Init => exited = true,
-                    Slot::Stream(i) => match rustix::io::read(&self.streams[i].0, &mut buf) {
+                    Slot::Stream(i) => match read(&self.streams[i].0, &mut buf) {
                         // A pty master reads EIO once no process holds the terminal.
                         Ok(0) | Err(_) => open[i] = false,
                         Ok(n) => {
@@ -116,7 +117,7 @@ impl Running {
                     }
                     Slot::Client(j) => {
                         let Some(c) = &clients[j] else { continue };
-                        match rustix::io::read(c, &mut buf) {
+                        match read(c, &mut buf) {
                             Ok(0) | Err(_) => clients[j] = None,
                             Ok(n) => {
                                 if let Some(input) = &self.input {
@@ -145,6 +146,12 @@ impl Running {
             Ok(Recorded::Yes) | Err(_) => self.bins.teardown(args, false),
         }
     }
+}
+
+/// One read into `buf`'s capacity (its length becomes what was read).
+fn read(fd: impl rustix::fd::AsFd, buf: &mut Vec<u8>) -> rustix::io::Result<usize> {
+    buf.clear();
+    rustix::io::read(fd, rustix::buffer::spare_capacity(buf))
 }
 
 fn write_all(fd: &OwnedFd, mut data: &[u8]) -> rustix::io::Result<()> {

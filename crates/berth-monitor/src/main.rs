@@ -27,7 +27,10 @@ impl Args {
         let (mut global, mut tty, mut interactive) = (Vec::new(), false, false);
         let (mut bundle, mut id) = (None, None);
         while let Some(arg) = args.next() {
-            let mut value = || args.next().ok_or(format!("{} needs a value", arg.to_string_lossy()));
+            let mut value = || {
+                args.next()
+                    .ok_or(format!("{} needs a value", arg.to_string_lossy()))
+            };
             match arg.to_str().unwrap_or_default() {
                 "--root" | "--image-root" => global.extend([arg.clone(), value()?]),
                 "--systemd-cgroup" => global.push(arg),
@@ -98,7 +101,14 @@ mod tests {
     #[test]
     fn flags_are_parsed_and_the_global_ones_kept_in_order() {
         let a = parse(&[
-            "--root", "/r", "--tty", "--image-root", "/i", "--systemd-cgroup", "--bundle", "/b",
+            "--root",
+            "/r",
+            "--tty",
+            "--image-root",
+            "/i",
+            "--systemd-cgroup",
+            "--bundle",
+            "/b",
             "c1",
         ])
         .unwrap();

@@ -19,7 +19,10 @@ impl OomCounter {
         let v1 = cgroups.lines().find_map(|l| {
             let (_, rest) = l.split_once(':')?;
             let (controllers, path) = rest.split_once(':')?;
-            controllers.split(',').any(|c| c == "memory").then_some(path)
+            controllers
+                .split(',')
+                .any(|c| c == "memory")
+                .then_some(path)
         });
         let v2 = cgroups.lines().find_map(|l| l.strip_prefix("0::"));
         let file = match v1 {

@@ -26,7 +26,11 @@ pub enum Recorded {
 
 /// Records that the container's program exited with `code` (128+N for signal N; None if it
 /// could not be collected), OOM-killed or not, now.
-pub fn record_exit(bundle: &Path, code: Option<i32>, oom_killed: bool) -> Result<Recorded, IoError> {
+pub fn record_exit(
+    bundle: &Path,
+    code: Option<i32>,
+    oom_killed: bool,
+) -> Result<Recorded, IoError> {
     let path = bundle.join(RECORD_FILE);
     let bytes = match std::fs::read(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Recorded::Gone),
@@ -56,9 +60,15 @@ mod tests {
     fn the_exit_is_recorded_and_the_rest_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(RECORD_FILE);
-        assert_eq!(record_exit(dir.path(), Some(1), false).unwrap(), Recorded::Gone);
+        assert_eq!(
+            record_exit(dir.path(), Some(1), false).unwrap(),
+            Recorded::Gone
+        );
         std::fs::write(&path, r#"{"id":"c","status":"running","keeper":{"pid":1}}"#).unwrap();
-        assert_eq!(record_exit(dir.path(), Some(137), true).unwrap(), Recorded::Yes);
+        assert_eq!(
+            record_exit(dir.path(), Some(137), true).unwrap(),
+            Recorded::Yes
+        );
         let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(v["status"], "exited");
         assert_eq!(v["exitCode"], 137);
@@ -66,6 +76,9 @@ mod tests {
         assert_eq!(v["keeper"]["pid"], 1);
         assert!(v["finishedAt"].as_str().unwrap().ends_with('Z'));
         std::fs::write(&path, r#"{"id":"c","status":"running","rm":true}"#).unwrap();
-        assert_eq!(record_exit(dir.path(), None, false).unwrap(), Recorded::Remove);
+        assert_eq!(
+            record_exit(dir.path(), None, false).unwrap(),
+            Recorded::Remove
+        );
     }
 }

@@ -76,7 +76,11 @@ pub fn setup(args: &Args) -> Result<Running, String> {
     let console = bundle.join(CONSOLE_SOCKET);
     let console_listener = if args.tty {
         let _ = std::fs::remove_file(&console);
-        Some(UnixListener::bind(&console).step("listen on", &console).map_err(line)?)
+        Some(
+            UnixListener::bind(&console)
+                .step("listen on", &console)
+                .map_err(line)?,
+        )
     } else {
         None
     };
@@ -122,15 +126,18 @@ pub fn setup(args: &Args) -> Result<Running, String> {
     // Where attached clients' input goes: the terminal, or the stdin pipe.
     let input = match &master {
         Some(m) => Some(
-            rustix::io::fcntl_dupfd_cloexec(m, 0)
-                .map_err(|e| format!("dup the terminal: {e}"))?,
+            rustix::io::fcntl_dupfd_cloexec(m, 0).map_err(|e| format!("dup the terminal: {e}"))?,
         ),
         None => stdin_w,
     };
     let attach = bundle.join(ATTACH_SOCKET);
     let _ = std::fs::remove_file(&attach);
     let attach = match input.is_some() {
-        true => Some(UnixListener::bind(&attach).step("listen on", &attach).map_err(line)?),
+        true => Some(
+            UnixListener::bind(&attach)
+                .step("listen on", &attach)
+                .map_err(line)?,
+        ),
         false => None,
     };
     let mut streams = vec![(out_r, 0), (err_r, 1)];
@@ -164,7 +171,9 @@ fn start(
     // The init connected during create: accept does not wait.
     let master = match console {
         Some(l) => {
-            let (sock, _) = l.accept().map_err(|e| format!("accept the terminal: {e}"))?;
+            let (sock, _) = l
+                .accept()
+                .map_err(|e| format!("accept the terminal: {e}"))?;
             let (_, mut fds) = recv_fds(sock.as_fd(), &mut [0u8; 64])
                 .map_err(|e| format!("receive the terminal: {e}"))?;
             Some(fds.pop().ok_or("no terminal received")?)

@@ -26,7 +26,15 @@ fn a_detached_container_is_kept_by_the_berth_monitor_executable() {
     let w = World::new();
     let id = name("monexe");
     w.ok(&[
-        "run", "-d", "--name", &id, "--net", "none", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        &id,
+        "--net",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
         "echo up; exec sleep 1000",
     ]);
     let monitor = keeper(&w, &id);
@@ -47,8 +55,9 @@ fn a_detached_container_is_kept_by_the_berth_monitor_executable() {
     assert_eq!(rec["status"], "exited", "{rec}");
     assert_eq!(rec["exitCode"], 137, "{rec}");
     w.ok(&["start", &id]);
-    let gone = std::fs::read_to_string(format!("/proc/{monitor}/status"))
-        .map_or(true, |s| s.contains("State:\tZ") || !s.contains("berth-monitor"));
+    let gone = std::fs::read_to_string(format!("/proc/{monitor}/status")).map_or(true, |s| {
+        s.contains("State:\tZ") || !s.contains("berth-monitor")
+    });
     assert!(gone, "the first monitor {monitor} outlived its container");
     let second = keeper(&w, &id);
     assert_ne!(second, monitor);

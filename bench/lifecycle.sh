@@ -10,8 +10,8 @@
 # into berth's store and podman's storage.
 #
 # Metrics:
-#   monitor memory  N detached `sleep 1000` containers each: for each berth monitor (`hook
-#                   monitor`) and each conmon, /proc/PID/smaps_rollup's Rss, Pss and private
+#   monitor memory  N detached `sleep 1000` containers each: for each berth monitor
+#                   (`berth-monitor`) and each conmon, /proc/PID/smaps_rollup's Rss, Pss and private
 #                   (Private_Clean + Private_Dirty: what this process alone costs; text pages
 #                   are shared by every monitor). Mean over the N, KiB.
 #   stop            `stop -t 1` of a container whose PID 1 ignores SIGTERM (busybox sleep):
@@ -40,6 +40,7 @@ for t in podman runc conmon; do
     command -v "$t" >/dev/null || die "$t missing (apt-get install -y podman runc conmon)"
 done
 [ -x "$BERTH" ] || die "berth binary $BERTH not found (cargo build --release)"
+[ -x "$(dirname -- "$BERTH")/berth-monitor" ] || die "berth-monitor not found beside $BERTH"
 RUNC=$(command -v runc)
 
 tmp=$(mktemp -d /tmp/berth-lifebench.XXXXXX)
@@ -89,7 +90,7 @@ for i in $(seq "$N"); do
     b run -d --name "m$i" --net none bb sleep 1000 >/dev/null
     pod run -d --name "m$i" --network none --runtime "$RUNC" localhost/bb:latest sleep 1000 >/dev/null
 done
-for pid in $(pgrep -f "hook monitor --"); do
+for pid in $(pgrep -x berth-monitor); do
     tr "\\0" " " < "/proc/$pid/cmdline" | grep -q -F -- "$tmp/" && mem "$pid" >> "$tmp/mem.berth"
 done
 for pid in $(pgrep -x conmon); do

@@ -5,7 +5,8 @@
 #    skipped when all are already installed);
 # 2. checks the Rust toolchain (rustup's cargo in ~/.cargo/bin, with rustfmt and clippy);
 # 3. unless --deps-only: `cargo build --release` -> target/x86_64-unknown-linux-gnu/release/berth
-#    and berth-people (the people face, which berth executes; install the two side by side).
+#    berth-people (the people face, which berth executes) and berth-monitor (the kept containers'
+#    monitor, which berth-people starts); install the three side by side.
 # Safe to run again: each step is a no-op when already done.
 set -euo pipefail
 
@@ -53,5 +54,5 @@ log "Rust: $(cargo --version)"
 if [ "$build" -eq 1 ]; then
     log "cargo build --release"
     (cd "$repo" && cargo build --release)
-    log "built $repo/target/x86_64-unknown-linux-gnu/release/berth (and berth-people beside it)"
+    log "built $repo/target/x86_64-unknown-linux-gnu/release/berth (and berth-people, berth-monitor beside it)"
 fi

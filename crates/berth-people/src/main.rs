@@ -11,8 +11,8 @@
 //!
 //! Owns: the people-face commands ([`commands`]), the spec generation ([`config`]), the `--net`
 //! modes and the network hook ([`net`]), the image-form `run` ([`run`]), the release hook
-//! ([`release`]), the kept containers' records ([`record`]) and their monitor ([`monitor`]),
-//! the monitor's two unsafe calls ([`sys`]), checkpoint and restore through CRIU ([`criu`]).
+//! ([`release`]), the kept containers' records ([`record`]) and the spawn of their monitor ([`monitor`]),
+//! the `--init`'s unsafe call ([`sys`]), checkpoint and restore through CRIU ([`criu`]).
 //! Must not touch: the runtime's state directory, which only the runtime library writes.
 //! Imports point one way: this file → [`commands`] → [`run`] → [`monitor`] → [`record`],
 //! [`config`] → [`security`], [`release`] → [`net`] → [`error`].

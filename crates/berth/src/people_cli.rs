@@ -472,9 +472,14 @@ pub struct HookArgs {
 pub enum Which {
     /// Attach the container in the OCI state on stdin to its planned networks
     NetSetup,
-    /// The container's monitor: create and start it as this process's child, log its
-    /// output, record its exit (see berth-people's monitor)
-    Monitor { id: String },
+    /// After the exit of kept container ID (its monitor, berth-monitor, runs this): delete
+    /// its runtime container, giving back networks and overlay mount but keeping its files;
+    /// with --rm, everything
+    Teardown {
+        #[arg(long)]
+        rm: bool,
+        id: String,
+    },
     /// Give back the networks (and, with --with-root, the overlay root and bundle) of
     /// container ID, which is being deleted
     Release {

@@ -1,12 +1,14 @@
 //! `berth hook …`: helpers berth starts for the containers it makes; not for people to call.
 //! `net-setup` is the createRuntime hook of image-form containers (see crate::net);
-//! `monitor ID` is a detached container's monitor (crate::monitor); `release ID` is the
+//! `teardown ID` ends a kept container's runtime incarnation after its exit (its monitor,
+//! berth-monitor, runs it; crate::monitor); `release ID` is the
 //! runtime's release hook as `berth` runs it (see berth::face::Exec).
 
 use std::io::Read;
 
 use berth::context::{Context, Outcome};
 use berth::people_cli::{HookArgs, Which};
+use berth_runtime::container;
 
 pub fn run(args: HookArgs, ctx: &Context) -> Outcome {
     match args.which {
@@ -23,7 +25,15 @@ pub fn run(args: HookArgs, ctx: &Context) -> Outcome {
                 &state,
             )?;
         }
-        Which::Monitor { id } => return Ok(crate::monitor::run(ctx, &id)?),
+        Which::Teardown { rm: false, id } => {
+            container::delete(&ctx.root, &id, true, &crate::monitor::keep_release(ctx))?;
+        }
+        Which::Teardown { rm: true, id } => {
+            // The files go even if the runtime container is gone already.
+            let deleted = container::delete(&ctx.root, &id, true, ctx.release);
+            crate::release::cleanup(&ctx.image_root, &id, true)?;
+            deleted?;
+        }
         Which::Release { with_root, id } => {
             crate::release::cleanup(&ctx.image_root, &id, with_root)?;
         }

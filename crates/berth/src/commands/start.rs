@@ -1,3 +1,5 @@
+use berth_runtime::state::{status_at, Status};
+
 use crate::container_cli::{has_record, StartArgs};
 use crate::context::{Context, Outcome};
 
@@ -14,9 +16,15 @@ pub struct Args {
 impl Args {
     /// The form rule: an ID with a kept record (`berth run IMAGE`, `container create`) is
     /// the people face's, even while the runtime state of its last run is still being torn
-    /// down; any other is runc's `start`. It costs runc's start one stat.
+    /// down; any other is runc's `start`. It costs runc's start one stat. Except a kept
+    /// container whose runtime container is created, not started: its monitor (which runs
+    /// `berth create` and `berth start`) is starting it, and that is runc's `start`.
     pub fn is_kept(&self, ctx: &Context) -> bool {
         has_record(&ctx.image_root, &self.id)
+            && !ctx
+                .root
+                .peek(&self.id)
+                .is_ok_and(|(dir, state)| status_at(&dir, &state) == Status::Created)
     }
 
     pub fn into_people(self) -> StartArgs {

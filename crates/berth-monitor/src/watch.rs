@@ -4,19 +4,19 @@
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 
-use berth::context::Context;
-use berth_runtime::container;
+use berth_monitor::record::{record_exit, Recorded};
+use berth_monitor::{log, ATTACH_SOCKET};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::process::{waitpid, Pid, WaitOptions};
 
-use super::{keep_release, log};
-use crate::record::Record;
+use crate::oom::OomCounter;
+use crate::setup::Binaries;
+use crate::Args;
 
 /// A started container the monitor holds.
-pub(super) struct Running {
+pub struct Running {
     pub pid: i32,
     pub pidfd: OwnedFd,
     /// What the container writes, each with its log stream (0 stdout, 1 stderr); with a
@@ -26,8 +26,8 @@ pub(super) struct Running {
     pub input: Option<OwnedFd>,
     /// `attach` clients connect here (containers with `-t` or `-i`).
     pub attach: Option<UnixListener>,
-    pub memory: Option<berth_cgroups::MemoryWatch>,
-    pub bundle: PathBuf,
+    pub oom: Option<OomCounter>,
+    pub bins: Binaries,
 }
 
 /// What one polled descriptor is.
@@ -40,11 +40,13 @@ enum Slot {
 }
 
 impl Running {
-    pub(super) fn watch(mut self, ctx: &Context, id: &str) {
-        let mut log = log::Writer::open(&self.bundle.join(log::LOG_FILE)).ok();
+    pub fn watch(self, args: &Args) {
+        let bundle = &args.bundle;
+        let mut log = log::Writer::open(&bundle.join(log::LOG_FILE)).ok();
         let mut open = vec![true; self.streams.len()];
         let mut clients: Vec<Option<UnixStream>> = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
+        // Filled by each read, never zeroed: only pages a read wrote to become resident.
+        let mut buf = Vec::with_capacity(64 * 1024);
         let mut exited = false;
         // After the init's exit, what its survivors still write is drained for a moment.
         let linger = Timespec {
@@ -93,7 +95,7 @@ impl Running {
             for slot in ready {
                 match slot {
                     Slot::Init => exited = true,
-                    Slot::Stream(i) => match rustix::io::read(&self.streams[i].0, &mut buf) {
+                    Slot::Stream(i) => match read(&self.streams[i].0, &mut buf) {
                         // A pty master reads EIO once no process holds the terminal.
                         Ok(0) | Err(_) => open[i] = false,
                         Ok(n) => {
@@ -115,7 +117,7 @@ impl Running {
                     }
                     Slot::Client(j) => {
                         let Some(c) = &clients[j] else { continue };
-                        match rustix::io::read(c, &mut buf) {
+                        match read(c, &mut buf) {
                             Ok(0) | Err(_) => clients[j] = None,
                             Ok(n) => {
                                 if let Some(input) = &self.input {
@@ -133,30 +135,23 @@ impl Running {
             w.finish(1);
         }
         let code = wait_init(self.pid);
-        // Before the delete removes the cgroup that counts them.
-        let oom = self
-            .memory
-            .as_mut()
-            .and_then(|m| m.poll().ok())
-            .is_some_and(|c| c.oom_kills > 0);
+        // Before the teardown removes the cgroup that counts them.
+        let oom = self.oom.as_ref().is_some_and(OomCounter::fired);
         reap_orphans();
-        let record = Record::load(&self.bundle);
-        if record.as_ref().is_ok_and(|r| r.rm) {
-            let _ = container::delete(&ctx.root, id, true, ctx.release);
-            let _ = crate::release::cleanup(&ctx.image_root, id, true);
-            return;
+        let _ = std::fs::remove_file(bundle.join(ATTACH_SOCKET));
+        // Recorded first, so `stop` and `wait` return without waiting for the teardown.
+        match record_exit(bundle, code, oom) {
+            Ok(Recorded::Gone) => {} // a `delete` or `rm -f` came first and removed it all
+            Ok(Recorded::Remove) => self.bins.teardown(args, true),
+            Ok(Recorded::Yes) | Err(_) => self.bins.teardown(args, false),
         }
-        let _ = std::fs::remove_file(self.bundle.join(super::ATTACH_SOCKET));
-        // Recorded first, so `stop` and `wait` return without waiting for the teardown. A
-        // `delete` or `rm -f` that came first has removed everything, the record included:
-        // then there is nothing to record.
-        if let Ok(r) = record {
-            if self.bundle.exists() {
-                let _ = r.exited(code, oom).save(&self.bundle);
-            }
-        }
-        let _ = container::delete(&ctx.root, id, true, &keep_release(ctx));
     }
+}
+
+/// One read into `buf`'s capacity (its length becomes what was read).
+fn read(fd: impl rustix::fd::AsFd, buf: &mut Vec<u8>) -> rustix::io::Result<usize> {
+    buf.clear();
+    rustix::io::read(fd, rustix::buffer::spare_capacity(buf))
 }
 
 fn write_all(fd: &OwnedFd, mut data: &[u8]) -> rustix::io::Result<()> {

@@ -33,6 +33,10 @@ use serde::{Deserialize, Serialize};
 pub const STATE_FILE: &str = "state.json";
 /// The socket `start` connects to; present from create until start (`Status::Created`).
 pub const START_SOCKET: &str = "start.sock";
+/// The name (comm) create's init takes until it executes the program: a container whose
+/// start socket outlived a `start` killed after telling the init is running, not created.
+/// Brackets and a colon: no program's file name is likely to match it.
+pub const INIT_NAME: &std::ffi::CStr = c"berth:[init]";
 /// Prefix of staging and trash directories in the state root: '#' is not allowed in IDs.
 const SCRATCH_PREFIX: &str = ".#";
 /// Mode of a state root that berth creates: only root lists or enters it.
@@ -122,7 +126,10 @@ impl Creator {
     /// The calling process.
     pub fn this_process() -> Option<Creator> {
         let pid = std::process::id() as i32;
-        proc_stat(pid).map(|(_, start_time)| Creator { pid, start_time })
+        proc_stat(pid).map(|p| Creator {
+            pid,
+            start_time: p.start_time,
+        })
     }
 
     pub fn alive(&self) -> bool {
@@ -419,10 +426,12 @@ pub fn status_of(
             Status::Stopped
         };
     }
-    if !process_matches(pid, pid_start_time) {
+    let Some(init) = live_stat(pid, pid_start_time) else {
         return Status::Stopped;
-    }
-    if start_socket_exists() {
+    };
+    // `start` removes the socket after telling the init: only an init that still waits
+    // (it bears INIT_NAME until its execve) makes a created container.
+    if init.waiting_for_start && start_socket_exists() {
         return Status::Created;
     }
     let frozen = cgroup().is_some_and(|paths| {
@@ -442,8 +451,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     berth_common::fs::write_atomic(path, bytes, None, Durability::Crash).map_err(StateError::Io)
 }
 
-/// (state letter, start time) of a pid from /proc/<pid>/stat.
-pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+/// What berth reads of a process in /proc/<pid>/stat.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcStat {
+    /// The state letter (R, S, Z, …).
+    pub state: char,
+    /// Start time in clock ticks after boot: with the pid, the process's identity.
+    pub start_time: u64,
+    /// Its name is [`INIT_NAME`]: create's init, before it executes the program.
+    pub waiting_for_start: bool,
+}
+
+/// One process's [`ProcStat`], if it exists.
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     // One read: the line is at most ~700 bytes (52 numbers, comm ≤ 16 bytes), and procfs
     // hands it over whole (no stat for a size hint, no read for EOF).
     let file = rustix::fs::open(
@@ -454,24 +474,57 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     .ok()?;
     let mut buf = [0u8; 1024];
     let n = rustix::io::read(&file, &mut buf).ok()?;
-    let text = std::str::from_utf8(&buf[..n]).ok()?;
-    // comm may contain spaces and parentheses: fields start after the last ')'.
-    let rest = &text[text.rfind(')')? + 2..];
+    parse_proc_stat(&buf[..n])
+}
+
+/// `PID (COMM) STATE …`: comm may contain spaces and parentheses, so the fields start after
+/// the last ')'.
+fn parse_proc_stat(line: &[u8]) -> Option<ProcStat> {
+    let open = line.iter().position(|&b| b == b'(')?;
+    let close = line.iter().rposition(|&b| b == b')')?;
+    let comm = line.get(open + 1..close)?;
+    let rest = std::str::from_utf8(line.get(close + 2..)?).ok()?;
     let mut fields = rest.split(' ');
     let state = fields.next()?.chars().next()?;
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat {
+        state,
+        start_time,
+        waiting_for_start: comm == INIT_NAME.to_bytes(),
+    })
+}
+
+/// `pid`'s [`ProcStat`] while it is the same live (not zombie) process that had `start_time`.
+pub fn live_stat(pid: i32, start_time: u64) -> Option<ProcStat> {
+    if pid <= 0 {
+        return None;
+    }
+    proc_stat(pid).filter(|p| p.start_time == start_time && p.state != 'Z' && p.state != 'X')
 }
 
 /// True while `pid` is the same live (not zombie) process that had `start_time`.
 pub fn process_matches(pid: i32, start_time: u64) -> bool {
-    pid > 0
-        && matches!(proc_stat(pid), Some((state, start)) if start == start_time && state != 'Z' && state != 'X')
+    live_stat(pid, start_time).is_some()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proc_stat_line_with_a_hostile_name() {
+        // A program may name itself anything, parentheses and spaces included.
+        let line = b"42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 7777 1 2 3\n";
+        let p = parse_proc_stat(line).unwrap();
+        assert_eq!(
+            (p.state, p.start_time, p.waiting_for_start),
+            ('S', 7777, false)
+        );
+        let line = b"9 (berth:[init]) S 1 9 9 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 123 1 2\n";
+        let p = parse_proc_stat(line).unwrap();
+        assert_eq!((p.start_time, p.waiting_for_start), (123, true));
+        assert!(parse_proc_stat(b"9 (berth").is_none());
+    }
 
     #[test]
     fn ids_follow_runc_rules() {
@@ -553,7 +606,7 @@ mod tests {
     #[test]
     fn own_process_is_alive_and_wrong_start_time_is_not() {
         let pid = std::process::id() as i32;
-        let (_, start) = proc_stat(pid).unwrap();
+        let start = proc_stat(pid).unwrap().start_time;
         assert!(process_matches(pid, start));
         assert!(!process_matches(pid, start + 1));
     }

@@ -409,3 +409,37 @@ fn kill_of_a_stopped_container_says_container_not_running() {
     assert_ok(&c.cmd(&["delete", &c.id]), "delete");
     c.assert_nothing_left();
 }
+
+/// A `start` killed after it told the init to go but before it removed the start socket:
+/// the program runs, so `state` and `list` say running (not created, which the leftover
+/// socket alone would say), a second `start` is refused, and delete cleans up. The killed
+/// `start` is played by the test: it sends `Start` on the socket as `start` does, waits for
+/// the program to be executed, and never removes the socket.
+#[test]
+fn a_start_killed_before_removing_its_socket_leaves_a_running_container() {
+    use berth_runtime::process::{connect_start, ChannelError, ToChild, ToParent};
+    if !need_root() {
+        return;
+    }
+    let c = Ctr::new("startkill", &["sleep", "100"]);
+    assert_ok(&c.create(), "create");
+    assert_eq!(c.status(), "created");
+    let socket = c.state_dir().join(berth_runtime::state::START_SOCKET);
+    let conn = connect_start(&socket).expect("connect to the start socket");
+    conn.send(&ToChild::Start).expect("send Start");
+    match conn.recv::<ToParent>() {
+        Err(ChannelError::Closed) => {}
+        other => panic!("the init did not execute the program: {other:?}"),
+    }
+    assert!(
+        socket.exists(),
+        "the test keeps the socket, as the killed start did"
+    );
+    assert_eq!(
+        understood_status(&c, "after the half start").as_deref(),
+        Some("running")
+    );
+    let again = c.cmd(&["start", &c.id]);
+    assert_one_line_error(&again, &["running"]);
+    delete_and_check_clean(&c, "after the half start");
+}

@@ -370,7 +370,7 @@ fn clone_init(
 pub(super) fn record_init(dir: &ContainerDir, state: &mut State, pid: i32) -> Result<()> {
     state.pid = pid;
     state.pid_start_time = state::proc_stat(pid)
-        .map(|(_, start)| start)
+        .map(|p| p.start_time)
         .ok_or(Error::ExitedAfterClone)?;
     Ok(dir.save(state)?)
 }

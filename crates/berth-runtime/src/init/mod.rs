@@ -73,6 +73,9 @@ pub fn run(args: InitArgs) -> ! {
 }
 
 fn setup_and_exec(a: &InitArgs) -> Result<Infallible, InitError> {
+    // Named before create records the container as made; execve gives the program's name:
+    // how `state` tells a created container from a running one (`state::INIT_NAME`).
+    rustix::thread::set_name(crate::state::INIT_NAME).ctx(|| "name the init".into())?;
     // If berth dies before the container is fully created, so does the init.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .ctx(|| "set parent-death signal".into())?;

@@ -125,7 +125,11 @@ pub struct Creator {
 impl Creator {
     /// The calling process.
     pub fn this_process() -> Option<Creator> {
-        let pid = std::process::id() as i32;
+        Creator::of(std::process::id() as i32)
+    }
+
+    /// Process `pid`, if it exists.
+    pub fn of(pid: i32) -> Option<Creator> {
         proc_stat(pid).map(|p| Creator {
             pid,
             start_time: p.start_time,

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use berth::context::Context;
 use berth_common::io::Step;
-use berth_runtime::state::{proc_stat, Creator};
+use berth_runtime::state::Creator;
 
 use crate::error::PeopleError;
 use crate::record::{bundle_of, Phase, Record};
@@ -48,7 +48,7 @@ pub fn spawn(ctx: &Context, id: &str) -> Result<(), PeopleError> {
     let pid = child.id() as i32;
     let running = Record {
         status: Phase::Running,
-        keeper: proc_stat(pid).map(|(_, start_time)| Creator { pid, start_time }),
+        keeper: Creator::of(pid),
         started_at: Some(berth_common::now_rfc3339()),
         exit_code: None,
         finished_at: None,

@@ -1,6 +1,7 @@
-//! `berth` knows the people verbs by name only and hands them, with `run`'s image form, its
-//! `--help` and its flag errors, to `berth-people`, which parses them with the real
-//! definitions (berth::tree). What users see must be what the full definitions say.
+//! `berth` parses only the runtime commands and hands every other command, `run`'s image
+//! form, its `--help` and its flag errors, and the top-level help to `berth-people`, which
+//! parses them with the real definitions (berth::tree). What users see must be what the full
+//! definitions say.
 
 mod common;
 
@@ -35,8 +36,7 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// The top-level help of berth's short tree lists every command, in the same order and with
-/// the same about, as the full tree.
+/// The top-level help lists every command, as the full tree does.
 #[test]
 fn berth_lists_the_commands_the_full_tree_defines() {
     for flag in ["--help", "-h"] {
@@ -45,13 +45,23 @@ fn berth_lists_the_commands_the_full_tree_defines() {
         assert_eq!(text(&b), text(&f), "berth {flag}");
     }
     let help = text(&berth(&["--help"]));
-    for verb in ["image", "network", "container", "run", "cp", "attach", "checkpoint"] {
-        assert!(help.contains(&format!("\n  {verb} ")), "{verb} missing:\n{help}");
+    for verb in [
+        "image",
+        "network",
+        "container",
+        "run",
+        "cp",
+        "attach",
+        "checkpoint",
+    ] {
+        assert!(
+            help.contains(&format!("\n  {verb} ")),
+            "{verb} missing:\n{help}"
+        );
     }
 }
 
-/// `berth VERB --help` prints the verb's real flags: without the handover, berth's short tree
-/// would print a bare `[ARGS]...`.
+/// `berth VERB --help` prints the verb's real flags, which berth's own tree does not have.
 #[test]
 fn verb_help_is_the_real_definition() {
     let cases: &[(&[&str], &str)] = &[
@@ -79,8 +89,8 @@ fn verb_help_is_the_real_definition() {
     }
 }
 
-/// A flag error in a people verb or in `run` is the full definitions' error: clap's message
-/// and exit status 2, as before the handover.
+/// A flag error in a people verb or in `run`, or an unknown command, is the full
+/// definitions' error: clap's message and exit status 2.
 #[test]
 fn flag_errors_come_from_the_full_definitions() {
     let cases: &[&[&str]] = &[
@@ -89,6 +99,7 @@ fn flag_errors_come_from_the_full_definitions() {
         &["run", "--rm", "--cpus", "many", "busybox"],
         &["run", "-dit", "--bogus", "busybox"],
         &["image"],
+        &["imgae", "ls"],
     ];
     for args in cases {
         let b = berth(args);

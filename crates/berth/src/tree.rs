@@ -1,9 +1,9 @@
 //! The two executables' command trees. `berth`'s ([`Berth`]) has the runtime commands with
-//! their flags and only the names and one-line abouts of the people verbs: clap builds the
-//! whole tree at every start, so each flag `berth` defines costs every `create` heap and text
-//! (bench/README.md, "Session 6: memory"). `berth-people`'s ([`Full`]) defines everything; it
-//! parses the command lines `berth` hands over ([`crate::face`]), so `--help`, flag errors and
-//! completions of a people verb are berth-people's, and the same as they were.
+//! their flags and takes any other command name as berth-people's, unparsed: clap builds the
+//! whole tree at every start, so each command and flag `berth` defines costs every `create`
+//! heap and text (bench/README.md, "Session 6: memory"). `berth-people`'s ([`Full`]) defines
+//! everything; it parses the command lines `berth` hands over ([`crate::face::hand_over`]), so
+//! `--help` and flag errors of a people verb are the full definitions', as they were.
 //!
 //! `run` is both: `berth` parses runc's flags and runs the runtime form (one ID), and hands
 //! anything else over (image-form flags, more arguments, `--help`, a parse error), which
@@ -12,6 +12,7 @@
 use std::ffi::OsStr;
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::Subcommand;
 
 use crate::commands::{run, Runtime};
@@ -37,53 +38,23 @@ pub trait Tree: Subcommand + std::fmt::Debug {
     }
 }
 
-/// The people verbs, once for both trees: `$raw` (the names and docs) makes `berth`'s
-/// [`Verb`], `$full` adds the real argument types to the runtime commands in [`Full`].
-macro_rules! people_verbs {
-    ($($(#[$meta:meta])* $name:ident($args:ty),)*) => {
-        /// The people verbs as `berth` knows them: a name and an about; berth-people parses
-        /// their arguments.
-        #[derive(Subcommand, Debug)]
-        pub enum Verb {
-            $($(#[$meta])* $name(RawArgs),)*
-        }
-
-        /// `berth-people`'s tree: every command with its real flags.
-        #[derive(Subcommand, Debug)]
-        pub enum Full {
-            #[command(flatten)]
-            Runtime(Runtime<run::Args>),
-            $($(#[$meta])* $name($args),)*
-        }
-    };
-}
-
-people_verbs! {
+/// `berth-people`'s tree: every command with its real flags.
+#[derive(Subcommand, Debug)]
+pub enum Full {
+    #[command(flatten)]
+    Runtime(Runtime<run::Args>),
     /// Checkpoint a running container with CRIU (see `berth checkpoint --help`)
     Checkpoint(RawArgs),
     /// Restore a container from a CRIU checkpoint (see `berth restore --help`)
     Restore(RawArgs),
-    /// Manage images (import, pull, push, tag, save, load, list, inspect, remove)
     Image(ImageArgs),
-    /// Manage bridge networks and attach containers to them
     Network(NetworkArgs),
-    /// Run the tap switch in the foreground (containers join with --net switch:PATH); each
-    /// member joining, leaving or refused is one line on stderr and in --log
     Switch(SwitchArgs),
-    /// Print the output of an image-form container started with -d or `start`
     Logs(LogsArgs),
-    /// Log in to a registry: check the credentials and write them to the auth file
-    /// ($REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json, else
-    /// /run/containers/UID/auth.json; ~/.docker/config.json is read too)
     Login(LoginArgs),
-    /// Remove a registry's credentials from the auth file
     Logout(LogoutArgs),
-    /// Store a container's root (its image's layers plus its changes) as a new image; works
-    /// on a running or stopped container
     Commit(CommitArgs),
-    /// List what a container added (A), changed (C) and deleted (D), as Docker's diff
     Diff(DiffArgs),
-    /// Manage image-form containers: kept after they exit (unless run with --rm)
     Container(ContainerArgs),
     /// Stop running image-form containers: SIGTERM, then SIGKILL after the timeout
     Stop(StopArgs),
@@ -95,45 +66,79 @@ people_verbs! {
     Wait(IdsArgs),
     /// Print image-form containers' records and configs as a JSON array
     Inspect(IdsArgs),
-    /// Copy files or directories between a container and the host: `cp SRC ID:DST` or
-    /// `cp ID:SRC DST`. Paths in the container are resolved inside its root (its symlinks
-    /// never reach a host path); a stopped container's root is mounted for the copy
     Cp(CpArgs),
-    /// Attach to a running container started with -t or -i (`run -dit`, `run -di`): its
-    /// output here, what you type there (its terminal, or its stdin). Ctrl-P Ctrl-Q detaches
-    /// and leaves it running; when it exits, attach exits with its exit code. A container
-    /// with neither: its output from now on, followed
     Attach(AttachArgs),
-    /// Hooks berth puts into the configs it generates
     #[command(hide = true)]
     Hook(HookArgs),
 }
 
-/// `berth`'s tree.
-#[derive(Subcommand, Debug)]
+/// `berth`'s tree: the runtime commands, and any other name, which is berth-people's.
+#[derive(Debug)]
 pub enum Berth {
-    #[command(flatten)]
     Runtime(Runtime<run::RuntimeArgs>),
-    #[command(flatten)]
-    People(Verb),
+    People,
+}
+
+impl clap::FromArgMatches for Berth {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        match m.subcommand_name() {
+            Some(name) if Runtime::<run::RuntimeArgs>::has_subcommand(name) => {
+                Ok(Berth::Runtime(Runtime::from_arg_matches(m)?))
+            }
+            _ => Ok(Berth::People),
+        }
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Subcommand for Berth {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        Runtime::<run::RuntimeArgs>::augment_subcommands(cmd).allow_external_subcommands(true)
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(_name: &str) -> bool {
+        true
+    }
 }
 
 impl Tree for Berth {
     fn run<F: PeopleFace>(self, ctx: &Context) -> Outcome {
         match self {
             Berth::Runtime(c) => c.run::<F>(ctx),
-            Berth::People(_) => Err(face::hand_over().into()),
+            Berth::People => Err(face::hand_over().into()),
         }
     }
 
-    /// `run`'s flags and `help`'s answers are berth-people's (its tree is complete); the
-    /// rest of berth's tree is the same as berth-people's, so clap answers here.
+    /// A runtime command's flags are the same in both trees: clap answers here, as for
+    /// `--version`. Anything else is berth-people's, whose tree is complete: `run`'s other
+    /// flags, the top-level help (it lists every command), `help VERB`, an unknown command.
+    /// Without berth-people, the help is berth's own (the runtime commands).
     fn refused(e: clap::Error, subcommand: Option<&OsStr>) -> ExitCode {
-        if subcommand.is_some_and(|s| s == "run" || s == "help") {
-            eprintln!("berth: {}", face::hand_over());
-            return ExitCode::FAILURE;
+        let runtime = |s: &OsStr| {
+            s != "run"
+                && s.to_str()
+                    .is_some_and(Runtime::<run::RuntimeArgs>::has_subcommand)
+        };
+        if e.kind() == ErrorKind::DisplayVersion || subcommand.is_some_and(runtime) {
+            e.exit()
         }
-        e.exit()
+        let failed = face::hand_over();
+        if matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            e.exit()
+        }
+        eprintln!("berth: {failed}");
+        ExitCode::FAILURE
     }
 }
 

@@ -249,7 +249,14 @@ mod tests {
         let cases: &[&[&str]] = &[
             &["ctr"],
             &["-d", "--bundle", "/b", "--pid-file", "/p", "ctr"],
-            &["--console-socket", "/s", "--preserve-fds", "2", "--no-pivot", "ctr"],
+            &[
+                "--console-socket",
+                "/s",
+                "--preserve-fds",
+                "2",
+                "--no-pivot",
+                "ctr",
+            ],
             &["--", "ctr"],
             &["busybox", "sh"],
             &["--rm", "busybox"],
@@ -270,7 +277,9 @@ mod tests {
             let argv = || std::iter::once("run").chain(args.iter().copied());
             let full = T::try_parse_from(argv()).map(|t| t.a);
             let lean = Lean::try_parse_from(argv()).map(|t| t.a);
-            let full_runtime = full.as_ref().is_ok_and(|a| !a.image_form() && a.args.len() == 1);
+            let full_runtime = full
+                .as_ref()
+                .is_ok_and(|a| !a.image_form() && a.args.len() == 1);
             let lean_runtime = lean.as_ref().ok().and_then(|a| a.runtime_form());
             assert_eq!(full_runtime, lean_runtime.is_some(), "{args:?}");
             if let (Ok(full), Some(id)) = (&full, lean_runtime) {

@@ -98,14 +98,13 @@ fn flag_errors_come_from_the_full_definitions() {
         &["network", "create"],
         &["run", "--rm", "--cpus", "many", "busybox"],
         &["run", "-dit", "--bogus", "busybox"],
-        &["image"],
         &["imgae", "ls"],
     ];
     for args in cases {
         let b = berth(args);
         let out = text(&b);
         assert_eq!(b.status.code(), Some(2), "berth {args:?}: {out}");
-        assert!(out.contains("Usage: berth "), "berth {args:?}: {out}");
+        assert!(out.starts_with("error: "), "berth {args:?}: {out}");
         assert_eq!(out, text(&full(args)), "berth {args:?}");
     }
 }

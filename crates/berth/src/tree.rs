@@ -41,8 +41,9 @@ pub trait Tree: Subcommand + std::fmt::Debug {
 /// `berth-people`'s tree: every command with its real flags.
 #[derive(Subcommand, Debug)]
 pub enum Full {
+    // Boxed, as the other variants are small.
     #[command(flatten)]
-    Runtime(Runtime<run::Args>),
+    Runtime(Box<Runtime<run::Args>>),
     /// Checkpoint a running container with CRIU (see `berth checkpoint --help`)
     Checkpoint(RawArgs),
     /// Restore a container from a CRIU checkpoint (see `berth restore --help`)
@@ -75,7 +76,7 @@ pub enum Full {
 /// `berth`'s tree: the runtime commands, and any other name, which is berth-people's.
 #[derive(Debug)]
 pub enum Berth {
-    Runtime(Runtime<run::RuntimeArgs>),
+    Runtime(Box<Runtime<run::RuntimeArgs>>),
     People,
 }
 
@@ -83,7 +84,7 @@ impl clap::FromArgMatches for Berth {
     fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
         match m.subcommand_name() {
             Some(name) if Runtime::<run::RuntimeArgs>::has_subcommand(name) => {
-                Ok(Berth::Runtime(Runtime::from_arg_matches(m)?))
+                Ok(Berth::Runtime(Box::new(Runtime::from_arg_matches(m)?)))
             }
             _ => Ok(Berth::People),
         }

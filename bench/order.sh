@@ -42,7 +42,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The release binary, as Cargo links it, plus a link map.
+# The release binary, as Cargo links it, plus a link map (the next cargo build links it again
+# without).
 (cd "$repo" && cargo rustc --release -p berth --bin berth -q -- -C "link-arg=-Wl,-Map=$tmp/map")
 cp "$BERTH" "$tmp/berth"
 
@@ -101,10 +102,10 @@ for ((i = 0; i < N; i++)); do
 done
 echo 0 > "$inst/events/$group/enable"
 
+grep -q "entries-in-buffer/entries-written: \([0-9]*\)/\1 " "$inst/trace" ||
+    { echo "order: the trace buffer overflowed; the ordering would be incomplete" >&2; exit 1; }
 # The trace lists hits in time order: each function at its first hit.
 grep -oE ' f[0-9]+: ' "$inst/trace" | tr -dc '0-9\n' |
     awk 'NR == FNR { name[FNR - 1] = $0; next } !($1 in seen) { seen[$1]; print name[$1] }' \
         "$tmp/names" - > "$repo/crates/berth/symbol-order.txt"
-grep -q "entries-in-buffer/entries-written: \([0-9]*\)/\1 " "$inst/trace" ||
-    { echo "order: the trace buffer overflowed; the ordering is incomplete" >&2; exit 1; }
 echo "order: $(wc -l < "$repo/crates/berth/symbol-order.txt") functions ran; crates/berth/symbol-order.txt written" >&2

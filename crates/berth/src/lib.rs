@@ -10,8 +10,9 @@
 //! hands them to `berth-people` ([`face::Exec`]), which parses them ([`tree::Full`]) and runs
 //! them in process.
 //!
-//! Imports point one way: [`cli`] → [`face`] → [`tree`] → [`commands`] → [`people_cli`],
-//! [`context`] → [`log`].
+//! Imports point one way: [`cli`] → [`face`] (each face names its tree) → [`tree`] →
+//! [`commands`] → [`people_cli`], [`context`] → [`log`]; the only way back is
+//! [`face::hand_over`], which `berth`'s tree calls for what it does not parse.
 
 pub mod cli;
 pub mod commands;

@@ -31,12 +31,14 @@ cleanup() {
     for id in $("$tmp/berth" --root "$tmp/root" list -q 2>/dev/null); do
         "$tmp/berth" --root "$tmp/root" delete --force "$id" >/dev/null 2>&1 || true
     done
-    [ ! -d "$inst" ] || { echo 0 > "$inst/events/$group/enable" 2>/dev/null || true; rmdir "$inst"; }
+    # Every step goes on when one fails: the probes and the tempdir must go.
+    [ ! -d "$inst" ] || { echo 0 > "$inst/events/$group/enable" 2>/dev/null; rmdir "$inst"; } || true
     # Remove only this run's probes, one write each (a probe still busy goes on a later pass).
     for _ in 1 2 3; do
         grep -o "^p:$group/[^ ]*" "$tracing/uprobe_events" 2>/dev/null | sed 's/^p:/-:/' |
             while read -r probe; do echo "$probe" >> "$tracing/uprobe_events" 2>/dev/null || true; done
     done
+    [ ! -d "$inst" ] || rmdir "$inst" || true
     rm -rf --one-file-system -- "$tmp"
 }
 trap cleanup EXIT

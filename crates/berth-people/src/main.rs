@@ -1,7 +1,8 @@
 //! `berth-people`: the people face, containers from images, with networks, on top of the
 //! runtime face. `berth` executes it for those commands (berth::face::Exec); it parses the
-//! same command line (berth::cli) and accepts everything `berth` does, but is not meant to be
-//! called by hand.
+//! same command line (berth::cli) with every command's definitions (berth::tree::Full), where
+//! `berth` knows the people verbs by name only, and accepts everything `berth` does, but is
+//! not meant to be called by hand.
 //!
 //! `berth run IMAGE CMD…` turns an image and Docker-style flags into an ordinary OCI bundle
 //! (`<image root>/containers/<id>/`: the image crate's overlay root as rootfs, plus a generated
@@ -44,6 +45,8 @@ use berth_runtime::state::State;
 struct InProcess;
 
 impl PeopleFace for InProcess {
+    type Tree = berth::tree::Full;
+
     fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome {
         commands::run(cmd, ctx)
     }

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::commands;
 use crate::context::Context;
 use crate::face::{PeopleFace, DEFAULT_IMAGE_ROOT};
 use crate::log;
+use crate::tree::Tree;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,7 +25,7 @@ use crate::log;
     // --root (or --log, --debug…) in front of a user's flags. Lists (-e, --env…) still append.
     args_override_self = true
 )]
-struct Cli {
+struct Cli<T: Tree> {
     /// Directory for container state (tmpfs recommended) [default: /run/berth; for a
     /// non-root user $XDG_RUNTIME_DIR/berth]
     #[arg(long, global = true, value_name = "DIR")]
@@ -60,7 +60,7 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     criu: Option<PathBuf>,
     #[command(subcommand)]
-    command: commands::Command,
+    command: T,
 }
 
 /// The subcommand named on the command line, found without clap: global flags that take a
@@ -105,7 +105,10 @@ pub fn main<F: PeopleFace>() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let cli = Cli::parse();
+    let cli = match Cli::<F::Tree>::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return F::Tree::refused(e, subcommand_of(&args)),
+    };
     let logger = log::Logger::new(cli.log.clone(), &cli.log_format, cli.debug);
     // The image root is written into generated configs and hooks: it must not depend on the
     // cwd of whoever reads it later.
@@ -153,10 +156,11 @@ pub fn main<F: PeopleFace>() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::{subcommand_of, Cli};
+    use crate::tree::Full;
     use clap::Parser;
     use std::path::PathBuf;
 
-    fn parse(args: &[&str]) -> Cli {
+    fn parse(args: &[&str]) -> Cli<Full> {
         Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 

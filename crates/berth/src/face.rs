@@ -12,6 +12,7 @@ use berth_runtime::state::State;
 
 use crate::context::{Context, Outcome};
 use crate::people_cli::PeopleCommand;
+use crate::tree::{self, Tree};
 
 /// The image store root unless --image-root or BERTH_IMAGE_ROOT says otherwise (the image
 /// crate's `DEFAULT_ROOT`; a berth-people test keeps the two equal).
@@ -36,6 +37,9 @@ pub fn has_attachments(image_root: &Path, id: &str) -> bool {
 
 /// The people face as one executable sees it.
 pub trait PeopleFace {
+    /// The command tree this executable parses.
+    type Tree: Tree;
+
     /// Runs a people-face command.
     fn run(cmd: PeopleCommand, ctx: &Context) -> Outcome;
 
@@ -73,7 +77,7 @@ fn missing(exe: &Path, e: std::io::Error) -> String {
 
 /// Replaces this process with `berth-people` on the same command line; returns the error
 /// only.
-fn hand_over() -> String {
+pub fn hand_over() -> String {
     let exe = match people_exe() {
         Ok(exe) => exe,
         Err(e) => return e,
@@ -99,6 +103,8 @@ fn hand_over() -> String {
 }
 
 impl PeopleFace for Exec {
+    type Tree = tree::Berth;
+
     fn run(_cmd: PeopleCommand, _ctx: &Context) -> Outcome {
         Err(hand_over().into())
     }

@@ -1,6 +1,7 @@
-//! The people face's command line: what `berth` parses for the commands `berth-people` runs
-//! (images, networks, the switch, logs, hooks, `run IMAGE`). Only clap definitions: the code
-//! that carries them out is in the berth-people crate, so none of it is linked into `berth`.
+//! The people face's command line: the definitions `berth-people`'s tree parses
+//! (crate::tree::Full) for images, networks, the switch, logs, hooks, `run IMAGE`. Only clap
+//! definitions: the code that carries them out is in the berth-people crate, and `berth`,
+//! which hands these commands over unparsed, never builds them.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -28,9 +29,8 @@ pub enum PeopleCommand {
     Restore(RawArgs),
 }
 
-/// A command's arguments as given: berth-people parses them (`checkpoint`, `restore`), so
-/// their flag definitions, and the text clap makes of them, stay out of `berth`; `--help`
-/// and flag errors come from berth-people alike.
+/// A command's arguments as given (`checkpoint`, `restore`): berth-people's CRIU module
+/// parses them with definitions that live beside CRIU's client.
 #[derive(clap::Args, Debug)]
 #[command(disable_help_flag = true)]
 pub struct RawArgs {

@@ -198,16 +198,30 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = StateRoot::new(tmp.path());
         let me = Creator::this_process().unwrap();
+        // A created container's init still bears INIT_NAME: a thread of this test named so
+        // plays it (its /proc/<tid>/stat is its own), this process a running program.
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (end_tx, end_rx) = std::sync::mpsc::channel::<()>();
+        let waiting = std::thread::Builder::new()
+            .name(crate::state::INIT_NAME.to_str().unwrap().into())
+            .spawn(move || {
+                tid_tx.send(rustix::thread::gettid().as_raw_nonzero().get()).unwrap();
+                let _ = end_rx.recv();
+            })
+            .unwrap();
+        let init = Creator::of(tid_rx.recv().unwrap()).unwrap();
         let mut want = Vec::new();
         for i in 0..300 {
             let id = format!("c{i:03}");
             // Every third init is gone (a start time no process has); of the live ones,
             // every other still waits for `start` (its start socket exists).
             let gone = i % 3 == 0;
+            let created = i % 2 == 0;
+            let process = if created { init } else { me };
             let state = State {
                 id: id.clone(),
-                pid: me.pid,
-                pid_start_time: me.start_time + u64::from(gone),
+                pid: process.pid,
+                pid_start_time: process.start_time + u64::from(gone),
                 bundle: "/bundle".into(),
                 rootfs: "/bundle/rootfs".into(),
                 created: berth_common::now_rfc3339(),
@@ -220,7 +234,6 @@ mod tests {
                 rootfs_mount: None,
             };
             let cd = root.claim(&id, &state).unwrap();
-            let created = i % 2 == 0;
             if created {
                 std::fs::write(cd.start_socket_path(), "").unwrap();
             }
@@ -254,6 +267,8 @@ mod tests {
                 .unwrap()
         });
         assert_eq!(refused, (true, want));
+        end_tx.send(()).unwrap();
+        waiting.join().unwrap();
     }
 
     /// This thread's clone3 and clone fail with EPERM from now on.

@@ -4,7 +4,8 @@ use berth_runtime::container::{self, RunOptions};
 
 use super::create::CreateFlags;
 use crate::context::{Context, Outcome};
-use crate::people_cli::{ImageRunArgs, PeopleFlags};
+use crate::face::PeopleFace;
+use crate::people_cli::{ImageRunArgs, PeopleCommand, PeopleFlags};
 
 const FORMS: &str = "\
 Two forms, told apart by their arguments:
@@ -28,13 +29,9 @@ detaches its networks. In the foreground the container is removed when it exits 
 runtime form does); with -d it stays until `berth delete` (or, with --rm, until it exits), and berth prints
 its ID; its output goes to output.log in its bundle (`berth logs [-f] ID`).";
 
-/// Create and start a container; in the foreground, wait and exit with its status
+/// `run`'s runc flags, which both forms take.
 #[derive(clap::Args, Debug)]
-#[command(
-    after_help = "runtime form: berth run [--bundle DIR] ... ID; image form: berth run [FLAGS] IMAGE [CMD]... (see --help)",
-    after_long_help = FORMS
-)]
-pub struct Args {
+pub struct RunFlags {
     /// Return once the container has started instead of waiting for it
     #[arg(long, short = 'd')]
     pub detach: bool,
@@ -43,11 +40,76 @@ pub struct Args {
     pub bundle: Option<PathBuf>,
     #[command(flatten)]
     pub create: CreateFlags,
+}
+
+/// Create and start a container; in the foreground, wait and exit with its status
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "runtime form: berth run [--bundle DIR] ... ID; image form: berth run [FLAGS] IMAGE [CMD]... (see --help)",
+    after_long_help = FORMS
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub runtime: RunFlags,
     #[command(flatten)]
     pub people: PeopleFlags,
     /// ID (runtime form), or IMAGE [CMD [ARG]...] (image form): see --help
     #[arg(trailing_var_arg = true, value_name = "ID | IMAGE [CMD]...")]
     pub args: Vec<String>,
+}
+
+/// Create and start a container; in the foreground, wait and exit with its status
+// `run` as `berth` parses it: runc's flags and one ID are the runtime form, which it runs;
+// anything else (an image-form flag, more arguments, --help) is berth-people's, which parses
+// the whole command line again with `Args`. No help flag: `--help` is handed over too.
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct RuntimeArgs {
+    #[command(flatten)]
+    pub runtime: RunFlags,
+    /// The ID; from the first flag berth does not know, everything else as given
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+impl RuntimeArgs {
+    /// The runtime form's ID, when that is what the arguments are: exactly what [`Args`]
+    /// parses as the runtime form, since everything else lands in `args`.
+    pub fn runtime_form(&self) -> Option<&str> {
+        match self.args.as_slice() {
+            [id] if !id.starts_with('-') => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// `run`'s arguments as one executable's tree parses them (crate::tree).
+pub trait RunForm: clap::Args + std::fmt::Debug {
+    fn run<F: PeopleFace>(self, ctx: &Context) -> Outcome;
+}
+
+impl RunForm for RuntimeArgs {
+    fn run<F: PeopleFace>(self, ctx: &Context) -> Outcome {
+        match self.runtime_form() {
+            Some(id) => {
+                let id = id.to_string();
+                self.runtime.run(ctx, id)
+            }
+            None => Err(crate::face::hand_over().into()),
+        }
+    }
+}
+
+impl RunForm for Args {
+    fn run<F: PeopleFace>(self, ctx: &Context) -> Outcome {
+        if self.image_form() {
+            return F::run(PeopleCommand::Run(Box::new(self.into_image_form()?)), ctx);
+        }
+        match <[String; 1]>::try_from(self.args) {
+            Ok([id]) => self.runtime.run(ctx, id),
+            Err(_) => Err("berth run: give a container ID (or IMAGE [CMD...]: see --help)".into()),
+        }
+    }
 }
 
 impl Args {
@@ -58,14 +120,14 @@ impl Args {
 
     /// The image form's flags, for the people face; refuses what only the runtime form takes.
     pub fn into_image_form(self) -> Result<ImageRunArgs, Box<dyn std::error::Error>> {
-        if self.bundle.is_some() {
+        if self.runtime.bundle.is_some() {
             return Err(
                 "--bundle belongs to the runtime form (berth run --bundle DIR ID); \
                         the image form makes its own bundle"
                     .into(),
             );
         }
-        if self.create.bundle_only() {
+        if self.runtime.create.bundle_only() {
             return Err(
                 "--no-pivot, --no-new-keyring and --preserve-fds belong to the runtime form".into(),
             );
@@ -73,20 +135,16 @@ impl Args {
         Ok(ImageRunArgs {
             flags: self.people,
             args: self.args,
-            detach: self.detach,
-            pid_file: self.create.pid_file,
-            console_socket: self.create.console_socket,
+            detach: self.runtime.detach,
+            pid_file: self.runtime.create.pid_file,
+            console_socket: self.runtime.create.console_socket,
         })
     }
+}
 
-    /// The runtime form (the OCI runtime's own `run`).
-    pub fn run(self, ctx: &Context) -> Outcome {
-        let id = match <[String; 1]>::try_from(self.args) {
-            Ok([id]) => id,
-            Err(_) => {
-                return Err("berth run: give a container ID (or IMAGE [CMD...]: see --help)".into())
-            }
-        };
+impl RunFlags {
+    /// The runtime form of container `id`.
+    pub fn run(self, ctx: &Context, id: String) -> Outcome {
         let code = container::run(
             &ctx.root,
             &RunOptions {
@@ -153,7 +211,10 @@ mod tests {
         ]);
         assert!(!a.image_form());
         assert_eq!(a.args, ["ctr"]);
-        assert_eq!(a.bundle.as_deref(), Some(std::path::Path::new("/b")));
+        assert_eq!(
+            a.runtime.bundle.as_deref(),
+            Some(std::path::Path::new("/b"))
+        );
         assert!(!parse(&["ctr"]).image_form());
     }
 
@@ -173,5 +234,57 @@ mod tests {
         assert_eq!(a.people.name.as_deref(), Some("c1"));
         let a = parse(&["--image", "busybox"]);
         assert!(a.image_form() && a.args.is_empty());
+    }
+
+    #[derive(Parser)]
+    struct Lean {
+        #[command(flatten)]
+        a: super::RuntimeArgs,
+    }
+
+    /// `berth` runs the runtime form itself only where berth-people's full parse would:
+    /// everything else is handed over (a parse error of the lean form is handed over too).
+    #[test]
+    fn the_lean_parse_runs_exactly_the_runtime_form() {
+        let cases: &[&[&str]] = &[
+            &["ctr"],
+            &["-d", "--bundle", "/b", "--pid-file", "/p", "ctr"],
+            &[
+                "--console-socket",
+                "/s",
+                "--preserve-fds",
+                "2",
+                "--no-pivot",
+                "ctr",
+            ],
+            &["--", "ctr"],
+            &["busybox", "sh"],
+            &["--rm", "busybox"],
+            &["-d", "--rm", "busybox"],
+            &["--name", "c1", "busybox"],
+            &["--name=c1", "busybox"],
+            &["-e", "A=1", "busybox"],
+            &["-it", "busybox"],
+            &["-dit", "busybox"],
+            &["-t", "ctr"],
+            &["--image", "busybox"],
+            &["ctr", "-d"],
+            &["--help"],
+            &["-h"],
+            &[],
+        ];
+        for args in cases {
+            let argv = || std::iter::once("run").chain(args.iter().copied());
+            let full = T::try_parse_from(argv()).map(|t| t.a);
+            let lean = Lean::try_parse_from(argv()).map(|t| t.a);
+            let full_runtime = full
+                .as_ref()
+                .is_ok_and(|a| !a.image_form() && a.args.len() == 1);
+            let lean_runtime = lean.as_ref().ok().and_then(|a| a.runtime_form());
+            assert_eq!(full_runtime, lean_runtime.is_some(), "{args:?}");
+            if let (Ok(full), Some(id)) = (&full, lean_runtime) {
+                assert_eq!(full.args, [id], "{args:?}");
+            }
+        }
     }
 }

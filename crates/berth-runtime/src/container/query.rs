@@ -205,7 +205,9 @@ mod tests {
         let waiting = std::thread::Builder::new()
             .name(crate::state::INIT_NAME.to_str().unwrap().into())
             .spawn(move || {
-                tid_tx.send(rustix::thread::gettid().as_raw_nonzero().get()).unwrap();
+                tid_tx
+                    .send(rustix::thread::gettid().as_raw_nonzero().get())
+                    .unwrap();
                 let _ = end_rx.recv();
             })
             .unwrap();

@@ -121,7 +121,8 @@ impl Tree for Berth {
     /// A runtime command's flags are the same in both trees: clap answers here, as for
     /// `--version`. Anything else is berth-people's, whose tree is complete: `run`'s other
     /// flags, the top-level help (it lists every command), `help VERB`, an unknown command.
-    /// Without berth-people, the help is berth's own (the runtime commands).
+    /// Without berth-people, the help (and the usage error of no command at all) is berth's
+    /// own (the runtime commands).
     fn refused(e: clap::Error, subcommand: Option<&OsStr>) -> ExitCode {
         let runtime = |s: &OsStr| {
             s != "run"
@@ -134,7 +135,9 @@ impl Tree for Berth {
         let failed = face::hand_over();
         if matches!(
             e.kind(),
-            ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                | ErrorKind::MissingSubcommand
         ) {
             e.exit()
         }

@@ -44,9 +44,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The release binary, as Cargo links it, plus a link map (the next cargo build links it again
-# without).
-(cd "$repo" && cargo rustc --release -p berth --bin berth -q -- -C "link-arg=-Wl,-Map=$tmp/map")
+# The release binary, as `cargo build --release` of the workspace links it (its features, so
+# its symbol names: `cargo build -p berth` or `cargo rustc -p berth` unify fewer features and
+# hash some crates' names differently), plus a link map, which crates/berth/build.rs adds when
+# BERTH_LINK_MAP names a file (the next cargo build links it again without).
+(cd "$repo" && BERTH_LINK_MAP=$tmp/map cargo build --release -q)
 cp "$BERTH" "$tmp/berth"
 
 # Every input section of .text: its address and the name the ordering file takes.

@@ -9,6 +9,14 @@ use std::process::Command;
 
 fn main() {
     println!("cargo::rerun-if-changed=symbol-order.txt");
+    // bench/order.sh's link map: the address of every function of the binary as built.
+    println!("cargo::rerun-if-env-changed=BERTH_LINK_MAP");
+    if let Some(map) = std::env::var_os("BERTH_LINK_MAP").filter(|m| !m.is_empty()) {
+        println!(
+            "cargo::rustc-link-arg-bin=berth=-Wl,-Map={}",
+            std::path::Path::new(&map).display()
+        );
+    }
     if !rustc_links_with_lld() {
         return;
     }

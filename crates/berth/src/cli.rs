@@ -105,6 +105,9 @@ pub fn main<F: PeopleFace>() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    if let Some(code) = subcommand_of(&args).and_then(F::Tree::before_parse) {
+        return code;
+    }
     let cli = match Cli::<F::Tree>::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => return F::Tree::refused(e, subcommand_of(&args)),

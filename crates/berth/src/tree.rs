@@ -36,6 +36,14 @@ pub trait Tree: Subcommand + std::fmt::Debug {
     fn refused(e: clap::Error, _subcommand: Option<&OsStr>) -> ExitCode {
         e.exit()
     }
+
+    /// Before clap builds the tree: a command this tree does not parse at all is answered
+    /// here (`berth` hands the people face's verbs over: `stop`, `image …`, `logs` …), as
+    /// building the tree would be work thrown away (clap's heap and page faults are most of
+    /// a process start).
+    fn before_parse(_subcommand: &OsStr) -> Option<ExitCode> {
+        None
+    }
 }
 
 /// `berth-people`'s tree: every command with its real flags.
@@ -111,6 +119,20 @@ impl Subcommand for Berth {
 }
 
 impl Tree for Berth {
+    /// Not a runtime command's name (nor `help`): berth-people's, whatever it is; an
+    /// unknown name gets berth-people's "did you mean", as it would after a parse.
+    fn before_parse(subcommand: &OsStr) -> Option<ExitCode> {
+        let ours = subcommand == "help"
+            || subcommand
+                .to_str()
+                .is_some_and(Runtime::<run::RuntimeArgs>::has_subcommand);
+        if ours {
+            return None;
+        }
+        eprintln!("berth: {}", face::hand_over());
+        Some(ExitCode::FAILURE)
+    }
+
     fn run<F: PeopleFace>(self, ctx: &Context) -> Outcome {
         match self {
             Berth::Runtime(c) => c.run::<F>(ctx),

@@ -4,7 +4,7 @@
 #   cargo fmt --all --check
 #   cargo clippy --workspace --all-targets -- -D warnings
 #   cargo build --release                 (target/x86_64-unknown-linux-gnu/release/berth, used by the shell tests)
-#   cargo test --workspace --no-fail-fast (unit + integration tests)
+#   cargo build --workspace --bins; cargo test --workspace --no-fail-fast (unit + integration tests)
 #   tests/scripts/*.sh                    (black-box tests, e.g. containerd driving berth)
 #
 # Every step runs even when an earlier one failed (except that the shell tests need the release
@@ -46,7 +46,12 @@ cargo_log=$(mktemp)
 export BERTH_SKIP_LOG
 BERTH_SKIP_LOG=$(mktemp)
 trap 'rm -f "$cargo_log" "$BERTH_SKIP_LOG"' EXIT
-cargo_tests() { cargo test --workspace --no-fail-fast 2>&1 | tee "$cargo_log"; }
+# The people tests drive the executables as users do: `berth`, `berth-people` and
+# `berth-monitor` built side by side. cargo test builds a package's binaries only for its own
+# integration tests (berth-monitor has none), so every binary is built first.
+cargo_tests() {
+    { cargo build --workspace --bins && cargo test --workspace --no-fail-fast; } 2>&1 | tee "$cargo_log"
+}
 step "cargo test" cargo_tests
 # Totals over every test binary, for the closing line.
 read -r cargo_passed cargo_failed cargo_ignored < <(awk '

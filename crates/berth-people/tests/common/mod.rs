@@ -4,16 +4,19 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 /// `berth`, beside the `berth-people` Cargo built for these tests: the people face is reached
-/// through it, as users reach it. `cargo test --workspace` builds both; `cargo test -p
-/// berth-people` alone uses the `berth` last built into the same target directory.
+/// through it, as users reach it. `cargo build --workspace --bins` builds it and berth-monitor;
+/// `cargo test -p berth-people` builds neither.
 pub static BERTH: LazyLock<PathBuf> = LazyLock::new(|| {
     let people = PathBuf::from(env!("CARGO_BIN_EXE_berth-people"));
     let berth = people.with_file_name("berth");
-    assert!(
-        berth.exists(),
-        "{} is missing: build it beside berth-people (cargo build -p berth, or cargo test \
-         --workspace, which builds both)",
-        berth.display()
-    );
+    // berth-people starts berth-monitor for a kept container, from the same directory.
+    for exe in [berth.clone(), people.with_file_name("berth-monitor")] {
+        assert!(
+            exe.exists(),
+            "{} is missing: build every executable beside berth-people (cargo build \
+             --workspace --bins, as scripts/test.sh does)",
+            exe.display()
+        );
+    }
     berth
 });

@@ -107,6 +107,8 @@ fi
 # --- main --------------------------------------------------------------------------------------
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=bench/runtimes.sh
+. "$repo/bench/runtimes.sh"
 N=${N:-50}
 ROUNDS=${ROUNDS:-5}
 [ "$ROUNDS" -le "$N" ] || ROUNDS=$N
@@ -123,22 +125,10 @@ done
 
 tmp=$(mktemp -d /tmp/berth-bench.XXXXXX)
 # Runs "$@" for runtime $1: crun inside a private mount namespace without cgroup2's hybrid mount.
-in_ns() {
-    local n=$1; shift
-    if [ "$n" = crun ] && mountpoint -q /sys/fs/cgroup/unified; then
-        unshare --mount --propagation private \
-            sh -c 'umount /sys/fs/cgroup/unified && exec "$@"' sh "$@"
-    else
-        "$@"
-    fi
-}
 cleanup() {
-    local n id
+    local n
     for n in "${names[@]}"; do
-        [ -d "$tmp/root-$n" ] || continue
-        for id in $(in_ns "$n" "${bins[$n]}" --root "$tmp/root-$n" list -q 2>/dev/null); do
-            in_ns "$n" "${bins[$n]}" --root "$tmp/root-$n" delete --force "$id" >/dev/null 2>&1 || true
-        done
+        delete_all "$n" "${bins[$n]}" "$tmp/root-$n"
     done
     rm -rf --one-file-system -- "$tmp"
 }

@@ -22,6 +22,8 @@ here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname -- "$here")
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=bench/runtimes.sh
+. "$repo/bench/runtimes.sh"
 N=${N:-20}
 T=${T:-3}
 CRUN=${CRUN:-crun}
@@ -29,21 +31,9 @@ CRUN=${CRUN:-crun}
 command -v strace >/dev/null || { echo "breakdown: strace missing (apt-get install strace)" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/berth-breakdown.XXXXXX)
-in_crun_ns() {
-    if mountpoint -q /sys/fs/cgroup/unified; then
-        unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec "$@"' sh "$@"
-    else
-        "$@"
-    fi
-}
 cleanup() {
-    local id
-    for id in $("$BERTH" --root "$tmp/root-berth" list -q 2>/dev/null); do
-        "$BERTH" --root "$tmp/root-berth" delete --force "$id" >/dev/null 2>&1 || true
-    done
-    for id in $(in_crun_ns "$CRUN" --root "$tmp/root-crun" list -q 2>/dev/null); do
-        in_crun_ns "$CRUN" --root "$tmp/root-crun" delete --force "$id" >/dev/null 2>&1 || true
-    done
+    delete_all berth "$BERTH" "$tmp/root-berth"
+    delete_all crun "$CRUN" "$tmp/root-crun"
     rm -rf --one-file-system -- "$tmp"
 }
 trap cleanup EXIT
@@ -113,7 +103,7 @@ trace() {
 export tmp
 for ((k = 0; k < T; k++)); do
     trace berth "$tmp/root-berth" "$k" "$BERTH"
-    in_crun_ns bash -c "$(declare -f trace); trace crun '$tmp/root-crun' $k '$CRUN'"
+    in_ns crun bash -c "$(declare -f trace); trace crun '$tmp/root-crun' $k '$CRUN'"
 done
 
 classify() {

@@ -36,7 +36,8 @@ cleanup() {
     # Remove only this run's probes, one write each (a probe still busy goes on a later pass).
     for _ in 1 2 3; do
         grep -o "^p:$group/[^ ]*" "$tracing/uprobe_events" 2>/dev/null | sed 's/^p:/-:/' |
-            while read -r probe; do echo "$probe" >> "$tracing/uprobe_events" 2>/dev/null || true; done
+            while read -r probe; do echo "$probe" >> "$tracing/uprobe_events" 2>/dev/null || true; done ||
+            true # no probe left: grep fails, which must not end the cleanup (set -e) before rm
     done
     [ ! -d "$inst" ] || rmdir "$inst" || true
     rm -rf --one-file-system -- "$tmp"

@@ -24,6 +24,8 @@ here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname -- "$here")
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=bench/runtimes.sh
+. "$repo/bench/runtimes.sh"
 N=${N:-10}
 CRUN=${CRUN:-crun}
 [ "$(id -u)" -eq 0 ] || { echo "rss: run as root" >&2; exit 1; }
@@ -32,21 +34,9 @@ for t in perf jq /usr/bin/time; do
 done
 
 tmp=$(mktemp -d /tmp/berth-rss.XXXXXX)
-in_crun_ns() {
-    if mountpoint -q /sys/fs/cgroup/unified; then
-        unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec "$@"' sh "$@"
-    else
-        "$@"
-    fi
-}
 cleanup() {
-    local id
-    for id in $("$BERTH" --root "$tmp/root-berth" list -q 2>/dev/null); do
-        "$BERTH" --root "$tmp/root-berth" delete --force "$id" >/dev/null 2>&1 || true
-    done
-    for id in $(in_crun_ns "$CRUN" --root "$tmp/root-crun" list -q 2>/dev/null); do
-        in_crun_ns "$CRUN" --root "$tmp/root-crun" delete --force "$id" >/dev/null 2>&1 || true
-    done
+    delete_all berth "$BERTH" "$tmp/root-berth"
+    delete_all crun "$CRUN" "$tmp/root-crun"
     rm -rf --one-file-system -- "$tmp"
 }
 trap cleanup EXIT
@@ -61,17 +51,17 @@ jq --arg out "$tmp" '.hooks.createRuntime = [{path: "/bin/sh",
     "$tmp/b/config.json" > "$tmp/bh/config.json"
 
 median() { sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m / 1024 }'; }
-peak() { # peak NAME RUNNER...: median %M of N creates, in MiB
-    local name=$1 i; shift
+peak() { # peak NAME: median %M of N creates of runtime NAME (binary rt), in MiB
+    local name=$1 i
     for ((i = 0; i < N; i++)); do
-        "$@" /usr/bin/time -f %M -o "$tmp/m" "${rt[@]}" --root "$tmp/root-$name" create --bundle "$tmp/b" "rss-$$-$i" \
+        in_ns "$name" /usr/bin/time -f %M -o "$tmp/m" "${rt[@]}" --root "$tmp/root-$name" create --bundle "$tmp/b" "rss-$$-$i" \
             </dev/null >/dev/null
         tail -n 1 "$tmp/m"
-        "$@" "${rt[@]}" --root "$tmp/root-$name" delete --force "rss-$$-$i" >/dev/null
+        in_ns "$name" "${rt[@]}" --root "$tmp/root-$name" delete --force "rss-$$-$i" >/dev/null
     done | median
 }
-rt=("$BERTH"); berth_peak=$(peak berth env)
-rt=("$CRUN"); crun_peak=$(peak crun in_crun_ns)
+rt=("$BERTH"); berth_peak=$(peak berth)
+rt=("$CRUN"); crun_peak=$(peak crun)
 
 echo "## 1. Peak RSS of create (median of $N), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo

@@ -18,6 +18,8 @@ here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname -- "$here")
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=bench/runtimes.sh
+. "$repo/bench/runtimes.sh"
 N=${N:-1000}
 CRUN=${CRUN:-crun}
 RUNTIMES=${RUNTIMES:-berth crun}
@@ -46,21 +48,10 @@ fi
 
 tmp=$(mktemp -d /tmp/berth-scale.XXXXXX)
 declare -A bins=([berth]=$BERTH [crun]=$CRUN)
-in_ns() { # in_ns NAME CMD...: crun inside a private mount namespace without cgroup2's hybrid mount
-    local n=$1; shift
-    if [ "$n" = crun ] && mountpoint -q /sys/fs/cgroup/unified; then
-        unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec "$@"' sh "$@"
-    else
-        "$@"
-    fi
-}
 cleanup() {
-    local n id
+    local n
     for n in $RUNTIMES; do
-        [ -d "$tmp/root-$n" ] || continue
-        for id in $(in_ns "$n" "${bins[$n]}" --root "$tmp/root-$n" list -q 2>/dev/null); do
-            in_ns "$n" "${bins[$n]}" --root "$tmp/root-$n" delete --force "$id" >/dev/null 2>&1 || true
-        done
+        delete_all "$n" "${bins[$n]}" "$tmp/root-$n"
     done
     rm -rf --one-file-system -- "$tmp"
 }

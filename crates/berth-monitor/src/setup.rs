@@ -19,6 +19,7 @@ use crate::Args;
 const PID_FILE: &str = "init.pid";
 
 /// The `berth` and `berth-people` executables beside this one.
+#[derive(Clone)]
 pub struct Binaries {
     pub berth: PathBuf,
     pub people: PathBuf,
@@ -111,13 +112,31 @@ pub fn setup(args: &Args) -> Result<Running, String> {
     let started = start(args, &bins, console_listener, &pid_file);
     let _ = std::fs::remove_file(&console);
     let _ = std::fs::remove_file(&pid_file);
-    let (pid, master) = match started {
-        Ok(s) => s,
-        Err(e) => {
-            bins.teardown(args, false);
-            return Err(e);
-        }
-    };
+    // From here the container runs: a failure must not leave it running without its monitor.
+    let held = started.and_then(|(pid, master)| {
+        let streams = Streams {
+            out: out_r,
+            err: err_r,
+            stdin: stdin_w,
+            master,
+        };
+        hold(args, bins.clone(), pid, streams)
+    });
+    held.inspect_err(|_| bins.teardown(args, false))
+}
+
+/// The container's ends of its output, input and terminal.
+struct Streams {
+    out: OwnedFd,
+    err: OwnedFd,
+    stdin: Option<OwnedFd>,
+    master: Option<OwnedFd>,
+}
+
+/// The started container, held: its init's pidfd, its streams, the attach socket.
+fn hold(args: &Args, bins: Binaries, pid: i32, s: Streams) -> Result<Running, String> {
+    let (out_r, err_r, stdin_w, master) = (s.out, s.err, s.stdin, s.master);
+    let bundle = &args.bundle;
     let pidfd = rustix::process::pidfd_open(
         rustix::process::Pid::from_raw(pid).ok_or("no init pid")?,
         rustix::process::PidfdFlags::empty(),

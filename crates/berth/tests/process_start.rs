@@ -44,6 +44,9 @@ fn a_closed_stdout_is_dev_null() {
 /// The exit status of `run` is the container's, through berth's own `main`.
 #[test]
 fn run_exits_with_the_programs_status() {
+    if !need_root() {
+        return;
+    }
     let c = Ctr::new("pstart", &["sh", "-c", "exit 3"]);
     let out = c.run();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));

@@ -85,7 +85,7 @@ pub struct CpArgs {
     pub dst: String,
 }
 
-/// List containers
+// List containers
 #[derive(clap::Args, Debug, Default)]
 pub struct LsArgs {
     /// Show stopped containers too (default: running ones)

@@ -49,7 +49,7 @@ pub struct ImageRunArgs {
     pub console_socket: Option<PathBuf>,
 }
 
-/// The flags only the image form has; any of them selects it.
+// The flags only the image form has; any of them selects it.
 #[derive(clap::Args, Debug, Default, Clone)]
 #[command(next_help_heading = "Image form")]
 pub struct PeopleFlags {

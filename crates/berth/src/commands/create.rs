@@ -4,7 +4,6 @@ use berth_runtime::container::{self, CreateOptions};
 
 use crate::context::{Context, Outcome};
 
-/// Create a container from a bundle; it waits for `start`
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Path to the bundle directory (holding config.json)
@@ -16,8 +15,8 @@ pub struct Args {
     pub id: String,
 }
 
-/// The flags `create` and `run` share, as runc spells them (each has its own --bundle and ID:
-/// `run`'s image form takes neither).
+// The flags `create` and `run` share, as runc spells them (each has its own --bundle and ID:
+// `run`'s image form takes neither).
 #[derive(clap::Args, Debug)]
 pub struct CreateFlags {
     /// Write the container init's pid to this file

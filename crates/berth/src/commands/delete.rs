@@ -3,7 +3,6 @@ use berth_runtime::state::StateError;
 use crate::container_cli::has_record;
 use crate::context::{Context, Outcome};
 
-/// Delete a stopped container (with --force, any container)
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Kill a running container first; succeed if it does not exist

@@ -2,7 +2,6 @@ use std::time::Duration;
 
 use crate::context::{Context, Outcome};
 
-/// Print container statistics, OOM kills and memory pressure as JSON lines
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Print one stats event and exit

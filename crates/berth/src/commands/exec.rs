@@ -6,7 +6,6 @@ use oci_spec::runtime::{Capability, Process};
 
 use crate::context::{Context, Outcome};
 
-/// Run a new process inside a running container
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// process.json describing the process (instead of COMMAND and the flags below)

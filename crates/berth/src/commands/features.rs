@@ -10,7 +10,6 @@ const OCI_VERSION_MAX: &str = "1.3.0";
 /// them at delete (image roots, networks), so clients must not pass them through from users.
 const UNSAFE_ANNOTATIONS: [&str; 1] = ["dev.berth."];
 
-/// Print the OCI features document: what this berth supports
 #[derive(clap::Args, Debug)]
 pub struct Args {}
 

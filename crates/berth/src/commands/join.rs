@@ -5,7 +5,6 @@ use berth_runtime::container::{self, JoinOptions, Namespace};
 
 use crate::context::{Context, Outcome};
 
-/// Run a host program inside namespaces of running containers (nsenter by container ID)
 #[derive(clap::Args, Debug)]
 #[command(
     override_usage = "berth join [OPTIONS] -- PROGRAM [ARGS]...",

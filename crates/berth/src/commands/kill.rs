@@ -2,7 +2,6 @@ use berth_runtime::container;
 
 use crate::context::{Context, Outcome};
 
-/// Send a signal to a container's init (default SIGTERM)
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Signal every process in the container, not only its init

@@ -5,7 +5,6 @@ use berth_runtime::container::ListEntry;
 
 use crate::context::{Context, Outcome};
 
-/// List containers under the state root
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Output format

@@ -28,25 +28,46 @@ use run::RunForm;
 
 /// The runtime face's commands, with their real flags, in both executables' trees; `run`'s
 /// arguments are each tree's own (`R`: berth parses them only in part, run::RunForm).
+// Each command's flags are built only when that command is parsed (`defer`): building all of
+// them was most of a process start's heap (bench/README.md, "Session 7: speed"). So a
+// command's about is its variant's doc comment, and the structs flattened into commands carry
+// none (`//`): built late, their doc would replace the command's about.
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Runtime<R: RunForm> {
+    /// Create a container from a bundle; it waits for `start`
     Create(create::Args),
+    /// Start a created container's program; or start a kept, stopped image-form container again
     Start(start::Args),
+    /// Print a container's OCI state as JSON
     State(state::Args),
+    /// Send a signal to a container's init (default SIGTERM)
     Kill(kill::Args),
+    /// Delete a stopped container (with --force, any container)
     Delete(delete::Args),
+    /// Run a new process inside a running container
     Exec(exec::Args),
+    /// Run a host program inside namespaces of running containers (nsenter by container ID)
     Join(join::Args),
+    /// Freeze every process of a running container
     Pause(pause::PauseArgs),
+    /// Thaw a paused container
     Resume(pause::ResumeArgs),
+    /// Show the processes running in a container (`top` too); without an ID, list containers
     #[command(visible_alias = "top")]
     Ps(ps::Args),
+    /// Change a running container's resource limits
     Update(update::Args),
+    /// Print container statistics, OOM kills and memory pressure as JSON lines
     Events(events::Args),
+    /// Create and start a container; in the foreground, wait and exit with its status
     // Boxed: the image form's flags dwarf every other command's.
     Run(Box<R>),
+    /// List containers under the state root
     List(list::Args),
+    /// Write a default config.json into the bundle
     Spec(spec::Args),
+    /// Print the OCI features document: what this berth supports
     Features(features::Args),
 }
 

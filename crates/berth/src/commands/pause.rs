@@ -1,13 +1,11 @@
 use crate::context::{Context, Outcome};
 
-/// Freeze every process of a running container
 #[derive(clap::Args, Debug)]
 pub struct PauseArgs {
     /// Container ID
     pub id: String,
 }
 
-/// Thaw a paused container
 #[derive(clap::Args, Debug)]
 pub struct ResumeArgs {
     /// Container ID

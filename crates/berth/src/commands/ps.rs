@@ -3,7 +3,6 @@ use std::process::Command;
 use crate::container_cli::LsArgs;
 use crate::context::{Context, Outcome};
 
-/// Show the processes running in a container (`top` too); without an ID, list containers
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Without an ID: the listing's flags (-a, -q)

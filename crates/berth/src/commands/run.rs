@@ -29,7 +29,7 @@ detaches its networks. In the foreground the container is removed when it exits 
 runtime form does); with -d it stays until `berth delete` (or, with --rm, until it exits), and berth prints
 its ID; its output goes to output.log in its bundle (`berth logs [-f] ID`).";
 
-/// `run`'s runc flags, which both forms take.
+// `run`'s runc flags, which both forms take.
 #[derive(clap::Args, Debug)]
 pub struct RunFlags {
     /// Return once the container has started instead of waiting for it
@@ -42,7 +42,6 @@ pub struct RunFlags {
     pub create: CreateFlags,
 }
 
-/// Create and start a container; in the foreground, wait and exit with its status
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "runtime form: berth run [--bundle DIR] ... ID; image form: berth run [FLAGS] IMAGE [CMD]... (see --help)",
@@ -58,7 +57,6 @@ pub struct Args {
     pub args: Vec<String>,
 }
 
-/// Create and start a container; in the foreground, wait and exit with its status
 // `run` as `berth` parses it: runc's flags and one ID are the runtime form, which it runs;
 // anything else (an image-form flag, more arguments, --help) is berth-people's, which parses
 // the whole command line again with `Args`. No help flag: `--help` is handed over too.

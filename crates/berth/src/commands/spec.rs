@@ -4,7 +4,6 @@ use berth_runtime::spec::default_spec;
 
 use crate::context::{Context, Outcome};
 
-/// Write a default config.json into the bundle
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Bundle directory to write config.json into

@@ -3,7 +3,6 @@ use berth_runtime::state::{status_at, Status};
 use crate::container_cli::{has_record, StartArgs};
 use crate::context::{Context, Outcome};
 
-/// Start a created container's program; or start a kept, stopped image-form container again
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// A kept image-form container: attach to it (its terminal, or its output) until it exits

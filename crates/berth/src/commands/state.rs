@@ -1,6 +1,5 @@
 use crate::context::{Context, Outcome};
 
-/// Print a container's OCI state as JSON
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Container ID

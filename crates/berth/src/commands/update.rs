@@ -6,7 +6,6 @@ use serde_json::{json, Map, Value};
 
 use crate::context::{Context, Outcome};
 
-/// Change a running container's resource limits
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// LinuxResources JSON to apply ("-" reads stdin)

@@ -7,6 +7,10 @@
 #        N      samples per timed metric and runtime (default 50)
 #        ROUNDS N is split into ROUNDS blocks, interleaved across runtimes so that load from other
 #               work on the machine hits all three alike (default 5)
+#        STATE  where the runtimes' --root dirs live: tmpfs (default; as /run, where every client
+#               keeps them in production) or disk (the tempdir's filesystem: on this VM an ext4
+#               without journal mounted with discard, where file and directory churn in the state
+#               dirs costs each runtime differently and grows with recent deletions)
 #
 # Metrics (wall time of the runtime command, ms; the median is printed):
 #   run        `run --bundle B ID` of /bin/true, foreground, a fresh ID each time
@@ -128,8 +132,9 @@ tmp=$(mktemp -d /tmp/berth-bench.XXXXXX)
 cleanup() {
     local n
     for n in "${names[@]}"; do
-        delete_all "$n" "${bins[$n]}" "$tmp/root-$n"
+        delete_all "$n" "${bins[$n]}" "$tmp/state/root-$n"
     done
+    if mountpoint -q "$tmp/state"; then umount "$tmp/state"; fi
     rm -rf --one-file-system -- "$tmp"
 }
 trap cleanup EXIT
@@ -147,12 +152,17 @@ ROOTFS=$tmp/rootfs BERTH=$spec_rt "$repo/scripts/make-bundle.sh" "$tmp/bundle-se
 jq --slurpfile d "$repo/crates/berth/tests/fixtures/client-configs/docker-config.json" \
     '.linux.seccomp = $d[0].linux.seccomp' "$tmp/bundle-seccomp/config.json" > "$tmp/seccomp.json" \
     && mv "$tmp/seccomp.json" "$tmp/bundle-seccomp/config.json"
-mkdir -p "$tmp/out"
-for n in "${names[@]}"; do mkdir -p "$tmp/root-$n"; done
+mkdir -p "$tmp/out" "$tmp/state"
+case ${STATE:-tmpfs} in
+    tmpfs) mount -t tmpfs -o mode=0700 berth-bench "$tmp/state" ;;
+    disk) ;;
+    *) echo "bench: STATE must be tmpfs or disk" >&2; exit 1 ;;
+esac
+for n in "${names[@]}"; do mkdir -p "$tmp/state/root-$n"; done
 
 metrics=(run seccomp cycle limits state exec rss)
 declare -A dead=()
-echo "bench: N=$N in $ROUNDS rounds; berth=${bins[berth]} runc=${bins[runc]} crun=${bins[crun]}" >&2
+echo "bench: N=$N in $ROUNDS rounds, state roots on ${STATE:-tmpfs}; berth=${bins[berth]} runc=${bins[runc]} crun=${bins[crun]}" >&2
 for ((r = 0; r < ROUNDS; r++)); do
     # Spread N over the rounds; rss costs a create per sample, so it takes a fifth as many.
     count=$(( N / ROUNDS + (r < N % ROUNDS ? 1 : 0) ))
@@ -162,7 +172,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         for n in "${names[@]}"; do
             [ -z "${dead[$n.$m]:-}" ] || continue
             if ! in_ns "$n" bash "$here/bench.sh" --worker "$n" "${bins[$n]}" "$m" "$c" \
-                "$tmp/root-$n" "$tmp/out" "$tmp/bundle-true" "$tmp/bundle-sleep" "$tmp/bundle-limits" "$tmp/bundle-seccomp"; then
+                "$tmp/state/root-$n" "$tmp/out" "$tmp/bundle-true" "$tmp/bundle-sleep" "$tmp/bundle-limits" "$tmp/bundle-seccomp"; then
                 dead[$n.$m]=1
                 echo "bench: $n $m failed: $(tail -n 2 "$tmp/out/$n.$m.err" | tr '\n' ' ')" >&2
             fi
@@ -184,7 +194,8 @@ ratio() {
 }
 samples() { [ -s "$1" ] && wc -l < "$1" || echo 0; }
 
-printf '\n%-32s %9s %9s %9s %11s %11s\n' "median (N=$N)" berth runc crun berth/runc berth/crun
+printf '\nstate roots on %s, load average %s\n' "${STATE:-tmpfs}" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-32s %9s %9s %9s %11s %11s\n' "median (N=$N)" berth runc crun berth/runc berth/crun
 rows=("run:run /bin/true (ms)" "seccomp:the same, Docker's seccomp (ms)" "create:create (ms)" "start:start (ms)" "delete:delete --force (ms)"
       "cycle:create+start+delete (ms)" "limits:the same with mem+pids+cpu (ms)"
       "state:state (ms)" "exec:exec /bin/true (ms)"

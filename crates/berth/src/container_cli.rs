@@ -30,6 +30,7 @@ pub struct ContainerArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)] // built when used: commands/mod.rs says why
 pub enum ContainerCommand {
     /// List containers: kept image-form ones and the runtime's (image "-")
     #[command(visible_alias = "list")]
@@ -96,7 +97,7 @@ pub struct LsArgs {
     pub quiet: bool,
 }
 
-/// `container create`: the image form's flags, without -d.
+// `container create`: the image form's flags, without -d.
 #[derive(clap::Args, Debug)]
 pub struct CreateImageArgs {
     #[command(flatten)]
@@ -106,7 +107,7 @@ pub struct CreateImageArgs {
     pub args: Vec<String>,
 }
 
-/// Start a kept container
+// Start a kept container
 #[derive(clap::Args, Debug)]
 pub struct StartArgs {
     /// Attach: its terminal (started with -t), or follow its output; exit with its exit code
@@ -116,7 +117,7 @@ pub struct StartArgs {
     pub id: String,
 }
 
-/// Stop (or restart) containers
+// Stop (or restart) containers
 #[derive(clap::Args, Debug)]
 pub struct StopArgs {
     /// Seconds to wait after SIGTERM before SIGKILL
@@ -127,7 +128,7 @@ pub struct StopArgs {
     pub ids: Vec<String>,
 }
 
-/// Remove containers
+// Remove containers
 #[derive(clap::Args, Debug)]
 pub struct RmArgs {
     /// Kill a running container first
@@ -138,7 +139,7 @@ pub struct RmArgs {
     pub ids: Vec<String>,
 }
 
-/// Containers, by ID
+// Containers, by ID
 #[derive(clap::Args, Debug)]
 pub struct IdsArgs {
     /// Container IDs

@@ -215,6 +215,7 @@ pub struct ImageArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)] // built when used: commands/mod.rs says why
 pub enum ImageCommand {
     /// List images
     #[command(visible_alias = "list")]
@@ -383,6 +384,7 @@ pub struct NetworkArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)] // built when used: commands/mod.rs says why
 pub enum NetworkCommand {
     /// Create a bridge network
     Create {
@@ -469,6 +471,7 @@ pub struct HookArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)] // built when used: commands/mod.rs says why
 pub enum Which {
     /// Attach the container in the OCI state on stdin to its planned networks
     NetSetup,

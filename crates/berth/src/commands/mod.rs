@@ -28,10 +28,11 @@ use run::RunForm;
 
 /// The runtime face's commands, with their real flags, in both executables' trees; `run`'s
 /// arguments are each tree's own (`R`: berth parses them only in part, run::RunForm).
-// Each command's flags are built only when that command is parsed (`defer`): building all of
-// them was most of a process start's heap (bench/README.md, "Session 7: speed"). So a
-// command's about is its variant's doc comment, and the structs flattened into commands carry
-// none (`//`): built late, their doc would replace the command's about.
+// Each command's flags are built only when that command is parsed (`defer`; so are the people
+// face's image, network, container and hook subcommands): building all of them was most of a
+// process start's heap (bench/README.md, "Session 7: speed"). So a command's about is its
+// variant's doc comment, and a struct of flags carries a doc comment (`///`) only where it is
+// that command's about: built late, it replaces the variant's.
 #[derive(Subcommand, Debug)]
 #[command(defer = true)]
 pub enum Runtime<R: RunForm> {

@@ -5,8 +5,9 @@
 #    skipped when all are already installed);
 # 2. checks the Rust toolchain (rustup's cargo in ~/.cargo/bin, with rustfmt and clippy);
 # 3. unless --deps-only: `cargo build --release` -> target/x86_64-unknown-linux-gnu/release/berth
-#    berth-people (the people face, which berth executes) and berth-monitor (the kept containers'
-#    monitor, which berth-people starts); install the three side by side.
+#    berth-people (the people face, which berth executes), berth-monitor (the kept containers'
+#    monitor, which berth-people starts) and berth-init (`run --init`'s PID 1); install the four
+#    side by side.
 # Safe to run again: each step is a no-op when already done.
 set -euo pipefail
 
@@ -54,5 +55,5 @@ log "Rust: $(cargo --version)"
 if [ "$build" -eq 1 ]; then
     log "cargo build --release"
     (cd "$repo" && cargo build --release)
-    log "built $repo/target/x86_64-unknown-linux-gnu/release/berth (and berth-people, berth-monitor beside it)"
+    log "built $repo/target/x86_64-unknown-linux-gnu/release/berth (and berth-people, berth-monitor, berth-init beside it)"
 fi

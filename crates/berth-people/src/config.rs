@@ -19,6 +19,20 @@ use crate::net::{NetMode, NetPlan, ANN_NET};
 
 /// The image a container was made from (informational).
 pub const ANN_IMAGE: &str = "dev.berth.image";
+/// Where `--init` binds berth-init in the container.
+const INIT_PATH: &str = "/dev/init";
+
+/// berth-init, installed beside berth-people (`people` is berth-people's own path on the host).
+fn init_exe(people: &Path) -> Result<PathBuf, PeopleError> {
+    let exe = people.with_file_name("berth-init");
+    if !exe.is_file() {
+        return Err(PeopleError::Usage(format!(
+            "--init needs berth-init, installed beside berth-people: {} is missing",
+            exe.display()
+        )));
+    }
+    Ok(exe)
+}
 
 /// Everything the config is made from.
 pub struct SpecInput<'a> {
@@ -66,9 +80,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
         )));
     }
     if f.init {
-        let mut wrapped: Vec<String> = [crate::init::INIT_PATH, crate::init::SUBCOMMAND, "--"]
-            .map(String::from)
-            .into();
+        let mut wrapped: Vec<String> = [INIT_PATH, "--"].map(String::from).into();
         wrapped.extend(args);
         args = wrapped;
     }
@@ -139,8 +151,8 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, PeopleError> {
         }
     }
     if f.init {
-        // The init is this static binary itself, read-only (CVE-2019-5736).
-        mounts.push(bind(input.exe, crate::init::INIT_PATH, true));
+        // berth's own small init, read-only (CVE-2019-5736): it is the host's binary.
+        mounts.push(bind(&init_exe(input.exe)?, INIT_PATH, true));
     }
     for v in &f.volume {
         let (src, dst, ro) = parse_volume(v)?;

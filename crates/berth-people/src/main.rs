@@ -22,7 +22,6 @@ mod commands;
 mod config;
 mod criu;
 mod error;
-mod init;
 mod layers;
 mod monitor;
 mod names;
@@ -62,11 +61,6 @@ impl PeopleFace for InProcess {
 }
 
 fn main() -> std::process::ExitCode {
-    // As a container's `--init` PID 1, before anything of berth's CLI runs.
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == init::SUBCOMMAND) {
-        return init::main(&args[2..]);
-    }
     berth::cli::main::<InProcess>()
 }
 

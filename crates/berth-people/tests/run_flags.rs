@@ -2,6 +2,7 @@
 //! --security-opt, --user, --group-add, --ulimit, --sysctl, --tmpfs, --shm-size), each checked
 //! from inside a real container started through the CLI, from a busybox image imported here.
 
+use std::path::PathBuf;
 use std::process::Output;
 
 mod common;
@@ -291,6 +292,43 @@ fn init_forwards_term() {
     assert!(out.status.success(), "kill: {}", text(&out.stderr));
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(143));
+}
+
+/// `--init`'s PID 1 is berth-init, on a read-only bind: the container sees it, runs it, and
+/// cannot write the host's binary through the mount or through /proc/1/exe (the attack). While
+/// PID 1 runs the file a write fails with ETXTBSY anyway, so the mount itself must be read-only
+/// (its options in mountinfo): the protection that outlives PID 1.
+#[test]
+fn init_is_berth_init_read_only() {
+    require_root!();
+    let w = World::new();
+    let init = PathBuf::from(env!("CARGO_BIN_EXE_berth-people")).with_file_name("berth-init");
+    let before = std::fs::read(&init).unwrap();
+    let script = "tr '\\0' ' ' < /proc/1/cmdline; echo; \
+         grep ' /dev/init ' /proc/self/mountinfo; \
+         (echo x >> /dev/init) 2>&1; (echo x >> /proc/1/exe) 2>&1; echo done";
+    let out = w.run(&["--init"], script);
+    assert!(
+        out.starts_with("/dev/init -- "),
+        "PID 1 is not berth-init: {out}"
+    );
+    let mount = out
+        .lines()
+        .skip(1)
+        .find(|l| l.contains(" /dev/init "))
+        .unwrap_or_default();
+    let options = mount.split_whitespace().nth(5).unwrap_or_default();
+    assert!(
+        options.split(',').any(|o| o == "ro"),
+        "/dev/init is not a read-only mount: {out}"
+    );
+    let refused = out.lines().filter(|l| l.contains("can't create")).count();
+    assert_eq!(refused, 2, "both writes must fail: {out}");
+    assert!(
+        std::fs::read(&init).unwrap() == before,
+        "{} was changed",
+        init.display()
+    );
 }
 
 /// `--init` reaps an orphan: a process whose parent exited is reparented to PID 1 and must not

@@ -1,20 +1,19 @@
-//! `--init`: berth's own minimal init as the container's PID 1. The (static) `berth-people`
-//! binary is bound read-only at [`INIT_PATH`] and the container's process becomes
-//! `/dev/init init-reaper -- CMD...`: it starts CMD, forwards the signals it receives to it,
-//! reaps every child that ends (orphans reparent to PID 1), and exits with CMD's status (128+N
-//! if a signal N killed it). Without it a `sleep` as PID 1 ignores TERM and INT, as in Docker.
+//! `berth-init`: the minimal init `run --init` makes a container's PID 1 (as tini is Docker's).
+//! berth-people binds this static binary read-only at `/dev/init` and the container's process
+//! becomes `/dev/init -- CMD...`: it starts CMD, forwards the signals it receives to it, reaps
+//! every child that ends (orphans reparent to PID 1), and exits with CMD's status (128+N if a
+//! signal N killed it). Without it a `sleep` as PID 1 ignores TERM and INT, as in Docker.
+//! Its own executable, not a mode of berth-people: what every such container maps and can run
+//! is a few hundred KiB that only supervise, not the whole people face.
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 
-use berth_runtime::sys::{self, SigSet, SignalFd};
+use berth_runtime::sys::{self as rt, SigSet, SignalFd};
 use rustix::process::{Pid, Signal, WaitOptions};
 
-/// Where the init is bound in the container.
-pub const INIT_PATH: &str = "/dev/init";
-/// The hidden first argument that makes `berth-people` the init (not part of berth's CLI).
-pub const SUBCOMMAND: &str = "init-reaper";
+mod sys;
 
 /// The signals people send to stop, reload or resize a container; every other signal that
 /// reaches the init from inside the container is forwarded as well.
@@ -28,12 +27,12 @@ const FORWARDED: [Signal; 7] = [
     Signal::WINCH,
 ];
 
-/// `init-reaper -- CMD...` (`args` is what follows the subcommand).
-pub fn main(args: &[OsString]) -> ExitCode {
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let cmd = match args.split_first() {
         Some((dashes, cmd)) if dashes == "--" && !cmd.is_empty() => cmd,
         _ => {
-            eprintln!("berth init: usage: {INIT_PATH} {SUBCOMMAND} -- CMD [ARG]...");
+            eprintln!("berth init: usage: berth-init -- CMD [ARG]...");
             return ExitCode::from(127);
         }
     };
@@ -60,12 +59,12 @@ fn supervise(cmd: &[OsString]) -> Result<u8, String> {
         .map_err(|e| format!("block signals: {e}"))?;
     // Signals from outside the namespace reach PID 1 only if it has a handler for them.
     for sig in FORWARDED {
-        sys::catch_signal(sig.as_raw()).map_err(|e| format!("handle signal {sig:?}: {e}"))?;
+        rt::catch_signal(sig.as_raw()).map_err(|e| format!("handle signal {sig:?}: {e}"))?;
     }
     let signals = SignalFd::new(&mask).map_err(|e| format!("signalfd: {e}"))?;
     let mut command = std::process::Command::new(&cmd[0]);
     command.args(&cmd[1..]);
-    crate::sys::unblock_signals_on_exec(&mut command);
+    sys::unblock_signals_on_exec(&mut command);
     let child = command
         .spawn()
         .map_err(|e| format!("start {}: {e}", cmd[0].to_string_lossy()))?;
@@ -92,7 +91,7 @@ fn supervise(cmd: &[OsString]) -> Result<u8, String> {
             .map_err(|e| format!("read signals: {e}"))?;
         if signo != Signal::CHILD.as_raw() {
             // The command may already be gone (and waiting to be reaped): nothing to do then.
-            let _ = sys::pidfd_send_signal(pidfd.as_fd(), signo);
+            let _ = rt::pidfd_send_signal(pidfd.as_fd(), signo);
         }
     }
 }

@@ -96,9 +96,12 @@ fn default_root() -> PathBuf {
 pub fn main<F: PeopleFace>() -> ExitCode {
     // Commands that put berth-cloned processes into a container first move berth onto a
     // read-only mount of itself (CVE-2019-5736, see berth_runtime::exe_guard): before any
-    // parsing, so the process that is replaced does as little as possible.
+    // parsing, so the process that is replaced does as little as possible. `run` waits for
+    // its parse: its image form clones nothing in this process (berth hands it to
+    // berth-people, executed from a read-only mount of its own), so only the runtime form
+    // re-executes (commands/run.rs), and the image form saves an execve.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let guarded = ["create", "run", "exec", "join"];
+    let guarded = ["create", "exec", "join"];
     if subcommand_of(&args).is_some_and(|c| guarded.iter().any(|g| c == *g)) {
         if let Err(e) = berth_runtime::exe_guard::ensure_readonly_exe() {
             eprintln!("berth: {e}");

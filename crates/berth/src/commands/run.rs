@@ -145,6 +145,9 @@ impl Args {
 impl RunFlags {
     /// The runtime form of container `id`.
     pub fn run(self, ctx: &Context, id: String) -> Outcome {
+        // The runtime form clones the container's init from this process: from a read-only
+        // mount of berth only (CVE-2019-5736; re-executes unless the binary is already so).
+        berth_runtime::exe_guard::ensure_readonly_exe()?;
         let code = container::run(
             &ctx.root,
             &RunOptions {

@@ -7,8 +7,10 @@
 # Env:   BERTH (default <repo>/target/x86_64-unknown-linux-gnu/release/berth; berth-people
 #              beside it), N samples (default 20), T traced runs (default 5)
 #
-# The image: a busybox rootfs tar (the host's static busybox, one link per applet) imported into
-# a fresh store on the tempdir's disk (as /var/lib/berth); runtime state on a tmpfs (as /run).
+# The image: a busybox rootfs tar (the host's static busybox, one link per applet, and empty
+# /etc/hosts and /etc/resolv.conf as most images have; ETC=0 leaves them out, so the init makes
+# the mount points in the overlay: a copy-up of /etc) imported into a fresh store on the
+# tempdir's disk (as /var/lib/berth); runtime state on a tmpfs (as /run).
 # Prints:
 #   1. wall time, median of N interleaved samples: `run --rm --net none bb true` (image form),
 #      `run --bundle B ID` (runtime form, B's rootfs the same busybox tree), and the floor of a
@@ -17,9 +19,14 @@
 #      and release: …, and the runtime's create/start/delete) beside the runtime form's;
 #   3. the process hops before the image form's work starts, from `strace -f --seccomp-bpf`
 #      stopping only at execve/execveat (so the rest runs untraced), median of T: berth's start
-#      to its exe-guard re-exec, to the execve of berth-people, to berth-people's own re-exec;
+#      to the execve of berth-people (and to any further re-exec);
 #   4. files and directories the image form creates and removes on the store's disk per run
-#      (strace of one run; the overlay's own work/ entries are made by the kernel, not counted).
+#      (strace of one run, its detached remover included; the overlay's own work/ entries are
+#      made by the kernel, not counted);
+#   5. CPU time (perf stat task-clock, median of N interleaved samples) of the image form, the
+#      runtime form and, with BEFORE, the other build's image form: what the load moves less
+#      than wall time. The image form's detached remover is mostly not in it (it exits after
+#      perf reads the counters): its work is moved off the command, not saved.
 set -euo pipefail
 
 here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -50,6 +57,7 @@ mkdir -p "$tmp/run/berth" "$tmp/rootfs/bin"
 cp /bin/busybox "$tmp/rootfs/bin/"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$tmp/rootfs/bin/$a"; done
 mkdir -p "$tmp/rootfs/"{etc,proc,sys,dev,tmp}
+[ "${ETC:-1}" = 0 ] || touch "$tmp/rootfs/etc/hosts" "$tmp/rootfs/etc/resolv.conf"
 tar -C "$tmp/rootfs" -cf "$tmp/bb.tar" .
 b image import "$tmp/bb.tar" bb:latest >/dev/null
 mkdir -p "$tmp/bundle" && ln -s "$tmp/rootfs" "$tmp/bundle/rootfs"
@@ -109,10 +117,10 @@ for ((k = 0; k < T; k++)); do
     awk 'NR == 1 { pid = $1 } $1 == pid && /exec/ { n++ } END { print n }' "$tmp/hops.$k" >> "$tmp/hops.count"
 done
 printf '\n%-64s %8s\n' "process hops (strace at exec only, median of $T, ms)" median
-printf '%-64s %8s\n' "  execs before the image form's work (berth, guard, berth-people, guard)" \
+printf '%-64s %8s\n' "  execs before the image form's work (berth, berth-people)" \
     "$(sort -n "$tmp/hops.count" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
-names=("" "berth start → its exe-guard re-exec" "berth re-executed (parse) → execve berth-people"
-       "berth-people start → its exe-guard re-exec")
+names=("" "berth start (parse) → execve berth-people" "berth-people start → a re-exec"
+       "→ another re-exec")
 for i in 1 2 3; do
     [ -s "$tmp/hop.$i" ] || continue
     printf '%-64s %8s\n' "  ${names[$i]}" "$(median_ms < "$tmp/hop.$i")"
@@ -125,4 +133,24 @@ strace -f -y -qq -e trace=unlinkat,rmdir,unlink -o "$tmp/files" \
     "$BERTH" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true </dev/null
 printf '\n%-64s %8s\n' "files and directories made and removed per run (strace)" count
 printf '%-64s %8s\n' "  under the container's directory in the store" \
-    "$(grep -F "$tmp/img/containers" "$tmp/files" | grep -vc "= -1" || true)"
+    "$(grep -E "$tmp/img/(containers|trash)" "$tmp/files" | grep -vc "= -1" || true)"
+
+# --- 5. CPU time -----------------------------------------------------------------------------------
+if command -v perf >/dev/null; then
+    cpu() { # cpu FILE CMD…: the task-clock of one run, µs
+        local f=$1; shift
+        perf stat -x, -e task-clock -o "$tmp/perf" "$@" </dev/null >/dev/null 2>&1
+        awk -F, '/task-clock/ { printf "%d\n", $1 * 1000 }' "$tmp/perf" >> "$f"
+    }
+    for ((i = 0; i < N; i++)); do
+        cpu "$tmp/cpu.image" "$BERTH" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true
+        cpu "$tmp/cpu.bundle" "$BERTH" --root "$tmp/run/berth" run --bundle "$tmp/bundle" "c$$-$i"
+        [ -z "${1:-}" ] || cpu "$tmp/cpu.before" "$1" --root "$tmp/run/berth" --image-root "$tmp/img" \
+            run --rm --net none bb true
+    done
+    printf '\n%-64s %8s\n' "CPU time (perf task-clock, median of $N, ms)" median
+    printf '%-64s %8s\n' "  run --rm --net none bb true (image form)" "$(median_ms < "$tmp/cpu.image")"
+    printf '%-64s %8s\n' "  run --bundle B ID (runtime form)" "$(median_ms < "$tmp/cpu.bundle")"
+    [ -z "${1:-}" ] || printf '%-64s %8s\n' "  run --rm --net none bb true, BEFORE" "$(median_ms < "$tmp/cpu.before")"
+fi
+echo "imagerun: load average at the end $(cut -d' ' -f1-3 /proc/loadavg)" >&2

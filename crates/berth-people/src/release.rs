@@ -84,7 +84,10 @@ fn release_root(image_root: &Path, id: &str) -> Result<(), PeopleError> {
     let Some(trashed) = berth_image::Store::open(image_root)?.trash_container_root(id)? else {
         return Ok(());
     };
-    if spawn_remover(image_root, &trashed).is_err() {
+    let started = berth_runtime::steps::timed("release: start the remover", || {
+        spawn_remover(image_root, &trashed)
+    });
+    if started.is_err() {
         trashed.remove()?;
     }
     Ok(())

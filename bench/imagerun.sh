@@ -25,8 +25,8 @@
 #      made by the kernel, not counted);
 #   5. CPU time (perf stat task-clock, median of N interleaved samples) of the image form, the
 #      runtime form and, with BEFORE, the other build's image form: what the load moves less
-#      than wall time. The image form's detached remover is mostly not in it (it exits after
-#      perf reads the counters): its work is moved off the command, not saved.
+#      than wall time. "command": the image form's detached remover is mostly not in it (it
+#      exits after perf reads the counters); "all": it is (each command followed by a sleep).
 set -euo pipefail
 
 here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -46,6 +46,8 @@ cleanup() {
     set +e
     local id
     for id in $(b list -q 2>/dev/null); do b delete --force "$id" >/dev/null 2>&1; done
+    # The last runs' detached removers may still be at work in the store's trash (up to 5 s).
+    for _ in $(seq 50); do [ -z "$(ls -A "$tmp/img/trash" 2>/dev/null)" ] && break; sleep 0.1; done
     umount "$tmp/run" 2>/dev/null
     rm -rf --one-file-system -- "$tmp"
 }
@@ -136,21 +138,29 @@ printf '%-64s %8s\n' "  under the container's directory in the store" \
     "$(grep -E "$tmp/img/(containers|trash)" "$tmp/files" | grep -vc "= -1" || true)"
 
 # --- 5. CPU time -----------------------------------------------------------------------------------
+# "all": the same command in `sh -c 'CMD; sleep 0.3'`, so that the image form's detached remover
+# has exited (and its CPU time reached perf's inherited counter) before perf reads; the sh and the
+# sleep add the same to each line.
 if command -v perf >/dev/null; then
     cpu() { # cpu FILE CMD…: the task-clock of one run, µs
         local f=$1; shift
         perf stat -x, -e task-clock -o "$tmp/perf" "$@" </dev/null >/dev/null 2>&1
         awk -F, '/task-clock/ { printf "%d\n", $1 * 1000 }' "$tmp/perf" >> "$f"
     }
+    all() { local f=$1; shift; cpu "$f" sh -c '"$@"; sleep 0.3' sh "$@"; }
+    img=(--root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true)
     for ((i = 0; i < N; i++)); do
-        cpu "$tmp/cpu.image" "$BERTH" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true
+        cpu "$tmp/cpu.image" "$BERTH" "${img[@]}"
         cpu "$tmp/cpu.bundle" "$BERTH" --root "$tmp/run/berth" run --bundle "$tmp/bundle" "c$$-$i"
-        [ -z "${1:-}" ] || cpu "$tmp/cpu.before" "$1" --root "$tmp/run/berth" --image-root "$tmp/img" \
-            run --rm --net none bb true
+        [ -z "${1:-}" ] || cpu "$tmp/cpu.before" "$1" "${img[@]}"
+        all "$tmp/all.image" "$BERTH" "${img[@]}"
+        all "$tmp/all.bundle" "$BERTH" --root "$tmp/run/berth" run --bundle "$tmp/bundle" "a$$-$i"
+        [ -z "${1:-}" ] || all "$tmp/all.before" "$1" "${img[@]}"
     done
-    printf '\n%-64s %8s\n' "CPU time (perf task-clock, median of $N, ms)" median
-    printf '%-64s %8s\n' "  run --rm --net none bb true (image form)" "$(median_ms < "$tmp/cpu.image")"
-    printf '%-64s %8s\n' "  run --bundle B ID (runtime form)" "$(median_ms < "$tmp/cpu.bundle")"
-    [ -z "${1:-}" ] || printf '%-64s %8s\n' "  run --rm --net none bb true, BEFORE" "$(median_ms < "$tmp/cpu.before")"
+    printf '\n%-64s %8s %8s\n' "CPU time (perf task-clock, median of $N, ms)" command all
+    line() { printf '%-64s %8s %8s\n' "  $1" "$(median_ms < "$tmp/cpu.$2")" "$(median_ms < "$tmp/all.$2")"; }
+    line "run --rm --net none bb true (image form)" image
+    line "run --bundle B ID (runtime form)" bundle
+    [ -z "${1:-}" ] || line "run --rm --net none bb true, BEFORE" before
 fi
 echo "imagerun: load average at the end $(cut -d' ' -f1-3 /proc/loadavg)" >&2

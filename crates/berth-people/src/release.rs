@@ -77,35 +77,31 @@ pub fn cleanup(image_root: &Path, id: &str, has_root: bool) -> Result<(), People
 }
 
 /// Gives back a container's overlay root and bundle: unmounted and moved into the store's
-/// trash now (its ID free at once), its files and directories removed by a detached
-/// `berth-people hook remove-trash` that nobody waits for (berth_image::store::trash). If
-/// that cannot start, they are removed here.
+/// trash now (its ID free at once), its files and directories removed by a detached remover
+/// that nobody waits for (berth_image::store::trash). If that cannot start, they are removed
+/// here.
 fn release_root(image_root: &Path, id: &str) -> Result<(), PeopleError> {
     let Some(trashed) = berth_image::Store::open(image_root)?.trash_container_root(id)? else {
         return Ok(());
     };
-    let started = berth_runtime::steps::timed("release: start the remover", || {
-        spawn_remover(image_root, &trashed)
-    });
+    let started =
+        berth_runtime::steps::timed("release: start the remover", || spawn_remover(&trashed));
     if started.is_err() {
         trashed.remove()?;
     }
     Ok(())
 }
 
-/// Starts the remover of a trash entry and returns without waiting: it gets the entry's
-/// lock as its stdin and nothing else of the caller's stdio (a `$(berth run --rm …)` sees
-/// EOF when berth exits), and its own process group (a Ctrl-C at the terminal is not for
-/// it). Killed, it leaves the entry unlocked for the next store command to remove.
-fn spawn_remover(image_root: &Path, trashed: &berth_image::Trashed) -> std::io::Result<()> {
-    let name = trashed.dir.file_name().unwrap_or_default();
-    // This executable: berth-people, possibly on the exe guard's read-only mount.
-    let child = Command::new("/proc/self/exe")
-        .arg0(berth::face::PEOPLE_EXE)
-        .arg("--image-root")
-        .arg(image_root)
-        .args(["hook", "remove-trash", "--"])
-        .arg(name)
+/// Starts the remover of a trash entry and returns without waiting. The remover is `rm -rf`:
+/// it starts in a fraction of berth-people's time, and nothing waits for its speed. It gets
+/// the entry's locked fd as its stdin, so it holds the lock until it is done or killed, and
+/// nothing else of the caller's stdio (a `$(berth run --rm …)` sees EOF when berth exits); its
+/// own process group keeps a Ctrl-C at the terminal, meant for berth, from it. Killed, it
+/// leaves the entry unlocked for the next store command to remove.
+fn spawn_remover(trashed: &berth_image::Trashed) -> std::io::Result<()> {
+    let child = Command::new("rm")
+        .args(["-rf", "--one-file-system", "--"])
+        .arg(&trashed.dir)
         .stdin(Stdio::from(trashed.lock.try_clone()?))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -113,19 +109,5 @@ fn spawn_remover(image_root: &Path, trashed: &berth_image::Trashed) -> std::io::
         .spawn()?;
     // Not waited for: this process exits soon and the remover is reparented.
     drop(child);
-    Ok(())
-}
-
-/// The remover's side of [`spawn_remover`]: entry `name` of the trash, its lock on stdin.
-pub fn remove_trash(image_root: &Path, name: &str) -> Result<(), PeopleError> {
-    use std::os::fd::AsFd;
-    // Nothing the caller of berth left open stays held while the disk works (the lock is
-    // on stdin, below 3).
-    berth_runtime::sys::close_fds_except(3, &[])
-        .map_err(crate::error::io_err("close inherited fds of", image_root))?;
-    let stdin = std::io::stdin();
-    let lock = rustix::io::fcntl_dupfd_cloexec(stdin.as_fd(), 3)
-        .map_err(|e| crate::error::io_err("take the lock on stdin for", image_root)(e.into()))?;
-    berth_image::Trashed::inherited(image_root, name, lock)?.remove()?;
     Ok(())
 }

@@ -22,8 +22,8 @@ fn a_killed_remover_leaves_nothing_after_the_next_command() {
     let w = World::new();
     let id = name("trash");
     let entry = w.image_root().join("trash").join(&id);
-    // strace kills the first process that stats the trash entry: the remover, as it checks
-    // the lock it inherited, before it removes anything (the release renames into the trash
+    // strace kills the first process that stats the trash entry by its path: the remover
+    // (`rm -rf ENTRY`), before it removes anything (the release renames into the trash
     // through a directory fd and never stats the entry by its path).
     let out = Command::new("strace")
         .args([

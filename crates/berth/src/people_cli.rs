@@ -487,7 +487,4 @@ pub enum Which {
         with_root: bool,
         id: String,
     },
-    /// Remove entry NAME of the image store's trash (a released container root), whose lock
-    /// is the fd on stdin: the release starts this and does not wait for it
-    RemoveTrash { name: String },
 }

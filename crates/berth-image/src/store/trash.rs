@@ -114,25 +114,3 @@ fn remove_entry(dir: &Path) -> Result<(), StoreError> {
         Err(e) => Err(IoError::new("remove trash entry", dir, e).into()),
     }
 }
-
-impl Trashed {
-    /// The remover's side: entry `name` of the trash under the store `root`, whose lock the
-    /// remover inherited as `lock` (checked to be an fd of that very entry).
-    pub fn inherited(root: &Path, name: &str, lock: OwnedFd) -> Result<Trashed, StoreError> {
-        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
-            return Err(StoreError::InvalidContainerId(name.to_string()));
-        }
-        let dir = root.join(TRASH).join(name);
-        let held = rustix::fs::fstat(&lock).step("stat the inherited lock of", &dir)?;
-        let entry = rustix::fs::lstat(&dir).step("stat", &dir)?;
-        if (held.st_dev, held.st_ino) != (entry.st_dev, entry.st_ino) {
-            return Err(IoError::new(
-                "hold the lock of",
-                &dir,
-                io::Error::other("the inherited fd is another file"),
-            )
-            .into());
-        }
-        Ok(Trashed { dir, lock })
-    }
-}

@@ -2,8 +2,7 @@
 //! `net-setup` is the createRuntime hook of image-form containers (see crate::net);
 //! `teardown ID` ends a kept container's runtime incarnation after its exit (its monitor,
 //! berth-monitor, runs it; crate::monitor); `release ID` is the
-//! runtime's release hook as `berth` runs it (see berth::face::Exec); `remove-trash NAME`
-//! removes a released container root after the command that released it (crate::release).
+//! runtime's release hook as `berth` runs it (see berth::face::Exec).
 
 use std::io::Read;
 
@@ -37,9 +36,6 @@ pub fn run(args: HookArgs, ctx: &Context) -> Outcome {
         }
         Which::Release { with_root, id } => {
             crate::release::cleanup(&ctx.image_root, &id, with_root)?;
-        }
-        Which::RemoveTrash { name } => {
-            crate::release::remove_trash(&ctx.image_root, &name)?;
         }
     }
     Ok(0)

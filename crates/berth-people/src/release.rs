@@ -99,7 +99,8 @@ fn release_root(image_root: &Path, id: &str) -> Result<(), PeopleError> {
 /// own process group keeps a Ctrl-C at the terminal, meant for berth, from it. Killed, it
 /// leaves the entry unlocked for the next store command to remove.
 fn spawn_remover(trashed: &berth_image::Trashed) -> std::io::Result<()> {
-    let child = Command::new("rm")
+    // By its path: no walk of the caller's PATH (an execve per entry).
+    let child = Command::new("/bin/rm")
         .args(["-rf", "--one-file-system", "--"])
         .arg(&trashed.dir)
         .stdin(Stdio::from(trashed.lock.try_clone()?))

@@ -7,8 +7,10 @@
 # Env:   BERTH (default <repo>/target/x86_64-unknown-linux-gnu/release/berth; berth-people
 #              beside it), N samples (default 20), T traced runs (default 5)
 #
-# The image: a busybox rootfs tar (the host's static busybox, one link per applet) imported into
-# a fresh store on the tempdir's disk (as /var/lib/berth); runtime state on a tmpfs (as /run).
+# The image: a busybox rootfs tar (the host's static busybox, one link per applet, and empty
+# /etc/hosts and /etc/resolv.conf as most images have; ETC=0 leaves them out, so the init makes
+# the mount points in the overlay: a copy-up of /etc) imported into a fresh store on the
+# tempdir's disk (as /var/lib/berth); runtime state on a tmpfs (as /run).
 # Prints:
 #   1. wall time, median of N interleaved samples: `run --rm --net none bb true` (image form),
 #      `run --bundle B ID` (runtime form, B's rootfs the same busybox tree), and the floor of a
@@ -17,9 +19,14 @@
 #      and release: …, and the runtime's create/start/delete) beside the runtime form's;
 #   3. the process hops before the image form's work starts, from `strace -f --seccomp-bpf`
 #      stopping only at execve/execveat (so the rest runs untraced), median of T: berth's start
-#      to its exe-guard re-exec, to the execve of berth-people, to berth-people's own re-exec;
+#      to the execve of berth-people (and to any further re-exec);
 #   4. files and directories the image form creates and removes on the store's disk per run
-#      (strace of one run; the overlay's own work/ entries are made by the kernel, not counted).
+#      (strace of one run, its detached remover included; the overlay's own work/ entries are
+#      made by the kernel, not counted);
+#   5. CPU time (perf stat task-clock, median of N interleaved samples) of the image form, the
+#      runtime form and, with BEFORE, the other build's image form: what the load moves less
+#      than wall time. "command": the image form's detached remover is mostly not in it (it
+#      exits after perf reads the counters); "all": it is (each command followed by a sleep).
 set -euo pipefail
 
 here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -39,6 +46,8 @@ cleanup() {
     set +e
     local id
     for id in $(b list -q 2>/dev/null); do b delete --force "$id" >/dev/null 2>&1; done
+    # The last runs' detached removers may still be at work in the store's trash (up to 5 s).
+    for _ in $(seq 50); do [ -z "$(ls -A "$tmp/img/trash" 2>/dev/null)" ] && break; sleep 0.1; done
     umount "$tmp/run" 2>/dev/null
     rm -rf --one-file-system -- "$tmp"
 }
@@ -50,6 +59,7 @@ mkdir -p "$tmp/run/berth" "$tmp/rootfs/bin"
 cp /bin/busybox "$tmp/rootfs/bin/"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$tmp/rootfs/bin/$a"; done
 mkdir -p "$tmp/rootfs/"{etc,proc,sys,dev,tmp}
+[ "${ETC:-1}" = 0 ] || touch "$tmp/rootfs/etc/hosts" "$tmp/rootfs/etc/resolv.conf"
 tar -C "$tmp/rootfs" -cf "$tmp/bb.tar" .
 b image import "$tmp/bb.tar" bb:latest >/dev/null
 mkdir -p "$tmp/bundle" && ln -s "$tmp/rootfs" "$tmp/bundle/rootfs"
@@ -109,10 +119,10 @@ for ((k = 0; k < T; k++)); do
     awk 'NR == 1 { pid = $1 } $1 == pid && /exec/ { n++ } END { print n }' "$tmp/hops.$k" >> "$tmp/hops.count"
 done
 printf '\n%-64s %8s\n' "process hops (strace at exec only, median of $T, ms)" median
-printf '%-64s %8s\n' "  execs before the image form's work (berth, guard, berth-people, guard)" \
+printf '%-64s %8s\n' "  execs before the image form's work (berth, berth-people)" \
     "$(sort -n "$tmp/hops.count" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
-names=("" "berth start → its exe-guard re-exec" "berth re-executed (parse) → execve berth-people"
-       "berth-people start → its exe-guard re-exec")
+names=("" "berth start (parse) → execve berth-people" "berth-people start → a re-exec"
+       "→ another re-exec")
 for i in 1 2 3; do
     [ -s "$tmp/hop.$i" ] || continue
     printf '%-64s %8s\n' "  ${names[$i]}" "$(median_ms < "$tmp/hop.$i")"
@@ -125,4 +135,32 @@ strace -f -y -qq -e trace=unlinkat,rmdir,unlink -o "$tmp/files" \
     "$BERTH" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true </dev/null
 printf '\n%-64s %8s\n' "files and directories made and removed per run (strace)" count
 printf '%-64s %8s\n' "  under the container's directory in the store" \
-    "$(grep -F "$tmp/img/containers" "$tmp/files" | grep -vc "= -1" || true)"
+    "$(grep -E "$tmp/img/(containers|trash)" "$tmp/files" | grep -vc "= -1" || true)"
+
+# --- 5. CPU time -----------------------------------------------------------------------------------
+# "all": the same command in `sh -c 'CMD; sleep 0.3'`, so that the image form's detached remover
+# has exited (and its CPU time reached perf's inherited counter) before perf reads; the sh and the
+# sleep add the same to each line.
+if command -v perf >/dev/null; then
+    cpu() { # cpu FILE CMD…: the task-clock of one run, µs
+        local f=$1; shift
+        perf stat -x, -e task-clock -o "$tmp/perf" "$@" </dev/null >/dev/null 2>&1
+        awk -F, '/task-clock/ { printf "%d\n", $1 * 1000 }' "$tmp/perf" >> "$f"
+    }
+    all() { local f=$1; shift; cpu "$f" sh -c '"$@"; sleep 0.3' sh "$@"; }
+    img=(--root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true)
+    for ((i = 0; i < N; i++)); do
+        cpu "$tmp/cpu.image" "$BERTH" "${img[@]}"
+        cpu "$tmp/cpu.bundle" "$BERTH" --root "$tmp/run/berth" run --bundle "$tmp/bundle" "c$$-$i"
+        [ -z "${1:-}" ] || cpu "$tmp/cpu.before" "$1" "${img[@]}"
+        all "$tmp/all.image" "$BERTH" "${img[@]}"
+        all "$tmp/all.bundle" "$BERTH" --root "$tmp/run/berth" run --bundle "$tmp/bundle" "a$$-$i"
+        [ -z "${1:-}" ] || all "$tmp/all.before" "$1" "${img[@]}"
+    done
+    printf '\n%-64s %8s %8s\n' "CPU time (perf task-clock, median of $N, ms)" command all
+    line() { printf '%-64s %8s %8s\n' "  $1" "$(median_ms < "$tmp/cpu.$2")" "$(median_ms < "$tmp/all.$2")"; }
+    line "run --rm --net none bb true (image form)" image
+    line "run --bundle B ID (runtime form)" bundle
+    [ -z "${1:-}" ] || line "run --rm --net none bb true, BEFORE" before
+fi
+echo "imagerun: load average at the end $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -14,7 +14,7 @@
 //! | `berth image tag SRC DST` | [`Store::tag`] |
 //! | `berth image save` / `load` | [`Store::save`] / [`Store::load`] |
 //! | `berth run IMAGE` (create) | [`Store::create_container_root`] → rootfs path + image config (volatile when it is removed at exit) |
-//! | `berth delete` of such a container | [`Store::remove_container_root`] (idempotent) |
+//! | `berth delete` of such a container | [`Store::trash_container_root`], then [`Trashed::remove`] after the command (or [`Store::remove_container_root`] at once; both idempotent) |
 //!
 //! Lower-level pieces are public for the runtime and tests: [`unpack::unpack_layer`] (safe layer
 //! extraction), [`mount_overlay`] / [`unmount_overlay`], [`Reference`] parsing.
@@ -42,6 +42,7 @@ pub use registry::{ProgressMode, PullError, PullOptions};
 pub use save::{SaveError, SaveFormat};
 pub use store::containers::{ContainerLayers, RootSource, UserUpper};
 pub use store::export::ExportedImage;
+pub use store::trash::Trashed;
 pub use store::{
     ContainerRoot, DiskUsage, ImageDetails, ImageRecord, ImageSummary, PruneReport, Store,
     StoreError, DEFAULT_ROOT,

@@ -218,7 +218,7 @@ pub fn unmount_overlay(container_dir: &Path) -> Result<(), OverlayError> {
 /// (a cheap rename), so that all of them can go at once instead of one level after another.
 /// Every step is relative to an fd opened with O_NOFOLLOW, as std's remove_dir_all: a
 /// directory swapped for a symlink meanwhile is never followed.
-fn remove_tree(dir: &Path) -> io::Result<()> {
+pub(crate) fn remove_tree(dir: &Path) -> io::Result<()> {
     let root = open_dir(CWD, dir)?;
     let mut flat = Vec::new();
     empty(&root, &root, &mut flat, &mut 0)?;

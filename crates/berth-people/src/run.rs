@@ -32,6 +32,11 @@ pub struct ImageRun<'a> {
 
 /// Runs the container; returns berth's exit code (the container's in the foreground).
 pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
+    // The container's init is cloned from this process: from a read-only mount of
+    // berth-people only (CVE-2019-5736). `berth` executes berth-people from one already, so
+    // this is one access(2) call then; run directly, berth-people re-executes itself here.
+    berth_runtime::exe_guard::ensure_readonly_exe()
+        .map_err(|e| PeopleError::Usage(e.to_string()))?;
     let (ctx, mut args) = (r.ctx, r.args);
     let image_root = ctx.image_root.as_path();
     let pick = step("run: open the store, pick the root, check the name");

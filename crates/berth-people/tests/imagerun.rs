@@ -1,7 +1,7 @@
 //! The image form's hand-over (root): `berth run IMAGE` replaces itself with `berth-people`
 //! executed from a read-only mount of it, so the process that clones the container's init
 //! has its binary where no container can write it (CVE-2019-5736), though berth-people's own
-//! exe guard no longer re-executes it.
+//! exe guard no longer re-executes it. Run directly, berth-people's image form guards itself.
 
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
@@ -49,6 +49,38 @@ fn the_image_form_runs_from_a_read_only_berth_people() {
     assert!(
         flags.contains(rustix::fs::StatVfsMountFlags::RDONLY),
         "berth-people runs from a writable mount"
+    );
+    w.ok(&["kill", &id, "KILL"]);
+    run.wait().unwrap();
+}
+
+#[test]
+fn berth_people_run_directly_keeps_its_container_from_a_read_only_mount() {
+    require_root!();
+    let w = World::new();
+    let id = name("direct");
+    let people = BERTH.with_file_name("berth-people");
+    let mut run = Command::new(&people)
+        .arg("--root")
+        .arg(w.state_root())
+        .arg("--image-root")
+        .arg(w.image_root())
+        .args([
+            "run", "--name", &id, "--net", "none", "busybox", "sleep", "1000",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !w.listed(&id).is_some_and(|l| l.contains("Up ")) {
+        assert!(run.try_wait().unwrap().is_none(), "run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let exe = format!("/proc/{}/exe", run.id());
+    let flags = rustix::fs::statvfs(exe.as_str()).unwrap().f_flag;
+    assert!(
+        flags.contains(rustix::fs::StatVfsMountFlags::RDONLY),
+        "berth-people's image form keeps its container from a writable binary"
     );
     w.ok(&["kill", &id, "KILL"]);
     run.wait().unwrap();

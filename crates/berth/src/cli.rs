@@ -66,8 +66,13 @@ struct Cli<T: Tree> {
 /// The subcommand named on the command line, found without clap: global flags that take a
 /// value are skipped with their value.
 fn subcommand_of(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsStr> {
-    let mut it = args.iter().skip(1);
-    while let Some(a) = it.next() {
+    subcommand_at(args).map(|i| args[i].as_os_str())
+}
+
+/// Where [`subcommand_of`] found it in `args`.
+fn subcommand_at(args: &[std::ffi::OsString]) -> Option<usize> {
+    let mut it = args.iter().enumerate().skip(1);
+    while let Some((i, a)) = it.next() {
         match a.to_str() {
             Some(
                 "--root" | "--image-root" | "--log" | "--log-format" | "--criu" | "--rootless",
@@ -75,7 +80,7 @@ fn subcommand_of(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsStr> {
                 it.next();
             }
             Some(s) if s.starts_with('-') => {}
-            _ => return Some(a),
+            _ => return Some(i),
         }
     }
     None
@@ -96,10 +101,16 @@ fn default_root() -> PathBuf {
 pub fn main<F: PeopleFace>() -> ExitCode {
     // Commands that put berth-cloned processes into a container first move berth onto a
     // read-only mount of itself (CVE-2019-5736, see berth_runtime::exe_guard): before any
-    // parsing, so the process that is replaced does as little as possible.
+    // parsing, so the process that is replaced does as little as possible. Not `run` in its
+    // image form: it clones nothing in this process (berth hands it to berth-people, executed
+    // from a read-only mount of its own), which saves an execve.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let guarded = ["create", "run", "exec", "join"];
-    if subcommand_of(&args).is_some_and(|c| guarded.iter().any(|g| c == *g)) {
+    let sub = subcommand_of(&args);
+    let image_run = sub.is_some_and(|c| c == "run")
+        && subcommand_at(&args)
+            .is_some_and(|at| crate::commands::run::surely_image_form(&args[at + 1..]));
+    if !image_run && sub.is_some_and(|c| guarded.iter().any(|g| c == *g)) {
         if let Err(e) = berth_runtime::exe_guard::ensure_readonly_exe() {
             eprintln!("berth: {e}");
             return ExitCode::FAILURE;

@@ -11,16 +11,20 @@
 //! l/<short>                 -> ../layers/<hex>/diff: short lowerdir paths for overlayfs
 //! tmp/<txn>/                staging of one import or pull; flocked by its owner while alive
 //! containers/<id>/          a container root: image.json (what it uses), upper, work, merged
+//! trash/<id>[.N]/           a released root being removed after its command (trash.rs);
+//!                           flocked by its remover while alive
 //! ```
 //! Every import or pull builds in `tmp/<txn>` without the lock, then commits under the exclusive
 //! lock by renames and one atomic rewrite of images.json; a failure (or a crash, cleaned when the
-//! next store command opens the store) leaves nothing behind. Layers and blobs nothing refers to
+//! next store command opens the store) leaves nothing behind; so does a killed remover of a
+//! released container root. Layers and blobs nothing refers to
 //! are collected when an image is removed or replaced and by prune.
 
 pub mod containers;
 pub mod export;
 mod images;
 pub(crate) mod staging;
+pub mod trash;
 
 use crate::reference::{Reference, ReferenceError};
 use crate::unpack::UnpackError;
@@ -202,7 +206,7 @@ impl Store {
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
         let root = root.into();
-        for sub in ["blobs/sha256", "layers", "l", "tmp", "containers"] {
+        for sub in ["blobs/sha256", "layers", "l", "tmp", "containers", "trash"] {
             let p = root.join(sub);
             fs::DirBuilder::new()
                 .recursive(true)
@@ -216,13 +220,15 @@ impl Store {
     }
 
     /// Every store command starts here: an import or pull killed mid-way (its staging dir can
-    /// hold gigabytes) is cleaned by the next command, not only by the next commit. Skipped
-    /// while another command holds the store lock: that one cleans at its commit.
+    /// hold gigabytes) is cleaned by the next command, not only by the next commit, and so is
+    /// a container root whose remover was killed (trash.rs). Skipped while another command
+    /// holds the store lock: that one cleans at its commit, or the next command does.
     fn clean_stale_staging_if_idle(&self) -> Result<(), StoreError> {
         let Some(_l) = self.try_lock_exclusive()? else {
             return Ok(());
         };
-        self.clean_stale_staging(None).map(|_| ())
+        self.clean_stale_staging(None)?;
+        self.sweep_trash().map(|_| ())
     }
 
     pub fn root(&self) -> &Path {

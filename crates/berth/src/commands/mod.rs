@@ -83,10 +83,11 @@ fn in_systemd_scope(ctx: &Context, id: &str) -> bool {
 impl<R: RunForm> Runtime<R> {
     pub fn run<F: PeopleFace>(self, ctx: &Context) -> Outcome {
         // main() already re-executed from a read-only mount before parsing; this backstop
-        // (one access(2) call) catches anything its argv scan missed (CVE-2019-5736).
+        // (one access(2) call) catches anything its argv scan missed (CVE-2019-5736). `run`
+        // is guarded once its form is known (run.rs).
         if matches!(
             self,
-            Runtime::Create(_) | Runtime::Run(_) | Runtime::Exec(_) | Runtime::Join(_)
+            Runtime::Create(_) | Runtime::Exec(_) | Runtime::Join(_)
         ) {
             berth_runtime::exe_guard::ensure_readonly_exe()?;
         }

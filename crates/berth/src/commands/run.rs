@@ -70,6 +70,49 @@ pub struct RuntimeArgs {
     pub args: Vec<String>,
 }
 
+/// runc's `run` flags (`RunFlags`) that take a value, and those that take none; the unit test
+/// holds both lists to the definitions.
+const VALUE_FLAGS: &[&str] = &[
+    "--bundle",
+    "-b",
+    "--pid-file",
+    "--console-socket",
+    "--preserve-fds",
+];
+const BARE_FLAGS: &[&str] = &["--detach", "-d", "--no-pivot", "--no-new-keyring"];
+
+/// Whether `run`'s arguments (those after `run`) surely choose the image form: a flag runc's
+/// `run` does not take, or a second word, found without building clap's tree. main() then
+/// leaves the exe guard to the parse's outcome (the image form is berth-people's, which starts
+/// guarded); otherwise it guards before the parse as for `create`. A wrong answer costs time,
+/// never the guard: the runtime form guards itself after the parse too ([`RunFlags::run`]).
+pub fn surely_image_form(args: &[std::ffi::OsString]) -> bool {
+    let mut words = 0;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(a) = a.to_str() else { return false };
+        if a == "--" {
+            return words + it.len() >= 2;
+        }
+        if VALUE_FLAGS.contains(&a) {
+            it.next();
+        } else if BARE_FLAGS.contains(&a)
+            || VALUE_FLAGS
+                .iter()
+                .any(|f| f.starts_with("--") && a.starts_with(f) && a[f.len()..].starts_with('='))
+        {
+        } else if a.starts_with('-') {
+            return true;
+        } else {
+            words += 1;
+            if words >= 2 {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 impl RuntimeArgs {
     /// The runtime form's ID, when that is what the arguments are: exactly what [`Args`]
     /// parses as the runtime form, since everything else lands in `args`.
@@ -143,6 +186,9 @@ impl Args {
 impl RunFlags {
     /// The runtime form of container `id`.
     pub fn run(self, ctx: &Context, id: String) -> Outcome {
+        // The runtime form clones the container's init from this process: from a read-only
+        // mount of berth only (CVE-2019-5736; re-executes unless the binary is already so).
+        berth_runtime::exe_guard::ensure_readonly_exe()?;
         let code = container::run(
             &ctx.root,
             &RunOptions {
@@ -234,6 +280,37 @@ mod tests {
         assert!(a.image_form() && a.args.is_empty());
     }
 
+    /// The flag lists of `surely_image_form` are `RunFlags`' flags, each on the right list;
+    /// and the common image forms are recognized.
+    #[test]
+    fn the_guess_without_clap_knows_runcs_run_flags() {
+        use clap::CommandFactory;
+        let cmd = Lean::command();
+        let mut named = 0;
+        for arg in cmd.get_arguments().filter(|a| !a.is_positional()) {
+            let list = if arg.get_action().takes_values() {
+                super::VALUE_FLAGS
+            } else {
+                super::BARE_FLAGS
+            };
+            let long = arg.get_long().map(|l| format!("--{l}"));
+            let short = arg.get_short().map(|s| format!("-{s}"));
+            for name in long.iter().chain(short.iter()) {
+                assert!(list.contains(&name.as_str()), "{name}");
+                named += 1;
+            }
+        }
+        assert_eq!(named, super::VALUE_FLAGS.len() + super::BARE_FLAGS.len());
+        let guess = |args: &[&str]| {
+            let os: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+            super::surely_image_form(&os)
+        };
+        assert!(guess(&["--rm", "--net", "none", "busybox", "true"]));
+        assert!(guess(&["busybox", "true"]));
+        assert!(!guess(&["--bundle", "/b", "-d", "ctr"]));
+        assert!(!guess(&["--pid-file=/p", "ctr"]));
+    }
+
     #[derive(Parser)]
     struct Lean {
         #[command(flatten)]
@@ -275,6 +352,14 @@ mod tests {
             let argv = || std::iter::once("run").chain(args.iter().copied());
             let full = T::try_parse_from(argv()).map(|t| t.a);
             let lean = Lean::try_parse_from(argv()).map(|t| t.a);
+            // main()'s guess without clap never takes the runtime form for the image form.
+            let os: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+            if super::surely_image_form(&os) {
+                assert!(
+                    lean.as_ref().ok().and_then(|a| a.runtime_form()).is_none(),
+                    "{args:?}"
+                );
+            }
             let full_runtime = full
                 .as_ref()
                 .is_ok_and(|a| !a.image_form() && a.args.len() == 1);

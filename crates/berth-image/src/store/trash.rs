@@ -1,0 +1,116 @@
+//! The trash: container roots whose removal runs after the command that released them.
+//!
+//! Removing a root is mostly giving its directories back to the disk (on an ext4 mounted with
+//! `discard`, every rmdir waits for a discard), and nobody waits for that but the command that
+//! released the root. So the release unmounts the root, renames `containers/<id>` into
+//! `trash/` (the ID is free at once and no listing shows it), and the caller hands the entry to
+//! a remover that runs on its own ([`Trashed`]). The entry stays flocked while its remover
+//! lives; one that was killed leaves an unlocked entry, which the next store command removes
+//! ([`Store::open`]).
+
+use super::*;
+use rustix::fs::{renameat_with, Mode, OFlags, RenameFlags, CWD};
+use rustix::io::Errno;
+use std::os::fd::OwnedFd;
+
+const TRASH: &str = "trash";
+
+/// A container root moved into the trash, flocked through `lock` (an fd of the entry): the
+/// lock is held while any copy of that fd is open, so the remover it is handed to (as an
+/// inherited fd) holds it until it is done or dies.
+#[derive(Debug)]
+pub struct Trashed {
+    /// `trash/<name>`.
+    pub dir: PathBuf,
+    pub lock: OwnedFd,
+}
+
+impl Trashed {
+    /// Removes the entry (the lock holder does this, or the sweep of an unlocked one).
+    pub fn remove(self) -> Result<(), StoreError> {
+        remove_entry(&self.dir)
+    }
+}
+
+impl Store {
+    /// `trash/`, beside `containers/` (one filesystem: an entry gets there by a rename).
+    fn trash_dir(&self) -> PathBuf {
+        self.root.join(TRASH)
+    }
+
+    /// Unmounts the root of container `id` and moves it into the trash, locked; None when the
+    /// container has no root (gone already, or being released by another command). A root
+    /// with the user's upper dir (`run --upper DIR`) is not trashed: its work dir beside DIR
+    /// must be gone before another container may use DIR, so it is removed at once.
+    pub fn trash_container_root(&self, container_id: &str) -> Result<Option<Trashed>, StoreError> {
+        let dir = self.container_dir(container_id)?;
+        if self.user_upper(container_id)?.is_some() {
+            self.remove_container_root(container_id)?;
+            return Ok(None);
+        }
+        crate::overlay::unmount_merged(&dir)?;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let lock = match rustix::fs::open(&dir, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(IoError::new("open container dir", &dir, e).into()),
+        };
+        match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(Errno::WOULDBLOCK) => return Ok(None),
+            Err(e) => return Err(IoError::new("flock", &dir, e).into()),
+        }
+        let trash = self.trash_dir();
+        let trash_fd = rustix::fs::open(&trash, flags, Mode::empty()).step("open", &trash)?;
+        // An entry of the same ID may still be on its way out: the next free name.
+        for n in 0u32.. {
+            let name = match n {
+                0 => container_id.to_string(),
+                n => format!("{container_id}.{n}"),
+            };
+            match renameat_with(CWD, &dir, &trash_fd, &name, RenameFlags::NOREPLACE) {
+                Ok(()) => {
+                    let dir = trash.join(name);
+                    return Ok(Some(Trashed { dir, lock }));
+                }
+                Err(Errno::EXIST) | Err(Errno::NOTEMPTY) => continue,
+                // Released meanwhile by another command (it had opened it before this lock).
+                Err(Errno::NOENT) => return Ok(None),
+                Err(e) => return Err(IoError::new("move to the trash", &dir, e).into()),
+            }
+        }
+        unreachable!("u32 names run out before the trash does")
+    }
+
+    /// Removes every trash entry that no remover holds: one whose remover was killed. An
+    /// empty trash costs one open and one read of the directory.
+    pub fn sweep_trash(&self) -> Result<usize, StoreError> {
+        let trash = self.trash_dir();
+        let mut n = 0;
+        for name in list_names(&trash)? {
+            let dir = trash.join(&name);
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = match rustix::fs::open(&dir, flags, Mode::empty()) {
+                Ok(fd) => fd,
+                // Its remover finished meanwhile.
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(IoError::new("open trash entry", &dir, e).into()),
+            };
+            if rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err() {
+                continue;
+            }
+            remove_entry(&dir)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn remove_entry(dir: &Path) -> Result<(), StoreError> {
+    // Unmounted before it was moved; a root that was mounted again meanwhile cannot be here.
+    match crate::overlay::remove_tree(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(IoError::new("remove trash entry", dir, e).into()),
+    }
+}

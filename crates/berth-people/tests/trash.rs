@@ -1,0 +1,115 @@
+//! A released container root leaves at once and is removed after the command (root): `run
+//! --rm` unmounts it and moves it into the store's trash, and a detached remover removes
+//! it; a killed remover leaves an entry the next store command removes. Also: an image that
+//! has /etc/hosts and /etc/resolv.conf gets no copy of /etc in a container's upper layer.
+
+use std::process::{Command, Stdio};
+
+mod common;
+use common::BERTH;
+
+#[path = "common/world.rs"]
+#[macro_use]
+mod world;
+use world::{name, text, World};
+
+#[test]
+fn a_killed_remover_leaves_nothing_after_the_next_command() {
+    require_root!();
+    if Command::new("strace").arg("-V").output().is_err() {
+        berth_common::skip!("needs strace (Debian strace) to kill the remover at a known point");
+    }
+    let w = World::new();
+    let id = name("trash");
+    let entry = w.image_root().join("trash").join(&id);
+    // strace kills the first process that stats the trash entry by its path: the remover
+    // (`rm -rf ENTRY`), before it removes anything (the release renames into the trash
+    // through a directory fd and never stats the entry by its path).
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=%%stat:signal=KILL",
+            "-P",
+        ])
+        .arg(&entry)
+        .arg(&*BERTH)
+        .arg("--root")
+        .arg(w.state_root())
+        .arg("--image-root")
+        .arg(w.image_root())
+        .args([
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "sh", "-c",
+        ])
+        .arg("echo made > /made; echo hi")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "run: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi\n");
+    // Released at once: no container dir, no listing, no mount; the entry is left.
+    w.assert_clean();
+    assert!(w.listed(&id).is_none());
+    assert!(
+        entry.join("upper/made").exists(),
+        "the remover was not killed before it removed the root"
+    );
+    // The next store command removes what the killed remover left.
+    w.ok(&["image", "ls"]);
+    assert!(!entry.exists(), "the killed remover's entry is still there");
+    assert_eq!(
+        world::names(&w.image_root().join("trash")),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_released_name_is_free_at_once() {
+    require_root!();
+    let w = World::new();
+    let id = name("again");
+    for _ in 0..3 {
+        let out = w.ok(&[
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "echo", "x",
+        ]);
+        assert_eq!(out, "x\n");
+        w.assert_clean();
+    }
+}
+
+#[test]
+fn an_image_with_etc_hosts_gets_no_etc_in_the_upper_layer() {
+    require_root!();
+    // busybox's tree has empty /etc/hosts and /etc/resolv.conf, as most images do.
+    let w = World::new();
+    let id = name("noetc");
+    w.ok(&[
+        "run",
+        "--name",
+        &id,
+        "--net",
+        "none",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    let upper = w.image_root().join("containers").join(&id).join("upper");
+    assert!(upper.is_dir());
+    assert!(!upper.join("etc").exists(), "/etc was copied up");
+    w.ok(&["rm", &id]);
+    // Without the files the mount points are made in the overlay: /etc is copied up. (This
+    // is what the first half would see if the init opened existing files for writing.)
+    let bare = World::with_tree(|root| {
+        world::rootfs::write(root);
+        for f in ["etc/hosts", "etc/resolv.conf"] {
+            std::fs::remove_file(root.join(f)).unwrap();
+        }
+    });
+    bare.ok(&["run", "--name", &id, "--net", "none", "busybox", "true"]);
+    let upper = bare.image_root().join("containers").join(&id).join("upper");
+    assert!(upper.join("etc/hosts").exists());
+    bare.ok(&["rm", &id]);
+}

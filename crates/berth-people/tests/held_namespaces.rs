@@ -101,7 +101,10 @@ fn the_monitor_holds_the_namespaces_until_the_exit_is_recorded_then_lets_them_go
     );
     let open = fd_targets(monitor);
     for ns in &namespaces {
-        assert!(open.contains(ns), "the monitor does not hold {ns}: {open:?}");
+        assert!(
+            open.contains(ns),
+            "the monitor does not hold {ns}: {open:?}"
+        );
     }
 
     // sleep as PID 1 ignores SIGTERM: killed at the timeout, and the exit is recorded.

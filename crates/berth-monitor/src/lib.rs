@@ -15,10 +15,11 @@
 //! the keeper), leaves the caller's session, becomes a child subreaper, and runs `berth create`
 //! (the container's stdio: pipes it holds, or with `--tty` a console socket in the bundle) and
 //! `berth start`, so the init, orphaned when `berth create` exits, is reparented to it. It
-//! reports "started" by closing its stdout, or writes the error there, one line. Then it logs
-//! each output line ([`log`]), serves `attach` on [`ATTACH_SOCKET`], and when the init exits
-//! records its exit code and OOM kill in the record ([`record`]) and runs `berth-people hook
-//! teardown`, which deletes the runtime container (networks and overlay mount go, upper dir
+//! reports "started" by closing its stdout, or writes the error there, one line. Then it holds
+//! the container's namespaces (so their teardown comes after the exit is recorded), logs each
+//! output line ([`log`]), serves `attach` on [`ATTACH_SOCKET`], and when the init exits
+//! records its exit code and OOM kill in the record ([`record`]), lets the namespaces go and
+//! runs `berth-people hook teardown`, which deletes the runtime container (networks and overlay mount go, upper dir
 //! and bundle stay; everything with `--rm`).
 
 pub mod log;

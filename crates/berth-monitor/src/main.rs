@@ -1,6 +1,7 @@
 //! `berth-monitor`: see the library's documentation (lib.rs) for its command line and life.
 //! Not for people to call: berth-people starts it.
 
+mod ns;
 mod oom;
 mod setup;
 mod sys;

@@ -133,7 +133,8 @@ struct Streams {
     master: Option<OwnedFd>,
 }
 
-/// The started container, held: its init's pidfd, its streams, the attach socket.
+/// The started container, held: its init's pidfd and namespaces, its streams, the attach
+/// socket.
 fn hold(args: &Args, bins: Binaries, pid: i32, s: Streams) -> Result<Running, String> {
     let (out_r, err_r, stdin_w, master) = (s.out, s.err, s.stdin, s.master);
     let bundle = &args.bundle;
@@ -165,6 +166,7 @@ fn hold(args: &Args, bins: Binaries, pid: i32, s: Streams) -> Result<Running, St
     }
     Ok(Running {
         pid,
+        namespaces: crate::ns::Held::of(pid),
         pidfd,
         streams,
         input,

@@ -18,6 +18,8 @@ use crate::Args;
 /// A started container the monitor holds.
 pub struct Running {
     pub pid: i32,
+    /// Its namespaces, let go once the exit is recorded (crate::ns).
+    pub namespaces: crate::ns::Held,
     pub pidfd: OwnedFd,
     /// What the container writes, each with its log stream (0 stdout, 1 stderr); with a
     /// terminal the first is the pty master.
@@ -140,7 +142,10 @@ impl Running {
         reap_orphans();
         let _ = std::fs::remove_file(bundle.join(ATTACH_SOCKET));
         // Recorded first, so `stop` and `wait` return without waiting for the teardown.
-        match record_exit(bundle, code, oom) {
+        let recorded = record_exit(bundle, code, oom);
+        // Then the kernel's teardown of the namespaces, before the runtime's of the container.
+        drop(self.namespaces);
+        match recorded {
             Ok(Recorded::Gone) => {} // a `delete` or `rm -f` came first and removed it all
             Ok(Recorded::Remove) => self.bins.teardown(args, true),
             Ok(Recorded::Yes) | Err(_) => self.bins.teardown(args, false),

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::context::Context;
 use crate::face::{PeopleFace, DEFAULT_IMAGE_ROOT};
@@ -86,6 +86,20 @@ fn subcommand_at(args: &[std::ffi::OsString]) -> Option<usize> {
     None
 }
 
+/// The command line parsed. A tree may build each command's flags only when clap needs them
+/// (`#[command(defer = true)]`, berth-people's tree): a help lists every command with its
+/// description, which only the built command has, so a command line that may ask for help
+/// builds the whole tree first.
+fn parse<T: Tree>(args: &[std::ffi::OsString]) -> Result<Cli<T>, clap::Error> {
+    let mut cmd = Cli::<T>::command();
+    let help = |a: &std::ffi::OsString| a == "-h" || a == "--help";
+    if args.iter().any(help) || subcommand_of(args).is_none_or(|s| s == "help") {
+        cmd.build();
+    }
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    Cli::<T>::from_arg_matches(&matches)
+}
+
 /// runc's rule: root keeps state in /run; anyone else in their own runtime dir, which
 /// they can write and nobody else can.
 fn default_root() -> PathBuf {
@@ -119,7 +133,7 @@ pub fn main<F: PeopleFace>() -> ExitCode {
     if let Some(code) = subcommand_of(&args).and_then(F::Tree::before_parse) {
         return code;
     }
-    let cli = match Cli::<F::Tree>::try_parse_from(&args) {
+    let cli = match parse::<F::Tree>(&args) {
         Ok(cli) => cli,
         Err(e) => return F::Tree::refused(e, subcommand_of(&args)),
     };
@@ -248,6 +262,36 @@ mod tests {
         ]);
         let dbg = format!("{:?}", cli.command);
         assert!(dbg.contains("\"/y\"") && dbg.contains("\"p2\""), "{dbg}");
+    }
+
+    fn help_of(args: &[&str]) -> String {
+        let v: Vec<std::ffi::OsString> = args.iter().map(|s| s.into()).collect();
+        let e = super::parse::<Full>(&v).expect_err("help is clap's error");
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        e.to_string()
+    }
+
+    /// berth-people's tree builds a command's flags only when clap needs them: a help still
+    /// shows every command's own description, and a verb's help its flags.
+    #[test]
+    fn the_deferred_tree_helps_as_the_whole_one() {
+        let top = help_of(&["berth", "--help"]);
+        for line in [
+            "image       Manage images",
+            "stop        Stop running image-form containers",
+            "checkpoint  Checkpoint a running container with CRIU",
+            "container   Manage image-form containers",
+        ] {
+            assert!(top.contains(line), "{line:?} not in\n{top}");
+        }
+        let stop = help_of(&["berth", "stop", "--help"]);
+        assert!(
+            stop.starts_with("Stop running image-form containers"),
+            "{stop}"
+        );
+        assert!(stop.contains("--time"), "{stop}");
+        let ls = help_of(&["berth", "container", "ls", "-h"]);
+        assert!(ls.contains("--all"), "{ls}");
     }
 
     fn sub(args: &[&str]) -> Option<String> {

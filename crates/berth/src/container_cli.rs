@@ -117,7 +117,8 @@ pub struct StartArgs {
     pub id: String,
 }
 
-// Stop (or restart) containers
+// The flags of `stop` and `restart`. Not a doc comment: it would replace each command's own
+// description in berth-people's deferred tree (tree::Full).
 #[derive(clap::Args, Debug)]
 pub struct StopArgs {
     /// Seconds to wait after SIGTERM before SIGKILL
@@ -128,7 +129,8 @@ pub struct StopArgs {
     pub ids: Vec<String>,
 }
 
-// Remove containers
+// The flags of `rm`. Not a doc comment: it would replace each command's own
+// description in berth-people's deferred tree (tree::Full).
 #[derive(clap::Args, Debug)]
 pub struct RmArgs {
     /// Kill a running container first
@@ -139,7 +141,8 @@ pub struct RmArgs {
     pub ids: Vec<String>,
 }
 
-// Containers, by ID
+// The IDs of `wait` and `inspect`. Not a doc comment: it would replace each command's own
+// description in berth-people's deferred tree (tree::Full).
 #[derive(clap::Args, Debug)]
 pub struct IdsArgs {
     /// Container IDs

@@ -29,8 +29,9 @@ pub enum PeopleCommand {
     Restore(RawArgs),
 }
 
-/// A command's arguments as given (`checkpoint`, `restore`): berth-people's CRIU module
-/// parses them with definitions that live beside CRIU's client.
+// A command's arguments as given (`checkpoint`, `restore`): berth-people's CRIU module
+// parses them with definitions that live beside CRIU's client. Not a doc comment: it would
+// replace each command's own description in berth-people's deferred tree (tree::Full).
 #[derive(clap::Args, Debug)]
 #[command(disable_help_flag = true)]
 pub struct RawArgs {

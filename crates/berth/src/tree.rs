@@ -46,8 +46,11 @@ pub trait Tree: Subcommand + std::fmt::Debug {
     }
 }
 
-/// `berth-people`'s tree: every command with its real flags.
+/// `berth-people`'s tree: every command with its real flags. Each command's flags are built
+/// only when clap needs them (`defer`: the command given, or a help that shows them): a
+/// start builds the names and one command's flags, not ~250 flags it throws away.
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Full {
     // Boxed, as the other variants are small.
     #[command(flatten)]

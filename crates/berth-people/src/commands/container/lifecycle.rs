@@ -139,9 +139,29 @@ pub fn rm(ctx: &Context, id: &str, force: bool) -> Result<(), PeopleError> {
             "container {id} is running: `berth stop {id}` first, or `berth rm -f {id}`"
         )));
     }
+    if let Some(state) = live(ctx, id) {
+        kill_and_settle(ctx, id, &state)?;
+    }
     // The runtime's delete kills what runs and gives back cgroup, networks and root.
     container::delete(&ctx.root, id, true, ctx.release)?;
     crate::release::cleanup(&ctx.image_root, id, true)
+}
+
+/// SIGKILL to a running container's init, then its keeper is let finish (the exit recorded,
+/// the teardown done): its monitor holds the container's namespaces, and with them its root's
+/// mounts, until the exit is recorded (berth-monitor's ns.rs); the root must not be removed
+/// under them.
+fn kill_and_settle(ctx: &Context, id: &str, state: &State) -> Result<(), PeopleError> {
+    if let Ok(fd) = pidfd_open(state.pid) {
+        if berth_runtime::state::process_matches(state.pid, state.pid_start_time) {
+            let _ = pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+            pidfd_wait_exit(fd.as_fd(), None).map_err(io("wait for the init", id))?;
+        }
+    }
+    match bundle_of(&ctx.image_root, id) {
+        Ok(bundle) => settle(ctx, id, &bundle),
+        Err(_) => Ok(()), // a runtime-face container: no keeper
+    }
 }
 
 /// Waits until the container has exited and returns its exit code.

@@ -173,6 +173,7 @@ fn hold(args: &Args, bins: Binaries, pid: i32, s: Streams) -> Result<Running, St
         attach,
         oom: OomCounter::of(pid),
         bins,
+        log: berth_monitor::log::Writer::open(&bundle.join(berth_monitor::log::LOG_FILE)).ok(),
     })
 }
 

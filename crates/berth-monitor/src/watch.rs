@@ -30,6 +30,9 @@ pub struct Running {
     pub attach: Option<UnixListener>,
     pub oom: Option<OomCounter>,
     pub bins: Binaries,
+    /// The output log, open before the spawner hears "started": a `logs` right after `run -d`
+    /// finds it.
+    pub log: Option<log::Writer>,
 }
 
 /// What one polled descriptor is.
@@ -42,9 +45,9 @@ enum Slot {
 }
 
 impl Running {
-    pub fn watch(self, args: &Args) {
+    pub fn watch(mut self, args: &Args) {
         let bundle = &args.bundle;
-        let mut log = log::Writer::open(&bundle.join(log::LOG_FILE)).ok();
+        let mut log = self.log.take();
         let mut open = vec![true; self.streams.len()];
         let mut clients: Vec<Option<UnixStream>> = Vec::new();
         // Filled by each read, never zeroed: only pages a read wrote to become resident.

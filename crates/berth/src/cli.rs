@@ -93,7 +93,10 @@ fn subcommand_at(args: &[std::ffi::OsString]) -> Option<usize> {
 fn parse<T: Tree>(args: &[std::ffi::OsString]) -> Result<Cli<T>, clap::Error> {
     let mut cmd = Cli::<T>::command();
     let help = |a: &std::ffi::OsString| a == "-h" || a == "--help";
-    if args.iter().any(help) || subcommand_of(args).is_none_or(|s| s == "help") {
+    let version = |a: &std::ffi::OsString| a == "-V" || a == "--version";
+    // No command: a usage error that lists them, unless the version is all that is asked.
+    let bare = subcommand_of(args).is_none() && !args.iter().any(version);
+    if args.iter().any(help) || bare || subcommand_of(args).is_some_and(|s| s == "help") {
         cmd.build();
     }
     let matches = cmd.try_get_matches_from_mut(args)?;

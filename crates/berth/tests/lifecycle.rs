@@ -36,21 +36,7 @@ fn listed_status(c: &Ctr) -> String {
 fn running_in_foreground(tag: &str) -> (Ctr, std::process::Child) {
     let mut c = Ctr::new(tag, &["sleep", "100"]);
     c.without_ns("pid");
-    let child = c
-        .berth()
-        .arg("run")
-        .arg("--bundle")
-        .arg(c.bundle.path())
-        .arg(&c.id)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("container running", Duration::from_secs(5), || {
-        let o = c.cmd(&["state", &c.id]);
-        o.status.success()
-            && serde_json::from_slice::<Value>(&o.stdout).unwrap()["status"] == "running"
-    });
+    let child = c.spawn_run();
     (c, child)
 }
 

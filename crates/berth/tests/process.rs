@@ -13,28 +13,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-/// Spawns `berth run` in the foreground and waits until the container runs. Its stdio
-/// goes to /dev/null: the container inherits it, and would hold a pipe open.
-fn spawn_run(c: &Ctr) -> std::process::Child {
-    let child = c
-        .berth()
-        .arg("run")
-        .arg("--bundle")
-        .arg(c.bundle.path())
-        .arg(&c.id)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("container running", Duration::from_secs(5), || {
-        let o = c.cmd(&["state", &c.id]);
-        o.status.success()
-            && serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["status"]
-                == "running"
-    });
-    child
-}
-
 /// The exit status of `berth run`, or a panic (after removing the container) if it does
 /// not exit within 5 seconds.
 fn run_status(c: &Ctr, mut child: std::process::Child) -> std::process::ExitStatus {
@@ -84,7 +62,7 @@ fn run_exits_128_plus_signal_when_container_is_killed() {
     }
     let mut c = Ctr::new("sigkill", &["sleep", "100"]);
     c.without_ns("pid");
-    let child = spawn_run(&c);
+    let child = c.spawn_run();
     assert_ok(&c.cmd(&["kill", &c.id, "KILL"]), "kill");
     assert_eq!(run_status(&c, child).code(), Some(137));
     c.assert_nothing_left();
@@ -97,7 +75,7 @@ fn run_forwards_signals_to_the_container() {
     }
     let mut c = Ctr::new("sigfwd", &["sleep", "100"]);
     c.without_ns("pid");
-    let child = spawn_run(&c);
+    let child = c.spawn_run();
     // "running" is visible before `run` blocks signals for forwarding (the bug that
     // run_forwards_a_signal_that_arrives_right_after_start shows): give it a moment.
     std::thread::sleep(Duration::from_millis(200));

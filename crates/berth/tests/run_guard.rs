@@ -6,8 +6,6 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::process::Stdio;
-use std::time::Duration;
 
 use common::*;
 
@@ -18,19 +16,7 @@ fn the_runtime_form_of_run_keeps_its_container_from_a_read_only_berth() {
     }
     let c = Ctr::new("runguard", &["sleep", "1000"]);
     // In the foreground: this process clones the init and stays its keeper.
-    let mut run = c
-        .berth()
-        .arg("run")
-        .arg("--bundle")
-        .arg(c.bundle.path())
-        .arg(&c.id)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("the container to run", Duration::from_secs(20), || {
-        c.cmd(&["state", &c.id]).status.success() && c.status() == "running"
-    });
+    let mut run = c.spawn_run();
     let exe = format!("/proc/{}/exe", run.id());
     // The same file as berth, reached through another mount, and that one read-only.
     let berth = std::fs::metadata(BERTH).unwrap();

@@ -305,6 +305,27 @@ impl Ctr {
             .unwrap()
     }
 
+    /// `run --bundle B ID` in the foreground, spawned; returns once the container runs. Its
+    /// stdio goes to /dev/null: the container inherits it, and would hold a pipe open.
+    pub fn spawn_run(&self) -> std::process::Child {
+        let child = self
+            .berth()
+            .arg("run")
+            .arg("--bundle")
+            .arg(self.bundle.path())
+            .arg(&self.id)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("container running", Duration::from_secs(20), || {
+            let o = self.cmd(&["state", &self.id]);
+            o.status.success()
+                && serde_json::from_slice::<Value>(&o.stdout).unwrap()["status"] == "running"
+        });
+        child
+    }
+
     pub fn state(&self) -> Value {
         let o = self.cmd(&["state", &self.id]);
         assert_ok(&o, "state");

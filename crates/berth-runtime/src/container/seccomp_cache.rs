@@ -21,7 +21,8 @@ use crate::init::security::{self, CompiledFilter};
 /// The cache directory's name in the state root.
 pub const DIR: &str = "seccomp#cache";
 const MAX_ENTRIES: usize = 64;
-const MAGIC: &[u8] = b"berth-seccomp-bpf 1\n";
+// 2: the program is a binary tree (security::compile); a linear one of version 1 is recompiled.
+const MAGIC: &[u8] = b"berth-seccomp-bpf 2\n";
 
 /// The compiled filter for `profile`: from the cache under `root`, else compiled (and
 /// stored for the next caller; a cache that cannot be written only costs the compilation).

@@ -168,6 +168,13 @@ pub fn build_seccomp(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, InitEr
     filter
         .set_ctl_nnp(false)
         .ctx(|| "seccomp: leave no_new_privs to the config".into())?;
+    // A binary tree of syscall numbers instead of libseccomp's default list: the same
+    // verdicts, but a syscall passes ~10 comparisons instead of up to a few hundred. The
+    // kernel runs the program once per syscall number and architecture while it loads it
+    // (its allow cache): Docker's profile, 960 instructions, loaded in 0.6-0.9 ms as a list.
+    filter
+        .set_ctl_optimize(2)
+        .ctx(|| "seccomp: binary tree optimization".into())?;
     for arch in profile.architectures().iter().flatten() {
         // oci-spec prints SCMP_ARCH_* names, which libseccomp parses.
         let parsed: ScmpArch = arch

@@ -13,7 +13,9 @@
 # tempdir's disk (as /var/lib/berth); runtime state on a tmpfs (as /run).
 # Prints:
 #   1. wall time, median of N interleaved samples: `run --rm --net none bb true` (image form),
-#      `run --bundle B ID` (runtime form, B's rootfs the same busybox tree), and the floor of a
+#      `run --bundle B ID` (runtime form, B's rootfs the same busybox tree, `berth spec`'s
+#      config), the runtime form with the config the image form generates (Docker's seccomp
+#      profile and all: the same work but for what the image form adds), and the floor of a
 #      berth process (`berth --version`);
 #   2. berth's `--debug` steps, median of N: the image form's (the people face's own, run: …
 #      and release: …, and the runtime's create/start/delete) beside the runtime form's;
@@ -73,12 +75,23 @@ median_ms() { sort -n | awk '{ v[NR] = $1 } END { if (!NR) { print "n/a"; exit }
 timed() { local t0; t0=$(now_us); "$@" </dev/null >/dev/null; echo $(($(now_us) - t0)); }
 echo "imagerun: N=$N T=$T, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
+# The runtime form with the image form's own config (Docker's seccomp profile, its mounts and
+# capabilities; the image root's annotations and the hosts/resolv.conf binds left out), on the
+# same plain rootfs: what the image form adds beyond the config it generates.
+b run --name "cfg$$" --net none bb true
+mkdir -p "$tmp/bundle-cfg" && ln -s "$tmp/rootfs" "$tmp/bundle-cfg/rootfs"
+jq 'del(.annotations) | .root.path = "rootfs"
+    | .mounts |= map(select(.destination != "/etc/hosts" and .destination != "/etc/resolv.conf"))' \
+    "$tmp/img/containers/cfg$$/config.json" > "$tmp/bundle-cfg/config.json"
+b rm "cfg$$" >/dev/null
+
 # --- 1. wall time --------------------------------------------------------------------------------
 b run --rm --net none bb true # warm-up: the seccomp cache, page cache
 [ -z "${1:-}" ] || "$1" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true
 for ((i = 0; i < N; i++)); do
     timed b --debug --log "$tmp/steps.log" run --rm --net none bb true >> "$tmp/wall.image"
     timed b --debug --log "$tmp/steps-bundle.log" run --bundle "$tmp/bundle" "r$$-$i" >> "$tmp/wall.bundle"
+    timed b --debug --log "$tmp/steps-cfg.log" run --bundle "$tmp/bundle-cfg" "g$$-$i" >> "$tmp/wall.cfg"
     timed "$BERTH" --version >> "$tmp/wall.version"
     if [ -n "${1:-}" ]; then
         timed "$1" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true \
@@ -89,6 +102,7 @@ done
 printf '\n%-64s %8s\n' "wall time (median of $N, ms)" median
 printf '%-64s %8s\n' "run --rm --net none bb true (image form, with --debug)" "$(median_ms < "$tmp/wall.image")"
 printf '%-64s %8s\n' "run --bundle B ID, same rootfs (runtime form, with --debug)" "$(median_ms < "$tmp/wall.bundle")"
+printf '%-64s %8s\n' "run --bundle B ID, same rootfs, the image form's config" "$(median_ms < "$tmp/wall.cfg")"
 printf '%-64s %8s\n' "berth --version (a process start)" "$(median_ms < "$tmp/wall.version")"
 if [ -n "${1:-}" ]; then
     printf '%-64s %8s\n' "run --rm --net none bb true, BEFORE ($1)" "$(median_ms < "$tmp/wall.before")"
@@ -101,11 +115,12 @@ tsv() { perl -ne 'next unless /msg="(.*): ([0-9.]+)(ns|µs|ms|s)"/;
     printf "%s\t%.3f\n", $1, $2 * $f{$3}' "$1"; }
 tsv "$tmp/steps.log" > "$tmp/steps.tsv"
 tsv "$tmp/steps-bundle.log" > "$tmp/steps-bundle.tsv"
+tsv "$tmp/steps-cfg.log" > "$tmp/steps-cfg.tsv"
 step_ms() { awk -F'\t' -v n="$1" '$1 == n { print $2 }' "$2" | median_ms; }
-printf '\n%-64s %8s %8s\n' "--debug steps (median of $N, ms)" image runtime
+printf '\n%-64s %8s %8s %8s\n' "--debug steps (median of $N, ms)" image runtime "its cfg"
 cut -f1 "$tmp/steps.tsv" | awk '!seen[$0]++' | while read -r name; do
-    printf '%-64s %8s %8s\n' "  $name" "$(step_ms "$name" "$tmp/steps.tsv")" \
-        "$(step_ms "$name" "$tmp/steps-bundle.tsv")"
+    printf '%-64s %8s %8s %8s\n' "  $name" "$(step_ms "$name" "$tmp/steps.tsv")" \
+        "$(step_ms "$name" "$tmp/steps-bundle.tsv")" "$(step_ms "$name" "$tmp/steps-cfg.tsv")"
 done
 
 # --- 3. the process hops -------------------------------------------------------------------------
@@ -152,15 +167,18 @@ if command -v perf >/dev/null; then
     for ((i = 0; i < N; i++)); do
         cpu "$tmp/cpu.image" "$BERTH" "${img[@]}"
         cpu "$tmp/cpu.bundle" "$BERTH" --root "$tmp/run/berth" run --bundle "$tmp/bundle" "c$$-$i"
+        cpu "$tmp/cpu.cfg" "$BERTH" --root "$tmp/run/berth" run --bundle "$tmp/bundle-cfg" "k$$-$i"
         [ -z "${1:-}" ] || cpu "$tmp/cpu.before" "$1" "${img[@]}"
         all "$tmp/all.image" "$BERTH" "${img[@]}"
         all "$tmp/all.bundle" "$BERTH" --root "$tmp/run/berth" run --bundle "$tmp/bundle" "a$$-$i"
+        all "$tmp/all.cfg" "$BERTH" --root "$tmp/run/berth" run --bundle "$tmp/bundle-cfg" "m$$-$i"
         [ -z "${1:-}" ] || all "$tmp/all.before" "$1" "${img[@]}"
     done
     printf '\n%-64s %8s %8s\n' "CPU time (perf task-clock, median of $N, ms)" command all
     line() { printf '%-64s %8s %8s\n' "  $1" "$(median_ms < "$tmp/cpu.$2")" "$(median_ms < "$tmp/all.$2")"; }
     line "run --rm --net none bb true (image form)" image
     line "run --bundle B ID (runtime form)" bundle
+    line "run --bundle B ID, the image form's config" cfg
     [ -z "${1:-}" ] || line "run --rm --net none bb true, BEFORE" before
 fi
 echo "imagerun: load average at the end $(cut -d' ' -f1-3 /proc/loadavg)" >&2

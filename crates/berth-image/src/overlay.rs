@@ -322,6 +322,12 @@ fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
 /// Unmounts `container_dir/merged` (if mounted), keeping the upper dir and the bundle: a kept
 /// container that stopped. Idempotent.
 pub fn unmount_merged(container_dir: &Path) -> Result<(), OverlayError> {
+    unmount_merged_clean(container_dir).map(|_| ())
+}
+
+/// [`unmount_merged`]; false when the overlay was busy and only detached (it lives on while
+/// its holder does, still writing into the upper and work dirs).
+pub(crate) fn unmount_merged_clean(container_dir: &Path) -> Result<bool, OverlayError> {
     let merged = container_dir.join("merged");
     loop {
         match m::unmount(&merged, UnmountFlags::NOFOLLOW) {
@@ -336,7 +342,7 @@ pub fn unmount_merged(container_dir: &Path) -> Result<(), OverlayError> {
                         source: e.into(),
                     },
                 )?;
-                break;
+                return Ok(false);
             }
             Err(e) => {
                 return Err(OverlayError::Mount {
@@ -346,7 +352,7 @@ pub fn unmount_merged(container_dir: &Path) -> Result<(), OverlayError> {
             }
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -73,12 +73,14 @@ impl Store {
                 RootSource::Image(image) => self.inspect_locked(image)?,
                 RootSource::Directory(d) => directory_details(d)?,
             };
-            match fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    return Err(StoreError::ContainerExists(dir.display().to_string()))
+            if !self.take_spare(&dir)? {
+                match fs::DirBuilder::new().mode(0o700).create(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        return Err(StoreError::ContainerExists(dir.display().to_string()))
+                    }
+                    Err(e) => return Err(IoError::new("create container dir", &dir, e).into()),
                 }
-                Err(e) => return Err(IoError::new("create container dir", &dir, e).into()),
             }
             let cref = ContainerRef {
                 image: details.record.name.clone(),
@@ -93,11 +95,12 @@ impl Store {
                 path: dir.clone(),
                 source,
             })?;
-            // Written in place: every reader holds the store lock, which this holds
-            // exclusively. No fsync: the record only pins layers while the container exists,
-            // and its overlay mount does not survive a crash either; see container_refs.
+            // Written in place (over a spare's, in its blocks): every reader holds the store
+            // lock, which this holds exclusively. No fsync: the record only pins layers while
+            // the container exists, and its overlay mount does not survive a crash either; see
+            // container_refs.
             let record = dir.join("image.json");
-            if let Err(e) = fs::write(&record, &bytes).step("write", &record) {
+            if let Err(e) = berth_common::fs::overwrite(&record, &bytes) {
                 let _ = fs::remove_dir_all(&dir);
                 return Err(e.into());
             }

@@ -1,0 +1,206 @@
+//! Spare roots (berth-image store/spare.rs), with real containers as root: a released root's
+//! directories are kept for the next container, which sees nothing of the last one; a spare
+//! that holds anything is refused; a release killed while it parks a spare leaves nothing
+//! after the next command.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+mod common;
+use common::BERTH;
+
+#[path = "common/world.rs"]
+#[macro_use]
+mod world;
+use world::{name, names, text, World};
+
+fn spare(w: &World) -> PathBuf {
+    w.image_root().join("spare/0")
+}
+
+fn ino(p: &Path) -> u64 {
+    std::fs::metadata(p).unwrap().ino()
+}
+
+/// Runs `--rm` until the detached remover has emptied the trash (its entry is named after
+/// the container, so a later run cannot mistake it).
+fn settle(w: &World) {
+    for _ in 0..200 {
+        if names(&w.image_root().join("trash")).is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!(
+        "the remover left {:?}",
+        names(&w.image_root().join("trash"))
+    );
+}
+
+#[test]
+fn a_released_root_is_the_next_root_and_carries_nothing_of_its_container() {
+    require_root!();
+    let w = World::new();
+    // A container that writes and changes its `/`: its upper is not kept.
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo secret > /s; chmod 700 /; echo done",
+    ]);
+    assert_eq!(out, "done\n");
+    w.assert_clean();
+    let s = spare(&w);
+    assert!(s.join("work").is_dir(), "no spare root was kept");
+    assert!(!s.join("upper").exists(), "a changed upper was kept");
+    assert_eq!(names(&s.join("work")), Vec::<String>::new());
+    settle(&w);
+    // The next container takes the spare: the same directories, and none of the last one's
+    // writes or mode.
+    let work = ino(&s.join("work"));
+    let id = name("spare");
+    let out = w.ok(&[
+        "run",
+        "--name",
+        &id,
+        "--net",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "stat -c %a /; ls /s 2>&1; true",
+    ]);
+    assert!(out.starts_with("755\n"), "{out}");
+    assert!(out.contains("No such file"), "{out}");
+    let dir = w.image_root().join("containers").join(&id);
+    assert_eq!(ino(&dir.join("work")), work, "the spare was not taken");
+    assert!(!s.exists(), "the spare is still there");
+    w.ok(&["rm", &id]);
+    w.assert_clean();
+    // That one left its upper untouched: kept too.
+    assert_eq!(names(&s.join("upper")), Vec::<String>::new());
+    settle(&w);
+}
+
+/// Each way a spare can hold something: a file in its upper, an upper whose mode or
+/// attributes a container changed, a non-empty merged or work, an unknown entry. Each is
+/// refused: the container sees the image alone, and the spare's upper is not its upper.
+#[test]
+fn a_spare_that_holds_anything_is_refused() {
+    require_root!();
+    let w = World::new();
+    let tamper: [(&str, fn(&Path)); 6] = [
+        ("a file in upper", |s| {
+            std::fs::write(s.join("upper/planted"), "x").unwrap()
+        }),
+        ("upper's mode", |s| {
+            std::fs::set_permissions(s.join("upper"), PermissionsExt::from_mode(0o777)).unwrap()
+        }),
+        ("an attribute on upper", |s| {
+            rustix::fs::setxattr(
+                s.join("upper"),
+                "user.planted",
+                b"x",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .unwrap()
+        }),
+        ("a file in merged", |s| {
+            std::fs::write(s.join("merged/planted"), "x").unwrap()
+        }),
+        ("a dir in work", |s| {
+            std::fs::create_dir(s.join("work/planted")).unwrap()
+        }),
+        ("another entry", |s| {
+            std::fs::write(s.join("planted"), "x").unwrap()
+        }),
+    ];
+    for (what, f) in tamper {
+        w.ok(&["run", "--rm", "--net", "none", "busybox", "true"]);
+        settle(&w);
+        let s = spare(&w);
+        assert!(s.join("upper").is_dir(), "{what}: no spare with an upper");
+        f(&s);
+        let upper = ino(&s.join("upper"));
+        let id = name("refused");
+        let out = w.ok(&[
+            "run",
+            "--name",
+            &id,
+            "--net",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "stat -c %a /; ls /planted 2>&1; true",
+        ]);
+        assert!(out.starts_with("755\n"), "{what}: {out}");
+        assert!(out.contains("No such file"), "{what}: {out}");
+        let dir = w.image_root().join("containers").join(&id);
+        assert_ne!(ino(&dir.join("upper")), upper, "{what}: the spare was used");
+        assert!(!dir.join("planted").exists(), "{what}");
+        w.ok(&["rm", &id]);
+        w.assert_clean();
+        settle(&w);
+    }
+}
+
+#[test]
+fn a_release_killed_while_it_keeps_a_spare_leaves_nothing_after_the_next_command() {
+    require_root!();
+    if Command::new("strace").arg("-V").output().is_err() {
+        berth_common::skip!("needs strace (Debian strace) to kill the release at a known point");
+    }
+    let w = World::new();
+    let id = name("killspare");
+    // strace kills berth-people at its first rename into spare/ (the release parks the
+    // root there), after the root left containers/ and its work/work left the root.
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=renameat2:signal=KILL",
+            "-P",
+        ])
+        .arg(w.image_root().join("spare"))
+        .arg(&*BERTH)
+        .arg("--root")
+        .arg(w.state_root())
+        .arg("--image-root")
+        .arg(w.image_root())
+        .args([
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "sh", "-c",
+        ])
+        .arg("echo made > /made")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "run was not killed: {}",
+        text(&out.stderr)
+    );
+    let trash = w.image_root().join("trash");
+    assert_eq!(names(&trash).len(), 2, "not killed between trash and spare");
+    assert!(names(&w.image_root().join("spare")).is_empty());
+    // The runtime's state is left (the release runs before it goes); deleting it runs the
+    // release again, which finds nothing; the next store command sweeps the trash.
+    w.ok(&["delete", "--force", &id]);
+    w.ok(&["image", "ls"]);
+    assert_eq!(names(&trash), Vec::<String>::new());
+    w.assert_clean();
+    // And the ID and the store work on.
+    assert_eq!(
+        w.ok(&["run", "--rm", "--name", &id, "--net", "none", "busybox", "hostname"])
+            .trim(),
+        id
+    );
+}

@@ -24,9 +24,9 @@ fn a_killed_remover_leaves_nothing_after_the_next_command() {
     // What the remover gets: the root's work/work, with the container's upper (changed, so
     // not kept in the spare root) and the files moved into it (spare.rs), as `trash/ID.1`.
     let entry = w.image_root().join("trash").join(format!("{id}.1"));
-    // strace kills the first process that stats that entry by its path: the remover
-    // (`rm -rf ENTRY`), before it removes anything (the release moves it through directory
-    // fds and never stats it by its path).
+    // strace kills the first process that opens that entry by its path: the remover (a
+    // child forked by the release), before it removes anything (the release moves it
+    // through directory fds and never opens it by its path).
     let out = Command::new("strace")
         .args([
             "-f",
@@ -34,7 +34,7 @@ fn a_killed_remover_leaves_nothing_after_the_next_command() {
             "-o",
             "/dev/null",
             "-e",
-            "inject=%%stat:signal=KILL",
+            "inject=openat:signal=KILL",
             "-P",
         ])
         .arg(&entry)

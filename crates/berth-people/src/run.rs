@@ -104,6 +104,10 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
             volatile: r.flags.rm && upper.is_none(),
         },
         upper.as_ref(),
+        match mode {
+            NetMode::Host => &["config.json"],
+            _ => &["config.json", "hosts", "resolv.conf"],
+        },
     )?;
     drop(mount);
     let monitored = r.start && r.detach && r.console_socket.is_none();

@@ -82,19 +82,34 @@ fn a_released_root_is_the_next_root_and_carries_nothing_of_its_container() {
     assert!(!s.exists(), "the spare is still there");
     w.ok(&["rm", &id]);
     w.assert_clean();
-    // That one left its upper untouched: kept too.
+    // That one left its upper untouched: kept too, with its hosts and resolv.conf.
     assert_eq!(names(&s.join("upper")), Vec::<String>::new());
+    assert!(s.join("hosts").is_file() && s.join("resolv.conf").is_file());
+    settle(&w);
+    // A --net host container writes neither: it leaves that spare to another and gets no
+    // stale hosts of an earlier container.
+    let host = name("hostnet");
+    w.ok(&["run", "--name", &host, "--net", "host", "busybox", "true"]);
+    let dir = w.image_root().join("containers").join(&host);
+    assert!(
+        !dir.join("hosts").exists(),
+        "a stale hosts in a --net host bundle"
+    );
+    assert!(s.join("hosts").is_file(), "the spare was taken");
+    w.ok(&["rm", &host]);
+    w.assert_clean();
     settle(&w);
 }
 
 /// Each way a spare can hold something: a file in its upper, an upper whose mode or
-/// attributes a container changed, a non-empty merged or work, an unknown entry. Each is
-/// refused: the container sees the image alone, and the spare's upper is not its upper.
+/// attributes a container changed, a non-empty merged or work, an unknown entry, a hosts
+/// file whose mode changed or that has a second link. Each is refused: the container sees
+/// the image alone, and the spare's upper and hosts are not its own.
 #[test]
 fn a_spare_that_holds_anything_is_refused() {
     require_root!();
     let w = World::new();
-    let tamper: [(&str, fn(&Path)); 6] = [
+    let tamper: [(&str, fn(&Path)); 8] = [
         ("a file in upper", |s| {
             std::fs::write(s.join("upper/planted"), "x").unwrap()
         }),
@@ -119,6 +134,12 @@ fn a_spare_that_holds_anything_is_refused() {
         ("another entry", |s| {
             std::fs::write(s.join("planted"), "x").unwrap()
         }),
+        ("hosts' mode", |s| {
+            std::fs::set_permissions(s.join("hosts"), PermissionsExt::from_mode(0o666)).unwrap()
+        }),
+        ("a second link to hosts", |s| {
+            std::fs::hard_link(s.join("hosts"), s.join("../../hosts-link")).unwrap()
+        }),
     ];
     for (what, f) in tamper {
         w.ok(&["run", "--rm", "--net", "none", "busybox", "true"]);
@@ -126,7 +147,7 @@ fn a_spare_that_holds_anything_is_refused() {
         let s = spare(&w);
         assert!(s.join("upper").is_dir(), "{what}: no spare with an upper");
         f(&s);
-        let upper = ino(&s.join("upper"));
+        let (upper, hosts) = (ino(&s.join("upper")), ino(&s.join("hosts")));
         let id = name("refused");
         let out = w.ok(&[
             "run",
@@ -137,12 +158,13 @@ fn a_spare_that_holds_anything_is_refused() {
             "busybox",
             "sh",
             "-c",
-            "stat -c %a /; ls /planted 2>&1; true",
+            "stat -c %a / /etc/hosts; ls /planted 2>&1; true",
         ]);
-        assert!(out.starts_with("755\n"), "{what}: {out}");
+        assert!(out.starts_with("755\n644\n"), "{what}: {out}");
         assert!(out.contains("No such file"), "{what}: {out}");
         let dir = w.image_root().join("containers").join(&id);
         assert_ne!(ino(&dir.join("upper")), upper, "{what}: the spare was used");
+        assert_ne!(ino(&dir.join("hosts")), hosts, "{what}: the spare was used");
         assert!(!dir.join("planted").exists(), "{what}");
         w.ok(&["rm", &id]);
         w.assert_clean();

@@ -54,17 +54,20 @@ impl Store {
         container_id: &str,
         opts: OverlayOptions,
     ) -> Result<ContainerRoot, StoreError> {
-        self.create_container_root_from(RootSource::Image(image), container_id, opts, None)
+        self.create_container_root_from(RootSource::Image(image), container_id, opts, None, &[])
     }
 
     /// [`Store::create_container_root`] from an image or a directory, with the upper dir in
-    /// `container_dir/upper` or the user's (`upper`).
+    /// `container_dir/upper` or the user's (`upper`). `writes`: the files of
+    /// [`spare::FILES`](super::spare::FILES) the caller writes into the root's directory (a
+    /// spare root that has one gives its blocks; a caller must write the whole of each).
     pub fn create_container_root_from(
         &self,
         source: RootSource<'_>,
         container_id: &str,
         opts: OverlayOptions,
         upper: Option<&UserUpper>,
+        writes: &[&str],
     ) -> Result<ContainerRoot, StoreError> {
         let dir = self.container_dir(container_id)?;
         let (details, lowers) = {
@@ -73,7 +76,7 @@ impl Store {
                 RootSource::Image(image) => self.inspect_locked(image)?,
                 RootSource::Directory(d) => directory_details(d)?,
             };
-            if !self.take_spare(&dir)? {
+            if !self.take_spare(&dir, writes)? {
                 match fs::DirBuilder::new().mode(0o700).create(&dir) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {

@@ -3,40 +3,47 @@
 //! Every inode made on the store's disk costs there, and so does every one freed: on an ext4
 //! without a journal each allocation scans the group's recently freed inodes
 //! (`recently_deleted()`), and with `discard` each freed block waits for its discard. So the
-//! release keeps a cleanly unmounted root's `upper`, `work` and `merged` and the two bundle
-//! files written in place for every container (`image.json`, `config.json`: no container sees
-//! them) as `spare/<n>` (at most [`SPARES`]), and the next root is a spare renamed into
-//! `containers/<id>` instead of four directories and two files made. What must go (the
-//! overlay's `work/work`, an upper the container changed, every other file) is moved into a
-//! trash entry for the remover (trash.rs).
+//! release keeps a cleanly unmounted root's `upper`, `work` and `merged` and the bundle files
+//! berth writes for every container ([`FILES`], written again in place, in their blocks) as
+//! `spare/<n>` (at most [`SPARES`]), and the next root is a spare renamed into
+//! `containers/<id>` instead of four directories and up to four files made. What must go (the
+//! overlay's `work/work`, an upper or a file the container changed, every other file) is moved
+//! into a trash entry for the remover (trash.rs).
 //!
 //! A root that was only detached (busy) is never kept: its overlay lives on over its upper and
 //! work dirs. A spare is checked when it is taken ([`holds_nothing`]): `work` and `merged`
-//! empty, `merged` no mount point, `upper` missing or pristine ([`pristine_upper`]), no other
-//! entry; one that fails goes to the trash and the root is made new. A spare is complete or
+//! empty, `merged` no mount point, `upper` missing or pristine ([`pristine_upper`]), the files
+//! a container sees (`hosts`, `resolv.conf`, bound into it) pristine ([`pristine_file`]), no
+//! other entry; one that fails goes to the trash and the root is made new. A spare with a file
+//! its taker does not write (a `--net host` run writes no `hosts`) is left to another. A spare is complete or
 //! absent at every instant (renames only), so a killed command leaves nothing a spare could
 //! carry: a release killed half-way leaves unlocked trash entries, swept by the next store
 //! command.
 
 use super::trash::{move_free, open_dir, Trashed};
 use super::*;
-use rustix::fs::{renameat_with, FileType, FlockOperation, Mode, RenameFlags, CWD};
+use rustix::fs::{renameat_with, FileType, FlockOperation, Mode, OFlags, RenameFlags, CWD};
 use rustix::io::Errno;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::OwnedFd;
 
 const SPARE: &str = "spare";
 /// Spares kept at most: as many as releases that run side by side reuse.
 pub const SPARES: usize = 4;
+/// The files of a root's directory a spare keeps: the store's `image.json` and what the
+/// people face writes for every container (config.json; hosts and resolv.conf, which the
+/// container sees).
+pub const FILES: [&str; 4] = ["image.json", "config.json", "hosts", "resolv.conf"];
 
 impl Store {
     fn spare_dir(&self) -> PathBuf {
         self.root.join(SPARE)
     }
 
-    /// Renames a spare root to `dir` (`containers/<id>`); false when none is left. A spare
-    /// that holds anything of its last container goes to the trash.
-    pub(super) fn take_spare(&self, dir: &Path) -> Result<bool, StoreError> {
+    /// Renames a spare root to `dir` (`containers/<id>`); false when none is left. `writes`:
+    /// the files of [`FILES`] the caller writes (over the spare's); a spare with another is
+    /// left. A spare that holds anything of its last container goes to the trash.
+    pub(super) fn take_spare(&self, dir: &Path, writes: &[&str]) -> Result<bool, StoreError> {
         let spare = self.spare_dir();
         let spare_fd = match open_dir(CWD, &spare) {
             Ok(fd) => fd,
@@ -45,6 +52,16 @@ impl Store {
         };
         for n in 0..SPARES {
             let name = n.to_string();
+            let fits = |e: &(CString, FileType)| {
+                let name = e.0.to_bytes();
+                name == b"image.json"
+                    || !FILES.iter().any(|f| f.as_bytes() == name)
+                    || writes.iter().any(|f| f.as_bytes() == name)
+            };
+            match open_dir(&spare_fd, &name).and_then(|fd| entries(&fd)) {
+                Ok(e) if e.iter().all(fits) => {}
+                _ => continue,
+            }
             match renameat_with(&spare_fd, &name, CWD, dir, RenameFlags::NOREPLACE) {
                 Ok(()) => {}
                 // Taken by another command, or never made.
@@ -80,20 +97,11 @@ impl Store {
         };
         let kept = (|| -> Result<bool, Errno> {
             for (n, kind) in entries(&entry)? {
-                let keep = match n.to_bytes() {
-                    b"work" | b"merged" => kind == FileType::Directory,
-                    b"upper" => kind == FileType::Directory && pristine_upper(&entry)?,
-                    b"image.json" | b"config.json" => kind == FileType::RegularFile,
-                    _ => false,
-                };
-                if !keep {
+                if !keeps(&entry, &n, kind)? {
                     renameat_with(&entry, &n, &garbage.lock, &n, RenameFlags::NOREPLACE)?;
                 }
             }
-            if !holds_nothing(&entry)? {
-                return Ok(false);
-            }
-            self.park(trash, name)
+            Ok(is_no_mount_point(&entry)? && self.park(trash, name)?)
         })();
         if kept != Ok(true) {
             // Best effort: left in the trash unlocked, the next sweep removes it.
@@ -132,23 +140,32 @@ impl Store {
     }
 }
 
-/// Whether a spare holds nothing of an earlier container: only the entries a spare keeps,
-/// `work` and `merged` empty directories, `merged` no mount point, `upper` missing or
-/// pristine, the two files regular files (rewritten whole).
+/// Whether a spare holds nothing of an earlier container: each entry one it [`keeps`], and
+/// `merged` no mount point.
 fn holds_nothing(dir: &OwnedFd) -> Result<bool, Errno> {
     for (name, kind) in entries(dir)? {
-        let ok = match name.to_bytes() {
-            b"work" | b"merged" => {
-                kind == FileType::Directory && entries(&open_dir(dir, &name)?)?.is_empty()
-            }
-            b"upper" => kind == FileType::Directory && pristine_upper(dir)?,
-            b"image.json" | b"config.json" => kind == FileType::RegularFile,
-            _ => false,
-        };
-        if !ok {
+        if !keeps(dir, &name, kind)? {
             return Ok(false);
         }
     }
+    is_no_mount_point(dir)
+}
+
+/// Whether a spare keeps the entry `name` of `dir`: `work` and `merged` empty directories,
+/// `upper` pristine, the store's and berth's own files regular files, those a container sees
+/// pristine.
+fn keeps(dir: &OwnedFd, name: &CStr, kind: FileType) -> Result<bool, Errno> {
+    let (dirs, file) = (kind == FileType::Directory, kind == FileType::RegularFile);
+    Ok(match name.to_bytes() {
+        b"work" | b"merged" => dirs && entries(&open_dir(dir, name)?)?.is_empty(),
+        b"upper" => dirs && pristine_upper(dir)?,
+        b"image.json" | b"config.json" => file,
+        b"hosts" | b"resolv.conf" => file && pristine_file(dir, name)?,
+        _ => false,
+    })
+}
+
+fn is_no_mount_point(dir: &OwnedFd) -> Result<bool, Errno> {
     let mnt_id = |fd: &OwnedFd| -> Result<u64, Errno> {
         let flags = rustix::fs::AtFlags::EMPTY_PATH;
         Ok(rustix::fs::statx(fd, "", flags, rustix::fs::StatxFlags::MNT_ID)?.stx_mnt_id)
@@ -156,6 +173,38 @@ fn holds_nothing(dir: &OwnedFd) -> Result<bool, Errno> {
     match open_dir(dir, "merged") {
         Ok(merged) => Ok(mnt_id(&merged)? == mnt_id(dir)?),
         Err(Errno::NOENT) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the file `name` in `dir`, which a container saw (bound into it), is as berth
+/// wrote it, so writing a new content over it leaves nothing of the last container: one link,
+/// the mode, owner, inode flags and attribute names of `image.json` beside it (written the
+/// same way, and never within a container's reach). Its content is written over whole.
+fn pristine_file(dir: &OwnedFd, name: &CStr) -> Result<bool, Errno> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let open = |n: &CStr| rustix::fs::openat(dir, n, flags, Mode::empty());
+    let (f, image) = match (open(name), open(c"image.json")) {
+        (Ok(f), Ok(i)) => (f, i),
+        (Err(Errno::NOENT), _) | (_, Err(Errno::NOENT)) => return Ok(false),
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    let (s, i) = (rustix::fs::fstat(&f)?, rustix::fs::fstat(&image)?);
+    Ok(s.st_nlink == 1
+        && (s.st_mode, s.st_uid, s.st_gid) == (i.st_mode, i.st_uid, i.st_gid)
+        && rustix::fs::ioctl_getflags(&f).ok() == rustix::fs::ioctl_getflags(&image).ok()
+        && xattr_names(&f)? == xattr_names(&image)?)
+}
+
+/// The extended attribute names of a file, None when there are more than fit in 1 KiB.
+fn xattr_names(fd: &OwnedFd) -> Result<Option<Vec<u8>>, Errno> {
+    let mut names = vec![0u8; 1024];
+    match rustix::fs::flistxattr(fd, &mut names[..]) {
+        Ok(n) => {
+            names.truncate(n);
+            Ok(Some(names))
+        }
+        Err(Errno::RANGE) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -177,17 +226,13 @@ fn pristine_upper(dir: &OwnedFd) -> Result<bool, Errno> {
     if rustix::fs::ioctl_getflags(&upper).ok() != rustix::fs::ioctl_getflags(&work).ok() {
         return Ok(false);
     }
-    let mut names = [0u8; 1024];
-    let n = match rustix::fs::flistxattr(&upper, &mut names[..]) {
-        Ok(n) => n,
-        // More names than overlayfs sets.
-        Err(Errno::RANGE) => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    Ok(names[..n]
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .all(|a| a.starts_with(b"trusted.overlay.")))
+    // More names than overlayfs sets: not pristine.
+    Ok(xattr_names(&upper)?.is_some_and(|names| {
+        names
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .all(|a| a.starts_with(b"trusted.overlay."))
+    }))
 }
 
 /// The entries of a directory but `.` and `..`, with their types.

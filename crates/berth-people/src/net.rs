@@ -252,10 +252,12 @@ pub fn hook_setup(
         return Err(PeopleError::Usage(format!("hook state of {id} has no pid")));
     }
     let own = plan.apply(store, id, pid)?;
-    // In place, not by rename: the file may already be bind-mounted into the container.
+    // In place, not by rename: the file may already be bind-mounted into the container. And
+    // in its blocks: a truncate to zero would free them (a discard waited for on the store's
+    // disk); the container's program has not started yet.
     let hosts = bundle.join("hosts");
-    std::fs::write(&hosts, berth_net::etc::hosts(&plan.hostname, &own, &[]))
-        .step("write", &hosts)?;
+    let text = berth_net::etc::hosts(&plan.hostname, &own, &[]);
+    berth_common::fs::overwrite(&hosts, text.as_bytes())?;
     if let Some(b) = &plan.bridge {
         crate::names::refresh(store, image_root, &b.network, None)?;
     }

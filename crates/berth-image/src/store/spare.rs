@@ -157,7 +157,7 @@ fn holds_nothing(dir: &OwnedFd) -> Result<bool, Errno> {
 fn keeps(dir: &OwnedFd, name: &CStr, kind: FileType) -> Result<bool, Errno> {
     let (dirs, file) = (kind == FileType::Directory, kind == FileType::RegularFile);
     Ok(match name.to_bytes() {
-        b"work" | b"merged" => dirs && entries(&open_dir(dir, name)?)?.is_empty(),
+        b"work" | b"merged" => dirs && is_empty(open_dir(dir, name)?)?,
         b"upper" => dirs && pristine_upper(dir)?,
         b"image.json" | b"config.json" => file,
         b"hosts" | b"resolv.conf" => file && pristine_file(dir, name)?,
@@ -216,9 +216,6 @@ fn xattr_names(fd: &OwnedFd) -> Result<Option<Vec<u8>>, Errno> {
 /// changed its `/` (chmod, chown, an attribute or ACL) leaves an upper that is not reused.
 fn pristine_upper(dir: &OwnedFd) -> Result<bool, Errno> {
     let (upper, work) = (open_dir(dir, "upper")?, open_dir(dir, "work")?);
-    if !entries(&upper)?.is_empty() {
-        return Ok(false);
-    }
     let (u, w) = (rustix::fs::fstat(&upper)?, rustix::fs::fstat(&work)?);
     if (u.st_mode, u.st_uid, u.st_gid) != (w.st_mode, w.st_uid, w.st_gid) {
         return Ok(false);
@@ -227,18 +224,34 @@ fn pristine_upper(dir: &OwnedFd) -> Result<bool, Errno> {
         return Ok(false);
     }
     // More names than overlayfs sets: not pristine.
-    Ok(xattr_names(&upper)?.is_some_and(|names| {
+    let attrs = xattr_names(&upper)?.is_some_and(|names| {
         names
             .split(|b| *b == 0)
             .filter(|a| !a.is_empty())
             .all(|a| a.starts_with(b"trusted.overlay."))
-    }))
+    });
+    Ok(attrs && is_empty(upper)?)
 }
 
 /// The entries of a directory but `.` and `..`, with their types.
 fn entries(dir: &OwnedFd) -> Result<Vec<(CString, FileType)>, Errno> {
+    list(dir, rustix::fs::Dir::read_from(dir)?)
+}
+
+/// Whether the directory `dir` (read through this fd, not a copy) has no entry.
+fn is_empty(dir: OwnedFd) -> Result<bool, Errno> {
+    for entry in rustix::fs::Dir::new(dir)? {
+        let name = entry?.file_name().to_owned();
+        if name.as_c_str() != c"." && name.as_c_str() != c".." {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn list(at: &OwnedFd, dir: rustix::fs::Dir) -> Result<Vec<(CString, FileType)>, Errno> {
     let mut out = Vec::new();
-    for entry in rustix::fs::Dir::read_from(dir)? {
+    for entry in dir {
         let entry = entry?;
         let name = entry.file_name();
         if name == c"." || name == c".." {
@@ -246,7 +259,7 @@ fn entries(dir: &OwnedFd) -> Result<Vec<(CString, FileType)>, Errno> {
         }
         let kind = match entry.file_type() {
             FileType::Unknown => FileType::from_raw_mode(
-                rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?.st_mode,
+                rustix::fs::statat(at, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?.st_mode,
             ),
             kind => kind,
         };

@@ -101,15 +101,18 @@ fn a_released_root_is_the_next_root_and_carries_nothing_of_its_container() {
     settle(&w);
 }
 
+/// A way to leave something in a spare, and what it is.
+type Tamper = (&'static str, fn(&Path));
+
 /// Each way a spare can hold something: a file in its upper, an upper whose mode or
 /// attributes a container changed, a non-empty merged or work, an unknown entry, a hosts
-/// file whose mode changed or that has a second link. Each is refused: the container sees
+/// file whose mode or attributes changed or that has a second link. Each is refused: the container sees
 /// the image alone, and the spare's upper and hosts are not its own.
 #[test]
 fn a_spare_that_holds_anything_is_refused() {
     require_root!();
     let w = World::new();
-    let tamper: [(&str, fn(&Path)); 8] = [
+    let tamper: [Tamper; 9] = [
         ("a file in upper", |s| {
             std::fs::write(s.join("upper/planted"), "x").unwrap()
         }),
@@ -136,6 +139,10 @@ fn a_spare_that_holds_anything_is_refused() {
         }),
         ("hosts' mode", |s| {
             std::fs::set_permissions(s.join("hosts"), PermissionsExt::from_mode(0o666)).unwrap()
+        }),
+        ("an attribute on hosts", |s| {
+            let x = rustix::fs::XattrFlags::empty();
+            rustix::fs::setxattr(s.join("hosts"), "user.planted", b"x", x).unwrap()
         }),
         ("a second link to hosts", |s| {
             std::fs::hard_link(s.join("hosts"), s.join("../../hosts-link")).unwrap()

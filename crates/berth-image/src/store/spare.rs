@@ -179,7 +179,7 @@ fn is_no_mount_point(dir: &OwnedFd) -> Result<bool, Errno> {
 
 /// Whether the file `name` in `dir`, which a container saw (bound into it), is as berth
 /// wrote it, so writing a new content over it leaves nothing of the last container: one link,
-/// the mode, owner, inode flags and attribute names of `image.json` beside it (written the
+/// the mode, owner, inode flags and extended attributes of `image.json` beside it (written the
 /// same way, and never within a container's reach). Its content is written over whole.
 fn pristine_file(dir: &OwnedFd, name: &CStr) -> Result<bool, Errno> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
@@ -193,27 +193,40 @@ fn pristine_file(dir: &OwnedFd, name: &CStr) -> Result<bool, Errno> {
     Ok(s.st_nlink == 1
         && (s.st_mode, s.st_uid, s.st_gid) == (i.st_mode, i.st_uid, i.st_gid)
         && rustix::fs::ioctl_getflags(&f).ok() == rustix::fs::ioctl_getflags(&image).ok()
-        && xattr_names(&f)? == xattr_names(&image)?)
+        && xattrs(&f)?.is_some_and(|a| Some(a) == xattrs(&image).ok().flatten()))
 }
 
-/// The extended attribute names of a file, None when there are more than fit in 1 KiB.
-fn xattr_names(fd: &OwnedFd) -> Result<Option<Vec<u8>>, Errno> {
+/// The extended attributes of a file, names and values, sorted; None when there are more
+/// than berth makes (names over 1 KiB, a value over 4 KiB).
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+fn xattrs(fd: &OwnedFd) -> Result<Option<Xattrs>, Errno> {
     let mut names = vec![0u8; 1024];
     match rustix::fs::flistxattr(fd, &mut names[..]) {
-        Ok(n) => {
-            names.truncate(n);
-            Ok(Some(names))
-        }
-        Err(Errno::RANGE) => Ok(None),
-        Err(e) => Err(e),
+        Ok(n) => names.truncate(n),
+        Err(Errno::RANGE) => return Ok(None),
+        Err(e) => return Err(e),
     }
+    let mut out = Vec::new();
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let mut value = vec![0u8; 4096];
+        let name = CString::new(name).map_err(|_| Errno::INVAL)?;
+        match rustix::fs::fgetxattr(fd, name.as_c_str(), &mut value[..]) {
+            Ok(n) => value.truncate(n),
+            Err(Errno::RANGE) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        out.push((name.into_bytes(), value));
+    }
+    out.sort();
+    Ok(Some(out))
 }
 
 /// Whether `dir/upper` is as berth made it, so a new container's root starts from the image
 /// alone: empty, with the mode, owner and inode flags of `dir/work` (made beside it the same
-/// way, and never within a container's reach), and no extended attribute but overlayfs' own
-/// (`trusted.overlay.*`, which only overlayfs and the host's root can set). A container that
-/// changed its `/` (chmod, chown, an attribute or ACL) leaves an upper that is not reused.
+/// way, and never within a container's reach), and the extended attributes of `work` (a
+/// security label) plus overlayfs' own (`trusted.overlay.*`, which only overlayfs and the
+/// host's root can set). A container that changed its `/` (chmod, chown, an attribute or ACL)
+/// leaves an upper that is not reused.
 fn pristine_upper(dir: &OwnedFd) -> Result<bool, Errno> {
     let (upper, work) = (open_dir(dir, "upper")?, open_dir(dir, "work")?);
     let (u, w) = (rustix::fs::fstat(&upper)?, rustix::fs::fstat(&work)?);
@@ -223,13 +236,16 @@ fn pristine_upper(dir: &OwnedFd) -> Result<bool, Errno> {
     if rustix::fs::ioctl_getflags(&upper).ok() != rustix::fs::ioctl_getflags(&work).ok() {
         return Ok(false);
     }
-    // More names than overlayfs sets: not pristine.
-    let attrs = xattr_names(&upper)?.is_some_and(|names| {
-        names
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .all(|a| a.starts_with(b"trusted.overlay."))
-    });
+    // Overlayfs' own aside, the attributes `work` has (a security label), no other.
+    let own = |a: Xattrs| -> Xattrs {
+        a.into_iter()
+            .filter(|(n, _)| !n.starts_with(b"trusted.overlay."))
+            .collect()
+    };
+    let attrs = match (xattrs(&upper)?, xattrs(&work)?) {
+        (Some(u), Some(w)) => own(u) == own(w),
+        _ => false,
+    };
     Ok(attrs && is_empty(upper)?)
 }
 

@@ -233,3 +233,59 @@ fn a_release_killed_while_it_keeps_a_spare_leaves_nothing_after_the_next_command
         id
     );
 }
+
+#[test]
+fn a_run_killed_as_it_takes_a_spare_leaves_a_root_rm_removes() {
+    require_root!();
+    if Command::new("strace").arg("-V").output().is_err() {
+        berth_common::skip!("needs strace (Debian strace) to kill the run at a known point");
+    }
+    let w = World::new();
+    w.ok(&["run", "--rm", "--net", "none", "busybox", "true"]);
+    settle(&w);
+    assert!(spare(&w).is_dir());
+    let id = name("killtake");
+    let dir = w.image_root().join("containers").join(&id);
+    // strace kills berth-people at its first open of containers/ID by that path: right after
+    // the spare was renamed there, before its check and before image.json is written.
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=openat:signal=KILL",
+            "-P",
+        ])
+        .arg(&dir)
+        .arg(&*BERTH)
+        .arg("--root")
+        .arg(w.state_root())
+        .arg("--image-root")
+        .arg(w.image_root())
+        .args([
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "run was not killed: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        dir.join("work").is_dir(),
+        "not killed after the spare was taken"
+    );
+    assert!(!spare(&w).exists());
+    // What a run killed after its mkdir leaves too: `rm ID` removes it, and the ID runs.
+    w.ok(&["rm", &id]);
+    w.assert_clean();
+    settle(&w);
+    w.ok(&[
+        "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
+    ]);
+    w.assert_clean();
+}

@@ -325,14 +325,17 @@ pub fn unmount_merged(container_dir: &Path) -> Result<(), OverlayError> {
     unmount_merged_clean(container_dir).map(|_| ())
 }
 
-/// [`unmount_merged`]; false when the overlay was busy and only detached (it lives on while
-/// its holder does, still writing into the upper and work dirs).
+/// [`unmount_merged`]; true when this call unmounted the overlay and it was not busy: false
+/// when it was only detached (it lives on while its holder does, still writing into the upper
+/// and work dirs), and when it was not mounted (whether an earlier unmount only detached it is
+/// not known).
 pub(crate) fn unmount_merged_clean(container_dir: &Path) -> Result<bool, OverlayError> {
     let merged = container_dir.join("merged");
+    let mut unmounted = false;
     loop {
         match m::unmount(&merged, UnmountFlags::NOFOLLOW) {
             // Stacked mounts (a retried create) each need their own unmount.
-            Ok(()) => continue,
+            Ok(()) => unmounted = true,
             Err(Errno::INVAL) | Err(Errno::NOENT) => break,
             Err(Errno::BUSY) => {
                 // A process still holds it; detach so the directory can go now.
@@ -352,7 +355,7 @@ pub(crate) fn unmount_merged_clean(container_dir: &Path) -> Result<bool, Overlay
             }
         }
     }
-    Ok(true)
+    Ok(unmounted)
 }
 
 #[cfg(test)]

@@ -82,7 +82,12 @@ fn a_released_root_is_the_next_root_and_carries_nothing_of_its_container() {
     assert!(!s.exists(), "the spare is still there");
     w.ok(&["rm", &id]);
     w.assert_clean();
-    // That one left its upper untouched: kept too, with its hosts and resolv.conf.
+    // A kept container's root was unmounted when it stopped (maybe only detached, busy):
+    // `rm` finds it unmounted and keeps no spare of it.
+    assert!(!s.exists(), "a spare of a root found unmounted");
+    settle(&w);
+    // A --rm container that left its upper untouched: kept, with its hosts and resolv.conf.
+    w.ok(&["run", "--rm", "--net", "none", "busybox", "true"]);
     assert_eq!(names(&s.join("upper")), Vec::<String>::new());
     assert!(s.join("hosts").is_file() && s.join("resolv.conf").is_file());
     settle(&w);
@@ -288,4 +293,37 @@ fn a_run_killed_as_it_takes_a_spare_leaves_a_root_rm_removes() {
         "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
     ]);
     w.assert_clean();
+}
+
+/// A root whose overlay is busy when the release unmounts it (here a host process working in
+/// it) is only detached: it lives on over its upper and work dirs, so no spare is made of it.
+#[test]
+fn a_root_busy_at_the_release_is_not_kept() {
+    require_root!();
+    let w = World::new();
+    let id = name("busy");
+    let merged = w.image_root().join("containers").join(&id).join("merged");
+    let mut run = w
+        .cmd(&[
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "sleep", "1",
+        ])
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while !merged.join("bin").exists() {
+        assert!(waited < 400, "the root was never mounted");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        waited += 1;
+    }
+    let mut holder = Command::new("sleep")
+        .arg("30")
+        .current_dir(&merged)
+        .spawn()
+        .unwrap();
+    assert!(run.wait().unwrap().success());
+    let _ = holder.kill();
+    let _ = holder.wait();
+    w.assert_clean();
+    assert!(!spare(&w).exists(), "a spare of a busy root");
+    settle(&w);
 }

@@ -11,7 +11,8 @@
 //! into a trash entry for the remover (trash.rs).
 //!
 //! A root that was only detached (busy) is never kept: its overlay lives on over its upper and
-//! work dirs. A spare is checked when it is taken ([`holds_nothing`]): `work` and `merged`
+//! work dirs; nor one the release found unmounted (a stopped kept container's: its unmount
+//! may have been such a detach). A spare is checked when it is taken ([`holds_nothing`]): `work` and `merged`
 //! empty, `merged` no mount point, `upper` missing or pristine ([`pristine_upper`]), the files
 //! a container sees (`hosts`, `resolv.conf`, bound into it) pristine ([`pristine_file`]), no
 //! other entry; one that fails goes to the trash and the root is made new. A spare with a file

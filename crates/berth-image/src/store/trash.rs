@@ -42,8 +42,8 @@ impl Store {
     /// container has no root (gone already, or being released by another command). A root
     /// with the user's upper dir (`run --upper DIR`) is not trashed: its work dir beside DIR
     /// must be gone before another container may use DIR, so it is removed at once. A root
-    /// unmounted cleanly leaves its directories as a spare root for the next container
-    /// (spare.rs): then what the remover gets is only what must go.
+    /// this call unmounted cleanly leaves its directories as a spare root for the next
+    /// container (spare.rs): then what the remover gets is only what must go.
     pub fn trash_container_root(&self, container_id: &str) -> Result<Option<Trashed>, StoreError> {
         let dir = self.container_dir(container_id)?;
         if self.user_upper(container_id)?.is_some() {

@@ -19,6 +19,22 @@ pub enum Durability {
     PowerLoss,
 }
 
+/// Writes `bytes` as the whole content of `path` (created if missing) into the blocks the file
+/// already has. A truncate to zero first (`std::fs::write`) would free them, and on an ext4
+/// mounted with `discard` and no journal a freed block is discarded before the call returns.
+/// Not atomic: for files nobody reads while they are written (a bundle's, before its
+/// container exists).
+pub fn overwrite(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .step("create", path)?;
+    f.write_all(bytes).step("write", path)?;
+    f.set_len(bytes.len() as u64).step("truncate", path)
+}
+
 /// Replaces `path` with `bytes` through a temporary file beside it (`<name>.tmp-<pid>`) and a
 /// rename (for `Crash`, an exchange: see [`exchange`]): readers see the old or the new content, never half of one; `durability` says what
 /// survives a crash. With `mode` the file has exactly that mode before any byte is written

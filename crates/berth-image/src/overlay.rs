@@ -322,11 +322,20 @@ fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
 /// Unmounts `container_dir/merged` (if mounted), keeping the upper dir and the bundle: a kept
 /// container that stopped. Idempotent.
 pub fn unmount_merged(container_dir: &Path) -> Result<(), OverlayError> {
+    unmount_merged_clean(container_dir).map(|_| ())
+}
+
+/// [`unmount_merged`]; true when this call unmounted the overlay and it was not busy: false
+/// when it was only detached (it lives on while its holder does, still writing into the upper
+/// and work dirs), and when it was not mounted (whether an earlier unmount only detached it is
+/// not known).
+pub(crate) fn unmount_merged_clean(container_dir: &Path) -> Result<bool, OverlayError> {
     let merged = container_dir.join("merged");
+    let mut unmounted = false;
     loop {
         match m::unmount(&merged, UnmountFlags::NOFOLLOW) {
             // Stacked mounts (a retried create) each need their own unmount.
-            Ok(()) => continue,
+            Ok(()) => unmounted = true,
             Err(Errno::INVAL) | Err(Errno::NOENT) => break,
             Err(Errno::BUSY) => {
                 // A process still holds it; detach so the directory can go now.
@@ -336,7 +345,7 @@ pub fn unmount_merged(container_dir: &Path) -> Result<(), OverlayError> {
                         source: e.into(),
                     },
                 )?;
-                break;
+                return Ok(false);
             }
             Err(e) => {
                 return Err(OverlayError::Mount {
@@ -346,7 +355,7 @@ pub fn unmount_merged(container_dir: &Path) -> Result<(), OverlayError> {
             }
         }
     }
-    Ok(())
+    Ok(unmounted)
 }
 
 #[cfg(test)]

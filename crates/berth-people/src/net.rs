@@ -252,10 +252,12 @@ pub fn hook_setup(
         return Err(PeopleError::Usage(format!("hook state of {id} has no pid")));
     }
     let own = plan.apply(store, id, pid)?;
-    // In place, not by rename: the file may already be bind-mounted into the container.
+    // In place, not by rename: the file may already be bind-mounted into the container. And
+    // in its blocks: a truncate to zero would free them (a discard waited for on the store's
+    // disk); the container's program has not started yet.
     let hosts = bundle.join("hosts");
-    std::fs::write(&hosts, berth_net::etc::hosts(&plan.hostname, &own, &[]))
-        .step("write", &hosts)?;
+    let text = berth_net::etc::hosts(&plan.hostname, &own, &[]);
+    berth_common::fs::overwrite(&hosts, text.as_bytes())?;
     if let Some(b) = &plan.bridge {
         crate::names::refresh(store, image_root, &b.network, None)?;
     }
@@ -283,13 +285,14 @@ pub fn release(store: &NetworkStore, image_root: &Path, id: &str) -> Result<(), 
 }
 
 /// The `hosts` and `resolv.conf` a container starts with (the hook fills in its address).
-/// Plain writes, not berth_net's tmp+rename: the files are new in a directory no container
-/// uses yet, and they do not outlive the container.
+/// Written in place, not with berth_net's tmp+rename: in a directory no container uses yet,
+/// over a spare root's files in their blocks (berth_image::store::spare), and they do not
+/// outlive the container.
 pub fn write_etc(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), PeopleError> {
     let resolv = berth_net::etc::resolv_conf_from_host(&[])?;
     let hosts = berth_net::etc::hosts(hostname, &[], &[]);
     let (h, r) = (dir.join("hosts"), dir.join("resolv.conf"));
-    std::fs::write(&h, hosts).step("write", &h)?;
-    std::fs::write(&r, resolv).step("write", &r)?;
+    berth_common::fs::overwrite(&h, hosts.as_bytes())?;
+    berth_common::fs::overwrite(&r, resolv.as_bytes())?;
     Ok((h, r))
 }

@@ -8,9 +8,7 @@
 //! with `network connect` loses its veth, lease and port rules when it is deleted. `berth`
 //! reaches it by executing `berth-people hook release` (berth::face::Exec).
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use berth::face::{networks_dir, ANN_IMAGE_ROOT};
 use berth_runtime::state::State;
@@ -92,23 +90,13 @@ fn release_root(image_root: &Path, id: &str) -> Result<(), PeopleError> {
     Ok(())
 }
 
-/// Starts the remover of a trash entry and returns without waiting. The remover is `rm -rf`:
-/// it starts in a fraction of berth-people's time, and nothing waits for its speed. It gets
-/// the entry's locked fd as its stdin, so it holds the lock until it is done or killed, and
-/// nothing else of the caller's stdio (a `$(berth run --rm …)` sees EOF when berth exits); its
-/// own process group keeps a Ctrl-C at the terminal, meant for berth, from it. Killed, it
-/// leaves the entry unlocked for the next store command to remove.
+/// Starts the remover of a trash entry and returns without waiting: a child forked from
+/// this process that removes the entry (berth-image's removal, no exec: an executable's start,
+/// even `rm`'s dynamic loading, costs more than the removal) and exits. It gets the entry's
+/// locked fd as its stdin, so it holds the lock until it is done or killed, and nothing else
+/// of this process's descriptors (crate::sys::fork_detached). Killed, it leaves the entry
+/// unlocked for the next store command to remove.
 fn spawn_remover(trashed: &berth_image::Trashed) -> std::io::Result<()> {
-    // By its path: no walk of the caller's PATH (an execve per entry).
-    let child = Command::new("/bin/rm")
-        .args(["-rf", "--one-file-system", "--"])
-        .arg(&trashed.dir)
-        .stdin(Stdio::from(trashed.lock.try_clone()?))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()?;
-    // Not waited for: this process exits soon and the remover is reparented.
-    drop(child);
-    Ok(())
+    use std::os::fd::AsFd;
+    crate::sys::fork_detached(trashed.lock.as_fd(), || trashed.remove().is_ok())
 }

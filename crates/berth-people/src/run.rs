@@ -104,6 +104,10 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
             volatile: r.flags.rm && upper.is_none(),
         },
         upper.as_ref(),
+        match mode {
+            NetMode::Host => &["config.json"],
+            _ => &["config.json", "hosts", "resolv.conf"],
+        },
     )?;
     drop(mount);
     let monitored = r.start && r.detach && r.console_socket.is_none();
@@ -137,7 +141,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         let cfg = croot.dir.join("config.json");
         let text = serde_json::to_string_pretty(&spec)
             .map_err(|e| PeopleError::Usage(format!("serialize config.json: {e}")))?;
-        std::fs::write(&cfg, text).step("write", &cfg)?;
+        berth_common::fs::overwrite(&cfg, text.as_bytes())?;
         // A foreground --rm container leaves nothing to keep a record of.
         let mut record = (!(foreground && r.flags.rm)).then(|| Record {
             id: id.clone(),

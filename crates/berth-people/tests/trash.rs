@@ -21,10 +21,12 @@ fn a_killed_remover_leaves_nothing_after_the_next_command() {
     }
     let w = World::new();
     let id = name("trash");
-    let entry = w.image_root().join("trash").join(&id);
-    // strace kills the first process that stats the trash entry by its path: the remover
-    // (`rm -rf ENTRY`), before it removes anything (the release renames into the trash
-    // through a directory fd and never stats the entry by its path).
+    // What the remover gets: the root's work/work, with the container's upper (changed, so
+    // not kept in the spare root) and the files moved into it (spare.rs), as `trash/ID.1`.
+    let entry = w.image_root().join("trash").join(format!("{id}.1"));
+    // strace kills the first process that opens that entry by its path: the remover (a
+    // child forked by the release), before it removes anything (the release moves it
+    // through directory fds and never opens it by its path).
     let out = Command::new("strace")
         .args([
             "-f",
@@ -32,7 +34,7 @@ fn a_killed_remover_leaves_nothing_after_the_next_command() {
             "-o",
             "/dev/null",
             "-e",
-            "inject=%%stat:signal=KILL",
+            "inject=openat:signal=KILL",
             "-P",
         ])
         .arg(&entry)

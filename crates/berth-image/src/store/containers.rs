@@ -54,17 +54,20 @@ impl Store {
         container_id: &str,
         opts: OverlayOptions,
     ) -> Result<ContainerRoot, StoreError> {
-        self.create_container_root_from(RootSource::Image(image), container_id, opts, None)
+        self.create_container_root_from(RootSource::Image(image), container_id, opts, None, &[])
     }
 
     /// [`Store::create_container_root`] from an image or a directory, with the upper dir in
-    /// `container_dir/upper` or the user's (`upper`).
+    /// `container_dir/upper` or the user's (`upper`). `writes`: the files of
+    /// [`spare::FILES`](super::spare::FILES) the caller writes into the root's directory (a
+    /// spare root that has one gives its blocks; a caller must write the whole of each).
     pub fn create_container_root_from(
         &self,
         source: RootSource<'_>,
         container_id: &str,
         opts: OverlayOptions,
         upper: Option<&UserUpper>,
+        writes: &[&str],
     ) -> Result<ContainerRoot, StoreError> {
         let dir = self.container_dir(container_id)?;
         let (details, lowers) = {
@@ -73,12 +76,14 @@ impl Store {
                 RootSource::Image(image) => self.inspect_locked(image)?,
                 RootSource::Directory(d) => directory_details(d)?,
             };
-            match fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    return Err(StoreError::ContainerExists(dir.display().to_string()))
+            if !self.take_spare(&dir, writes)? {
+                match fs::DirBuilder::new().mode(0o700).create(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        return Err(StoreError::ContainerExists(dir.display().to_string()))
+                    }
+                    Err(e) => return Err(IoError::new("create container dir", &dir, e).into()),
                 }
-                Err(e) => return Err(IoError::new("create container dir", &dir, e).into()),
             }
             let cref = ContainerRef {
                 image: details.record.name.clone(),
@@ -93,11 +98,12 @@ impl Store {
                 path: dir.clone(),
                 source,
             })?;
-            // Written in place: every reader holds the store lock, which this holds
-            // exclusively. No fsync: the record only pins layers while the container exists,
-            // and its overlay mount does not survive a crash either; see container_refs.
+            // Written in place (over a spare's, in its blocks): every reader holds the store
+            // lock, which this holds exclusively. No fsync: the record only pins layers while
+            // the container exists, and its overlay mount does not survive a crash either; see
+            // container_refs.
             let record = dir.join("image.json");
-            if let Err(e) = fs::write(&record, &bytes).step("write", &record) {
+            if let Err(e) = berth_common::fs::overwrite(&record, &bytes) {
                 let _ = fs::remove_dir_all(&dir);
                 return Err(e.into());
             }

@@ -13,6 +13,8 @@
 //! containers/<id>/          a container root: image.json (what it uses), upper, work, merged
 //! trash/<id>[.N]/           a released root being removed after its command (trash.rs);
 //!                           flocked by its remover while alive
+//! spare/<n>/                a released root's upper, work, merged, image.json and
+//!                           config.json, checked empty and taken by the next root (spare.rs)
 //! ```
 //! Every import or pull builds in `tmp/<txn>` without the lock, then commits under the exclusive
 //! lock by renames and one atomic rewrite of images.json; a failure (or a crash, cleaned when the
@@ -23,6 +25,7 @@
 pub mod containers;
 pub mod export;
 mod images;
+pub mod spare;
 pub(crate) mod staging;
 pub mod trash;
 

@@ -11,7 +11,7 @@
 use super::*;
 use rustix::fs::{renameat_with, Mode, OFlags, RenameFlags, CWD};
 use rustix::io::Errno;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 const TRASH: &str = "trash";
 
@@ -27,30 +27,31 @@ pub struct Trashed {
 
 impl Trashed {
     /// Removes the entry (the lock holder does this, or the sweep of an unlocked one).
-    pub fn remove(self) -> Result<(), StoreError> {
+    pub fn remove(&self) -> Result<(), StoreError> {
         remove_entry(&self.dir)
     }
 }
 
 impl Store {
     /// `trash/`, beside `containers/` (one filesystem: an entry gets there by a rename).
-    fn trash_dir(&self) -> PathBuf {
+    pub(super) fn trash_dir(&self) -> PathBuf {
         self.root.join(TRASH)
     }
 
     /// Unmounts the root of container `id` and moves it into the trash, locked; None when the
     /// container has no root (gone already, or being released by another command). A root
     /// with the user's upper dir (`run --upper DIR`) is not trashed: its work dir beside DIR
-    /// must be gone before another container may use DIR, so it is removed at once.
+    /// must be gone before another container may use DIR, so it is removed at once. A root
+    /// this call unmounted cleanly leaves its directories as a spare root for the next
+    /// container (spare.rs): then what the remover gets is only what must go.
     pub fn trash_container_root(&self, container_id: &str) -> Result<Option<Trashed>, StoreError> {
         let dir = self.container_dir(container_id)?;
         if self.user_upper(container_id)?.is_some() {
             self.remove_container_root(container_id)?;
             return Ok(None);
         }
-        crate::overlay::unmount_merged(&dir)?;
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let lock = match rustix::fs::open(&dir, flags, Mode::empty()) {
+        let clean = crate::overlay::unmount_merged_clean(&dir)?;
+        let lock = match open_dir(CWD, &dir) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return Ok(None),
             Err(e) => return Err(IoError::new("open container dir", &dir, e).into()),
@@ -61,25 +62,21 @@ impl Store {
             Err(e) => return Err(IoError::new("flock", &dir, e).into()),
         }
         let trash = self.trash_dir();
-        let trash_fd = rustix::fs::open(&trash, flags, Mode::empty()).step("open", &trash)?;
+        let trash_fd = open_dir(CWD, &trash).step("open", &trash)?;
         // An entry of the same ID may still be on its way out: the next free name.
-        for n in 0u32.. {
-            let name = match n {
-                0 => container_id.to_string(),
-                n => format!("{container_id}.{n}"),
-            };
-            match renameat_with(CWD, &dir, &trash_fd, &name, RenameFlags::NOREPLACE) {
-                Ok(()) => {
-                    let dir = trash.join(name);
-                    return Ok(Some(Trashed { dir, lock }));
-                }
-                Err(Errno::EXIST) | Err(Errno::NOTEMPTY) => continue,
-                // Released meanwhile by another command (it had opened it before this lock).
-                Err(Errno::NOENT) => return Ok(None),
-                Err(e) => return Err(IoError::new("move to the trash", &dir, e).into()),
+        let name = match move_free(CWD, &dir, &trash_fd, container_id) {
+            Ok(name) => name,
+            // Released meanwhile by another command (it had opened it before this lock).
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(IoError::new("move to the trash", &dir, e).into()),
+        };
+        if clean {
+            if let Some(garbage) = self.salvage(&trash_fd, &name) {
+                return Ok(Some(garbage));
             }
         }
-        unreachable!("u32 names run out before the trash does")
+        let dir = trash.join(name);
+        Ok(Some(Trashed { dir, lock }))
     }
 
     /// Removes every trash entry that no remover holds: one whose remover was killed. An
@@ -89,8 +86,7 @@ impl Store {
         let mut n = 0;
         for name in list_names(&trash)? {
             let dir = trash.join(&name);
-            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let fd = match rustix::fs::open(&dir, flags, Mode::empty()) {
+            let fd = match open_dir(CWD, &dir) {
                 Ok(fd) => fd,
                 // Its remover finished meanwhile.
                 Err(Errno::NOENT) => continue,
@@ -104,6 +100,34 @@ impl Store {
         }
         Ok(n)
     }
+}
+
+/// Renames `from` (relative to `from_dir`) into `to_dir` under the first free name of `base`,
+/// `base.1`, `base.2`, …, and returns that name.
+pub(super) fn move_free(
+    from_dir: impl AsFd,
+    from: impl rustix::path::Arg + Copy,
+    to_dir: &OwnedFd,
+    base: &str,
+) -> Result<String, Errno> {
+    for n in 0u32.. {
+        let name = match n {
+            0 => base.to_string(),
+            n => format!("{base}.{n}"),
+        };
+        match renameat_with(&from_dir, from, to_dir, &name, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(name),
+            Err(Errno::EXIST) | Err(Errno::NOTEMPTY) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("u32 names run out before the trash does")
+}
+
+/// A directory opened without following a symlink, its fd close-on-exec.
+pub(super) fn open_dir(at: impl AsFd, path: impl rustix::path::Arg) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::openat(at, path, flags, Mode::empty())
 }
 
 fn remove_entry(dir: &Path) -> Result<(), StoreError> {

@@ -1,0 +1,329 @@
+//! Spare roots (berth-image store/spare.rs), with real containers as root: a released root's
+//! directories are kept for the next container, which sees nothing of the last one; a spare
+//! that holds anything is refused; a release killed while it parks a spare leaves nothing
+//! after the next command.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+mod common;
+use common::BERTH;
+
+#[path = "common/world.rs"]
+#[macro_use]
+mod world;
+use world::{name, names, text, World};
+
+fn spare(w: &World) -> PathBuf {
+    w.image_root().join("spare/0")
+}
+
+fn ino(p: &Path) -> u64 {
+    std::fs::metadata(p).unwrap().ino()
+}
+
+/// Runs `--rm` until the detached remover has emptied the trash (its entry is named after
+/// the container, so a later run cannot mistake it).
+fn settle(w: &World) {
+    for _ in 0..200 {
+        if names(&w.image_root().join("trash")).is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!(
+        "the remover left {:?}",
+        names(&w.image_root().join("trash"))
+    );
+}
+
+#[test]
+fn a_released_root_is_the_next_root_and_carries_nothing_of_its_container() {
+    require_root!();
+    let w = World::new();
+    // A container that writes and changes its `/`: its upper is not kept.
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo secret > /s; chmod 700 /; echo done",
+    ]);
+    assert_eq!(out, "done\n");
+    w.assert_clean();
+    let s = spare(&w);
+    assert!(s.join("work").is_dir(), "no spare root was kept");
+    assert!(!s.join("upper").exists(), "a changed upper was kept");
+    assert_eq!(names(&s.join("work")), Vec::<String>::new());
+    settle(&w);
+    // The next container takes the spare: the same directories, and none of the last one's
+    // writes or mode.
+    let work = ino(&s.join("work"));
+    let id = name("spare");
+    let out = w.ok(&[
+        "run",
+        "--name",
+        &id,
+        "--net",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "stat -c %a /; ls /s 2>&1; true",
+    ]);
+    assert!(out.starts_with("755\n"), "{out}");
+    assert!(out.contains("No such file"), "{out}");
+    let dir = w.image_root().join("containers").join(&id);
+    assert_eq!(ino(&dir.join("work")), work, "the spare was not taken");
+    assert!(!s.exists(), "the spare is still there");
+    w.ok(&["rm", &id]);
+    w.assert_clean();
+    // A kept container's root was unmounted when it stopped (maybe only detached, busy):
+    // `rm` finds it unmounted and keeps no spare of it.
+    assert!(!s.exists(), "a spare of a root found unmounted");
+    settle(&w);
+    // A --rm container that left its upper untouched: kept, with its hosts and resolv.conf.
+    w.ok(&["run", "--rm", "--net", "none", "busybox", "true"]);
+    assert_eq!(names(&s.join("upper")), Vec::<String>::new());
+    assert!(s.join("hosts").is_file() && s.join("resolv.conf").is_file());
+    settle(&w);
+    // A --net host container writes neither: it leaves that spare to another and gets no
+    // stale hosts of an earlier container.
+    let host = name("hostnet");
+    w.ok(&["run", "--name", &host, "--net", "host", "busybox", "true"]);
+    let dir = w.image_root().join("containers").join(&host);
+    assert!(
+        !dir.join("hosts").exists(),
+        "a stale hosts in a --net host bundle"
+    );
+    assert!(s.join("hosts").is_file(), "the spare was taken");
+    w.ok(&["rm", &host]);
+    w.assert_clean();
+    settle(&w);
+}
+
+/// A way to leave something in a spare, and what it is.
+type Tamper = (&'static str, fn(&Path));
+
+/// Each way a spare can hold something: a file in its upper, an upper whose mode or
+/// attributes a container changed, a non-empty merged or work, an unknown entry, a hosts
+/// file whose mode or attributes changed or that has a second link. Each is refused: the container sees
+/// the image alone, and the spare's upper and hosts are not its own.
+#[test]
+fn a_spare_that_holds_anything_is_refused() {
+    require_root!();
+    let w = World::new();
+    let tamper: [Tamper; 9] = [
+        ("a file in upper", |s| {
+            std::fs::write(s.join("upper/planted"), "x").unwrap()
+        }),
+        ("upper's mode", |s| {
+            std::fs::set_permissions(s.join("upper"), PermissionsExt::from_mode(0o777)).unwrap()
+        }),
+        ("an attribute on upper", |s| {
+            rustix::fs::setxattr(
+                s.join("upper"),
+                "user.planted",
+                b"x",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .unwrap()
+        }),
+        ("a file in merged", |s| {
+            std::fs::write(s.join("merged/planted"), "x").unwrap()
+        }),
+        ("a dir in work", |s| {
+            std::fs::create_dir(s.join("work/planted")).unwrap()
+        }),
+        ("another entry", |s| {
+            std::fs::write(s.join("planted"), "x").unwrap()
+        }),
+        ("hosts' mode", |s| {
+            std::fs::set_permissions(s.join("hosts"), PermissionsExt::from_mode(0o666)).unwrap()
+        }),
+        ("an attribute on hosts", |s| {
+            let x = rustix::fs::XattrFlags::empty();
+            rustix::fs::setxattr(s.join("hosts"), "user.planted", b"x", x).unwrap()
+        }),
+        ("a second link to hosts", |s| {
+            std::fs::hard_link(s.join("hosts"), s.join("../../hosts-link")).unwrap()
+        }),
+    ];
+    for (what, f) in tamper {
+        w.ok(&["run", "--rm", "--net", "none", "busybox", "true"]);
+        settle(&w);
+        let s = spare(&w);
+        assert!(s.join("upper").is_dir(), "{what}: no spare with an upper");
+        f(&s);
+        let (upper, hosts) = (ino(&s.join("upper")), ino(&s.join("hosts")));
+        let id = name("refused");
+        let out = w.ok(&[
+            "run",
+            "--name",
+            &id,
+            "--net",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "stat -c %a / /etc/hosts; ls /planted 2>&1; true",
+        ]);
+        assert!(out.starts_with("755\n644\n"), "{what}: {out}");
+        assert!(out.contains("No such file"), "{what}: {out}");
+        let dir = w.image_root().join("containers").join(&id);
+        assert_ne!(ino(&dir.join("upper")), upper, "{what}: the spare was used");
+        assert_ne!(ino(&dir.join("hosts")), hosts, "{what}: the spare was used");
+        assert!(!dir.join("planted").exists(), "{what}");
+        w.ok(&["rm", &id]);
+        w.assert_clean();
+        settle(&w);
+    }
+}
+
+#[test]
+fn a_release_killed_while_it_keeps_a_spare_leaves_nothing_after_the_next_command() {
+    require_root!();
+    if Command::new("strace").arg("-V").output().is_err() {
+        berth_common::skip!("needs strace (Debian strace) to kill the release at a known point");
+    }
+    let w = World::new();
+    let id = name("killspare");
+    // strace kills berth-people at its first rename into spare/ (the release parks the
+    // root there), after the root left containers/ and its work/work left the root.
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=renameat2:signal=KILL",
+            "-P",
+        ])
+        .arg(w.image_root().join("spare"))
+        .arg(&*BERTH)
+        .arg("--root")
+        .arg(w.state_root())
+        .arg("--image-root")
+        .arg(w.image_root())
+        .args([
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "sh", "-c",
+        ])
+        .arg("echo made > /made")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "run was not killed: {}",
+        text(&out.stderr)
+    );
+    let trash = w.image_root().join("trash");
+    assert_eq!(names(&trash).len(), 2, "not killed between trash and spare");
+    assert!(names(&w.image_root().join("spare")).is_empty());
+    // The runtime's state is left (the release runs before it goes); deleting it runs the
+    // release again, which finds nothing; the next store command sweeps the trash.
+    w.ok(&["delete", "--force", &id]);
+    w.ok(&["image", "ls"]);
+    assert_eq!(names(&trash), Vec::<String>::new());
+    w.assert_clean();
+    // And the ID and the store work on.
+    assert_eq!(
+        w.ok(&["run", "--rm", "--name", &id, "--net", "none", "busybox", "hostname"])
+            .trim(),
+        id
+    );
+}
+
+#[test]
+fn a_run_killed_as_it_takes_a_spare_leaves_a_root_rm_removes() {
+    require_root!();
+    if Command::new("strace").arg("-V").output().is_err() {
+        berth_common::skip!("needs strace (Debian strace) to kill the run at a known point");
+    }
+    let w = World::new();
+    w.ok(&["run", "--rm", "--net", "none", "busybox", "true"]);
+    settle(&w);
+    assert!(spare(&w).is_dir());
+    let id = name("killtake");
+    let dir = w.image_root().join("containers").join(&id);
+    // strace kills berth-people at its first open of containers/ID by that path: right after
+    // the spare was renamed there, before its check and before image.json is written.
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=openat:signal=KILL",
+            "-P",
+        ])
+        .arg(&dir)
+        .arg(&*BERTH)
+        .arg("--root")
+        .arg(w.state_root())
+        .arg("--image-root")
+        .arg(w.image_root())
+        .args([
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "run was not killed: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        dir.join("work").is_dir(),
+        "not killed after the spare was taken"
+    );
+    assert!(!spare(&w).exists());
+    // What a run killed after its mkdir leaves too: `rm ID` removes it, and the ID runs.
+    w.ok(&["rm", &id]);
+    w.assert_clean();
+    settle(&w);
+    w.ok(&[
+        "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
+    ]);
+    w.assert_clean();
+}
+
+/// A root whose overlay is busy when the release unmounts it (here a host process working in
+/// it) is only detached: it lives on over its upper and work dirs, so no spare is made of it.
+#[test]
+fn a_root_busy_at_the_release_is_not_kept() {
+    require_root!();
+    let w = World::new();
+    let id = name("busy");
+    let merged = w.image_root().join("containers").join(&id).join("merged");
+    let mut run = w
+        .cmd(&[
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "sleep", "1",
+        ])
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while !merged.join("bin").exists() {
+        assert!(waited < 400, "the root was never mounted");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        waited += 1;
+    }
+    let mut holder = Command::new("sleep")
+        .arg("30")
+        .current_dir(&merged)
+        .spawn()
+        .unwrap();
+    assert!(run.wait().unwrap().success());
+    let _ = holder.kill();
+    let _ = holder.wait();
+    w.assert_clean();
+    assert!(!spare(&w).exists(), "a spare of a busy root");
+    settle(&w);
+}

@@ -46,7 +46,6 @@ use berth::people_cli::PeopleCommand;
 use berth_runtime::state::State;
 
 /// The people face run in this process: `berth-people`'s [`PeopleFace`].
-#[cfg_attr(test, allow(dead_code))] // the unit tests' harness has its own main
 struct InProcess;
 
 impl PeopleFace for InProcess {
@@ -76,6 +75,10 @@ extern "C" fn main(
 ) -> std::ffi::c_int {
     berth::cli::c_main::<InProcess>()
 }
+
+// The unit tests' harness has its own main: the face is still the program they test.
+#[cfg(test)]
+const _: fn() -> std::ffi::c_int = berth::cli::c_main::<InProcess>;
 
 #[cfg(test)]
 mod tests {

@@ -153,7 +153,7 @@ pub fn main<F: PeopleFace>() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if let Some(code) = subcommand_of(&args).and_then(F::Tree::before_parse) {
+    if let Some(code) = sub.and_then(|s| F::Tree::before_parse(s, image_run)) {
         return code;
     }
     let cli = match parse::<F::Tree>(&args) {

@@ -27,7 +27,11 @@ fn a_closed_stdout_is_dev_null() {
         let path = entry.unwrap().path();
         if path.is_file() {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(!text.contains("NAME"), "the listing went to {}", path.display());
+            assert!(
+                !text.contains("NAME"),
+                "the listing went to {}",
+                path.display()
+            );
         }
     }
 }

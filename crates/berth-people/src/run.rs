@@ -137,11 +137,12 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         drop(generate);
         let write = step("run: write config.json and the record");
         // Written once for whoever reads the bundle as a runc bundle (hooks, people
-        // inspecting it); the runtime creates the container from `spec` itself.
+        // inspecting it); the runtime creates the container from `spec` itself. Compact, as
+        // containerd and Docker write theirs: half the bytes, less time per run.
         let cfg = croot.dir.join("config.json");
-        let text = serde_json::to_string_pretty(&spec)
+        let text = serde_json::to_vec(&spec)
             .map_err(|e| PeopleError::Usage(format!("serialize config.json: {e}")))?;
-        berth_common::fs::overwrite(&cfg, text.as_bytes())?;
+        berth_common::fs::overwrite(&cfg, &text)?;
         // A foreground --rm container leaves nothing to keep a record of.
         let mut record = (!(foreground && r.flags.rm)).then(|| Record {
             id: id.clone(),

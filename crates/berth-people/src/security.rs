@@ -36,7 +36,7 @@ const DEFAULT_CAPS: &[Capability] = &[
 
 /// Every capability by its kernel number (CAP_CHOWN is 0): "ALL" is those in berth's own
 /// bounding set (a container cannot be given more; the kernel may know fewer).
-const CAP_NAMES: &[&str] = &[
+pub(crate) const CAP_NAMES: &[&str] = &[
     "CHOWN",
     "DAC_OVERRIDE",
     "DAC_READ_SEARCH",

@@ -114,6 +114,26 @@ fn default_root() -> PathBuf {
     }
 }
 
+/// The C `main` of either executable, both started without Rust's runtime start-up
+/// (`#![no_main]`): that start-up also reads /proc/self/maps to find the main thread's stack
+/// and sets up a signal stack and SIGSEGV/SIGBUS handlers for stack-overflow messages, ~20
+/// syscalls neither needs; berth_runtime::process_start does the part they rely on. Exits
+/// through std::process::exit, which flushes stdout as the runtime does after a Rust `main`.
+pub fn c_main<F: PeopleFace>() -> std::ffi::c_int {
+    if let Err(e) = berth_runtime::process_start::init() {
+        eprintln!("berth: start the process (SIGPIPE, fds 0-2): {e}");
+        return 1;
+    }
+    std::process::exit(exit_status(main::<F>()))
+}
+
+/// The number an ExitCode stands for (std offers no stable way to read it back).
+fn exit_status(code: ExitCode) -> std::ffi::c_int {
+    (0..=u8::MAX)
+        .find(|n| ExitCode::from(*n) == code)
+        .map_or(1, std::ffi::c_int::from)
+}
+
 /// The whole program of either executable; `F` decides where people-face commands run.
 pub fn main<F: PeopleFace>() -> ExitCode {
     // Commands that put berth-cloned processes into a container first move berth onto a
@@ -133,7 +153,7 @@ pub fn main<F: PeopleFace>() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if let Some(code) = subcommand_of(&args).and_then(F::Tree::before_parse) {
+    if let Some(code) = sub.and_then(|s| F::Tree::before_parse(s, image_run)) {
         return code;
     }
     let cli = match parse::<F::Tree>(&args) {

@@ -101,7 +101,9 @@ pub(crate) fn supervise(
     master: Option<OwnedFd>,
     sfd: SignalFd,
 ) -> Result<i32> {
-    let stdin = std::io::stdin();
+    // The descriptor, not std's `Stdin`: that one's first use allocates the 8 KiB buffer of a
+    // reader nothing here reads through (a malloc consolidation in every foreground run).
+    let stdin = rustix::stdio::stdin();
     let raw = master.as_ref().and_then(|_| RawMode::enter(stdin.as_fd()));
     if let (Some(m), Some(_)) = (&master, &raw) {
         if let Ok((rows, cols)) = sys::get_winsize(stdin.as_fd()) {

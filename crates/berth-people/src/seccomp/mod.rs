@@ -2,37 +2,44 @@
 //! `archMap` entry of this machine's architecture becomes `architectures`, and a rule applies
 //! only when its `includes` hold and its `excludes` do not (capabilities against the
 //! container's bounding set, architectures against this build's, `minKernel` against the
-//! running kernel). The result is an ordinary OCI `linux.seccomp`.
+//! running kernel). The result is an ordinary OCI `linux.seccomp`. Docker's default profile
+//! is evaluated from static data ([`table`]), a file given with `--security-opt` from its JSON.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use berth_common::io::Step;
-use oci_spec::runtime::{Capability, LinuxSeccomp};
+use oci_spec::runtime::{Arch, Capability, LinuxSeccomp};
 use serde_json::{Map, Value};
 
 use crate::error::PeopleError;
 
+#[rustfmt::skip] // generated
+mod docker_table;
+mod table;
+
 /// Docker's default profile, unchanged: moby's `profiles/seccomp/default.json` as Debian 12
-/// ships it (golang-github-docker-docker-dev 20.10.24+dfsg1-1+deb12u1).
-const DOCKER_DEFAULT: &str = include_str!("../data/docker-seccomp-default.json");
+/// ships it (golang-github-docker-docker-dev 20.10.24+dfsg1-1+deb12u1); docker_table.rs is
+/// made from it.
+#[cfg(test)]
+const DOCKER_DEFAULT: &str = include_str!("../../data/docker-seccomp-default.json");
 
 /// This build's architecture as Docker's rules name it (Go's GOARCH) and as libseccomp does.
 #[cfg(target_arch = "x86_64")]
-const ARCH: (&str, &str) = ("amd64", "SCMP_ARCH_X86_64");
+const ARCH: (&str, &str, Arch) = ("amd64", "SCMP_ARCH_X86_64", Arch::ScmpArchX86_64);
 #[cfg(target_arch = "aarch64")]
-const ARCH: (&str, &str) = ("arm64", "SCMP_ARCH_AARCH64");
+const ARCH: (&str, &str, Arch) = ("arm64", "SCMP_ARCH_AARCH64", Arch::ScmpArchAarch64);
 #[cfg(target_arch = "s390x")]
-const ARCH: (&str, &str) = ("s390x", "SCMP_ARCH_S390X");
+const ARCH: (&str, &str, Arch) = ("s390x", "SCMP_ARCH_S390X", Arch::ScmpArchS390x);
 #[cfg(target_arch = "riscv64")]
-const ARCH: (&str, &str) = ("riscv64", "SCMP_ARCH_RISCV64");
+const ARCH: (&str, &str, Arch) = ("riscv64", "SCMP_ARCH_RISCV64", Arch::ScmpArchRiscv64);
 #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
-const ARCH: (&str, &str) = ("ppc64le", "SCMP_ARCH_PPC64LE");
+const ARCH: (&str, &str, Arch) = ("ppc64le", "SCMP_ARCH_PPC64LE", Arch::ScmpArchPpc64le);
 
 /// The image form's default filter: Docker's profile for a container with `caps`.
 pub fn docker_default(caps: &HashSet<Capability>) -> Result<LinuxSeccomp, PeopleError> {
     let _step = berth_runtime::steps::step("run: evaluate Docker's seccomp profile");
-    evaluate(DOCKER_DEFAULT, caps)
+    table::evaluate(&docker_table::DOCKER_DEFAULT, caps, kernel_version())
         .map_err(|why| PeopleError::Usage(format!("berth's built-in seccomp profile: {why}")))
 }
 
@@ -61,10 +68,6 @@ fn evaluate(text: &str, caps: &HashSet<Capability>) -> Result<LinuxSeccomp, Stri
             obj.insert("architectures".into(), Value::Array(arches));
         }
     }
-    let caps: HashSet<String> = caps
-        .iter()
-        .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
-        .collect();
     let kernel = kernel_version();
     let mut kept = Vec::new();
     let rules = obj.remove("syscalls").unwrap_or(Value::Array(Vec::new()));
@@ -73,15 +76,8 @@ fn evaluate(text: &str, caps: &HashSet<Capability>) -> Result<LinuxSeccomp, Stri
             .as_object()
             .ok_or("a syscalls entry is not an object")?
             .clone();
-        let holds = |key: &str| -> Result<Option<bool>, String> {
-            match r.get(key) {
-                Some(Value::Object(c)) => condition(c, &caps, kernel).map(Some),
-                None | Some(Value::Null) => Ok(None),
-                Some(_) => Err(format!("a rule's {key} is not an object")),
-            }
-        };
         // A rule applies when all its includes hold and none of its excludes does.
-        if holds("includes")? == Some(false) || excluded(r.get("excludes"), &caps, kernel)? {
+        if !applies(&r, caps, kernel)? {
             continue;
         }
         r.remove("includes");
@@ -102,13 +98,51 @@ fn evaluate(text: &str, caps: &HashSet<Capability>) -> Result<LinuxSeccomp, Stri
     serde_json::from_value(v).map_err(|e| format!("not a seccomp profile: {e}"))
 }
 
-/// Whether every condition in `c` (caps, arches, minKernel) holds; an empty one holds.
-fn condition(
-    c: &Map<String, Value>,
-    caps: &HashSet<String>,
+/// Whether the JSON rule `r` applies ([`table::applies`]). A capability this build does not
+/// know is never held: an `includes` naming one never holds, an `excludes` ignores it.
+fn applies(
+    r: &Map<String, Value>,
+    caps: &HashSet<Capability>,
     kernel: (u32, u32),
 ) -> Result<bool, String> {
-    let strings = |key: &str| -> Vec<&str> {
+    let (Some(includes), Some(excludes)) = (parse(r, "includes")?, parse(r, "excludes")?) else {
+        return Ok(false);
+    };
+    Ok(table::applies(
+        &includes.cond(),
+        &excludes.cond(),
+        caps,
+        kernel,
+    ))
+}
+
+/// A JSON rule's includes or excludes, parsed.
+#[derive(Default)]
+struct Parsed<'a> {
+    caps: Vec<Capability>,
+    arches: Vec<&'a str>,
+    min_kernel: Option<(u32, u32)>,
+}
+
+impl Parsed<'_> {
+    fn cond(&self) -> table::Cond<'_> {
+        table::Cond {
+            caps: &self.caps,
+            arches: &self.arches,
+            min_kernel: self.min_kernel,
+        }
+    }
+}
+
+/// The condition `key` of rule `r`; None for an `includes` that names a capability this build
+/// does not know.
+fn parse<'a>(r: &'a Map<String, Value>, key: &str) -> Result<Option<Parsed<'a>>, String> {
+    let c = match r.get(key) {
+        Some(Value::Object(c)) => c,
+        None | Some(Value::Null) => return Ok(Some(Parsed::default())),
+        Some(_) => return Err(format!("a rule's {key} is not an object")),
+    };
+    let strings = |key: &str| -> Vec<&'a str> {
         c.get(key)
             .and_then(Value::as_array)
             .into_iter()
@@ -116,31 +150,23 @@ fn condition(
             .filter_map(Value::as_str)
             .collect()
     };
-    let wanted = strings("caps");
-    let arches = strings("arches");
-    let min = match c.get("minKernel").and_then(Value::as_str) {
+    let named = strings("caps");
+    let caps: Vec<Capability> = named
+        .iter()
+        .filter_map(|n| serde_json::from_value(Value::from(*n)).ok())
+        .collect();
+    if key == "includes" && caps.len() < named.len() {
+        return Ok(None);
+    }
+    let min_kernel = match c.get("minKernel").and_then(Value::as_str) {
         Some(s) => Some(parse_version(s).ok_or_else(|| format!("bad minKernel {s:?}"))?),
         None => None,
     };
-    Ok(wanted.iter().all(|w| caps.contains(*w))
-        && (arches.is_empty() || arches.contains(&ARCH.0))
-        && min.is_none_or(|m| kernel >= m))
-}
-
-/// Docker's excludes: the rule is dropped when ANY listed capability is held, this
-/// architecture is listed, or the kernel is at least minKernel.
-fn excluded(c: Option<&Value>, caps: &HashSet<String>, kernel: (u32, u32)) -> Result<bool, String> {
-    let Some(Value::Object(c)) = c else {
-        return Ok(false);
-    };
-    let listed = |key: &str| c.get(key).and_then(Value::as_array).into_iter().flatten();
-    let cap = listed("caps").any(|w| w.as_str().is_some_and(|w| caps.contains(w)));
-    let arch = listed("arches").any(|a| a.as_str() == Some(ARCH.0));
-    let kernel = match c.get("minKernel").and_then(Value::as_str) {
-        Some(s) => kernel >= parse_version(s).ok_or_else(|| format!("bad minKernel {s:?}"))?,
-        None => false,
-    };
-    Ok(cap || arch || kernel)
+    Ok(Some(Parsed {
+        caps,
+        arches: strings("arches"),
+        min_kernel,
+    }))
 }
 
 /// "MAJOR.MINOR" from the front of a kernel release such as "6.1.0-18-amd64".
@@ -212,6 +238,41 @@ mod tests {
         assert_eq!(ours["architectures"], theirs["architectures"]);
         assert_eq!(ours["defaultAction"], theirs["defaultAction"]);
         assert_eq!(rules(&ours), rules(&theirs));
+    }
+
+    /// docker_table.rs is what data/docker-seccomp-default.json renders to; `BERTH_BLESS=1`
+    /// writes it again after the JSON changed.
+    #[test]
+    fn the_table_is_the_json() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/seccomp/docker_table.rs");
+        let want = table::render(DOCKER_DEFAULT);
+        if std::env::var_os("BERTH_BLESS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap();
+        assert!(
+            have == want,
+            "{path} is not data/docker-seccomp-default.json's: \
+             BERTH_BLESS=1 cargo test -p berth-people --bin berth-people seccomp"
+        );
+    }
+
+    /// The table evaluates as the JSON does, for no capability, each one alone, Docker's
+    /// default set and all of them.
+    #[test]
+    fn the_table_evaluates_as_the_json() {
+        let all: Vec<Capability> = crate::security::CAP_NAMES
+            .iter()
+            .map(|n| serde_json::from_value(Value::from(format!("CAP_{n}"))).unwrap())
+            .collect();
+        let mut sets: Vec<HashSet<Capability>> =
+            vec![HashSet::new(), all.iter().copied().collect()];
+        sets.extend(all.iter().map(|c| HashSet::from([*c])));
+        for caps in sets {
+            let json = evaluate(DOCKER_DEFAULT, &caps).unwrap();
+            let table = docker_default(&caps).unwrap();
+            assert_eq!(table, json, "{caps:?}");
+        }
     }
 
     #[test]

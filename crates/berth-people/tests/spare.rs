@@ -5,10 +5,9 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 mod common;
-use common::BERTH;
 
 #[path = "common/world.rs"]
 #[macro_use]
@@ -187,36 +186,29 @@ fn a_spare_that_holds_anything_is_refused() {
 #[test]
 fn a_release_killed_while_it_keeps_a_spare_leaves_nothing_after_the_next_command() {
     require_root!();
-    if Command::new("strace").arg("-V").output().is_err() {
+    if !world::has_strace() {
         berth_common::skip!("needs strace (Debian strace) to kill the release at a known point");
     }
     let w = World::new();
     let id = name("killspare");
     // strace kills berth-people at its first rename into spare/ (the release parks the
     // root there), after the root left containers/ and its work/work left the root.
-    let out = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "inject=renameat2:signal=KILL",
-            "-P",
-        ])
-        .arg(w.image_root().join("spare"))
-        .arg(&*BERTH)
-        .arg("--root")
-        .arg(w.state_root())
-        .arg("--image-root")
-        .arg(w.image_root())
-        .args([
-            "run", "--rm", "--name", &id, "--net", "none", "busybox", "sh", "-c",
-        ])
-        .arg("echo made > /made")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = w.killed_at(
+        "renameat2",
+        &w.image_root().join("spare"),
+        &[
+            "run",
+            "--rm",
+            "--name",
+            &id,
+            "--net",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "echo made > /made",
+        ],
+    );
     assert!(
         !out.status.success(),
         "run was not killed: {}",
@@ -242,7 +234,7 @@ fn a_release_killed_while_it_keeps_a_spare_leaves_nothing_after_the_next_command
 #[test]
 fn a_run_killed_as_it_takes_a_spare_leaves_a_root_rm_removes() {
     require_root!();
-    if Command::new("strace").arg("-V").output().is_err() {
+    if !world::has_strace() {
         berth_common::skip!("needs strace (Debian strace) to kill the run at a known point");
     }
     let w = World::new();
@@ -253,28 +245,13 @@ fn a_run_killed_as_it_takes_a_spare_leaves_a_root_rm_removes() {
     let dir = w.image_root().join("containers").join(&id);
     // strace kills berth-people at its first open of containers/ID by that path: right after
     // the spare was renamed there, before its check and before image.json is written.
-    let out = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "inject=openat:signal=KILL",
-            "-P",
-        ])
-        .arg(&dir)
-        .arg(&*BERTH)
-        .arg("--root")
-        .arg(w.state_root())
-        .arg("--image-root")
-        .arg(w.image_root())
-        .args([
+    let out = w.killed_at(
+        "openat",
+        &dir,
+        &[
             "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(
         !out.status.success(),
         "run was not killed: {}",

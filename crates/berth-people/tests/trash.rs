@@ -3,10 +3,7 @@
 //! it; a killed remover leaves an entry the next store command removes. Also: an image that
 //! has /etc/hosts and /etc/resolv.conf gets no copy of /etc in a container's upper layer.
 
-use std::process::{Command, Stdio};
-
 mod common;
-use common::BERTH;
 
 #[path = "common/world.rs"]
 #[macro_use]
@@ -16,7 +13,7 @@ use world::{name, text, World};
 #[test]
 fn a_killed_remover_leaves_nothing_after_the_next_command() {
     require_root!();
-    if Command::new("strace").arg("-V").output().is_err() {
+    if !world::has_strace() {
         berth_common::skip!("needs strace (Debian strace) to kill the remover at a known point");
     }
     let w = World::new();
@@ -27,29 +24,22 @@ fn a_killed_remover_leaves_nothing_after_the_next_command() {
     // strace kills the first process that opens that entry by its path: the remover (a
     // child forked by the release), before it removes anything (the release moves it
     // through directory fds and never opens it by its path).
-    let out = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "inject=openat:signal=KILL",
-            "-P",
-        ])
-        .arg(&entry)
-        .arg(&*BERTH)
-        .arg("--root")
-        .arg(w.state_root())
-        .arg("--image-root")
-        .arg(w.image_root())
-        .args([
-            "run", "--rm", "--name", &id, "--net", "none", "busybox", "sh", "-c",
-        ])
-        .arg("echo made > /made; echo hi")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = w.killed_at(
+        "openat",
+        &entry,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            &id,
+            "--net",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "echo made > /made; echo hi",
+        ],
+    );
     assert!(out.status.success(), "run: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "hi\n");
     // Released at once: no container dir, no listing, no mount; the entry is left.

@@ -33,6 +33,11 @@ pub fn skip_reason() -> Option<String> {
     None
 }
 
+/// Whether strace (Debian strace) runs here: [`World::killed_at`] needs it.
+pub fn has_strace() -> bool {
+    Command::new("strace").arg("-V").output().is_ok()
+}
+
 pub struct World {
     pub dir: tempfile::TempDir,
 }
@@ -94,6 +99,24 @@ impl World {
 
     pub fn berth(&self, args: &[&str]) -> Output {
         self.cmd(args).output().unwrap()
+    }
+
+    /// `berth ARGS` under strace, which SIGKILLs the first of its processes (berth-people, a
+    /// forked remover) to make `syscall` on `path`: the command killed at a known point.
+    /// Callers skip first without strace ([`has_strace`]).
+    pub fn killed_at(&self, syscall: &str, path: &Path, args: &[&str]) -> Output {
+        let berth = self.cmd(args);
+        Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+            .arg(format!("inject={syscall}:signal=KILL"))
+            .arg("-P")
+            .arg(path)
+            .arg(berth.get_program())
+            .args(berth.get_args())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     }
 
     /// A command that must succeed: its stdout.

@@ -232,7 +232,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
                 write_pid_file(ctx, &id, r.pid_file.as_deref())?;
             }
             if r.detach || !r.start {
-                println!("{id}");
+                berth::outln!("{id}");
             }
             Ok(code)
         }

@@ -20,5 +20,6 @@ pub mod container_cli;
 pub mod context;
 pub mod face;
 pub mod log;
+pub mod out;
 pub mod people_cli;
 pub mod tree;

@@ -26,14 +26,16 @@ impl Logger {
 
     pub fn error(&self, msg: &str) {
         let msg = one_line(msg);
-        eprintln!("berth: {msg}");
+        // A stderr that is gone (`2>&1 | head -1`) must not turn the error into an abort: the
+        // log file still gets it, and the exit status says it.
+        let _ = writeln!(std::io::stderr(), "berth: {msg}");
         self.write("error", &msg);
     }
 
     /// A problem that does not fail the command (the runtime's warnings).
     pub fn warn(&self, msg: &str) {
         let msg = one_line(msg);
-        eprintln!("berth: warning: {msg}");
+        let _ = writeln!(std::io::stderr(), "berth: warning: {msg}");
         self.write("warning", &msg);
     }
 

@@ -8,14 +8,14 @@ use berth_image::Store;
 pub fn commit(a: CommitArgs, ctx: &Context) -> Outcome {
     let store = Store::open(&ctx.image_root)?;
     let d = store.commit_container(&a.container, &a.image, &a.change)?;
-    println!("{} {}", d.record.name, d.record.config_digest);
+    berth::outln!("{} {}", d.record.name, d.record.config_digest);
     Ok(0)
 }
 
 pub fn diff(a: DiffArgs, ctx: &Context) -> Outcome {
     let store = Store::open(&ctx.image_root)?;
     for line in store.container_diff(&a.container)? {
-        println!("{line}");
+        berth::outln!("{line}");
     }
     Ok(0)
 }

@@ -12,18 +12,21 @@ pub fn run(args: ImageArgs, ctx: &Context) -> Outcome {
         ImageCommand::Ls { quiet, format } => {
             let images = store.list()?;
             if format == "json" {
-                println!("{}", serde_json::to_string_pretty(&images)?);
+                berth::outln!("{}", serde_json::to_string_pretty(&images)?);
             } else if quiet {
                 for i in images {
-                    println!("{}", i.name);
+                    berth::outln!("{}", i.name);
                 }
             } else {
-                println!(
+                berth::outln!(
                     "{:<40} {:<14} {:>10} {:>6}  CREATED",
-                    "NAME", "ID", "SIZE", "LAYERS"
+                    "NAME",
+                    "ID",
+                    "SIZE",
+                    "LAYERS"
                 );
                 for i in images {
-                    println!(
+                    berth::outln!(
                         "{:<40} {:<14} {:>10} {:>6}  {}",
                         i.name,
                         short_id(&i.id),
@@ -36,22 +39,22 @@ pub fn run(args: ImageArgs, ctx: &Context) -> Outcome {
         }
         ImageCommand::Inspect { reference } => {
             let d = store.inspect(&reference)?;
-            println!("{}", serde_json::to_string_pretty(&d)?);
+            berth::outln!("{}", serde_json::to_string_pretty(&d)?);
         }
         ImageCommand::Rm { force, references } => {
             for r in references {
                 let (names, report) = store.remove(&r, force)?;
                 for n in names {
-                    println!("untagged {n}");
+                    berth::outln!("untagged {n}");
                 }
                 if report.bytes_freed > 0 {
-                    println!("freed {}", human(report.bytes_freed));
+                    berth::outln!("freed {}", human(report.bytes_freed));
                 }
             }
         }
         ImageCommand::Prune => {
             let r = store.prune()?;
-            println!(
+            berth::outln!(
                 "removed {} layers, {} blobs, {} stale imports; freed {}",
                 r.layers_removed,
                 r.blobs_removed,
@@ -69,7 +72,7 @@ pub fn run(args: ImageArgs, ctx: &Context) -> Outcome {
                 Some(c)
             };
             let d = store.import(&path, &name, config)?;
-            println!("{} {}", d.record.name, d.record.config_digest);
+            berth::outln!("{} {}", d.record.name, d.record.config_digest);
         }
         ImageCommand::Pull {
             insecure,
@@ -99,10 +102,10 @@ pub fn run(args: ImageArgs, ctx: &Context) -> Outcome {
             // Two digests name one image: the manifest's (what NAME@DIGEST pulls) and the
             // config's (the image ID `image ls` shows); each labelled, as Docker does.
             if !quiet {
-                println!("Digest: {}", d.record.manifest_digest);
-                println!("Image ID: {}", d.record.config_digest);
+                berth::outln!("Digest: {}", d.record.manifest_digest);
+                berth::outln!("Image ID: {}", d.record.config_digest);
             }
-            println!("{}", d.record.name);
+            berth::outln!("{}", d.record.name);
         }
         ImageCommand::Push {
             insecure,
@@ -125,22 +128,22 @@ pub fn run(args: ImageArgs, ctx: &Context) -> Outcome {
         ImageCommand::Load { input } => return super::transfer::load(&store, input.as_deref()),
         ImageCommand::Df => {
             let du = store.disk_usage()?;
-            println!("{:<12} {:>8} {:>12}", "TYPE", "COUNT", "SIZE");
-            println!("{:<12} {:>8} {:>12}", "images", du.images, "-");
-            println!(
+            berth::outln!("{:<12} {:>8} {:>12}", "TYPE", "COUNT", "SIZE");
+            berth::outln!("{:<12} {:>8} {:>12}", "images", du.images, "-");
+            berth::outln!(
                 "{:<12} {:>8} {:>12}",
                 "layers",
                 du.layers,
                 human(du.layers_bytes)
             );
-            println!("{:<12} {:>8} {:>12}", "blobs", "-", human(du.blobs_bytes));
-            println!(
+            berth::outln!("{:<12} {:>8} {:>12}", "blobs", "-", human(du.blobs_bytes));
+            berth::outln!(
                 "{:<12} {:>8} {:>12}",
                 "containers",
                 du.containers,
                 human(du.containers_bytes)
             );
-            println!("reclaimable by prune: {}", human(du.reclaimable_bytes));
+            berth::outln!("reclaimable by prune: {}", human(du.reclaimable_bytes));
         }
     }
     Ok(0)

@@ -29,7 +29,7 @@ pub fn login(a: LoginArgs, _ctx: &Context) -> Outcome {
     berth_image::registry::check_login(&a.registry, creds.clone(), &opts)?;
     let file = a.authfile.unwrap_or_else(auth::login_file);
     auth::store(&file, &a.registry, Some(&creds))?;
-    println!("Login Succeeded ({})", file.display());
+    berth::outln!("Login Succeeded ({})", file.display());
     Ok(0)
 }
 
@@ -39,6 +39,6 @@ pub fn logout(a: LogoutArgs, _ctx: &Context) -> Outcome {
         return Err(format!("not logged in to {} (in {})", a.registry, file.display()).into());
     }
     auth::store(&file, &a.registry, None)?;
-    println!("Removed login credentials for {}", a.registry);
+    berth::outln!("Removed login credentials for {}", a.registry);
     Ok(0)
 }

@@ -48,7 +48,7 @@ pub fn run(args: LogsArgs, ctx: &Context) -> Outcome {
     let mut data = Vec::new();
     log.read_to_end(&mut data)
         .map_err(|e| format!("read {}: {e}", path.display()))?;
-    let mut out = std::io::stdout().lock();
+    let mut out = berth::out::stdout();
     printer.print(&mut out, &data, args.tail)?;
     if args.follow {
         // Polled: a log reader is not on anyone's hot path. The open file outlives the

@@ -29,15 +29,19 @@ pub fn run(args: NetworkArgs, ctx: &Context) -> Outcome {
                 mtu,
                 nat: !no_nat,
             })?;
-            println!("{} {} {}", n.name, n.subnet, n.bridge);
+            berth::outln!("{} {} {}", n.name, n.subnet, n.bridge);
         }
         NetworkCommand::Ls => {
-            println!(
+            berth::outln!(
                 "{:<20} {:<18} {:<15} {:<16} {:>5}  NAT",
-                "NAME", "SUBNET", "GATEWAY", "BRIDGE", "MTU"
+                "NAME",
+                "SUBNET",
+                "GATEWAY",
+                "BRIDGE",
+                "MTU"
             );
             for n in store.list()? {
-                println!(
+                berth::outln!(
                     "{:<20} {:<18} {:<15} {:<16} {:>5}  {}",
                     n.name,
                     n.subnet.to_string(),
@@ -49,7 +53,7 @@ pub fn run(args: NetworkArgs, ctx: &Context) -> Outcome {
             }
         }
         NetworkCommand::Inspect { name } => {
-            println!(
+            berth::outln!(
                 "{}",
                 serde_json::to_string_pretty(&attach::inspect(&store, &name)?)?
             );
@@ -102,7 +106,7 @@ pub fn run(args: NetworkArgs, ctx: &Context) -> Outcome {
                 },
             )?;
             crate::names::refresh(&store, &ctx.image_root, &network, None)?;
-            println!("{} {}/{} via {}", a.ifname, a.ip, a.prefix_len, a.gateway);
+            berth::outln!("{} {}/{} via {}", a.ifname, a.ip, a.prefix_len, a.gateway);
         }
         NetworkCommand::Disconnect { network, id } => {
             attach::detach(&store, &network, &id)?;

@@ -11,13 +11,13 @@ use berth_image::{ProgressMode, PullOptions, SaveFormat, Store};
 
 pub fn push(store: &Store, local: &str, remote: Option<&str>, opts: &PullOptions) -> Outcome {
     let digest = store.push(local, remote, opts)?;
-    println!("{digest}");
+    berth::outln!("{digest}");
     Ok(0)
 }
 
 pub fn tag(store: &Store, source: &str, target: &str) -> Outcome {
     let r = store.tag(source, target)?;
-    println!("{} {}", r.name, r.config_digest);
+    berth::outln!("{} {}", r.name, r.config_digest);
     Ok(0)
 }
 
@@ -49,7 +49,7 @@ pub fn save(store: &Store, output: Option<&Path>, format: &str, refs: &[String])
                     "refusing to write an archive to a terminal: use -o FILE or a pipe".into(),
                 );
             }
-            store.save(refs, format, BufWriter::new(io::stdout().lock()))?;
+            store.save(refs, format, BufWriter::new(berth::out::stdout()))?;
         }
     }
     Ok(0)
@@ -75,7 +75,7 @@ pub fn load(store: &Store, input: Option<&Path>) -> Outcome {
         }
     };
     for n in names {
-        println!("loaded {n}");
+        berth::outln!("loaded {n}");
     }
     Ok(0)
 }

@@ -23,7 +23,7 @@ impl Args {
             self.interval,
             &mut |e| {
                 if let Ok(line) = serde_json::to_string(e) {
-                    println!("{line}");
+                    crate::outln!("{line}");
                 }
             },
         )?;

@@ -55,7 +55,7 @@ impl Args {
             "potentiallyUnsafeConfigAnnotations": UNSAFE_ANNOTATIONS,
             "annotations": {"dev.berth.version": env!("CARGO_PKG_VERSION")}
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
         Ok(0)
     }
 }

@@ -18,7 +18,7 @@ pub struct Args {
 impl Args {
     pub fn run(self, ctx: &Context) -> Outcome {
         // One write for the whole list, not one per line.
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut out = std::io::BufWriter::new(crate::out::stdout());
         if self.quiet {
             for id in berth_runtime::container::list_ids(&ctx.root) {
                 writeln!(out, "{id}")?;

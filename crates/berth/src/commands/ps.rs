@@ -26,7 +26,7 @@ impl Args {
         }
         let pids = berth_runtime::container::pids(&ctx.root, id)?;
         if self.format == "json" {
-            println!("{}", serde_json::to_string(&pids)?);
+            crate::outln!("{}", serde_json::to_string(&pids)?);
             return Ok(0);
         }
         let args = if self.ps_args.is_empty() {
@@ -53,14 +53,14 @@ impl Args {
             .split_whitespace()
             .position(|c| c == "PID")
             .ok_or("ps output has no PID column")?;
-        println!("{header}");
+        crate::outln!("{header}");
         for line in lines {
             let pid = line
                 .split_whitespace()
                 .nth(pid_col)
                 .and_then(|p| p.parse::<i32>().ok());
             if pid.is_some_and(|p| pids.contains(&p)) {
-                println!("{line}");
+                crate::outln!("{line}");
             }
         }
         Ok(0)

@@ -9,7 +9,7 @@ pub struct Args {
 impl Args {
     pub fn run(self, ctx: &Context) -> Outcome {
         let state = berth_runtime::container::state_of(&ctx.root, &self.id)?;
-        println!("{}", serde_json::to_string_pretty(&state)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&state)?);
         Ok(0)
     }
 }

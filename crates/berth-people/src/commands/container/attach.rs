@@ -55,7 +55,7 @@ pub fn run(id: &str, ctx: &Context, since: String, input: Input<'_>) -> Outcome 
     let raw = (rec.tty && !input.no_stdin)
         .then(|| RawMode::enter(stdin.as_fd()))
         .flatten();
-    let mut out = std::io::stdout();
+    let mut out = berth::out::stdout();
     let mut buf = vec![0u8; 16 * 1024];
     let mut stdin_open = !input.no_stdin;
     let detached = loop {

@@ -26,6 +26,6 @@ pub fn run(ids: &[String], ctx: &Context) -> Outcome {
         v["config"] = serde_json::from_slice(&text)?;
         all.push(v);
     }
-    println!("{}", serde_json::to_string_pretty(&all)?);
+    berth::outln!("{}", serde_json::to_string_pretty(&all)?);
     Ok(0)
 }

@@ -75,7 +75,7 @@ pub fn run(a: &LsArgs, ctx: &Context) -> Outcome {
             out.push_str(id);
             out.push('\n');
         }
-        print!("{out}");
+        berth::out!("{out}");
         return Ok(0);
     }
     let head = [
@@ -121,7 +121,7 @@ pub fn run(a: &LsArgs, ctx: &Context) -> Outcome {
     for l in &lines {
         push(&l.each_ref().map(String::as_str));
     }
-    print!("{out}");
+    berth::out!("{out}");
     Ok(0)
 }
 

@@ -42,7 +42,7 @@ pub fn run(cmd: ContainerCommand, ctx: &Context) -> Outcome {
                 };
                 return attach::run(&a.id, ctx, since, input);
             }
-            println!("{}", a.id);
+            berth::outln!("{}", a.id);
             Ok(0)
         }
         ContainerCommand::Stop(a) => each(&a.ids, |id| {
@@ -55,7 +55,7 @@ pub fn run(cmd: ContainerCommand, ctx: &Context) -> Outcome {
         ContainerCommand::Rm(a) => each(&a.ids, |id| lifecycle::rm(ctx, id, a.force)),
         ContainerCommand::Wait(a) => {
             for id in &a.ids {
-                println!("{}", lifecycle::wait(ctx, id)?);
+                berth::outln!("{}", lifecycle::wait(ctx, id)?);
             }
             Ok(0)
         }
@@ -78,7 +78,7 @@ pub fn run(cmd: ContainerCommand, ctx: &Context) -> Outcome {
 fn each(ids: &[String], f: impl Fn(&str) -> Result<(), crate::error::PeopleError>) -> Outcome {
     for id in ids {
         f(id)?;
-        println!("{id}");
+        berth::outln!("{id}");
     }
     Ok(0)
 }

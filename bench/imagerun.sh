@@ -43,13 +43,21 @@ die() { echo "imagerun bench: $*" >&2; exit 1; }
 command -v strace >/dev/null || die "strace missing (apt-get install strace)"
 
 tmp=$(mktemp -d /tmp/berth-imagerun.XXXXXX)
-b() { "$BERTH" --root "$tmp/run/berth" --image-root "$tmp/img" "$@"; }
+# The store and the rootfs each in a block group of their own, as /var/lib/berth is on a host:
+# on an ext4 without a journal every inode allocation first walks past the group's inodes freed
+# in the last minutes (recently_deleted()), and /tmp's group holds what every earlier bench and
+# test freed there (one cleanup of this script frees ~1,000: the busybox tree, twice). With
+# the Orlov flag (+T) on $tmp its subdirectories are spread over the groups by their names.
+chattr +T "$tmp" 2>/dev/null || echo "imagerun: chattr +T failed: the store shares /tmp's block group" >&2
+img=$tmp/img.$RANDOM$RANDOM
+rootfs=$tmp/rootfs.$RANDOM$RANDOM
+b() { "$BERTH" --root "$tmp/run/berth" --image-root "$img" "$@"; }
 cleanup() {
     set +e
     local id
     for id in $(b list -q 2>/dev/null); do b delete --force "$id" >/dev/null 2>&1; done
     # The last runs' detached removers may still be at work in the store's trash (up to 5 s).
-    for _ in $(seq 50); do [ -z "$(ls -A "$tmp/img/trash" 2>/dev/null)" ] && break; sleep 0.1; done
+    for _ in $(seq 50); do [ -z "$(ls -A "$img/trash" 2>/dev/null)" ] && break; sleep 0.1; done
     umount "$tmp/run" 2>/dev/null
     rm -rf --one-file-system -- "$tmp"
 }
@@ -57,14 +65,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$tmp/run"
 mount -t tmpfs -o mode=0700 berth-imagerun-run "$tmp/run"
-mkdir -p "$tmp/run/berth" "$tmp/rootfs/bin"
-cp /bin/busybox "$tmp/rootfs/bin/"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$tmp/rootfs/bin/$a"; done
-mkdir -p "$tmp/rootfs/"{etc,proc,sys,dev,tmp}
-[ "${ETC:-1}" = 0 ] || touch "$tmp/rootfs/etc/hosts" "$tmp/rootfs/etc/resolv.conf"
-tar -C "$tmp/rootfs" -cf "$tmp/bb.tar" .
+mkdir -p "$tmp/run/berth" "$rootfs/bin"
+cp /bin/busybox "$rootfs/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"; done
+mkdir -p "$rootfs/"{etc,proc,sys,dev,tmp}
+[ "${ETC:-1}" = 0 ] || touch "$rootfs/etc/hosts" "$rootfs/etc/resolv.conf"
+tar -C "$rootfs" -cf "$tmp/bb.tar" .
 b image import "$tmp/bb.tar" bb:latest >/dev/null
-mkdir -p "$tmp/bundle" && ln -s "$tmp/rootfs" "$tmp/bundle/rootfs"
+mkdir -p "$tmp/bundle" && ln -s "$rootfs" "$tmp/bundle/rootfs"
 (cd "$tmp/bundle" && "$BERTH" spec && jq '.process.args = ["true"] | .process.terminal = false' \
     config.json > c.json && mv c.json config.json)
 
@@ -80,22 +88,22 @@ echo "imagerun: N=$N T=$T, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 # capabilities; the image root's annotations and the hosts/resolv.conf binds left out), on the
 # same plain rootfs: what the image form adds beyond the config it generates.
 b run --name "cfg$$" --net none bb true
-mkdir -p "$tmp/bundle-cfg" && ln -s "$tmp/rootfs" "$tmp/bundle-cfg/rootfs"
+mkdir -p "$tmp/bundle-cfg" && ln -s "$rootfs" "$tmp/bundle-cfg/rootfs"
 jq 'del(.annotations) | .root.path = "rootfs"
     | .mounts |= map(select(.destination != "/etc/hosts" and .destination != "/etc/resolv.conf"))' \
-    "$tmp/img/containers/cfg$$/config.json" > "$tmp/bundle-cfg/config.json"
+    "$img/containers/cfg$$/config.json" > "$tmp/bundle-cfg/config.json"
 b rm "cfg$$" >/dev/null
 
 # --- 1. wall time --------------------------------------------------------------------------------
 b run --rm --net none bb true # warm-up: the seccomp cache, page cache
-[ -z "${1:-}" ] || "$1" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true
+[ -z "${1:-}" ] || "$1" --root "$tmp/run/berth" --image-root "$img" run --rm --net none bb true
 for ((i = 0; i < N; i++)); do
     timed b --debug --log "$tmp/steps.log" run --rm --net none bb true >> "$tmp/wall.image"
     timed b --debug --log "$tmp/steps-bundle.log" run --bundle "$tmp/bundle" "r$$-$i" >> "$tmp/wall.bundle"
     timed b --debug --log "$tmp/steps-cfg.log" run --bundle "$tmp/bundle-cfg" "g$$-$i" >> "$tmp/wall.cfg"
     timed "$BERTH" --version >> "$tmp/wall.version"
     if [ -n "${1:-}" ]; then
-        timed "$1" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true \
+        timed "$1" --root "$tmp/run/berth" --image-root "$img" run --rm --net none bb true \
             >> "$tmp/wall.before"
         timed b run --rm --net none bb true >> "$tmp/wall.after"
     fi
@@ -127,7 +135,7 @@ done
 # --- 3. the process hops -------------------------------------------------------------------------
 for ((k = 0; k < T; k++)); do
     strace -f --seccomp-bpf -ttt -qq -e trace=execve,execveat -o "$tmp/hops.$k" \
-        "$BERTH" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true </dev/null
+        "$BERTH" --root "$tmp/run/berth" --image-root "$img" run --rm --net none bb true </dev/null
     # The exec calls of the first process (berth's pid) until the container's own execve.
     awk -v out="$tmp/hop" 'NR == 1 { pid = $1 } $1 == pid && /exec/ { t[++n] = $2 }
         END { for (i = 2; i <= n; i++) printf "%d\n", (t[i] - t[i - 1]) * 1e6 > (out "." i - 1) }' \
@@ -148,10 +156,10 @@ done
 # Everything made for the container (by berth, by the init's mount points and by overlayfs in
 # work/) is removed by the release: its removals count them.
 strace -f -y -qq -e trace=unlinkat,rmdir,unlink -o "$tmp/files" \
-    "$BERTH" --root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true </dev/null
+    "$BERTH" --root "$tmp/run/berth" --image-root "$img" run --rm --net none bb true </dev/null
 printf '\n%-64s %8s\n' "files and directories made and removed per run (strace)" count
 printf '%-64s %8s\n' "  under the container's directory in the store" \
-    "$(grep -E "$tmp/img/(containers|trash)" "$tmp/files" | grep -vc "= -1" || true)"
+    "$(grep -E "$img/(containers|trash)" "$tmp/files" | grep -vc "= -1" || true)"
 
 # --- 5. CPU time -----------------------------------------------------------------------------------
 # "all": the same command in `sh -c 'CMD; sleep 0.3'`, so that the image form's detached remover
@@ -164,7 +172,7 @@ if command -v perf >/dev/null; then
         awk -F, '/task-clock/ { printf "%d\n", $1 * 1000 }' "$tmp/perf" >> "$f"
     }
     all() { local f=$1; shift; cpu "$f" sh -c '"$@"; sleep 0.3' sh "$@"; }
-    img=(--root "$tmp/run/berth" --image-root "$tmp/img" run --rm --net none bb true)
+    img=(--root "$tmp/run/berth" --image-root "$img" run --rm --net none bb true)
     for ((i = 0; i < N; i++)); do
         cpu "$tmp/cpu.image" "$BERTH" "${img[@]}"
         cpu "$tmp/cpu.bundle" "$BERTH" --root "$tmp/run/berth" run --bundle "$tmp/bundle" "c$$-$i"

@@ -79,7 +79,8 @@ pub fn cleanup(image_root: &Path, id: &str, has_root: bool) -> Result<(), People
 /// that nobody waits for (berth_image::store::trash). If that cannot start, they are removed
 /// here.
 fn release_root(image_root: &Path, id: &str) -> Result<(), PeopleError> {
-    let Some(trashed) = berth_image::Store::open(image_root)?.trash_container_root(id)? else {
+    let store = berth_image::Store::open_unswept(image_root)?;
+    let Some(trashed) = store.trash_container_root(id)? else {
         return Ok(());
     };
     let started =

@@ -208,18 +208,30 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        let store = Store::open_unswept(root)?;
+        store.clean_stale_staging_if_idle()?;
+        Ok(store)
+    }
+
+    /// [`Store::open`] without the sweep of what killed commands left: for the release at the
+    /// end of a command that opened the store (and swept it) moments before; the next command
+    /// sweeps.
+    pub fn open_unswept(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
         let root = root.into();
         for sub in ["blobs/sha256", "layers", "l", "tmp", "containers", "trash"] {
             let p = root.join(sub);
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&p)
-                .step("create", &p)?;
+            // One mkdir each once the layout is there (std's recursive create adds a stat).
+            match fs::DirBuilder::new().mode(0o700).create(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(_) => fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&p)
+                    .step("create", &p)?,
+            }
         }
-        let store = Store { root };
-        store.clean_stale_staging_if_idle()?;
-        Ok(store)
+        Ok(Store { root })
     }
 
     /// Every store command starts here: an import or pull killed mid-way (its staging dir can

@@ -480,15 +480,26 @@ fn berth_without_berth_people_runs_bundles_and_names_what_is_missing() {
     std::fs::copy(&*BERTH, &lone).unwrap();
     let missing = lone_dir.join("berth-people");
     let lone_cmd = |args: &[&str]| {
-        Command::new(&lone)
-            .arg("--root")
-            .arg(w.state_root())
-            .arg("--image-root")
-            .arg(w.image_root())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        // The copy was open for writing: a child another test thread forks meanwhile holds
+        // that fd until its own exec, and the kernel refuses to run a file open for writing
+        // (ETXTBSY). Retried while that lasts.
+        for _ in 0..100 {
+            match Command::new(&lone)
+                .arg("--root")
+                .arg(w.state_root())
+                .arg("--image-root")
+                .arg(w.image_root())
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                other => return other.unwrap(),
+            }
+        }
+        panic!("{} stayed busy (ETXTBSY) for a second", lone.display())
     };
 
     let out = lone_cmd(&["image", "ls"]);

@@ -31,6 +31,7 @@ pub mod reference;
 pub mod registry;
 pub mod save;
 pub mod store;
+mod sys;
 mod tarlimit;
 pub mod unpack;
 

@@ -304,3 +304,71 @@ fn a_root_busy_at_the_release_is_not_kept() {
     assert!(!spare(&w).exists(), "a spare of a busy root");
     settle(&w);
 }
+
+/// A container can hand its /etc/hosts (bound from its root's directory) to a process outside,
+/// over a socket it was given. Such a file never goes to the next container: the process
+/// holding it would write that container's /etc/hosts. Here the test holds it, as that
+/// process would, and writes through it while the next container runs.
+#[test]
+fn a_file_held_open_outside_never_reaches_the_next_container() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+    require_root!();
+    let w = World::new();
+    let id = name("held");
+    let hosts = w.image_root().join("containers").join(&id).join("hosts");
+    let mut first = w
+        .cmd(&[
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "sleep", "1",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while !text(&w.berth(&["state", &id]).stdout).contains("\"running\"") {
+        assert!(waited < 400, "{id} never ran");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        waited += 1;
+    }
+    let mut held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&hosts)
+        .unwrap();
+    assert!(first.wait().unwrap().success());
+    settle(&w);
+    let next = name("next");
+    let mut second = w
+        .cmd(&[
+            "run",
+            "--rm",
+            "--name",
+            &next,
+            "--net",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ready; sleep 1; cat /etc/hosts",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(second.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    held.write_all(b"6.6.6.6 evil\n").unwrap();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(second.wait().unwrap().success());
+    assert!(
+        rest.contains(&next),
+        "not the next container's /etc/hosts: {rest}"
+    );
+    assert!(
+        !rest.contains("evil"),
+        "the held file became the next container's /etc/hosts: {rest}"
+    );
+    w.assert_clean();
+}

@@ -26,7 +26,7 @@ use super::*;
 use rustix::fs::{renameat_with, FileType, FlockOperation, Mode, OFlags, RenameFlags, CWD};
 use rustix::io::Errno;
 use std::ffi::{CStr, CString};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 const SPARE: &str = "spare";
 /// Spares kept at most: as many as releases that run side by side reuse.
@@ -179,7 +179,8 @@ fn is_no_mount_point(dir: &OwnedFd) -> Result<bool, Errno> {
 }
 
 /// Whether the file `name` in `dir`, which a container saw (bound into it), is as berth
-/// wrote it, so writing a new content over it leaves nothing of the last container: one link,
+/// wrote it, so writing a new content over it leaves nothing of the last container: open
+/// nowhere else (a file lease: no process holds a descriptor of it), one link,
 /// the mode, owner, inode flags and extended attributes of `image.json` beside it (written the
 /// same way, and never within a container's reach). Its content is written over whole.
 fn pristine_file(dir: &OwnedFd, name: &CStr) -> Result<bool, Errno> {
@@ -190,8 +191,14 @@ fn pristine_file(dir: &OwnedFd, name: &CStr) -> Result<bool, Errno> {
         (Err(Errno::NOENT), _) | (_, Err(Errno::NOENT)) => return Ok(false),
         (Err(e), _) | (_, Err(e)) => return Err(e),
     };
+    // A container can hand its /etc/hosts to a process outside (over a socket it was given):
+    // a file open anywhere else is never reused, or that process would write the next
+    // container's /etc/hosts.
+    let alone = crate::sys::open_nowhere_else(f.as_fd())
+        .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
     let (s, i) = (rustix::fs::fstat(&f)?, rustix::fs::fstat(&image)?);
-    Ok(s.st_nlink == 1
+    Ok(alone
+        && s.st_nlink == 1
         && (s.st_mode, s.st_uid, s.st_gid) == (i.st_mode, i.st_uid, i.st_gid)
         && rustix::fs::ioctl_getflags(&f).ok() == rustix::fs::ioctl_getflags(&image).ok()
         && xattrs(&f)?.is_some_and(|a| Some(a) == xattrs(&image).ok().flatten()))

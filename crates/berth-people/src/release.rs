@@ -75,29 +75,34 @@ pub fn cleanup(image_root: &Path, id: &str, has_root: bool) -> Result<(), People
 }
 
 /// Gives back a container's overlay root and bundle: unmounted and moved into the store's
-/// trash now (its ID free at once), its files and directories removed by a detached remover
-/// that nobody waits for (berth_image::store::trash). If that cannot start, they are removed
-/// here.
+/// trash now (its ID free at once, nothing of it mounted), kept as a spare root or removed by
+/// a detached remover that nobody waits for (berth_image::store::trash). If that cannot start,
+/// it is done here.
 fn release_root(image_root: &Path, id: &str) -> Result<(), PeopleError> {
     let store = berth_image::Store::open_unswept(image_root)?;
     let Some(trashed) = store.trash_container_root(id)? else {
         return Ok(());
     };
-    let started =
-        berth_runtime::steps::timed("release: start the remover", || spawn_remover(&trashed));
+    let started = berth_runtime::steps::timed("release: start the remover", || {
+        spawn_remover(&store, &trashed)
+    });
     if started.is_err() {
-        trashed.remove()?;
+        trashed.finish(&store)?;
     }
     Ok(())
 }
 
 /// Starts the remover of a trash entry and returns without waiting: a child forked from
-/// this process that removes the entry (berth-image's removal, no exec: an executable's start,
-/// even `rm`'s dynamic loading, costs more than the removal) and exits. It gets the entry's
-/// locked fd as its stdin, so it holds the lock until it is done or killed, and nothing else
-/// of this process's descriptors (crate::sys::fork_detached). Killed, it leaves the entry
-/// unlocked for the next store command to remove.
-fn spawn_remover(trashed: &berth_image::Trashed) -> std::io::Result<()> {
+/// this process that makes a spare root of what a spare keeps and removes the rest
+/// ([`berth_image::Trashed::finish`]; no exec: an executable's start, even `rm`'s dynamic
+/// loading, costs more than the removal) and exits. It gets the entry's locked fd as its
+/// stdin, so it holds the lock until it is done or killed, and nothing else of this process's
+/// descriptors (crate::sys::fork_detached). Killed, it leaves the entry unlocked for the next
+/// store command to remove.
+fn spawn_remover(
+    store: &berth_image::Store,
+    trashed: &berth_image::Trashed,
+) -> std::io::Result<()> {
     use std::os::fd::AsFd;
-    crate::sys::fork_detached(trashed.lock.as_fd(), || trashed.remove().is_ok())
+    crate::sys::fork_detached(trashed.lock.as_fd(), || trashed.finish(store).is_ok())
 }

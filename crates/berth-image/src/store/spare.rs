@@ -83,11 +83,13 @@ impl Store {
         Ok(false)
     }
 
-    /// Makes the trash entry `name` (a root just unmounted cleanly, locked by the caller) a
-    /// spare: what must go is moved into the overlay's `work/work`, which becomes its own
-    /// trash entry, returned locked for the remover. None when the entry has no `work/work`
-    /// (never mounted) or that cannot be moved out: then the whole entry goes.
-    pub(super) fn salvage(&self, trash: &OwnedFd, name: &str) -> Option<Trashed> {
+    /// Makes the trash entry `dir` (a root unmounted cleanly, locked by the caller) a spare:
+    /// what must go is moved into the overlay's `work/work`, which becomes its own trash
+    /// entry, returned locked for the caller to remove. None when the entry has no
+    /// `work/work` (never mounted) or that cannot be moved out: then the whole entry goes.
+    pub(super) fn salvage(&self, dir: &Path) -> Option<Trashed> {
+        let trash = &open_dir(CWD, self.trash_dir()).ok()?;
+        let name = dir.file_name()?.to_str()?;
         let entry = open_dir(trash, name).ok()?;
         let garbage = open_dir(&entry, "work/work").ok()?;
         rustix::fs::flock(&garbage, FlockOperation::NonBlockingLockExclusive).ok()?;
@@ -95,6 +97,7 @@ impl Store {
         let garbage = Trashed {
             dir: self.trash_dir().join(gname),
             lock: garbage,
+            keep: false,
         };
         let kept = (|| -> Result<bool, Errno> {
             for (n, kind) in entries(&entry)? {

@@ -23,9 +23,23 @@ pub struct Trashed {
     /// `trash/<name>`.
     pub dir: PathBuf,
     pub lock: OwnedFd,
+    /// A root the release unmounted cleanly: what a spare keeps of it is kept (spare.rs).
+    pub(super) keep: bool,
 }
 
 impl Trashed {
+    /// The remover's work: what a spare root keeps of the entry becomes one (when the root was
+    /// unmounted cleanly), the rest is removed. Off the command's path: the release has only
+    /// unmounted the root and moved it here.
+    pub fn finish(&self, store: &Store) -> Result<(), StoreError> {
+        if self.keep {
+            if let Some(garbage) = store.salvage(&self.dir) {
+                return garbage.remove();
+            }
+        }
+        self.remove()
+    }
+
     /// Removes the entry (the lock holder does this, or the sweep of an unlocked one).
     pub fn remove(&self) -> Result<(), StoreError> {
         remove_entry(&self.dir)
@@ -43,7 +57,7 @@ impl Store {
     /// with the user's upper dir (`run --upper DIR`) is not trashed: its work dir beside DIR
     /// must be gone before another container may use DIR, so it is removed at once. A root
     /// this call unmounted cleanly leaves its directories as a spare root for the next
-    /// container (spare.rs): then what the remover gets is only what must go.
+    /// container (spare.rs): the remover makes it one ([`Trashed::finish`]).
     pub fn trash_container_root(&self, container_id: &str) -> Result<Option<Trashed>, StoreError> {
         let dir = self.container_dir(container_id)?;
         if self.user_upper(container_id)?.is_some() {
@@ -70,13 +84,12 @@ impl Store {
             Err(Errno::NOENT) => return Ok(None),
             Err(e) => return Err(IoError::new("move to the trash", &dir, e).into()),
         };
-        if clean {
-            if let Some(garbage) = self.salvage(&trash_fd, &name) {
-                return Ok(Some(garbage));
-            }
-        }
         let dir = trash.join(name);
-        Ok(Some(Trashed { dir, lock }))
+        Ok(Some(Trashed {
+            dir,
+            lock,
+            keep: clean,
+        }))
     }
 
     /// Removes every trash entry that no remover holds: one whose remover was killed. An

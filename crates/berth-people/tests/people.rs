@@ -477,29 +477,26 @@ fn berth_without_berth_people_runs_bundles_and_names_what_is_missing() {
     let lone_dir = w.dir.path().join("lone");
     std::fs::create_dir(&lone_dir).unwrap();
     let lone = lone_dir.join("berth");
-    std::fs::copy(&*BERTH, &lone).unwrap();
+    // Copied by cp(1), not in this process: a child another test thread forks would inherit
+    // the copy's writable descriptor until its exec, and running the copy meanwhile fails
+    // with ETXTBSY.
+    assert!(Command::new("cp")
+        .arg(&*BERTH)
+        .arg(&lone)
+        .status()
+        .unwrap()
+        .success());
     let missing = lone_dir.join("berth-people");
     let lone_cmd = |args: &[&str]| {
-        // The copy was open for writing: a child another test thread forks meanwhile holds
-        // that fd until its own exec, and the kernel refuses to run a file open for writing
-        // (ETXTBSY). Retried while that lasts.
-        for _ in 0..100 {
-            match Command::new(&lone)
-                .arg("--root")
-                .arg(w.state_root())
-                .arg("--image-root")
-                .arg(w.image_root())
-                .args(args)
-                .stdin(Stdio::null())
-                .output()
-            {
-                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
-                    std::thread::sleep(std::time::Duration::from_millis(10))
-                }
-                other => return other.unwrap(),
-            }
-        }
-        panic!("{} stayed busy (ETXTBSY) for a second", lone.display())
+        Command::new(&lone)
+            .arg("--root")
+            .arg(w.state_root())
+            .arg("--image-root")
+            .arg(w.image_root())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     };
 
     let out = lone_cmd(&["image", "ls"]);

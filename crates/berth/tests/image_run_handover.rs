@@ -13,14 +13,7 @@ use common::*;
 fn lone_berth() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("berth");
-    // Copied by cp(1): a copy written in this process could be held open for writing by a
-    // child another test thread forks, and running it would fail with ETXTBSY.
-    assert!(Command::new("cp")
-        .arg(BERTH)
-        .arg(&exe)
-        .status()
-        .unwrap()
-        .success());
+    copy_executable(std::path::Path::new(BERTH), &exe);
     (dir, exe)
 }
 

@@ -54,14 +54,7 @@ fn full_pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
 /// Sets up the rootfs for the attack; returns the copy of berth the test runs.
 fn cve_2019_5736_setup(bundle: &Bundle, bin_dir: &Path) -> std::path::PathBuf {
     let copy = bin_dir.join("berth");
-    // Copied by cp(1): a copy written in this process could be held open for writing by a
-    // child another test thread forks, and running it would fail with ETXTBSY.
-    assert!(std::process::Command::new("cp")
-        .arg(env!("CARGO_BIN_EXE_berth"))
-        .arg(&copy)
-        .status()
-        .unwrap()
-        .success());
+    copy_executable(Path::new(env!("CARGO_BIN_EXE_berth")), &copy);
     let rootfs = bundle.rootfs();
     // berth is dynamically linked: give the container its loader and libraries, or the
     // `#!/proc/self/exe` execve would fail for want of them and the test would prove nothing.

@@ -59,6 +59,14 @@ pub fn unique_id(tag: &str) -> String {
     )
 }
 
+/// Copies an executable the test will run. By cp(1), not in this process: a child another
+/// test thread forks would inherit the copy's writable descriptor until its exec, and running
+/// the copy meanwhile fails with ETXTBSY.
+pub fn copy_executable(from: &Path, to: &Path) {
+    let cp = Command::new("cp").arg(from).arg(to).status().unwrap();
+    assert!(cp.success(), "cp {} {}: {cp}", from.display(), to.display());
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

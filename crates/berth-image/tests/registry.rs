@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A read-write container root as a `-d` container gets it.
 const RW: OverlayOptions = OverlayOptions {
@@ -40,14 +40,6 @@ fn missing_prereq() -> Option<String> {
     None
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 struct Registry {
     child: Child,
     port: u16,
@@ -58,7 +50,6 @@ impl Registry {
     /// Starts docker-registry with filesystem storage in a tempdir, optionally behind htpasswd.
     fn start(htpasswd: Option<(&str, &str)>) -> Result<Registry, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = free_port();
         let mut auth = String::new();
         if let Some((user, pass)) = htpasswd {
             if !Path::new("/usr/bin/htpasswd").exists() {
@@ -78,32 +69,30 @@ impl Registry {
                 file.display()
             );
         }
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-            dir.path().join("data").display()
-        );
-        let cfg = dir.path().join("config.yml");
-        std::fs::write(&cfg, config).map_err(|e| e.to_string())?;
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("start docker-registry: {e}"))?;
-        let reg = Registry {
+        // Started again on another port if a test beside this one took the port first.
+        let (child, port) = berth_common::test_server::start(
+            |port| {
+                let config = format!(
+                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                    dir.path().join("data").display()
+                );
+                let cfg = dir.path().join("config.yml");
+                std::fs::write(&cfg, config)?;
+                Command::new("/usr/bin/docker-registry")
+                    .arg("serve")
+                    .arg(&cfg)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+            },
+            Duration::from_secs(20),
+        )
+        .map_err(|e| format!("docker-registry: {e}"))?;
+        Ok(Registry {
             child,
             port,
             _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("docker-registry did not listen within 20s".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(reg)
+        })
     }
 
     fn host(&self) -> String {

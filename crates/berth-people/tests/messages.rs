@@ -1,12 +1,11 @@
 //! The errors a new user meets first, each one line that says what to do (issue 15 §8),
 //! checked word for word through the CLI, as root.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 mod common;
+#[path = "common/registry.rs"]
+mod registry;
 #[path = "common/world.rs"]
 #[macro_use]
 mod world;
@@ -128,59 +127,17 @@ fn a_failing_network_hook_says_why_in_the_error_line() {
     );
 }
 
-/// A child process killed when the test ends, passed or not.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `image pull` names the manifest digest and the image ID, each labelled: pulled from a
 /// local registry (Debian's docker-registry) that skopeo filled.
 #[test]
 fn pull_labels_the_manifest_digest_and_the_image_id() {
     require_root!();
-    for tool in ["docker-registry", "skopeo"] {
-        if !Path::new("/usr/bin").join(tool).exists() {
-            berth_common::skip!("needs {tool} (Debian docker-registry, skopeo)");
-        }
+    if let Some(why) = registry::missing() {
+        berth_common::skip!("{why}");
     }
     let w = World::new();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let cfg = w.dir.path().join("registry.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            w.dir.path().join("registry").display()
-        ),
-    )
-    .unwrap();
-    let _registry = Killed(
-        Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "the registry did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let image = format!("127.0.0.1:{port}/msg/busybox:1");
+    let reg = registry::Registry::start(None);
+    let image = format!("{}/msg/busybox:1", reg.host());
     let tar = w.dir.path().join("busybox.tar");
     let st = Command::new("skopeo")
         .args(["copy", "-q", "--dest-tls-verify=false"])

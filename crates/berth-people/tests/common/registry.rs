@@ -1,10 +1,9 @@
 //! Debian's docker-registry on 127.0.0.1 for the people tests (registry_push.rs, ...):
 //! filesystem storage in a tempdir, optionally behind htpasswd; killed when dropped.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a registry test needs that is missing here, if anything.
 pub fn missing() -> Option<String> {
@@ -37,11 +36,6 @@ impl Registry {
             .prefix("berth-registry-")
             .tempdir()
             .unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut auth = String::new();
         if let Some((user, pass)) = htpasswd {
             let file = dir.path().join("htpasswd");
@@ -56,31 +50,30 @@ impl Registry {
                 file.display()
             );
         }
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-            dir.path().join("data").display()
-        );
-        let cfg = dir.path().join("config.yml");
-        std::fs::write(&cfg, config).unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let reg = Registry {
+        // Started again on another port if a test beside this one took the port first.
+        let (child, port) = berth_common::test_server::start(
+            |port| {
+                let config = format!(
+                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                    dir.path().join("data").display()
+                );
+                let cfg = dir.path().join("config.yml");
+                std::fs::write(&cfg, config)?;
+                Command::new("/usr/bin/docker-registry")
+                    .arg("serve")
+                    .arg(&cfg)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+            },
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("docker-registry: {e}"));
+        Registry {
             child,
             port,
             _dir: dir,
-        };
-        // Waiting for a server to listen is a readiness check, not a timed assertion.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not listen");
-            std::thread::sleep(Duration::from_millis(20));
         }
-        reg
     }
 
     /// `127.0.0.1:PORT`.

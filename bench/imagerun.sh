@@ -16,7 +16,8 @@
 #      `run --bundle B ID` (runtime form, B's rootfs the same busybox tree, `berth spec`'s
 #      config), the runtime form with the config the image form generates (Docker's seccomp
 #      profile and all: the same work but for what the image form adds), and the floor of a
-#      berth process (`berth --version`);
+#      berth process (`berth --version`); then the image form's gap to each runtime form as
+#      the median of the rounds' own differences;
 #   2. berth's `--debug` steps, median of N: the image form's (the people face's own, run: …
 #      and release: …, and the runtime's create/start/delete) beside the runtime form's;
 #   3. the process hops before the image form's work starts, from `strace -f --seccomp-bpf`
@@ -113,6 +114,13 @@ printf '%-64s %8s\n' "run --rm --net none bb true (image form, with --debug)" "$
 printf '%-64s %8s\n' "run --bundle B ID, same rootfs (runtime form, with --debug)" "$(median_ms < "$tmp/wall.bundle")"
 printf '%-64s %8s\n' "run --bundle B ID, same rootfs, the image form's config" "$(median_ms < "$tmp/wall.cfg")"
 printf '%-64s %8s\n' "berth --version (a process start)" "$(median_ms < "$tmp/wall.version")"
+# The gap as the median of each round's own difference: the rounds are interleaved, so a drift
+# of the machine's speed (±25% over minutes on this VM) moves both sides of a difference alike.
+paired() { paste "$1" "$2" | awk '{ print $1 - $2 }' | median_ms; }
+printf '%-64s %8s\n' "image form − runtime form (median of the $N rounds' differences)" \
+    "$(paired "$tmp/wall.image" "$tmp/wall.bundle")"
+printf '%-64s %8s\n' "image form − runtime form with its config (the same, paired)" \
+    "$(paired "$tmp/wall.image" "$tmp/wall.cfg")"
 if [ -n "${1:-}" ]; then
     printf '%-64s %8s\n' "run --rm --net none bb true, BEFORE ($1)" "$(median_ms < "$tmp/wall.before")"
     printf '%-64s %8s\n' "run --rm --net none bb true, this build (no --debug)" "$(median_ms < "$tmp/wall.after")"

@@ -116,17 +116,23 @@ pub fn bundle_of(image_root: &Path, id: &str) -> Result<PathBuf, PeopleError> {
     Ok(dir)
 }
 
-/// Every kept container's record, sorted by ID; unreadable ones are skipped.
-pub fn all(image_root: &Path) -> Vec<Record> {
+/// Every kept container's record, sorted by ID (unreadable ones are skipped), and the IDs of
+/// container roots without a record: a foreground `--rm` run's, or what a killed command left
+/// (release::reclaim_abandoned).
+pub fn all(image_root: &Path) -> (Vec<Record>, Vec<String>) {
     let dir = image_root.join("containers");
-    let mut v: Vec<Record> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Record::load(&e.path()).ok())
-        .collect();
-    v.sort_by(|a, b| a.id.cmp(&b.id));
-    v
+    let (mut records, mut bare) = (Vec::new(), Vec::new());
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        match Record::load(&e.path()) {
+            Ok(r) => records.push(r),
+            Err(_) if !Record::path(&e.path()).exists() => {
+                bare.extend(e.file_name().into_string().ok())
+            }
+            Err(_) => {}
+        }
+    }
+    records.sort_by(|a, b| a.id.cmp(&b.id));
+    (records, bare)
 }
 
 #[cfg(test)]

@@ -74,6 +74,28 @@ pub fn cleanup(image_root: &Path, id: &str, has_root: bool) -> Result<(), People
     })
 }
 
+/// Gives back a container root that a command killed while it made it left behind (issue:
+/// SIGKILL at any instant): one without a record (container.json) and without a runtime
+/// container, whose maker is gone (berth_image::Store::container_root_abandoned). A
+/// foreground `--rm` run never has a record: its runtime container, and before that its own
+/// lock, say that it lives. True if the root was given back.
+pub fn reclaim_abandoned(ctx: &berth::context::Context, id: &str) -> Result<bool, PeopleError> {
+    if berth::container_cli::has_record(&ctx.image_root, id) {
+        return Ok(false);
+    }
+    match ctx.root.open(id) {
+        Err(berth_runtime::state::StateError::NotFound(_)) => {}
+        Ok(_) => return Ok(false),
+        Err(e) => return Err(PeopleError::Runtime(e.into())),
+    }
+    let store = berth_image::Store::open_unswept(&ctx.image_root)?;
+    if !store.container_root_abandoned(id)? {
+        return Ok(false);
+    }
+    release_root(&ctx.image_root, id)?;
+    Ok(true)
+}
+
 /// Gives back a container's overlay root and bundle: unmounted and moved into the store's
 /// trash now (its ID free at once, nothing of it mounted), kept as a spare root or removed by
 /// a detached remover that nobody waits for (berth_image::store::trash). If that cannot start,

@@ -96,19 +96,34 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
     // volatile overlay spares the sync at unmount (never for the user's own --upper DIR,
     // whose changes outlive the container).
     let mount = step("run: make and mount the overlay root");
-    let croot = store.create_container_root_from(
-        root.source(),
-        &id,
-        berth_image::OverlayOptions {
-            readonly: r.flags.read_only,
-            volatile: r.flags.rm && upper.is_none(),
-        },
-        upper.as_ref(),
-        match mode {
-            NetMode::Host => &["config.json"],
-            _ => &["config.json", "hosts", "resolv.conf"],
-        },
-    )?;
+    let make = || {
+        store.create_container_root_from(
+            root.source(),
+            &id,
+            berth_image::OverlayOptions {
+                readonly: r.flags.read_only,
+                volatile: r.flags.rm && upper.is_none(),
+            },
+            upper.as_ref(),
+            match mode {
+                NetMode::Host => &["config.json"],
+                _ => &["config.json", "hosts", "resolv.conf"],
+            },
+        )
+    };
+    let croot = match make() {
+        // A root under this name without a record or a runtime container: a killed run's,
+        // given back first; one that still has its maker is another command's, in the making.
+        Err(berth_image::StoreError::ContainerExists(_)) => {
+            if !crate::release::reclaim_abandoned(ctx, &id)? {
+                return Err(PeopleError::Usage(format!(
+                    "container {id} is being made by another berth command"
+                )));
+            }
+            make()?
+        }
+        other => other?,
+    };
     drop(mount);
     let monitored = r.start && r.detach && r.console_socket.is_none();
     let foreground = r.start && !r.detach;

@@ -1,7 +1,8 @@
 //! Spare roots (berth-image store/spare.rs), with real containers as root: a released root's
 //! directories are kept for the next container, which sees nothing of the last one; a spare
 //! that holds anything is refused; a remover killed while it parks a spare leaves nothing
-//! after the next command.
+//! after the next command; a run killed while it makes its root leaves one the next run of
+//! its name or the next listing gives back, and never one that still runs.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -230,7 +231,7 @@ fn a_remover_killed_while_it_keeps_a_spare_leaves_nothing_after_the_next_command
 }
 
 #[test]
-fn a_run_killed_as_it_takes_a_spare_leaves_a_root_rm_removes() {
+fn a_run_killed_as_it_takes_a_spare_leaves_a_root_the_next_run_of_its_name_gives_back() {
     require_root!();
     if !world::has_strace() {
         berth_common::skip!("needs strace (Debian strace) to kill the run at a known point");
@@ -241,11 +242,11 @@ fn a_run_killed_as_it_takes_a_spare_leaves_a_root_rm_removes() {
     assert!(spare(&w).is_dir());
     let id = name("killtake");
     let dir = w.image_root().join("containers").join(&id);
-    // strace kills berth-people at its first open of containers/ID by that path: right after
-    // the spare was renamed there, before its check and before image.json is written.
+    // strace kills berth-people at its first open of containers/ID/image.json: right after
+    // the spare was renamed there and checked, before the maker's lock is taken.
     let out = w.killed_at(
         "openat",
-        &dir,
+        &dir.join("image.json"),
         &[
             "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
         ],
@@ -260,13 +261,150 @@ fn a_run_killed_as_it_takes_a_spare_leaves_a_root_rm_removes() {
         "not killed after the spare was taken"
     );
     assert!(!spare(&w).exists());
-    // What a run killed after its mkdir leaves too: `rm ID` removes it, and the ID runs.
-    w.ok(&["rm", &id]);
+    // No record, no runtime container, no maker: the name is free for the next run.
+    assert_eq!(
+        w.ok(&["run", "--rm", "--name", &id, "--net", "none", "busybox", "hostname"])
+            .trim(),
+        id
+    );
+    w.assert_clean();
+}
+
+/// A run killed after it mounted its root (a random ID, so nobody will type the name): the
+/// next listing gives the root back, mount and all.
+#[test]
+fn a_run_killed_after_mounting_its_root_leaves_nothing_after_the_listing() {
+    require_root!();
+    if !world::has_strace() {
+        berth_common::skip!("needs strace (Debian strace) to kill the run at a known point");
+    }
+    let w = World::new();
+    let id = name("killmount");
+    let dir = w.image_root().join("containers").join(&id);
+    // config.json is written after the overlay is mounted, before the runtime claims the ID.
+    let out = w.killed_at(
+        "openat",
+        &dir.join("config.json"),
+        &[
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "run was not killed: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(w.kept(), vec![id.clone()]);
+    assert_eq!(
+        w.mounts().len(),
+        1,
+        "the overlay was not mounted: {:?}",
+        w.mounts()
+    );
+    let listing = w.ok(&["ps", "-a"]);
+    assert!(!listing.contains(&id), "{listing}");
     w.assert_clean();
     settle(&w);
-    w.ok(&[
+    // What it gave back is a root like any other: the next run takes it as its spare.
+    assert!(spare(&w).is_dir());
+    w.ok(&["run", "--rm", "--net", "none", "busybox", "true"]);
+    w.assert_clean();
+}
+
+/// A root in the making has neither a record nor a runtime container yet: only its maker's
+/// lock tells it from a killed run's. strace holds the run for 3 s between mounting its root
+/// and writing config.json while the listing runs.
+#[test]
+fn a_root_in_the_making_is_never_given_back_by_the_listing() {
+    require_root!();
+    if !world::has_strace() {
+        berth_common::skip!("needs strace (Debian strace) to stop the run at a known point");
+    }
+    let w = World::new();
+    let id = name("making");
+    let dir = w.image_root().join("containers").join(&id);
+    let berth = w.cmd(&[
+        "run", "--rm", "--name", &id, "--net", "none", "busybox", "hostname",
+    ]);
+    let run = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=openat:delay_enter=3000000",
+            "-P",
+        ])
+        .arg(dir.join("config.json"))
+        .arg(berth.get_program())
+        .args(berth.get_args())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if w.mounts().len() == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(w.mounts().len(), 1, "the run did not mount its root");
+    w.ok(&["ps", "-a"]);
+    assert_eq!(
+        w.kept(),
+        vec![id.clone()],
+        "the root in the making was taken"
+    );
+    let err = w.fails(&[
         "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
     ]);
+    assert!(
+        err.contains(&format!(
+            "container {id} is being made by another berth command"
+        )),
+        "{err}"
+    );
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), id);
+    w.assert_clean();
+}
+
+/// A foreground `--rm` container has no record: the listing must tell it from a killed run's
+/// root, while it runs, and also once the berth that ran it was killed (its runtime container
+/// lives on, as with runc, until `rm -f`).
+#[test]
+fn a_running_container_without_a_record_is_never_given_back_by_the_listing() {
+    require_root!();
+    let w = World::new();
+    let id = name("live");
+    let mut run = w
+        .cmd(&[
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "sleep", "30",
+        ])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = w.state_root().join(&id);
+    for _ in 0..400 {
+        if w.ok(&["ps"]).contains(&id) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(state.is_dir(), "the container did not start");
+    let merged = w.image_root().join("containers").join(&id).join("merged");
+    for _ in 0..3 {
+        assert!(w.ok(&["ps", "-a"]).contains(&id));
+        assert!(merged.join("bin").is_dir(), "its root was taken away");
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert!(w.ok(&["ps", "-a"]).contains(&id));
+    assert!(merged.join("bin").is_dir(), "its root was taken away");
+    w.ok(&["rm", "-f", &id]);
     w.assert_clean();
 }
 

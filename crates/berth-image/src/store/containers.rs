@@ -42,6 +42,27 @@ impl UserUpper {
 }
 
 const USER_UPPER: &str = "upper.json";
+/// A container root's record of its image and layers; its lock is the maker's.
+pub(super) const CONTAINER_REF: &str = "image.json";
+
+/// Opens `path` (made if missing), locks it for this process and writes `bytes` over it: the
+/// lock is taken before the content, and only a killed maker's file is free (the store lock
+/// the caller holds keeps checkers out meanwhile; a spare whose last maker still runs is not
+/// taken, spare.rs).
+fn hold_and_write(path: &Path, bytes: &[u8]) -> Result<fs::File, IoError> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .step("create", path)?;
+    rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive)
+        .map_err(|e| IoError::new("lock", path, e))?;
+    f.write_all(bytes).step("write", path)?;
+    f.set_len(bytes.len() as u64).step("truncate", path)?;
+    Ok(f)
+}
 
 impl Store {
     /// Prepares a container root from `image`: records the container's use of the image's layers
@@ -70,7 +91,7 @@ impl Store {
         writes: &[&str],
     ) -> Result<ContainerRoot, StoreError> {
         let dir = self.container_dir(container_id)?;
-        let (details, lowers) = {
+        let (details, lowers, maker) = {
             let _l = self.lock(true)?;
             let details = match source {
                 RootSource::Image(image) => self.inspect_locked(image)?,
@@ -102,11 +123,14 @@ impl Store {
             // lock, which this holds exclusively. No fsync: the record only pins layers while
             // the container exists, and its overlay mount does not survive a crash either; see
             // container_refs.
-            let record = dir.join("image.json");
-            if let Err(e) = berth_common::fs::overwrite(&record, &bytes) {
-                let _ = fs::remove_dir_all(&dir);
-                return Err(e.into());
-            }
+            let record = dir.join(CONTAINER_REF);
+            let maker = match hold_and_write(&record, &bytes) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&dir);
+                    return Err(e.into());
+                }
+            };
             if let Some(u) = upper {
                 let p = dir.join(USER_UPPER);
                 let bytes = serde_json::to_vec(u).map_err(|source| StoreError::Corrupt {
@@ -127,7 +151,7 @@ impl Store {
                     .collect::<Result<Vec<_>, _>>()?,
                 RootSource::Directory(_) => details.layer_dirs.clone(),
             };
-            (details, lowers)
+            (details, lowers, maker)
         };
         let mounted = match upper {
             Some(u) => crate::overlay::mount_overlay_on(&lowers, &u.upper, &u.work, &dir, opts),
@@ -139,6 +163,7 @@ impl Store {
                 dir,
                 image: details.record.name,
                 config: details.config,
+                maker,
             }),
             Err(e) => {
                 let _ = crate::overlay::unmount_overlay(&dir);
@@ -179,7 +204,7 @@ impl Store {
     /// A container's upper dir (its own, or the user's) and what it was made from.
     pub fn container_layers(&self, container_id: &str) -> Result<ContainerLayers, StoreError> {
         let dir = self.container_dir(container_id)?;
-        let p = dir.join("image.json");
+        let p = dir.join(CONTAINER_REF);
         let bytes = match fs::read(&p) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(StoreError::NoContainerRoot(container_id.to_string()))
@@ -221,7 +246,7 @@ impl Store {
         let dir = self.container_dir(container_id)?;
         let lowers = {
             let _l = self.lock(false)?;
-            let path = dir.join("image.json");
+            let path = dir.join(CONTAINER_REF);
             let bytes = fs::read(&path).step("read", &path)?;
             let cref: ContainerRef = serde_json::from_slice(&bytes)
                 .map_err(|source| StoreError::Corrupt { path, source })?;
@@ -240,6 +265,27 @@ impl Store {
         Ok(crate::overlay::unmount_merged(
             &self.container_dir(container_id)?,
         )?)
+    }
+
+    /// Whether `containers/<id>` is a root whose maker is gone: it exists and nobody holds its
+    /// `image.json` (a maker holds it from making the root until it exits, see
+    /// [`ContainerRoot::maker`]). Under the store lock, so a root being made is never seen
+    /// half-made. Only the caller knows whether a record or a runtime container still owns it.
+    pub fn container_root_abandoned(&self, container_id: &str) -> Result<bool, StoreError> {
+        let dir = self.container_dir(container_id)?;
+        let _l = self.lock(false)?;
+        let path = dir.join(CONTAINER_REF);
+        let f = match File::open(&path) {
+            Ok(f) => f,
+            // Killed between the directory and its record (both are made under the lock).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(dir.is_dir()),
+            Err(e) => return Err(IoError::new("open", &path, e).into()),
+        };
+        match rustix::fs::flock(&f, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+            Err(e) => Err(IoError::new("lock", &path, e).into()),
+        }
     }
 
     /// `containers/<id>`: a container's bundle and overlay root (whether or not it exists).

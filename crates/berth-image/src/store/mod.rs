@@ -174,7 +174,7 @@ pub struct DiskUsage {
 }
 
 /// A container root filesystem prepared from an image.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ContainerRoot {
     /// The merged overlay mount: the container's root.fs path.
     pub rootfs: PathBuf,
@@ -184,6 +184,11 @@ pub struct ContainerRoot {
     pub image: String,
     /// The image config, for building config.json (Entrypoint, Cmd, Env…).
     pub config: ImageConfiguration,
+    /// The maker's lock on the root's `image.json`: held by the command that made the root
+    /// until it exits (closed with this), so a root with neither a record nor a runtime
+    /// container that nobody holds is what a killed command left
+    /// ([`Store::container_root_abandoned`]).
+    pub maker: std::fs::File,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -59,9 +59,17 @@ impl Store {
                     || !FILES.iter().any(|f| f.as_bytes() == name)
                     || writes.iter().any(|f| f.as_bytes() == name)
             };
-            match open_dir(&spare_fd, &name).and_then(|fd| entries(&fd)) {
+            let Ok(candidate) = open_dir(&spare_fd, &name) else {
+                continue;
+            };
+            match entries(&candidate) {
                 Ok(e) if e.iter().all(fits) => {}
                 _ => continue,
+            }
+            // Its last container's maker may not have exited yet: its lock on image.json would
+            // make the next root look taken (containers.rs, hold_and_write).
+            if maker_alive(&candidate).unwrap_or(true) {
+                continue;
             }
             match renameat_with(&spare_fd, &name, CWD, dir, RenameFlags::NOREPLACE) {
                 Ok(()) => {}
@@ -146,6 +154,25 @@ impl Store {
 
 /// Whether a spare holds nothing of an earlier container: each entry one it [`keeps`], and
 /// `merged` no mount point.
+/// Whether a process still holds the lock on `dir`'s image.json (false without one).
+fn maker_alive(dir: &OwnedFd) -> Result<bool, Errno> {
+    let f = match rustix::fs::openat(
+        dir,
+        super::containers::CONTAINER_REF,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    ) {
+        Ok(f) => f,
+        Err(Errno::NOENT) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match rustix::fs::flock(&f, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => Ok(false),
+        Err(Errno::WOULDBLOCK) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
 fn holds_nothing(dir: &OwnedFd) -> Result<bool, Errno> {
     for (name, kind) in entries(dir)? {
         if !keeps(dir, &name, kind)? {

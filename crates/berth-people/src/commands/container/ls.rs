@@ -22,7 +22,8 @@ struct Row {
 pub fn run(a: &LsArgs, ctx: &Context) -> Outcome {
     let now = SystemTime::now();
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    for rec in record::all(&ctx.image_root) {
+    let (records, bare) = record::all(&ctx.image_root);
+    for rec in records {
         let (status, up) = status_of(&rec, ctx, now);
         rows.insert(
             rec.id.clone(),
@@ -67,6 +68,13 @@ pub fn run(a: &LsArgs, ctx: &Context) -> Outcome {
                 ports: String::new(),
             },
         );
+    }
+    // A root without a record or a runtime container is a killed run's, if its maker is gone
+    // too: the listing is where such a root, under a name nobody typed, is noticed.
+    for id in bare.iter().filter(|id| !rows.contains_key(*id)) {
+        if let Err(e) = crate::release::reclaim_abandoned(ctx, id) {
+            eprintln!("berth: warning: give back the root a killed command left for {id}: {e}");
+        }
     }
     let shown: Vec<(&String, &Row)> = rows.iter().filter(|(_, r)| a.all || r.up).collect();
     let mut out = String::new();

@@ -2,6 +2,7 @@
 //! turns errors into one line on stderr, a JSON (or text) line in the `--log` file, and
 //! exit status 1.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -121,7 +122,8 @@ fn default_root() -> PathBuf {
 /// through std::process::exit, which flushes stdout as the runtime does after a Rust `main`.
 pub fn c_main<F: PeopleFace>() -> std::ffi::c_int {
     if let Err(e) = berth_runtime::process_start::init() {
-        eprintln!("berth: start the process (SIGPIPE, fds 0-2): {e}");
+        // Before the logger: a stderr that is gone must not turn this into an abort.
+        let _ = writeln!(std::io::stderr(), "berth: start the process (SIGPIPE, fds 0-2): {e}");
         return 1;
     }
     std::process::exit(exit_status(main::<F>()))
@@ -149,7 +151,7 @@ pub fn main<F: PeopleFace>() -> ExitCode {
             .is_some_and(|at| crate::commands::run::surely_image_form(&args[at + 1..]));
     if !image_run && sub.is_some_and(|c| guarded.iter().any(|g| c == *g)) {
         if let Err(e) = berth_runtime::exe_guard::ensure_readonly_exe() {
-            eprintln!("berth: {e}");
+            let _ = writeln!(std::io::stderr(), "berth: {e}");
             return ExitCode::FAILURE;
         }
     }

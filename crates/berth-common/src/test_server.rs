@@ -43,6 +43,30 @@ pub fn start(
     Err(last)
 }
 
+/// Debian's docker-registry (`/usr/bin/docker-registry`) on a free 127.0.0.1 port through
+/// [`start`]: filesystem storage in `dir/data`, deletes enabled, errors only in its log;
+/// `auth` is a YAML `auth:` section or empty. Its config is `dir/config.yml`.
+pub fn docker_registry(dir: &std::path::Path, auth: &str) -> Result<(Child, u16), String> {
+    start(
+        |port| {
+            let config = format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                dir.join("data").display()
+            );
+            let cfg = dir.join("config.yml");
+            std::fs::write(&cfg, config)?;
+            std::process::Command::new("/usr/bin/docker-registry")
+                .arg("serve")
+                .arg(&cfg)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+        },
+        Duration::from_secs(30),
+    )
+    .map_err(|e| format!("docker-registry: {e}"))
+}
+
 /// Whether process `pid` holds a socket listening on 127.0.0.1:`port` (or any address).
 fn listens(pid: u32, port: u16) -> bool {
     let Ok(tcp) = std::fs::read_to_string("/proc/net/tcp") else {

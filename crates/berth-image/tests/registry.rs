@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A read-write container root as a `-d` container gets it.
 const RW: OverlayOptions = OverlayOptions {
@@ -69,25 +68,7 @@ impl Registry {
                 file.display()
             );
         }
-        // Started again on another port if a test beside this one took the port first.
-        let (child, port) = berth_common::test_server::start(
-            |port| {
-                let config = format!(
-                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-                    dir.path().join("data").display()
-                );
-                let cfg = dir.path().join("config.yml");
-                std::fs::write(&cfg, config)?;
-                Command::new("/usr/bin/docker-registry")
-                    .arg("serve")
-                    .arg(&cfg)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-            },
-            Duration::from_secs(20),
-        )
-        .map_err(|e| format!("docker-registry: {e}"))?;
+        let (child, port) = berth_common::test_server::docker_registry(dir.path(), &auth)?;
         Ok(Registry {
             child,
             port,

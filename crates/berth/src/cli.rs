@@ -123,7 +123,10 @@ fn default_root() -> PathBuf {
 pub fn c_main<F: PeopleFace>() -> std::ffi::c_int {
     if let Err(e) = berth_runtime::process_start::init() {
         // Before the logger: a stderr that is gone must not turn this into an abort.
-        let _ = writeln!(std::io::stderr(), "berth: start the process (SIGPIPE, fds 0-2): {e}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "berth: start the process (SIGPIPE, fds 0-2): {e}"
+        );
         return 1;
     }
     std::process::exit(exit_status(main::<F>()))

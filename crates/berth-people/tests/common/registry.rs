@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 /// What a registry test needs that is missing here, if anything.
 pub fn missing() -> Option<String> {
@@ -50,25 +49,8 @@ impl Registry {
                 file.display()
             );
         }
-        // Started again on another port if a test beside this one took the port first.
-        let (child, port) = berth_common::test_server::start(
-            |port| {
-                let config = format!(
-                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-                    dir.path().join("data").display()
-                );
-                let cfg = dir.path().join("config.yml");
-                std::fs::write(&cfg, config)?;
-                Command::new("/usr/bin/docker-registry")
-                    .arg("serve")
-                    .arg(&cfg)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-            },
-            Duration::from_secs(30),
-        )
-        .unwrap_or_else(|e| panic!("docker-registry: {e}"));
+        let (child, port) = berth_common::test_server::docker_registry(dir.path(), &auth)
+            .unwrap_or_else(|e| panic!("{e}"));
         Registry {
             child,
             port,

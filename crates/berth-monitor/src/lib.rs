@@ -33,3 +33,10 @@ pub const ATTACH_SOCKET: &str = "attach.sock";
 
 /// Where the container's init hands the terminal's master over during create (`-t`).
 pub const CONSOLE_SOCKET: &str = "console.sock";
+
+/// Set (to "1") in the environment of the monitor's `berth start`: it is runc's `start` of
+/// the runtime container the monitor created, whatever state that container is in by then. By
+/// its state alone `berth start ID` of a kept container would be the people face's (start it
+/// again) once the init is gone, as when `rm -f` kills it between the monitor's create and
+/// start; that `start` would wait for the container's keeper, the monitor, which waits for it.
+pub const RUNTIME_START_ENV: &str = "BERTH_RUNTIME_START";

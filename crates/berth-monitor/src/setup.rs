@@ -207,6 +207,7 @@ fn start(
         .args(&args.global)
         .arg("start")
         .arg(&args.id)
+        .env(berth_monitor::RUNTIME_START_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err_w)

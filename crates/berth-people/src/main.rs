@@ -84,11 +84,15 @@ const _: fn() -> std::ffi::c_int = berth::cli::c_main::<InProcess>;
 mod tests {
     use std::path::Path;
 
-    /// `berth` repeats two facts of the image and network crates so it links neither: they
+    /// `berth` repeats facts of the image, network and monitor crates so it links none: they
     /// must stay the ones those crates use.
     #[test]
-    fn berth_face_facts_match_the_image_and_network_crates() {
+    fn berth_face_facts_match_the_image_network_and_monitor_crates() {
         assert_eq!(berth::face::DEFAULT_IMAGE_ROOT, berth_image::DEFAULT_ROOT);
+        assert_eq!(
+            berth::commands::start::RUNTIME_START_ENV,
+            berth_monitor::RUNTIME_START_ENV
+        );
         let dir = tempfile::tempdir().unwrap();
         let image_root = dir.path();
         let store = crate::release::network_store(image_root);

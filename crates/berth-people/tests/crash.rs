@@ -2,7 +2,9 @@
 //! the root, the runtime's create and run, the release. Whatever a kill leaves, the next
 //! commands understand: `ps -a` lists a container whose runtime state is left (and `rm -f`
 //! removes it), and gives back a root a killed run left before its runtime state existed.
-//! After them nothing is left (no root, mount or state) and the name runs again.
+//! After them nothing is left (no root, mount or state) and the name runs again. And the
+//! same for `run -d`, whose monitor goes on making the container after the kill: `rm -f`
+//! returns, and leaves no monitor, container process, root, mount or state.
 
 use std::time::Duration;
 
@@ -12,6 +14,26 @@ mod common;
 #[macro_use]
 mod world;
 use world::{name, World};
+
+/// The seed (printed, `BERTH_CRASH_SEED` replays it) and the number of rounds.
+fn seed_and_rounds(default_rounds: usize) -> (Rng, usize) {
+    let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default_rounds);
+    let seed = std::env::var("BERTH_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("BERTH_CRASH_SEED={seed} BERTH_CRASH_ROUNDS={rounds}");
+    (Rng(seed), rounds)
+}
 
 /// xorshift64: the kill delays, reproducible from the seed the test prints.
 struct Rng(u64);
@@ -28,22 +50,7 @@ impl Rng {
 #[test]
 fn sigkill_at_any_instant_of_an_image_run_leaves_what_the_next_commands_clear() {
     require_root!();
-    let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(100);
-    let seed = std::env::var("BERTH_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("BERTH_CRASH_SEED={seed} BERTH_CRASH_ROUNDS={rounds}");
-    let mut rng = Rng(seed);
+    let (mut rng, rounds) = seed_and_rounds(100);
     let w = World::new();
     let id = name("crash");
     // The whole run takes ~10-15 ms here: the kills fall from its start to after its end.
@@ -105,5 +112,111 @@ fn sigkill_at_any_instant_of_an_image_run_leaves_what_the_next_commands_clear() 
     w.ok(&[
         "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
     ]);
+    w.assert_clean();
+}
+
+/// The processes of this world's monitors that have not exited (a zombie waits only for its
+/// reaper): their command lines name the world's image root.
+fn monitors(w: &World) -> Vec<String> {
+    let root = w.image_root().display().to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let zombie = std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        });
+        if cmdline.contains("berth-monitor") && cmdline.contains(&root) && !zombie {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+#[test]
+fn sigkill_of_a_detached_run_at_any_instant_leaves_what_rm_f_clears() {
+    require_root!();
+    let (mut rng, rounds) = seed_and_rounds(40);
+    let w = World::new();
+    let id = name("crashd");
+    let run = [
+        "run", "-d", "--name", &id, "--net", "none", "busybox", "sleep", "100",
+    ];
+    let span = {
+        let t = std::time::Instant::now();
+        w.ok(&run);
+        let span = t.elapsed().as_micros() as u64 + 1;
+        w.ok(&["rm", "-f", &id]);
+        span
+    };
+    for round in 0..rounds {
+        let delay = Duration::from_micros(rng.next() % span);
+        let mut r = w
+            .cmd(&run)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = r.kill();
+        r.wait().unwrap();
+        // Before the fix `rm -f` waited forever for a monitor still making the container.
+        let mut rm = w
+            .cmd(&["rm", "-f", &id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = std::time::Instant::now();
+        while rm.try_wait().unwrap().is_none() {
+            if t.elapsed() > Duration::from_secs(20) {
+                let _ = rm.kill();
+                panic!("round {round} ({delay:?}): rm -f did not return in 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let out = rm.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || err.contains("no such container"),
+            "round {round} ({delay:?}): {err}"
+        );
+        for _ in 0..100 {
+            if monitors(&w).is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            monitors(&w),
+            Vec::<String>::new(),
+            "round {round} ({delay:?})"
+        );
+        assert_eq!(
+            w.kept(),
+            Vec::<String>::new(),
+            "round {round} ({delay:?}): roots left"
+        );
+        assert_eq!(
+            w.mounts(),
+            Vec::<String>::new(),
+            "round {round} ({delay:?}): mounts left"
+        );
+        assert_eq!(
+            world::names(&w.state_root())
+                .into_iter()
+                .filter(|n| !n.starts_with("seccomp#"))
+                .collect::<Vec<_>>(),
+            Vec::<String>::new(),
+            "round {round} ({delay:?}): runtime state left"
+        );
+    }
+    w.ok(&run);
+    w.ok(&["rm", "-f", &id]);
     w.assert_clean();
 }

@@ -14,7 +14,7 @@ mod pause;
 mod ps;
 pub mod run;
 mod spec;
-mod start;
+pub mod start;
 mod state;
 mod update;
 

@@ -150,18 +150,43 @@ pub fn rm(ctx: &Context, id: &str, force: bool) -> Result<(), PeopleError> {
 /// SIGKILL to a running container's init, then its keeper is let finish (the exit recorded,
 /// the teardown done): its monitor holds the container's namespaces, and with them its root's
 /// mounts, until the exit is recorded (berth-monitor's ns.rs); the root must not be removed
-/// under them.
+/// under them. A keeper may still be making the container (a `run -d` killed before its
+/// monitor was done, then `rm -f`): an init it records later is killed as soon as it appears.
 fn kill_and_settle(ctx: &Context, id: &str, state: &State) -> Result<(), PeopleError> {
+    kill_and_wait(id, state)?;
+    let Ok(bundle) = bundle_of(&ctx.image_root, id) else {
+        return Ok(()); // a runtime-face container: no keeper
+    };
+    loop {
+        let Ok(rec) = Record::load(&bundle) else {
+            return Ok(());
+        };
+        let Some(k) = rec.keeper.filter(|k| k.alive()) else {
+            break;
+        };
+        if wait_exit(k.pid, k.start_time, Some(Instant::now() + KEEPER_SLICE)) {
+            break;
+        }
+        if let Some(state) = live(ctx, id) {
+            kill_and_wait(id, &state)?;
+        }
+    }
+    settle(ctx, id, &bundle)
+}
+
+/// How long `rm -f` waits for a keeper before it looks again for an init to kill.
+const KEEPER_SLICE: Duration = Duration::from_millis(50);
+
+/// SIGKILL to the container's init, if it has one (a container being created may not yet),
+/// and the wait for its end.
+fn kill_and_wait(id: &str, state: &State) -> Result<(), PeopleError> {
     if let Ok(fd) = pidfd_open(state.pid) {
         if berth_runtime::state::process_matches(state.pid, state.pid_start_time) {
             let _ = pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
             pidfd_wait_exit(fd.as_fd(), None).map_err(io("wait for the init", id))?;
         }
     }
-    match bundle_of(&ctx.image_root, id) {
-        Ok(bundle) => settle(ctx, id, &bundle),
-        Err(_) => Ok(()), // a runtime-face container: no keeper
-    }
+    Ok(())
 }
 
 /// Waits until the container has exited and returns its exit code.

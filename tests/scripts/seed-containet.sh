@@ -62,7 +62,10 @@ else
 fi
 
 sock=$work/containet.sock
-b switch --socket "$sock" 2> "$work/switch.log" &
+# Not through b(): a function in the background is a subshell, and killing it at cleanup would
+# leave the switch running.
+"$BERTH" --root "$work/state" --image-root "$work/images" switch --socket "$sock" \
+    2> "$work/switch.log" &
 pids+=($!)
 for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
 [ -S "$sock" ] || fail "the switch did not start: $(cat "$work/switch.log")"

@@ -24,6 +24,19 @@ pub enum Recorded {
     Gone,
 }
 
+/// Whether the record names process `pid` its keeper. The spawner writes that before it closes
+/// the monitor's stdin; a spawner killed first leaves the record as it was (`Created`, no
+/// keeper), and a monitor that went on would run a container nobody's record says runs.
+pub fn names_keeper(bundle: &Path, pid: u32) -> bool {
+    let Ok(bytes) = std::fs::read(bundle.join(RECORD_FILE)) else {
+        return false;
+    };
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("keeper")?.get("pid")?.as_u64())
+        == Some(u64::from(pid))
+}
+
 /// Records that the container's program exited with `code` (128+N for signal N; None if it
 /// could not be collected), OOM-killed or not, now.
 pub fn record_exit(
@@ -74,6 +87,9 @@ mod tests {
         assert_eq!(v["exitCode"], 137);
         assert_eq!(v["oomKilled"], true);
         assert_eq!(v["keeper"]["pid"], 1);
+        assert!(names_keeper(dir.path(), 1));
+        assert!(!names_keeper(dir.path(), 2));
+        assert!(!names_keeper(&dir.path().join("gone"), 1));
         assert!(v["finishedAt"].as_str().unwrap().ends_with('Z'));
         std::fs::write(&path, r#"{"id":"c","status":"running","rm":true}"#).unwrap();
         assert_eq!(

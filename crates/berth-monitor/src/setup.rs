@@ -53,8 +53,16 @@ impl Binaries {
 }
 
 pub fn setup(args: &Args) -> Result<Running, String> {
-    // The spawner closes stdin once the record names this process its keeper.
+    // The spawner closes stdin once the record names this process its keeper; a spawner
+    // killed before that closes it too, and the container stays as its record says: created.
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    if !berth_monitor::record::names_keeper(&args.bundle, std::process::id()) {
+        return Err(
+            "the record does not name this monitor the keeper (its spawner ended \
+                    first): the container is left created"
+                .into(),
+        );
+    }
     let null = Path::new("/dev/null");
     let devnull = std::fs::File::open(null).step("open", null).map_err(line)?;
     rustix::stdio::dup2_stdin(&devnull).map_err(|e| format!("stdin from /dev/null: {e}"))?;

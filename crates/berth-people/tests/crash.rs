@@ -115,6 +115,26 @@ fn sigkill_at_any_instant_of_an_image_run_leaves_what_the_next_commands_clear() 
     w.assert_clean();
 }
 
+/// Runs berth with `args` and fails the test if it has not returned within 20 s.
+fn within_20s(w: &World, args: &[&str], round: usize, delay: Duration) -> std::process::Output {
+    let mut child = w
+        .cmd(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("round {round} ({delay:?}): {args:?} did not return in 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// The processes of this world's monitors that have not exited (a zombie waits only for its
 /// reaper): their command lines name the world's image root.
 fn monitors(w: &World) -> Vec<String> {
@@ -164,23 +184,24 @@ fn sigkill_of_a_detached_run_at_any_instant_leaves_what_rm_f_clears() {
         std::thread::sleep(delay);
         let _ = r.kill();
         r.wait().unwrap();
-        // Before the fix `rm -f` waited forever for a monitor still making the container.
-        let mut rm = w
-            .cmd(&["rm", "-f", &id])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let t = std::time::Instant::now();
-        while rm.try_wait().unwrap().is_none() {
-            if t.elapsed() > Duration::from_secs(20) {
-                let _ = rm.kill();
-                panic!("round {round} ({delay:?}): rm -f did not return in 20 s");
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        // Every other round `stop -t 0` first: it must not return with the container up.
+        if round % 2 == 1 {
+            let out = within_20s(&w, &["stop", "-t", "0", &id], round, delay);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() || err.contains("no such container"),
+                "round {round} ({delay:?}): stop: {err}"
+            );
+            let listing = w.ok(&["ps", "-a"]);
+            assert!(
+                !listing
+                    .lines()
+                    .any(|l| l.starts_with(&id) && l.contains(" Up ")),
+                "round {round} ({delay:?}): up after stop:\n{listing}"
+            );
         }
-        let out = rm.wait_with_output().unwrap();
+        // Before the fix `rm -f` waited forever for a monitor still making the container.
+        let out = within_20s(&w, &["rm", "-f", &id], round, delay);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success() || err.contains("no such container"),

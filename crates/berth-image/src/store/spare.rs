@@ -66,8 +66,14 @@ impl Store {
                 Ok(e) if e.iter().all(fits) => {}
                 _ => continue,
             }
-            // Its last container's maker may not have exited yet: its lock on image.json would
-            // make the next root look taken (containers.rs, hold_and_write).
+            // Its remover may still hold it (removing what it moved out), and its last
+            // container's maker may not have exited yet: the remover's lock would keep the
+            // next release from trashing the root, the maker's would make the next root look
+            // taken (containers.rs, hold_and_write). Either way, not yet.
+            match rustix::fs::flock(&candidate, FlockOperation::NonBlockingLockShared) {
+                Ok(()) => {}
+                Err(_) => continue,
+            }
             if maker_alive(&candidate).unwrap_or(true) {
                 continue;
             }

@@ -55,31 +55,22 @@ pub fn start(ctx: &Context, id: &str) -> Result<(), PeopleError> {
 }
 
 /// SIGTERM to the init, SIGKILL to every process after `timeout`; returns once the exit is
-/// recorded.
+/// recorded. An init that appears while this waits (a monitor still making the container, its
+/// `run -d` killed) is stopped the same way, by the same deadline.
 pub fn stop(ctx: &Context, id: &str, timeout: Duration) -> Result<(), PeopleError> {
     let bundle = bundle_of(&ctx.image_root, id)?;
-    if let Some(state) = live(ctx, id) {
-        let deadline = Instant::now() + timeout;
-        if let Ok(fd) = pidfd_open(state.pid) {
-            if berth_runtime::state::process_matches(state.pid, state.pid_start_time) {
-                let _ = pidfd_send_signal(fd.as_fd(), libc::SIGTERM);
-                let ended =
-                    wait_until(fd.as_fd(), deadline).map_err(io("wait for the init", id))?;
-                if !ended {
-                    // The init's death ends its pid namespace; what shares the host's is
-                    // killed with the cgroup when the monitor deletes the container.
-                    let _ = pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
-                    pidfd_wait_exit(fd.as_fd(), None).map_err(io("wait for the init", id))?;
-                }
-            }
-        }
-    }
+    let deadline = Instant::now() + timeout;
+    let mut stopped = None;
     // The keeper records the exit right after the init's end, before its teardown: within
     // about a millisecond, so the record is read every 0.2 ms for 2 ms, then less and less
     // often (an inotify watch would wake at once, but closing its descriptor waits out an
     // SRCU grace period in the kernel: 5-15 ms, more than the whole wait).
     let mut rounds: u32 = 0;
     loop {
+        if let Some(state) = live(ctx, id).filter(|s| s.pid > 0 && stopped != Some(s.pid)) {
+            stop_init(id, &state, deadline)?;
+            stopped = Some(state.pid);
+        }
         match Record::load(&bundle) {
             Err(_) => return Ok(()),
             Ok(r) if r.status == Phase::Exited => return Ok(()),
@@ -90,6 +81,23 @@ pub fn stop(ctx: &Context, id: &str, timeout: Duration) -> Result<(), PeopleErro
         }
         rounds += 1;
     }
+}
+
+/// SIGTERM to the init, SIGKILL at `deadline`; returns once it has ended.
+fn stop_init(id: &str, state: &State, deadline: Instant) -> Result<(), PeopleError> {
+    if let Ok(fd) = pidfd_open(state.pid) {
+        if berth_runtime::state::process_matches(state.pid, state.pid_start_time) {
+            let _ = pidfd_send_signal(fd.as_fd(), libc::SIGTERM);
+            let ended = wait_until(fd.as_fd(), deadline).map_err(io("wait for the init", id))?;
+            if !ended {
+                // The init's death ends its pid namespace; what shares the host's is
+                // killed with the cgroup when the monitor deletes the container.
+                let _ = pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+                pidfd_wait_exit(fd.as_fd(), None).map_err(io("wait for the init", id))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sleeps on `pidfd` until its process exits (true) or `deadline` (false), waking within

@@ -60,16 +60,20 @@ pub fn start(ctx: &Context, id: &str) -> Result<(), PeopleError> {
 pub fn stop(ctx: &Context, id: &str, timeout: Duration) -> Result<(), PeopleError> {
     let bundle = bundle_of(&ctx.image_root, id)?;
     let deadline = Instant::now() + timeout;
-    let mut stopped = None;
+    let mut stopped = false;
     // The keeper records the exit right after the init's end, before its teardown: within
     // about a millisecond, so the record is read every 0.2 ms for 2 ms, then less and less
     // often (an inotify watch would wake at once, but closing its descriptor waits out an
     // SRCU grace period in the kernel: 5-15 ms, more than the whole wait).
     let mut rounds: u32 = 0;
     loop {
-        if let Some(state) = live(ctx, id).filter(|s| s.pid > 0 && stopped != Some(s.pid)) {
-            stop_init(id, &state, deadline)?;
-            stopped = Some(state.pid);
+        // Looked for until one is stopped: a container has one init, and its keeper does not
+        // start it again.
+        if !stopped {
+            if let Some(state) = live(ctx, id).filter(|s| s.pid > 0) {
+                stop_init(id, &state, deadline)?;
+                stopped = true;
+            }
         }
         match Record::load(&bundle) {
             Err(_) => return Ok(()),

@@ -89,30 +89,36 @@ fn sigkill_at_any_instant_of_an_image_run_leaves_what_the_next_commands_clear() 
             (false, false) => "killed, nothing listed",
         };
         *outcomes.entry(outcome).or_default() += 1;
-        assert_eq!(
-            w.kept(),
-            Vec::<String>::new(),
-            "round {round} ({delay:?}): roots left"
-        );
-        assert_eq!(
-            w.mounts(),
-            Vec::<String>::new(),
-            "round {round} ({delay:?}): mounts left"
-        );
-        assert_eq!(
-            world::names(&w.state_root())
-                .into_iter()
-                .filter(|n| !n.starts_with("seccomp#"))
-                .collect::<Vec<_>>(),
-            Vec::<String>::new(),
-            "round {round} ({delay:?}): runtime state left"
-        );
+        nothing_left(&w, round, delay);
     }
     eprintln!("outcomes: {outcomes:?}");
     w.ok(&[
         "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
     ]);
     w.assert_clean();
+}
+
+/// No root, mount or runtime state of the world's containers (the seccomp cache aside).
+fn nothing_left(w: &World, round: usize, delay: Duration) {
+    assert_eq!(
+        w.kept(),
+        Vec::<String>::new(),
+        "round {round} ({delay:?}): roots left"
+    );
+    assert_eq!(
+        w.mounts(),
+        Vec::<String>::new(),
+        "round {round} ({delay:?}): mounts left"
+    );
+    let state: Vec<String> = world::names(&w.state_root())
+        .into_iter()
+        .filter(|n| !n.starts_with("seccomp#"))
+        .collect();
+    assert_eq!(
+        state,
+        Vec::<String>::new(),
+        "round {round} ({delay:?}): runtime state left"
+    );
 }
 
 /// Runs berth with `args` and fails the test if it has not returned within 20 s.
@@ -218,24 +224,7 @@ fn sigkill_of_a_detached_run_at_any_instant_leaves_what_rm_f_clears() {
             Vec::<String>::new(),
             "round {round} ({delay:?})"
         );
-        assert_eq!(
-            w.kept(),
-            Vec::<String>::new(),
-            "round {round} ({delay:?}): roots left"
-        );
-        assert_eq!(
-            w.mounts(),
-            Vec::<String>::new(),
-            "round {round} ({delay:?}): mounts left"
-        );
-        assert_eq!(
-            world::names(&w.state_root())
-                .into_iter()
-                .filter(|n| !n.starts_with("seccomp#"))
-                .collect::<Vec<_>>(),
-            Vec::<String>::new(),
-            "round {round} ({delay:?}): runtime state left"
-        );
+        nothing_left(&w, round, delay);
     }
     w.ok(&run);
     w.ok(&["rm", "-f", &id]);

@@ -43,7 +43,26 @@ impl UserUpper {
 
 const USER_UPPER: &str = "upper.json";
 /// A container root's record of its image and layers; its lock is the maker's.
-pub(super) const CONTAINER_REF: &str = "image.json";
+const CONTAINER_REF: &str = "image.json";
+
+/// Whether a process still holds the maker's lock on the root `dir`'s image.json (false
+/// without one: a maker killed between the directory and its record, both made under the
+/// store lock, or a spare that lost it).
+pub(super) fn maker_alive(dir: &std::os::fd::OwnedFd) -> Result<bool, rustix::io::Errno> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::io::Errno;
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let f = match rustix::fs::openat(dir, CONTAINER_REF, flags, Mode::empty()) {
+        Ok(f) => f,
+        Err(Errno::NOENT) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match rustix::fs::flock(&f, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => Ok(false),
+        Err(Errno::WOULDBLOCK) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
 
 /// Opens `path` (made if missing), locks it for this process and writes `bytes` over it: the
 /// lock is taken before the content, and only a killed maker's file is free (the store lock
@@ -274,18 +293,12 @@ impl Store {
     pub fn container_root_abandoned(&self, container_id: &str) -> Result<bool, StoreError> {
         let dir = self.container_dir(container_id)?;
         let _l = self.lock(false)?;
-        let path = dir.join(CONTAINER_REF);
-        let f = match File::open(&path) {
-            Ok(f) => f,
-            // Killed between the directory and its record (both are made under the lock).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(dir.is_dir()),
-            Err(e) => return Err(IoError::new("open", &path, e).into()),
+        let fd = match super::trash::open_dir(rustix::fs::CWD, &dir) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(IoError::new("open", &dir, e).into()),
         };
-        match rustix::fs::flock(&f, FlockOperation::NonBlockingLockShared) {
-            Ok(()) => Ok(true),
-            Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
-            Err(e) => Err(IoError::new("lock", &path, e).into()),
-        }
+        Ok(!maker_alive(&fd).map_err(|e| IoError::new("lock the maker's file in", &dir, e))?)
     }
 
     /// `containers/<id>`: a container's bundle and overlay root (whether or not it exists).

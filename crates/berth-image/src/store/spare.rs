@@ -74,7 +74,7 @@ impl Store {
                 Ok(()) => {}
                 Err(_) => continue,
             }
-            if maker_alive(&candidate).unwrap_or(true) {
+            if super::containers::maker_alive(&candidate).unwrap_or(true) {
                 continue;
             }
             match renameat_with(&spare_fd, &name, CWD, dir, RenameFlags::NOREPLACE) {
@@ -160,25 +160,6 @@ impl Store {
 
 /// Whether a spare holds nothing of an earlier container: each entry one it [`keeps`], and
 /// `merged` no mount point.
-/// Whether a process still holds the lock on `dir`'s image.json (false without one).
-fn maker_alive(dir: &OwnedFd) -> Result<bool, Errno> {
-    let f = match rustix::fs::openat(
-        dir,
-        super::containers::CONTAINER_REF,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::empty(),
-    ) {
-        Ok(f) => f,
-        Err(Errno::NOENT) => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    match rustix::fs::flock(&f, FlockOperation::NonBlockingLockShared) {
-        Ok(()) => Ok(false),
-        Err(Errno::WOULDBLOCK) => Ok(true),
-        Err(e) => Err(e),
-    }
-}
-
 fn holds_nothing(dir: &OwnedFd) -> Result<bool, Errno> {
     for (name, kind) in entries(dir)? {
         if !keeps(dir, &name, kind)? {

@@ -9,6 +9,7 @@ pub mod io;
 pub mod mountinfo;
 pub mod size;
 mod skip;
+pub mod test_random;
 pub mod test_server;
 
 /// PATH for a process whose environment names none (runtime `exec`, the init's program

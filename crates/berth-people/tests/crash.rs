@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use berth_common::test_random::Rng;
+
 mod common;
 
 #[path = "common/world.rs"]
@@ -17,34 +19,8 @@ use world::{name, World};
 
 /// The seed (printed, `BERTH_CRASH_SEED` replays it) and the number of rounds.
 fn seed_and_rounds(default_rounds: usize) -> (Rng, usize) {
-    let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(default_rounds);
-    let seed = std::env::var("BERTH_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("BERTH_CRASH_SEED={seed} BERTH_CRASH_ROUNDS={rounds}");
-    (Rng(seed), rounds)
-}
-
-/// xorshift64: the kill delays, reproducible from the seed the test prints.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+    let rounds = berth_common::test_random::env_or("BERTH_CRASH_ROUNDS", default_rounds);
+    (Rng::from_env("BERTH_CRASH_SEED"), rounds)
 }
 
 #[test]
@@ -66,7 +42,7 @@ fn sigkill_at_any_instant_of_an_image_run_leaves_what_the_next_commands_clear() 
         // Every other kill within the first quarter: the people face's own steps (the store,
         // the root, the bundle) before the runtime's.
         let delay =
-            Duration::from_micros(rng.next() % if round % 2 == 0 { span / 4 } else { span });
+            Duration::from_micros(rng.next_u64() % if round % 2 == 0 { span / 4 } else { span });
         let mut run = w
             .cmd(&[
                 "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
@@ -179,7 +155,7 @@ fn sigkill_of_a_detached_run_at_any_instant_leaves_what_rm_f_clears() {
         span
     };
     for round in 0..rounds {
-        let delay = Duration::from_micros(rng.next() % span);
+        let delay = Duration::from_micros(rng.next_u64() % span);
         let mut r = w
             .cmd(&run)
             .stdin(std::process::Stdio::null())

@@ -14,20 +14,7 @@ use berth_runtime::spec;
 use oci_spec::runtime::{Process, Spec};
 use serde_json::{json, Value};
 
-/// xorshift64*: deterministic for a seed, so a failure prints a seed to replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use berth_common::test_random::Rng;
 
 fn seeds() -> Vec<Value> {
     let mut out = vec![serde_json::to_value(Spec::default()).unwrap()];
@@ -136,23 +123,11 @@ fn exercise(text: &[u8]) {
 
 #[test]
 fn config_and_process_parsing_never_panics() {
-    let secs: u64 = std::env::var("BERTH_FUZZ_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    let seed: u64 = std::env::var("BERTH_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
+    let secs: u64 = berth_common::test_random::env_or("BERTH_FUZZ_SECS", 10);
+    let mut rng = Rng::from_env("BERTH_FUZZ_SEED");
+    let seed = rng.seed();
     let seeds = seeds();
     let process_seeds: Vec<Value> = seeds.iter().map(|s| s["process"].clone()).collect();
-    let mut rng = Rng(seed);
     let end = Instant::now() + Duration::from_secs(secs);
     let mut runs = 0u64;
     while Instant::now() < end {

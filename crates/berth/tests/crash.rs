@@ -25,19 +25,6 @@ fn need_root() -> bool {
     true
 }
 
-/// A small deterministic generator (xorshift64*), seeded per run and printed, so a failing
-/// sequence of delays can be replayed with BERTH_CRASH_SEED.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Op {
     Create,
@@ -192,22 +179,8 @@ fn sigkill_at_any_instant_of_create_start_exec_delete_leaves_nothing_wedged() {
         return;
     }
     // Bounded for CI: each round is a handful of berth calls.
-    let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(120);
-    let seed = std::env::var("BERTH_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("BERTH_CRASH_SEED={seed} BERTH_CRASH_ROUNDS={rounds}");
-    let mut rng = Rng(seed);
+    let rounds: usize = berth_common::test_random::env_or("BERTH_CRASH_ROUNDS", 120);
+    let mut rng = berth_common::test_random::Rng::from_env("BERTH_CRASH_SEED");
     let ctrs: Vec<(Op, Ctr)> = [Op::Create, Op::Start, Op::Exec, Op::Delete]
         .into_iter()
         .map(|op| (op, Ctr::new("crash", &["sleep", "100"])))
@@ -215,7 +188,7 @@ fn sigkill_at_any_instant_of_create_start_exec_delete_leaves_nothing_wedged() {
     let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
     for round in 0..rounds {
         let (op, c) = &ctrs[round % ctrs.len()];
-        let delay = Duration::from_micros(rng.next() % 30_000);
+        let delay = Duration::from_micros(rng.next_u64() % 30_000);
         *outcomes.entry(one_round(c, *op, delay, round)).or_default() += 1;
     }
     // Which states the kills left (to see that the delays hit every phase).

@@ -43,18 +43,13 @@ fn sigkill_at_any_instant_of_an_image_run_leaves_what_the_next_commands_clear() 
         // the root, the bundle) before the runtime's.
         let delay =
             Duration::from_micros(rng.next_u64() % if round % 2 == 0 { span / 4 } else { span });
-        let mut run = w
-            .cmd(&[
+        let finished = killed_after(
+            &w,
+            &[
                 "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
-            ])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        let _ = run.kill();
-        let finished = run.wait().unwrap().success();
+            ],
+            delay,
+        );
         let listed = w.ok(&["ps", "-a"]).contains(&id);
         if listed {
             w.ok(&["rm", "-f", &id]);
@@ -95,6 +90,21 @@ fn nothing_left(w: &World, round: usize, delay: Duration) {
         Vec::<String>::new(),
         "round {round} ({delay:?}): runtime state left"
     );
+}
+
+/// Starts berth with `args` and SIGKILLs it after `delay`; true if it had finished by then,
+/// successfully.
+fn killed_after(w: &World, args: &[&str], delay: Duration) -> bool {
+    let mut child = w
+        .cmd(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    child.wait().unwrap().success()
 }
 
 /// Runs berth with `args` and fails the test if it has not returned within 20 s.
@@ -156,16 +166,7 @@ fn sigkill_of_a_detached_run_at_any_instant_leaves_what_rm_f_clears() {
     };
     for round in 0..rounds {
         let delay = Duration::from_micros(rng.next_u64() % span);
-        let mut r = w
-            .cmd(&run)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        let _ = r.kill();
-        r.wait().unwrap();
+        killed_after(&w, &run, delay);
         // Every other round `stop -t 0` first: it must not return with the container up.
         if round % 2 == 1 {
             let out = within_20s(&w, &["stop", "-t", "0", &id], round, delay);

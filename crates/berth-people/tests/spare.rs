@@ -270,8 +270,8 @@ fn a_run_killed_as_it_takes_a_spare_leaves_a_root_the_next_run_of_its_name_gives
     w.assert_clean();
 }
 
-/// A run killed after it mounted its root (a random ID, so nobody will type the name): the
-/// next listing gives the root back, mount and all.
+/// A run killed after it mounted its root: the next listing gives the root back, mount and
+/// all (what a root under a random ID, a name nobody types again, relies on).
 #[test]
 fn a_run_killed_after_mounting_its_root_leaves_nothing_after_the_listing() {
     require_root!();
@@ -323,23 +323,14 @@ fn a_root_in_the_making_is_never_given_back_by_the_listing() {
     let w = World::new();
     let id = name("making");
     let dir = w.image_root().join("containers").join(&id);
-    let berth = w.cmd(&[
-        "run", "--rm", "--name", &id, "--net", "none", "busybox", "hostname",
-    ]);
-    let run = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "inject=openat:delay_enter=3000000",
-            "-P",
-        ])
-        .arg(dir.join("config.json"))
-        .arg(berth.get_program())
-        .args(berth.get_args())
-        .stdin(std::process::Stdio::null())
+    let run = w
+        .straced(
+            "openat:delay_enter=3000000",
+            &dir.join("config.json"),
+            &[
+                "run", "--rm", "--name", &id, "--net", "none", "busybox", "hostname",
+            ],
+        )
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -105,18 +105,29 @@ impl World {
     /// forked remover) to make `syscall` on `path`: the command killed at a known point.
     /// Callers skip first without strace ([`has_strace`]).
     pub fn killed_at(&self, syscall: &str, path: &Path, args: &[&str]) -> Output {
+        self.straced(&format!("{syscall}:signal=KILL"), path, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    }
+
+    /// `berth ARGS` under strace, which injects `inject` (strace's `-e inject=` value: a
+    /// signal, a delay) into the syscalls its processes make on `path`. Callers skip first
+    /// without strace ([`has_strace`]).
+    pub fn straced(&self, inject: &str, path: &Path, args: &[&str]) -> Command {
         let berth = self.cmd(args);
-        Command::new("strace")
+        let mut strace = Command::new("strace");
+        strace
             .args(["-f", "-qq", "-o", "/dev/null", "-e"])
-            .arg(format!("inject={syscall}:signal=KILL"))
+            .arg(format!("inject={inject}"))
             .arg("-P")
             .arg(path)
             .arg(berth.get_program())
             .args(berth.get_args())
             .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        strace
     }
 
     /// A command that must succeed: its stdout.

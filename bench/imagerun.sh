@@ -85,14 +85,18 @@ median_ms() { sort -n | awk '{ v[NR] = $1 } END { if (!NR) { print "n/a"; exit }
 timed() { local t0; t0=${EPOCHREALTIME/./}; "$@" </dev/null >/dev/null; echo $((${EPOCHREALTIME/./} - t0)); }
 echo "imagerun: N=$N T=$T, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-# The runtime form with the image form's own config (Docker's seccomp profile, its mounts and
-# capabilities; the image root's annotations and the hosts/resolv.conf binds left out), on the
-# same plain rootfs: what the image form adds beyond the config it generates.
+# The runtime form with the image form's own config (Docker's seccomp profile, its mounts,
+# the /etc/hosts and /etc/resolv.conf binds from copies in its bundle, its capabilities; the
+# image root's annotations left out, so no release), on the same plain rootfs: what the image
+# form adds beyond the config it generates.
 b run --name "cfg$$" --net none bb true
 mkdir -p "$tmp/bundle-cfg" && ln -s "$rootfs" "$tmp/bundle-cfg/rootfs"
-jq 'del(.annotations) | .root.path = "rootfs"
-    | .mounts |= map(select(.destination != "/etc/hosts" and .destination != "/etc/resolv.conf"))' \
+cp "$img/containers/cfg$$/hosts" "$img/containers/cfg$$/resolv.conf" "$tmp/bundle-cfg/"
+jq --arg from "$img/containers/cfg$$/" --arg to "$tmp/bundle-cfg/" \
+    'del(.annotations) | .root.path = "rootfs"
+    | .mounts |= map(if .source then .source |= sub("^" + $from; $to) else . end)' \
     "$img/containers/cfg$$/config.json" > "$tmp/bundle-cfg/config.json"
+grep -q "$img" "$tmp/bundle-cfg/config.json" && die "the config still names the image store"
 b rm "cfg$$" >/dev/null
 
 # --- 1. wall time --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@
 //! | `berth image tag SRC DST` | [`Store::tag`] |
 //! | `berth image save` / `load` | [`Store::save`] / [`Store::load`] |
 //! | `berth run IMAGE` (create) | [`Store::create_container_root`] → rootfs path + image config (volatile when it is removed at exit) |
-//! | `berth delete` of such a container | [`Store::trash_container_root`], then [`Trashed::finish`] after the command (or [`Store::remove_container_root`] at once; both idempotent) |
+//! | `berth delete` of such a container | [`Store::trash_container_root`] (moved, still mounted), then [`Trashed::finish`] after the command (unmounted, kept as a spare or removed) (or [`Store::remove_container_root`] at once; both idempotent) |
 //!
 //! Lower-level pieces are public for the runtime and tests: [`unpack::unpack_layer`] (safe layer
 //! extraction), [`mount_overlay`] / [`unmount_overlay`], [`Reference`] parsing.

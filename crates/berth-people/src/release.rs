@@ -53,7 +53,7 @@ pub fn cleanup(image_root: &Path, id: &str, has_root: bool) -> Result<(), People
     let store = network_store(image_root);
     let remove_root = || -> Result<(), PeopleError> {
         if has_root {
-            let _step = berth_runtime::steps::step("release: unmount the root, trash it");
+            let _step = berth_runtime::steps::step("release: trash the root");
             release_root(image_root, id)?;
         }
         Ok(())
@@ -96,12 +96,11 @@ pub fn reclaim_abandoned(ctx: &berth::context::Context, id: &str) -> Result<bool
     Ok(true)
 }
 
-/// Gives back a container's overlay root and bundle: unmounted and moved into the store's
-/// trash now (its ID free at once, nothing of it mounted), kept as a spare root or removed by
-/// a detached remover that nobody waits for (berth_image::store::trash). If that cannot start,
-/// it is done here.
+/// Gives back a container's overlay root and bundle: moved into the store's trash now (its ID
+/// free at once), unmounted, then kept as a spare root or removed by a detached remover that
+/// nobody waits for (berth_image::store::trash). If that cannot start, it is done here.
 fn release_root(image_root: &Path, id: &str) -> Result<(), PeopleError> {
-    let store = berth_image::Store::open_unswept(image_root)?;
+    let store = berth_image::Store::existing(image_root);
     let Some(trashed) = store.trash_container_root(id)? else {
         return Ok(());
     };
@@ -115,12 +114,13 @@ fn release_root(image_root: &Path, id: &str) -> Result<(), PeopleError> {
 }
 
 /// Starts the remover of a trash entry and returns without waiting: a child forked from
-/// this process that makes a spare root of what a spare keeps and removes the rest
+/// this process that unmounts the root, makes a spare root of what a spare keeps and removes
+/// the rest
 /// ([`berth_image::Trashed::finish`]; no exec: an executable's start, even `rm`'s dynamic
 /// loading, costs more than the removal) and exits. It gets the entry's locked fd as its
 /// stdin, so it holds the lock until it is done or killed, and nothing else of this process's
 /// descriptors (crate::sys::fork_detached). Killed, it leaves the entry unlocked for the next
-/// store command to remove.
+/// store command to unmount and remove.
 fn spawn_remover(
     store: &berth_image::Store,
     trashed: &berth_image::Trashed,

@@ -230,6 +230,49 @@ fn a_remover_killed_while_it_keeps_a_spare_leaves_nothing_after_the_next_command
     );
 }
 
+/// The release moves a root into the trash still mounted; its remover unmounts it. One
+/// killed before that leaves a mounted, unlocked trash entry: the next store command
+/// unmounts and removes it.
+#[test]
+fn a_remover_killed_before_it_unmounts_leaves_nothing_after_the_next_command() {
+    require_root!();
+    if !world::has_strace() {
+        berth_common::skip!("needs strace (Debian strace) to kill the remover at a known point");
+    }
+    let w = World::new();
+    let id = name("killumount");
+    let trash = w.image_root().join("trash");
+    let out = w.killed_at(
+        "umount2",
+        &trash.join(&id).join("merged"),
+        &[
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
+        ],
+    );
+    assert!(out.status.success(), "run: {}", text(&out.stderr));
+    assert_eq!(w.kept(), Vec::<String>::new(), "the ID is not free");
+    assert_eq!(
+        names(&trash),
+        vec![id.clone()],
+        "not killed before the unmount"
+    );
+    let mounted = w.mounts();
+    assert!(
+        mounted.len() == 1 && mounted[0].contains("/trash/"),
+        "the root is not left mounted in the trash: {mounted:?}"
+    );
+    // The next store command unmounts and removes it.
+    w.ok(&["image", "ls"]);
+    assert_eq!(names(&trash), Vec::<String>::new());
+    w.assert_clean();
+    assert_eq!(
+        w.ok(&["run", "--rm", "--name", &id, "--net", "none", "busybox", "hostname"])
+            .trim(),
+        id
+    );
+    w.assert_clean();
+}
+
 #[test]
 fn a_run_killed_as_it_takes_a_spare_leaves_a_root_the_next_run_of_its_name_gives_back() {
     require_root!();

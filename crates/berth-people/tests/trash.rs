@@ -1,6 +1,6 @@
 //! A released container root leaves at once and is removed after the command (root): `run
-//! --rm` unmounts it and moves it into the store's trash, and a detached remover removes
-//! it; a killed remover leaves an entry the next store command removes. Also: an image that
+//! --rm` moves it, still mounted, into the store's trash, and a detached remover unmounts and
+//! removes it; a killed remover leaves an entry the next store command removes. Also: an image that
 //! has /etc/hosts and /etc/resolv.conf gets no copy of /etc in a container's upper layer.
 
 mod common;

@@ -239,6 +239,13 @@ impl Store {
         Ok(Store { root })
     }
 
+    /// The store at `root` as it is: no directory of its layout made, nothing swept. For the
+    /// release of a container root, which lives in it: a store that lacks a directory the
+    /// release needs fails there.
+    pub fn existing(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
     /// Every store command starts here: an import or pull killed mid-way (its staging dir can
     /// hold gigabytes) is cleaned by the next command, not only by the next commit, and so is
     /// a container root whose remover was killed (trash.rs). Skipped while another command

@@ -3,7 +3,7 @@
 //! Every inode made on the store's disk costs there, and so does every one freed: on an ext4
 //! without a journal each allocation scans the group's recently freed inodes
 //! (`recently_deleted()`), and with `discard` each freed block waits for its discard. So the
-//! release keeps a cleanly unmounted root's `upper`, `work` and `merged` and the bundle files
+//! remover keeps a cleanly unmounted root's `upper`, `work` and `merged` and the bundle files
 //! berth writes for every container ([`FILES`], written again in place, in their blocks) as
 //! `spare/<n>` (at most [`SPARES`]), and the next root is a spare renamed into
 //! `containers/<id>` instead of four directories and up to four files made. What must go (the
@@ -11,15 +11,15 @@
 //! into a trash entry for the remover (trash.rs).
 //!
 //! A root that was only detached (busy) is never kept: its overlay lives on over its upper and
-//! work dirs; nor one the release found unmounted (a stopped kept container's: its unmount
+//! work dirs; nor one the remover found unmounted (a stopped kept container's: its unmount
 //! may have been such a detach). A spare is checked when it is taken ([`holds_nothing`]): `work` and `merged`
 //! empty, `merged` no mount point, `upper` missing or pristine ([`pristine_upper`]), the files
 //! a container sees (`hosts`, `resolv.conf`, bound into it) pristine ([`pristine_file`]), no
 //! other entry; one that fails goes to the trash and the root is made new. A spare with a file
 //! its taker does not write (a `--net host` run writes no `hosts`) is left to another. A spare is complete or
 //! absent at every instant (renames only), so a killed command leaves nothing a spare could
-//! carry: a release killed half-way leaves unlocked trash entries, swept by the next store
-//! command.
+//! carry: a release or remover killed half-way leaves unlocked trash entries (a root maybe
+//! still mounted), unmounted and removed by the next store command.
 
 use super::trash::{move_free, open_dir, Trashed};
 use super::*;
@@ -97,7 +97,7 @@ impl Store {
         Ok(false)
     }
 
-    /// Makes the trash entry `dir` (a root unmounted cleanly, locked by the caller) a spare:
+    /// Makes the trash entry `dir` (a root its remover unmounted cleanly, locked by it) a spare:
     /// what must go is moved into the overlay's `work/work`, which becomes its own trash
     /// entry, returned locked for the caller to remove. None when the entry has no
     /// `work/work` (never mounted) or that cannot be moved out: then the whole entry goes.
@@ -111,7 +111,7 @@ impl Store {
         let garbage = Trashed {
             dir: self.trash_dir().join(gname),
             lock: garbage,
-            keep: false,
+            root: false,
         };
         let kept = (|| -> Result<bool, Errno> {
             for (n, kind) in entries(&entry)? {

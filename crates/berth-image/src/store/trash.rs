@@ -1,12 +1,14 @@
 //! The trash: container roots whose removal runs after the command that released them.
 //!
 //! Removing a root is mostly giving its directories back to the disk (on an ext4 mounted with
-//! `discard`, every rmdir waits for a discard), and nobody waits for that but the command that
-//! released the root. So the release unmounts the root, renames `containers/<id>` into
-//! `trash/` (the ID is free at once and no listing shows it), and the caller hands the entry to
-//! a remover that runs on its own ([`Trashed`]). The entry stays flocked while its remover
-//! lives; one that was killed leaves an unlocked entry, which the next store command removes
-//! ([`Store::open`]).
+//! `discard`, every rmdir waits for a discard) and unmounting its overlay (the kernel waits out
+//! an RCU grace period in every unmount: ~0.2 ms here), and nobody waits for either but the
+//! command that released the root. So the release renames `containers/<id>`, still mounted,
+//! into `trash/` (the ID is free at once and no listing shows it; a mount moves with its
+//! directory), and the caller hands the entry to a remover that runs on its own
+//! ([`Trashed`]): it unmounts the overlay, then keeps a spare or removes the rest. The entry
+//! stays flocked while its remover lives; one that was killed leaves an unlocked entry, maybe
+//! still mounted, which the next store command unmounts and removes ([`Store::open`]).
 
 use super::*;
 use rustix::fs::{renameat_with, Mode, OFlags, RenameFlags, CWD};
@@ -23,16 +25,17 @@ pub struct Trashed {
     /// `trash/<name>`.
     pub dir: PathBuf,
     pub lock: OwnedFd,
-    /// A root the release unmounted cleanly: what a spare keeps of it is kept (spare.rs).
-    pub(super) keep: bool,
+    /// A container's root, moved here still mounted: once its overlay unmounts cleanly, what a
+    /// spare keeps of it is kept (spare.rs).
+    pub(super) root: bool,
 }
 
 impl Trashed {
-    /// The remover's work: what a spare root keeps of the entry becomes one (when the root was
-    /// unmounted cleanly), the rest is removed. Off the command's path: the release has only
-    /// unmounted the root and moved it here.
+    /// The remover's work: the root's overlay unmounted, what a spare root keeps of the entry
+    /// becomes one (when the overlay was not busy), the rest is removed. Off the command's
+    /// path: the release has only moved the root here.
     pub fn finish(&self, store: &Store) -> Result<(), StoreError> {
-        if self.keep {
+        if self.root && crate::overlay::unmount_merged_clean(&self.dir)? {
             if let Some(garbage) = store.salvage(&self.dir) {
                 return garbage.remove();
             }
@@ -40,7 +43,8 @@ impl Trashed {
         self.remove()
     }
 
-    /// Removes the entry (the lock holder does this, or the sweep of an unlocked one).
+    /// Unmounts and removes the entry (the lock holder does this, or the sweep of an
+    /// unlocked one).
     pub fn remove(&self) -> Result<(), StoreError> {
         remove_entry(&self.dir)
     }
@@ -52,19 +56,18 @@ impl Store {
         self.root.join(TRASH)
     }
 
-    /// Unmounts the root of container `id` and moves it into the trash, locked; None when the
+    /// Moves the root of container `id`, still mounted, into the trash, locked; None when the
     /// container has no root (gone already, or being released by another command). A root
     /// with the user's upper dir (`run --upper DIR`) is not trashed: its work dir beside DIR
-    /// must be gone before another container may use DIR, so it is removed at once. A root
-    /// this call unmounted cleanly leaves its directories as a spare root for the next
-    /// container (spare.rs): the remover makes it one ([`Trashed::finish`]).
+    /// must be gone before another container may use DIR, so it is unmounted and removed at
+    /// once. The remover unmounts the overlay; one that unmounts cleanly leaves its
+    /// directories as a spare root for the next container (spare.rs, [`Trashed::finish`]).
     pub fn trash_container_root(&self, container_id: &str) -> Result<Option<Trashed>, StoreError> {
         let dir = self.container_dir(container_id)?;
         if self.user_upper(container_id)?.is_some() {
             self.remove_container_root(container_id)?;
             return Ok(None);
         }
-        let clean = crate::overlay::unmount_merged_clean(&dir)?;
         let lock = match open_dir(CWD, &dir) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return Ok(None),
@@ -76,7 +79,18 @@ impl Store {
             Err(e) => return Err(IoError::new("flock", &dir, e).into()),
         }
         let trash = self.trash_dir();
-        let trash_fd = open_dir(CWD, &trash).step("open", &trash)?;
+        let trash_fd = match open_dir(CWD, &trash) {
+            // A store made before the trash (the release opens it as it is).
+            Err(Errno::NOENT) => {
+                match rustix::fs::mkdir(&trash, Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(IoError::new("create", &trash, e).into()),
+                }
+                open_dir(CWD, &trash)
+            }
+            other => other,
+        }
+        .step("open", &trash)?;
         // An entry of the same ID may still be on its way out: the next free name.
         let name = match move_free(CWD, &dir, &trash_fd, container_id) {
             Ok(name) => name,
@@ -88,7 +102,7 @@ impl Store {
         Ok(Some(Trashed {
             dir,
             lock,
-            keep: clean,
+            root: true,
         }))
     }
 
@@ -144,7 +158,10 @@ pub(super) fn open_dir(at: impl AsFd, path: impl rustix::path::Arg) -> Result<Ow
 }
 
 fn remove_entry(dir: &Path) -> Result<(), StoreError> {
-    // Unmounted before it was moved; a root that was mounted again meanwhile cannot be here.
+    // A root comes here mounted: its remover unmounts it first, and so does the sweep of one
+    // whose remover was killed before (an overlay still busy is detached). Nothing below is
+    // removed through a mount.
+    crate::overlay::unmount_merged(dir)?;
     match crate::overlay::remove_tree(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

@@ -21,6 +21,8 @@ here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=tests/scripts/lib/work.sh
+. "$here/lib/work.sh"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "must run as root"
@@ -34,7 +36,7 @@ cleanup() {
     set +e
     for id in $(b list -q 2>/dev/null); do b delete --force "$id" >/dev/null 2>&1; done
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf --one-file-system -- "$work"
+    remove_work "$work"
 }
 trap cleanup EXIT
 b image ls >/dev/null 2>&1 || { echo "skipped: $BERTH has no people face (image commands)"; exit 0; }

@@ -16,6 +16,8 @@ here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=tests/scripts/lib/work.sh
+. "$here/lib/work.sh"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "skipped: $*"; exit 0; }
@@ -28,7 +30,7 @@ cleanup() {
     for id in seed-c1 seed-c2 seed-c3 seed-ps seed-ovl; do
         "$BERTH" --root "$work/state" delete --force "$id" >/dev/null 2>&1 || true
     done
-    rm -rf --one-file-system -- "$work"
+    remove_work "$work"
 }
 trap cleanup EXIT
 cd "$work"

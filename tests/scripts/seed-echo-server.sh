@@ -14,6 +14,8 @@ here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=tests/scripts/lib/work.sh
+. "$here/lib/work.sh"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "must run as root"
@@ -21,7 +23,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 command -v gcc >/dev/null || fail "gcc not found (apt-get install build-essential)"
 
 work=$(mktemp -d /tmp/berth-echo-test.XXXXXX)
-trap 'rm -rf --one-file-system -- "$work"' EXIT
+trap 'remove_work "$work"' EXIT
 
 lines=("hello" "through two namespaces" "  spaces and  symbols: \$HOME * ;")
 printf '%s\n' "${lines[@]}" |
@@ -54,7 +56,7 @@ jq --arg root "$work/rootfs" '.root = {path: $root, readonly: false} | .process.
     "$work/srv/config.json" > "$work/srv/c" && mv "$work/srv/c" "$work/srv/config.json"
 srv=seed0-$$
 "$BERTH" --root "$work/state" run -d --pid-file "$work/server.pid" --bundle "$work/srv" "$srv" >/dev/null
-trap '"$BERTH" --root "$work/state" delete --force "$srv" >/dev/null 2>&1; rm -rf --one-file-system -- "$work"' EXIT
+trap '"$BERTH" --root "$work/state" delete --force "$srv" >/dev/null 2>&1; remove_work "$work"' EXIT
 pid=$(cat "$work/server.pid")
 for _ in $(seq 100); do [ -s "$work/rootfs/tmp/message" ] && break; sleep 0.05; done
 got=$(nsenter --mount="/proc/$pid/ns/mnt" cat /tmp/message)

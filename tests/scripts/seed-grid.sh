@@ -19,6 +19,8 @@ here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=tests/scripts/lib/work.sh
+. "$here/lib/work.sh"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "must run as root"
@@ -28,7 +30,7 @@ command -v jq >/dev/null || fail "jq missing (scripts/debian-packages)"
 work=$(mktemp -d /tmp/berth-seed-grid.XXXXXX)
 id=firstcontainer-$$
 b() { "$BERTH" --root "$work/state" "$@"; }
-trap 'b delete --force "$id" >/dev/null 2>&1; rm -rf --one-file-system -- "$work"' EXIT
+trap 'b delete --force "$id" >/dev/null 2>&1; remove_work "$work"' EXIT
 status() { b state "$1" | jq -r .status; }
 
 bundle=$work/images/busybox

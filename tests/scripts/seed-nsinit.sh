@@ -19,6 +19,8 @@ here=$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=scripts/env.sh
 . "$repo/scripts/env.sh"
+# shellcheck source=tests/scripts/lib/work.sh
+. "$here/lib/work.sh"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "must run as root"
@@ -28,7 +30,7 @@ work=$(mktemp -d /tmp/berth-seed-nsinit.XXXXXX)
 b() { "$BERTH" --root "$work/state" --image-root "$work/images" "$@"; }
 id=koye-$$
 net=nsinit$$
-trap 'b delete --force "$id" >/dev/null 2>&1; b network rm "$net" >/dev/null 2>&1; rm -rf --one-file-system -- "$work"' EXIT
+trap 'b delete --force "$id" >/dev/null 2>&1; b network rm "$net" >/dev/null 2>&1; remove_work "$work"' EXIT
 b image ls >/dev/null 2>&1 || { echo "skipped: $BERTH has no people face (image commands)"; exit 0; }
 
 "$repo/scripts/make-rootfs.sh" "$work/rootfs" >/dev/null

@@ -218,6 +218,9 @@ impl Drop for World {
         for name in names(&self.image_root().join("networks")) {
             let _ = self.berth(&["network", "rm", &name]);
         }
+        // The last removers may still hold a root mounted in the trash: the tempdir's removal
+        // would go through it.
+        let _ = self.mounts();
     }
 }
 

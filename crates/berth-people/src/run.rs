@@ -127,6 +127,8 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
     drop(mount);
     let monitored = r.start && r.detach && r.console_socket.is_none();
     let foreground = r.start && !r.detach;
+    // The root's remover is forked when this function returns (release::DeferRemovers).
+    let _removers = crate::release::DeferRemovers::begin();
     // From here on everything made for the container is given back on failure.
     let result = (|| {
         if mode != NetMode::Host {

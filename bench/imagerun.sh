@@ -15,7 +15,9 @@
 #   1. wall time, median of N interleaved samples: `run --rm --net none bb true` (image form),
 #      `run --bundle B ID` (runtime form, B's rootfs the same busybox tree, `berth spec`'s
 #      config), the runtime form with the config the image form generates (Docker's seccomp
-#      profile and all: the same work but for what the image form adds), and the floor of a
+#      profile, the /etc/hosts and resolv.conf binds and all: the same work but for what the
+#      image form adds), the same on a fresh overlay of the image's layer mounted and unmounted
+#      around each run, untimed (as containerd hands a runtime its root), and the floor of a
 #      berth process (`berth --version`); then the image form's gap to each runtime form as
 #      the median of the rounds' own differences;
 #   2. berth's `--debug` steps, median of N: the image form's (the people face's own, run: …
@@ -98,6 +100,21 @@ jq --arg from "$img/containers/cfg$$/" --arg to "$tmp/bundle-cfg/" \
     "$img/containers/cfg$$/config.json" > "$tmp/bundle-cfg/config.json"
 grep -q "$img" "$tmp/bundle-cfg/config.json" && die "the config still names the image store"
 b rm "cfg$$" >/dev/null
+# The runtime form as containerd drives it: the same config on a fresh overlay of the image's
+# own layer, mounted before each run and unmounted after it, both untimed (containerd's
+# snapshotter makes a container's root before it calls the runtime, and removes it after):
+# what the image form adds beyond its config and the overlay root a runtime is handed.
+layer=$(echo "$img"/layers/*/diff)
+[ -d "$layer" ] || die "the image's one layer dir not found ($layer)"
+mkdir -p "$tmp/bundle-ovl/rootfs"
+cp "$tmp/bundle-cfg/hosts" "$tmp/bundle-cfg/resolv.conf" "$tmp/bundle-ovl/"
+sed "s|$tmp/bundle-cfg/|$tmp/bundle-ovl/|g" "$tmp/bundle-cfg/config.json" > "$tmp/bundle-ovl/config.json"
+ovl_up() {
+    mkdir -p "$tmp/ovl/upper" "$tmp/ovl/work"
+    mount -t overlay overlay -o "lowerdir=$layer,upperdir=$tmp/ovl/upper,workdir=$tmp/ovl/work,volatile" \
+        "$tmp/bundle-ovl/rootfs"
+}
+ovl_down() { umount "$tmp/bundle-ovl/rootfs"; rm -rf "$tmp/ovl"; }
 
 # --- 1. wall time --------------------------------------------------------------------------------
 b run --rm --net none bb true # warm-up: the seccomp cache, page cache
@@ -106,6 +123,9 @@ for ((i = 0; i < N; i++)); do
     timed b --debug --log "$tmp/steps.log" run --rm --net none bb true >> "$tmp/wall.image"
     timed b --debug --log "$tmp/steps-bundle.log" run --bundle "$tmp/bundle" "r$$-$i" >> "$tmp/wall.bundle"
     timed b --debug --log "$tmp/steps-cfg.log" run --bundle "$tmp/bundle-cfg" "g$$-$i" >> "$tmp/wall.cfg"
+    ovl_up
+    timed b --debug --log "$tmp/steps-ovl.log" run --bundle "$tmp/bundle-ovl" "o$$-$i" >> "$tmp/wall.ovl"
+    ovl_down
     timed "$BERTH" --version >> "$tmp/wall.version"
     if [ -n "${1:-}" ]; then
         timed "$1" --root "$tmp/run/berth" --image-root "$img" run --rm --net none bb true \
@@ -117,6 +137,7 @@ printf '\n%-64s %8s\n' "wall time (median of $N, ms)" median
 printf '%-64s %8s\n' "run --rm --net none bb true (image form, with --debug)" "$(median_ms < "$tmp/wall.image")"
 printf '%-64s %8s\n' "run --bundle B ID, same rootfs (runtime form, with --debug)" "$(median_ms < "$tmp/wall.bundle")"
 printf '%-64s %8s\n' "run --bundle B ID, same rootfs, the image form's config" "$(median_ms < "$tmp/wall.cfg")"
+printf '%-64s %8s\n' "  the same on a fresh overlay of the image (containerd's way)" "$(median_ms < "$tmp/wall.ovl")"
 printf '%-64s %8s\n' "berth --version (a process start)" "$(median_ms < "$tmp/wall.version")"
 # The gap as the median of each round's own difference: the rounds are interleaved, so a drift
 # of the machine's speed (±25% over minutes on this VM) moves both sides of a difference alike.
@@ -125,6 +146,8 @@ printf '%-64s %8s\n' "image form − runtime form (median of the $N rounds' diff
     "$(paired "$tmp/wall.image" "$tmp/wall.bundle")"
 printf '%-64s %8s\n' "image form − runtime form with its config (the same, paired)" \
     "$(paired "$tmp/wall.image" "$tmp/wall.cfg")"
+printf '%-64s %8s\n' "image form − the same on a fresh overlay (the same, paired)" \
+    "$(paired "$tmp/wall.image" "$tmp/wall.ovl")"
 if [ -n "${1:-}" ]; then
     printf '%-64s %8s\n' "run --rm --net none bb true, BEFORE ($1)" "$(median_ms < "$tmp/wall.before")"
     printf '%-64s %8s\n' "run --rm --net none bb true, this build (no --debug)" "$(median_ms < "$tmp/wall.after")"
@@ -137,11 +160,13 @@ tsv() { perl -ne 'next unless /msg="(.*): ([0-9.]+)(ns|µs|ms|s)"/;
 tsv "$tmp/steps.log" > "$tmp/steps.tsv"
 tsv "$tmp/steps-bundle.log" > "$tmp/steps-bundle.tsv"
 tsv "$tmp/steps-cfg.log" > "$tmp/steps-cfg.tsv"
+tsv "$tmp/steps-ovl.log" > "$tmp/steps-ovl.tsv"
 step_ms() { awk -F'\t' -v n="$1" '$1 == n { print $2 }' "$2" | median_ms; }
-printf '\n%-64s %8s %8s %8s\n' "--debug steps (median of $N, ms)" image runtime "its cfg"
+printf '\n%-64s %8s %8s %8s %8s\n' "--debug steps (median of $N, ms)" image runtime "its cfg" overlay
 cut -f1 "$tmp/steps.tsv" | awk '!seen[$0]++' | while read -r name; do
-    printf '%-64s %8s %8s %8s\n' "  $name" "$(step_ms "$name" "$tmp/steps.tsv")" \
-        "$(step_ms "$name" "$tmp/steps-bundle.tsv")" "$(step_ms "$name" "$tmp/steps-cfg.tsv")"
+    printf '%-64s %8s %8s %8s %8s\n' "  $name" "$(step_ms "$name" "$tmp/steps.tsv")" \
+        "$(step_ms "$name" "$tmp/steps-bundle.tsv")" "$(step_ms "$name" "$tmp/steps-cfg.tsv")" \
+        "$(step_ms "$name" "$tmp/steps-ovl.tsv")"
 done
 
 # --- 3. the process hops -------------------------------------------------------------------------

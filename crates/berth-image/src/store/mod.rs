@@ -249,8 +249,9 @@ impl Store {
     /// Every store command starts here: an import or pull killed mid-way (its staging dir can
     /// hold gigabytes) is cleaned by the next command, not only by the next commit, and so is
     /// a container root whose remover was killed (trash.rs). Skipped while another command
-    /// holds the store lock: that one cleans at its commit, or the next command does.
-    fn clean_stale_staging_if_idle(&self) -> Result<(), StoreError> {
+    /// holds the store lock: that one cleans at its commit, or the next command does. The
+    /// listing calls it too (`berth ps`).
+    pub fn clean_stale_staging_if_idle(&self) -> Result<(), StoreError> {
         let Some(_l) = self.try_lock_exclusive()? else {
             return Ok(());
         };

@@ -76,6 +76,15 @@ pub fn run(a: &LsArgs, ctx: &Context) -> Outcome {
             eprintln!("berth: warning: give back the root a killed command left for {id}: {e}");
         }
     }
+    // So is what a killed command left in the trash (a released root, maybe still mounted: a
+    // run killed before it forked the root's remover), as at every store command's start. A
+    // store that was never made is not made here.
+    if ctx.image_root.join("trash").is_dir() {
+        if let Err(e) = berth_image::Store::existing(&ctx.image_root).clean_stale_staging_if_idle()
+        {
+            eprintln!("berth: warning: sweep what killed commands left in the image store: {e}");
+        }
+    }
     let shown: Vec<(&String, &Row)> = rows.iter().filter(|(_, r)| a.all || r.up).collect();
     let mut out = String::new();
     if a.quiet {

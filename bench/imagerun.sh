@@ -61,6 +61,7 @@ cleanup() {
     for id in $(b list -q 2>/dev/null); do b delete --force "$id" >/dev/null 2>&1; done
     # The last runs' detached removers may still be at work in the store's trash (up to 5 s).
     for _ in $(seq 50); do [ -z "$(ls -A "$img/trash" 2>/dev/null)" ] && break; sleep 0.1; done
+    for o in "$tmp"/ovl/*/merged; do umount "$o" 2>/dev/null; done
     umount "$tmp/run" 2>/dev/null
     rm -rf --one-file-system -- "$tmp"
 }
@@ -101,20 +102,21 @@ jq --arg from "$img/containers/cfg$$/" --arg to "$tmp/bundle-cfg/" \
 grep -q "$img" "$tmp/bundle-cfg/config.json" && die "the config still names the image store"
 b rm "cfg$$" >/dev/null
 # The runtime form as containerd drives it: the same config on a fresh overlay of the image's
-# own layer, mounted before each run and unmounted after it, both untimed (containerd's
-# snapshotter makes a container's root before it calls the runtime, and removes it after):
-# what the image form adds beyond its config and the overlay root a runtime is handed.
+# own layer (containerd's snapshotter makes a container's root before it calls the runtime):
+# what the image form adds beyond its config and the overlay root a runtime is handed. One
+# overlay per round, all mounted before the rounds and unmounted after them: a mount between
+# two rounds would leave time for the cgroup join's RCU sync to go idle (bench/README.md),
+# and the next round would pay 10-20 ms for it.
 layer=$(echo "$img"/layers/*/diff)
 [ -d "$layer" ] || die "the image's one layer dir not found ($layer)"
-mkdir -p "$tmp/bundle-ovl/rootfs"
-cp "$tmp/bundle-cfg/hosts" "$tmp/bundle-cfg/resolv.conf" "$tmp/bundle-ovl/"
-sed "s|$tmp/bundle-cfg/|$tmp/bundle-ovl/|g" "$tmp/bundle-cfg/config.json" > "$tmp/bundle-ovl/config.json"
-ovl_up() {
-    mkdir -p "$tmp/ovl/upper" "$tmp/ovl/work"
-    mount -t overlay overlay -o "lowerdir=$layer,upperdir=$tmp/ovl/upper,workdir=$tmp/ovl/work,volatile" \
-        "$tmp/bundle-ovl/rootfs"
-}
-ovl_down() { umount "$tmp/bundle-ovl/rootfs"; rm -rf "$tmp/ovl"; }
+mkdir -p "$tmp/ovl-etc" && cp "$tmp/bundle-cfg/hosts" "$tmp/bundle-cfg/resolv.conf" "$tmp/ovl-etc/"
+for ((i = 0; i < N; i++)); do
+    o=$tmp/ovl/$i
+    mkdir -p "$o/upper" "$o/work" "$o/merged" "$tmp/bundle-ovl-$i"
+    mount -t overlay overlay -o "lowerdir=$layer,upperdir=$o/upper,workdir=$o/work,volatile" "$o/merged"
+    ln -s "$o/merged" "$tmp/bundle-ovl-$i/rootfs"
+    sed "s|$tmp/bundle-cfg/|$tmp/ovl-etc/|g" "$tmp/bundle-cfg/config.json" > "$tmp/bundle-ovl-$i/config.json"
+done
 
 # --- 1. wall time --------------------------------------------------------------------------------
 b run --rm --net none bb true # warm-up: the seccomp cache, page cache
@@ -123,9 +125,7 @@ for ((i = 0; i < N; i++)); do
     timed b --debug --log "$tmp/steps.log" run --rm --net none bb true >> "$tmp/wall.image"
     timed b --debug --log "$tmp/steps-bundle.log" run --bundle "$tmp/bundle" "r$$-$i" >> "$tmp/wall.bundle"
     timed b --debug --log "$tmp/steps-cfg.log" run --bundle "$tmp/bundle-cfg" "g$$-$i" >> "$tmp/wall.cfg"
-    ovl_up
-    timed b --debug --log "$tmp/steps-ovl.log" run --bundle "$tmp/bundle-ovl" "o$$-$i" >> "$tmp/wall.ovl"
-    ovl_down
+    timed b --debug --log "$tmp/steps-ovl.log" run --bundle "$tmp/bundle-ovl-$i" "o$$-$i" >> "$tmp/wall.ovl"
     timed "$BERTH" --version >> "$tmp/wall.version"
     if [ -n "${1:-}" ]; then
         timed "$1" --root "$tmp/run/berth" --image-root "$img" run --rm --net none bb true \

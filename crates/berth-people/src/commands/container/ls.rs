@@ -165,6 +165,11 @@ fn status_of(rec: &Record, ctx: &Context, now: SystemTime) -> (String, bool) {
         // Running by the record, but neither the runtime nor a keeper says so: the monitor was
         // killed before the program ended (`start`, `rm` and `wait` settle it).
         (Phase::Running, _) if !rec.keeper_alive() => ("Exited (unknown)".into(), false),
+        // A foreground run writes its record before the runtime makes the container: until
+        // the program runs, it is not up (a `kill` would find no container).
+        (Phase::Running, None | Some(Status::Creating | Status::Created)) => {
+            ("Created".into(), false)
+        }
         (Phase::Running, _) => (format!("Up {}", since(started, now)), true),
     }
 }

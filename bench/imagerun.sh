@@ -12,7 +12,8 @@
 # the mount points in the overlay: a copy-up of /etc) imported into a fresh store on the
 # tempdir's disk (as /var/lib/berth); runtime state on a tmpfs (as /run).
 # Prints:
-#   1. wall time, median of N interleaved samples: `run --rm --net none bb true` (image form),
+#   1. wall time, median of N interleaved samples (each round starting with another form):
+#      `run --rm --net none bb true` (image form),
 #      `run --bundle B ID` (runtime form, B's rootfs the same busybox tree, `berth spec`'s
 #      config), the runtime form with the config the image form generates (Docker's seccomp
 #      profile, the /etc/hosts and resolv.conf binds and all: the same work but for what the
@@ -122,10 +123,20 @@ done
 b run --rm --net none bb true # warm-up: the seccomp cache, page cache
 [ -z "${1:-}" ] || "$1" --root "$tmp/run/berth" --image-root "$img" run --rm --net none bb true
 for ((i = 0; i < N; i++)); do
-    timed b --debug --log "$tmp/steps.log" run --rm --net none bb true >> "$tmp/wall.image"
-    timed b --debug --log "$tmp/steps-bundle.log" run --bundle "$tmp/bundle" "r$$-$i" >> "$tmp/wall.bundle"
-    timed b --debug --log "$tmp/steps-cfg.log" run --bundle "$tmp/bundle-cfg" "g$$-$i" >> "$tmp/wall.cfg"
-    timed b --debug --log "$tmp/steps-ovl.log" run --bundle "$tmp/bundle-ovl-$i" "o$$-$i" >> "$tmp/wall.ovl"
+    # Each round starts with another form: what a run leaves the kernel to finish (a cgroup's
+    # release, RCU callbacks) falls on the next, and the first of a round follows the last
+    # round's `--version`; a fixed order charged that to the same form every round.
+    for ((k = 0; k < 4; k++)); do
+        case $(((i + k) % 4)) in
+        0) timed b --debug --log "$tmp/steps.log" run --rm --net none bb true >> "$tmp/wall.image" ;;
+        1) timed b --debug --log "$tmp/steps-bundle.log" run --bundle "$tmp/bundle" "r$$-$i" \
+            >> "$tmp/wall.bundle" ;;
+        2) timed b --debug --log "$tmp/steps-cfg.log" run --bundle "$tmp/bundle-cfg" "g$$-$i" \
+            >> "$tmp/wall.cfg" ;;
+        3) timed b --debug --log "$tmp/steps-ovl.log" run --bundle "$tmp/bundle-ovl-$i" "o$$-$i" \
+            >> "$tmp/wall.ovl" ;;
+        esac
+    done
     timed "$BERTH" --version >> "$tmp/wall.version"
     if [ -n "${1:-}" ]; then
         timed "$1" --root "$tmp/run/berth" --image-root "$img" run --rm --net none bb true \

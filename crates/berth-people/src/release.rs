@@ -144,7 +144,9 @@ pub struct DeferRemovers(());
 
 impl DeferRemovers {
     pub fn begin() -> DeferRemovers {
-        DEFERRED.with(|d| d.borrow_mut().get_or_insert_with(Vec::new).clear());
+        DEFERRED.with(|d| {
+            d.borrow_mut().get_or_insert_with(Vec::new);
+        });
         DeferRemovers(())
     }
 }

@@ -1,7 +1,9 @@
 //! A released container root leaves at once and is removed after the command (root): `run
 //! --rm` moves it, still mounted, into the store's trash, and a detached remover unmounts and
-//! removes it; a killed remover leaves an entry the next store command removes. Also: an image that
-//! has /etc/hosts and /etc/resolv.conf gets no copy of /etc in a container's upper layer.
+//! removes it; a killed remover leaves an entry the next store command removes, and a run
+//! killed before it forked the remover leaves a mounted entry the listing unmounts and
+//! removes. Also: an image that has /etc/hosts and /etc/resolv.conf gets no copy of /etc in a
+//! container's upper layer.
 
 mod common;
 
@@ -55,6 +57,57 @@ fn a_killed_remover_leaves_nothing_after_the_next_command() {
         world::names(&w.image_root().join("trash")),
         Vec::<String>::new()
     );
+}
+
+/// The foreground run forks its root's remover only when it returns: killed between the
+/// release (the root moved into the trash, still mounted) and that fork, it leaves a mounted
+/// entry nobody holds, and its runtime container. The listing shows the container and
+/// unmounts and removes the entry; `rm -f` removes the container.
+#[test]
+fn a_run_killed_before_it_forks_the_remover_leaves_a_mount_the_listing_clears() {
+    require_root!();
+    if !world::has_strace() {
+        berth_common::skip!("needs strace (Debian strace) to kill the run at a known point");
+    }
+    let w = World::new();
+    let id = name("norem");
+    let trash = w.image_root().join("trash");
+    // The run's first close of a descriptor of trash/ is its store open's sweep; the second
+    // is the release's, right after it renamed the root into the trash.
+    let out = w.killed_at(
+        "close:when=2",
+        &trash,
+        &[
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "true",
+        ],
+    );
+    assert!(!out.status.success(), "the run was not killed");
+    assert_eq!(
+        world::names(&trash),
+        vec![id.clone()],
+        "not killed after the release"
+    );
+    assert!(
+        w.mounts_now().iter().any(|l| l.contains("/trash/")),
+        "the root is not left mounted in the trash: {:?}",
+        w.mounts_now()
+    );
+    assert!(
+        w.listed(&id).is_some(),
+        "the runtime container is not listed"
+    );
+    assert_eq!(
+        world::names(&trash),
+        Vec::<String>::new(),
+        "the listing left the entry"
+    );
+    assert_eq!(
+        w.mounts_now(),
+        Vec::<String>::new(),
+        "the listing left the mount"
+    );
+    w.ok(&["rm", "-f", &id]);
+    w.assert_clean();
 }
 
 #[test]

@@ -170,23 +170,25 @@ impl World {
     /// moved into the trash still mounted and its detached remover unmounts it after the
     /// command (berth-image store/trash.rs). One still there after 5 s is returned too.
     pub fn mounts(&self) -> Vec<String> {
-        let root = self.dir.path().to_str().unwrap().to_string();
-        let read = || -> Vec<String> {
-            std::fs::read_to_string("/proc/self/mountinfo")
-                .unwrap()
-                .lines()
-                .filter(|l| l.contains(&root))
-                .map(String::from)
-                .collect()
-        };
         let trash = format!("{}/trash/", self.image_root().display());
         for _ in 0..100 {
-            if !read().iter().any(|l| l.contains(&trash)) {
+            if !self.mounts_now().iter().any(|l| l.contains(&trash)) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        read()
+        self.mounts_now()
+    }
+
+    /// The mounts under the world as they are now.
+    pub fn mounts_now(&self) -> Vec<String> {
+        let root = self.dir.path().to_str().unwrap().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&root))
+            .map(String::from)
+            .collect()
     }
 
     pub fn kept(&self) -> Vec<String> {

@@ -220,8 +220,10 @@ impl Drop for World {
         for name in names(&self.image_root().join("networks")) {
             let _ = self.berth(&["network", "rm", &name]);
         }
-        // The last removers may still hold a root mounted in the trash: the tempdir's removal
-        // would go through it.
+        // What a killed command left in the trash (a root maybe still mounted) goes with the
+        // listing's sweep; the last removers may still hold a root mounted there: the
+        // tempdir's removal would go through it.
+        let _ = self.berth(&["ps", "-a"]);
         let _ = self.mounts();
     }
 }

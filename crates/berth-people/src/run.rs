@@ -5,7 +5,7 @@ use berth_common::io::Step;
 use std::path::{Path, PathBuf};
 
 use berth_runtime::container::{self, Config, CreateOptions, RunOptions};
-use berth_runtime::state::StateError;
+use berth_runtime::state::{ConfigRecord, StateError};
 use berth_runtime::steps::{step, timed};
 
 use berth::context::Context;
@@ -157,9 +157,12 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
         // inspecting it); the runtime creates the container from `spec` itself. Compact, as
         // containerd and Docker write theirs: half the bytes, less time per run.
         let cfg = croot.dir.join("config.json");
-        let text = serde_json::to_vec(&spec)
+        // The same JSON is what the runtime's state records: the spec is serialized once.
+        let spec = ConfigRecord::new(spec);
+        let text = spec
+            .json()
             .map_err(|e| PeopleError::Usage(format!("serialize config.json: {e}")))?;
-        berth_common::fs::overwrite(&cfg, &text)?;
+        berth_common::fs::overwrite(&cfg, text.get().as_bytes())?;
         // A foreground --rm container leaves nothing to keep a record of.
         let mut record = (!(foreground && r.flags.rm)).then(|| Record {
             id: id.clone(),
@@ -227,7 +230,7 @@ pub fn run(r: ImageRun<'_>) -> Result<i32, PeopleError> {
                 create: CreateOptions {
                     id: id.clone(),
                     bundle: croot.dir.clone(),
-                    config: Config::Spec(Box::new(spec)),
+                    config: Config::Spec(spec),
                     pid_file: r.pid_file.clone(),
                     console_socket: r.console_socket.clone(),
                     systemd_cgroup: ctx.systemd_cgroup,

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use berth_cgroups::CgroupPaths;
 use berth_common::fs::Durability;
@@ -98,7 +99,7 @@ pub struct State {
     pub cgroup: Option<CgroupPaths>,
     /// The config the container was created from: exec, hooks and delete need it even if
     /// the bundle changes or disappears.
-    pub config: Spec,
+    pub config: ConfigRecord,
     /// The `create` still building this container; cleared when it has finished. While that
     /// process lives the container is "creating"; once it is gone, "stopped" (a half-made
     /// container that `delete` cleans up from what is recorded here).
@@ -113,6 +114,77 @@ pub struct State {
     /// container's mounts in the caller's namespace (`container/shared_rootfs.rs`).
     #[serde(default)]
     pub rootfs_mount: Option<u64>,
+}
+
+/// A container's config as its state records it: the spec, shared (a clone costs a reference
+/// count, not the ~700 allocations of a spec with Docker's seccomp profile), with its JSON kept
+/// once made. One create saves its state three times (the claim, the init, the end) and `run
+/// IMAGE` has already written the same spec as config.json: the spec is serialized once.
+/// Every mutable borrow of the spec drops the JSON (and copies the spec if it is shared).
+#[derive(Clone, Default)]
+pub struct ConfigRecord(Arc<RecordInner>);
+
+#[derive(Clone, Default)]
+struct RecordInner {
+    spec: Spec,
+    json: OnceLock<Box<serde_json::value::RawValue>>,
+}
+
+impl ConfigRecord {
+    pub fn new(spec: Spec) -> ConfigRecord {
+        ConfigRecord(Arc::new(RecordInner {
+            spec,
+            json: OnceLock::new(),
+        }))
+    }
+
+    /// The spec's JSON (compact, serde_json's order), made on the first call.
+    pub fn json(&self) -> serde_json::Result<&serde_json::value::RawValue> {
+        if let Some(json) = self.0.json.get() {
+            return Ok(json);
+        }
+        let made = serde_json::value::to_raw_value(&self.0.spec)?;
+        Ok(self.0.json.get_or_init(|| made))
+    }
+}
+
+impl From<Spec> for ConfigRecord {
+    fn from(spec: Spec) -> ConfigRecord {
+        ConfigRecord::new(spec)
+    }
+}
+
+impl std::ops::Deref for ConfigRecord {
+    type Target = Spec;
+    fn deref(&self) -> &Spec {
+        &self.0.spec
+    }
+}
+
+impl std::ops::DerefMut for ConfigRecord {
+    fn deref_mut(&mut self) -> &mut Spec {
+        let inner = Arc::make_mut(&mut self.0);
+        inner.json = OnceLock::new();
+        &mut inner.spec
+    }
+}
+
+impl std::fmt::Debug for ConfigRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.spec.fmt(f)
+    }
+}
+
+impl Serialize for ConfigRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json().map_err(serde::ser::Error::custom)?.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfigRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Spec::deserialize(d).map(ConfigRecord::new)
+    }
 }
 
 /// A process identified by pid and start time, so a recycled pid never matches.
@@ -375,6 +447,18 @@ impl ContainerDir {
         serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
     }
 
+    /// The state as saved now: `known` itself while state.json still holds what `known`
+    /// serializes to (nothing saved the container since: no parse of its config), else
+    /// state.json parsed.
+    pub fn reload(&self, known: State) -> Result<State, StateError> {
+        let path = self.dir.join(STATE_FILE);
+        let bytes = std::fs::read(&path).map_err(io_err("read state", &path))?;
+        if serde_json::to_vec(&known).is_ok_and(|k| k == bytes) {
+            return Ok(known);
+        }
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
+    }
+
     pub fn save(&self, state: &State) -> Result<(), StateError> {
         let bytes = serde_json::to_vec(state).map_err(|source| StateError::Corrupt {
             path: self.dir.join(STATE_FILE),
@@ -551,11 +635,48 @@ mod tests {
             owner: String::new(),
             annotations: HashMap::new(),
             cgroup: None,
-            config: Spec::default(),
+            config: Spec::default().into(),
             creator: Creator::this_process(),
             cgroup_shared: true,
             rootfs_mount: None,
         }
+    }
+
+    #[test]
+    fn a_config_record_serializes_as_its_spec_and_a_change_drops_the_kept_json() {
+        let mut record = ConfigRecord::new(crate::spec::default_spec(false));
+        let plain = serde_json::to_string(&*record).unwrap();
+        assert_eq!(record.json().unwrap().get(), plain);
+        assert_eq!(serde_json::to_string(&record).unwrap(), plain);
+        // A clone shares the spec and its JSON; a change to one copies the spec for it alone.
+        let shared = record.clone();
+        record.set_hostname(Some("changed".into()));
+        let changed = serde_json::to_string(&record).unwrap();
+        assert!(changed.contains("\"hostname\":\"changed\""), "{changed}");
+        assert_eq!(changed, serde_json::to_string(&*record).unwrap());
+        assert_eq!(serde_json::to_string(&shared).unwrap(), plain);
+        let back: ConfigRecord = serde_json::from_str(&changed).unwrap();
+        assert_eq!(back.hostname().as_deref(), Some("changed"));
+    }
+
+    #[test]
+    fn reload_keeps_the_known_state_until_another_save() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(tmp.path());
+        let mut known = intent("c1");
+        known.config = crate::spec::default_spec(false).into();
+        let dir = root.claim("c1", &known).unwrap();
+        // What is on disk is what `known` says: `known` comes back, its spec not parsed again.
+        let first = std::sync::Arc::as_ptr(&known.config.0);
+        let same = dir.reload(known).unwrap();
+        assert_eq!(std::sync::Arc::as_ptr(&same.config.0), first);
+        // Another command saved the container since (an update): state.json is read.
+        let mut updated = same.clone();
+        updated.config.set_hostname(Some("updated".into()));
+        dir.save(&updated).unwrap();
+        let reloaded = dir.reload(same).unwrap();
+        assert_ne!(std::sync::Arc::as_ptr(&reloaded.config.0), first);
+        assert_eq!(reloaded.config.hostname().as_deref(), Some("updated"));
     }
 
     #[test]

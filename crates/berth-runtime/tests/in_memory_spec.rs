@@ -52,7 +52,7 @@ fn create_uses_the_in_memory_spec_not_the_bundles_config_json() {
     let opts = CreateOptions {
         id: id.clone(),
         bundle: bundle.clone(),
-        config: Config::Spec(Box::new(spec_writing_hostname_to(&out))),
+        config: Config::Spec(spec_writing_hostname_to(&out).into()),
         ..Default::default()
     };
     let created = container::create(&root, &opts).expect("create from the in-memory spec");

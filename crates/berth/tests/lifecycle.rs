@@ -243,6 +243,38 @@ fn delete_force_of_a_running_container_removes_everything() {
 }
 
 #[test]
+fn a_foreground_run_deletes_only_the_container_it_made() {
+    if !need_root() {
+        return;
+    }
+    // A foreground run stopped (SIGSTOP: it can neither catch nor forward it) while its
+    // container is deleted and another one is made under the same ID.
+    let (c, mut run) = running_in_foreground("rundelown");
+    let first = c.pid();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&run),
+        rustix::process::Signal::STOP,
+    )
+    .unwrap();
+    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete --force");
+    c.create_and_start();
+    let second = c.pid();
+    assert_ne!(first, second);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&run),
+        rustix::process::Signal::CONT,
+    )
+    .unwrap();
+    // The run ends with its own container's status (killed) and leaves the new one alone.
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 9), "{status:?}");
+    assert_eq!(c.status(), "running");
+    assert_eq!(c.pid(), second);
+    assert_ok(&c.cmd(&["delete", "--force", &c.id]), "delete --force");
+    c.assert_nothing_left();
+}
+
+#[test]
 fn pid_file_holds_the_state_pid() {
     if !need_root() {
         return;

@@ -75,7 +75,7 @@ pub fn adopt<E: From<Error>>(
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: Some(manager.paths().clone()),
-        config: spec,
+        config: spec.into(),
         creator: Some(Creator::this_process().ok_or(Error::OwnStartTime)?),
         cgroup_shared: true,
         rootfs_mount: None,

@@ -2,6 +2,7 @@
 //! namespaces, answer its handshake, and persist the state. On any failure the init is
 //! killed and the cgroup and state directory are removed.
 
+use std::borrow::Cow;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -17,7 +18,7 @@ use super::{hooks_of, Error, Result};
 use crate::init::{self, InitArgs};
 use crate::namespaces::NamespacePlan;
 use crate::process::{Channel, StartSocket, ToChild, ToParent};
-use crate::state::{self, ContainerDir, Creator, State, StateRoot, Status};
+use crate::state::{self, ConfigRecord, ContainerDir, Creator, State, StateRoot, Status};
 use crate::steps::{step, timed};
 use crate::sys::Cloned;
 use crate::{hooks, spec};
@@ -29,8 +30,9 @@ pub enum Config {
     #[default]
     Bundle,
     /// A spec built in memory (`berth run IMAGE`), validated as a loaded one is and never
-    /// read back from the bundle: the bundle still names the directory hooks see.
-    Spec(Box<Spec>),
+    /// read back from the bundle: the bundle still names the directory hooks see. Its JSON,
+    /// if the caller made it (config.json), is what the state records.
+    Spec(ConfigRecord),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -70,10 +72,10 @@ pub(crate) fn create_with_console(
     let checks = step("create: load and check the bundle");
     let bundle = super::bundle_path(&opts.bundle)?;
     let spec = match &opts.config {
-        Config::Bundle => spec::load_bundle(&bundle)?,
+        Config::Bundle => ConfigRecord::new(spec::load_bundle(&bundle)?),
         Config::Spec(given) => {
             spec::validate(given)?;
-            Spec::clone(given)
+            given.clone()
         }
     };
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
@@ -92,8 +94,10 @@ pub(crate) fn create_with_console(
         opts.console_socket.as_deref(),
         "process.terminal is true: --console-socket is required to hand over the terminal",
     )?;
-    let linux = spec.linux().clone().unwrap_or_default();
-    let manager = cgroup_manager(opts, &linux)?;
+    let manager = match spec.linux() {
+        Some(linux) => cgroup_manager(opts, linux)?,
+        None => cgroup_manager(opts, &Default::default())?,
+    };
     drop(checks);
     // The intent: everything this create may acquire is recorded before it is acquired,
     // so whoever finds the container after a crash can give it all back.
@@ -159,17 +163,17 @@ fn build(
     dir: &ContainerDir,
     state: &mut State,
     opts: &CreateOptions,
-    mut spec: Spec,
+    mut spec: ConfigRecord,
     rootfs: &Path,
     console: Option<OwnedFd>,
     manager: Box<dyn Manager>,
 ) -> Result<OwnedFd> {
     let bundle = state.bundle.clone();
     let preserve_fds = opts.preserve_fds.max(socket_activation(&mut spec));
-    let linux = spec
-        .linux()
-        .clone()
-        .unwrap_or_else(crate::spec::empty_linux);
+    let linux = match spec.linux() {
+        Some(linux) => Cow::Borrowed(linux),
+        None => Cow::Owned(crate::spec::empty_linux()),
+    };
     let plan = NamespacePlan::of_linux(Some(&linux));
     if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
         return Err(Error::TimeOffsets);
@@ -498,7 +502,7 @@ fn wants_limits(linux: &oci_spec::runtime::Linux) -> bool {
 /// systemd socket activation, as runc: when berth itself was handed sockets (LISTEN_FDS for
 /// this pid), they stay open in the container from fd 3 on and its program is told so.
 /// Returns how many fds that keeps.
-fn socket_activation(spec: &mut Spec) -> u32 {
+fn socket_activation(spec: &mut ConfigRecord) -> u32 {
     let ours = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())

@@ -66,17 +66,21 @@ pub fn run(root: &StateRoot, opts: &RunOptions, release: &Release) -> Result<i32
     if opts.detach {
         return Ok(0);
     }
-    let id = created.state.id.clone();
-    let pid = created.state.pid;
+    let known = created.state;
     let pidfd = created.pidfd;
     // Other commands (kill, state, exec) must reach the container while it runs.
     drop(created.dir);
 
     let signals = signals.expect("set up unless detached");
-    let code = supervise(pid, &pidfd, master, signals)?;
-    if let Ok(dir) = root.open(&id) {
-        if let Ok(state) = dir.load() {
-            destroy(dir, &state, release)?;
+    let code = supervise(known.pid, &pidfd, master, signals)?;
+    // Deleted meanwhile (`delete --force`), maybe made again under the same ID: only the
+    // container this run made (its init, by pid and start time) is this run's to delete.
+    if let Ok(dir) = root.open(&known.id) {
+        let (pid, start_time) = (known.pid, known.pid_start_time);
+        if let Ok(state) = dir.reload(known) {
+            if (state.pid, state.pid_start_time) == (pid, start_time) {
+                destroy(dir, &state, release)?;
+            }
         }
     }
     Ok(code)

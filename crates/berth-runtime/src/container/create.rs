@@ -501,7 +501,8 @@ fn wants_limits(linux: &oci_spec::runtime::Linux) -> bool {
 
 /// systemd socket activation, as runc: when berth itself was handed sockets (LISTEN_FDS for
 /// this pid), they stay open in the container from fd 3 on and its program is told so.
-/// Returns how many fds that keeps.
+/// Returns how many fds that keeps. The spec shares its `Arc` with the state's record: it is
+/// copied (and the state keeps the config as given) only where it changes.
 fn socket_activation(spec: &mut ConfigRecord) -> u32 {
     let ours = std::env::var("LISTEN_PID")
         .ok()

@@ -441,30 +441,43 @@ impl ContainerDir {
         self.dir.join(START_SOCKET)
     }
 
+    fn state_path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
+    }
+
+    fn read_state(&self) -> Result<Vec<u8>, StateError> {
+        let path = self.state_path();
+        std::fs::read(&path).map_err(io_err("read state", &path))
+    }
+
+    fn parse_state(&self, bytes: &[u8]) -> Result<State, StateError> {
+        serde_json::from_slice(bytes).map_err(|source| StateError::Corrupt {
+            path: self.state_path(),
+            source,
+        })
+    }
+
     pub fn load(&self) -> Result<State, StateError> {
-        let path = self.dir.join(STATE_FILE);
-        let bytes = std::fs::read(&path).map_err(io_err("read state", &path))?;
-        serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
+        self.parse_state(&self.read_state()?)
     }
 
     /// The state as saved now: `known` itself while state.json still holds what `known`
     /// serializes to (nothing saved the container since: no parse of its config), else
     /// state.json parsed.
     pub fn reload(&self, known: State) -> Result<State, StateError> {
-        let path = self.dir.join(STATE_FILE);
-        let bytes = std::fs::read(&path).map_err(io_err("read state", &path))?;
+        let bytes = self.read_state()?;
         if serde_json::to_vec(&known).is_ok_and(|k| k == bytes) {
             return Ok(known);
         }
-        serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
+        self.parse_state(&bytes)
     }
 
     pub fn save(&self, state: &State) -> Result<(), StateError> {
+        let path = self.state_path();
         let bytes = serde_json::to_vec(state).map_err(|source| StateError::Corrupt {
-            path: self.dir.join(STATE_FILE),
+            path: path.clone(),
             source,
         })?;
-        let path = self.dir.join(STATE_FILE);
         // Under /run: the state describes processes that die with the boot.
         berth_common::fs::write_atomic(&path, &bytes, Some(STATE_FILE_MODE), Durability::Crash)
             .map_err(StateError::Io)

@@ -25,26 +25,27 @@ impl Logger {
     }
 
     pub fn error(&self, msg: &str) {
-        let msg = one_line(msg);
-        // A stderr that is gone (`2>&1 | head -1`) must not turn the error into an abort: the
-        // log file still gets it, and the exit status says it.
-        let _ = writeln!(std::io::stderr(), "berth: {msg}");
-        self.write("error", &msg);
+        self.emit("error", "", msg);
     }
 
     /// A problem that does not fail the command (the runtime's warnings).
     pub fn warn(&self, msg: &str) {
-        let msg = one_line(msg);
-        let _ = writeln!(std::io::stderr(), "berth: warning: {msg}");
-        self.write("warning", &msg);
+        self.emit("warning", "warning: ", msg);
     }
 
     /// A notice of a long-running command (`berth switch`'s members): stderr and the log.
     pub fn info(&self, msg: &str) {
+        self.emit("info", "", msg);
+    }
+
+    /// One line to the log file, then the same line on stderr: whoever has read it on stderr
+    /// (a test, a supervisor about to kill the switch) finds it in the file already.
+    fn emit(&self, level: &str, prefix: &str, msg: &str) {
         let msg = one_line(msg);
-        // A long-running command outlives its terminal: a closed stderr must not end it.
-        let _ = writeln!(std::io::stderr(), "berth: {msg}");
-        self.write("info", &msg);
+        self.write(level, &msg);
+        // A stderr that is gone (`2>&1 | head -1`, a long-running command that outlived its
+        // terminal) must not turn the line into an abort: the log has it, the status says it.
+        let _ = writeln!(std::io::stderr(), "berth: {prefix}{msg}");
     }
 
     /// Whether --debug was given.

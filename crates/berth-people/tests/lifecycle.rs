@@ -113,16 +113,7 @@ fn stop_sends_term_then_kill_after_the_timeout() {
         "run", "-d", "--init", "--name", &polite, "--net", "none", "busybox", "sleep", "1000",
     ]);
     // The init forwards only once it has blocked signals (docs/people.md: --init).
-    let st: serde_json::Value = serde_json::from_str(&w.ok(&["state", &polite])).unwrap();
-    let init = st["pid"].as_i64().unwrap();
-    let t = Instant::now();
-    while std::fs::read_to_string(format!("/proc/{init}/status"))
-        .unwrap()
-        .contains("SigBlk:\t0000000000000000")
-    {
-        assert!(t.elapsed().as_secs() < 10, "the init never blocked signals");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    world::wait_for_init_forwarding(&w, &polite);
     w.ok(&["stop", "-t", "100", &polite]);
     assert_eq!(w.ok(&["wait", &polite]), "143\n");
 

@@ -8,7 +8,7 @@ mod common;
 #[path = "common/world.rs"]
 #[macro_use]
 mod world;
-use world::{name, World};
+use world::{name, wait_for, World};
 
 fn keeper(w: &World, id: &str) -> i32 {
     w.inspect(id)["keeper"]["pid"].as_i64().unwrap() as i32
@@ -46,7 +46,10 @@ fn a_detached_container_is_kept_by_the_berth_monitor_executable() {
     let state: serde_json::Value = serde_json::from_str(&w.ok(&["state", &id])).unwrap();
     let init = state["pid"].as_i64().unwrap();
     assert_eq!(status_field(init, "PPid:"), monitor.to_string());
-    assert_eq!(w.ok(&["logs", &id]), "up\n");
+    // `run -d` returns at the start; the echo reaches the log through the monitor after that.
+    wait_for("the first line in the log", || {
+        w.ok(&["logs", &id]) == "up\n"
+    });
 
     // stop returns once the monitor has recorded the exit; start waits for its teardown,
     // after which the old monitor is gone and a new one keeps the container.

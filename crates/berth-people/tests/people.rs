@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 use common::BERTH;
@@ -14,22 +14,11 @@ use common::BERTH;
 #[path = "common/world.rs"]
 #[macro_use]
 mod world;
-use world::{names, rootfs, text, World};
+use world::{names, rootfs, text, wait_for, World};
 
 fn leases(w: &World, net: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(&w.ok(&["network", "inspect", net])).unwrap();
     v["leases"].clone()
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -277,17 +277,7 @@ fn init_forwards_term() {
         .args(["busybox:latest", "sleep", "100"])
         .spawn()
         .unwrap();
-    // Until the init has started its command (the container is running, with two processes).
-    let mut started = false;
-    for _ in 0..1000 {
-        let ps = w.berth(&["ps", &id]);
-        if ps.status.success() && text(&ps.stdout).contains("sleep") {
-            started = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(started, "the container never ran sleep");
+    world::wait_for_init_forwarding(&w, &id);
     let out = w.berth(&["kill", &id, "TERM"]);
     assert!(out.status.success(), "kill: {}", text(&out.stderr));
     let status = child.wait().unwrap();

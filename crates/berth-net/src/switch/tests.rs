@@ -48,24 +48,29 @@ fn frame(from: &Member, dst: [u8; 6], tag: u8) -> Vec<u8> {
     frame_hdr(from, dst, tag, 0, 0)
 }
 
-/// Frames waiting at `m`, collected for a moment, raw.
-fn received_raw(m: &Member) -> Vec<Vec<u8>> {
-    set_nonblocking(&m.end).unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+/// The next `n` frames to reach `m`, raw, waiting up to 10 s for them (a loaded machine may
+/// stall the switch's thread for a while).
+fn received_raw(m: &Member, n: usize) -> Vec<Vec<u8>> {
+    rustix::net::sockopt::set_socket_timeout(
+        &m.end,
+        rustix::net::sockopt::Timeout::Recv,
+        Some(Duration::from_secs(10)),
+    )
+    .unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 256];
-    while let Ok(n) = rustix::io::read(&m.end, &mut buf) {
-        if n == 0 {
-            break;
+    while out.len() < n {
+        match rustix::io::read(&m.end, &mut buf) {
+            Ok(len) if len > 0 => out.push(buf[..len].to_vec()),
+            _ => break,
         }
-        out.push(buf[..n].to_vec());
     }
     out
 }
 
-/// Frames (by tag byte) waiting at `m`; each must be in `m`'s own header format.
-fn received(m: &Member) -> Vec<u8> {
-    received_raw(m)
+/// The tag bytes of the next `n` frames to reach `m`; each must be in `m`'s own header format.
+fn received(m: &Member, n: usize) -> Vec<u8> {
+    received_raw(m, n)
         .into_iter()
         .map(|f| {
             assert_eq!(
@@ -81,50 +86,80 @@ fn received(m: &Member) -> Vec<u8> {
 
 const BCAST: [u8; 6] = [0xff; 6];
 
-#[test]
-fn learns_floods_ages_and_drops_departed_ports() {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("sw.sock");
-    let mut cfg = SwitchConfig::new(&sock);
-    cfg.ageing = Duration::from_millis(300);
+/// A broadcast from `from` that every member in `to` must see next: whatever a member was not
+/// to receive before it would come first. The switch has one thread and ports keep their order,
+/// so this proves an absence without waiting for it.
+fn marker(from: &Member, to: &[&Member], tag: u8) {
+    rustix::io::write(&from.end, &frame(from, BCAST, tag)).unwrap();
+    for m in to {
+        assert_eq!(received(m, 1), [tag], "the marker is the next frame");
+    }
+}
+
+fn start(cfg: SwitchConfig) -> (Arc<AtomicUsize>, impl FnOnce()) {
     let mut sw = Switch::bind(cfg).unwrap();
     let ports = sw.port_counter();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let th = std::thread::spawn(move || sw.run(Some(&stop2)));
+    let end = move || {
+        stop.store(true, Ordering::Relaxed);
+        th.join().unwrap().unwrap();
+    };
+    (ports, end)
+}
+
+#[test]
+fn learns_floods_and_drops_departed_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("sw.sock");
+    let (ports, end) = start(SwitchConfig::new(&sock));
 
     let (a, b, c) = (member(&sock, 1), member(&sock, 2), member(&sock, 3));
     assert_eq!(ports.load(Ordering::Relaxed), 3);
     // Broadcast floods to everyone but the sender.
     rustix::io::write(&a.end, &frame(&a, BCAST, 1)).unwrap();
-    assert_eq!(received(&b), [1]);
-    assert_eq!(received(&c), [1]);
-    assert!(received(&a).is_empty());
-    // a's MAC was learned: a unicast reply goes to a only.
+    assert_eq!(received(&b, 1), [1]);
+    assert_eq!(received(&c, 1), [1]);
+    // a's MAC was learned: a unicast reply goes to a only (a's next frame is that reply, not its
+    // own broadcast; c's next frame is the marker).
     rustix::io::write(&b.end, &frame(&b, a.mac, 2)).unwrap();
-    assert_eq!(received(&a), [2]);
-    assert!(received(&c).is_empty());
+    assert_eq!(received(&a, 1), [2]);
+    marker(&b, &[&a, &c], 10);
     // Unknown unicast floods.
     rustix::io::write(&a.end, &frame(&a, [2, 0, 0, 0, 0, 9], 3)).unwrap();
-    assert_eq!(received(&b), [3]);
-    assert_eq!(received(&c), [3]);
-    // After ageing, a's entry is gone and frames to it flood again.
-    std::thread::sleep(Duration::from_millis(400));
-    rustix::io::write(&c.end, &frame(&c, a.mac, 4)).unwrap();
-    assert_eq!(received(&a), [4]);
-    assert_eq!(received(&b), [4]);
+    assert_eq!(received(&b, 1), [3]);
+    assert_eq!(received(&c, 1), [3]);
     // A member that goes away is dropped; the others carry on.
     drop(c);
     let t0 = Instant::now();
-    while ports.load(Ordering::Relaxed) != 2 && t0.elapsed() < Duration::from_secs(5) {
+    while ports.load(Ordering::Relaxed) != 2 && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(ports.load(Ordering::Relaxed), 2);
     rustix::io::write(&a.end, &frame(&a, b.mac, 5)).unwrap();
-    assert_eq!(received(&b), [5]);
+    assert_eq!(received(&b, 1), [5]);
+    end();
+}
 
-    stop.store(true, Ordering::Relaxed);
-    th.join().unwrap().unwrap();
+#[test]
+fn a_mac_not_seen_for_the_ageing_time_floods_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("sw.sock");
+    let mut cfg = SwitchConfig::new(&sock);
+    cfg.ageing = Duration::from_millis(200);
+    let (_, end) = start(cfg);
+
+    let (a, b, c) = (member(&sock, 1), member(&sock, 2), member(&sock, 3));
+    rustix::io::write(&a.end, &frame(&a, BCAST, 1)).unwrap();
+    assert_eq!(received(&b, 1), [1]);
+    assert_eq!(received(&c, 1), [1]);
+    // A stall here only ages the entry more: the wait is a lower bound, never a race.
+    std::thread::sleep(Duration::from_millis(400));
+    rustix::io::write(&c.end, &frame(&c, a.mac, 4)).unwrap();
+    assert_eq!(received(&a, 1), [4]);
+    assert_eq!(received(&b, 1), [4]);
+    end();
 }
 
 #[test]
@@ -142,7 +177,7 @@ fn plain_members_get_headers_cut_and_never_an_offloaded_frame() {
     // Plain to vnet: a zero header is put in front.
     rustix::io::write(&plain.end, &frame(&plain, BCAST, 1)).unwrap();
     for v in [&v1, &v2] {
-        let got = received_raw(v);
+        let got = received_raw(v, 1);
         assert_eq!(got.len(), 1);
         assert_eq!(
             &got[0][..10],
@@ -153,21 +188,21 @@ fn plain_members_get_headers_cut_and_never_an_offloaded_frame() {
     }
     // Vnet to plain: the header is cut off.
     rustix::io::write(&v1.end, &frame(&v1, plain.mac, 2)).unwrap();
-    assert_eq!(received(&plain), [2]);
+    assert_eq!(received(&plain, 1), [2]);
     // A GSO frame and a partial-checksum frame flood to the other vnet member with their
     // header intact, but never reach the plain member.
     rustix::io::write(&v1.end, &frame_hdr(&v1, BCAST, 3, 0, 1)).unwrap();
     rustix::io::write(&v1.end, &frame_hdr(&v1, BCAST, 4, 1, 0)).unwrap();
-    let got = received_raw(&v2);
+    let got = received_raw(&v2, 2);
     assert_eq!(got.len(), 2);
     assert_eq!((got[0][1], got[0][got[0].len() - 1]), (1, 3));
     assert_eq!((got[1][0], got[1][got[1].len() - 1]), (1, 4));
-    assert!(received(&plain).is_empty());
+    marker(&v2, &[&plain, &v1], 10);
     assert_eq!(stats.dropped_offloaded.load(Ordering::Relaxed), 2);
     assert_eq!(stats.gso_frames.load(Ordering::Relaxed), 1);
     // Vnet to vnet, unicast: untouched.
     rustix::io::write(&v2.end, &frame_hdr(&v2, v1.mac, 5, 1, 4)).unwrap();
-    let got = received_raw(&v1);
+    let got = received_raw(&v1, 1);
     assert_eq!(got, [frame_hdr(&v2, v1.mac, 5, 1, 4)]);
 
     stop.store(true, Ordering::Relaxed);

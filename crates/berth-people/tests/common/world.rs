@@ -246,6 +246,36 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Waits up to 10 s for `f` to hold: what a container or its monitor does after the command
+/// that started it returned (a log line, a second process) takes its time on a loaded machine.
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Waits until `id`'s PID 1 is `--init`'s berth-init with its signals blocked: from then on a
+/// signal sent to the container is held for berth-init to forward. (Before its execve, the
+/// runtime's init may have a foreground run's signals blocked too, but it resets the mask, and a
+/// namespace's PID 1 without a handler drops what was pending.)
+pub fn wait_for_init_forwarding(w: &World, id: &str) {
+    wait_for("berth-init to block signals", || {
+        let Ok(state) =
+            serde_json::from_slice::<serde_json::Value>(&w.berth(&["state", id]).stdout)
+        else {
+            return false;
+        };
+        let pid = state["pid"].as_i64().unwrap_or(0);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status.contains("Name:\tinit\n") && !status.contains("SigBlk:\t0000000000000000")
+    });
+}
+
 /// A container's unique name: other tests run containers on this machine at the same time.
 pub fn name(what: &str) -> String {
     format!("life-{what}-{}", std::process::id())

@@ -173,11 +173,11 @@ links=$("${run[@]}" --rm --network none "$image" sh -c 'ls /sys/class/net | wc -
 [ "$links" -eq 1 ] || fail "--network none container has $links interfaces, want only lo"
 info "docker run: output, exit status, --network none: ok"
 
-# The client sets the window size only after start (with runc too); the sleeps before `stty size`
-# let it land.
+# The client sets the window size only after start (with runc too): the container reports once
+# it has come (tty_report).
 rc=0
 out=$(in_tty "$docker_cmd run --runtime berth -it --rm --network none $image \
-              sh -c 'tty; sleep 0.5; stty size; exit 5'") || rc=$?
+              sh -c '$tty_report; exit 5'") || rc=$?
 [ "$rc" -eq 5 ] || fail "docker run -it exited $rc, want 5 (output: $out)"
 grep -qx '/dev/pts/[0-9]*' <<<"$out" || fail "docker run -it: no pty inside: $out"
 grep -qx '30 100' <<<"$out" || fail "docker run -it: window size not passed: $out"
@@ -205,7 +205,7 @@ rc=0; out=$(docker exec d1 sh -c 'echo in-$(cat /proc/1/comm); exit 4') || rc=$?
 [ "$rc" -eq 4 ] || fail "docker exec exited $rc, want 4"
 [ "$out" = in-httpd ] || fail "docker exec printed '$out', want in-httpd (pid namespace)"
 called "exec .*--detach" "$did"
-rc=0; out=$(in_tty "$docker_cmd exec -it d1 sh -c 'tty; sleep 0.5; stty size; exit 6'") || rc=$?
+rc=0; out=$(in_tty "$docker_cmd exec -it d1 sh -c '$tty_report; exit 6'") || rc=$?
 [ "$rc" -eq 6 ] || fail "docker exec -it exited $rc, want 6 (output: $out)"
 grep -qx '/dev/pts/[0-9]*' <<<"$out" || fail "docker exec -it: no pty inside: $out"
 grep -qx '30 100' <<<"$out" || fail "docker exec -it: window size not passed: $out"
@@ -241,7 +241,7 @@ info "docker top, pause, unpause: ok"
 # --- 5. stop, rm -----------------------------------------------------------------------------------
 "${run[@]}" -d --network none --name t1 "$image" \
     sh -c 'trap "exit 7" TERM; while :; do sleep 0.1; done' >/dev/null || fail "docker run -d t1"
-sleep 0.3 # let the shell install its trap
+wait_catches "$(docker inspect -f '{{.State.Pid}}' t1)" 15 || fail "t1's shell never set its TERM trap"
 start=$SECONDS
 docker stop -t 20 t1 >/dev/null || fail "docker stop t1"
 [ $((SECONDS - start)) -lt 10 ] || fail "docker stop took $((SECONDS - start))s: SIGTERM was not delivered"

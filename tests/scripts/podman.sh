@@ -123,10 +123,10 @@ out=$(podman run --rm "${none[@]}" --mount type=tmpfs,destination=/etc,tmpcopyup
 [ "$out" = $'1\ntmpfs' ] || fail "tmpfs /etc with tmpcopyup: got '$out', want the image's passwd on tmpfs"
 info "podman run --read-only, tmpfs with tmpcopyup: ok"
 
-# podman attaches to the terminal after start; output written before that goes only to the log
-# (as with runc), hence the sleep. It also sets the window size only then (no consoleSize).
+# podman attaches to the terminal after start and sets the window size only then (no
+# consoleSize): the container reports once the size has come (tty_report).
 rc=0
-out=$(in_tty "$pod_cmd run -it --rm ${none[*]} $image sh -c 'sleep 0.3; tty; stty size; exit 5'") ||
+out=$(in_tty "$pod_cmd run -it --rm ${none[*]} $image sh -c '$tty_report; exit 5'") ||
     rc=$?
 [ "$rc" -eq 5 ] || fail "podman run -it exited $rc, want 5 (output: $out)"
 grep -qx '/dev/pts/[0-9]*' <<<"$out" || fail "podman run -it: no pty inside: $out"
@@ -154,7 +154,7 @@ rc=0; out=$(podman exec s1 sh -c 'echo in-$(cat /proc/1/comm); exit 4') || rc=$?
 [ "$out" = in-sleep ] || fail "podman exec printed '$out', want 'in-sleep' (pid namespace)"
 called "exec .*--detach" "$sid"
 # podman 4.3 passes no consoleSize: it sets the window size only after the exec started.
-rc=0; out=$(in_tty "$pod_cmd exec -it s1 sh -c 'tty; sleep 0.5; stty size; exit 6'") || rc=$?
+rc=0; out=$(in_tty "$pod_cmd exec -it s1 sh -c '$tty_report; exit 6'") || rc=$?
 [ "$rc" -eq 6 ] || fail "podman exec -it exited $rc, want 6 (output: $out)"
 grep -qx '/dev/pts/[0-9]*' <<<"$out" || fail "podman exec -it: no pty inside: $out"
 grep -qx '30 100' <<<"$out" || fail "podman exec -it: window size not passed: $out"
@@ -181,7 +181,7 @@ info "podman top, pause, unpause: ok"
 # --- 5. stop, kill, rm ------------------------------------------------------------------------------
 podman run -d "${none[@]}" --name t1 "$image" \
     sh -c 'trap "exit 7" TERM; while :; do sleep 0.1; done' >/dev/null || fail "podman run -d t1"
-sleep 0.3 # let the shell install its trap
+wait_catches "$(podman inspect -f '{{.State.Pid}}' t1)" 15 || fail "t1's shell never set its TERM trap"
 start=$SECONDS
 podman stop -t 20 t1 >/dev/null || fail "podman stop t1"
 [ $((SECONDS - start)) -lt 10 ] || fail "podman stop took $((SECONDS - start))s: SIGTERM was not delivered"

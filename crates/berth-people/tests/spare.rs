@@ -356,8 +356,8 @@ fn a_run_killed_after_mounting_its_root_leaves_nothing_after_the_listing() {
 }
 
 /// A root in the making has neither a record nor a runtime container yet: only its maker's
-/// lock tells it from a killed run's. strace holds the run for 3 s between mounting its root
-/// and writing config.json while the listing runs.
+/// lock tells it from a killed run's. strace holds the run for 8 s (room for a loaded machine)
+/// between mounting its root and writing config.json while the listing runs.
 #[test]
 fn a_root_in_the_making_is_never_given_back_by_the_listing() {
     require_root!();
@@ -369,7 +369,7 @@ fn a_root_in_the_making_is_never_given_back_by_the_listing() {
     let dir = w.image_root().join("containers").join(&id);
     let run = w
         .straced(
-            "openat:delay_enter=3000000",
+            "openat:delay_enter=8000000",
             &dir.join("config.json"),
             &[
                 "run", "--rm", "--name", &id, "--net", "none", "busybox", "hostname",
@@ -453,7 +453,16 @@ fn a_root_busy_at_the_release_is_not_kept() {
     let merged = w.image_root().join("containers").join(&id).join("merged");
     let mut run = w
         .cmd(&[
-            "run", "--rm", "--name", &id, "--net", "none", "busybox", "sleep", "1",
+            "run",
+            "--rm",
+            "--name",
+            &id,
+            "--net",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "while [ ! -e /go ]; do sleep 0.05; done",
         ])
         .spawn()
         .unwrap();
@@ -468,12 +477,16 @@ fn a_root_busy_at_the_release_is_not_kept() {
         .current_dir(&merged)
         .spawn()
         .unwrap();
+    // The container ends only now that the holder works in its root.
+    std::fs::write(merged.join("go"), "").unwrap();
     assert!(run.wait().unwrap().success());
+    // The remover, detached, unmounts after the run has returned: the holder stays until it is
+    // done.
+    settle(&w);
     let _ = holder.kill();
     let _ = holder.wait();
     w.assert_clean();
     assert!(!spare(&w).exists(), "a spare of a busy root");
-    settle(&w);
 }
 
 /// A container can hand its /etc/hosts (bound from its root's directory) to a process outside,

@@ -6,6 +6,7 @@
 mod common;
 
 use std::fs;
+use std::io::BufRead;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -52,7 +53,16 @@ fn events_print_stats_and_report_an_oom_kill() {
         return;
     }
     let limit = 16 * 1024 * 1024;
-    let mut c = Ctr::new("events", &["sh", "-c", "sleep 1; tail /dev/zero; sleep 1"]);
+    // The OOM kill waits for /tmp/go, made once `events` has taken its first look: a kill before
+    // that would be in the counters it starts from, and never reported.
+    let mut c = Ctr::new(
+        "events",
+        &[
+            "sh",
+            "-c",
+            "while [ ! -e /tmp/go ]; do sleep 0.05; done; tail /dev/zero; sleep 1",
+        ],
+    );
     c.patch(|cfg| {
         // swap = limit: no swapping around the OOM killer.
         cfg["linux"]["resources"]["memory"] = json!({"limit": limit, "swap": limit});
@@ -71,17 +81,21 @@ fn events_print_stats_and_report_an_oom_kill() {
     assert_eq!(lines[0]["data"]["memory"]["usage"]["limit"], limit);
 
     // Streams until the container stops: the shell outlives the killed tail by a second.
-    let o = c
+    let mut events = c
         .berth()
         .args(["events", "--interval", "100ms", &c.id])
-        .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_ok(&o, "events");
-    let types: Vec<String> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].to_string())
-        .collect();
+    let mut lines = std::io::BufReader::new(events.stdout.take().unwrap()).lines();
+    // Its first stats line comes after it has read the counters it starts from.
+    let first = lines.next().unwrap().unwrap();
+    assert_ok(&c.cmd(&["exec", &c.id, "touch", "/tmp/go"]), "exec touch");
+    let mut types = vec![serde_json::from_str::<Value>(&first).unwrap()["type"].to_string()];
+    for l in lines {
+        types.push(serde_json::from_str::<Value>(&l.unwrap()).unwrap()["type"].to_string());
+    }
+    assert!(events.wait().unwrap().success(), "events failed");
     assert!(types.iter().any(|t| t == "\"oom\""), "{types:?}");
     assert!(types.iter().any(|t| t == "\"stats\""), "{types:?}");
     assert_ok(&c.cmd(&["delete", &c.id]), "delete");

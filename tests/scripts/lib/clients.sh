@@ -12,6 +12,24 @@ in_tty() {
     return "${PIPESTATUS[0]}"
 }
 
+# In a container on a terminal: waits (up to 10 s) until the client has set the window size to
+# in_tty's, then prints the terminal and its size. Clients set it only after the start (with runc
+# too), and podman attaches only then: what is printed before goes only to the log.
+# shellcheck disable=SC2016 # expanded by the container's shell
+tty_report='i=0; while [ "$(stty size)" != "30 100" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; tty; stty size'
+
+# wait_catches PID SIGNUM: waits up to 10 s until process PID handles signal SIGNUM (a shell's
+# trap is set): a namespace's PID 1 without a handler drops the signal.
+wait_catches() {
+    local caught
+    for _ in $(seq 200); do
+        caught=$(awk '$1 == "SigCgt:" { print $2 }' "/proc/$1/status" 2>/dev/null) || true
+        [ -n "$caught" ] && (( (16#$caught >> ($2 - 1)) & 1 )) && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 # http_get ADDR PORT: the body of GET / from ADDR:PORT, retried for up to 5 s while the server
 # starts (bash's /dev/tcp: Debian's static busybox wget crashes on this host).
 http_get() {

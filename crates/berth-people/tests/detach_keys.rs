@@ -10,7 +10,7 @@ use common::BERTH;
 #[path = "common/world.rs"]
 #[macro_use]
 mod world;
-use world::{name, text, World};
+use world::{name, text, wait_for, World};
 
 fn spawn_attach(w: &World, args: &[&str]) -> std::process::Child {
     Command::new(&*BERTH)
@@ -107,18 +107,12 @@ fn detach_keys_of_the_users_choice_and_no_stdin() {
     });
     // Attached once the container's output reaches it: a line written to its stdout from an
     // exec, again until it comes (a socket on attach's side is not yet the monitor's accept).
-    let t = std::time::Instant::now();
     let mut seen = Vec::new();
-    while !seen.iter().any(|l| l == "ping") {
-        assert!(
-            t.elapsed().as_secs() < 10,
-            "attach never got the output: {seen:?}"
-        );
+    wait_for("attach to pass the container's output on", || {
         w.ok(&["exec", &quiet, "sh", "-c", "echo ping > /proc/1/fd/1"]);
-        while let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
-            seen.push(line);
-        }
-    }
+        seen.extend(rx.recv_timeout(std::time::Duration::from_millis(200)));
+        seen.iter().any(|l| l == "ping")
+    });
     // Only now may the container read: had attach passed stdin on, the line would be there.
     w.ok(&["exec", &quiet, "touch", "/go"]);
     seen.extend(rx.iter());

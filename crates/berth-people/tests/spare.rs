@@ -451,18 +451,10 @@ fn a_root_busy_at_the_release_is_not_kept() {
     let w = World::new();
     let id = name("busy");
     let merged = w.image_root().join("containers").join(&id).join("merged");
+    let until_go = "while [ ! -e /go ]; do sleep 0.05; done";
     let mut run = w
         .cmd(&[
-            "run",
-            "--rm",
-            "--name",
-            &id,
-            "--net",
-            "none",
-            "busybox",
-            "sh",
-            "-c",
-            "while [ ! -e /go ]; do sleep 0.05; done",
+            "run", "--rm", "--name", &id, "--net", "none", "busybox", "sh", "-c", until_go,
         ])
         .spawn()
         .unwrap();

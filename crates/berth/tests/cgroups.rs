@@ -91,10 +91,10 @@ fn events_print_stats_and_report_an_oom_kill() {
     // Its first stats line comes after it has read the counters it starts from.
     let first = lines.next().unwrap().unwrap();
     assert_ok(&c.cmd(&["exec", &c.id, "touch", "/tmp/go"]), "exec touch");
-    let mut types = vec![serde_json::from_str::<Value>(&first).unwrap()["type"].to_string()];
-    for l in lines {
-        types.push(serde_json::from_str::<Value>(&l.unwrap()).unwrap()["type"].to_string());
-    }
+    let types: Vec<String> = std::iter::once(first)
+        .chain(lines.map(Result::unwrap))
+        .map(|l| serde_json::from_str::<Value>(&l).unwrap()["type"].to_string())
+        .collect();
     assert!(events.wait().unwrap().success(), "events failed");
     assert!(types.iter().any(|t| t == "\"oom\""), "{types:?}");
     assert!(types.iter().any(|t| t == "\"stats\""), "{types:?}");

@@ -96,24 +96,24 @@ fn marker(from: &Member, to: &[&Member], tag: u8) {
     }
 }
 
-fn start(cfg: SwitchConfig) -> (Arc<AtomicUsize>, impl FnOnce()) {
-    let mut sw = Switch::bind(cfg).unwrap();
-    let ports = sw.port_counter();
+/// Runs `sw` on a thread of its own; the returned call stops it and checks that it ended well.
+fn start(mut sw: Switch) -> impl FnOnce() {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let th = std::thread::spawn(move || sw.run(Some(&stop2)));
-    let end = move || {
+    move || {
         stop.store(true, Ordering::Relaxed);
         th.join().unwrap().unwrap();
-    };
-    (ports, end)
+    }
 }
 
 #[test]
 fn learns_floods_and_drops_departed_ports() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("sw.sock");
-    let (ports, end) = start(SwitchConfig::new(&sock));
+    let sw = Switch::bind(SwitchConfig::new(&sock)).unwrap();
+    let ports = sw.port_counter();
+    let end = start(sw);
 
     let (a, b, c) = (member(&sock, 1), member(&sock, 2), member(&sock, 3));
     assert_eq!(ports.load(Ordering::Relaxed), 3);
@@ -148,7 +148,7 @@ fn a_mac_not_seen_for_the_ageing_time_floods_again() {
     let sock = dir.path().join("sw.sock");
     let mut cfg = SwitchConfig::new(&sock);
     cfg.ageing = Duration::from_millis(200);
-    let (_, end) = start(cfg);
+    let end = start(Switch::bind(cfg).unwrap());
 
     let (a, b, c) = (member(&sock, 1), member(&sock, 2), member(&sock, 3));
     rustix::io::write(&a.end, &frame(&a, BCAST, 1)).unwrap();
@@ -166,11 +166,9 @@ fn a_mac_not_seen_for_the_ageing_time_floods_again() {
 fn plain_members_get_headers_cut_and_never_an_offloaded_frame() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("sw.sock");
-    let mut sw = Switch::bind(SwitchConfig::new(&sock)).unwrap();
+    let sw = Switch::bind(SwitchConfig::new(&sock)).unwrap();
     let stats = sw.stats();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let th = std::thread::spawn(move || sw.run(Some(&stop2)));
+    let end = start(sw);
 
     let (v1, v2) = (member(&sock, 1), member(&sock, 2));
     let plain = member_with(&sock, 3, 0);
@@ -205,25 +203,20 @@ fn plain_members_get_headers_cut_and_never_an_offloaded_frame() {
     let got = received_raw(&v1, 1);
     assert_eq!(got, [frame_hdr(&v2, v1.mac, 5, 1, 4)]);
 
-    stop.store(true, Ordering::Relaxed);
-    th.join().unwrap().unwrap();
+    end();
 }
 
 #[test]
 fn refuses_members_without_a_greeting() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("sw.sock");
-    let mut sw = Switch::bind(SwitchConfig::new(&sock)).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let th = std::thread::spawn(move || sw.run(Some(&stop2)));
+    let end = start(Switch::bind(SwitchConfig::new(&sock)).unwrap());
     let mut s = UnixStream::connect(&sock).unwrap();
     std::io::Write::write_all(&mut s, b"hello").unwrap();
     let mut ack = [0u8; 2];
     std::io::Read::read_exact(&mut s, &mut ack).unwrap();
     assert_eq!(&ack, b"NO");
-    stop.store(true, Ordering::Relaxed);
-    th.join().unwrap().unwrap();
+    end();
 }
 
 #[test]
@@ -233,9 +226,7 @@ fn reports_joins_departures_and_refusals() {
     let mut sw = Switch::bind(SwitchConfig::new(&sock)).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     sw.on_event(Box::new(move |e| tx.send(e.to_string()).unwrap()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let th = std::thread::spawn(move || sw.run(Some(&stop2)));
+    let end = start(sw);
     let next = || rx.recv_timeout(Duration::from_secs(5)).unwrap();
 
     let a = member(&sock, 1);
@@ -251,6 +242,5 @@ fn reports_joins_departures_and_refusals() {
     );
     drop(a);
     assert_eq!(next(), "switch: member 0 left; 0 attached");
-    stop.store(true, Ordering::Relaxed);
-    th.join().unwrap().unwrap();
+    end();
 }
